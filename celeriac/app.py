@@ -1,0 +1,309 @@
+"""The application object: settings, task registry, and connections."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar, overload
+
+from .backends import Backend, connect_backend
+from .brokers import Broker, connect_broker, redact, scheme_of
+from .config import Settings, settings_from_object
+from .exceptions import ConfigurationError, NotRegistered
+from .message import Message
+from .middleware.base import Middleware, MiddlewareStack
+from .result import AsyncResult
+from .routing import Router
+from .serialization import Codec
+from .task import Task
+
+logger = logging.getLogger("celeriac")
+
+F = TypeVar("F", bound=Callable[..., Any])
+EMBEDDED_BROKER_URL = "sqlite:///celeriac.sqlite3"
+_SAME_STORE_SCHEMES = {"memory", "sqlite", "redis", "rediss", "redis+sentinel", "redis+cluster"}
+
+_current: Celeriac | None = None
+_shared_tasks: list[tuple[Callable[..., Any], dict[str, Any]]] = []
+
+
+def current_app() -> Celeriac:
+    """The app most recently created or set current; a default one if there is none."""
+    global _current
+    if _current is None:
+        _current = Celeriac("default")
+    return _current
+
+
+class Celeriac:
+    """A celeriac application: ``Celeriac("proj", broker=..., backend=..., **settings)``."""
+
+    def __init__(
+        self,
+        main: str | None = None,
+        broker: str | None = None,
+        backend: str | None = None,
+        include: Sequence[str] | None = None,
+        set_as_current: bool = True,
+        middleware: Iterable[Middleware] | None = None,
+        **settings: Any,
+    ) -> None:
+        self.main = main
+        self.tasks: dict[str, Task[Any, Any]] = {}
+        self._local = threading.local()
+        self._router: Router | None = None
+        self._codec: Codec | None = None
+        self.conf = Settings(on_change=self._settings_changed)
+        if broker is not None:
+            settings["broker_url"] = broker
+        if backend is not None:
+            settings["result_backend"] = backend
+        if include is not None:
+            settings["include"] = include
+        self.conf.update(settings)
+        self.conf.apply_environment()
+        if middleware is None:
+            from .middleware import default_middleware
+
+            middleware = default_middleware()
+        self.middleware = MiddlewareStack(middleware)
+        for fun, options in _shared_tasks:
+            self._register(fun, options)
+        if set_as_current:
+            self.set_current()
+
+    def __repr__(self) -> str:
+        return f"<Celeriac {self.main or '__main__'}>"
+
+    def set_current(self) -> None:
+        global _current
+        _current = self
+
+    # -- configuration ---------------------------------------------------------
+    def config_from_object(self, obj: Any, namespace: str | None = None) -> None:
+        """Load settings from a module, object, dict, or ``"module:attr"``."""
+        self.conf.update(settings_from_object(obj, namespace))
+        self.conf.apply_environment()
+
+    def _settings_changed(self, names: set[str]) -> None:
+        if names & {"task_routes", "task_queues", "task_default_queue", "task_default_priority"}:
+            self._router = None
+        if names & {"task_serializer", "accept_content", "security_key"}:
+            self._codec = None
+        if names & {"broker_url", "result_backend", "broker_transport_options", "result_expires"}:
+            self._local = threading.local()
+
+    @property
+    def router(self) -> Router:
+        if self._router is None:
+            self._router = Router(self.conf)
+        return self._router
+
+    @property
+    def codec(self) -> Codec:
+        if self._codec is None:
+            self._codec = Codec(self.conf.task_serializer, self.conf.accept_content,
+                                self.conf.security_key)
+        return self._codec
+
+    @property
+    def broker_url(self) -> str:
+        return self.conf.broker_url or EMBEDDED_BROKER_URL
+
+    @property
+    def backend_url(self) -> str:
+        if self.conf.result_backend:
+            return self.conf.result_backend  # type: ignore[no-any-return]
+        if scheme_of(self.broker_url) in _SAME_STORE_SCHEMES:
+            return self.broker_url
+        return "disabled://"
+
+    def describe(self) -> str:
+        """Broker and backend, passwords removed, for logs and banners."""
+        embedded = "" if self.conf.broker_url else " (embedded: no broker_url configured)"
+        return f"broker {redact(self.broker_url)}{embedded}, results {redact(self.backend_url)}"
+
+    # -- connections: one per thread, new after fork ---------------------------
+    def _connections(self) -> threading.local:
+        local = self._local
+        if getattr(local, "pid", None) != os.getpid():
+            local.pid = os.getpid()
+            local.broker = None
+            local.backend = None
+        return local
+
+    @property
+    def broker(self) -> Broker:
+        """This thread's broker connection."""
+        local = self._connections()
+        if local.broker is None:
+            local.broker = self.connect_broker()
+        return local.broker  # type: ignore[no-any-return]
+
+    @property
+    def backend(self) -> Backend:
+        """This thread's result backend connection."""
+        local = self._connections()
+        if local.backend is None:
+            local.backend = self.connect_backend()
+        return local.backend  # type: ignore[no-any-return]
+
+    def connect_broker(self) -> Broker:
+        """A new broker connection of this app's own."""
+        return connect_broker(self.broker_url, self.conf)
+
+    def connect_backend(self) -> Backend:
+        """A new result backend connection of this app's own."""
+        return connect_backend(self.backend_url, self.conf, self.codec)
+
+    # -- tasks -----------------------------------------------------------------
+    @overload
+    def task(self, fun: F) -> Task[Any, Any]: ...
+    @overload
+    def task(self, **options: Any) -> Callable[[F], Task[Any, Any]]: ...
+    def task(self, fun: Any = None, **options: Any) -> Any:
+        """Register a function as a task: ``@app.task`` or ``@app.task(queue="q")``."""
+        if fun is not None and callable(fun):
+            return self._register(fun, options)
+        return lambda f: self._register(f, options)
+
+    def _register(self, fun: Callable[..., Any], options: dict[str, Any]) -> Task[Any, Any]:
+        task: Task[Any, Any] = Task(self, fun, **options)
+        self.tasks[task.name] = task
+        return task
+
+    def get_task(self, name: str) -> Task[Any, Any]:
+        try:
+            return self.tasks[name]
+        except KeyError:
+            raise NotRegistered(
+                f"task {name!r} is not registered with this app: check the worker imports the "
+                "module that defines it (imports/include settings, autodiscover_tasks)"
+            ) from None
+
+    def send_task(self, name: str, args: Sequence[Any] | None = None,
+                  kwargs: dict[str, Any] | None = None, **options: Any) -> AsyncResult[Any]:
+        """Send a task by name, without importing its code."""
+        task = self.tasks.get(name) or Task(self, _unknown_task, name=name, typing=False)
+        return task.apply_async(args, kwargs, **options)
+
+    def AsyncResult(self, task_id: str, task_name: str | None = None) -> AsyncResult[Any]:  # noqa: N802
+        return AsyncResult(task_id, self, task_name)
+
+    def GroupResult(self, group_id: str, results: Sequence[AsyncResult[Any]]) -> Any:  # noqa: N802
+        from .result import GroupResult
+
+        return GroupResult(group_id, results, self)
+
+    # -- sending ---------------------------------------------------------------
+    def publish(self, messages: Sequence[Message]) -> None:
+        """Send messages through the middleware to the broker, in one batch."""
+        before = self.middleware.before_enqueue  # type: ignore[attr-defined]
+        if before:
+            changed = []
+            for message in messages:
+                for hook in before:
+                    message = hook(self, message)
+                changed.append(message)
+            messages = changed
+        codec = self.codec
+        self.broker.publish([m.envelope(codec) for m in messages])
+        for hook in self.middleware.after_enqueue:  # type: ignore[attr-defined]
+            for message in messages:
+                hook(self, message)
+
+    def revoke(self, task_ids: Sequence[str], terminate: bool = False,
+               signal: str = "SIGTERM") -> None:
+        """Revoke tasks in the broker (durable, with ``task_revoke_ttl``)."""
+        self.broker.revoke(list(task_ids), float(self.conf.task_revoke_ttl))
+        hook = getattr(self, "on_revoke", None)
+        if hook is not None:  # remote control broadcasts terminate requests
+            hook(task_ids, terminate, signal)
+
+    # -- discovery -------------------------------------------------------------
+    def import_modules(self) -> None:
+        """Import the modules named by ``imports`` and ``include``."""
+        for name in (*self.conf.imports, *self.conf.include):
+            importlib.import_module(name)
+
+    def autodiscover_tasks(self, packages: Iterable[str] | Callable[[], Iterable[str]] | None = None,
+                           related_name: str = "tasks") -> list[str]:
+        """Import ``<package>.tasks`` for each package (default: Django's INSTALLED_APPS)."""
+        if packages is None:
+            packages = _django_apps
+        names = list(packages() if callable(packages) else packages)
+        found = []
+        for package in names:
+            module = f"{package}.{related_name}"
+            try:
+                importlib.import_module(module)
+            except ModuleNotFoundError as exc:
+                if exc.name not in (module, package):
+                    raise
+                continue
+            found.append(module)
+        return found
+
+    def close(self) -> None:
+        local = self._connections()
+        for attr in ("broker", "backend"):
+            conn = getattr(local, attr, None)
+            if conn is not None:
+                conn.close()
+                setattr(local, attr, None)
+
+
+def _unknown_task(*args: Any, **kwargs: Any) -> Any:
+    raise NotRegistered("this task is not registered in this process")
+
+
+def _django_apps() -> list[str]:
+    try:
+        from django.apps import apps
+    except ImportError as exc:
+        raise ConfigurationError(
+            "autodiscover_tasks() with no packages reads Django's INSTALLED_APPS, but Django is "
+            "not installed: pass the packages, autodiscover_tasks(['proj.app1', ...])"
+        ) from exc
+    return [config.name for config in apps.get_app_configs()]
+
+
+class _SharedTask:
+    """Stands for a shared task: resolves to the current app's copy at each use."""
+
+    def __init__(self, fun: Callable[..., Any], options: dict[str, Any]) -> None:
+        self._fun, self._options = fun, options
+        self.name: str = options.get("name") or f"{fun.__module__}.{fun.__name__}"
+        self.__wrapped__ = fun
+        self.__doc__ = fun.__doc__
+
+    def _task(self) -> Task[Any, Any]:
+        app = current_app()
+        task = app.tasks.get(self.name)
+        return task if task is not None else app._register(self._fun, self._options)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._task()(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._task(), name)
+
+    def __repr__(self) -> str:
+        return f"<shared task {self.name}>"
+
+
+def shared_task(fun: Any = None, **options: Any) -> Any:
+    """A task that belongs to every app: registered with each app, now and later."""
+
+    def register(f: Callable[..., Any]) -> Any:
+        _shared_tasks.append((f, options))
+        if _current is not None:
+            _current._register(f, options)
+        return _SharedTask(f, options)
+
+    if fun is not None and callable(fun):
+        return register(fun)
+    return register

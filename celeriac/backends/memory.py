@@ -1,0 +1,102 @@
+"""The in-process result store: for tests and eager runs."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ..exceptions import TimeoutError
+from ..serialization import Codec
+from .base import Backend, TaskMeta
+
+
+@dataclass
+class _Store:
+    lock: threading.Condition = field(default_factory=threading.Condition)
+    results: dict[str, tuple[float, bytes]] = field(default_factory=dict)  # id -> (expires, meta)
+    groups: dict[str, tuple[float, list[str]]] = field(default_factory=dict)
+    chords: dict[str, set[int]] = field(default_factory=dict)
+    fired: set[str] = field(default_factory=set)
+
+
+_STORES: dict[str, _Store] = {}
+_STORES_LOCK = threading.Lock()
+
+
+class MemoryBackend(Backend):
+    """Results in this process's memory, shared by every ``memory://`` backend of a URL."""
+
+    def __init__(self, codec: Codec, url: str = "memory://", expires: float = 86400.0) -> None:
+        super().__init__(codec)
+        self.url = url
+        self.expires = expires
+        with _STORES_LOCK:
+            self._s = _STORES.setdefault(url, _Store())
+
+    def store(self, metas: Sequence[TaskMeta]) -> None:
+        until = time.time() + self.expires
+        encoded = [(meta.task_id, meta.to_bytes(self.codec)) for meta in metas]
+        with self._s.lock:
+            for task_id, data in encoded:
+                self._s.results[task_id] = (until, data)
+            self._expire(time.time())
+            self._s.lock.notify_all()
+
+    def _expire(self, now: float) -> None:
+        results = self._s.results
+        if len(results) % 1024 == 0:  # sweep now and then, not on every write
+            for task_id in [k for k, (until, _) in results.items() if until < now]:
+                del results[task_id]
+
+    def get_many(self, task_ids: Sequence[str]) -> dict[str, TaskMeta]:
+        now = time.time()
+        found: dict[str, TaskMeta] = {}
+        with self._s.lock:
+            for task_id in task_ids:
+                entry = self._s.results.get(task_id)
+                if entry is not None and entry[0] >= now:
+                    found[task_id] = TaskMeta.from_bytes(entry[1], self.codec)
+        return found
+
+    def forget(self, task_ids: Sequence[str]) -> None:
+        with self._s.lock:
+            for task_id in task_ids:
+                self._s.results.pop(task_id, None)
+
+    def wait(self, task_id: str, timeout: float | None = None) -> TaskMeta:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._s.lock:
+            while True:
+                meta = self.get(task_id)
+                if meta.ready:
+                    return meta
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise TimeoutError(f"task {task_id} not ready after {timeout}s")
+                self._s.lock.wait(remaining)
+
+    def save_group(self, group_id: str, task_ids: Sequence[str]) -> None:
+        with self._s.lock:
+            self._s.groups[group_id] = (time.time() + self.expires, list(task_ids))
+
+    def get_group(self, group_id: str) -> list[str] | None:
+        with self._s.lock:
+            entry = self._s.groups.get(group_id)
+        return entry[1] if entry and entry[0] >= time.time() else None
+
+    def chord_part_done(self, group_id: str, index: int, size: int) -> bool:
+        with self._s.lock:
+            done = self._s.chords.setdefault(group_id, set())
+            done.add(index)
+            if len(done) >= size and group_id not in self._s.fired:
+                self._s.fired.add(group_id)
+                return True
+            return False
+
+
+def reset_memory_backends() -> None:
+    """Forget every in-memory result store (for tests)."""
+    with _STORES_LOCK:
+        _STORES.clear()

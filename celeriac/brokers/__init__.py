@@ -1,0 +1,64 @@
+"""Broker implementations, chosen by URL scheme; each imports its client lazily."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..exceptions import ConfigurationError
+from .base import Broker, DeadLetter, QueueStats
+
+if TYPE_CHECKING:
+    from ..config import Settings
+
+_SCHEMES = {
+    "memory": "celeriac.brokers.memory:MemoryBroker",
+    "sqlite": "celeriac.brokers.sqlite:SQLiteBroker",
+    "redis": "celeriac.brokers.redis:RedisBroker",
+    "rediss": "celeriac.brokers.redis:RedisBroker",
+    "redis+sentinel": "celeriac.brokers.redis:RedisBroker",
+    "redis+cluster": "celeriac.brokers.redis:RedisBroker",
+    "amqp": "celeriac.brokers.amqp:AMQPBroker",
+    "amqps": "celeriac.brokers.amqp:AMQPBroker",
+}
+
+
+def scheme_of(url: str) -> str:
+    return url.partition("://")[0].lower()
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for logs."""
+    scheme, sep, rest = url.partition("://")
+    creds, at, host = rest.rpartition("@")
+    if not at:
+        return url
+    user = creds.partition(":")[0]
+    return f"{scheme}{sep}{user}:***@{host}" if ":" in creds else url
+
+
+def _load(spec: str) -> Any:
+    import importlib
+
+    module, _, attr = spec.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def connect_broker(url: str, conf: Settings) -> Broker:
+    """A new connection to the broker at ``url``."""
+    spec = _SCHEMES.get(scheme_of(url))
+    if spec is None:
+        raise ConfigurationError(
+            f"broker URL {redact(url)!r} has an unknown scheme: use one of "
+            f"{', '.join(s + '://' for s in _SCHEMES)}"
+        )
+    options = dict(conf.broker_transport_options or {})
+    cls = _load(spec)
+    return cls(  # type: ignore[no-any-return]
+        url,
+        lease_seconds=float(options.pop("visibility_timeout", 30.0)),
+        max_deliveries=int(options.pop("max_deliveries", 5)),
+        **options,
+    )
+
+
+__all__ = ["Broker", "DeadLetter", "QueueStats", "connect_broker", "redact", "scheme_of"]

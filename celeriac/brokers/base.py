@@ -1,0 +1,150 @@
+"""The broker contract: the few primitives every broker implements.
+
+Every broker honours the delivery contract of the design:
+
+* ``fetch`` takes messages and records who holds them in one atomic step, under a
+  lease of ``lease_seconds``; nothing leaves the broker until it is acked.
+* ``renew`` extends the leases of everything a consumer holds; ``recover`` (run by
+  any live worker) returns messages whose lease ran out, and dead-letters those
+  handed out ``max_deliveries`` times.
+* Priorities are strict, 0 lowest to 9 highest, FIFO within a priority, across
+  all the queues one fetch names.
+* A message with an ``eta`` in the future waits in the broker's delayed set and
+  is promoted when due by whichever consumer fetches next.
+* Revocations are stored with a time to live.
+
+Delivery tags are opaque strings chosen by the broker; each carries whatever the
+broker needs to find its message again (a supervisor acks a dead child's message
+by tag alone).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ..message import Delivery, Envelope
+
+DEFAULT_LEASE_SECONDS = 30.0
+DEFAULT_MAX_DELIVERIES = 5
+
+
+@dataclass(slots=True)
+class QueueStats:
+    """How much one queue holds, for the CLI and the dashboard."""
+
+    queue: str
+    waiting: dict[int, int] = field(default_factory=dict)  # priority -> count
+    delayed: int = 0
+    in_flight: int = 0
+    dead: int = 0
+    oldest_age: float | None = None  # seconds the oldest waiting message has waited
+
+    @property
+    def total_waiting(self) -> int:
+        return sum(self.waiting.values())
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A message that was refused, undecodable, or delivered too often."""
+
+    id: str
+    queue: str
+    priority: int
+    body: bytes
+    reason: str
+    deliveries: int
+    dead_at: float
+
+
+class Broker(ABC):
+    """A connection to one broker; one per thread or process that uses it."""
+
+    url: str
+    lease_seconds: float = DEFAULT_LEASE_SECONDS
+    max_deliveries: int = DEFAULT_MAX_DELIVERIES
+
+    # -- producing ---------------------------------------------------------
+    @abstractmethod
+    def publish(self, envelopes: Sequence[Envelope]) -> None:
+        """Store messages; one with a future ``eta`` goes to the delayed set."""
+
+    # -- consuming ---------------------------------------------------------
+    @abstractmethod
+    def fetch(
+        self, queues: Sequence[str], consumer: str, limit: int, timeout: float
+    ) -> list[Delivery]:
+        """Lease up to ``limit`` messages to ``consumer``, highest priority first.
+
+        Promotes due delayed messages of these queues first. Waits up to
+        ``timeout`` seconds when nothing is ready; returns ``[]`` then.
+        """
+
+    @abstractmethod
+    def ack(self, consumer: str, tags: Sequence[str]) -> None:
+        """Remove messages for good; unknown tags (already recovered) are ignored."""
+
+    @abstractmethod
+    def release(
+        self, consumer: str, tags: Sequence[str], delay: float = 0.0, count: bool = False
+    ) -> None:
+        """Give messages back: to their queue now, or to the delayed set after ``delay``.
+
+        ``count=False`` (a message handed back unstarted) does not count as a
+        delivery towards ``max_deliveries``.
+        """
+
+    @abstractmethod
+    def release_all(self, consumer: str) -> int:
+        """Give back everything ``consumer`` holds (its process died); returns how many."""
+
+    @abstractmethod
+    def renew(self, consumers: Sequence[str]) -> None:
+        """Extend the lease of every message these consumers hold."""
+
+    @abstractmethod
+    def recover(self) -> int:
+        """Return messages whose lease ran out; dead-letter ones delivered too often."""
+
+    @abstractmethod
+    def dead_letter(self, consumer: str, tag: str, reason: str) -> None:
+        """Move a held message to its queue's dead letters, with the reason."""
+
+    # -- inspecting and managing ---------------------------------------------
+    @abstractmethod
+    def queues(self) -> list[str]:
+        """Every queue this broker knows, consumed or not."""
+
+    @abstractmethod
+    def stats(self, queue: str) -> QueueStats:
+        """Waiting per priority, delayed, in flight, dead, oldest age."""
+
+    @abstractmethod
+    def purge(self, queue: str) -> int:
+        """Delete waiting and delayed messages of a queue; returns how many."""
+
+    @abstractmethod
+    def dead_letters(self, queue: str, limit: int = 100) -> list[DeadLetter]:
+        """The oldest dead letters of a queue."""
+
+    @abstractmethod
+    def requeue_dead(self, queue: str, ids: Sequence[str] | None = None) -> int:
+        """Put dead letters (all, or those ids) back on their queue, counts reset."""
+
+    @abstractmethod
+    def purge_dead(self, queue: str, ids: Sequence[str] | None = None) -> int:
+        """Delete dead letters (all, or those ids)."""
+
+    # -- revocations ---------------------------------------------------------
+    @abstractmethod
+    def revoke(self, ids: Sequence[str], ttl: float) -> None:
+        """Remember these task ids as revoked for ``ttl`` seconds."""
+
+    @abstractmethod
+    def revoked(self, ids: Sequence[str]) -> set[str]:
+        """Which of these task ids are revoked."""
+
+    def close(self) -> None:
+        """Release connections and files."""

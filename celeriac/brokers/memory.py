@@ -1,0 +1,252 @@
+"""The in-process broker: for tests and eager runs, one process only.
+
+Every ``memory://name`` URL in a process shares one store, so a producer and the
+worker threads of a test see the same queues.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..message import Delivery, Envelope
+from .base import Broker, DeadLetter, QueueStats
+
+
+@dataclass(slots=True)
+class _Held:
+    consumer: str
+    envelope: Envelope
+    deliveries: int
+    lease_until: float
+    seq: int
+
+
+@dataclass
+class _Store:
+    lock: threading.Condition = field(default_factory=threading.Condition)
+    seq: itertools.count = field(default_factory=itertools.count)  # type: ignore[type-arg]
+    # queue -> heap of (-priority, seq, envelope, deliveries); seq makes FIFO within priority
+    ready: dict[str, list[tuple[int, int, Envelope, int]]] = field(default_factory=dict)
+    delayed: dict[str, list[tuple[float, int, Envelope, int]]] = field(default_factory=dict)
+    held: dict[str, _Held] = field(default_factory=dict)  # tag -> held message
+    dead: dict[str, list[DeadLetter]] = field(default_factory=dict)
+    revoked: dict[str, float] = field(default_factory=dict)  # id -> expires at
+    enqueued_at: dict[int, float] = field(default_factory=dict)  # seq -> when it became ready
+
+
+_STORES: dict[str, _Store] = {}
+_STORES_LOCK = threading.Lock()
+
+
+def _store_for(url: str) -> _Store:
+    with _STORES_LOCK:
+        return _STORES.setdefault(url, _Store())
+
+
+class MemoryBroker(Broker):
+    """A thread-safe broker in this process's memory."""
+
+    def __init__(self, url: str = "memory://", lease_seconds: float = 30.0,
+                 max_deliveries: int = 5, **options: Any) -> None:
+        self.url = url
+        self.lease_seconds = lease_seconds
+        self.max_deliveries = max_deliveries
+        self._s = _store_for(url)
+
+    # -- producing ---------------------------------------------------------
+    def publish(self, envelopes: Sequence[Envelope]) -> None:
+        now = time.time()
+        with self._s.lock:
+            for env in envelopes:
+                self._put(env, 0, now)
+            self._s.lock.notify_all()
+
+    def _put(self, env: Envelope, deliveries: int, now: float, eta: float | None = None) -> None:
+        s = self._s
+        seq = next(s.seq)
+        due = env.eta if eta is None else eta
+        if due is not None and due > now:
+            heapq.heappush(s.delayed.setdefault(env.queue, []), (due, seq, env, deliveries))
+        else:
+            heapq.heappush(s.ready.setdefault(env.queue, []), (-env.priority, seq, env, deliveries))
+            s.enqueued_at[seq] = now
+
+    def _promote_due(self, queues: Sequence[str], now: float) -> None:
+        s = self._s
+        for queue in queues:
+            delayed = s.delayed.get(queue)
+            while delayed and delayed[0][0] <= now:
+                _, _, env, deliveries = heapq.heappop(delayed)
+                self._put(env, deliveries, now, eta=now)
+
+    # -- consuming ---------------------------------------------------------
+    def fetch(
+        self, queues: Sequence[str], consumer: str, limit: int, timeout: float
+    ) -> list[Delivery]:
+        deadline = time.monotonic() + timeout
+        s = self._s
+        with s.lock:
+            while True:
+                now = time.time()
+                self._promote_due(queues, now)
+                taken = self._take(queues, consumer, limit, now)
+                remaining = deadline - time.monotonic()
+                if taken or remaining <= 0:
+                    return taken
+                s.lock.wait(min(remaining, self._next_due(queues, now)))
+
+    def _next_due(self, queues: Sequence[str], now: float) -> float:
+        dues = [d[0][0] for q in queues if (d := self._s.delayed.get(q))]
+        return max(0.001, min(dues) - now) if dues else 3600.0
+
+    def _take(self, queues: Sequence[str], consumer: str, limit: int, now: float) -> list[Delivery]:
+        s = self._s
+        taken: list[Delivery] = []
+        while len(taken) < limit:
+            best = None
+            for queue in queues:
+                heap = s.ready.get(queue)
+                if heap and (best is None or heap[0][:2] < best[0][:2]):
+                    best = heap
+            if best is None:
+                break
+            _, seq, env, deliveries = heapq.heappop(best)
+            s.enqueued_at.pop(seq, None)
+            tag = f"{env.queue}:{seq}"
+            s.held[tag] = _Held(consumer, env, deliveries + 1, now + self.lease_seconds, seq)
+            taken.append(Delivery(env.id, env.queue, env.priority, env.body, tag, deliveries + 1,
+                                  env.id in s.revoked and s.revoked[env.id] > now))
+        return taken
+
+    def ack(self, consumer: str, tags: Sequence[str]) -> None:
+        with self._s.lock:
+            for tag in tags:
+                self._s.held.pop(tag, None)
+
+    def release(
+        self, consumer: str, tags: Sequence[str], delay: float = 0.0, count: bool = False
+    ) -> None:
+        now = time.time()
+        with self._s.lock:
+            for tag in tags:
+                held = self._s.held.pop(tag, None)
+                if held is not None:
+                    deliveries = held.deliveries if count else held.deliveries - 1
+                    self._put(held.envelope, deliveries, now, eta=now + delay if delay else now)
+            self._s.lock.notify_all()
+
+    def release_all(self, consumer: str) -> int:
+        with self._s.lock:
+            tags = [tag for tag, held in self._s.held.items() if held.consumer == consumer]
+        self.release(consumer, tags, count=True)
+        return len(tags)
+
+    def renew(self, consumers: Sequence[str]) -> None:
+        until = time.time() + self.lease_seconds
+        wanted = set(consumers)
+        with self._s.lock:
+            for held in self._s.held.values():
+                if held.consumer in wanted:
+                    held.lease_until = until
+
+    def recover(self) -> int:
+        now = time.time()
+        with self._s.lock:
+            expired = [tag for tag, held in self._s.held.items() if held.lease_until < now]
+            for tag in expired:
+                held = self._s.held.pop(tag)
+                if held.deliveries >= self.max_deliveries:
+                    self._bury(held, f"lease expired after {held.deliveries} deliveries "
+                                     f"(max_deliveries={self.max_deliveries})", now)
+                else:
+                    self._put(held.envelope, held.deliveries, now, eta=now)
+            self._s.lock.notify_all()
+        return len(expired)
+
+    def _bury(self, held: _Held, reason: str, now: float) -> None:
+        env = held.envelope
+        self._s.dead.setdefault(env.queue, []).append(
+            DeadLetter(env.id, env.queue, env.priority, env.body, reason, held.deliveries, now)
+        )
+
+    def dead_letter(self, consumer: str, tag: str, reason: str) -> None:
+        with self._s.lock:
+            held = self._s.held.pop(tag, None)
+            if held is not None:
+                self._bury(held, reason, time.time())
+
+    # -- inspecting and managing ---------------------------------------------
+    def queues(self) -> list[str]:
+        s = self._s
+        with s.lock:
+            names = set(s.ready) | set(s.delayed) | set(s.dead)
+            names |= {held.envelope.queue for held in s.held.values()}
+        return sorted(names)
+
+    def stats(self, queue: str) -> QueueStats:
+        s = self._s
+        now = time.time()
+        with s.lock:
+            stats = QueueStats(queue)
+            for neg_priority, seq, _, _ in s.ready.get(queue, []):
+                stats.waiting[-neg_priority] = stats.waiting.get(-neg_priority, 0) + 1
+                since = s.enqueued_at.get(seq, now)
+                stats.oldest_age = max(stats.oldest_age or 0.0, now - since)
+            stats.delayed = len(s.delayed.get(queue, []))
+            stats.in_flight = sum(1 for h in s.held.values() if h.envelope.queue == queue)
+            stats.dead = len(s.dead.get(queue, []))
+        return stats
+
+    def purge(self, queue: str) -> int:
+        with self._s.lock:
+            ready = self._s.ready.pop(queue, [])
+            delayed = self._s.delayed.pop(queue, [])
+        return len(ready) + len(delayed)
+
+    def dead_letters(self, queue: str, limit: int = 100) -> list[DeadLetter]:
+        with self._s.lock:
+            return list(self._s.dead.get(queue, [])[:limit])
+
+    def _take_dead(self, queue: str, ids: Sequence[str] | None) -> list[DeadLetter]:
+        dead = self._s.dead.get(queue, [])
+        wanted = None if ids is None else set(ids)
+        taken = [d for d in dead if wanted is None or d.id in wanted]
+        self._s.dead[queue] = [d for d in dead if d not in taken]
+        return taken
+
+    def requeue_dead(self, queue: str, ids: Sequence[str] | None = None) -> int:
+        now = time.time()
+        with self._s.lock:
+            taken = self._take_dead(queue, ids)
+            for d in taken:
+                self._put(Envelope(d.id, d.queue, d.priority, d.body), 0, now, eta=now)
+            self._s.lock.notify_all()
+        return len(taken)
+
+    def purge_dead(self, queue: str, ids: Sequence[str] | None = None) -> int:
+        with self._s.lock:
+            return len(self._take_dead(queue, ids))
+
+    # -- revocations ---------------------------------------------------------
+    def revoke(self, ids: Sequence[str], ttl: float) -> None:
+        until = time.time() + ttl
+        with self._s.lock:
+            for task_id in ids:
+                self._s.revoked[task_id] = until
+
+    def revoked(self, ids: Sequence[str]) -> set[str]:
+        now = time.time()
+        with self._s.lock:
+            return {i for i in ids if self._s.revoked.get(i, 0.0) > now}
+
+
+def reset_memory_brokers() -> None:
+    """Forget every in-memory store (for tests)."""
+    with _STORES_LOCK:
+        _STORES.clear()

@@ -1,0 +1,87 @@
+"""``celeriac [-A APP] COMMAND``: the entry point; commands live in their own modules."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Any
+
+import click
+
+from ..exceptions import CeleriacError
+
+#: command name -> "module:function" (imported only when the command runs)
+COMMANDS = {
+    "worker": "celeriac.cli.worker:worker",
+    "call": "celeriac.cli.tasks:call",
+    "result": "celeriac.cli.tasks:result",
+    "purge": "celeriac.cli.tasks:purge",
+    "demo": "celeriac.cli.demo:demo",
+}
+
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        spec = COMMANDS.get(name)
+        if spec is None:
+            return None
+        module, _, attr = spec.partition(":")
+        return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+
+
+def load_app(spec: str | None) -> Any:
+    """Find the app: ``proj``, ``proj.module``, ``proj.module:app``."""
+    from ..app import Celeriac
+    from ..config import load_object
+
+    if spec is None:
+        raise click.UsageError("this command needs an app: pass -A/--app module[:attribute]")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    candidates = [spec] if ":" in spec else [spec, f"{spec}.celeriac:app", f"{spec}:app",
+                                             f"{spec}:celeriac", f"{spec}.celery:app"]
+    last: Exception | None = None
+    for candidate in candidates:
+        try:
+            obj = load_object(candidate) if ":" in candidate else None
+        except (CeleriacError, AttributeError, ImportError) as exc:
+            last = exc
+            continue
+        if isinstance(obj, Celeriac):
+            obj.import_modules()
+            return obj
+    if ":" not in spec:
+        module = load_object(spec)
+        found = [v for v in vars(module).values() if isinstance(v, Celeriac)]
+        if found:
+            found[0].import_modules()
+            return found[0]
+    raise click.UsageError(f"no celeriac app found at {spec!r}: {last or 'no Celeriac instance'}")
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-A", "--app", "app_spec", envvar="CELERIAC_APP", help="module[:attribute] of the app")
+@click.pass_context
+def cli(ctx: click.Context, app_spec: str | None) -> None:
+    """celeriac: a distributed task queue that loses nothing."""
+    ctx.obj = {"app_spec": app_spec}
+
+
+def app_from(ctx: click.Context) -> Any:
+    """The app named by -A, loaded once per command."""
+    root = ctx.find_root()
+    if "app" not in root.obj:
+        root.obj["app"] = load_app(root.obj["app_spec"])
+    return root.obj["app"]
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=True)
+    except CeleriacError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)

@@ -1,0 +1,245 @@
+"""Settings, with Celery's lower-case names wherever the meaning is the same.
+
+Precedence, lowest first: defaults, then ``config_from_object`` /
+``conf.update`` / keywords to ``Celeriac(...)`` in the order they are made, then
+environment variables ``CELERIAC_<NAME>`` (``CELERIAC_BROKER_URL=redis://...``;
+values are read as JSON when they parse, else as strings).
+
+An unknown name is a warning naming the nearest known one; a Celery setting
+that celeriac does not need is accepted with a warning that says why.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import os
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import orjson
+
+from .exceptions import ConfigurationError
+
+
+class ConfigWarning(UserWarning):
+    """A setting is unknown or unnecessary."""
+
+
+def _positive_int(name: str, value: Any) -> Any:
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+        raise ConfigurationError(f"{name} must be a whole number of at least 1, not {value!r}")
+    return value
+
+
+def _non_negative_number(name: str, value: Any) -> Any:
+    if value is not None and (not isinstance(value, (int, float)) or value < 0):
+        raise ConfigurationError(f"{name} must be a number of seconds >= 0, not {value!r}")
+    return value
+
+
+def _priority(name: str, value: Any) -> Any:
+    if not isinstance(value, int) or not 0 <= value <= 9:
+        raise ConfigurationError(f"{name} must be an int from 0 (lowest) to 9 (highest)")
+    return value
+
+
+def _url(name: str, value: Any) -> Any:
+    if value is not None and (not isinstance(value, str) or "://" not in value):
+        raise ConfigurationError(
+            f"{name} must be a URL such as redis://localhost:6379/0, amqp://guest@localhost//, "
+            f"sqlite:///celeriac.sqlite3 or memory://, not {value!r}"
+        )
+    return value
+
+
+def _rate(name: str, value: Any) -> Any:
+    if value is not None:
+        from .rate import parse_rate
+
+        parse_rate(value)
+    return value
+
+
+def _as_tuple(name: str, value: Any) -> Any:
+    if isinstance(value, str):
+        return (value,)
+    return tuple(value or ())
+
+
+Validator = Callable[[str, Any], Any]
+
+#: name -> (default, validator); defaults that are mutable are copied per app.
+SETTINGS: dict[str, tuple[Any, Validator | None]] = {
+    "broker_url": (None, _url),
+    "result_backend": (None, _url),
+    "broker_transport_options": ({}, None),
+    "broker_connection_retry": (True, None),
+    "broker_connection_timeout": (4.0, _non_negative_number),
+    "broker_connection_max_retries": (None, None),
+    "broker_pool_limit": (10, _positive_int),
+    "imports": ((), _as_tuple),
+    "include": ((), _as_tuple),
+    "task_routes": (None, None),
+    "task_queues": (None, None),
+    "task_default_queue": ("celeriac", None),
+    "task_default_priority": (5, _priority),
+    "task_default_rate_limit": (None, _rate),
+    "task_acks_late": (True, None),
+    "task_time_limit": (None, _non_negative_number),
+    "task_soft_time_limit": (None, _non_negative_number),
+    "task_serializer": ("json", None),
+    "result_serializer": ("json", None),
+    "accept_content": (("json",), _as_tuple),
+    "security_key": (None, None),
+    "task_always_eager": (False, None),
+    "task_eager_propagates": (True, None),
+    "task_ignore_result": (False, None),
+    "task_store_errors_even_if_ignored": (True, None),
+    "task_default_max_retries": (3, None),
+    "task_default_retry_delay": (180.0, _non_negative_number),
+    "task_revoke_ttl": (86400.0 * 7, _non_negative_number),
+    "result_expires": (86400.0, _non_negative_number),
+    "result_extended": (True, None),
+    "worker_concurrency": (None, _positive_int),
+    "worker_prefetch_multiplier": (4, _positive_int),
+    "worker_pool": ("prefork", None),
+    "worker_max_tasks_per_child": (None, _positive_int),
+    "worker_max_memory_per_child": (None, _positive_int),
+    "worker_disable_rate_limits": (False, None),
+    "worker_shutdown_timeout": (60.0, _non_negative_number),
+    "worker_send_task_events": (True, None),
+    "worker_log_level": ("INFO", None),
+}
+
+#: Celery settings that mean nothing here, and why; accepted with a warning.
+UNNECESSARY: dict[str, str] = {
+    "priority_steps": "priorities are always 0-9, strict, on every broker",
+    "task_queue_max_priority": "queues always take priorities 0-9",
+    "task_create_missing_queues": "queues are always created on first use",
+    "broker_connection_retry_on_startup": "workers always retry with backoff at start",
+    "task_track_started": "the STARTED state is always recorded",
+    "worker_enable_remote_control": "control replies cost nothing while idle",
+    "enable_utc": "celeriac keeps every time as a UTC timestamp",
+    "timezone": "celeriac keeps every time as a UTC timestamp",
+    "result_chord_join_timeout": "a chord's join is an atomic counter, nothing waits",
+    "worker_hijack_root_logger": "celeriac configures only its own loggers",
+    "task_reject_on_worker_lost": "a lost worker's tasks always go back to their queue",
+}
+
+
+def _check_name(name: str) -> bool:
+    """True when ``name`` is a setting to store; warns otherwise."""
+    if name in SETTINGS:
+        return True
+    if name in UNNECESSARY:
+        warnings.warn(
+            f"setting {name!r} is not needed by celeriac: {UNNECESSARY[name]}",
+            ConfigWarning, stacklevel=4,
+        )
+        return False
+    nearest = difflib.get_close_matches(name, list(SETTINGS), n=1, cutoff=0.6)
+    hint = f"; did you mean {nearest[0]!r}?" if nearest else ""
+    warnings.warn(f"unknown setting {name!r}{hint}", ConfigWarning, stacklevel=4)
+    return False
+
+
+def _env_value(raw: str) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return raw
+
+
+class Settings(Mapping[str, Any]):
+    """An app's settings: ``conf.broker_url``, ``conf["broker_url"]``, ``conf.update(...)``."""
+
+    def __init__(self, on_change: Callable[[set[str]], None] | None = None) -> None:
+        values = {name: default for name, (default, _) in SETTINGS.items()}
+        for name, value in values.items():
+            if isinstance(value, dict):
+                values[name] = dict(value)
+        object.__setattr__(self, "_values", values)
+        object.__setattr__(self, "_on_change", on_change)
+
+    def _set_many(self, items: Mapping[str, Any]) -> None:
+        accepted: dict[str, Any] = {}
+        for name, value in items.items():
+            if _check_name(name):
+                validator = SETTINGS[name][1]
+                accepted[name] = validator(name, value) if validator else value
+        self._values.update(accepted)
+        if accepted and self._on_change is not None:
+            self._on_change(set(accepted))
+
+    def update(self, other: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+        """Set several settings at once."""
+        self._set_many({**(other or {}), **kwargs})
+
+    def apply_environment(self, environ: Mapping[str, str] | None = None) -> None:
+        """Apply ``CELERIAC_<NAME>`` environment variables."""
+        env = os.environ if environ is None else environ
+        found = {
+            name: _env_value(env[f"CELERIAC_{name.upper()}"])
+            for name in SETTINGS
+            if f"CELERIAC_{name.upper()}" in env
+        }
+        if found:
+            self._set_many(found)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(f"no setting named {name!r}") from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self._set_many({name: value})
+
+    def __getitem__(self, name: str) -> Any:
+        return self._values[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def transport_option(self, name: str, default: Any) -> Any:
+        """One of ``broker_transport_options``."""
+        return (self._values["broker_transport_options"] or {}).get(name, default)
+
+
+def load_object(spec: str) -> Any:
+    """Import ``"pkg.module"`` or ``"pkg.module:attr"`` (``attr`` may be dotted)."""
+    module_name, _, attr = spec.partition(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            raise ConfigurationError(
+                f"cannot import {module_name!r}: is it on sys.path (run from the project's "
+                "directory, or set PYTHONPATH)?"
+            ) from exc
+        raise
+    for part in filter(None, attr.split(".")):
+        obj = getattr(obj, part)
+    return obj
+
+
+def settings_from_object(obj: Any, namespace: str | None = None) -> dict[str, Any]:
+    """The settings an object, module, dict or ``"module:attr"`` string defines."""
+    if isinstance(obj, str):
+        obj = load_object(obj)
+    items: Mapping[str, Any] = obj if isinstance(obj, Mapping) else {
+        name: getattr(obj, name) for name in dir(obj) if not name.startswith("_")
+    }
+    if namespace:
+        prefix = namespace.rstrip("_") + "_"
+        return {k[len(prefix):].lower(): v for k, v in items.items() if k.startswith(prefix)}
+    return {
+        name: value for name, value in items.items()
+        if name.islower() and not callable(value) and not hasattr(value, "__path__")
+        and type(value).__name__ != "module"
+    }

@@ -1,0 +1,132 @@
+"""Every error celeriac raises, in one tree.
+
+    CeleriacError
+    ├── ConfigurationError          a bad setting, URL or option; says what to change
+    ├── MissingExtraError           an optional dependency is not installed; names the extra
+    ├── SerializationError          an argument or result cannot be encoded; names it
+    ├── MessageDecodeError          bytes from the broker are not a message we can read
+    ├── BrokerError                 the broker failed or cannot be reached
+    │   └── BrokerUnavailable       the broker is down; callers may retry
+    ├── BackendError                the result store failed
+    ├── NotRegistered               a task name no one registered
+    ├── TimeoutError                get() waited longer than its timeout (also builtins.TimeoutError)
+    ├── TaskRevokedError            get() on a task that was revoked or expired
+    ├── TaskError                   raised inside a worker, travel back as a task failure
+    │   ├── SoftTimeLimitExceeded   the soft time limit; the task may catch it and clean up
+    │   ├── TimeLimitExceeded       the hard time limit; the task was stopped
+    │   ├── WorkerLostError         the process running the task died
+    │   └── RemoteError             a task's exception whose type cannot be imported here
+    ├── Retry                       raised by Task.retry() to ask for another attempt
+    └── Reject                      raised by a task to refuse its message (dead-letter it)
+
+Driver exceptions (sqlite3, redis, pika) are translated once, at the broker or
+backend boundary: ``raise BrokerError(...) from exc``.
+"""
+
+from __future__ import annotations
+
+import builtins
+from datetime import datetime
+from typing import Any
+
+
+class CeleriacError(Exception):
+    """The root of every celeriac error."""
+
+
+class ConfigurationError(CeleriacError):
+    """A setting, URL or option is wrong; the message says what to change."""
+
+
+class MissingExtraError(ConfigurationError, ImportError):
+    """An optional dependency is not installed."""
+
+    def __init__(self, extra: str, module: str) -> None:
+        super().__init__(
+            f"{module} is not installed: install celeriac[{extra}] "
+            f"(pip install 'celeriac[{extra}]')"
+        )
+        self.extra = extra
+
+
+class SerializationError(CeleriacError, TypeError):
+    """A value cannot be serialized; the message names which one."""
+
+
+class MessageDecodeError(CeleriacError):
+    """Bytes taken from the broker are not a message celeriac can read."""
+
+
+class BrokerError(CeleriacError):
+    """The broker failed an operation."""
+
+
+class BrokerUnavailable(BrokerError, ConnectionError):
+    """The broker cannot be reached; the operation may succeed later."""
+
+
+class BackendError(CeleriacError):
+    """The result backend failed an operation."""
+
+
+class NotRegistered(CeleriacError, KeyError):
+    """No task of that name is registered with this app."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "task not registered"
+
+
+class TimeoutError(CeleriacError, builtins.TimeoutError):  # noqa: A001
+    """A wait ran out of time."""
+
+
+class TaskRevokedError(CeleriacError):
+    """The task was revoked or expired before it ran."""
+
+
+class TaskError(CeleriacError):
+    """A failure of a task itself, recorded as its result."""
+
+
+class SoftTimeLimitExceeded(TaskError):
+    """The task ran past its soft time limit; it may catch this and clean up."""
+
+
+class TimeLimitExceeded(TaskError):
+    """The task ran past its hard time limit and was stopped."""
+
+
+class WorkerLostError(TaskError):
+    """The process running the task died before the task finished."""
+
+
+class RemoteError(TaskError):
+    """A task failed with an exception whose type is not importable here."""
+
+    def __init__(self, exc_type: str, message: str) -> None:
+        super().__init__(f"{exc_type}: {message}")
+        self.exc_type = exc_type
+        self.message = message
+
+
+class Retry(CeleriacError):
+    """Raised by ``Task.retry`` so the current attempt ends and another is scheduled."""
+
+    def __init__(
+        self,
+        message: str | None = None,
+        exc: BaseException | None = None,
+        when: float | datetime | None = None,
+    ) -> None:
+        super().__init__(message or f"Retry in {when}s" if when is not None else "Retry")
+        self.exc = exc
+        self.when = when
+
+
+class Reject(CeleriacError):
+    """Raised by a task to refuse its message; it goes to dead letters with the reason."""
+
+    def __init__(self, reason: Any = None, requeue: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.requeue = requeue

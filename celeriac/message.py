@@ -1,0 +1,164 @@
+"""The task message: a frozen, versioned envelope and its wire format.
+
+What the broker stores is an :class:`Envelope` (id, queue, priority, when it is
+due, and opaque bytes); what the worker runs is the :class:`Message` those bytes
+decode to. Keeping the two apart lets a broker move, lease and dead-letter
+messages it cannot read, and lets a worker refuse bytes it cannot decode.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from .exceptions import MessageDecodeError
+from .serialization import Codec, from_wire, to_wire
+
+PROTOCOL_VERSION = 1
+MIN_PRIORITY, MAX_PRIORITY = 0, 9
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """What a broker stores: routing facts plus the encoded message body."""
+
+    id: str
+    queue: str
+    priority: int
+    body: bytes
+    eta: float | None = None  # unix seconds; None means now
+
+
+@dataclass(slots=True)
+class Delivery:
+    """An envelope as handed to one consumer, under a lease until acked or released."""
+
+    id: str
+    queue: str
+    priority: int
+    body: bytes
+    tag: str  # the broker's receipt: what ack/release use to find it
+    deliveries: int = 1  # how many times it has been handed out, this time included
+    revoked: bool = False  # the broker already knows the task was revoked
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A task invocation, as producers send it and workers run it."""
+
+    id: str
+    task: str
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    queue: str = "celeriac"
+    priority: int = 5
+    eta: float | None = None
+    expires: float | None = None  # unix seconds
+    retries: int = 0
+    parent_id: str | None = None
+    root_id: str | None = None
+    group_id: str | None = None
+    group_index: int | None = None
+    callbacks: tuple[dict[str, Any], ...] = ()  # link: signatures run with the result
+    errbacks: tuple[dict[str, Any], ...] = ()  # link_error: signatures run on failure
+    chord: dict[str, Any] | None = None  # {"callback": sig, "size": n} for a chord header
+    ignore_result: bool = False
+    sent_at: float = 0.0
+    headers: dict[str, Any] = field(default_factory=dict)  # middleware may extend these
+
+    def envelope(self, codec: Codec) -> Envelope:
+        """Encode for a broker."""
+        return Envelope(self.id, self.queue, self.priority, encode(self, codec), self.eta)
+
+    def replace(self, **changes: Any) -> Message:
+        """A copy with some fields changed."""
+        return replace(self, **changes)
+
+
+_OPTIONAL = (
+    "eta", "expires", "parent_id", "root_id", "group_id", "group_index", "chord",
+)
+
+
+def encode(message: Message, codec: Codec) -> bytes:
+    """The wire form: a dict with the protocol version ``v`` and only set fields."""
+    tag = codec.needs_tags
+    body: dict[str, Any] = {
+        "v": PROTOCOL_VERSION,
+        "id": message.id,
+        "task": message.task,
+        "args": to_wire(list(message.args), "args") if tag else list(message.args),
+        "kwargs": to_wire(message.kwargs, "kwargs") if tag else message.kwargs,
+        "queue": message.queue,
+        "priority": message.priority,
+        "retries": message.retries,
+        "sent_at": message.sent_at or time.time(),
+    }
+    for name in _OPTIONAL:
+        value = getattr(message, name)
+        if value is not None:
+            body[name] = value
+    if message.callbacks:
+        body["callbacks"] = list(message.callbacks)
+    if message.errbacks:
+        body["errbacks"] = list(message.errbacks)
+    if message.ignore_result:
+        body["ignore_result"] = True
+    if message.headers:
+        body["headers"] = to_wire(message.headers, "headers") if tag else message.headers
+    return codec.dumps(body)
+
+
+def decode(data: bytes, codec: Codec) -> Message:
+    """Read a message body, raising :class:`MessageDecodeError` with the reason."""
+    body = codec.loads(data)
+    if not isinstance(body, dict):
+        raise MessageDecodeError(f"body is a {type(body).__name__}, not a message object")
+    version = body.get("v")
+    if version != PROTOCOL_VERSION:
+        raise MessageDecodeError(
+            f"message protocol version {version!r} is not {PROTOCOL_VERSION}: "
+            "producer and worker run incompatible celeriac versions"
+        )
+    try:
+        args, kwargs = body["args"], body["kwargs"]
+        if not isinstance(args, list) or not isinstance(kwargs, dict):
+            raise TypeError("args must be a list and kwargs an object")
+        return Message(
+            id=str(body["id"]),
+            task=str(body["task"]),
+            args=tuple(args),
+            kwargs=kwargs,
+            queue=body["queue"],
+            priority=int(body["priority"]),
+            eta=body.get("eta"),
+            expires=body.get("expires"),
+            retries=int(body.get("retries", 0)),
+            parent_id=body.get("parent_id"),
+            root_id=body.get("root_id"),
+            group_id=body.get("group_id"),
+            group_index=body.get("group_index"),
+            callbacks=tuple(body.get("callbacks", ())),
+            errbacks=tuple(body.get("errbacks", ())),
+            chord=body.get("chord"),
+            ignore_result=bool(body.get("ignore_result", False)),
+            sent_at=float(body.get("sent_at", 0.0)),
+            headers=body.get("headers") or {},
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MessageDecodeError(f"malformed message: {exc!r}") from exc
+
+
+def check_priority(priority: int) -> int:
+    """Priorities are 0 (lowest) to 9 (highest) on every broker."""
+    if not isinstance(priority, int) or not MIN_PRIORITY <= priority <= MAX_PRIORITY:
+        from .exceptions import ConfigurationError
+
+        raise ConfigurationError(
+            f"priority {priority!r} is out of range: use an int from 0 (lowest) to 9 (highest)"
+        )
+    return priority
+
+
+__all__ = ["Delivery", "Envelope", "Message", "check_priority", "decode", "encode", "from_wire"]

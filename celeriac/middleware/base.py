@@ -1,0 +1,110 @@
+"""Middleware: the one way to extend celeriac.
+
+A middleware subclasses :class:`Middleware` and overrides the hooks it needs;
+hooks it does not override cost nothing (the stack calls only overridden ones).
+
+Producer side: ``before_enqueue`` may change or refuse a message;
+``after_enqueue`` sees what was sent.
+
+Worker side, for each delivered message, in this order:
+``before_process`` (raise :class:`SkipMessage` to not run it), the task runs,
+``after_process`` (in reverse order; may turn a failure into a retry by setting
+``job.retry_at``), the result is stored, ``after_result`` (publish follow-up
+work such as callbacks: it runs before the ack, so a crash repeats it rather
+than loses it), the message is acked, ``after_ack``.
+``worker_start`` / ``worker_stop`` run once per consuming process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..app import Celeriac
+    from ..message import Message
+    from ..worker.job import Job
+
+HOOKS = (
+    "before_enqueue", "after_enqueue", "before_process", "after_process", "after_result",
+    "after_ack",
+    "worker_start", "worker_stop",
+)
+
+
+class SkipMessage(Exception):
+    """Raised by ``before_process``: do not run the task; record ``state`` with ``reason``.
+
+    With ``retry_at`` (unix seconds) the message goes back to the broker's
+    delayed set instead, unchanged (a rate limit waiting for its slot).
+    """
+
+    def __init__(self, state: str | None, reason: str, retry_at: float | None = None) -> None:
+        super().__init__(reason)
+        self.state = state
+        self.reason = reason
+        self.retry_at = retry_at
+
+
+class Middleware:
+    """Override any of the hooks below."""
+
+    def before_enqueue(self, app: Celeriac, message: Message) -> Message:
+        return message
+
+    def after_enqueue(self, app: Celeriac, message: Message) -> None:
+        pass
+
+    def before_process(self, job: Job) -> None:
+        pass
+
+    def after_process(self, job: Job) -> None:
+        pass
+
+    def after_result(self, job: Job) -> None:
+        pass
+
+    def after_ack(self, job: Job) -> None:
+        pass
+
+    def worker_start(self, app: Celeriac, worker: Any) -> None:
+        pass
+
+    def worker_stop(self, app: Celeriac, worker: Any) -> None:
+        pass
+
+
+class MiddlewareStack:
+    """The app's middleware, with each hook pre-resolved to the overriding methods."""
+
+    def __init__(self, middleware: Iterable[Middleware] = ()) -> None:
+        self._items: list[Middleware] = list(middleware)
+        self._resolve()
+
+    def _resolve(self) -> None:
+        for hook in HOOKS:
+            base = getattr(Middleware, hook)
+            bound = [
+                getattr(m, hook) for m in self._items
+                if getattr(type(m), hook, base) is not base
+            ]
+            setattr(self, hook, bound)
+
+    def add(self, middleware: Middleware, before: type[Middleware] | None = None) -> None:
+        """Add a middleware, at the end or before the first one of type ``before``."""
+        index = len(self._items)
+        if before is not None:
+            index = next((i for i, m in enumerate(self._items) if isinstance(m, before)), index)
+        self._items.insert(index, middleware)
+        self._resolve()
+
+    def remove(self, kind: type[Middleware]) -> None:
+        """Remove every middleware of this type."""
+        self._items = [m for m in self._items if not isinstance(m, kind)]
+        self._resolve()
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)

@@ -1,0 +1,235 @@
+"""Results: ``AsyncResult`` for one task, ``GroupResult`` for many."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from . import states
+from .backends.base import TaskMeta, exception_from_dict
+from .exceptions import TaskRevokedError, TimeoutError
+
+if TYPE_CHECKING:
+    from .app import Celeriac
+
+R = TypeVar("R")
+
+
+def _raise_failure(meta: TaskMeta) -> None:
+    if meta.state == states.REVOKED:
+        reason = meta.result.get("exc_message") if isinstance(meta.result, dict) else None
+        raise TaskRevokedError(f"task {meta.task_id} was revoked: {reason or 'revoked'}")
+    exc = exception_from_dict(meta.result)
+    if meta.traceback and hasattr(exc, "add_note"):
+        exc.add_note(f"\nRemote traceback (task {meta.task_id}):\n{meta.traceback}")
+    raise exc
+
+
+class AsyncResult(Generic[R]):
+    """A handle on one task's outcome, by id."""
+
+    def __init__(self, id: str, app: Celeriac | None = None, task_name: str | None = None) -> None:
+        from .app import current_app
+
+        self.id = id
+        self.app = app or current_app()
+        self.task_name = task_name
+        self._meta: TaskMeta | None = None  # cached once ready
+
+    def __repr__(self) -> str:
+        return f"<AsyncResult {self.id}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, AsyncResult) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    @property
+    def task_id(self) -> str:
+        return self.id
+
+    def _fetch(self) -> TaskMeta:
+        if self._meta is not None:
+            return self._meta
+        meta = self.app.backend.get(self.id)
+        if meta.ready:
+            self._meta = meta
+        return meta
+
+    @property
+    def state(self) -> str:
+        """PENDING, STARTED, RETRY, SUCCESS, FAILURE or REVOKED."""
+        return self._fetch().state
+
+    status = state
+
+    def ready(self) -> bool:
+        return self._fetch().ready
+
+    def successful(self) -> bool:
+        return self._fetch().state == states.SUCCESS
+
+    def failed(self) -> bool:
+        return self._fetch().state == states.FAILURE
+
+    @property
+    def result(self) -> Any:
+        """The return value; the exception when the task failed; None while pending."""
+        meta = self._fetch()
+        if meta.state in states.EXCEPTION_STATES and meta.result is not None:
+            return exception_from_dict(meta.result)
+        return meta.result
+
+    info = result
+
+    @property
+    def traceback(self) -> str | None:
+        return self._fetch().traceback
+
+    @property
+    def date_done(self) -> datetime | None:
+        done = self._fetch().date_done
+        return None if done is None else datetime.fromtimestamp(done, tz=timezone.utc)
+
+    @property
+    def retries(self) -> int:
+        return self._fetch().retries
+
+    def get(self, timeout: float | None = None, propagate: bool = True,
+            interval: float | None = None) -> R:
+        """Wait for the task and return its value, or raise its exception."""
+        meta = self._meta or self.app.backend.wait(self.id, timeout)
+        self._meta = meta
+        if meta.state == states.SUCCESS:
+            return meta.result  # type: ignore[no-any-return]
+        if propagate:
+            _raise_failure(meta)
+        return self.result  # type: ignore[no-any-return]
+
+    wait = get
+
+    async def aget(self, timeout: float | None = None, propagate: bool = True) -> R:
+        """The async twin of :meth:`get`."""
+        return await asyncio.to_thread(self.get, timeout, propagate)
+
+    def revoke(self, terminate: bool = False, signal: str = "SIGTERM") -> None:
+        """Stop the task: before it starts anywhere, or (``terminate``) while it runs."""
+        self.app.revoke([self.id], terminate=terminate, signal=signal)
+
+    def forget(self) -> None:
+        """Delete the stored result."""
+        self._meta = None
+        self.app.backend.forget([self.id])
+
+    def as_tuple(self) -> tuple[str, None]:
+        return (self.id, None)
+
+
+class EagerResult(AsyncResult[R]):
+    """The result of a task run here by ``apply()``: already known, never stored."""
+
+    def __init__(self, meta: TaskMeta, app: Celeriac | None = None) -> None:
+        super().__init__(meta.task_id, app, meta.name)
+        self._meta = meta
+
+    def get(self, timeout: float | None = None, propagate: bool = True,
+            interval: float | None = None) -> R:
+        assert self._meta is not None
+        if self._meta.state == states.SUCCESS:
+            return self._meta.result  # type: ignore[no-any-return]
+        if propagate:
+            _raise_failure(self._meta)
+        return self.result  # type: ignore[no-any-return]
+
+    def forget(self) -> None:
+        pass
+
+
+class GroupResult:
+    """The results of a group, in the order the group was written."""
+
+    def __init__(self, id: str, results: Sequence[AsyncResult[Any]],
+                 app: Celeriac | None = None) -> None:
+        from .app import current_app
+
+        self.id = id
+        self.results = list(results)
+        self.app = app or current_app()
+
+    def __repr__(self) -> str:
+        return f"<GroupResult {self.id} ({len(self.results)} tasks)>"
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.results)
+
+    def __getitem__(self, index: int) -> AsyncResult[Any]:
+        return self.results[index]
+
+    def _metas(self) -> list[TaskMeta]:
+        pending = [r.id for r in self.results if r._meta is None]
+        found = self.app.backend.get_many(pending) if pending else {}
+        for r in self.results:
+            meta = found.get(r.id)
+            if meta is not None and meta.ready:
+                r._meta = meta
+        return [r._meta or found.get(r.id) or TaskMeta(r.id) for r in self.results]
+
+    def ready(self) -> bool:
+        return all(m.ready for m in self._metas())
+
+    def successful(self) -> bool:
+        return all(m.state == states.SUCCESS for m in self._metas())
+
+    def failed(self) -> bool:
+        return any(m.state == states.FAILURE for m in self._metas())
+
+    def completed_count(self) -> int:
+        return sum(m.state == states.SUCCESS for m in self._metas())
+
+    def waiting(self) -> bool:
+        return not self.ready()
+
+    def get(self, timeout: float | None = None, propagate: bool = True,
+            interval: float | None = None) -> list[Any]:
+        """Every result in order; raises the first failure unless ``propagate=False``."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        values = []
+        for r in self.results:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise TimeoutError(f"group {self.id} not ready after {timeout}s")
+            if propagate:
+                values.append(r.get(timeout=remaining))
+            else:
+                r.get(timeout=remaining, propagate=False)
+                values.append(r.result)
+        return values
+
+    join = get
+
+    async def aget(self, timeout: float | None = None, propagate: bool = True) -> list[Any]:
+        return await asyncio.to_thread(self.get, timeout, propagate)
+
+    def revoke(self, terminate: bool = False, signal: str = "SIGTERM") -> None:
+        self.app.revoke([r.id for r in self.results], terminate=terminate, signal=signal)
+
+    def forget(self) -> None:
+        self.app.backend.forget([r.id for r in self.results])
+
+    def save(self) -> None:
+        self.app.backend.save_group(self.id, [r.id for r in self.results])
+
+    @classmethod
+    def restore(cls, group_id: str, app: Celeriac | None = None) -> GroupResult | None:
+        from .app import current_app
+
+        app = app or current_app()
+        ids = app.backend.get_group(group_id)
+        return None if ids is None else cls(group_id, [AsyncResult(i, app) for i in ids], app)

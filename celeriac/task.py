@@ -1,0 +1,319 @@
+"""Tasks: ``@app.task``, ``shared_task``, and how a call becomes a message."""
+
+from __future__ import annotations
+
+import contextvars
+import inspect
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+
+from .exceptions import ConfigurationError, Retry
+from .message import Message, check_priority
+
+if TYPE_CHECKING:
+    from .app import Celeriac
+    from .canvas import Signature
+    from .result import AsyncResult, EagerResult
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+#: The options ``@app.task(...)`` accepts, with Celery's names and defaults.
+TASK_OPTIONS: dict[str, Any] = {
+    "name": None,
+    "queue": None,
+    "priority": None,
+    "rate_limit": None,
+    "rate_limit_key": None,
+    "time_limit": None,
+    "soft_time_limit": None,
+    "acks_late": None,
+    "max_retries": None,
+    "default_retry_delay": None,
+    "autoretry_for": (),
+    "dont_autoretry_for": (),
+    "retry_kwargs": None,
+    "retry_backoff": False,
+    "retry_backoff_max": 600,
+    "retry_jitter": True,
+    "ignore_result": None,
+    "bind": False,
+    "expires": None,
+    "serializer": None,
+    "typing": True,
+    "track_started": None,
+}
+
+
+@dataclass
+class Request:
+    """What a running task knows about its own invocation (``self.request``)."""
+
+    id: str | None = None
+    task: str | None = None
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    retries: int = 0
+    eta: float | None = None
+    expires: float | None = None
+    parent_id: str | None = None
+    root_id: str | None = None
+    group_id: str | None = None
+    group_index: int | None = None
+    hostname: str | None = None
+    is_eager: bool = False
+    delivery_info: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, Any] = field(default_factory=dict)
+    message: Message | None = None
+
+    @classmethod
+    def from_message(cls, message: Message, hostname: str | None = None,
+                     deliveries: int = 1, is_eager: bool = False) -> Request:
+        return cls(
+            id=message.id, task=message.task, args=message.args, kwargs=message.kwargs,
+            retries=message.retries, eta=message.eta, expires=message.expires,
+            parent_id=message.parent_id, root_id=message.root_id, group_id=message.group_id,
+            group_index=message.group_index, hostname=hostname, is_eager=is_eager,
+            delivery_info={"queue": message.queue, "priority": message.priority,
+                           "redelivered": deliveries > 1, "deliveries": deliveries},
+            headers=message.headers, message=message,
+        )
+
+
+_current_request: contextvars.ContextVar[Request] = contextvars.ContextVar(
+    "celeriac_request", default=Request()
+)
+
+
+def _to_timestamp(value: float | datetime | None, name: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value.timestamp()
+    if isinstance(value, (int, float)):
+        return float(value)
+    raise ConfigurationError(f"{name} must be a datetime or unix seconds, not {value!r}")
+
+
+class Task(Generic[P, R]):
+    """A registered task. Call it to run it here; ``delay`` to run it on a worker."""
+
+    def __init__(self, app: Celeriac, fun: Callable[..., Any], **options: Any) -> None:
+        unknown = set(options) - set(TASK_OPTIONS)
+        if unknown:
+            raise ConfigurationError(
+                f"unknown task option(s) {sorted(unknown)} on {fun.__qualname__}: "
+                f"known options are {sorted(TASK_OPTIONS)}"
+            )
+        self.app = app
+        self.run = fun
+        self.__wrapped__ = fun
+        self.__doc__ = fun.__doc__
+        self.__module__ = fun.__module__
+        self.name: str = options.get("name") or f"{fun.__module__}.{fun.__name__}"
+        self.is_async = inspect.iscoroutinefunction(fun)
+        for key, default in TASK_OPTIONS.items():
+            if key != "name":
+                setattr(self, key, options.get(key, default))
+        if self.priority is not None:
+            check_priority(self.priority)
+        if self.rate_limit is not None:
+            from .rate import parse_rate
+
+            parse_rate(self.rate_limit)
+        self.autoretry_for = tuple(self.autoretry_for or ())
+        self._signature = inspect.signature(fun)
+
+    def __repr__(self) -> str:
+        return f"<task {self.name}>"
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        if self.bind:
+            return self.run(self, *args, **kwargs)  # type: ignore[no-any-return]
+        return self.run(*args, **kwargs)  # type: ignore[no-any-return]
+
+    # -- effective options (task option, else the app's default) ---------------
+    def option(self, name: str, setting: str) -> Any:
+        value = getattr(self, name)
+        return self.app.conf[setting] if value is None else value
+
+    @property
+    def request(self) -> Request:
+        """The invocation being run in this thread or coroutine."""
+        return _current_request.get()
+
+    # -- sending ---------------------------------------------------------------
+    def delay(self, *args: P.args, **kwargs: P.kwargs) -> AsyncResult[R]:
+        """Send the task to a worker with these arguments."""
+        return self.apply_async(args, kwargs)
+
+    def apply_async(
+        self,
+        args: Sequence[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        *,
+        queue: str | None = None,
+        priority: int | None = None,
+        countdown: float | None = None,
+        eta: float | datetime | None = None,
+        expires: float | datetime | None = None,
+        task_id: str | None = None,
+        headers: dict[str, Any] | None = None,
+        link: Any = None,
+        link_error: Any = None,
+        ignore_result: bool | None = None,
+        **options: Any,
+    ) -> AsyncResult[R]:
+        """Send the task with full control over where and when it runs."""
+        args, kwargs = tuple(args or ()), dict(kwargs or {})
+        if self.typing:
+            self._check_arguments(args, kwargs)
+        if self.app.conf.task_always_eager:
+            return self.apply(args, kwargs, task_id=task_id)  # type: ignore[return-value]
+        message = self.build_message(
+            args, kwargs, queue=queue, priority=priority, countdown=countdown, eta=eta,
+            expires=expires, task_id=task_id, headers=headers, link=link,
+            link_error=link_error, ignore_result=ignore_result, **options,
+        )
+        self.app.publish([message])
+        return self.app.AsyncResult(message.id, task_name=self.name)
+
+    def _check_arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        try:
+            if self.bind:
+                self._signature.bind(None, *args, **kwargs)
+            else:
+                self._signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(f"{self.name}{self._signature}: {exc}") from None
+
+    def build_message(  # noqa: C901 - one line per option
+        self,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        queue: str | None = None,
+        priority: int | None = None,
+        countdown: float | None = None,
+        eta: float | datetime | None = None,
+        expires: float | datetime | None = None,
+        task_id: str | None = None,
+        headers: dict[str, Any] | None = None,
+        link: Any = None,
+        link_error: Any = None,
+        ignore_result: bool | None = None,
+        parent_id: str | None = None,
+        root_id: str | None = None,
+        group_id: str | None = None,
+        group_index: int | None = None,
+        chord: dict[str, Any] | None = None,
+        retries: int = 0,
+    ) -> Message:
+        """The message ``apply_async`` would send, routed and with every default applied."""
+        now = time.time()
+        route = self.app.router.route(self, args, kwargs, queue, priority)
+        eta_ts = now + countdown if countdown is not None else _to_timestamp(eta, "eta")
+        expires = expires if expires is not None else self.expires
+        if isinstance(expires, (int, float)) and not isinstance(expires, bool):
+            expires_ts: float | None = now + float(expires)
+        else:
+            expires_ts = _to_timestamp(expires, "expires")
+        current = _current_request.get()
+        task_id = task_id or str(uuid.uuid4())
+        if parent_id is None and current.id is not None:
+            parent_id, root_id = current.id, root_id or current.root_id or current.id
+        return Message(
+            id=task_id, task=self.name, args=args, kwargs=kwargs,
+            queue=route["queue"], priority=check_priority(route["priority"]),
+            eta=eta_ts if eta_ts and eta_ts > now else None, expires=expires_ts,
+            retries=retries, parent_id=parent_id, root_id=root_id or task_id,
+            group_id=group_id, group_index=group_index, chord=chord,
+            callbacks=_signature_dicts(link), errbacks=_signature_dicts(link_error),
+            ignore_result=self.option("ignore_result", "task_ignore_result")
+            if ignore_result is None else ignore_result,
+            sent_at=now, headers=dict(headers or {}),
+        )
+
+    def apply(
+        self, args: Sequence[Any] | None = None, kwargs: dict[str, Any] | None = None,
+        task_id: str | None = None, **options: Any,
+    ) -> EagerResult[R]:
+        """Run the task here and now, as a worker would, and return its result."""
+        from .worker.eager import run_eagerly
+
+        message = Message(id=task_id or str(uuid.uuid4()), task=self.name,
+                          args=tuple(args or ()), kwargs=dict(kwargs or {}))
+        return run_eagerly(self, message)
+
+    # -- inside a running task ---------------------------------------------------
+    def retry(
+        self,
+        args: Sequence[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        exc: BaseException | None = None,
+        throw: bool = True,
+        eta: float | datetime | None = None,
+        countdown: float | None = None,
+        max_retries: int | None = None,
+        **options: Any,
+    ) -> Retry:
+        """End this attempt and schedule another; past ``max_retries``, fail with ``exc``."""
+        request = self.request
+        limit = self.option("max_retries", "task_default_max_retries")
+        limit = max_retries if max_retries is not None else limit
+        if limit is not None and request.retries >= limit:
+            if exc is not None:
+                raise exc
+            from .exceptions import TaskError
+
+            raise TaskError(f"{self.name}[{request.id}] exceeded max_retries={limit}")
+        if countdown is None and eta is None:
+            countdown = self.option("default_retry_delay", "task_default_retry_delay")
+        when: float | None = countdown if eta is None else _to_timestamp(eta, "eta")
+        retry = Retry(exc=exc, when=when)
+        retry.is_eta = eta is not None  # type: ignore[attr-defined]
+        if args is not None or kwargs is not None:
+            retry.new_args = (args, kwargs)  # type: ignore[attr-defined]
+        if throw:
+            raise retry
+        return retry
+
+    # -- canvas ------------------------------------------------------------------
+    def s(self, *args: Any, **kwargs: Any) -> Signature:
+        """A signature of this task with these (partial) arguments."""
+        from .canvas import Signature
+
+        return Signature(self.name, args, kwargs, app=self.app)
+
+    def si(self, *args: Any, **kwargs: Any) -> Signature:
+        """An immutable signature: a parent's result is not prepended to its arguments."""
+        from .canvas import Signature
+
+        return Signature(self.name, args, kwargs, immutable=True, app=self.app)
+
+    def signature(self, args: Sequence[Any] | None = None, kwargs: dict[str, Any] | None = None,
+                  **options: Any) -> Signature:
+        from .canvas import Signature
+
+        return Signature(self.name, tuple(args or ()), dict(kwargs or {}), options, app=self.app)
+
+
+def _signature_dicts(value: Any) -> tuple[dict[str, Any], ...]:
+    if value is None:
+        return ()
+    items = value if isinstance(value, (list, tuple)) else [value]
+    return tuple(item.to_dict() if hasattr(item, "to_dict") else dict(item) for item in items)
+
+
+def set_current_request(request: Request) -> contextvars.Token[Request]:
+    return _current_request.set(request)
+
+
+def reset_current_request(token: contextvars.Token[Request]) -> None:
+    _current_request.reset(token)

@@ -1,0 +1,33 @@
+"""Running a task here and now (``apply()``, ``task_always_eager``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .. import states
+from ..result import EagerResult
+from ..task import Request
+from .job import Executor, Job
+
+if TYPE_CHECKING:
+    from ..message import Message
+    from ..task import Task
+
+
+def run_eagerly(task: Task[Any, Any], message: Message) -> EagerResult[Any]:
+    """Run through the same middleware a worker uses; retries run again at once."""
+    app = task.app
+    executor = Executor(app, "eager", "eager", None, None)
+    try:
+        while True:
+            job = Job(app, message, task, Request.from_message(message, "eager", is_eager=True))
+            executor.run(job)
+            if job.retry_message is None:
+                break
+            message = job.retry_message
+    finally:
+        executor.close()
+    meta = job.meta()
+    if job.state == states.FAILURE and app.conf.task_eager_propagates and job.exception:
+        raise job.exception
+    return EagerResult(meta, app)

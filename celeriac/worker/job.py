@@ -1,0 +1,243 @@
+"""One message being run: the :class:`Job` middleware sees, and the :class:`Executor`.
+
+The executor is the worker's hot path. For each delivery it decodes the
+message, runs the middleware and the task, stores the outcome and acks, in
+that order (late ack: a crash anywhere before the ack means the message is
+delivered again, never lost).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .. import states
+from ..backends.base import TaskMeta, exception_to_dict
+from ..exceptions import MessageDecodeError, NotRegistered, Reject, Retry
+from ..message import Delivery, Message, decode
+from ..middleware.base import SkipMessage
+from ..task import Request, Task, reset_current_request, set_current_request
+
+if TYPE_CHECKING:
+    from ..app import Celeriac
+    from ..backends.base import Backend
+    from ..brokers.base import Broker
+
+logger = logging.getLogger("celeriac.worker")
+
+
+@dataclass(slots=True, eq=False)
+class Job:
+    """A message on its way through one worker: what middleware reads and changes."""
+
+    app: Celeriac
+    message: Message
+    task: Task[Any, Any]
+    request: Request
+    delivery: Delivery | None = None  # None when run eagerly
+    state: str = states.STARTED
+    result: Any = None
+    exception: BaseException | None = None
+    traceback: str | None = None
+    retry_at: float | None = None  # set by middleware: run again at this time
+    retry_message: Message | None = None  # the message that retry publishes
+    received_at: float = 0.0
+    started_at: float = 0.0
+    finished_at: float = 0.0
+    skipped: SkipMessage | None = None
+
+    @property
+    def runtime(self) -> float:
+        return max(0.0, self.finished_at - self.started_at)
+
+    def meta(self) -> TaskMeta:
+        """The record the result backend stores for this job."""
+        message = self.message
+        failed = self.state in states.EXCEPTION_STATES
+        result = self.result
+        if failed:
+            if self.exception is not None:
+                result = exception_to_dict(self.exception)
+            elif self.skipped is not None:
+                result = {"exc_type": "TaskRevokedError", "exc_module": "celeriac.exceptions",
+                          "exc_message": self.skipped.reason, "exc_args": [self.skipped.reason]}
+        extended = self.app.conf.result_extended
+        return TaskMeta(
+            task_id=message.id, state=self.state, result=result,
+            traceback=self.traceback if failed else None, name=message.task,
+            args=list(message.args) if extended else None,
+            kwargs=message.kwargs if extended else None,
+            queue=message.queue, worker=self.request.hostname, retries=message.retries,
+            parent_id=message.parent_id, root_id=message.root_id, group_id=message.group_id,
+            date_received=self.received_at or None, date_started=self.started_at or None,
+            date_done=self.finished_at or time.time(),
+        )
+
+
+class Executor:
+    """Runs deliveries for one consumer (a process, a thread, or an eager call)."""
+
+    def __init__(
+        self,
+        app: Celeriac,
+        hostname: str,
+        consumer_id: str,
+        broker: Broker | None,
+        backend: Backend | None,
+        on_start: Callable[[Job], None] | None = None,
+        on_finish: Callable[[Job], None] | None = None,
+    ) -> None:
+        self.app = app
+        self.hostname = hostname
+        self.consumer_id = consumer_id
+        self.broker = broker
+        self.backend = backend
+        self.on_start = on_start
+        self.on_finish = on_finish
+        self.processed = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        mw = app.middleware
+        self._before = mw.before_process  # type: ignore[attr-defined]
+        self._after = list(reversed(mw.after_process))  # type: ignore[attr-defined]
+        self._after_result = mw.after_result  # type: ignore[attr-defined]
+        self._after_ack = mw.after_ack  # type: ignore[attr-defined]
+        self._debug = logger.isEnabledFor(logging.DEBUG)
+
+    # -- from delivery to job ------------------------------------------------------
+    def prepare(self, delivery: Delivery) -> Job | None:
+        """Decode a delivery; dead-letter what cannot be run and return None."""
+        assert self.broker is not None
+        try:
+            message = decode(delivery.body, self.app.codec)
+        except MessageDecodeError as exc:
+            logger.error("message %s from queue %s cannot be decoded, dead-lettered: %s",
+                         delivery.id, delivery.queue, exc)
+            self.broker.dead_letter(self.consumer_id, delivery.tag, f"undecodable: {exc}")
+            return None
+        task = self.app.tasks.get(message.task)
+        if task is None:
+            self._unknown_task(delivery, message)
+            return None
+        request = Request.from_message(message, self.hostname, delivery.deliveries)
+        return Job(self.app, message, task, request, delivery, received_at=time.time())
+
+    def _unknown_task(self, delivery: Delivery, message: Message) -> None:
+        assert self.broker is not None and self.backend is not None
+        exc = NotRegistered(
+            f"task {message.task!r} is not registered on worker {self.hostname}: the message "
+            "was dead-lettered; deploy the task and requeue it (celeriac dead-letters requeue)"
+        )
+        logger.error("%s", exc)
+        self.backend.store([TaskMeta(message.id, states.FAILURE, exception_to_dict(exc),
+                                     name=message.task, queue=message.queue,
+                                     worker=self.hostname, date_done=time.time())])
+        self.broker.dead_letter(self.consumer_id, delivery.tag, f"unknown task {message.task}")
+
+    # -- running ---------------------------------------------------------------------
+    def process(self, delivery: Delivery) -> Job | None:
+        """Prepare, run, store and ack one delivery."""
+        job = self.prepare(delivery)
+        if job is not None:
+            self.run(job)
+            self.finish(job)
+        return job
+
+    def run(self, job: Job) -> None:
+        """Run the middleware and the task; the outcome lands on ``job``."""
+        token = set_current_request(job.request)
+        try:
+            try:
+                for hook in self._before:
+                    hook(job)
+            except SkipMessage as skip:
+                job.skipped = skip
+                job.state = skip.state or states.REVOKED
+                job.finished_at = time.time()
+                return
+            self._call(job)
+            for hook in self._after:
+                hook(job)
+        finally:
+            reset_current_request(token)
+
+    def _call(self, job: Job) -> None:
+        message, task = job.message, job.task
+        job.started_at = time.time()
+        if self.on_start is not None:
+            self.on_start(job)
+        if self._debug:
+            logger.debug("task %s[%s] started", message.task, message.id)
+        try:
+            if task.is_async:
+                value = self._run_coroutine(task(*message.args, **message.kwargs))
+            else:
+                value = task(*message.args, **message.kwargs)
+            job.result, job.state = value, states.SUCCESS
+        except Retry as retry:
+            job.exception, job.state = retry, states.RETRY
+        except Reject as reject:
+            job.exception, job.state = reject, states.FAILURE
+        except Exception as exc:
+            job.exception, job.state = exc, states.FAILURE
+            job.traceback = traceback.format_exc()
+        finally:
+            job.finished_at = time.time()
+            if self.on_finish is not None:
+                self.on_finish(job)
+
+    def _run_coroutine(self, coro: Any) -> Any:
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+        return self._loop.run_until_complete(coro)
+
+    # -- after the run -------------------------------------------------------------
+    def finish(self, job: Job) -> None:
+        """Store the outcome, publish follow-ups, then ack (or retry, or dead-letter)."""
+        assert self.broker is not None and self.backend is not None and job.delivery is not None
+        self.processed += 1
+        self._log_outcome(job)
+        skip = job.skipped
+        if skip is not None and skip.retry_at is not None:  # waits for a slot, unchanged
+            self.broker.release(self.consumer_id, [job.delivery.tag],
+                                delay=max(0.0, skip.retry_at - time.time()))
+            return
+        if job.retry_message is not None:
+            self.app.publish([job.retry_message])
+        if self._should_store(job):
+            self.backend.store([job.meta()])
+        for hook in self._after_result:
+            hook(job)
+        if isinstance(job.exception, Reject) and not job.exception.requeue:
+            self.broker.dead_letter(self.consumer_id, job.delivery.tag,
+                                    f"rejected: {job.exception.reason}")
+        elif isinstance(job.exception, Reject):
+            self.broker.release(self.consumer_id, [job.delivery.tag], count=True)
+        else:
+            self.broker.ack(self.consumer_id, [job.delivery.tag])
+        for hook in self._after_ack:
+            hook(job)
+
+    def _should_store(self, job: Job) -> bool:
+        if not job.message.ignore_result:
+            return True
+        failed = job.state in (states.FAILURE, states.REVOKED)
+        return failed and bool(self.app.conf.task_store_errors_even_if_ignored)
+
+    def _log_outcome(self, job: Job) -> None:
+        message = job.message
+        if job.state == states.FAILURE:
+            logger.error("task %s[%s] failed in %.3fs: %r\n%s", message.task, message.id,
+                         job.runtime, job.exception, job.traceback or "")
+        elif self._debug:
+            logger.debug("task %s[%s] %s in %.4fs", message.task, message.id,
+                         job.state.lower(), job.runtime)
+
+    def close(self) -> None:
+        if self._loop is not None:
+            self._loop.close()
+            self._loop = None
