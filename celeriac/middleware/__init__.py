@@ -5,14 +5,15 @@ from __future__ import annotations
 from .base import Middleware, MiddlewareStack, SkipMessage
 from .retries import Retries
 from .revocation import Expiry, Revocation
+from .started import TrackStarted
 
 
 def default_middleware() -> list[Middleware]:
     """A new list of the standard middleware, in order."""
-    return [Revocation(), Expiry(), Retries()]
+    return [Revocation(), Expiry(), TrackStarted(), Retries()]
 
 
 __all__ = [
     "Expiry", "Middleware", "MiddlewareStack", "Retries", "Revocation", "SkipMessage",
-    "default_middleware",
+    "TrackStarted", "default_middleware",
 ]

@@ -1,0 +1,1 @@
+"""``celeriac demo``: two workers on the embedded broker, and the classic scenarios."""

@@ -1,0 +1,5 @@
+broker_url = "memory://from-module"
+
+
+class Django:
+    APP_TASK_DEFAULT_QUEUE = "from-namespace"
