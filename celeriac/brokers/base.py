@@ -146,5 +146,16 @@ class Broker(ABC):
     def revoked(self, ids: Sequence[str]) -> set[str]:
         """Which of these task ids are revoked."""
 
+    # -- rate limits -----------------------------------------------------------
+    def rate_reserve(self, key: str, interval: float, burst: int = 1) -> float:
+        """Reserve the next slot of a rate limit shared by every worker; seconds until it.
+
+        GCRA with reservation: each call takes the next free slot
+        (``interval`` = 1 / rate apart, up to ``burst`` at once) and returns
+        how long to wait for it, 0.0 when it is now. Atomic in the broker's
+        store, so the limit holds for the whole cluster.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not implement rate limits")
+
     def close(self) -> None:
         """Release connections and files."""

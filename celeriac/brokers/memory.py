@@ -38,6 +38,7 @@ class _Store:
     dead: dict[str, list[DeadLetter]] = field(default_factory=dict)
     revoked: dict[str, float] = field(default_factory=dict)  # id -> expires at
     enqueued_at: dict[int, float] = field(default_factory=dict)  # seq -> when it became ready
+    rate_tat: dict[str, float] = field(default_factory=dict)  # key -> theoretical arrival time
 
 
 _STORES: dict[str, _Store] = {}
@@ -244,6 +245,16 @@ class MemoryBroker(Broker):
         now = time.time()
         with self._s.lock:
             return {i for i in ids if self._s.revoked.get(i, 0.0) > now}
+
+
+    # -- rate limits -----------------------------------------------------------
+    def rate_reserve(self, key: str, interval: float, burst: int = 1) -> float:
+        now = time.time()
+        with self._s.lock:
+            tat = max(self._s.rate_tat.get(key, now), now)
+            run_at = max(now, tat - (burst - 1) * interval)
+            self._s.rate_tat[key] = tat + interval
+        return run_at - now
 
 
 def reset_memory_brokers() -> None:

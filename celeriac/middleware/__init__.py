@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .base import Middleware, MiddlewareStack, SkipMessage
+from .rate_limit import RateLimit
 from .retries import Retries
 from .revocation import Expiry, Revocation
 from .started import TrackStarted
@@ -10,10 +11,10 @@ from .started import TrackStarted
 
 def default_middleware() -> list[Middleware]:
     """A new list of the standard middleware, in order."""
-    return [Revocation(), Expiry(), TrackStarted(), Retries()]
+    return [Revocation(), Expiry(), RateLimit(), TrackStarted(), Retries()]
 
 
 __all__ = [
-    "Expiry", "Middleware", "MiddlewareStack", "Retries", "Revocation", "SkipMessage",
+    "Expiry", "Middleware", "MiddlewareStack", "RateLimit", "Retries", "Revocation", "SkipMessage",
     "TrackStarted", "default_middleware",
 ]

@@ -35,15 +35,16 @@ HOOKS = (
 class SkipMessage(Exception):
     """Raised by ``before_process``: do not run the task; record ``state`` with ``reason``.
 
-    With ``retry_at`` (unix seconds) the message goes back to the broker's
-    delayed set instead, unchanged (a rate limit waiting for its slot).
+    With ``later`` (a replacement message, usually with an ``eta``) nothing is
+    recorded: the replacement is published to the broker's delayed set and the
+    original acked (a rate-limited task waiting for its slot).
     """
 
-    def __init__(self, state: str | None, reason: str, retry_at: float | None = None) -> None:
+    def __init__(self, state: str | None, reason: str, later: Message | None = None) -> None:
         super().__init__(reason)
         self.state = state
         self.reason = reason
-        self.retry_at = retry_at
+        self.later = later
 
 
 class Middleware:

@@ -202,9 +202,9 @@ class Executor:
         self.processed += 1
         self._log_outcome(job)
         skip = job.skipped
-        if skip is not None and skip.retry_at is not None:  # waits for a slot, unchanged
-            self.broker.release(self.consumer_id, [job.delivery.tag],
-                                delay=max(0.0, skip.retry_at - time.time()))
+        if skip is not None and skip.later is not None:  # waits in the delayed set
+            self.app.publish([skip.later])
+            self.broker.ack(self.consumer_id, [job.delivery.tag])
             return
         if job.retry_message is not None:
             self.app.publish([job.retry_message])
