@@ -157,5 +157,33 @@ class Broker(ABC):
         """
         raise NotImplementedError(f"{type(self).__name__} does not implement rate limits")
 
+    # -- streams: events and remote control -----------------------------------
+    # A stream is an append-only, bounded log of opaque items. Positions are
+    # opaque strings that increase; "0" is before the first item. Events go to
+    # the stream "events", control commands to "control", replies to
+    # "reply:<command id>".
+    def stream_add(self, stream: str, items: Sequence[bytes], maxlen: int = 100_000) -> None:
+        """Append items, keeping about the newest ``maxlen``."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement streams")
+
+    def stream_read(
+        self, stream: str, after: str, limit: int = 1000, timeout: float = 0.0
+    ) -> list[tuple[str, bytes]]:
+        """Items after position ``after``, oldest first; waits up to ``timeout`` for one."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement streams")
+
+    def stream_last(self, stream: str) -> str:
+        """The position of the newest item ("0" when empty): read after it for new items."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement streams")
+
+    # -- flags: small durable state shared by the cluster (paused queues) -------
+    def set_flag(self, name: str, value: str | None) -> None:
+        """Set (or with None, clear) a named flag."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement flags")
+
+    def flags(self, prefix: str = "") -> dict[str, str]:
+        """Every flag whose name starts with ``prefix``."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement flags")
+
     def close(self) -> None:
         """Release connections and files."""

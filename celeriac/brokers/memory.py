@@ -39,6 +39,9 @@ class _Store:
     revoked: dict[str, float] = field(default_factory=dict)  # id -> expires at
     enqueued_at: dict[int, float] = field(default_factory=dict)  # seq -> when it became ready
     rate_tat: dict[str, float] = field(default_factory=dict)  # key -> theoretical arrival time
+    streams: dict[str, list[tuple[int, bytes]]] = field(default_factory=dict)
+    stream_seq: itertools.count = field(default_factory=lambda: itertools.count(1))  # type: ignore[type-arg]
+    flags: dict[str, str] = field(default_factory=dict)
 
 
 _STORES: dict[str, _Store] = {}
@@ -255,6 +258,46 @@ class MemoryBroker(Broker):
             run_at = max(now, tat - (burst - 1) * interval)
             self._s.rate_tat[key] = tat + interval
         return run_at - now
+
+
+    # -- streams and flags ----------------------------------------------------------
+    def stream_add(self, stream: str, items: Sequence[bytes], maxlen: int = 100_000) -> None:
+        with self._s.lock:
+            log = self._s.streams.setdefault(stream, [])
+            log.extend((next(self._s.stream_seq), item) for item in items)
+            if len(log) > maxlen:
+                del log[: len(log) - maxlen]
+            self._s.lock.notify_all()
+
+    def stream_read(
+        self, stream: str, after: str, limit: int = 1000, timeout: float = 0.0
+    ) -> list[tuple[str, bytes]]:
+        position = int(after)
+        deadline = time.monotonic() + timeout
+        with self._s.lock:
+            while True:
+                log = self._s.streams.get(stream, [])
+                found = [(str(seq), item) for seq, item in log if seq > position][:limit]
+                remaining = deadline - time.monotonic()
+                if found or remaining <= 0:
+                    return found
+                self._s.lock.wait(remaining)
+
+    def stream_last(self, stream: str) -> str:
+        with self._s.lock:
+            log = self._s.streams.get(stream)
+            return str(log[-1][0]) if log else "0"
+
+    def set_flag(self, name: str, value: str | None) -> None:
+        with self._s.lock:
+            if value is None:
+                self._s.flags.pop(name, None)
+            else:
+                self._s.flags[name] = value
+
+    def flags(self, prefix: str = "") -> dict[str, str]:
+        with self._s.lock:
+            return {k: v for k, v in self._s.flags.items() if k.startswith(prefix)}
 
 
 def reset_memory_brokers() -> None:
