@@ -15,7 +15,7 @@ from .config import Settings, settings_from_object
 from .exceptions import ConfigurationError, NotRegistered
 from .message import Message
 from .middleware.base import Middleware, MiddlewareStack
-from .result import AsyncResult
+from .result import AsyncResult as _AsyncResult
 from .routing import Router
 from .serialization import Codec
 from .task import Task
@@ -105,8 +105,9 @@ class Celeriac:
     @property
     def codec(self) -> Codec:
         if self._codec is None:
-            self._codec = Codec(self.conf.task_serializer, self.conf.accept_content,
-                                self.conf.security_key)
+            self._codec = Codec(
+                self.conf.task_serializer, self.conf.accept_content, self.conf.security_key
+            )
         return self._codec
 
     @property
@@ -184,16 +185,21 @@ class Celeriac:
                 "module that defines it (imports/include settings, autodiscover_tasks)"
             ) from None
 
-    def send_task(self, name: str, args: Sequence[Any] | None = None,
-                  kwargs: dict[str, Any] | None = None, **options: Any) -> AsyncResult[Any]:
+    def send_task(
+        self,
+        name: str,
+        args: Sequence[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> _AsyncResult[Any]:
         """Send a task by name, without importing its code."""
         task = self.tasks.get(name) or Task(self, _unknown_task, name=name, typing=False)
         return task.apply_async(args, kwargs, **options)
 
-    def AsyncResult(self, task_id: str, task_name: str | None = None) -> AsyncResult[Any]:  # noqa: N802
-        return AsyncResult(task_id, self, task_name)
+    def AsyncResult(self, task_id: str, task_name: str | None = None) -> _AsyncResult[Any]:
+        return _AsyncResult(task_id, self, task_name)
 
-    def GroupResult(self, group_id: str, results: Sequence[AsyncResult[Any]]) -> Any:  # noqa: N802
+    def GroupResult(self, group_id: str, results: Sequence[_AsyncResult[Any]]) -> Any:
         from .result import GroupResult
 
         return GroupResult(group_id, results, self)
@@ -215,8 +221,9 @@ class Celeriac:
             for message in messages:
                 hook(self, message)
 
-    def revoke(self, task_ids: Sequence[str], terminate: bool = False,
-               signal: str = "SIGTERM") -> None:
+    def revoke(
+        self, task_ids: Sequence[str], terminate: bool = False, signal: str = "SIGTERM"
+    ) -> None:
         """Revoke tasks in the broker (durable, with ``task_revoke_ttl``)."""
         self.broker.revoke(list(task_ids), float(self.conf.task_revoke_ttl))
         hook = getattr(self, "on_revoke", None)
@@ -229,8 +236,11 @@ class Celeriac:
         for name in (*self.conf.imports, *self.conf.include):
             importlib.import_module(name)
 
-    def autodiscover_tasks(self, packages: Iterable[str] | Callable[[], Iterable[str]] | None = None,
-                           related_name: str = "tasks") -> list[str]:
+    def autodiscover_tasks(
+        self,
+        packages: Iterable[str] | Callable[[], Iterable[str]] | None = None,
+        related_name: str = "tasks",
+    ) -> list[str]:
         """Import ``<package>.tasks`` for each package (default: Django's INSTALLED_APPS)."""
         if packages is None:
             packages = _django_apps
@@ -262,7 +272,7 @@ def _unknown_task(*args: Any, **kwargs: Any) -> Any:
 
 def _django_apps() -> list[str]:
     try:
-        from django.apps import apps
+        from django.apps import apps  # type: ignore[import-not-found, unused-ignore]
     except ImportError as exc:
         raise ConfigurationError(
             "autodiscover_tasks() with no packages reads Django's INSTALLED_APPS, but Django is "

@@ -117,7 +117,7 @@ SETTINGS: dict[str, tuple[Any, Validator | None]] = {
 #: Celery settings that mean nothing here, and why; accepted with a warning.
 UNNECESSARY: dict[str, str] = {
     "priority_steps": "priorities are always 0-9, strict, on every broker",
-    "task_queue_max_priority": "queues always take priorities 0-9",
+    "task_queue_max_priority": "queues always take 0-9 priorities",
     "task_create_missing_queues": "queues are always created on first use",
     "broker_connection_retry_on_startup": "workers always retry with backoff at start",
     "worker_enable_remote_control": "control replies cost nothing while idle",
@@ -136,7 +136,8 @@ def _check_name(name: str) -> bool:
     if name in UNNECESSARY:
         warnings.warn(
             f"setting {name!r} is not needed by celeriac: {UNNECESSARY[name]}",
-            ConfigWarning, stacklevel=4,
+            ConfigWarning,
+            stacklevel=4,
         )
         return False
     nearest = difflib.get_close_matches(name, list(SETTINGS), n=1, cutoff=0.6)
@@ -232,14 +233,19 @@ def settings_from_object(obj: Any, namespace: str | None = None) -> dict[str, An
     """The settings an object, module, dict or ``"module:attr"`` string defines."""
     if isinstance(obj, str):
         obj = load_object(obj)
-    items: Mapping[str, Any] = obj if isinstance(obj, Mapping) else {
-        name: getattr(obj, name) for name in dir(obj) if not name.startswith("_")
-    }
+    items: Mapping[str, Any] = (
+        obj
+        if isinstance(obj, Mapping)
+        else {name: getattr(obj, name) for name in dir(obj) if not name.startswith("_")}
+    )
     if namespace:
         prefix = namespace.rstrip("_") + "_"
-        return {k[len(prefix):].lower(): v for k, v in items.items() if k.startswith(prefix)}
+        return {k[len(prefix) :].lower(): v for k, v in items.items() if k.startswith(prefix)}
     return {
-        name: value for name, value in items.items()
-        if name.islower() and not callable(value) and not hasattr(value, "__path__")
+        name: value
+        for name, value in items.items()
+        if name.islower()
+        and not callable(value)
+        and not hasattr(value, "__path__")
         and type(value).__name__ != "module"
     }

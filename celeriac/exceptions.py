@@ -9,7 +9,7 @@
     │   └── BrokerUnavailable       the broker is down; callers may retry
     ├── BackendError                the result store failed
     ├── NotRegistered               a task name no one registered
-    ├── TimeoutError                get() waited longer than its timeout (also builtins.TimeoutError)
+    ├── TimeoutError                get() waited too long (also builtins.TimeoutError)
     ├── TaskRevokedError            get() on a task that was revoked or expired
     ├── TaskError                   raised inside a worker, travel back as a task failure
     │   ├── SoftTimeLimitExceeded   the soft time limit; the task may catch it and clean up
@@ -76,7 +76,7 @@ class NotRegistered(CeleriacError, KeyError):
         return str(self.args[0]) if self.args else "task not registered"
 
 
-class TimeoutError(CeleriacError, builtins.TimeoutError):  # noqa: A001
+class TimeoutError(CeleriacError, builtins.TimeoutError):
     """A wait ran out of time."""
 
 

@@ -77,7 +77,13 @@ class Message:
 
 
 _OPTIONAL = (
-    "eta", "expires", "parent_id", "root_id", "group_id", "group_index", "chord",
+    "eta",
+    "expires",
+    "parent_id",
+    "root_id",
+    "group_id",
+    "group_index",
+    "chord",
 )
 
 

@@ -99,8 +99,9 @@ class AsyncResult(Generic[R]):
     def retries(self) -> int:
         return self._fetch().retries
 
-    def get(self, timeout: float | None = None, propagate: bool = True,
-            interval: float | None = None) -> R:
+    def get(
+        self, timeout: float | None = None, propagate: bool = True, interval: float | None = None
+    ) -> R:
         """Wait for the task and return its value, or raise its exception."""
         meta = self._meta or self.app.backend.wait(self.id, timeout)
         self._meta = meta
@@ -136,8 +137,9 @@ class EagerResult(AsyncResult[R]):
         super().__init__(meta.task_id, app, meta.name)
         self._meta = meta
 
-    def get(self, timeout: float | None = None, propagate: bool = True,
-            interval: float | None = None) -> R:
+    def get(
+        self, timeout: float | None = None, propagate: bool = True, interval: float | None = None
+    ) -> R:
         assert self._meta is not None
         if self._meta.state == states.SUCCESS:
             return self._meta.result  # type: ignore[no-any-return]
@@ -152,8 +154,9 @@ class EagerResult(AsyncResult[R]):
 class GroupResult:
     """The results of a group, in the order the group was written."""
 
-    def __init__(self, id: str, results: Sequence[AsyncResult[Any]],
-                 app: Celeriac | None = None) -> None:
+    def __init__(
+        self, id: str, results: Sequence[AsyncResult[Any]], app: Celeriac | None = None
+    ) -> None:
         from .app import current_app
 
         self.id = id
@@ -196,8 +199,9 @@ class GroupResult:
     def waiting(self) -> bool:
         return not self.ready()
 
-    def get(self, timeout: float | None = None, propagate: bool = True,
-            interval: float | None = None) -> list[Any]:
+    def get(
+        self, timeout: float | None = None, propagate: bool = True, interval: float | None = None
+    ) -> list[Any]:
         """Every result in order; raises the first failure unless ``propagate=False``."""
         deadline = None if timeout is None else time.monotonic() + timeout
         values = []

@@ -71,22 +71,42 @@ class Request:
     message: Message | None = None
 
     @classmethod
-    def from_message(cls, message: Message, hostname: str | None = None,
-                     deliveries: int = 1, is_eager: bool = False) -> Request:
+    def from_message(
+        cls,
+        message: Message,
+        hostname: str | None = None,
+        deliveries: int = 1,
+        is_eager: bool = False,
+    ) -> Request:
         return cls(
-            id=message.id, task=message.task, args=message.args, kwargs=message.kwargs,
-            retries=message.retries, eta=message.eta, expires=message.expires,
-            parent_id=message.parent_id, root_id=message.root_id, group_id=message.group_id,
-            group_index=message.group_index, hostname=hostname, is_eager=is_eager,
-            delivery_info={"queue": message.queue, "priority": message.priority,
-                           "redelivered": deliveries > 1, "deliveries": deliveries},
-            headers=message.headers, message=message,
+            id=message.id,
+            task=message.task,
+            args=message.args,
+            kwargs=message.kwargs,
+            retries=message.retries,
+            eta=message.eta,
+            expires=message.expires,
+            parent_id=message.parent_id,
+            root_id=message.root_id,
+            group_id=message.group_id,
+            group_index=message.group_index,
+            hostname=hostname,
+            is_eager=is_eager,
+            delivery_info={
+                "queue": message.queue,
+                "priority": message.priority,
+                "redelivered": deliveries > 1,
+                "deliveries": deliveries,
+            },
+            headers=message.headers,
+            message=message,
         )
 
 
-_current_request: contextvars.ContextVar[Request] = contextvars.ContextVar(
-    "celeriac_request", default=Request()
+_current_request: contextvars.ContextVar[Request | None] = contextvars.ContextVar(
+    "celeriac_request", default=None
 )
+_NO_REQUEST = Request()
 
 
 def _to_timestamp(value: float | datetime | None, name: str) -> float | None:
@@ -103,6 +123,29 @@ def _to_timestamp(value: float | datetime | None, name: str) -> float | None:
 
 class Task(Generic[P, R]):
     """A registered task. Call it to run it here; ``delay`` to run it on a worker."""
+
+    # Options (see TASK_OPTIONS); None means "the app's setting".
+    queue: str | None
+    priority: int | None
+    rate_limit: str | float | None
+    rate_limit_key: str | Callable[[tuple[Any, ...], dict[str, Any]], str] | None
+    time_limit: float | None
+    soft_time_limit: float | None
+    acks_late: bool | None
+    max_retries: int | None
+    default_retry_delay: float | None
+    autoretry_for: tuple[type[BaseException], ...]
+    dont_autoretry_for: tuple[type[BaseException], ...]
+    retry_kwargs: dict[str, Any] | None
+    retry_backoff: bool | float
+    retry_backoff_max: float
+    retry_jitter: bool
+    ignore_result: bool | None
+    bind: bool
+    expires: float | datetime | None
+    serializer: str | None
+    typing: bool
+    track_started: bool | None
 
     def __init__(self, app: Celeriac, fun: Callable[..., Any], **options: Any) -> None:
         unknown = set(options) - set(TASK_OPTIONS)
@@ -146,7 +189,7 @@ class Task(Generic[P, R]):
     @property
     def request(self) -> Request:
         """The invocation being run in this thread or coroutine."""
-        return _current_request.get()
+        return _current_request.get() or _NO_REQUEST
 
     # -- sending ---------------------------------------------------------------
     def delay(self, *args: P.args, **kwargs: P.kwargs) -> AsyncResult[R]:
@@ -177,12 +220,23 @@ class Task(Generic[P, R]):
         if self.app.conf.task_always_eager:
             return self.apply(args, kwargs, task_id=task_id)  # type: ignore[return-value]
         message = self.build_message(
-            args, kwargs, queue=queue, priority=priority, countdown=countdown, eta=eta,
-            expires=expires, task_id=task_id, headers=headers, link=link,
-            link_error=link_error, ignore_result=ignore_result, **options,
+            args,
+            kwargs,
+            queue=queue,
+            priority=priority,
+            countdown=countdown,
+            eta=eta,
+            expires=expires,
+            task_id=task_id,
+            headers=headers,
+            link=link,
+            link_error=link_error,
+            ignore_result=ignore_result,
+            **options,
         )
         self.app.publish([message])
-        return self.app.AsyncResult(message.id, task_name=self.name)
+        result: AsyncResult[R] = self.app.AsyncResult(message.id, task_name=self.name)
+        return result
 
     def _check_arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         try:
@@ -193,7 +247,7 @@ class Task(Generic[P, R]):
         except TypeError as exc:
             raise TypeError(f"{self.name}{self._signature}: {exc}") from None
 
-    def build_message(  # noqa: C901 - one line per option
+    def build_message(
         self,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
@@ -224,31 +278,50 @@ class Task(Generic[P, R]):
             expires_ts: float | None = now + float(expires)
         else:
             expires_ts = _to_timestamp(expires, "expires")
-        current = _current_request.get()
+        current = _current_request.get() or _NO_REQUEST
         task_id = task_id or str(uuid.uuid4())
         if parent_id is None and current.id is not None:
             parent_id, root_id = current.id, root_id or current.root_id or current.id
         return Message(
-            id=task_id, task=self.name, args=args, kwargs=kwargs,
-            queue=route["queue"], priority=check_priority(route["priority"]),
-            eta=eta_ts if eta_ts and eta_ts > now else None, expires=expires_ts,
-            retries=retries, parent_id=parent_id, root_id=root_id or task_id,
-            group_id=group_id, group_index=group_index, chord=chord,
-            callbacks=_signature_dicts(link), errbacks=_signature_dicts(link_error),
+            id=task_id,
+            task=self.name,
+            args=args,
+            kwargs=kwargs,
+            queue=route["queue"],
+            priority=check_priority(route["priority"]),
+            eta=eta_ts if eta_ts and eta_ts > now else None,
+            expires=expires_ts,
+            retries=retries,
+            parent_id=parent_id,
+            root_id=root_id or task_id,
+            group_id=group_id,
+            group_index=group_index,
+            chord=chord,
+            callbacks=_signature_dicts(link),
+            errbacks=_signature_dicts(link_error),
             ignore_result=self.option("ignore_result", "task_ignore_result")
-            if ignore_result is None else ignore_result,
-            sent_at=now, headers=dict(headers or {}),
+            if ignore_result is None
+            else ignore_result,
+            sent_at=now,
+            headers=dict(headers or {}),
         )
 
     def apply(
-        self, args: Sequence[Any] | None = None, kwargs: dict[str, Any] | None = None,
-        task_id: str | None = None, **options: Any,
+        self,
+        args: Sequence[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        task_id: str | None = None,
+        **options: Any,
     ) -> EagerResult[R]:
         """Run the task here and now, as a worker would, and return its result."""
         from .worker.eager import run_eagerly
 
-        message = Message(id=task_id or str(uuid.uuid4()), task=self.name,
-                          args=tuple(args or ()), kwargs=dict(kwargs or {}))
+        message = Message(
+            id=task_id or str(uuid.uuid4()),
+            task=self.name,
+            args=tuple(args or ()),
+            kwargs=dict(kwargs or {}),
+        )
         return run_eagerly(self, message)
 
     # -- inside a running task ---------------------------------------------------
@@ -297,8 +370,12 @@ class Task(Generic[P, R]):
 
         return Signature(self.name, args, kwargs, immutable=True, app=self.app)
 
-    def signature(self, args: Sequence[Any] | None = None, kwargs: dict[str, Any] | None = None,
-                  **options: Any) -> Signature:
+    def signature(
+        self,
+        args: Sequence[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> Signature:
         from .canvas import Signature
 
         return Signature(self.name, tuple(args or ()), dict(kwargs or {}), options, app=self.app)
@@ -311,9 +388,9 @@ def _signature_dicts(value: Any) -> tuple[dict[str, Any], ...]:
     return tuple(item.to_dict() if hasattr(item, "to_dict") else dict(item) for item in items)
 
 
-def set_current_request(request: Request) -> contextvars.Token[Request]:
+def set_current_request(request: Request) -> contextvars.Token[Request | None]:
     return _current_request.set(request)
 
 
-def reset_current_request(token: contextvars.Token[Request]) -> None:
+def reset_current_request(token: contextvars.Token[Request | None]) -> None:
     _current_request.reset(token)

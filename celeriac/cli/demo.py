@@ -7,6 +7,7 @@ order, stops the workers, and exits 0. No server is needed.
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
@@ -51,15 +52,38 @@ def _workers(workdir: Path, env: dict[str, str]) -> Iterator[list[Path]]:
             log = workdir / f"{queue}.log"
             logs.append(log)
             with open(log, "wb") as out:
-                procs.append(subprocess.Popen(
-                    [sys.executable, "-m", "celeriac", "-A", "celeriac.demo.tasks", "worker",
-                     "-Q", queue, "-n", name, "-c", concurrency, "--prefetch-multiplier", "1",
-                     "-l", "INFO"],
-                    stdout=out, stderr=subprocess.STDOUT, env=env, cwd=workdir,
-                ))
-        for proc, log in zip(procs, logs):
-            _wait_for(lambda p=proc, lg=log: _ready(p, lg), READY_TIMEOUT,
-                      f"a worker to start (see {log})")
+                procs.append(
+                    subprocess.Popen(
+                        [
+                            sys.executable,
+                            "-m",
+                            "celeriac",
+                            "-A",
+                            "celeriac.demo.tasks",
+                            "worker",
+                            "-Q",
+                            queue,
+                            "-n",
+                            name,
+                            "-c",
+                            concurrency,
+                            "--prefetch-multiplier",
+                            "1",
+                            "-l",
+                            "INFO",
+                        ],
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                        env=env,
+                        cwd=workdir,
+                    )
+                )
+        for proc, log in zip(procs, logs, strict=True):
+            _wait_for(
+                functools.partial(_ready, proc, log),
+                READY_TIMEOUT,
+                f"a worker to start (see {log})",
+            )
         yield logs
     finally:
         for proc in procs:
@@ -85,8 +109,10 @@ def _scenarios(app: Any, tasks: Any) -> None:
     for r in (r1, r2):
         value = r.get(timeout=20)
         meta = app.backend.get(r.id)
-        _say(f"   {meta.name.rsplit('.', 1)[-1]:6} ran on {meta.worker:12} "
-             f"(queue {meta.queue}) -> {value!r}")
+        _say(
+            f"   {meta.name.rsplit('.', 1)[-1]:6} ran on {meta.worker:12} "
+            f"(queue {meta.queue}) -> {value!r}"
+        )
 
     _title("2. Priorities 9 > 6 > 5 with one slot: sent while the worker is busy")
     blocker = tasks.busy.delay(1.0)
@@ -114,8 +140,10 @@ def _scenarios(app: Any, tasks: Any) -> None:
     _say(f"   t2.delay(6, 7).get() -> {value!r} in {(time.perf_counter() - start) * 1000:.1f} ms")
     start = time.perf_counter()
     pending = tasks.t3.apply_async((10, 4), countdown=1)
-    _say(f"   t3.apply_async(countdown=1) returned id {pending.id} in "
-         f"{(time.perf_counter() - start) * 1000:.2f} ms; state now {pending.state}")
+    _say(
+        f"   t3.apply_async(countdown=1) returned id {pending.id} in "
+        f"{(time.perf_counter() - start) * 1000:.2f} ms; state now {pending.state}"
+    )
     _say(f"   ...a second later: {pending.get(timeout=20)!r}")
 
     _title("5. A failing task: its error comes back to the caller")
@@ -145,9 +173,12 @@ def demo(keep: bool) -> None:
         with _workers(workdir, env) as logs:
             _scenarios(tasks.app, tasks)
             _title("Stopping the workers (warm shutdown)")
-        _say(f"\nAll scenarios ran in {time.monotonic() - started:.1f}s. Worker logs: "
-             + ", ".join(str(p) for p in logs) if keep else
-             f"\nAll scenarios ran in {time.monotonic() - started:.1f}s.")
+        _say(
+            f"\nAll scenarios ran in {time.monotonic() - started:.1f}s. Worker logs: "
+            + ", ".join(str(p) for p in logs)
+            if keep
+            else f"\nAll scenarios ran in {time.monotonic() - started:.1f}s."
+        )
     finally:
         tasks.app.close()
         if not keep:

@@ -42,8 +42,11 @@ def load_app(spec: str | None) -> Any:
         raise click.UsageError("this command needs an app: pass -A/--app module[:attribute]")
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
-    candidates = [spec] if ":" in spec else [spec, f"{spec}.celeriac:app", f"{spec}:app",
-                                             f"{spec}:celeriac", f"{spec}.celery:app"]
+    candidates = (
+        [spec]
+        if ":" in spec
+        else [spec, f"{spec}.celeriac:app", f"{spec}:app", f"{spec}:celeriac", f"{spec}.celery:app"]
+    )
     last: Exception | None = None
     for candidate in candidates:
         try:
@@ -64,7 +67,9 @@ def load_app(spec: str | None) -> Any:
 
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-A", "--app", "app_spec", envvar="CELERIAC_APP", help="module[:attribute] of the app")
+@click.option(
+    "-A", "--app", "app_spec", envvar="CELERIAC_APP", help="module[:attribute] of the app"
+)
 @click.pass_context
 def cli(ctx: click.Context, app_spec: str | None) -> None:
     """celeriac: a distributed task queue that loses nothing."""

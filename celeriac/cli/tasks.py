@@ -18,16 +18,25 @@ def _json_arg(value: str | None, name: str, kind: type) -> Any:
     try:
         parsed = orjson.loads(value)
     except orjson.JSONDecodeError as exc:
-        raise click.BadParameter(f"{name} must be JSON, e.g. '[1, 2]' or '{{\"x\": 1}}': {exc}")
+        raise click.BadParameter(
+            f"{name} must be JSON, e.g. '[1, 2]' or '{{\"x\": 1}}': {exc}"
+        ) from None
     if not isinstance(parsed, kind):
         raise click.BadParameter(f"{name} must be a JSON {kind.__name__}, not {value!r}")
     return parsed
 
 
 def _meta_dict(meta: TaskMeta) -> dict[str, Any]:
-    return {"id": meta.task_id, "state": meta.state, "name": meta.name, "result": meta.result,
-            "traceback": meta.traceback, "worker": meta.worker, "retries": meta.retries,
-            "date_done": meta.date_done}
+    return {
+        "id": meta.task_id,
+        "state": meta.state,
+        "name": meta.name,
+        "result": meta.result,
+        "traceback": meta.traceback,
+        "worker": meta.worker,
+        "retries": meta.retries,
+        "date_done": meta.date_done,
+    }
 
 
 def _print_meta(meta: TaskMeta, as_json: bool) -> None:
@@ -38,8 +47,11 @@ def _print_meta(meta: TaskMeta, as_json: bool) -> None:
     if meta.state == "SUCCESS":
         click.echo(f"result: {meta.result!r}")
     elif meta.result is not None:
-        error = meta.result if not isinstance(meta.result, dict) else (
-            f"{meta.result.get('exc_type')}: {meta.result.get('exc_message')}")
+        error = (
+            meta.result
+            if not isinstance(meta.result, dict)
+            else (f"{meta.result.get('exc_type')}: {meta.result.get('exc_message')}")
+        )
         click.echo(f"error: {error}")
     if meta.traceback:
         click.echo(meta.traceback.rstrip())
@@ -57,15 +69,26 @@ def _print_meta(meta: TaskMeta, as_json: bool) -> None:
 @click.option("--timeout", type=float, default=None, help="with --wait: give up after S seconds")
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
 @click.pass_context
-def call(ctx: click.Context, name: str, args_json: str | None, kwargs_json: str | None,
-         queue: str | None, priority: int | None, countdown: float | None,
-         expires: float | None, wait: bool, timeout: float | None, as_json: bool) -> None:
+def call(
+    ctx: click.Context,
+    name: str,
+    args_json: str | None,
+    kwargs_json: str | None,
+    queue: str | None,
+    priority: int | None,
+    countdown: float | None,
+    expires: float | None,
+    wait: bool,
+    timeout: float | None,
+    as_json: bool,
+) -> None:
     """Send task NAME and print its id (or, with --wait, its result)."""
     app = app_from(ctx)
     args = _json_arg(args_json, "--args", list)
     kwargs = _json_arg(kwargs_json, "--kwargs", dict)
-    result = app.send_task(name, args, kwargs, queue=queue, priority=priority,
-                           countdown=countdown, expires=expires)
+    result = app.send_task(
+        name, args, kwargs, queue=queue, priority=priority, countdown=countdown, expires=expires
+    )
     if not wait:
         click.echo(orjson.dumps({"id": result.id}).decode() if as_json else result.id)
         return
@@ -80,8 +103,9 @@ def call(ctx: click.Context, name: str, args_json: str | None, kwargs_json: str 
 @click.option("--wait", is_flag=True, help="wait until the task is ready")
 @click.option("--timeout", type=float, default=None, help="with --wait: give up after S seconds")
 @click.pass_context
-def result(ctx: click.Context, task_id: str, as_json: bool, wait: bool,
-           timeout: float | None) -> None:
+def result(
+    ctx: click.Context, task_id: str, as_json: bool, wait: bool, timeout: float | None
+) -> None:
     """Print the state and result of TASK_ID."""
     app = app_from(ctx)
     meta = app.backend.wait(task_id, timeout) if wait else app.backend.get(task_id)
@@ -101,8 +125,7 @@ def purge(ctx: click.Context, queues: str | None, force: bool) -> None:
         click.echo("no queues to purge")
         return
     if not force:
-        click.confirm(f"Delete all waiting and delayed messages in {', '.join(names)}?",
-                      abort=True)
+        click.confirm(f"Delete all waiting and delayed messages in {', '.join(names)}?", abort=True)
     total = 0
     for name in names:
         count = broker.purge(name)

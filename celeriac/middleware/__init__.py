@@ -15,6 +15,13 @@ def default_middleware() -> list[Middleware]:
 
 
 __all__ = [
-    "Expiry", "Middleware", "MiddlewareStack", "RateLimit", "Retries", "Revocation", "SkipMessage",
-    "TrackStarted", "default_middleware",
+    "Expiry",
+    "Middleware",
+    "MiddlewareStack",
+    "RateLimit",
+    "Retries",
+    "Revocation",
+    "SkipMessage",
+    "TrackStarted",
+    "default_middleware",
 ]

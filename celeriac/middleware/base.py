@@ -26,9 +26,14 @@ if TYPE_CHECKING:
     from ..worker.job import Job
 
 HOOKS = (
-    "before_enqueue", "after_enqueue", "before_process", "after_process", "after_result",
+    "before_enqueue",
+    "after_enqueue",
+    "before_process",
+    "after_process",
+    "after_result",
     "after_ack",
-    "worker_start", "worker_stop",
+    "worker_start",
+    "worker_stop",
 )
 
 
@@ -86,8 +91,7 @@ class MiddlewareStack:
         for hook in HOOKS:
             base = getattr(Middleware, hook)
             bound = [
-                getattr(m, hook) for m in self._items
-                if getattr(type(m), hook, base) is not base
+                getattr(m, hook) for m in self._items if getattr(type(m), hook, base) is not base
             ]
             setattr(self, hook, bound)
 

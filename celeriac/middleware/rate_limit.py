@@ -35,7 +35,7 @@ def rate_key(task: Task[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]
         return f"{task.name}:{key_of(args, kwargs)}"
     if key_of in kwargs:
         return f"{task.name}:{kwargs[key_of]}"
-    names = list(task._signature.parameters)[1 if task.bind else 0:]
+    names = list(task._signature.parameters)[1 if task.bind else 0 :]
     if key_of in names and names.index(key_of) < len(args):
         return f"{task.name}:{args[names.index(key_of)]}"
     raise ConfigurationError(
@@ -47,7 +47,7 @@ class RateLimit(Middleware):
     """Delays tasks over their limit into the broker's delayed set."""
 
     def __init__(self) -> None:
-        self._parsed: dict[str, float | None] = {}
+        self._parsed: dict[str | float, float | None] = {}
 
     def _rate(self, job: Job) -> float | None:
         limit = job.task.rate_limit
@@ -76,6 +76,7 @@ class RateLimit(Middleware):
         import time
 
         run_at = time.time() + wait
-        later = message.replace(eta=run_at, headers={**message.headers,
-                                                     SLOT_HEADER: [message.retries, run_at]})
+        later = message.replace(
+            eta=run_at, headers={**message.headers, SLOT_HEADER: [message.retries, run_at]}
+        )
         raise SkipMessage(None, f"rate limited: runs at its slot in {wait:.3f}s", later)

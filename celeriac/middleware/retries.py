@@ -21,8 +21,8 @@ if TYPE_CHECKING:
 
 def backoff_delay(retries: int, factor: float, maximum: float, jitter: bool) -> float:
     """Exponential backoff: ``factor * 2**retries`` capped at ``maximum``, jittered."""
-    delay = min(float(maximum), float(factor) * (2 ** retries))
-    return random.uniform(0, delay) if jitter else delay  # noqa: S311 - not for security
+    delay = min(float(maximum), float(factor) * (2**retries))
+    return random.uniform(0, delay) if jitter else delay
 
 
 class Retries(Middleware):
@@ -35,7 +35,6 @@ class Retries(Middleware):
         if isinstance(exc, Retry):
             self._schedule(job, exc)
         elif job.state == states.FAILURE and self._autoretries(job, exc):
-            task = job.task
             delay = self._auto_delay(job)
             limit = self._limit(job)
             if limit is None or job.message.retries < limit:
@@ -43,8 +42,10 @@ class Retries(Middleware):
 
     def _autoretries(self, job: Job, exc: BaseException) -> bool:
         task = job.task
-        return bool(task.autoretry_for) and isinstance(exc, task.autoretry_for) and not (
-            task.dont_autoretry_for and isinstance(exc, tuple(task.dont_autoretry_for))
+        return (
+            bool(task.autoretry_for)
+            and isinstance(exc, task.autoretry_for)
+            and not (task.dont_autoretry_for and isinstance(exc, tuple(task.dont_autoretry_for)))
         )
 
     def _limit(self, job: Job) -> Any:
@@ -59,8 +60,9 @@ class Retries(Middleware):
         kwargs = task.retry_kwargs or {}
         if task.retry_backoff:
             factor = 1.0 if task.retry_backoff is True else float(task.retry_backoff)
-            return backoff_delay(job.message.retries, factor, task.retry_backoff_max,
-                                 bool(task.retry_jitter))
+            return backoff_delay(
+                job.message.retries, factor, task.retry_backoff_max, bool(task.retry_jitter)
+            )
         if "countdown" in kwargs:
             return float(kwargs["countdown"])
         return float(task.option("default_retry_delay", "task_default_retry_delay"))

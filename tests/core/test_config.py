@@ -28,7 +28,7 @@ def test_unknown_setting_warns_with_the_nearest_name() -> None:
 
 def test_unnecessary_celery_setting_warns_why() -> None:
     app = Celeriac("t", broker="memory://", set_as_current=False)
-    with pytest.warns(ConfigWarning, match="not needed by celeriac: queues always take priorities 0-9"):
+    with pytest.warns(ConfigWarning, match="not needed by celeriac: queues always take 0-9"):
         app.conf.update(task_queue_max_priority=10)
 
 
@@ -52,8 +52,9 @@ def test_config_from_module_object_dict_and_namespace() -> None:
     app.config_from_object(module)
     assert (app.conf.broker_url, app.conf.result_backend) == ("memory://a", "memory://b")
 
-    settings = types.SimpleNamespace(CELERY_BROKER_URL="memory://django", DEBUG=True,
-                                     CELERY_TASK_DEFAULT_QUEUE="web")
+    settings = types.SimpleNamespace(
+        CELERY_BROKER_URL="memory://django", DEBUG=True, CELERY_TASK_DEFAULT_QUEUE="web"
+    )
     app.config_from_object(settings, namespace="CELERY")
     assert app.conf.broker_url == "memory://django"
     assert app.conf.task_default_queue == "web"

@@ -22,10 +22,19 @@ def app(request: pytest.FixtureRequest) -> Iterator[Celeriac]:
     app.close()
 
 
-@pytest.mark.parametrize(("text", "per_second"), [
-    ("10/s", 10.0), ("60/m", 1.0), ("3600/h", 1.0), ("2.5/s", 2.5), (5, 5.0), ("7", 7.0),
-    (None, None), ("0/s", None),
-])
+@pytest.mark.parametrize(
+    ("text", "per_second"),
+    [
+        ("10/s", 10.0),
+        ("60/m", 1.0),
+        ("3600/h", 1.0),
+        ("2.5/s", 2.5),
+        (5, 5.0),
+        ("7", 7.0),
+        (None, None),
+        ("0/s", None),
+    ],
+)
 def test_parse_rate(text: object, per_second: float | None) -> None:
     assert parse_rate(text) == per_second  # type: ignore[arg-type]
 

@@ -138,8 +138,11 @@ async def test_aget_is_the_async_twin(app: Celeriac) -> None:
 def test_bound_task_sees_its_request(app: Celeriac) -> None:
     @app.task(bind=True)
     def whoami(self) -> dict:  # type: ignore[no-untyped-def]
-        return {"id": self.request.id, "retries": self.request.retries,
-                "queue": self.request.delivery_info["queue"]}
+        return {
+            "id": self.request.id,
+            "retries": self.request.retries,
+            "queue": self.request.delivery_info["queue"],
+        }
 
     result = whoami.delay()
     run_one(app)
