@@ -50,6 +50,7 @@ class Job:
     started_at: float = 0.0
     finished_at: float = 0.0
     skipped: SkipMessage | None = None
+    acked: bool = False  # acked on receipt (acks_late=False)
 
     @property
     def runtime(self) -> float:
@@ -151,6 +152,10 @@ class Executor:
         """Run the middleware and the task; the outcome lands on ``job``."""
         token = set_current_request(job.request)
         try:
+            if job.delivery is not None and not job.task.option("acks_late", "task_acks_late"):
+                assert self.broker is not None
+                self.broker.ack(self.consumer_id, [job.delivery.tag])  # at most once
+                job.acked = True
             try:
                 for hook in self._before:
                     hook(job)
@@ -204,7 +209,8 @@ class Executor:
         skip = job.skipped
         if skip is not None and skip.later is not None:  # waits in the delayed set
             self.app.publish([skip.later])
-            self.broker.ack(self.consumer_id, [job.delivery.tag])
+            if not job.acked:
+                self.broker.ack(self.consumer_id, [job.delivery.tag])
             return
         if job.retry_message is not None:
             self.app.publish([job.retry_message])
@@ -217,7 +223,7 @@ class Executor:
                                     f"rejected: {job.exception.reason}")
         elif isinstance(job.exception, Reject):
             self.broker.release(self.consumer_id, [job.delivery.tag], count=True)
-        else:
+        elif not job.acked:
             self.broker.ack(self.consumer_id, [job.delivery.tag])
         for hook in self._after_ack:
             hook(job)

@@ -233,3 +233,22 @@ def test_shared_task_binds_to_the_current_app(request: pytest.FixtureRequest) ->
     result = ping.delay()
     run_one(app)
     assert result.get(timeout=1) == "pong"
+
+
+def test_acks_late_false_acks_on_receipt(app: Celeriac) -> None:
+    seen = {}
+
+    @app.task(acks_late=False)
+    def once() -> None:
+        seen["in_flight"] = app.broker.stats("celeriac").in_flight
+
+    @app.task
+    def late() -> None:
+        seen["late_in_flight"] = app.broker.stats("celeriac").in_flight
+
+    once.delay()
+    late.delay()
+    run_one(app)
+    run_one(app)
+    assert seen == {"in_flight": 0, "late_in_flight": 1}
+    assert app.broker.stats("celeriac").in_flight == 0
