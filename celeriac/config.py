@@ -111,6 +111,10 @@ SETTINGS: dict[str, tuple[Any, Validator | None]] = {
     "worker_disable_rate_limits": (False, None),
     "worker_shutdown_timeout": (60.0, _non_negative_number),
     "worker_send_task_events": (True, None),
+    "task_send_sent_event": (True, None),
+    "event_queue_maxlen": (100_000, _positive_int),
+    "event_args_max_size": (10_000, _positive_int),
+    "event_heartbeat_interval": (2.0, _non_negative_number),
     "worker_log_level": ("INFO", None),
 }
 

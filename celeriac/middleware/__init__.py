@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .base import Middleware, MiddlewareStack, SkipMessage
+from .events import TaskEvents
 from .rate_limit import RateLimit
 from .retries import Retries
 from .revocation import Expiry, Revocation
@@ -11,7 +12,7 @@ from .started import TrackStarted
 
 def default_middleware() -> list[Middleware]:
     """A new list of the standard middleware, in order."""
-    return [Revocation(), Expiry(), RateLimit(), TrackStarted(), Retries()]
+    return [Revocation(), Expiry(), RateLimit(), TrackStarted(), Retries(), TaskEvents()]
 
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "Retries",
     "Revocation",
     "SkipMessage",
+    "TaskEvents",
     "TrackStarted",
     "default_middleware",
 ]

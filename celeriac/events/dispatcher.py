@@ -1,0 +1,228 @@
+"""Sending events without slowing tasks down.
+
+``send`` only appends a dict to an in-memory deque (atomic under the GIL, no
+lock, no I/O); a daemon thread per process encodes what has gathered and
+writes it to the broker's ``"events"`` stream in one ``stream_add`` every
+``FLUSH_INTERVAL`` seconds, or sooner when a batch fills. So a task never waits
+for a broker round trip to be seen.
+
+While the broker is away the buffer keeps the newest ``MAX_BUFFER`` events and
+counts the ones it drops; events are a view of the cluster, not part of the
+delivery contract. A forked child starts with an empty buffer and its own
+thread (the parent still owns what it had buffered).
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import socket
+import threading
+import time
+import weakref
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from .event import encode_event
+
+if TYPE_CHECKING:
+    from ..app import Celeriac
+    from ..brokers.base import Broker
+
+logger = logging.getLogger("celeriac.events")
+
+EVENTS_STREAM = "events"
+FLUSH_INTERVAL = 0.2  # seconds: how stale a live view may be
+BATCH_SIZE = 1000  # events per stream_add; a full batch wakes the thread at once
+MAX_BUFFER = 100_000  # events kept while the broker cannot be reached
+_RETRY_BACKOFF = (0.5, 1.0, 2.0, 5.0)
+
+_ALL: weakref.WeakSet[EventDispatcher] = weakref.WeakSet()
+_BY_APP: weakref.WeakKeyDictionary[Celeriac, EventDispatcher] = weakref.WeakKeyDictionary()
+_BY_APP_LOCK = threading.Lock()
+
+
+def default_hostname() -> str:
+    """``pid@host``: names a producer process in its events."""
+    return f"{os.getpid()}@{socket.gethostname()}"
+
+
+class EventDispatcher:
+    """Buffers events and writes them to the broker's event stream in batches."""
+
+    def __init__(
+        self, app: Celeriac, hostname: str | None = None, flush_interval: float = FLUSH_INTERVAL
+    ) -> None:
+        self.app = app
+        self._named = hostname is not None  # else named after the process, renamed on fork
+        self.hostname = hostname or default_hostname()
+        self.flush_interval = flush_interval
+        self.sent = 0  # events written to the broker
+        self.dropped = 0  # events lost because the buffer overflowed
+        self.unsupported = False  # the broker has no streams: events are dropped
+        self._init_process_state()
+        _ALL.add(self)
+
+    def _init_process_state(self) -> None:
+        self._buffer: deque[dict[str, Any]] = deque()
+        self._wake = threading.Event()
+        self._idle = threading.Condition()
+        self._start_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._writing = False
+        self._stopping = False
+        self._pid = os.getpid()
+
+    # -- the hot path --------------------------------------------------------------
+    def send(self, type: str, **fields: Any) -> None:
+        """Queue one event; ``timestamp`` defaults to now, ``hostname`` to this dispatcher's."""
+        if self.unsupported:
+            return
+        fields["type"] = type
+        if "timestamp" not in fields:
+            fields["timestamp"] = time.time()
+        buffer = self._buffer
+        buffer.append(fields)
+        if self._thread is None:
+            self._start()
+        elif len(buffer) == BATCH_SIZE:
+            self._wake.set()
+
+    # -- the background thread -------------------------------------------------------
+    def _start(self) -> None:
+        with self._start_lock:
+            if self._thread is None:
+                self._stopping = False
+                self._thread = threading.Thread(
+                    target=self._run, name="celeriac-events", daemon=True
+                )
+                self._thread.start()
+
+    def _run(self) -> None:
+        broker: Broker | None = None
+        failures = 0
+        while True:
+            self._wake.wait(self.flush_interval)
+            self._wake.clear()
+            stopping = self._stopping
+            while self._buffer:
+                try:
+                    broker = broker or self.app.connect_broker()
+                    self._write_batch(broker)
+                    failures = 0
+                except NotImplementedError as exc:
+                    self._unsupported(exc)
+                except Exception as exc:  # any broker trouble: keep events, retry later
+                    self._on_failure(broker, exc, failures)
+                    broker = None
+                    failures += 1
+                    if stopping:
+                        break
+                    self._wake.wait(_RETRY_BACKOFF[min(failures, len(_RETRY_BACKOFF)) - 1])
+            with self._idle:
+                self._idle.notify_all()
+            if stopping:
+                break
+        if broker is not None:
+            broker.close()
+
+    def _write_batch(self, broker: Broker) -> None:
+        conf = self.app.conf
+        max_size = int(conf.event_args_max_size)
+        hostname, pid = self.hostname, self._pid
+        batch: list[dict[str, Any]] = []
+        buffer = self._buffer
+        while buffer and len(batch) < BATCH_SIZE:
+            batch.append(buffer.popleft())
+        self._writing = True
+        try:
+            items = []
+            for fields in batch:
+                fields.setdefault("hostname", hostname)
+                fields.setdefault("pid", pid)
+                items.append(encode_event(fields, max_size))
+            broker.stream_add(EVENTS_STREAM, items, maxlen=int(conf.event_queue_maxlen))
+        except BaseException:
+            buffer.extendleft(reversed(batch))  # in order, ahead of newer events
+            raise
+        finally:
+            self._writing = False
+        self.sent += len(batch)
+
+    def _unsupported(self, exc: NotImplementedError) -> None:
+        if not self.unsupported:
+            logger.info("events are off: %s", exc)
+        self.unsupported = True
+        self.dropped += len(self._buffer)
+        self._buffer.clear()
+
+    def _on_failure(self, broker: Broker | None, exc: Exception, failures: int) -> None:
+        if failures == 0:
+            logger.warning("cannot write events to the broker, will retry: %r", exc)
+        overflow = len(self._buffer) - MAX_BUFFER
+        for _ in range(max(0, overflow)):
+            self._buffer.popleft()
+        self.dropped += max(0, overflow)
+        if broker is not None:
+            try:
+                broker.close()
+            except Exception:  # the connection is already broken
+                logger.debug("closing a failed broker connection", exc_info=True)
+
+    # -- flushing and stopping ----------------------------------------------------------
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Write everything queued so far; True when the buffer emptied within ``timeout``."""
+        if self._thread is None:
+            if not self._buffer:
+                return True
+            self._start()
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while self._buffer or self._writing:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._wake.set()
+                self._idle.wait(min(remaining, 0.1))
+        return True
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Flush and stop the thread (it starts again if another event is sent)."""
+        thread = self._thread
+        if thread is None:
+            return
+        self.flush(timeout)
+        self._stopping = True
+        self._wake.set()
+        thread.join(timeout)
+        with self._start_lock:
+            self._thread = None
+
+
+def dispatcher_for(app: Celeriac) -> EventDispatcher:
+    """The process's dispatcher of ``app`` (created on first use)."""
+    dispatcher = _BY_APP.get(app)
+    if dispatcher is None:
+        with _BY_APP_LOCK:
+            dispatcher = _BY_APP.get(app)
+            if dispatcher is None:
+                dispatcher = _BY_APP[app] = EventDispatcher(app)
+    return dispatcher
+
+
+def _after_fork_in_child() -> None:
+    for dispatcher in list(_ALL):
+        dispatcher._init_process_state()
+        if not dispatcher._named:
+            dispatcher.hostname = default_hostname()
+
+
+def _flush_all_at_exit() -> None:
+    for dispatcher in list(_ALL):
+        if dispatcher._pid == os.getpid():
+            dispatcher.close(timeout=2.0)
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+atexit.register(_flush_all_at_exit)

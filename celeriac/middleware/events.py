@@ -1,0 +1,151 @@
+"""Task events: what happened to each task, published to the broker's event stream.
+
+Producers send ``task-sent``; workers send ``task-received`` and
+``task-started`` just before the task runs (this middleware is last, so
+revoked, expired and rate-limited messages never look started), then one of
+``task-succeeded``, ``task-failed``, ``task-retried``, ``task-rejected`` or
+``task-revoked`` after the ack. Each hook only appends to the process's
+:class:`~celeriac.events.EventDispatcher` buffer: no broker round trip on the
+task's path. ``worker_send_task_events`` (default on) turns the worker's
+events off; ``task_send_sent_event`` (default on) the producer's.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from .. import states
+from ..events.dispatcher import dispatcher_for
+from ..events.event import (
+    TASK_FAILED,
+    TASK_RECEIVED,
+    TASK_REJECTED,
+    TASK_RETRIED,
+    TASK_REVOKED,
+    TASK_SENT,
+    TASK_STARTED,
+    TASK_SUCCEEDED,
+)
+from ..exceptions import Reject
+from .base import Middleware
+from .rate_limit import SLOT_HEADER
+
+if TYPE_CHECKING:
+    from ..app import Celeriac
+    from ..message import Message
+    from ..worker.job import Job
+
+
+class TaskEvents(Middleware):
+    """Publishes the life of every task as events."""
+
+    def after_enqueue(self, app: Celeriac, message: Message) -> None:
+        if not app.conf.task_send_sent_event:
+            return
+        if message.retries or SLOT_HEADER in message.headers:
+            return  # a retry or a rate-limited wait: the worker's events already tell it
+        dispatcher_for(app).send(
+            TASK_SENT,
+            uuid=message.id,
+            name=message.task,
+            args=message.args,
+            kwargs=message.kwargs,
+            queue=message.queue,
+            priority=message.priority,
+            eta=message.eta,
+            expires=message.expires,
+            parent_id=message.parent_id,
+            root_id=message.root_id,
+            retries=0,
+        )
+
+    def before_process(self, job: Job) -> None:
+        if job.request.is_eager or not job.app.conf.worker_send_task_events:
+            return
+        send = dispatcher_for(job.app).send
+        self._received(job, send)
+        send(
+            TASK_STARTED,
+            uuid=job.message.id,
+            name=job.message.task,
+            hostname=job.request.hostname,
+            retries=job.message.retries,
+        )
+
+    def _received(self, job: Job, send: Any) -> None:
+        message = job.message
+        send(
+            TASK_RECEIVED,
+            timestamp=job.received_at or time.time(),
+            uuid=message.id,
+            name=message.task,
+            hostname=job.request.hostname,
+            args=message.args,
+            kwargs=message.kwargs,
+            queue=message.queue,
+            priority=message.priority,
+            retries=message.retries,
+            eta=message.eta,
+            expires=message.expires,
+            parent_id=message.parent_id,
+            root_id=message.root_id,
+        )
+
+    def after_ack(self, job: Job) -> None:
+        if job.request.is_eager or not job.app.conf.worker_send_task_events:
+            return
+        send = dispatcher_for(job.app).send
+        message = job.message
+        common = {
+            "uuid": message.id,
+            "name": message.task,
+            "hostname": job.request.hostname,
+            "retries": message.retries,
+            "queue": message.queue,
+        }
+        if job.skipped is not None:
+            if not job.started_at:
+                self._received(job, send)
+            reason = job.skipped.reason
+            send(
+                TASK_REVOKED,
+                reason=reason,
+                expired=reason.startswith("expired"),
+                terminated=False,
+                **common,
+            )
+            return
+        exc = job.exception
+        if isinstance(exc, Reject):
+            send(
+                TASK_REJECTED,
+                reason=str(exc.reason),
+                requeue=bool(exc.requeue),
+                runtime=job.runtime,
+                **common,
+            )
+        elif job.state == states.SUCCESS:
+            send(TASK_SUCCEEDED, result=job.result, runtime=job.runtime, **common)
+        elif job.state == states.RETRY:
+            send(
+                TASK_RETRIED,
+                exception=repr(exc),
+                traceback=job.traceback,
+                eta=job.retry_at,
+                runtime=job.runtime,
+                **common,
+            )
+        elif job.state == states.FAILURE:
+            send(
+                TASK_FAILED,
+                exception=repr(exc),
+                traceback=job.traceback,
+                runtime=job.runtime,
+                **common,
+            )
+        elif job.state == states.REVOKED:
+            send(TASK_REVOKED, reason="revoked", terminated=False, **common)
+
+    def worker_stop(self, app: Celeriac, worker: Any) -> None:
+        dispatcher_for(app).flush()

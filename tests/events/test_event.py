@@ -1,0 +1,91 @@
+"""The event wire format: Celery's field names, whole arguments, marked truncation."""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+
+import orjson
+
+from celeriac.events import TASK_SUCCEEDED, Event, encode_event
+
+
+def test_an_event_round_trips_with_celery_field_names() -> None:
+    fields = {
+        "type": TASK_SUCCEEDED,
+        "timestamp": 1.5,
+        "uuid": "t1",
+        "name": "proj.add",
+        "hostname": "w1@h",
+        "pid": 42,
+        "args": [1, {"deep": [2, 3]}],
+        "kwargs": {"x": 1},
+        "result": 5,
+        "runtime": 0.25,
+        "retries": 2,
+        "queue": "q",
+        "custom": "kept",
+    }
+    data = encode_event(dict(fields), max_size=10_000)
+
+    assert orjson.loads(data)["uuid"] == "t1"  # Celery's name on the wire
+    event = Event.decode(data, position="7")
+    assert (event.type, event.task_id, event.name, event.hostname) == (
+        TASK_SUCCEEDED,
+        "t1",
+        "proj.add",
+        "w1@h",
+    )
+    assert event.args == [1, {"deep": [2, 3]}] and event.kwargs == {"x": 1}
+    assert (event.result, event.runtime, event.retries, event.pid) == (5, 0.25, 2, 42)
+    assert event.state == "SUCCESS" and event.is_task and not event.is_worker
+    assert event.position == "7" and event.truncated == ()
+    assert event.extra == {"custom": "kept"}
+    assert event.to_dict()["uuid"] == "t1" and event.to_dict()["custom"] == "kept"
+
+
+def test_large_arguments_are_cut_and_marked_small_ones_stay_whole() -> None:
+    big = "x" * 5000
+    data = encode_event(
+        {
+            "type": "task-received",
+            "timestamp": 1.0,
+            "args": [big],
+            "kwargs": {"small": 1},
+            "traceback": "T" * 3000,
+        },
+        max_size=1000,
+    )
+    event = Event.decode(data)
+
+    assert set(event.truncated) == {"args", "traceback"}
+    assert isinstance(event.args, str) and event.args.startswith('["xxx')
+    assert event.args.endswith("...") and len(event.args) == 1003
+    assert event.traceback == "T" * 1000 + "..."
+    assert event.kwargs == {"small": 1}
+
+
+def test_values_json_cannot_carry_are_shown_not_refused() -> None:
+    class Custom:
+        def __repr__(self) -> str:
+            return "<Custom>"
+
+    data = encode_event(
+        {
+            "type": "task-sent",
+            "timestamp": 1.0,
+            "args": [Custom(), b"raw", decimal.Decimal("1.5"), 2**70, (1, 2)],
+            "kwargs": {"when": datetime.date(2024, 1, 2), 3: "int key"},
+        },
+        max_size=10_000,
+    )
+    event = Event.decode(data)
+
+    assert event.args == ["<Custom>", "b'raw'", "Decimal('1.5')", str(2**70), [1, 2]]
+    assert event.kwargs == {"when": "2024-01-02", "3": "int key"}
+
+
+def test_a_malformed_item_becomes_an_unknown_event() -> None:
+    event = Event.decode(b"not json", position="3")
+    assert event.type == "unknown" and event.position == "3"
+    assert event.extra["raw"] == "not json"
