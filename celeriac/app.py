@@ -7,7 +7,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from .backends import Backend, connect_backend
 from .brokers import Broker, connect_broker, redact, scheme_of
@@ -19,6 +19,9 @@ from .result import AsyncResult as _AsyncResult
 from .routing import Router
 from .serialization import Codec
 from .task import Task
+
+if TYPE_CHECKING:
+    from .control import Control
 
 logger = logging.getLogger("celeriac")
 
@@ -229,6 +232,21 @@ class Celeriac:
         hook = getattr(self, "on_revoke", None)
         if hook is not None:  # remote control broadcasts terminate requests
             hook(task_ids, terminate, signal)
+
+    # -- remote control ------------------------------------------------------------
+    @property
+    def control(self) -> Control:
+        """Remote control of the workers: ``app.control.ping()``, ``.inspect().active()``..."""
+        control: Control | None = self.__dict__.get("_control")
+        if control is None:
+            from .control import Control
+
+            control = self.__dict__["_control"] = Control(self)
+        return control
+
+    def on_revoke(self, task_ids: Sequence[str], terminate: bool, signal: str) -> None:
+        """Tell running workers (they skip it if prefetched, stop it with ``terminate``)."""
+        self.control.on_revoke(task_ids, terminate, signal)
 
     # -- discovery -------------------------------------------------------------
     def import_modules(self) -> None:

@@ -1,0 +1,135 @@
+"""The worker's side of remote control: a registry of commands over a small interface.
+
+:class:`ControlHandler` runs in the process that supervises a worker (the
+prefork supervisor, or the single process of the thread, solo and asyncio
+pools), never in a task slot, so it answers while every slot is busy. It sees
+the worker only through :class:`WorkerHandle`.
+
+Commands that change what a task does (``revoke``, ``rate_limit``,
+``time_limit``, ``enable_events``) must reach every process that runs tasks:
+:func:`apply_local` applies them to one process's app, and the worker's child
+processes run a :class:`~celeriac.control.listener.ControlListener` in
+follower mode that applies only those, without replying.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from ..exceptions import CeleriacError
+from . import commands as _builtin  # noqa: F401 - registers the built-in commands
+from .pause import PausedQueues
+from .registry import COMMANDS, LOCAL_COMMANDS
+
+if TYPE_CHECKING:
+    from ..app import Celeriac
+    from ..worker.job import Job
+
+logger = logging.getLogger("celeriac.control")
+
+
+@runtime_checkable
+class WorkerHandle(Protocol):
+    """What remote control needs from a worker; each pool implements it."""
+
+    hostname: str
+
+    def active_tasks(self) -> list[dict[str, Any]]:
+        """The tasks running now, as :func:`task_info` dicts."""
+
+    def reserved_tasks(self) -> list[dict[str, Any]]:
+        """Messages prefetched and not started yet, as :func:`task_info` dicts."""
+
+    def processed(self) -> int:
+        """Tasks finished since the worker started, all processes together."""
+
+    def pool_size(self) -> int: ...
+
+    def pool_grow(self, n: int) -> int:
+        """Add ``n`` slots (processes, threads); returns the new size."""
+
+    def pool_shrink(self, n: int) -> int:
+        """Remove ``n`` slots once their tasks finish; returns the new size."""
+
+    def queues(self) -> list[str]: ...
+
+    def add_queue(self, queue: str) -> None: ...
+
+    def cancel_queue(self, queue: str) -> None: ...
+
+    def terminate(self, task_id: str, signal: str) -> bool:
+        """Stop the task if it runs here (kill its child, cancel its coroutine)."""
+
+    def shutdown(self) -> None:
+        """Begin a warm shutdown: stop fetching, finish running tasks, give back the rest."""
+
+
+def task_info(job: Job, pid: int | None = None, started: bool = True) -> dict[str, Any]:
+    """What ``inspect active``/``reserved`` shows of one job (Celery's keys)."""
+    message = job.message
+    return {
+        "id": message.id,
+        "name": message.task,
+        "args": list(message.args),
+        "kwargs": message.kwargs,
+        "hostname": job.request.hostname,
+        "time_start": job.started_at or None if started else None,
+        "acknowledged": job.acked,
+        "worker_pid": pid if pid is not None else os.getpid(),
+        "retries": message.retries,
+        "delivery_info": {
+            "queue": message.queue,
+            "priority": message.priority,
+            "redelivered": job.delivery is not None and job.delivery.deliveries > 1,
+        },
+    }
+
+
+class ControlHandler:
+    """Runs commands against one worker; the listener feeds it and sends the replies."""
+
+    def __init__(self, app: Celeriac, worker: WorkerHandle) -> None:
+        self.app = app
+        self.worker = worker
+        self.hostname = worker.hostname
+        self.started_at = time.time()
+        self.paused = PausedQueues(app)
+        self._after_reply: list[Callable[[], None]] = []
+
+    def handle(self, name: str, arguments: dict[str, Any]) -> Any:
+        """Run one command; a failure comes back as ``{"error": ...}``, never raises."""
+        entry = COMMANDS.get(name)
+        if entry is None:
+            return {"error": f"unknown command {name!r}; known: {', '.join(sorted(COMMANDS))}"}
+        try:
+            return entry(self, **arguments)
+        except TypeError as exc:  # wrong or missing arguments
+            return {"error": f"bad arguments for {name}: {exc}"}
+        except (CeleriacError, ValueError, KeyError) as exc:
+            return {"error": str(exc)}
+        except Exception as exc:
+            logger.exception("control command %s failed", name)
+            return {"error": f"{type(exc).__name__}: {exc}"}
+
+    def after_reply(self, action: Callable[[], None]) -> None:
+        """Do this once the reply is sent (``shutdown`` answers before it stops)."""
+        self._after_reply.append(action)
+
+    def run_after_reply(self) -> None:
+        actions, self._after_reply = self._after_reply, []
+        for action in actions:
+            action()
+
+
+def apply_local(app: Celeriac, name: str, arguments: dict[str, Any]) -> None:
+    """Apply a command that changes how tasks run to this process's app (children)."""
+    function = LOCAL_COMMANDS.get(name)
+    if function is not None:
+        try:
+            function(app, **arguments)
+        except Exception as exc:  # the supervisor reports the error to the sender
+            logger.debug("local part of %s failed: %r", name, exc)

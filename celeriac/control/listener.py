@@ -1,0 +1,133 @@
+"""The thread that reads the control stream inside a worker.
+
+It starts at the stream's end (commands sent before the worker started are not
+its business), remembers the position of the last command it handled, and
+keeps it across broker outages, so commands sent meanwhile are handled when
+the broker is back unless their time to live ran out.
+
+Two modes: with a :class:`~celeriac.control.handler.ControlHandler` (the worker's
+supervisor) it runs every command addressed to the worker and replies; as a
+follower (a prefork child) it only applies the commands that change how tasks
+run in this process (:func:`~celeriac.control.handler.apply_local`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING
+
+from .handler import ControlHandler, apply_local
+from .protocol import (
+    CONTROL_MAXLEN,
+    CONTROL_STREAM,
+    REPLY_MAXLEN,
+    Command,
+    ProtocolError,
+    Reply,
+    reply_stream,
+)
+
+if TYPE_CHECKING:
+    from ..app import Celeriac
+    from ..brokers.base import Broker
+
+logger = logging.getLogger("celeriac.control")
+
+READ_TIMEOUT = 1.0  # seconds a read blocks when nothing comes
+WAKE = "_wake"  # a command a stopping listener sends itself, to end its blocking read
+_BACKOFF = (0.5, 1.0, 2.0, 5.0)
+
+
+class ControlListener:
+    """Reads commands for ``hostname`` and runs them, in a daemon thread."""
+
+    def __init__(self, app: Celeriac, hostname: str, handler: ControlHandler | None = None) -> None:
+        self.app = app
+        self.hostname = hostname
+        self.handler = handler  # None: follower mode, apply locally, never reply
+        self.position: str | None = None
+        self.handled = 0
+        self._broker: Broker | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Note the stream's end now (so no later command is missed), then listen."""
+        self._broker = self.app.connect_broker()
+        self.position = self._broker.stream_last(CONTROL_STREAM)
+        name = "celeriac-control" if self.handler is not None else "celeriac-control-follower"
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = READ_TIMEOUT + 2.0) -> None:
+        """Stop listening; returns once the thread ended (or ``timeout`` passed)."""
+        self._stop.set()
+        thread = self._thread
+        if thread is None or thread is threading.current_thread() or not thread.is_alive():
+            return
+        self._wake_up()
+        thread.join(timeout)
+
+    def _wake_up(self) -> None:
+        # A blocking read ends when an item arrives: one addressed to ourselves ends it now
+        # rather than at the end of READ_TIMEOUT.
+        wake = Command(WAKE, destination=(self.hostname,), reply=False).encode()
+        try:
+            broker = self.app.connect_broker()
+            try:
+                broker.stream_add(CONTROL_STREAM, [wake], maxlen=CONTROL_MAXLEN)
+            finally:
+                broker.close()
+        except Exception:  # the broker is away: the read times out by itself
+            logger.debug("cannot wake the control listener", exc_info=True)
+
+    def _run(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                self._broker = self._broker or self.app.connect_broker()
+                self._read_once(self._broker)
+                failures = 0
+            except Exception as exc:  # broker trouble: reconnect with backoff, keep position
+                if failures == 0:
+                    logger.warning("control channel: %r; retrying", exc)
+                failures += 1
+                self._close_broker()
+                self._stop.wait(_BACKOFF[min(failures, len(_BACKOFF)) - 1])
+        self._close_broker()
+
+    def _close_broker(self) -> None:
+        if self._broker is not None:
+            try:
+                self._broker.close()
+            except Exception:  # already broken
+                logger.debug("closing the control connection", exc_info=True)
+            self._broker = None
+
+    def _read_once(self, broker: Broker) -> None:
+        assert self.position is not None
+        items = broker.stream_read(CONTROL_STREAM, self.position, 100, READ_TIMEOUT)
+        for position, data in items:
+            self.position = position
+            try:
+                command = Command.decode(data)
+            except ProtocolError as exc:
+                logger.warning("%s", exc)
+                continue
+            if command.name == WAKE or self._stop.is_set():
+                continue
+            if command.is_for(self.hostname) and not command.expired:
+                self._dispatch(broker, command)
+
+    def _dispatch(self, broker: Broker, command: Command) -> None:
+        self.handled += 1
+        if self.handler is None:
+            apply_local(self.app, command.name, command.arguments)
+            return
+        logger.debug("control command %s %s", command.name, command.arguments)
+        value = self.handler.handle(command.name, command.arguments)
+        if command.reply:
+            reply = Reply(self.hostname, value).encode()
+            broker.stream_add(reply_stream(command.id), [reply], maxlen=REPLY_MAXLEN)
+        self.handler.run_after_reply()

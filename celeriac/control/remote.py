@@ -1,0 +1,59 @@
+"""What a worker starts for events and remote control: one object, two calls.
+
+::
+
+    remote = WorkerRemote(app, worker)   # worker implements WorkerHandle
+    remote.start()                       # worker-online, heartbeats, control listener
+    ...
+    remote.stop()                        # listener stopped, worker-offline sent and flushed
+
+A prefork child that runs tasks calls :func:`follow_control` once at boot, so
+``revoke``, ``rate_limit`` and ``time_limit`` reach the app in that process.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..events.worker import WorkerEvents
+from .handler import ControlHandler, WorkerHandle
+from .listener import ControlListener
+
+if TYPE_CHECKING:
+    from ..app import Celeriac
+
+
+def heartbeat_stats(worker: WorkerHandle) -> dict[str, Any]:
+    """The load a heartbeat carries, read from the worker."""
+    return {
+        "active": len(worker.active_tasks()),
+        "processed": worker.processed(),
+        "pool_size": worker.pool_size(),
+        "queues": worker.queues(),
+    }
+
+
+class WorkerRemote:
+    """A worker's presence, heartbeat events and control listener."""
+
+    def __init__(self, app: Celeriac, worker: WorkerHandle) -> None:
+        self.app = app
+        self.worker = worker
+        self.handler = ControlHandler(app, worker)
+        self.listener = ControlListener(app, worker.hostname, self.handler)
+        self.events = WorkerEvents(app, worker.hostname, lambda: heartbeat_stats(worker))
+
+    def start(self) -> None:
+        self.events.start()
+        self.listener.start()
+
+    def stop(self) -> None:
+        self.listener.stop()
+        self.events.stop()
+
+
+def follow_control(app: Celeriac, hostname: str) -> ControlListener:
+    """In a process that runs tasks: apply revocations and limit changes sent to ``hostname``."""
+    follower = ControlListener(app, hostname, handler=None)
+    follower.start()
+    return follower
