@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 from .backends import Backend, connect_backend
 from .brokers import Broker, connect_broker, redact, scheme_of
 from .config import Settings, settings_from_object
-from .exceptions import ConfigurationError, NotRegistered
+from .exceptions import NotRegistered
 from .message import Message
 from .middleware.base import Middleware, MiddlewareStack
 from .result import AsyncResult as _AsyncResult
@@ -73,6 +73,7 @@ class Celeriac:
 
             middleware = default_middleware()
         self.middleware = MiddlewareStack(middleware)
+        self._deferred: list[Callable[[], None]] = []  # run by import_modules()
         for fun, options in _shared_tasks:
             self._register(fun, options)
         if set_as_current:
@@ -249,8 +250,14 @@ class Celeriac:
         self.control.on_revoke(task_ids, terminate, signal)
 
     # -- discovery -------------------------------------------------------------
+    def defer_until_import(self, step: Callable[[], None]) -> None:
+        """Run ``step`` at the next ``import_modules()`` (a worker calls it as it starts)."""
+        self._deferred.append(step)
+
     def import_modules(self) -> None:
-        """Import the modules named by ``imports`` and ``include``."""
+        """Run deferred discovery, then import the modules named by ``imports`` and ``include``."""
+        while self._deferred:
+            self._deferred.pop(0)()
         for name in (*self.conf.imports, *self.conf.include):
             importlib.import_module(name)
 
@@ -259,9 +266,15 @@ class Celeriac:
         packages: Iterable[str] | Callable[[], Iterable[str]] | None = None,
         related_name: str = "tasks",
     ) -> list[str]:
-        """Import ``<package>.tasks`` for each package (default: Django's INSTALLED_APPS)."""
+        """Import ``<package>.tasks`` for each package (default: Django's INSTALLED_APPS).
+
+        With no packages, Django's installed apps are searched once Django has
+        loaded them (see ``celeriac.contrib.django``); until then this returns ``[]``.
+        """
         if packages is None:
-            packages = _django_apps
+            from .contrib.django.bootstrap import autodiscover
+
+            return autodiscover(self, related_name)
         names = list(packages() if callable(packages) else packages)
         found = []
         for package in names:
@@ -286,17 +299,6 @@ class Celeriac:
 
 def _unknown_task(*args: Any, **kwargs: Any) -> Any:
     raise NotRegistered("this task is not registered in this process")
-
-
-def _django_apps() -> list[str]:
-    try:
-        from django.apps import apps  # type: ignore[import-not-found, unused-ignore]
-    except ImportError as exc:
-        raise ConfigurationError(
-            "autodiscover_tasks() with no packages reads Django's INSTALLED_APPS, but Django is "
-            "not installed: pass the packages, autodiscover_tasks(['proj.app1', ...])"
-        ) from exc
-    return [config.name for config in apps.get_app_configs()]
 
 
 class _SharedTask:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import inspect
+import sys
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -236,6 +237,44 @@ class Task(Generic[P, R]):
         )
         self.app.publish([message])
         result: AsyncResult[R] = self.app.AsyncResult(message.id, task_name=self.name)
+        return result
+
+    def delay_on_commit(self, *args: P.args, **kwargs: P.kwargs) -> AsyncResult[R]:
+        """Send the task once the current database transaction commits; never on rollback.
+
+        With Django in use this waits for ``transaction.on_commit``; outside a
+        transaction, or without Django, it sends at once. The returned result's
+        id is fixed now, so it can be saved in the same transaction.
+        """
+        return self.apply_async_on_commit(args, kwargs)
+
+    def apply_async_on_commit(
+        self,
+        args: Sequence[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> AsyncResult[R]:
+        """``apply_async`` once the current transaction commits (see ``delay_on_commit``)."""
+        args, kwargs = tuple(args or ()), dict(kwargs or {})
+        if self.typing:  # a wrong call fails here, in the caller, not at commit time
+            self._check_arguments(args, kwargs)
+        task_id = options.pop("task_id", None) or str(uuid.uuid4())
+        using = options.pop("using", None)
+
+        sent: list[AsyncResult[R]] = []
+
+        def send() -> None:
+            sent.append(self.apply_async(args, kwargs, task_id=task_id, **options))
+
+        if "django.db" in sys.modules:  # Django is in use here: its transactions count
+            from .contrib.django.transaction import on_commit
+
+            on_commit(send, using=using)
+        else:
+            send()
+        if sent:  # no transaction to wait for: sent already (or run, when eager)
+            return sent[0]
+        result: AsyncResult[R] = self.app.AsyncResult(task_id, task_name=self.name)
         return result
 
     def _check_arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
