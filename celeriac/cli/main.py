@@ -18,6 +18,12 @@ COMMANDS = {
     "result": "celeriac.cli.tasks:result",
     "purge": "celeriac.cli.tasks:purge",
     "demo": "celeriac.cli.demo:demo",
+    "status": "celeriac.cli.inspect:status",
+    "inspect": "celeriac.cli.inspect:inspect",
+    "control": "celeriac.cli.control:control",
+    "events": "celeriac.cli.events:events",
+    "queues": "celeriac.cli.queues:queues",
+    "dead-letters": "celeriac.cli.queues:dead_letters",
 }
 
 
