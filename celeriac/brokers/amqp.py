@@ -1,0 +1,475 @@
+"""The RabbitMQ broker (``amqp://`` and ``amqps://``), with native priorities.
+
+How the delivery contract maps onto RabbitMQ (docs/rabbitmq.md says more):
+
+* Task queues are durable classic queues with ``x-max-priority: 10``; RabbitMQ
+  hands out the highest priority first, FIFO within a priority.
+* ``publish`` sends persistent messages and returns once RabbitMQ confirmed the
+  whole batch (publisher confirms, one wait per batch).
+* ``fetch`` consumes (``basic.consume``) on a channel per consumer id with
+  ``basic.qos`` = ``limit`` + what the consumer already holds, so a consumer
+  never holds more than it asked for, running messages included. Within one
+  queue priority is strict. Across several queues, RabbitMQ fills the
+  prefetch window from each queue as messages arrive, and a fetch returns the
+  highest priority among what arrived: with prefetch 1, a low-priority message
+  of queue A may run before a high-priority one that reached queue B a moment
+  later. Route tasks whose relative priority matters to one queue.
+* The lease is the connection: RabbitMQ keeps a message unacked while the
+  consumer's connection lives (heartbeats every lease, answered even while a
+  task runs) and requeues it the moment the connection or channel closes. So
+  ``renew`` only answers heartbeats and ``recover`` has nothing to do.
+  ``release_all`` closes the consumer's channel; for a consumer in another
+  process, its connection closing already returned its messages.
+* Nothing waits unacked on a channel: countdown, ETA, retry backoff and rate
+  limited tasks go to the delay ladder (``amqp_topology``), a durable store
+  that costs nothing while it waits and re-enters the task queue with the
+  message's priority when due.
+* Classic queues only say "redelivered", not how often, so celeriac counts
+  deliveries in a header: a message that comes back redelivered is published
+  again with its count raised (and acked), or dead-lettered when it reached
+  ``max_deliveries``.
+* Revocations, the queue registry and purge marks live in a stream
+  (``amqp_state``), since RabbitMQ has no key-value store.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+try:
+    import pika
+    import pika.exceptions as pe
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    from ..exceptions import MissingExtraError
+
+    raise MissingExtraError("rabbitmq", "pika") from exc
+
+from ..exceptions import BrokerUnavailable, ConfigurationError
+from ..message import Delivery, Envelope, check_priority
+from .amqp_connection import Link, Outgoing, heartbeat_for
+from .amqp_consumer import Consumer, Raw
+from .amqp_dead import DeadLetters, burial
+from .amqp_state import REREGISTER_AFTER, StateLog
+from .amqp_topology import (
+    H_DELIVERIES,
+    H_ETA,
+    H_QUEUE,
+    H_SENT,
+    Topology,
+    check_queue_name,
+    delay_route,
+    from_ms,
+    parse_routes,
+    to_ms,
+)
+from .base import Broker, DeadLetter, QueueStats
+
+logger = logging.getLogger("celeriac.brokers.amqp")
+
+T = TypeVar("T")
+
+_EARLY = 0.05  # a delayed message this close to its eta runs now rather than going round again
+_OPTIONS: dict[str, Any] = {
+    "confirm_timeout": 30.0, "connect_timeout": 10.0, "retry_seconds": 10.0, "heartbeat": None,
+    "queue_arguments": {}, "task_queues": None, "state_retention": "7D", "default_priority": 5,
+}
+
+
+@dataclass(slots=True)
+class AMQPQueueStats(QueueStats):
+    """Queue stats plus the consumers RabbitMQ counts on the queue."""
+
+    consumers: int = 0
+
+
+class AMQPBroker(Broker):
+    """A connection to RabbitMQ; one per thread or process (pika is not thread-safe).
+
+    Transport options (``broker_transport_options``): ``confirm_timeout``,
+    ``connect_timeout``, ``retry_seconds`` (how long producer calls retry a
+    lost connection before raising ``BrokerUnavailable``), ``heartbeat``
+    (default: the lease), ``queue_arguments`` (extra ``x-`` arguments for task
+    queues), ``task_queues`` (exchanges and routing keys per queue),
+    ``state_retention`` (of the state stream, default ``"7D"``),
+    ``default_priority`` (where ``stats`` reports waiting messages).
+    """
+
+    def __init__(self, url: str = "amqp://", lease_seconds: float = 30.0,
+                 max_deliveries: int = 5, **options: Any) -> None:
+        unknown = set(options) - set(_OPTIONS)
+        if unknown:
+            logger.warning("transport options %s mean nothing to the RabbitMQ broker; known: %s",
+                           sorted(unknown), ", ".join(sorted(_OPTIONS)))
+        opts = {**_OPTIONS, **{k: v for k, v in options.items() if k in _OPTIONS}}
+        if max_deliveries < 1:
+            raise ConfigurationError(f"max_deliveries must be at least 1, not {max_deliveries!r}")
+        self.url = url
+        self.lease_seconds = lease_seconds
+        self.max_deliveries = max_deliveries
+        self._retry_seconds = float(opts["retry_seconds"])
+        self._default_priority = check_priority(int(opts["default_priority"]))
+        heartbeat = opts["heartbeat"]
+        self._link = Link(url, heartbeat=heartbeat_for(lease_seconds) if heartbeat is None
+                          else int(heartbeat), connect_timeout=float(opts["connect_timeout"]),
+                          confirm_timeout=float(opts["confirm_timeout"]))
+        self._topology = Topology(self._link.admin, parse_routes(opts["task_queues"]),
+                                  dict(opts["queue_arguments"]))
+        self._state = StateLog(self._link, self._topology, str(opts["state_retention"]),
+                               float(opts["confirm_timeout"]))
+        self._dead = DeadLetters(self._link, self._requeue_dead_letter)
+        self._consumers: dict[str, Consumer] = {}
+        self._registered: dict[str, float] = {}  # queue -> when we last registered it
+        self._link.on_reset.append(self._forget_connection)
+        self._link.before_close.append(self._state.close_channel)
+
+    def _forget_connection(self) -> None:
+        self._consumers.clear()  # RabbitMQ requeued everything they held
+        self._topology.forget()
+        self._state.detach()
+
+    # -- calling RabbitMQ ----------------------------------------------------------
+    def _retrying(self, what: str, op: Callable[[], T]) -> T:
+        """A producer call: retried with backoff over a lost connection, within a bound."""
+        deadline = time.monotonic() + self._retry_seconds
+        pause = 0.05
+        with self._link.lock:
+            while True:
+                try:
+                    with self._link.guard(what):
+                        return op()
+                except BrokerUnavailable as exc:
+                    if time.monotonic() + pause > deadline:
+                        raise BrokerUnavailable(
+                            f"{what}: RabbitMQ unreachable for {self._retry_seconds:.0f}s "
+                            f"({exc})") from exc
+                    time.sleep(pause)
+                    pause = min(pause * 2, 1.0)
+
+    def _once(self, what: str, op: Callable[[], T]) -> T:
+        """A consumer call: a lost connection raises at once; the worker backs off."""
+        with self._link.lock, self._link.guard(what):
+            return op()
+
+    def _ensure_queue(self, queue: str) -> None:
+        fresh = self._topology.ensure_queue(queue)
+        now = time.time()
+        if fresh and now - self._registered.get(queue, 0.0) > REREGISTER_AFTER:
+            self._state.append([{"k": "queue", "name": queue, "at": now}])
+            self._registered[queue] = now
+
+    # -- producing ---------------------------------------------------------------------
+    def _outgoing(self, env: Envelope, now: float, handed_out: int = 0,
+                  eta: float | None = None) -> Outgoing:
+        due = env.eta if eta is None else eta
+        headers: dict[str, Any] = {H_DELIVERIES: handed_out} if handed_out else {}
+        if due is not None and due > now:
+            headers.update({H_QUEUE: env.queue, H_ETA: to_ms(due), H_SENT: to_ms(now)})
+            exchange, key = delay_route(due - now)
+            mandatory = False
+        else:
+            exchange, key = self._topology.route(env.queue)
+            mandatory = True
+        props = pika.BasicProperties(delivery_mode=2, priority=check_priority(env.priority),
+                                     message_id=env.id, headers=headers or None)
+        return Outgoing(exchange, key, env.body, props, mandatory)
+
+    def publish(self, envelopes: Sequence[Envelope]) -> None:
+        if not envelopes:
+            return
+        now = time.time()
+        for env in envelopes:
+            check_queue_name(env.queue)
+        self._send([(env.queue, self._outgoing(env, now)) for env in envelopes])
+
+    def _send(self, items: list[tuple[str, Outgoing]]) -> None:
+        """Declare what the messages need and publish them; re-declare a queue deleted under us."""
+        batch = [out for _, out in items]
+        queue_of = {id(out): queue for queue, out in items}
+
+        def op() -> None:
+            for queue, out in items:
+                self._ensure_queue(queue)
+                if not out.mandatory:
+                    self._topology.ensure_delayed(queue)
+            self._link.returned.clear()
+            self._link.publish(batch)
+            returned = {mid for mid, _ in self._link.returned}
+            if returned:  # the queue vanished since we declared it: declare and send again
+                again = [out for _, out in items if out.properties.message_id in returned]
+                for out in again:
+                    self._topology.forget(queue_of[id(out)])
+                for out in again:
+                    self._ensure_queue(queue_of[id(out)])
+                batch[:] = again
+                self._link.publish(batch)
+
+        self._retrying("publish", op)
+
+    # -- consuming -------------------------------------------------------------------
+    def _consumer(self, name: str) -> Consumer:
+        consumer = self._consumers.get(name)
+        if consumer is not None and not consumer.is_open:
+            logger.warning("RabbitMQ closed the channel of consumer %s; its messages were "
+                           "requeued", name)
+            consumer = None
+        if consumer is None:
+            consumer = self._consumers[name] = Consumer(name, self._link.channel())
+        return consumer
+
+    def fetch(self, queues: Sequence[str], consumer: str, limit: int, timeout: float
+              ) -> list[Delivery]:
+        """Up to ``limit`` messages, highest priority first among those RabbitMQ sent.
+
+        Priority is strict within a queue; across queues it is strict among
+        the messages in this consumer's prefetch window (see the module doc).
+        """
+        if limit <= 0 or not queues:
+            return []
+        return self._once("fetch", lambda: self._fetch(list(queues), consumer, limit, timeout))
+
+    def _fetch(self, queues: list[str], name: str, limit: int, timeout: float) -> list[Delivery]:
+        conn = self._link.ensure()
+        self._state.follow()
+        for queue in queues:
+            self._ensure_queue(queue)
+        consumer = self._consumer(name)
+        for queue in consumer.lost_subscriptions():
+            self._topology.forget(queue)
+            self._ensure_queue(queue)
+        consumer.set_prefetch(limit + len(consumer.held))
+        orphans = consumer.subscribe(queues)
+        if orphans:
+            self._give_back(consumer, orphans, counted=False)
+        deadline = time.monotonic() + timeout
+        while True:
+            self._sift(consumer)
+            remaining = deadline - time.monotonic()
+            if consumer.has_ready or remaining <= 0:
+                return consumer.take(limit)
+            conn.process_data_events(time_limit=remaining)
+
+    def _sift(self, consumer: Consumer) -> None:
+        """Look at what arrived: count redeliveries, resend early ones, drop purged ones."""
+        if not consumer.inbox:
+            return
+        now = time.time()
+        arrived, consumer.inbox = consumer.inbox, []
+        again: list[tuple[Raw, Outgoing]] = []
+        dropped: list[Raw] = []
+        for raw in arrived:
+            headers = raw.headers
+            eta = from_ms(headers[H_ETA]) if H_ETA in headers else None
+            if raw.redelivered:  # handed out before and never acked: that delivery counts
+                again.append((raw, self._requeue(raw, raw.handed_out + 1, now)))
+            elif eta is not None and from_ms(headers.get(H_SENT)) < self._state.purged.get(
+                    raw.queue, 0.0):
+                dropped.append(raw)  # purged while it waited in the delay ladder
+            elif eta is not None and eta - now > _EARLY:
+                again.append((raw, self._requeue(raw, raw.handed_out, now, eta)))
+            else:
+                consumer.ready(raw, self._state.revoked_now(raw.message_id, now))
+        if again:
+            self._link.publish([out for _, out in again])
+        for raw in dropped + [raw for raw, _ in again]:
+            consumer.channel.basic_ack(raw.delivery_tag)
+
+    def _requeue(self, raw: Raw, handed_out: int, now: float, eta: float | None = None
+                 ) -> Outgoing:
+        """The copy that puts ``raw`` back: on its queue, in the ladder, or in dead letters."""
+        if handed_out >= self.max_deliveries:
+            self._topology.ensure_dead(raw.queue)
+            reason = (f"delivered {handed_out} times without an ack "
+                      f"(max_deliveries={self.max_deliveries})")
+            return burial(raw, reason, handed_out, now)
+        if eta is not None and eta > now:
+            self._topology.ensure_delayed(raw.queue)
+        env = Envelope(raw.message_id, raw.queue, raw.priority, raw.body, eta)
+        return self._outgoing(env, now, handed_out, eta)
+
+    def _give_back(self, consumer: Consumer, raws: list[Raw], counted: bool,
+                   delay: float = 0.0) -> None:
+        now = time.time()
+        eta = now + delay if delay > 0 else None
+        outs = [self._requeue(raw, raw.handed_out + (1 if counted else 0), now, eta)
+                for raw in raws]
+        self._link.publish(outs)
+        for raw in raws:
+            consumer.channel.basic_ack(raw.delivery_tag)
+
+    def _held(self, name: str, tags: Sequence[str]) -> tuple[Consumer | None, list[Raw]]:
+        consumer = self._consumers.get(name)
+        if consumer is None or not consumer.is_open:
+            if tags:
+                logger.warning("%d message(s) of consumer %s went back to RabbitMQ when its "
+                               "channel closed; they will be delivered again", len(tags), name)
+            return None, []
+        raws = []
+        for tag in tags:
+            delivery_tag = consumer.own(tag)
+            if delivery_tag is not None:
+                raws.append(consumer.held.pop(delivery_tag))
+        return consumer, raws
+
+    def ack(self, consumer: str, tags: Sequence[str]) -> None:
+        def op() -> None:
+            owner, raws = self._held(consumer, tags)
+            for raw in raws:
+                assert owner is not None
+                owner.channel.basic_ack(raw.delivery_tag)
+
+        self._once("ack", op)
+
+    def release(self, consumer: str, tags: Sequence[str], delay: float = 0.0,
+                count: bool = False) -> None:
+        def op() -> None:
+            owner, raws = self._held(consumer, tags)
+            if owner is not None and raws:
+                self._give_back(owner, raws, counted=count, delay=delay)
+
+        self._once("release", op)
+
+    def release_all(self, consumer: str) -> int:
+        """Close the consumer's channel: RabbitMQ requeues all it held (counted).
+
+        Messages it had not handed out yet go back uncounted first. A consumer
+        this object does not know (another process's) returned its messages
+        when its connection closed: 0.
+        """
+        def op() -> int:
+            owner = self._consumers.pop(consumer, None)
+            if owner is None or not owner.is_open:
+                return 0
+            self._sift(owner)
+            unstarted = owner.unstarted()
+            if unstarted:
+                self._give_back(owner, unstarted, counted=False)
+            held = len(owner.held)
+            owner.channel.close()
+            return held + len(unstarted)
+
+        return self._once("release_all", op)
+
+    def renew(self, consumers: Sequence[str]) -> None:
+        """Nothing to extend: the connection is the lease. Answers heartbeats."""
+        self._link.service()
+
+    def recover(self) -> int:
+        """Nothing to recover: RabbitMQ requeues a dead consumer's messages itself."""
+        return 0
+
+    def dead_letter(self, consumer: str, tag: str, reason: str) -> None:
+        def op() -> None:
+            owner, raws = self._held(consumer, [tag])
+            if owner is None or not raws:
+                return
+            raw = raws[0]
+            self._topology.ensure_dead(raw.queue)
+            self._link.publish([burial(raw, reason, raw.handed_out + 1, time.time())])
+            owner.channel.basic_ack(raw.delivery_tag)
+
+        self._once("dead_letter", op)
+
+    # -- inspecting and managing -----------------------------------------------------
+    def queues(self) -> list[str]:
+        """Every queue declared through celeriac in this vhost (the registry in the stream)."""
+        def op() -> list[str]:
+            self._state.catch_up()
+            return sorted(q for q in self._state.queues if self._exists(q))
+
+        return self._retrying("queues", op)
+
+    def _exists(self, queue: str) -> bool:
+        return self._declared(queue) is not None
+
+    def _declared(self, queue: str) -> Any:
+        """The passive declare of a queue (depth, consumers), or None when it does not exist."""
+        ch = self._link.channel()
+        try:
+            return ch.queue_declare(queue, passive=True).method
+        except pe.ChannelClosedByBroker as exc:
+            if exc.reply_code == 404:
+                return None
+            raise
+        finally:
+            if ch.is_open:
+                ch.close()
+
+    def stats(self, queue: str) -> QueueStats:
+        """Depth and consumers by passive declare; RabbitMQ does not count per priority,
+        so all waiting messages are reported under ``default_priority``. Delayed and
+        in-flight counts and the oldest age are not available over AMQP (0 / None)."""
+        def op() -> QueueStats:
+            stats = AMQPQueueStats(queue)
+            method = self._declared(queue)
+            if method is not None:
+                if method.message_count:
+                    stats.waiting[self._default_priority] = int(method.message_count)
+                stats.consumers = int(method.consumer_count)
+            stats.dead = self._dead.count(queue)
+            return stats
+
+        return self._retrying("stats", op)
+
+    def purge(self, queue: str) -> int:
+        """Delete waiting messages now, and delayed ones of this queue when they come due."""
+        def op() -> int:
+            self._ensure_queue(queue)
+            count = int(self._link.admin().queue_purge(queue).method.message_count)
+            self._state.append([{"k": "purge", "queue": queue, "at": time.time()}])
+            return count
+
+        return self._retrying("purge", op)
+
+    def dead_letters(self, queue: str, limit: int = 100) -> list[DeadLetter]:
+        return self._retrying("dead_letters", lambda: self._dead.list(queue, limit))
+
+    def _requeue_dead_letter(self, dead: DeadLetter) -> Outgoing:
+        self._ensure_queue(dead.queue)
+        return self._outgoing(Envelope(dead.id, dead.queue, dead.priority, dead.body), time.time())
+
+    def requeue_dead(self, queue: str, ids: Sequence[str] | None = None) -> int:
+        return self._retrying("requeue_dead", lambda: self._dead.requeue(queue, ids))
+
+    def purge_dead(self, queue: str, ids: Sequence[str] | None = None) -> int:
+        return self._retrying("purge_dead", lambda: self._dead.purge(queue, ids))
+
+    # -- revocations -------------------------------------------------------------------
+    def revoke(self, ids: Sequence[str], ttl: float) -> None:
+        if not ids:
+            return
+        record = {"k": "revoke", "ids": list(ids), "until": time.time() + ttl}
+        self._retrying("revoke", lambda: self._state.append([record]))
+
+    def revoked(self, ids: Sequence[str]) -> set[str]:
+        def op() -> set[str]:
+            self._state.catch_up()
+            now = time.time()
+            return {i for i in ids if self._state.revoked_now(i, now)}
+
+        return self._retrying("revoked", op)
+
+    # -- not on RabbitMQ (yet) ------------------------------------------------------------
+    def rate_reserve(self, key: str, interval: float, burst: int = 1) -> float:
+        raise NotImplementedError(
+            "rate limits need shared atomic state, which RabbitMQ does not have: use the Redis "
+            "or SQLite broker for rate-limited tasks, or set worker_disable_rate_limits=True"
+        )
+
+    def close(self) -> None:
+        """Give back what no task started, then close the connection."""
+        with self._link.lock:
+            try:
+                with self._link.guard("close"):
+                    if self._link.conn is not None and self._link.conn.is_open:
+                        for consumer in list(self._consumers.values()):
+                            self._sift(consumer)
+                            unstarted = consumer.unstarted()
+                            if unstarted and consumer.is_open:
+                                self._give_back(consumer, unstarted, counted=False)
+            except Exception as exc:  # closing must not fail; RabbitMQ requeues
+                logger.debug("giving back unstarted messages on close failed: %s", exc)
+            self._link.close()
