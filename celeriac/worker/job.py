@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -92,6 +92,7 @@ class Executor:
         backend: Backend | None,
         on_start: Callable[[Job], None] | None = None,
         on_finish: Callable[[Job], None] | None = None,
+        run_coroutine: Callable[[Coroutine[Any, Any, Any], Job], Any] | None = None,
     ) -> None:
         self.app = app
         self.hostname = hostname
@@ -100,6 +101,9 @@ class Executor:
         self.backend = backend
         self.on_start = on_start
         self.on_finish = on_finish
+        # How an async task's coroutine is run to completion in this thread; the
+        # worker passes one that applies time limits.
+        self.run_coroutine = run_coroutine or self._run_coroutine
         self.processed = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         mw = app.middleware
@@ -152,50 +156,73 @@ class Executor:
         """Run the middleware and the task; the outcome lands on ``job``."""
         token = set_current_request(job.request)
         try:
-            if job.delivery is not None and not job.task.option("acks_late", "task_acks_late"):
-                assert self.broker is not None
-                self.broker.ack(self.consumer_id, [job.delivery.tag])  # at most once
-                job.acked = True
-            try:
-                for hook in self._before:
-                    hook(job)
-            except SkipMessage as skip:
-                job.skipped = skip
-                job.state = skip.state or states.REVOKED
-                job.finished_at = time.time()
-                return
-            self._call(job)
-            for hook in self._after:
-                hook(job)
+            if self.begin(job):
+                self._call(job)
+                self.end(job)
         finally:
             reset_current_request(token)
 
+    def begin(self, job: Job) -> bool:
+        """Ack on receipt if the task asks for it, then ``before_process``; False if skipped."""
+        if job.delivery is not None and not job.task.option("acks_late", "task_acks_late"):
+            assert self.broker is not None
+            self.broker.ack(self.consumer_id, [job.delivery.tag])  # at most once
+            job.acked = True
+        try:
+            for hook in self._before:
+                hook(job)
+        except SkipMessage as skip:
+            job.skipped = skip
+            job.state = skip.state or states.REVOKED
+            job.finished_at = time.time()
+            return False
+        return True
+
+    def end(self, job: Job) -> None:
+        """``after_process``, in reverse order."""
+        for hook in self._after:
+            hook(job)
+
     def _call(self, job: Job) -> None:
         message, task = job.message, job.task
+        self.started(job)
+        try:
+            if task.is_async:
+                value = self.run_coroutine(task(*message.args, **message.kwargs), job)
+            else:
+                value = task(*message.args, **message.kwargs)
+            job.result, job.state = value, states.SUCCESS
+        except Exception as exc:
+            self.failed(job, exc)
+        finally:
+            self.stopped(job)
+
+    def started(self, job: Job) -> None:
+        """The task is about to run."""
         job.started_at = time.time()
         if self.on_start is not None:
             self.on_start(job)
         if self._debug:
-            logger.debug("task %s[%s] started", message.task, message.id)
-        try:
-            if task.is_async:
-                value = self._run_coroutine(task(*message.args, **message.kwargs))
-            else:
-                value = task(*message.args, **message.kwargs)
-            job.result, job.state = value, states.SUCCESS
-        except Retry as retry:
-            job.exception, job.state = retry, states.RETRY
-        except Reject as reject:
-            job.exception, job.state = reject, states.FAILURE
-        except Exception as exc:
-            job.exception, job.state = exc, states.FAILURE
-            job.traceback = traceback.format_exc()
-        finally:
-            job.finished_at = time.time()
-            if self.on_finish is not None:
-                self.on_finish(job)
+            logger.debug("task %s[%s] started", job.message.task, job.message.id)
 
-    def _run_coroutine(self, coro: Any) -> Any:
+    def failed(self, job: Job, exc: Exception) -> None:
+        """Record what the task raised: a retry request, a rejection, or a failure."""
+        job.exception = exc
+        if isinstance(exc, Retry):
+            job.state = states.RETRY
+        elif isinstance(exc, Reject):
+            job.state = states.FAILURE
+        else:
+            job.state = states.FAILURE
+            job.traceback = traceback.format_exc()
+
+    def stopped(self, job: Job) -> None:
+        """The task returned or raised."""
+        job.finished_at = time.time()
+        if self.on_finish is not None:
+            self.on_finish(job)
+
+    def _run_coroutine(self, coro: Coroutine[Any, Any, Any], job: Job) -> Any:
         if self._loop is None:
             self._loop = asyncio.new_event_loop()
         return self._loop.run_until_complete(coro)

@@ -1,0 +1,107 @@
+"""The heartbeat: keep the leases of running messages alive, recover abandoned ones.
+
+Every third of the lease (``broker.lease_seconds``) a worker renews the leases
+of everything its consumers hold, so a task that runs for an hour is never
+handed to another worker while this one lives, and runs ``broker.recover()``,
+which returns messages whose holder stopped renewing (a worker killed with
+``kill -9``) to their queue. Under prefork the supervisor beats for its
+children; the in-process pools beat from a thread of their own.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from .outage import Outage
+
+if TYPE_CHECKING:
+    from ..app import Celeriac
+    from ..brokers.base import Broker
+
+logger = logging.getLogger("celeriac.worker")
+
+
+class Heartbeat:
+    """Renews and recovers through its own broker connection, made on first use."""
+
+    def __init__(self, app: Celeriac, what: str) -> None:
+        self.app = app
+        self.broker: Broker | None = None
+        self.outage = Outage(what)
+        self.interval = 10.0
+        self.next_at = 0.0  # monotonic: when the next beat is due
+
+    def connect(self) -> Broker:
+        if self.broker is None:
+            self.broker = self.app.connect_broker()
+            self.interval = max(0.05, self.broker.lease_seconds / 3)
+        return self.broker
+
+    def due_in(self) -> float:
+        return self.next_at - time.monotonic()
+
+    def beat(self, consumers: Sequence[str]) -> None:
+        """Renew ``consumers``' leases and recover expired ones; an outage is only noted."""
+        broker = self.connect()
+        self.next_at = time.monotonic() + self.interval
+        try:
+            if consumers:
+                broker.renew(list(consumers))
+            recovered = broker.recover()
+        except ConnectionError as exc:
+            self.outage.noted(exc)
+            return
+        except Exception:
+            logger.exception("%s: heartbeat failed", self.outage.what)
+            return
+        self.outage.succeeded()
+        if recovered:
+            logger.warning("recovered %d messages whose lease ran out (a worker died?); "
+                           "they are back on their queues", recovered)
+
+    def close(self) -> None:
+        if self.broker is not None:
+            self.broker.close()
+            self.broker = None
+
+
+class HeartbeatThread(threading.Thread):
+    """Beats for in-process consumers; ``on_tick`` runs between beats (a watchdog)."""
+
+    def __init__(
+        self,
+        app: Celeriac,
+        what: str,
+        consumers: Callable[[], Sequence[str]],
+        on_tick: Callable[[], float | None] | None = None,
+    ) -> None:
+        super().__init__(name="celeriac-heartbeat", daemon=True)
+        self.heartbeat = Heartbeat(app, what)
+        self.consumers = consumers
+        self.on_tick = on_tick  # returns seconds until it wants to run again, or None
+        self.finished = threading.Event()
+        self.wake = threading.Event()
+
+    def run(self) -> None:
+        try:
+            self.heartbeat.connect()
+            while not self.finished.is_set():
+                if self.heartbeat.due_in() <= 0:
+                    self.heartbeat.beat(self.consumers())
+                wait = self.heartbeat.due_in()
+                if self.on_tick is not None:
+                    again = self.on_tick()
+                    if again is not None:
+                        wait = min(wait, again)
+                self.wake.wait(max(0.0, wait))
+                self.wake.clear()
+        finally:
+            self.heartbeat.close()
+
+    def stop(self) -> None:
+        self.finished.set()
+        self.wake.set()

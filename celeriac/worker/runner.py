@@ -1,0 +1,98 @@
+"""Start a worker: pick the pool, print the banner, run until shut down.
+
+``run_worker(app, resolve_options(app, ...))`` is what ``celeriac worker``
+calls; it is usable from Python too. The banner and the ``ready`` line go to
+``announce`` (stderr by default) whatever the log level, so scripts and tests
+can wait for ``ready``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
+
+from .. import __version__
+from ..brokers import scheme_of
+from ..exceptions import ConfigurationError
+from .state import WorkerState
+
+if TYPE_CHECKING:
+    from ..app import Celeriac
+    from .options import WorkerOptions
+
+
+class Pool(Protocol):
+    def run(self) -> int: ...
+
+
+def _stderr(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def banner(app: Celeriac, options: WorkerOptions) -> str:
+    """Who this worker is and what it consumes; no passwords."""
+    per = options.prefetch_per_consumer
+    consumers = 1 if options.pool in ("asyncio", "solo") else options.concurrency
+    limits = ", ".join(
+        f"{name} {value:g}s"
+        for name, value in (("soft", options.soft_time_limit), ("hard", options.time_limit))
+        if value is not None
+    )
+    lines = [
+        f"celeriac {__version__} worker {options.hostname}",
+        f"  app:         {app.main or '__main__'}",
+        f"  transport:   {app.describe()}",
+        f"  pool:        {options.pool}, concurrency {options.concurrency}",
+        f"  prefetch:    {per} per consumer, at most {per * consumers} messages held",
+        f"  queues:      {', '.join(options.queues)}",
+        f"  time limits: {limits or 'as each task sets them'}",
+    ]
+    if options.max_tasks_per_child or options.max_memory_per_child:
+        lines.append(f"  recycling:   after {options.max_tasks_per_child or '-'} tasks or "
+                     f"{options.max_memory_per_child or '-'} KiB per child")
+    return "\n".join(lines)
+
+
+def _pool(app: Celeriac, options: WorkerOptions, state: WorkerState,
+          announce: Callable[[str], None]) -> Pool:
+    if options.pool == "prefork":
+        if scheme_of(app.broker_url) == "memory":
+            raise ConfigurationError(
+                "the memory:// broker lives inside one process, so prefork children cannot "
+                "share it: use -P threads or -P solo, or a broker such as sqlite:///tasks.db"
+            )
+        from .supervisor import Supervisor
+
+        return Supervisor(app, options, state, announce)
+    if options.pool == "threads":
+        from .threads import ThreadPool
+
+        return ThreadPool(app, options, state, announce)
+    if options.pool == "asyncio":
+        from .asyncio_pool import AsyncioPool
+
+        return AsyncioPool(app, options, state, announce)
+    from .solo import SoloPool
+
+    return SoloPool(app, options, state, announce)
+
+
+def run_worker(
+    app: Celeriac,
+    options: WorkerOptions,
+    announce: Callable[[str], None] = _stderr,
+    on_state: Callable[[WorkerState], None] | None = None,
+) -> int:
+    """Run a worker in this process until it is shut down; returns the exit status.
+
+    ``on_state`` receives the :class:`WorkerState` before consuming starts (for
+    remote control: what runs where, counts, pool size).
+    """
+    state = WorkerState(options)
+    pool = _pool(app, options, state, announce)
+    state.pool = pool
+    if on_state is not None:
+        on_state(state)
+    announce(banner(app, options))
+    return pool.run()

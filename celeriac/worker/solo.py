@@ -1,0 +1,80 @@
+"""Solo: one consumer in the main thread; a heartbeat thread keeps its leases.
+
+The simplest pool, for debugging and for tasks that must not run concurrently
+in one process. Soft and hard time limits arrive as ``SIGALRM`` in the main
+thread (see :mod:`celeriac.worker.timelimits` for what that guarantees).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from .child import consumer_id
+from .consumer import Consumer
+from .heartbeat import HeartbeatThread
+from .shutdown import ColdShutdown, ShutdownSignals
+from .slots import Slot
+from .timelimits import SignalTimer
+
+if TYPE_CHECKING:
+    from ..app import Celeriac
+    from .options import WorkerOptions
+    from .state import WorkerState
+
+
+class SoloPool:
+    """Runs tasks one at a time in the main thread."""
+
+    def __init__(self, app: Celeriac, options: WorkerOptions, state: WorkerState,
+                 announce: Callable[[str], None]) -> None:
+        self.app, self.options, self.state, self.announce = app, options, state, announce
+        slot = Slot(0, shared=False)
+        state.add_slot(slot)
+        self.consumer = Consumer(
+            app, options, consumer_id(options.hostname, os.getpid(), 0), slot,
+            timer=SignalTimer(enforce_hard=True), on_ready=self._ready,
+        )
+        self._deadline: threading.Timer | None = None
+
+    def run(self) -> int:
+        consumer = self.consumer
+        signals = ShutdownSignals(self._warm, self._cold, self.options.shutdown_timeout)
+        heartbeat = HeartbeatThread(self.app, f"worker {self.options.hostname}",
+                                    lambda: [consumer.consumer_id])
+        signals.install()
+        heartbeat.start()
+        for hook in self.app.middleware.worker_start:  # type: ignore[attr-defined]
+            hook(self.app, self.state)
+        try:
+            consumer.run()
+        except ColdShutdown:
+            pass  # the consumer handed back what it held
+        finally:
+            if self._deadline is not None:
+                self._deadline.cancel()
+            heartbeat.stop()
+            heartbeat.join()
+            for hook in self.app.middleware.worker_stop:  # type: ignore[attr-defined]
+                hook(self.app, self.state)
+            signals.restore()
+        return 0
+
+    def _ready(self) -> None:
+        self.announce(f"{self.options.hostname} ready: solo, consuming "
+                      f"{', '.join(self.options.queues)}")
+
+    def _warm(self) -> None:
+        self.consumer.stop()
+        # Past the grace period, a second signal of our own turns it into a cold shutdown.
+        self._deadline = threading.Timer(
+            self.options.shutdown_timeout, os.kill, (os.getpid(), signal.SIGTERM)
+        )
+        self._deadline.daemon = True
+        self._deadline.start()
+
+    def _cold(self) -> None:
+        raise ColdShutdown()
