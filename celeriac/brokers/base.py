@@ -23,8 +23,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..message import Delivery, Envelope
+
+if TYPE_CHECKING:
+    from ..backends.base import Backend, TaskMeta
 
 DEFAULT_LEASE_SECONDS = 30.0
 DEFAULT_MAX_DELIVERIES = 5
@@ -85,6 +89,22 @@ class Broker(ABC):
     @abstractmethod
     def ack(self, consumer: str, tags: Sequence[str]) -> None:
         """Remove messages for good; unknown tags (already recovered) are ignored."""
+
+    def complete(
+        self,
+        consumer: str,
+        tags: Sequence[str],
+        backend: Backend | None,
+        metas: Sequence[TaskMeta],
+    ) -> None:
+        """Store task records, then ack: a task's finish, in one round trip where possible.
+
+        A broker that shares its server with the backend (Redis) sends both at
+        once; the default stores, then acks.
+        """
+        if metas and backend is not None:
+            backend.store(metas)
+        self.ack(consumer, tags)
 
     @abstractmethod
     def release(

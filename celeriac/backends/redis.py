@@ -1,0 +1,309 @@
+"""The Redis result backend: records with a time to live, waiters told by pub/sub.
+
+Keys (``P`` is ``global_keyprefix``, default ``celeriac``, settable in the
+URL's query like every Redis option)::
+
+    P:result:{<task id>}            the task's record, expiring after result_expires
+    P:result:{<task id>}:waiters    channels of the processes waiting for it (short TTL)
+    P:group:{<group id>}            a group's member ids, expiring with the results
+    P:chord:{<group id>}:done       indexes of the finished header tasks of a chord
+    P:chord:{<group id>}:fired      set once, by the call that completed the chord
+
+How ``wait`` blocks without polling, and why many waiters share one
+connection: each backend (one per process and thread that uses it) has one
+pub/sub connection subscribed to its own channel ``P:waiter:<random>``, read
+by one daemon thread. A waiting thread adds that channel to the task's
+waiters set and reads the record in one atomic script; if the record is not
+ready yet, the script that stores it later publishes the record itself to
+every channel in the set, and the reader thread hands it to the waiting
+threads. So a thousand threads (or ``aget`` calls) waiting in one process use
+one connection between them, and a result reaches its waiter without another
+read. As a safety net for messages lost while the connection was down, a
+waiter looks again every ``RECHECK_SECONDS`` and whenever the connection
+comes back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from ..brokers.redis_client import RedisError, RedisTarget, connect, parse_url, translate
+from ..brokers.redis_scripts import Batch, call, script
+from ..exceptions import BackendError, TimeoutError
+from ..serialization import Codec
+from .base import Backend, TaskMeta
+
+logger = logging.getLogger("celeriac.redis")
+
+RECHECK_SECONDS = 10.0
+_STORE, _WATCH, _CHORD = script("result_store"), script("result_watch"), script("chord_part")
+
+
+class _Slot:
+    """One waiting thread: woken with the record's bytes."""
+
+    __slots__ = ("data", "event")
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.data: bytes | None = None
+
+
+class _WaitHub:
+    """One pub/sub connection and reader thread, shared by every waiter of a backend."""
+
+    def __init__(self, client: Any, prefix: str) -> None:
+        self.channel = f"{prefix}:waiter:{uuid.uuid4().hex}"
+        self.pid = os.getpid()
+        self._waiting: dict[str, list[_Slot]] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+        self._pubsub = client.pubsub()
+        self._pubsub.subscribe(self.channel)
+        # The server must have the subscription before any waiter names the
+        # channel, or a record stored in between would be announced to no one.
+        deadline = time.monotonic() + 10.0
+        while time.monotonic() < deadline:
+            message = self._pubsub.get_message(timeout=1.0)
+            if message is not None and message["type"] == "subscribe":
+                break
+        self._thread = threading.Thread(
+            target=self._listen, name="celeriac-result-waiter", daemon=True
+        )
+        self._thread.start()
+
+    def expect(self, task_id: str) -> _Slot:
+        slot = _Slot()
+        with self._lock:
+            self._waiting.setdefault(task_id, []).append(slot)
+        return slot
+
+    def forget(self, task_id: str, slot: _Slot) -> None:
+        with self._lock:
+            slots = self._waiting.get(task_id, [])
+            if slot in slots:
+                slots.remove(slot)
+            if not slots:
+                self._waiting.pop(task_id, None)
+
+    def _listen(self) -> None:
+        pause = 0.05
+        while not self._closed:
+            try:
+                message = self._pubsub.get_message(timeout=RECHECK_SECONDS)
+            except Exception:  # the connection dropped: waiters look for themselves
+                if self._closed:
+                    return
+                self._wake_all()
+                time.sleep(pause)
+                pause = min(pause * 2, 1.0)
+                continue
+            pause = 0.05
+            if message is None:
+                continue
+            if message["type"] == "message":
+                self._dispatch(message["data"])
+            elif message["type"] == "subscribe":  # subscribed again after reconnecting
+                self._wake_all()
+
+    def _dispatch(self, payload: bytes) -> None:
+        length, _, rest = payload.partition(b":")
+        size = int(length)
+        task_id, data = rest[:size].decode(), rest[size:]
+        with self._lock:
+            slots = list(self._waiting.get(task_id, ()))
+        for slot in slots:
+            slot.data = data
+            slot.event.set()
+
+    def _wake_all(self) -> None:
+        with self._lock:
+            slots = [slot for slots in self._waiting.values() for slot in slots]
+        for slot in slots:
+            slot.event.set()
+
+    def close(self) -> None:
+        self._closed = True
+        with contextlib.suppress(Exception):  # a broken connection must not fail the caller
+            self._pubsub.close()
+        self._thread.join(timeout=RECHECK_SECONDS + 1.0)
+
+
+class RedisBackend(Backend):
+    """Task records in Redis, Redis Sentinel or Redis Cluster."""
+
+    def __init__(
+        self,
+        codec: Codec,
+        url: str = "redis://localhost:6379/0",
+        expires: float = 86400.0,
+        **options: Any,
+    ) -> None:
+        super().__init__(codec)
+        self.url = url
+        self.expires = expires
+        self.target = parse_url(url, options)
+        self.client = connect(self.target)
+        self.prefix = self.target.prefix
+        self._hub: _WaitHub | None = None
+        self._hub_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<RedisBackend {self.target.url}>"
+
+    def _error(self, exc: BaseException) -> Exception:
+        return translate(exc, self.target, "Redis result backend", BackendError, BackendError)
+
+    def _keys(self, task_id: str) -> tuple[str, str]:
+        key = f"{self.prefix}:result:{{{task_id}}}"
+        return key, key + ":waiters"
+
+    @property
+    def _ttl_ms(self) -> int:
+        return max(1, int(self.expires * 1000))
+
+    # -- storing -------------------------------------------------------------------
+    def same_server(self, target: RedisTarget) -> bool:
+        """Whether a connection to ``target`` can also write this backend's records."""
+        return target.server == self.target.server
+
+    def store_into(
+        self, batch: Batch, metas: Sequence[TaskMeta], from_db: int | None = None
+    ) -> None:
+        """Add the writes of these records to a batch sent on a connection to ``from_db``."""
+        db = "" if from_db is None or from_db == self.target.db else str(self.target.db)
+        ttl = self._ttl_ms
+        for meta in metas:
+            batch.script(
+                _STORE,
+                self._keys(meta.task_id),
+                (meta.to_bytes(self.codec), ttl, "1" if meta.ready else "0", meta.task_id, db),
+            )
+
+    def store(self, metas: Sequence[TaskMeta]) -> None:
+        if not metas:
+            return
+        batch = Batch()
+        self.store_into(batch, metas)
+        try:
+            batch.run(self.client)
+        except RedisError as exc:
+            raise self._error(exc) from exc
+
+    def get_many(self, task_ids: Sequence[str]) -> dict[str, TaskMeta]:
+        if not task_ids:
+            return {}
+        batch = Batch()
+        for task_id in task_ids:
+            batch.command("GET", self._keys(task_id)[0])
+        try:
+            found = batch.run(self.client)
+        except RedisError as exc:
+            raise self._error(exc) from exc
+        return {
+            task_id: TaskMeta.from_bytes(data, self.codec)
+            for task_id, data in zip(task_ids, found, strict=True)
+            if data is not None
+        }
+
+    def forget(self, task_ids: Sequence[str]) -> None:
+        batch = Batch()
+        for task_id in task_ids:
+            batch.command("DEL", self._keys(task_id)[0])
+        try:
+            if batch:
+                batch.run(self.client)
+        except RedisError as exc:
+            raise self._error(exc) from exc
+
+    # -- waiting -------------------------------------------------------------------
+    def _wait_hub(self) -> _WaitHub:
+        with self._hub_lock:
+            if self._hub is None or self._hub.pid != os.getpid():
+                self._hub = _WaitHub(self.client, self.prefix)
+            return self._hub
+
+    def wait(self, task_id: str, timeout: float | None = None) -> TaskMeta:
+        """Block until the task's record is ready (see the module docstring)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            hub = self._wait_hub()
+            slot = hub.expect(task_id)
+            try:
+                return self._wait(hub, slot, task_id, deadline, timeout)
+            finally:
+                hub.forget(task_id, slot)
+        except RedisError as exc:
+            raise self._error(exc) from exc
+
+    def _wait(
+        self,
+        hub: _WaitHub,
+        slot: _Slot,
+        task_id: str,
+        deadline: float | None,
+        timeout: float | None,
+    ) -> TaskMeta:
+        keys = self._keys(task_id)
+        ttl = int((RECHECK_SECONDS * 3) * 1000)
+        while True:
+            slot.event.clear()
+            data = call(self.client, _WATCH, keys, (hub.channel, ttl))
+            while True:
+                if data is not None:
+                    meta = TaskMeta.from_bytes(data, self.codec)
+                    if meta.ready:
+                        return meta
+                remaining = RECHECK_SECONDS if deadline is None else deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"task {task_id} not ready after {timeout}s")
+                if not slot.event.wait(min(remaining, RECHECK_SECONDS)):
+                    break  # look again, renewing the request to be told
+                slot.event.clear()
+                data, slot.data = slot.data, None
+                if data is None:
+                    break  # woken to look again (the connection came back)
+
+    # -- groups and chords ---------------------------------------------------------
+    def save_group(self, group_id: str, task_ids: Sequence[str]) -> None:
+        try:
+            self.client.set(
+                f"{self.prefix}:group:{{{group_id}}}",
+                self.codec.dumps({"ids": list(task_ids)}),
+                px=self._ttl_ms,
+            )
+        except RedisError as exc:
+            raise self._error(exc) from exc
+
+    def get_group(self, group_id: str) -> list[str] | None:
+        try:
+            data = self.client.get(f"{self.prefix}:group:{{{group_id}}}")
+        except RedisError as exc:
+            raise self._error(exc) from exc
+        return None if data is None else list(self.codec.loads(data)["ids"])
+
+    def chord_part_done(self, group_id: str, index: int, size: int) -> bool:
+        key = f"{self.prefix}:chord:{{{group_id}}}"
+        try:
+            fired = call(
+                self.client, _CHORD, (key + ":done", key + ":fired"), (index, size, self._ttl_ms)
+            )
+        except RedisError as exc:
+            raise self._error(exc) from exc
+        return bool(fired)
+
+    def close(self) -> None:
+        if self._hub is not None and self._hub.pid == os.getpid():
+            self._hub.close()
+        self._hub = None
+        self.client.close()
+
+
+__all__ = ["RedisBackend"]

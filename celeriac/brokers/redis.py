@@ -1,0 +1,458 @@
+"""The Redis broker: every primitive one atomic Lua script, every batch one round trip.
+
+Key layout (``P`` is ``global_keyprefix``, default ``celeriac``; ``Q`` a queue).
+Every key of a queue starts with the same hash tag ``{P:Q}``, so a queue lives
+on one Redis Cluster slot and the scripts that touch it stay legal there::
+
+    {P:Q}:p0 .. {P:Q}:p9   lists of ready messages, one per priority (RPUSH to
+                           publish, LPOP to take; requeued messages go back to
+                           the front). An entry is the message in one string:
+                           "<priority>:<deliveries>:<order>:<id length>:<id><body>"
+                           where <order> is the server time (microseconds) it
+                           became ready: FIFO across queues compares it.
+    {P:Q}:delayed          sorted set of entries scored by eta (unix seconds)
+    {P:Q}:held:<consumer>  hash: delivery tag -> entry, what a consumer holds
+    {P:Q}:leases           sorted set: delivery tag -> lease deadline
+    {P:Q}:seq              counter for delivery tags
+    {P:Q}:notify           list of wake-up tokens for blocked fetches
+    {P:Q}:dead             list of dead letters "<ms>:<reason length>:<reason><entry>"
+    {P}:queues             set of every queue published to
+    {P}:revoked            sorted set: task id -> revoked until (unix seconds)
+    {P}:flags              hash of cluster-wide flags
+    P:rate:<key>           GCRA state of one rate limit
+    P:stream:<name>        Redis stream (events, control, replies)
+
+A delivery tag is ``"<queue length>:<queue>:<sequence>:<consumer>"``: acking,
+releasing or recovering needs nothing but the tag. All times are the Redis
+server's clock (``TIME`` inside the scripts), one clock for every worker.
+
+Fetching: one script promotes the due delayed messages of the named queues,
+takes up to ``limit`` of the best ready messages (highest priority, then
+lowest order across all the queues), records them as held under a lease, and
+flags the revoked ones. When nothing is ready the fetch blocks with ``BLPOP``
+on the queues' notify lists (publish pushes a token; a fetch that leaves
+messages behind pushes one for the next consumer) for at most the time until
+the next delayed message is due: it never sleep-polls.
+
+Redis Cluster: a script may touch one slot only, so a fetch over several
+queues first peeks every queue's best message (one pipeline), then takes from
+the best queue only what ranks before the second best queue's head, and
+repeats; priority stays strict across queues unless another consumer takes
+in between. Revocations are checked with one more command, and a blocked
+fetch waits on a pub/sub wake channel per queue (``P:wake:<queue>``) because
+a multi-key BLPOP cannot span slots.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..exceptions import BrokerError, BrokerUnavailable, ConfigurationError
+from ..message import Delivery, Envelope
+from .base import Broker, DeadLetter, QueueStats
+from .redis_client import RedisError, connect, is_unavailable, parse_url, translate
+from .redis_scripts import Batch, call, script
+from .redis_streams import RedisStreams
+
+if TYPE_CHECKING:
+    from ..backends.base import Backend, TaskMeta
+
+PROMOTE_BATCH = 1000  # due delayed messages promoted per queue per fetch
+RECOVER_BATCH = 1000
+PUBLISH_CHUNK = 1000  # messages per publish script call
+
+_PUBLISH, _FETCH, _ACK = script("publish"), script("fetch"), script("ack")
+_RELEASE, _RELEASE_ALL = script("release"), script("release_all")
+_RENEW, _RECOVER, _DEAD_LETTER = script("renew"), script("recover"), script("dead_letter")
+_STATS, _PURGE, _DEAD = script("stats"), script("purge"), script("dead")
+_REVOKE, _REVOKED, _RATE = script("revoke"), script("revoked"), script("rate")
+
+
+def queue_of(tag: str) -> str:
+    """The queue a delivery tag belongs to."""
+    length, _, rest = tag.partition(":")
+    return rest[: int(length)]
+
+
+def _delivery(tag: bytes, entry: bytes, revoked: Any) -> Delivery:
+    a = entry.index(b":", 2)
+    b = entry.index(b":", a + 1)
+    c = entry.index(b":", b + 1)
+    end = c + 1 + int(entry[b + 1 : c])
+    text = tag.decode()
+    return Delivery(
+        entry[c + 1 : end].decode(),
+        queue_of(text),
+        entry[0] - 48,
+        entry[end:],
+        text,
+        int(entry[2:a]),
+        bool(revoked),
+    )
+
+
+def _dead_letter(queue: str, record: bytes) -> DeadLetter:
+    a = record.index(b":")
+    b = record.index(b":", a + 1)
+    reason_end = b + 1 + int(record[a + 1 : b])
+    d = _delivery(b"0:", record[reason_end:], 0)
+    return DeadLetter(
+        d.id,
+        queue,
+        d.priority,
+        d.body,
+        record[b + 1 : reason_end].decode(),
+        d.deliveries,
+        int(record[:a]) / 1000.0,
+    )
+
+
+def _fetched(out: list[Any]) -> tuple[float | None, tuple[int, int] | None, list[Delivery]]:
+    """Parse the fetch script's reply: wait hint, best head left, deliveries."""
+    wait = float(out[0]) if out[0] else None
+    head = (int(out[1]), int(out[2])) if out[1] else None
+    return wait, head, [_delivery(*out[i : i + 3]) for i in range(3, len(out), 3)]
+
+
+class RedisBroker(RedisStreams, Broker):
+    """A broker on Redis, Redis Sentinel or Redis Cluster (see the module docstring)."""
+
+    def __init__(
+        self,
+        url: str = "redis://localhost:6379/0",
+        lease_seconds: float = 30.0,
+        max_deliveries: int = 5,
+        **options: Any,
+    ) -> None:
+        self.url = url
+        self.lease_seconds = lease_seconds
+        self.max_deliveries = max_deliveries
+        self.target = parse_url(url, options)
+        self.client = connect(self.target)
+        self.cluster = self.target.kind == "cluster"
+        p = self.prefix = self.target.prefix
+        self._queues_key, self._revoked_key = f"{{{p}}}:queues", f"{{{p}}}:revoked"
+        self._flags_key = f"{{{p}}}:flags"
+        self._retry_timeout = float(self.target.options["publish_retry_timeout"])
+        timeout = self.target.options["socket_timeout"]
+        self._max_block = max(0.1, timeout - 1.0) if timeout else 300.0
+        self._bases: dict[str, str] = {}
+        self._registered: set[str] = set()  # queues this process has put in {P}:queues
+        self._known: list[str] = []  # the last list of every queue
+        self._waker: Any = None  # Cluster: pub/sub for blocked fetches
+        self._subscribed: set[str] = set()
+
+    def __repr__(self) -> str:
+        return f"<RedisBroker {self.target.url}>"
+
+    # -- keys ------------------------------------------------------------------
+    def base(self, queue: str) -> str:
+        """The key base (and hash tag) of a queue."""
+        base = self._bases.get(queue)
+        if base is None:
+            if not isinstance(queue, str) or not queue or "{" in queue or "}" in queue:
+                raise ConfigurationError(
+                    f"queue name {queue!r} cannot be used on Redis: use a non-empty name "
+                    "without braces"
+                )
+            base = self._bases[queue] = f"{{{self.prefix}:{queue}}}"
+        return base
+
+    def _channel(self, queue: str) -> str:
+        return f"{self.prefix}:wake:{queue}" if self.cluster else ""
+
+    def _error(self, exc: BaseException) -> Exception:
+        return translate(exc, self.target, "Redis broker", BrokerUnavailable, BrokerError)
+
+    # -- producing ---------------------------------------------------------
+    def publish(self, envelopes: Sequence[Envelope]) -> None:
+        """Store messages in one round trip, retrying within ``publish_retry_timeout``."""
+        if not envelopes:
+            return
+        deadline, pause = 0.0, 0.05
+        while True:
+            try:
+                return self._publish(envelopes)
+            except RedisError as exc:
+                now = time.monotonic()
+                deadline = deadline or now + self._retry_timeout
+                if not is_unavailable(exc) or now >= deadline:
+                    raise self._error(exc) from exc
+                self._registered.clear()
+                time.sleep(min(pause, deadline - now))
+                pause = min(pause * 2, 1.0)
+
+    def _publish(self, envelopes: Sequence[Envelope]) -> None:
+        if len(envelopes) == 1 and envelopes[0].queue in self._registered:
+            e = envelopes[0]
+            if e.priority.__class__ is not int or not 0 <= e.priority <= 9:
+                _bad_priority(e)
+            call(
+                self.client,
+                _PUBLISH,
+                (self.base(e.queue),),
+                (self._channel(e.queue), e.priority, e.eta or "", e.id, e.body),
+            )
+            return
+        groups: dict[str, list[Any]] = {}
+        for e in envelopes:
+            if e.priority.__class__ is not int or not 0 <= e.priority <= 9:
+                _bad_priority(e)
+            args = groups.get(e.queue)
+            if args is None:
+                args = groups[e.queue] = []
+            args += (e.priority, e.eta or "", e.id, e.body)
+        batch = Batch()
+        for queue, args in groups.items():
+            keys, channel = (self.base(queue),), self._channel(queue)
+            for i in range(0, len(args), PUBLISH_CHUNK * 4):
+                batch.script(_PUBLISH, keys, (channel, *args[i : i + PUBLISH_CHUNK * 4]))
+        new = set(groups) - self._registered
+        if new:
+            batch.command("SADD", self._queues_key, *new)
+        batch.run(self.client)
+        self._registered |= new
+
+    # -- consuming ---------------------------------------------------------
+    def fetch(
+        self, queues: Sequence[str], consumer: str, limit: int, timeout: float
+    ) -> list[Delivery]:
+        if limit <= 0 or not queues:
+            return []
+        deadline = time.monotonic() + timeout
+        try:
+            if self.cluster:
+                self._subscribe(queues)
+            while True:
+                wait, taken = self._take(queues, consumer, limit)
+                if taken:
+                    return taken
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return []
+                self._block(queues, remaining if wait is None else min(remaining, wait))
+        except RedisError as exc:
+            raise self._error(exc) from exc
+
+    def _fetch_args(
+        self, queues: Sequence[str], consumer: str, limit: int, bound: tuple[Any, Any] = ("", "")
+    ) -> list[Any]:
+        channels = f"{self.prefix}:wake:" if self.cluster else ""
+        return [
+            len(queues),
+            consumer,
+            limit,
+            self.lease_seconds,
+            PROMOTE_BATCH,
+            *bound,
+            channels,
+            *queues,
+        ]
+
+    def _take(
+        self, queues: Sequence[str], consumer: str, limit: int
+    ) -> tuple[float | None, list[Delivery]]:
+        if self.cluster:
+            from .redis_cluster import take_across
+
+            return take_across(self, queues, consumer, limit)
+        keys = [*map(self.base, queues), self._revoked_key]
+        wait, _, taken = _fetched(
+            call(self.client, _FETCH, keys, self._fetch_args(queues, consumer, limit))
+        )
+        return wait, taken
+
+    def _block(self, queues: Sequence[str], seconds: float) -> None:
+        seconds = max(0.01, min(seconds, self._max_block))
+        if self.cluster:
+            from .redis_cluster import wait_for_wake
+
+            wait_for_wake(self, seconds)
+        else:
+            self.client.blpop([self.base(q) + ":notify" for q in queues], timeout=seconds)
+
+    def _subscribe(self, queues: Sequence[str]) -> None:
+        from .redis_cluster import subscribe
+
+        subscribe(self, [self._channel(q) for q in queues])
+
+    def _by_queue(self, s: Any, tags: Sequence[str], head: Callable[[str], list[Any]]) -> Any:
+        """Run a per-queue script over tags grouped by queue (one round trip)."""
+        groups: dict[str, list[str]] = {}
+        for tag in tags:
+            groups.setdefault(queue_of(tag), []).append(tag)
+        try:
+            if len(groups) == 1:
+                queue, group = next(iter(groups.items()))
+                return call(self.client, s, (self.base(queue),), (*head(queue), *group))
+            batch = Batch()
+            for queue, group in groups.items():
+                batch.script(s, (self.base(queue),), (*head(queue), *group))
+            return batch.run(self.client) if batch else None
+        except RedisError as exc:
+            raise self._error(exc) from exc
+
+    def ack(self, consumer: str, tags: Sequence[str]) -> None:
+        self._by_queue(_ACK, tags, lambda q: [])
+
+    def ack_into(self, batch: Batch, tags: Sequence[str]) -> None:
+        """Add the acks of these tags to a batch (to share its round trip)."""
+        groups: dict[str, list[str]] = {}
+        for tag in tags:
+            groups.setdefault(queue_of(tag), []).append(tag)
+        for queue, group in groups.items():
+            batch.script(_ACK, (self.base(queue),), group)
+
+    def complete(
+        self, consumer: str, tags: Sequence[str], backend: Backend | None, metas: Sequence[TaskMeta]
+    ) -> None:
+        """Store results and ack in one round trip when the backend is this same Redis."""
+        store_into = getattr(backend, "store_into", None)
+        if not metas or store_into is None or not backend.same_server(self.target):  # type: ignore[union-attr]
+            return super().complete(consumer, tags, backend, metas)
+        batch = Batch()
+        store_into(batch, metas, from_db=self.target.db)
+        self.ack_into(batch, tags)
+        try:
+            batch.run(self.client)
+        except RedisError as exc:
+            raise self._error(exc) from exc
+
+    def release(
+        self, consumer: str, tags: Sequence[str], delay: float = 0.0, count: bool = False
+    ) -> None:
+        flag = "1" if count else "0"
+        self._by_queue(_RELEASE, tags, lambda q: [max(0.0, delay), flag, self._channel(q)])
+
+    def _per_queue(self, s: Any, args: Callable[[str], list[Any]]) -> list[Any]:
+        """Run a script on every known queue: one round trip unless new queues appeared."""
+        try:
+            known = self._known
+            batch = Batch()
+            batch.command("SMEMBERS", self._queues_key)
+            for queue in known:
+                batch.script(s, (self.base(queue),), args(queue))
+            results = batch.run(self.client)
+            current = sorted(m.decode() for m in results[0])
+            self._known = current
+            results = results[1:]
+            new = sorted(set(current) - set(known))
+            if new:
+                batch = Batch()
+                for queue in new:
+                    batch.script(s, (self.base(queue),), args(queue))
+                results += batch.run(self.client)
+            return results
+        except RedisError as exc:
+            raise self._error(exc) from exc
+
+    def release_all(self, consumer: str) -> int:
+        return sum(
+            self._per_queue(
+                _RELEASE_ALL, lambda q: [consumer, self.max_deliveries, self._channel(q)]
+            )
+        )
+
+    def renew(self, consumers: Sequence[str]) -> None:
+        if consumers:
+            self._per_queue(_RENEW, lambda q: [self.lease_seconds, *consumers])
+
+    def recover(self) -> int:
+        total = 0
+        for _ in range(100):  # bounded: a huge backlog is finished by the next call
+            counts = self._per_queue(
+                _RECOVER, lambda q: [self.max_deliveries, RECOVER_BATCH, self._channel(q)]
+            )
+            total += sum(counts)
+            if max(counts, default=0) < RECOVER_BATCH:
+                break
+        return total
+
+    def dead_letter(self, consumer: str, tag: str, reason: str) -> None:
+        self._run(_DEAD_LETTER, queue_of(tag), (tag, reason))
+
+    # -- inspecting and managing ---------------------------------------------
+    def queues(self) -> list[str]:
+        try:
+            return sorted(m.decode() for m in self.client.smembers(self._queues_key))
+        except RedisError as exc:
+            raise self._error(exc) from exc
+
+    def _run(self, s: Any, queue: str, args: Sequence[Any]) -> Any:
+        try:
+            return call(self.client, s, (self.base(queue),), args)
+        except RedisError as exc:
+            raise self._error(exc) from exc
+
+    def stats(self, queue: str) -> QueueStats:
+        out = self._run(_STATS, queue, ())
+        now_us, counts = int(out[0]), out[1:11]
+        stats = QueueStats(
+            queue,
+            {p: n for p, n in enumerate(counts) if n},
+            delayed=out[11],
+            in_flight=out[12],
+            dead=out[13],
+        )
+        if out[14]:
+            stats.oldest_age = max(0.0, (now_us - int(out[14])) / 1e6)
+        return stats
+
+    def purge(self, queue: str) -> int:
+        return int(self._run(_PURGE, queue, ()))
+
+    def dead_letters(self, queue: str, limit: int = 100) -> list[DeadLetter]:
+        try:
+            records = self.client.lrange(self.base(queue) + ":dead", 0, max(0, limit - 1))
+        except RedisError as exc:
+            raise self._error(exc) from exc
+        return [_dead_letter(queue, r) for r in records] if limit > 0 else []
+
+    def requeue_dead(self, queue: str, ids: Sequence[str] | None = None) -> int:
+        if ids is not None and not ids:
+            return 0
+        return int(self._run(_DEAD, queue, ("requeue", self._channel(queue), *(ids or ()))))
+
+    def purge_dead(self, queue: str, ids: Sequence[str] | None = None) -> int:
+        if ids is not None and not ids:
+            return 0
+        return int(self._run(_DEAD, queue, ("purge", "", *(ids or ()))))
+
+    # -- revocations ---------------------------------------------------------
+    def revoke(self, ids: Sequence[str], ttl: float) -> None:
+        if ids:
+            self._call_global(_REVOKE, self._revoked_key, (ttl, *ids))
+
+    def revoked(self, ids: Sequence[str]) -> set[str]:
+        if not ids:
+            return set()
+        return {m.decode() for m in self._call_global(_REVOKED, self._revoked_key, ids)}
+
+    def _call_global(self, s: Any, key: str, args: Sequence[Any]) -> Any:
+        try:
+            return call(self.client, s, (key,), args)
+        except RedisError as exc:
+            raise self._error(exc) from exc
+
+    # -- rate limits, streams, flags --------------------------------------------
+    def rate_reserve(self, key: str, interval: float, burst: int = 1) -> float:
+        out = self._call_global(_RATE, f"{self.prefix}:rate:{key}", (interval, max(1, burst)))
+        return float(out)
+
+    def close(self) -> None:
+        if self._waker is not None:
+            self._waker.close()
+            self._waker = None
+        self.client.close()
+
+
+def _bad_priority(envelope: Envelope) -> None:
+    raise ConfigurationError(
+        f"message {envelope.id} has priority {envelope.priority!r}: use an int from 0 "
+        "(lowest) to 9 (highest)"
+    )
+
+
+__all__ = ["RedisBroker", "queue_of"]
