@@ -35,13 +35,14 @@ How the delivery contract maps onto RabbitMQ (docs/rabbitmq.md says more):
 from __future__ import annotations
 
 import logging
+import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 try:
-    import pika
     import pika.exceptions as pe
 except ImportError as exc:  # pragma: no cover - depends on the environment
     from ..exceptions import MissingExtraError
@@ -52,30 +53,29 @@ from ..exceptions import BrokerUnavailable, ConfigurationError
 from ..message import Delivery, Envelope, check_priority
 from .amqp_connection import Link, Outgoing, heartbeat_for
 from .amqp_consumer import Consumer, Raw
-from .amqp_dead import DeadLetters, burial
-from .amqp_state import REREGISTER_AFTER, StateLog
-from .amqp_topology import (
-    H_DELIVERIES,
-    H_ETA,
-    H_QUEUE,
-    H_SENT,
-    Topology,
-    check_queue_name,
-    delay_route,
-    from_ms,
-    parse_routes,
-    to_ms,
-)
+from .amqp_dead import DeadLetters
+from .amqp_messages import Messages
+from .amqp_state import StateLog
+from .amqp_topology import Topology, check_queue_name, parse_routes
 from .base import Broker, DeadLetter, QueueStats
 
 logger = logging.getLogger("celeriac.brokers.amqp")
 
 T = TypeVar("T")
 
-_EARLY = 0.05  # a delayed message this close to its eta runs now rather than going round again
+_owners: dict[str, weakref.ref[AMQPBroker]] = {}  # consumer id -> broker object in this process
+_owners_lock = threading.Lock()
+
+_SLICE = 0.05  # longest a fetch keeps the link to itself while it waits
 _OPTIONS: dict[str, Any] = {
-    "confirm_timeout": 30.0, "connect_timeout": 10.0, "retry_seconds": 10.0, "heartbeat": None,
-    "queue_arguments": {}, "task_queues": None, "state_retention": "7D", "default_priority": 5,
+    "confirm_timeout": 30.0,
+    "connect_timeout": 10.0,
+    "retry_seconds": 10.0,
+    "heartbeat": None,
+    "queue_arguments": {},
+    "task_queues": None,
+    "state_retention": "7D",
+    "default_priority": 5,
 }
 
 
@@ -98,12 +98,20 @@ class AMQPBroker(Broker):
     ``default_priority`` (where ``stats`` reports waiting messages).
     """
 
-    def __init__(self, url: str = "amqp://", lease_seconds: float = 30.0,
-                 max_deliveries: int = 5, **options: Any) -> None:
+    def __init__(
+        self,
+        url: str = "amqp://",
+        lease_seconds: float = 30.0,
+        max_deliveries: int = 5,
+        **options: Any,
+    ) -> None:
         unknown = set(options) - set(_OPTIONS)
         if unknown:
-            logger.warning("transport options %s mean nothing to the RabbitMQ broker; known: %s",
-                           sorted(unknown), ", ".join(sorted(_OPTIONS)))
+            logger.warning(
+                "transport options %s mean nothing to the RabbitMQ broker; known: %s",
+                sorted(unknown),
+                ", ".join(sorted(_OPTIONS)),
+            )
         opts = {**_OPTIONS, **{k: v for k, v in options.items() if k in _OPTIONS}}
         if max_deliveries < 1:
             raise ConfigurationError(f"max_deliveries must be at least 1, not {max_deliveries!r}")
@@ -113,16 +121,21 @@ class AMQPBroker(Broker):
         self._retry_seconds = float(opts["retry_seconds"])
         self._default_priority = check_priority(int(opts["default_priority"]))
         heartbeat = opts["heartbeat"]
-        self._link = Link(url, heartbeat=heartbeat_for(lease_seconds) if heartbeat is None
-                          else int(heartbeat), connect_timeout=float(opts["connect_timeout"]),
-                          confirm_timeout=float(opts["confirm_timeout"]))
-        self._topology = Topology(self._link.admin, parse_routes(opts["task_queues"]),
-                                  dict(opts["queue_arguments"]))
-        self._state = StateLog(self._link, self._topology, str(opts["state_retention"]),
-                               float(opts["confirm_timeout"]))
+        self._link = Link(
+            url,
+            heartbeat=heartbeat_for(lease_seconds) if heartbeat is None else int(heartbeat),
+            connect_timeout=float(opts["connect_timeout"]),
+            confirm_timeout=float(opts["confirm_timeout"]),
+        )
+        self._topology = Topology(
+            self._link.admin, parse_routes(opts["task_queues"]), dict(opts["queue_arguments"])
+        )
+        self._state = StateLog(
+            self._link, self._topology, str(opts["state_retention"]), float(opts["confirm_timeout"])
+        )
+        self._messages = Messages(self._link, self._topology, self._state, max_deliveries)
         self._dead = DeadLetters(self._link, self._requeue_dead_letter)
         self._consumers: dict[str, Consumer] = {}
-        self._registered: dict[str, float] = {}  # queue -> when we last registered it
         self._link.on_reset.append(self._forget_connection)
         self._link.before_close.append(self._state.close_channel)
 
@@ -144,8 +157,8 @@ class AMQPBroker(Broker):
                 except BrokerUnavailable as exc:
                     if time.monotonic() + pause > deadline:
                         raise BrokerUnavailable(
-                            f"{what}: RabbitMQ unreachable for {self._retry_seconds:.0f}s "
-                            f"({exc})") from exc
+                            f"{what}: RabbitMQ unreachable for {self._retry_seconds:.0f}s ({exc})"
+                        ) from exc
                     time.sleep(pause)
                     pause = min(pause * 2, 1.0)
 
@@ -154,74 +167,48 @@ class AMQPBroker(Broker):
         with self._link.lock, self._link.guard(what):
             return op()
 
-    def _ensure_queue(self, queue: str) -> None:
-        fresh = self._topology.ensure_queue(queue)
-        now = time.time()
-        if fresh and now - self._registered.get(queue, 0.0) > REREGISTER_AFTER:
-            self._state.append([{"k": "queue", "name": queue, "at": now}])
-            self._registered[queue] = now
-
     # -- producing ---------------------------------------------------------------------
-    def _outgoing(self, env: Envelope, now: float, handed_out: int = 0,
-                  eta: float | None = None) -> Outgoing:
-        due = env.eta if eta is None else eta
-        headers: dict[str, Any] = {H_DELIVERIES: handed_out} if handed_out else {}
-        if due is not None and due > now:
-            headers.update({H_QUEUE: env.queue, H_ETA: to_ms(due), H_SENT: to_ms(now)})
-            exchange, key = delay_route(due - now)
-            mandatory = False
-        else:
-            exchange, key = self._topology.route(env.queue)
-            mandatory = True
-        props = pika.BasicProperties(delivery_mode=2, priority=check_priority(env.priority),
-                                     message_id=env.id, headers=headers or None)
-        return Outgoing(exchange, key, env.body, props, mandatory)
-
     def publish(self, envelopes: Sequence[Envelope]) -> None:
         if not envelopes:
             return
         now = time.time()
         for env in envelopes:
             check_queue_name(env.queue)
-        self._send([(env.queue, self._outgoing(env, now)) for env in envelopes])
-
-    def _send(self, items: list[tuple[str, Outgoing]]) -> None:
-        """Declare what the messages need and publish them; re-declare a queue deleted under us."""
-        batch = [out for _, out in items]
-        queue_of = {id(out): queue for queue, out in items}
-
-        def op() -> None:
-            for queue, out in items:
-                self._ensure_queue(queue)
-                if not out.mandatory:
-                    self._topology.ensure_delayed(queue)
-            self._link.returned.clear()
-            self._link.publish(batch)
-            returned = {mid for mid, _ in self._link.returned}
-            if returned:  # the queue vanished since we declared it: declare and send again
-                again = [out for _, out in items if out.properties.message_id in returned]
-                for out in again:
-                    self._topology.forget(queue_of[id(out)])
-                for out in again:
-                    self._ensure_queue(queue_of[id(out)])
-                batch[:] = again
-                self._link.publish(batch)
-
-        self._retrying("publish", op)
+        items = [(env.queue, self._messages.outgoing(env, now)) for env in envelopes]
+        self._retrying("publish", lambda: self._messages.send(items))
 
     # -- consuming -------------------------------------------------------------------
     def _consumer(self, name: str) -> Consumer:
         consumer = self._consumers.get(name)
         if consumer is not None and not consumer.is_open:
-            logger.warning("RabbitMQ closed the channel of consumer %s; its messages were "
-                           "requeued", name)
+            logger.warning(
+                "RabbitMQ closed the channel of consumer %s; its messages were requeued", name
+            )
             consumer = None
         if consumer is None:
             consumer = self._consumers[name] = Consumer(name, self._link.channel())
+            with _owners_lock:
+                _owners[name] = weakref.ref(self)
         return consumer
 
-    def fetch(self, queues: Sequence[str], consumer: str, limit: int, timeout: float
-              ) -> list[Delivery]:
+    def _owner(self, consumer: str) -> AMQPBroker:
+        """The broker object of this process that consumes as ``consumer``.
+
+        Delivery tags belong to the channel that received them, so an ack must
+        go through the object that fetched. A worker that fetches in one thread
+        and acks from another with a second broker object is served by
+        delegating to the first (its lock makes that safe).
+        """
+        if consumer in self._consumers:
+            return self
+        with _owners_lock:
+            ref = _owners.get(consumer)
+        owner = ref() if ref is not None else None
+        return owner if owner is not None and consumer in owner._consumers else self
+
+    def fetch(
+        self, queues: Sequence[str], consumer: str, limit: int, timeout: float
+    ) -> list[Delivery]:
         """Up to ``limit`` messages, highest priority first among those RabbitMQ sent.
 
         Priority is strict within a queue; across queues it is strict among
@@ -229,83 +216,50 @@ class AMQPBroker(Broker):
         """
         if limit <= 0 or not queues:
             return []
-        return self._once("fetch", lambda: self._fetch(list(queues), consumer, limit, timeout))
+        owner = self._owner(consumer)
+        if owner is not self:
+            return owner.fetch(queues, consumer, limit, timeout)
+        deadline = time.monotonic() + timeout
+        self._once("fetch", lambda: self._subscribe(list(queues), consumer, limit))
+        while True:  # wait in short slices, so other threads can ack in between
+            taken = self._once("fetch", lambda: self._poll(consumer, limit, deadline))
+            if taken is not None:
+                return taken
 
-    def _fetch(self, queues: list[str], name: str, limit: int, timeout: float) -> list[Delivery]:
-        conn = self._link.ensure()
+    def _poll(self, name: str, limit: int, deadline: float) -> list[Delivery] | None:
+        consumer = self._consumers.get(name)
+        if consumer is None or not consumer.is_open:
+            return []  # closed under us (RabbitMQ requeued its messages); the next fetch reopens
+        self._messages.sift(consumer)
+        remaining = deadline - time.monotonic()
+        if consumer.has_ready or remaining <= 0:
+            return consumer.take(limit)
+        self._link.ensure().process_data_events(time_limit=min(remaining, _SLICE))
+        return None
+
+    def _subscribe(self, queues: list[str], name: str, limit: int) -> None:
         self._state.follow()
         for queue in queues:
-            self._ensure_queue(queue)
+            self._messages.ensure_queue(queue)
         consumer = self._consumer(name)
         for queue in consumer.lost_subscriptions():
             self._topology.forget(queue)
-            self._ensure_queue(queue)
+            self._messages.ensure_queue(queue)
         consumer.set_prefetch(limit + len(consumer.held))
         orphans = consumer.subscribe(queues)
         if orphans:
-            self._give_back(consumer, orphans, counted=False)
-        deadline = time.monotonic() + timeout
-        while True:
-            self._sift(consumer)
-            remaining = deadline - time.monotonic()
-            if consumer.has_ready or remaining <= 0:
-                return consumer.take(limit)
-            conn.process_data_events(time_limit=remaining)
-
-    def _sift(self, consumer: Consumer) -> None:
-        """Look at what arrived: count redeliveries, resend early ones, drop purged ones."""
-        if not consumer.inbox:
-            return
-        now = time.time()
-        arrived, consumer.inbox = consumer.inbox, []
-        again: list[tuple[Raw, Outgoing]] = []
-        dropped: list[Raw] = []
-        for raw in arrived:
-            headers = raw.headers
-            eta = from_ms(headers[H_ETA]) if H_ETA in headers else None
-            if raw.redelivered:  # handed out before and never acked: that delivery counts
-                again.append((raw, self._requeue(raw, raw.handed_out + 1, now)))
-            elif eta is not None and from_ms(headers.get(H_SENT)) < self._state.purged.get(
-                    raw.queue, 0.0):
-                dropped.append(raw)  # purged while it waited in the delay ladder
-            elif eta is not None and eta - now > _EARLY:
-                again.append((raw, self._requeue(raw, raw.handed_out, now, eta)))
-            else:
-                consumer.ready(raw, self._state.revoked_now(raw.message_id, now))
-        if again:
-            self._link.publish([out for _, out in again])
-        for raw in dropped + [raw for raw, _ in again]:
-            consumer.channel.basic_ack(raw.delivery_tag)
-
-    def _requeue(self, raw: Raw, handed_out: int, now: float, eta: float | None = None
-                 ) -> Outgoing:
-        """The copy that puts ``raw`` back: on its queue, in the ladder, or in dead letters."""
-        if handed_out >= self.max_deliveries:
-            self._topology.ensure_dead(raw.queue)
-            reason = (f"delivered {handed_out} times without an ack "
-                      f"(max_deliveries={self.max_deliveries})")
-            return burial(raw, reason, handed_out, now)
-        if eta is not None and eta > now:
-            self._topology.ensure_delayed(raw.queue)
-        env = Envelope(raw.message_id, raw.queue, raw.priority, raw.body, eta)
-        return self._outgoing(env, now, handed_out, eta)
-
-    def _give_back(self, consumer: Consumer, raws: list[Raw], counted: bool,
-                   delay: float = 0.0) -> None:
-        now = time.time()
-        eta = now + delay if delay > 0 else None
-        outs = [self._requeue(raw, raw.handed_out + (1 if counted else 0), now, eta)
-                for raw in raws]
-        self._link.publish(outs)
-        for raw in raws:
-            consumer.channel.basic_ack(raw.delivery_tag)
+            self._messages.give_back(consumer, orphans, counted=False)
 
     def _held(self, name: str, tags: Sequence[str]) -> tuple[Consumer | None, list[Raw]]:
         consumer = self._consumers.get(name)
         if consumer is None or not consumer.is_open:
             if tags:
-                logger.warning("%d message(s) of consumer %s went back to RabbitMQ when its "
-                               "channel closed; they will be delivered again", len(tags), name)
+                logger.warning(
+                    "%d message(s) of consumer %s went back to RabbitMQ when its "
+                    "channel closed; they will be delivered again",
+                    len(tags),
+                    name,
+                )
             return None, []
         raws = []
         for tag in tags:
@@ -315,6 +269,10 @@ class AMQPBroker(Broker):
         return consumer, raws
 
     def ack(self, consumer: str, tags: Sequence[str]) -> None:
+        owner = self._owner(consumer)
+        if owner is not self:
+            return owner.ack(consumer, tags)
+
         def op() -> None:
             owner, raws = self._held(consumer, tags)
             for raw in raws:
@@ -323,12 +281,17 @@ class AMQPBroker(Broker):
 
         self._once("ack", op)
 
-    def release(self, consumer: str, tags: Sequence[str], delay: float = 0.0,
-                count: bool = False) -> None:
+    def release(
+        self, consumer: str, tags: Sequence[str], delay: float = 0.0, count: bool = False
+    ) -> None:
+        owner = self._owner(consumer)
+        if owner is not self:
+            return owner.release(consumer, tags, delay, count)
+
         def op() -> None:
             owner, raws = self._held(consumer, tags)
             if owner is not None and raws:
-                self._give_back(owner, raws, counted=count, delay=delay)
+                self._messages.give_back(owner, raws, counted=count, delay=delay)
 
         self._once("release", op)
 
@@ -339,14 +302,18 @@ class AMQPBroker(Broker):
         this object does not know (another process's) returned its messages
         when its connection closed: 0.
         """
+        delegate = self._owner(consumer)
+        if delegate is not self:
+            return delegate.release_all(consumer)
+
         def op() -> int:
             owner = self._consumers.pop(consumer, None)
             if owner is None or not owner.is_open:
                 return 0
-            self._sift(owner)
+            self._messages.sift(owner)
             unstarted = owner.unstarted()
             if unstarted:
-                self._give_back(owner, unstarted, counted=False)
+                self._messages.give_back(owner, unstarted, counted=False)
             held = len(owner.held)
             owner.channel.close()
             return held + len(unstarted)
@@ -362,20 +329,22 @@ class AMQPBroker(Broker):
         return 0
 
     def dead_letter(self, consumer: str, tag: str, reason: str) -> None:
+        owner = self._owner(consumer)
+        if owner is not self:
+            return owner.dead_letter(consumer, tag, reason)
+
         def op() -> None:
             owner, raws = self._held(consumer, [tag])
             if owner is None or not raws:
                 return
-            raw = raws[0]
-            self._topology.ensure_dead(raw.queue)
-            self._link.publish([burial(raw, reason, raw.handed_out + 1, time.time())])
-            owner.channel.basic_ack(raw.delivery_tag)
+            self._messages.bury(owner, raws[0], reason)
 
         self._once("dead_letter", op)
 
     # -- inspecting and managing -----------------------------------------------------
     def queues(self) -> list[str]:
         """Every queue declared through celeriac in this vhost (the registry in the stream)."""
+
         def op() -> list[str]:
             self._state.catch_up()
             return sorted(q for q in self._state.queues if self._exists(q))
@@ -402,6 +371,7 @@ class AMQPBroker(Broker):
         """Depth and consumers by passive declare; RabbitMQ does not count per priority,
         so all waiting messages are reported under ``default_priority``. Delayed and
         in-flight counts and the oldest age are not available over AMQP (0 / None)."""
+
         def op() -> QueueStats:
             stats = AMQPQueueStats(queue)
             method = self._declared(queue)
@@ -416,8 +386,9 @@ class AMQPBroker(Broker):
 
     def purge(self, queue: str) -> int:
         """Delete waiting messages now, and delayed ones of this queue when they come due."""
+
         def op() -> int:
-            self._ensure_queue(queue)
+            self._messages.ensure_queue(queue)
             count = int(self._link.admin().queue_purge(queue).method.message_count)
             self._state.append([{"k": "purge", "queue": queue, "at": time.time()}])
             return count
@@ -428,8 +399,9 @@ class AMQPBroker(Broker):
         return self._retrying("dead_letters", lambda: self._dead.list(queue, limit))
 
     def _requeue_dead_letter(self, dead: DeadLetter) -> Outgoing:
-        self._ensure_queue(dead.queue)
-        return self._outgoing(Envelope(dead.id, dead.queue, dead.priority, dead.body), time.time())
+        self._messages.ensure_queue(dead.queue)
+        env = Envelope(dead.id, dead.queue, dead.priority, dead.body)
+        return self._messages.outgoing(env, time.time())
 
     def requeue_dead(self, queue: str, ids: Sequence[str] | None = None) -> int:
         return self._retrying("requeue_dead", lambda: self._dead.requeue(queue, ids))
@@ -466,10 +438,10 @@ class AMQPBroker(Broker):
                 with self._link.guard("close"):
                     if self._link.conn is not None and self._link.conn.is_open:
                         for consumer in list(self._consumers.values()):
-                            self._sift(consumer)
+                            self._messages.sift(consumer)
                             unstarted = consumer.unstarted()
                             if unstarted and consumer.is_open:
-                                self._give_back(consumer, unstarted, counted=False)
+                                self._messages.give_back(consumer, unstarted, counted=False)
             except Exception as exc:  # closing must not fail; RabbitMQ requeues
                 logger.debug("giving back unstarted messages on close failed: %s", exc)
             self._link.close()

@@ -88,8 +88,9 @@ class Link:
     channels of an older generation are gone (RabbitMQ requeued their messages).
     """
 
-    def __init__(self, url: str, *, heartbeat: int, connect_timeout: float,
-                 confirm_timeout: float) -> None:
+    def __init__(
+        self, url: str, *, heartbeat: int, connect_timeout: float, confirm_timeout: float
+    ) -> None:
         self.url = url
         self.params = connection_parameters(url, heartbeat, connect_timeout)
         self.params.client_properties = {"connection_name": f"celeriac-{next(_links)}"}
@@ -204,8 +205,9 @@ class Link:
             return self._pub
         ch = self.ensure().channel()
         selected: list[bool] = []
-        ch._impl.confirm_delivery(ack_nack_callback=self._on_confirm,
-                                  callback=lambda _frame: selected.append(True))
+        ch._impl.confirm_delivery(
+            ack_nack_callback=self._on_confirm, callback=lambda _frame: selected.append(True)
+        )
         ch._impl.add_on_return_callback(self._on_return)
         ch._flush_output(lambda: bool(selected))
         self._pub, self._seq = ch, 0
@@ -243,8 +245,9 @@ class Link:
                 self._seq += 1
                 self._outstanding[self._seq] = index
                 sent[self._seq] = index
-                ch._impl.basic_publish(out.exchange, out.routing_key, out.body,
-                                       out.properties, out.mandatory)
+                ch._impl.basic_publish(
+                    out.exchange, out.routing_key, out.body, out.properties, out.mandatory
+                )
             self.wait(lambda: not self._outstanding, self.confirm_timeout, "publisher confirms")
         except BaseException:
             unconfirmed = {index for seq, index in sent.items() if seq in self._outstanding}
@@ -284,8 +287,10 @@ class Link:
         if not self._keep_every or (self._keeper is not None and self._keeper.is_alive()):
             return
         self._keeper = threading.Thread(
-            target=_keep, args=(weakref.ref(self), self._stop, self._keep_every),
-            name="celeriac-amqp-heartbeat", daemon=True,
+            target=_keep,
+            args=(weakref.ref(self), self._stop, self._keep_every),
+            name="celeriac-amqp-heartbeat",
+            daemon=True,
         )
         self._keeper.start()
 

@@ -125,8 +125,15 @@ class Consumer:
 
     def ready(self, raw: Raw, revoked: bool) -> None:
         """A message checked and ready to hand out."""
-        delivery = Delivery(raw.message_id, raw.queue, raw.priority, raw.body,
-                            self.tag(raw.delivery_tag), raw.handed_out + 1, revoked)
+        delivery = Delivery(
+            raw.message_id,
+            raw.queue,
+            raw.priority,
+            raw.body,
+            self.tag(raw.delivery_tag),
+            raw.handed_out + 1,
+            revoked,
+        )
         heapq.heappush(self._ready, (-raw.priority, raw.arrival, raw, delivery))
 
     @property

@@ -35,10 +35,15 @@ _NOT_FOUND = 404
 
 def burial(raw: Raw, reason: str, deliveries: int, now: float) -> Outgoing:
     """The dead-letter copy of a message."""
-    headers = {H_QUEUE: raw.queue, H_REASON: reason, H_DELIVERIES: deliveries,
-               H_DEAD_AT: to_ms(now)}
-    props = pika.BasicProperties(delivery_mode=2, priority=raw.priority,
-                                 message_id=raw.message_id, headers=headers)
+    headers = {
+        H_QUEUE: raw.queue,
+        H_REASON: reason,
+        H_DELIVERIES: deliveries,
+        H_DEAD_AT: to_ms(now),
+    }
+    props = pika.BasicProperties(
+        delivery_mode=2, priority=raw.priority, message_id=raw.message_id, headers=headers
+    )
     return Outgoing("", dead_queue(raw.queue), raw.body, props)
 
 
@@ -82,8 +87,9 @@ class DeadLetters:
         finally:
             ch.close()
 
-    def _scan(self, ch: BlockingChannel, queue: str, limit: int | None = None
-              ) -> list[tuple[int, DeadLetter]]:
+    def _scan(
+        self, ch: BlockingChannel, queue: str, limit: int | None = None
+    ) -> list[tuple[int, DeadLetter]]:
         found: list[tuple[int, DeadLetter]] = []
         while limit is None or len(found) < limit:
             method, props, body = ch.basic_get(dead_queue(queue), auto_ack=False)
@@ -121,8 +127,11 @@ class DeadLetters:
             return 0
         wanted = None if ids is None else set(ids)
         try:
-            chosen = [(tag, dead) for tag, dead in self._scan(ch, queue)
-                      if wanted is None or dead.id in wanted]
+            chosen = [
+                (tag, dead)
+                for tag, dead in self._scan(ch, queue)
+                if wanted is None or dead.id in wanted
+            ]
             if republish and chosen:
                 self._link.publish([self._requeue_to(dead) for _, dead in chosen])
             for tag, _ in chosen:

@@ -40,8 +40,9 @@ REREGISTER_AFTER = 86400.0
 class StateLog:
     """This broker object's view of the state stream."""
 
-    def __init__(self, link: Link, topology: Topology, retention: str,
-                 barrier_timeout: float) -> None:
+    def __init__(
+        self, link: Link, topology: Topology, retention: str, barrier_timeout: float
+    ) -> None:
         self._link = link
         self._topology = topology
         self._retention = retention

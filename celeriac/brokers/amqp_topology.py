@@ -52,7 +52,7 @@ H_DEAD_AT = "celeriac-dead-at"
 
 
 def to_ms(seconds: float) -> int:
-    return int(round(seconds * 1000))
+    return round(seconds * 1000)
 
 
 def from_ms(value: object) -> float:
@@ -61,6 +61,7 @@ def from_ms(value: object) -> float:
         return int(value) / 1000  # type: ignore[call-overload,no-any-return]
     except (TypeError, ValueError):
         return 0.0
+
 
 _PRECONDITION_FAILED = 406
 _RESERVED = (DEAD_PREFIX, DELAY_PREFIX, STATE_STREAM, "amq.")
@@ -140,11 +141,16 @@ def parse_routes(task_queues: Any) -> dict[str, Route]:
                 items.append((item["name"], item))
             else:
                 exchange = getattr(item, "exchange", None)
-                items.append((item.name, {
-                    "exchange": getattr(exchange, "name", exchange),
-                    "exchange_type": getattr(exchange, "type", None),
-                    "routing_key": getattr(item, "routing_key", None),
-                }))
+                items.append(
+                    (
+                        item.name,
+                        {
+                            "exchange": getattr(exchange, "name", exchange),
+                            "exchange_type": getattr(exchange, "type", None),
+                            "routing_key": getattr(item, "routing_key", None),
+                        },
+                    )
+                )
     routes = {}
     for name, opts in items:
         exchange = opts.get("exchange")
@@ -203,6 +209,7 @@ class Topology:
                 f"drain and delete it, or use another queue name ({exc})"
             ) from exc
         ch.queue_bind(queue, route.exchange, routing_key=route.routing_key or queue)
+        self.ensure_dead(queue)  # declared with its queue, so inspecting it never hits a 404
         self._done.add(("queue", queue))
         return True
 
@@ -225,10 +232,14 @@ class Topology:
             name = delay_name(level)
             below = delay_name(level - 1) if level else DELIVER_EXCHANGE
             self._exchange(name, "topic")
-            ch.queue_declare(name, durable=True, arguments={
-                "x-message-ttl": DELAY_UNIT_MS << level,
-                "x-dead-letter-exchange": below,
-            })
+            ch.queue_declare(
+                name,
+                durable=True,
+                arguments={
+                    "x-message-ttl": DELAY_UNIT_MS << level,
+                    "x-dead-letter-exchange": below,
+                },
+            )
             ch.queue_bind(name, name, routing_key=_level_pattern(level, "1"))
             ch.exchange_bind(below, name, routing_key=_level_pattern(level, "0"))
         self._done.add(("ladder", ""))
@@ -243,9 +254,14 @@ class Topology:
     def ensure_state(self, retention: str) -> None:
         if ("state", "") in self._done:
             return
-        self._channel().queue_declare(STATE_STREAM, durable=True, arguments={
-            "x-queue-type": "stream", "x-max-age": retention,
-        })
+        self._channel().queue_declare(
+            STATE_STREAM,
+            durable=True,
+            arguments={
+                "x-queue-type": "stream",
+                "x-max-age": retention,
+            },
+        )
         self._done.add(("state", ""))
 
     def _exchange(self, name: str, kind: str) -> None:
