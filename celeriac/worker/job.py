@@ -241,8 +241,15 @@ class Executor:
             return
         if job.retry_message is not None:
             self.app.publish([job.retry_message])
-        if self._should_store(job):
-            self.backend.store([job.meta()])
+        metas = [job.meta()] if self._should_store(job) else []
+        if not self._after_result and not job.acked and not isinstance(job.exception, Reject):
+            # nothing must run between the result and the ack: send both at once
+            self.broker.complete(self.consumer_id, [job.delivery.tag], self.backend, metas)
+            for hook in self._after_ack:
+                hook(job)
+            return
+        if metas:
+            self.backend.store(metas)
         for hook in self._after_result:
             hook(job)
         if isinstance(job.exception, Reject) and not job.exception.requeue:
