@@ -48,13 +48,13 @@ def to_datetime(timestamp: float) -> datetime:
 
 
 def _alias_of(url: str) -> str:
-    from django.conf import settings
+    from django.db import connections
 
     alias = url.split("://", 1)[1].strip("/") or "default"
-    if alias not in settings.DATABASES:
+    if alias not in connections.settings:
         raise ConfigurationError(
             f"result_backend {url!r} names database {alias!r}, which is not in DATABASES "
-            f"({', '.join(settings.DATABASES)}): use django-db:// for 'default' or "
+            f"({', '.join(connections.settings)}): use django-db:// for 'default' or "
             "django-db://<alias>"
         )
     return alias
