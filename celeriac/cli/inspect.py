@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from ..brokers import redact
-from ..events.worker import WorkerStatus, read_presence
+from ..events.worker import MISSED_BEATS, WorkerStatus, read_presence
 from ._cluster import (
     EXIT_NO_ANSWER,
     ago,
@@ -55,7 +55,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
         lost = len(workers) - alive
         click.echo(
             f"\n{alive} worker{'s' if alive != 1 else ''} online"
-            + (f", {lost} lost (no heartbeat for {3} beats)" if lost else "")
+            + (f", {lost} lost (silent for {MISSED_BEATS} heartbeats)" if lost else "")
         )
     if not alive:
         click.echo(f"error: no worker online on broker {redact(app.broker_url)}", err=True)

@@ -95,6 +95,22 @@ class TaskEvents(Middleware):
     def after_ack(self, job: Job) -> None:
         if job.request.is_eager or not job.app.conf.worker_send_task_events:
             return
+        message = job.message
+        if job.state == states.SUCCESS and job.skipped is None:  # the usual case, kept lean
+            dispatcher_for(job.app).send(
+                TASK_SUCCEEDED,
+                uuid=message.id,
+                name=message.task,
+                hostname=job.request.hostname,
+                retries=message.retries,
+                queue=message.queue,
+                result=job.result,
+                runtime=job.runtime,
+            )
+            return
+        self._outcome(job)
+
+    def _outcome(self, job: Job) -> None:
         send = dispatcher_for(job.app).send
         message = job.message
         common = {
@@ -125,8 +141,6 @@ class TaskEvents(Middleware):
                 runtime=job.runtime,
                 **common,
             )
-        elif job.state == states.SUCCESS:
-            send(TASK_SUCCEEDED, result=job.result, runtime=job.runtime, **common)
         elif job.state == states.RETRY:
             send(
                 TASK_RETRIED,
