@@ -100,7 +100,7 @@ class Link:
         self.conn: BlockingConnection | None = None
         self.lost: str | None = None  # why the last connection broke, until reported
         self.on_reset: list[Callable[[], None]] = []
-        self.before_close: list[Callable[[], None]] = []
+        self.before_close: list[Callable[[BlockingConnection], None]] = []
         self._pub: BlockingChannel | None = None
         self._admin: BlockingChannel | None = None
         self._outstanding: dict[int, int] = {}  # sequence number -> index in the batch
@@ -151,12 +151,13 @@ class Link:
         if cause is not None and conn is not None:
             logger.warning("RabbitMQ connection lost (%s); reconnecting", describe(cause))
         if conn is not None and conn.is_open:
+            for before in self.before_close:
+                with contextlib.suppress(Exception):
+                    before(conn)
             with contextlib.suppress(Exception):
-                for hook in self.before_close:
-                    hook()
                 conn.close()
-        for hook in self.on_reset:
-            hook()
+        for forget in self.on_reset:
+            forget()
 
     def close(self) -> None:
         self._stop.set()
@@ -271,16 +272,6 @@ class Link:
                 conn.remove_timeout(timer)
         if not done():
             raise pe.StreamLostError(f"no answer from RabbitMQ within {timeout:.0f}s ({what})")
-
-    def pump(self, done: Callable[[], bool], timeout: float, what: str) -> None:
-        """Dispatch deliveries to consumer callbacks until ``done()``, within ``timeout``."""
-        conn = self.ensure()
-        deadline = time.monotonic() + timeout
-        while not done():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise pe.StreamLostError(f"no answer from RabbitMQ within {timeout:.0f}s ({what})")
-            conn.process_data_events(time_limit=remaining)
 
     # -- heartbeats ------------------------------------------------------------------
     def _start_keeper(self) -> None:

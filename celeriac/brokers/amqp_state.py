@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pika
-from pika.adapters.blocking_connection import BlockingChannel
+from pika.adapters.blocking_connection import BlockingConnection
 
 from .amqp_connection import Link, Outgoing
 from .amqp_topology import STATE_STREAM, Topology
@@ -50,16 +50,20 @@ class StateLog:
         self.revoked: dict[str, float] = {}  # task id -> revoked until
         self.queues: set[str] = set()
         self.purged: dict[str, float] = {}  # queue -> purged at
-        self._channel: BlockingChannel | None = None
+        # pika's asynchronous channel, not a BlockingChannel: records are applied the
+        # moment they arrive, during any wait on the link, and closing it does not
+        # send back undispatched deliveries (basic.reject), which a stream answers
+        # by closing the whole connection.
+        self._channel: Any = None
         self._unacked = 0
         self._marks: set[str] = set()
 
-    def close_channel(self) -> None:
-        """Close the reading channel without pika's requeue of undispatched deliveries
-        (``basic.nack``), which a stream refuses by closing the whole connection."""
-        ch = self._channel
+    def close_channel(self, conn: BlockingConnection) -> None:
+        """Close the reading channel before its connection (which cannot close it)."""
+        ch, self._channel = self._channel, None
         if ch is not None and ch.is_open:
-            ch._impl.close()
+            ch.close()
+            conn._flush_output(lambda: bool(ch.is_closed))
 
     def detach(self) -> None:
         """The connection is gone; read from the start again on the next one."""
@@ -71,9 +75,18 @@ class StateLog:
         if self._channel is not None and self._channel.is_open:
             return
         self._topology.ensure_state(self._retention)
-        ch = self._link.channel()
-        ch.basic_qos(prefetch_count=_PREFETCH)
-        ch.basic_consume(STATE_STREAM, self._on_record, arguments={"x-stream-offset": "first"})
+        conn, steps = self._link.ensure(), list[object]()
+        ch = conn._impl.channel(on_open_callback=steps.append)
+        self._link.wait(lambda: bool(steps), self._barrier_timeout, "state channel")
+        ch.basic_qos(prefetch_count=_PREFETCH, callback=steps.append)
+        self._link.wait(lambda: len(steps) > 1, self._barrier_timeout, "state channel")
+        ch.basic_consume(
+            STATE_STREAM,
+            self._on_record,
+            arguments={"x-stream-offset": "first"},
+            callback=steps.append,
+        )
+        self._link.wait(lambda: len(steps) > 2, self._barrier_timeout, "state channel")
         self._channel, self._unacked = ch, 0
         self._barrier()
 
@@ -87,7 +100,7 @@ class StateLog:
     def _barrier(self) -> None:
         mark = uuid.uuid4().hex
         self.append([{"k": "mark", "id": mark}])
-        self._link.pump(lambda: mark in self._marks, self._barrier_timeout, "state stream")
+        self._link.wait(lambda: mark in self._marks, self._barrier_timeout, "state stream")
         self._marks.discard(mark)
         now = time.time()
         self.revoked = {task_id: until for task_id, until in self.revoked.items() if until > now}
@@ -105,7 +118,7 @@ class StateLog:
     def revoked_now(self, task_id: str, now: float) -> bool:
         return self.revoked.get(task_id, 0.0) > now
 
-    def _on_record(self, ch: BlockingChannel, method: Any, _props: Any, body: bytes) -> None:
+    def _on_record(self, ch: Any, method: Any, _props: Any, body: bytes) -> None:
         try:
             record = json.loads(body)
         except ValueError:
