@@ -1,0 +1,221 @@
+"""The Redis broker's own promises: round trips, key layout, blocking without polling."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import pytest
+
+from celeriac.brokers.redis import RedisBroker
+from celeriac.exceptions import BrokerUnavailable, ConfigurationError
+
+from .helpers import commands_processed, count_round_trips, drain, envelope, script_calls
+from .servers import RedisServer
+
+
+def test_a_batch_of_1000_is_published_in_one_round_trip(broker: RedisBroker) -> None:
+    """Given scripts loaded, when 1,000 messages are published, expect one round trip, FIFO."""
+    broker.publish([envelope("warm-up")])
+    broker.purge("q")
+    with count_round_trips() as trips:
+        broker.publish([envelope(i) for i in range(1000)])
+    assert trips.value == 1
+    got = drain(broker, ["q"], expect=1000)
+    assert [d.id for d in got] == [str(i) for i in range(1000)]
+
+
+def test_one_message_is_one_command(broker: RedisBroker, redis_server: RedisServer) -> None:
+    broker.publish([envelope("warm-up")])
+    client = redis_server.client()
+    before = script_calls(client)
+    with count_round_trips() as trips:
+        broker.publish([envelope(1)])
+    assert trips.value == 1
+    assert script_calls(client) - before == 1
+
+
+def test_scripts_are_loaded_again_after_the_server_forgets_them(
+    broker: RedisBroker, redis_server: RedisServer
+) -> None:
+    broker.publish([envelope(1)])
+    redis_server.client().script_flush()
+    broker.publish([envelope(2), envelope(3, queue="other")])
+    assert [d.id for d in broker.fetch(["q", "other"], "c", 10, 0)] == ["1", "2", "3"]
+
+
+def test_priority_is_strict_across_queues_and_fifo_within(broker: RedisBroker) -> None:
+    """Given interleaved publishes to two queues, expect one order: priority, then age."""
+    sent = []
+    for i in range(30):
+        queue, priority = ("a", "b")[i % 2], (i * 7) % 10
+        broker.publish([envelope(i, queue, priority)])
+        sent.append((-priority, i))
+    taken = []
+    while batch := broker.fetch(["b", "a"], "c", 1 + len(taken) % 3, 0):
+        taken += batch
+    assert [int(d.id) for d in taken] == [i for _, i in sorted(sent)]
+
+
+def test_every_key_of_a_queue_shares_its_hash_tag(
+    broker: RedisBroker, redis_server: RedisServer
+) -> None:
+    broker.publish([envelope(1, "jobs"), envelope(2, "jobs", eta=time.time() + 60)])
+    held = broker.fetch(["jobs"], "worker-1", 1, 0)[0]
+    broker.publish([envelope(3, "jobs")])
+    broker.dead_letter("worker-1", held.tag, "test")
+    keys = {k.decode() for k in redis_server.client().keys("*jobs*")}
+    assert keys and all(k.startswith("{celeriac:jobs}:") for k in keys), keys
+
+
+def test_global_keyprefix_names_every_key(redis_url: str, redis_server: RedisServer) -> None:
+    broker = RedisBroker(redis_url, global_keyprefix="tenant7")
+    broker.publish([envelope(1)])
+    broker.revoke(["x"], 60)
+    keys = {k.decode() for k in redis_server.client().keys("*")}
+    assert keys == {"{tenant7:q}:p5", "{tenant7:q}:notify", "{tenant7}:queues", "{tenant7}:revoked"}
+    broker.close()
+
+
+def test_a_waiting_fetch_wakes_on_publish_without_polling(
+    broker: RedisBroker, redis_url: str, redis_server: RedisServer
+) -> None:
+    """Given a fetch blocked for 10 s, expect the server idle meanwhile and a prompt wake."""
+    got: list[object] = []
+    waiter = threading.Thread(target=lambda: got.extend(broker.fetch(["q"], "c", 1, 10.0)))
+    waiter.start()
+    client = redis_server.client()
+    time.sleep(0.5)  # let it block: the assertion is about what it does while it waits
+    before = commands_processed(client)
+    time.sleep(0.5)
+    idle = commands_processed(client) - before
+    producer = RedisBroker(redis_url)
+    sent = time.monotonic()
+    producer.publish([envelope(1)])
+    waiter.join(5)
+    assert [d.id for d in got] == ["1"]  # type: ignore[attr-defined]
+    assert time.monotonic() - sent < 0.5
+    assert idle <= 1  # only our own INFO: nothing polled
+    producer.close()
+
+
+def test_a_delayed_message_wakes_a_waiting_fetch_when_due(
+    broker: RedisBroker, redis_url: str
+) -> None:
+    got: list[object] = []
+    started = time.monotonic()
+    waiter = threading.Thread(target=lambda: got.extend(broker.fetch(["q"], "c", 1, 10.0)))
+    waiter.start()
+    time.sleep(0.1)
+    producer = RedisBroker(redis_url)
+    producer.publish([envelope(1, eta=time.time() + 0.4)])
+    waiter.join(5)
+    assert [d.id for d in got] == ["1"]  # type: ignore[attr-defined]
+    assert 0.4 <= time.monotonic() - started < 2.0
+    producer.close()
+
+
+def test_more_messages_than_one_fetch_wake_the_next_waiting_consumer(
+    broker: RedisBroker, redis_url: str
+) -> None:
+    got: dict[str, list[object]] = {"a": [], "b": []}
+    waiters = [
+        threading.Thread(target=lambda n=n: got[n].extend(broker.fetch(["q"], n, 1, 10.0)))
+        for n in got
+    ]
+    for waiter in waiters:
+        waiter.start()
+    time.sleep(0.2)
+    RedisBroker(redis_url).publish([envelope(1), envelope(2)])
+    for waiter in waiters:
+        waiter.join(5)
+    assert sorted(d.id for batch in got.values() for d in batch) == ["1", "2"]  # type: ignore[attr-defined]
+
+
+def test_fetch_flags_revoked_tasks_in_the_same_round_trip(broker: RedisBroker) -> None:
+    broker.revoke(["2"], 60)
+    broker.publish([envelope(1), envelope(2)])
+    with count_round_trips() as trips:
+        got = broker.fetch(["q"], "c", 10, 0)
+    assert trips.value == 1
+    assert {d.id: d.revoked for d in got} == {"1": False, "2": True}
+
+
+def test_renew_extends_every_lease_of_a_consumer_in_one_round_trip(redis_url: str) -> None:
+    broker = RedisBroker(redis_url, lease_seconds=0.6)
+    broker.publish([envelope(i, queue=f"q{i % 3}") for i in range(6)])
+    held = broker.fetch(["q0", "q1", "q2"], "c", 6, 0)
+    broker.renew(["c"])  # learns the queues
+    with count_round_trips() as trips:
+        for _ in range(4):
+            time.sleep(0.25)
+            broker.renew(["c"])
+    assert trips.value == 4
+    assert broker.recover() == 0  # a second past the first lease
+    broker.ack("c", [d.tag for d in held])
+    assert sum(broker.stats(f"q{i}").in_flight for i in range(3)) == 0
+    broker.close()
+
+
+def test_recover_dead_letters_after_max_deliveries(redis_url: str) -> None:
+    broker = RedisBroker(redis_url, lease_seconds=0.05, max_deliveries=2)
+    broker.publish([envelope("poison")])
+    for attempt in (1, 2):
+        [delivery] = broker.fetch(["q"], "c", 1, 0)
+        assert delivery.deliveries == attempt
+        time.sleep(0.1)
+        assert broker.recover() == 1
+    assert broker.fetch(["q"], "c", 1, 0) == []
+    [dead] = broker.dead_letters("q")
+    assert (dead.id, dead.deliveries) == ("poison", 2)
+    assert "max_deliveries=2" in dead.reason
+    broker.close()
+
+
+def test_publish_gives_up_after_its_retry_bound_naming_the_url_without_password() -> None:
+    from .servers import free_port
+
+    url = f"redis://:hunter2@127.0.0.1:{free_port()}/0"
+    broker = RedisBroker(url, publish_retry_timeout=0.3, socket_connect_timeout=0.2)
+    started = time.monotonic()
+    with pytest.raises(BrokerUnavailable) as info:
+        broker.publish([envelope(1)])
+    assert 0.3 <= time.monotonic() - started < 3.0
+    assert "hunter2" not in str(info.value) and "127.0.0.1" in str(info.value)
+    with pytest.raises(BrokerUnavailable):  # consumers do not retry: their loop backs off
+        broker.fetch(["q"], "c", 1, 0)
+
+
+@pytest.mark.parametrize(
+    ("url", "options", "message"),
+    [
+        ("redis+sentinel://h:26379/0", {}, "master_name"),
+        ("redis+cluster://h:7000/3", {}, "database 3"),
+        ("redis://h/x", {}, "not a number"),
+        ("redis://a:1,b:2/0", {}, "several hosts"),
+        ("redis://h/0", {"global_keyprefix": "{x}"}, "without braces"),
+        ("redis://h/0", {"max_connections": "many"}, "max_connections"),
+    ],
+)
+def test_bad_urls_and_options_say_what_to_change(
+    url: str, options: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        RedisBroker(url, **options)
+
+
+def test_bad_queue_names_and_priorities_are_refused(broker: RedisBroker) -> None:
+    with pytest.raises(ConfigurationError, match="without braces"):
+        broker.publish([envelope(1, queue="a{b}")])
+    with pytest.raises(ConfigurationError, match="0 \\(lowest\\) to 9"):
+        broker.publish([envelope(1, priority=10)])
+
+
+def test_celery_options_that_are_not_needed_are_accepted_with_a_reason(
+    redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="celeriac.redis"):
+        RedisBroker(redis_url, priority_steps=[0, 3, 6, 9], max_conections=5).close()
+    assert "priority_steps is not needed" in caplog.text
+    assert "did you mean 'max_connections'" in caplog.text
