@@ -34,7 +34,15 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from ..brokers.redis_client import RedisError, RedisTarget, connect, parse_url, translate
+from ..brokers.redis_client import (
+    RedisError,
+    RedisTarget,
+    connect,
+    disconnect,
+    is_unavailable,
+    parse_url,
+    translate,
+)
 from ..brokers.redis_scripts import Batch, call, script
 from ..exceptions import BackendError, TimeoutError
 from ..serialization import Codec
@@ -98,10 +106,9 @@ class _WaitHub:
         while not self._closed:
             try:
                 message = self._pubsub.get_message(timeout=RECHECK_SECONDS)
-            except Exception:  # the connection dropped: waiters look for themselves
+            except Exception:  # the connection dropped; reading again reconnects
                 if self._closed:
                     return
-                self._wake_all()
                 time.sleep(pause)
                 pause = min(pause * 2, 1.0)
                 continue
@@ -255,21 +262,33 @@ class RedisBackend(Backend):
         ttl = int((RECHECK_SECONDS * 3) * 1000)
         while True:
             slot.event.clear()
-            data = call(self.client, _WATCH, keys, (hub.channel, ttl))
+            pause = RECHECK_SECONDS
+            try:
+                data = call(self.client, _WATCH, keys, (hub.channel, ttl))
+            except RedisError as exc:
+                # an outage is not an answer: the hub wakes us when the server is back
+                if not is_unavailable(exc) or _left(deadline) <= 0:
+                    raise
+                data, pause = None, 1.0
             while True:
-                if data is not None:
-                    meta = TaskMeta.from_bytes(data, self.codec)
-                    if meta.ready:
-                        return meta
-                remaining = RECHECK_SECONDS if deadline is None else deadline - time.monotonic()
+                meta = self._ready(data)
+                if meta is not None:
+                    return meta
+                remaining = min(_left(deadline), pause)
                 if remaining <= 0:
                     raise TimeoutError(f"task {task_id} not ready after {timeout}s")
-                if not slot.event.wait(min(remaining, RECHECK_SECONDS)):
+                if not slot.event.wait(remaining):
                     break  # look again, renewing the request to be told
                 slot.event.clear()
                 data, slot.data = slot.data, None
                 if data is None:
                     break  # woken to look again (the connection came back)
+
+    def _ready(self, data: bytes | None) -> TaskMeta | None:
+        if data is None:
+            return None
+        meta = TaskMeta.from_bytes(data, self.codec)
+        return meta if meta.ready else None
 
     # -- groups and chords ---------------------------------------------------------
     def save_group(self, group_id: str, task_ids: Sequence[str]) -> None:
@@ -303,7 +322,11 @@ class RedisBackend(Backend):
         if self._hub is not None and self._hub.pid == os.getpid():
             self._hub.close()
         self._hub = None
-        self.client.close()
+        disconnect(self.client)
+
+
+def _left(deadline: float | None) -> float:
+    return float("inf") if deadline is None else deadline - time.monotonic()
 
 
 __all__ = ["RedisBackend"]

@@ -52,7 +52,14 @@ from typing import TYPE_CHECKING, Any
 from ..exceptions import BrokerError, BrokerUnavailable, ConfigurationError
 from ..message import Delivery, Envelope
 from .base import Broker, DeadLetter, QueueStats
-from .redis_client import RedisError, connect, is_unavailable, parse_url, translate
+from .redis_client import (
+    RedisError,
+    connect,
+    disconnect,
+    is_unavailable,
+    parse_url,
+    translate,
+)
 from .redis_scripts import Batch, call, script
 from .redis_streams import RedisStreams
 
@@ -445,7 +452,7 @@ class RedisBroker(RedisStreams, Broker):
         if self._waker is not None:
             self._waker.close()
             self._waker = None
-        self.client.close()
+        disconnect(self.client)
 
 
 def _bad_priority(envelope: Envelope) -> None:

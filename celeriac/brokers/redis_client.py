@@ -300,6 +300,14 @@ def connect(target: RedisTarget) -> Any:
     return redis.Redis(connection_pool=pool)
 
 
+def disconnect(client: Any) -> None:
+    """Close every connection of a client, its pool included."""
+    client.close()
+    pool = getattr(client, "connection_pool", None)
+    if pool is not None:
+        pool.disconnect()
+
+
 # -- errors ----------------------------------------------------------------------
 _UNAVAILABLE = (
     redis.exceptions.ConnectionError,
@@ -349,6 +357,7 @@ __all__ = [
     "RedisTarget",
     "check_options",
     "connect",
+    "disconnect",
     "is_unavailable",
     "parse_url",
     "translate",

@@ -78,13 +78,17 @@ class RedisServer:
         self.args = args
         self.sentinel = sentinel
         self.process: subprocess.Popen[bytes] | None = None
+        self._clients: dict[int, redis.Redis] = {}
         directory.mkdir(parents=True, exist_ok=True)
 
     def url(self, db: int = 0) -> str:
         return f"redis://127.0.0.1:{self.port}/{db}"
 
     def client(self, db: int = 0) -> redis.Redis:
-        return redis.Redis(port=self.port, db=db, socket_timeout=5)
+        """A plain client for looking at the server (reconnects after a restart)."""
+        if db not in self._clients:
+            self._clients[db] = redis.Redis(port=self.port, db=db, socket_timeout=5)
+        return self._clients[db]
 
     def start(self) -> RedisServer:
         assert REDIS_SERVER is not None
@@ -132,6 +136,8 @@ class RedisServer:
             os.kill(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=10)
         self.process = None
+        for client in self._clients.values():
+            client.close()
 
     def used_memory(self) -> int:
         return int(self.client().info("memory")["used_memory"])

@@ -127,7 +127,9 @@ def test_more_messages_than_one_fetch_wake_the_next_waiting_consumer(
     for waiter in waiters:
         waiter.start()
     time.sleep(0.2)
-    RedisBroker(redis_url).publish([envelope(1), envelope(2)])
+    producer = RedisBroker(redis_url)
+    producer.publish([envelope(1), envelope(2)])
+    producer.close()
     for waiter in waiters:
         waiter.join(5)
     assert sorted(d.id for batch in got.values() for d in batch) == ["1", "2"]  # type: ignore[attr-defined]
@@ -185,6 +187,7 @@ def test_publish_gives_up_after_its_retry_bound_naming_the_url_without_password(
     assert "hunter2" not in str(info.value) and "127.0.0.1" in str(info.value)
     with pytest.raises(BrokerUnavailable):  # consumers do not retry: their loop backs off
         broker.fetch(["q"], "c", 1, 0)
+    broker.close()
 
 
 @pytest.mark.parametrize(
