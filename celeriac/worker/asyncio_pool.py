@@ -76,6 +76,16 @@ class _ThreadCall:
                 raise_in_thread(self.thread_id, exc_type)
 
 
+def _cancel_leftovers(loop: asyncio.AbstractEventLoop) -> None:
+    """Coroutines abandoned at their hard limit get a second to end, not forever."""
+    leftovers = asyncio.all_tasks(loop)
+    for task in leftovers:
+        task.cancel()
+    if leftovers:
+        loop.run_until_complete(asyncio.wait(leftovers, timeout=1.0))
+    loop.run_until_complete(loop.shutdown_asyncgens())
+
+
 def _ignore_outcome(future: asyncio.Future[Any]) -> None:
     if not future.cancelled():
         future.exception()  # retrieved, so asyncio does not log it
@@ -110,9 +120,12 @@ class AsyncioPool:
         heartbeat = HeartbeatThread(self.app, f"worker {self.options.hostname}",
                                     lambda: [self.consumer_id])
         heartbeat.start()
+        loop = asyncio.new_event_loop()
         try:
-            asyncio.run(self._main())
+            loop.run_until_complete(self._main())
+            _cancel_leftovers(loop)
         finally:
+            loop.close()
             heartbeat.stop()
             heartbeat.join()
             for pool in (self._fetch_thread, self._io_thread):
