@@ -155,11 +155,12 @@ class AMQPBroker(Broker):
                     with self._link.guard(what):
                         return op()
                 except BrokerUnavailable as exc:
-                    if time.monotonic() + pause > deadline:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
                         raise BrokerUnavailable(
                             f"{what}: RabbitMQ unreachable for {self._retry_seconds:.0f}s ({exc})"
                         ) from exc
-                    time.sleep(pause)
+                    time.sleep(min(pause, remaining))
                     pause = min(pause * 2, 1.0)
 
     def _once(self, what: str, op: Callable[[], T]) -> T:

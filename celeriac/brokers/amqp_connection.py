@@ -39,6 +39,11 @@ logger = logging.getLogger("celeriac.brokers.amqp")
 
 _links = itertools.count(1)
 
+# pika logs every refused connection and every drop at ERROR, with tracebacks, on
+# top of celeriac's own one-line warning. Quiet it unless the user set its level.
+if logging.getLogger("pika").level == logging.NOTSET:
+    logging.getLogger("pika").setLevel(logging.CRITICAL)
+
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:

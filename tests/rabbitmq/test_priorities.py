@@ -39,8 +39,15 @@ def test_seed_order_with_one_busy_consumer(broker: AMQPBroker, queue: str) -> No
 
 @pytest.fixture
 def app(amqp_url: str, queue: str) -> Iterator[Celeriac]:
-    app = Celeriac("seed", broker=amqp_url, task_default_queue=queue, task_acks_late=True,
-                   task_default_priority=5, worker_prefetch_multiplier=1, worker_concurrency=1)
+    app = Celeriac(
+        "seed",
+        broker=amqp_url,
+        task_default_queue=queue,
+        task_acks_late=True,
+        task_default_priority=5,
+        worker_prefetch_multiplier=1,
+        worker_concurrency=1,
+    )
     yield app
     app.close()
 
@@ -63,8 +70,14 @@ def test_seed_tasks_sent_through_the_app(app: Celeriac, queue: str) -> None:
     try:
         [busy] = broker.fetch([queue], "worker", 1, 5.0)
         assert busy.id == blocker.id
-        sent = [t2.delay(), t1.apply_async(priority=6), t3.apply_async(priority=9),
-                t2.delay(), t1.apply_async(priority=6), t3.apply_async(priority=9)]
+        sent = [
+            t2.delay(),
+            t1.apply_async(priority=6),
+            t3.apply_async(priority=9),
+            t2.delay(),
+            t1.apply_async(priority=6),
+            t3.apply_async(priority=9),
+        ]
         broker.ack("worker", [busy.tag])
         order = []
         for _ in sent:
@@ -77,13 +90,16 @@ def test_seed_tasks_sent_through_the_app(app: Celeriac, queue: str) -> None:
     assert [task_id for _, task_id in order] == [sent[i].id for i in (2, 5, 1, 4, 0, 3)]
 
 
-def test_fetch_never_holds_more_than_its_limit(broker: AMQPBroker, queue: str,
-                                              make_broker: Callable[..., AMQPBroker]) -> None:
+def test_fetch_never_holds_more_than_its_limit(
+    broker: AMQPBroker, queue: str, make_broker: Callable[..., AMQPBroker]
+) -> None:
     """Given 20 messages in two queues, a fetch with limit 2 leaves 18 in RabbitMQ:
     the prefetch window covers both queues together, held messages included."""
     other = f"{queue}-b"
-    broker.publish([Envelope(f"a{i}", queue, 5, b"") for i in range(10)]
-                   + [Envelope(f"b{i}", other, 5, b"") for i in range(10)])
+    broker.publish(
+        [Envelope(f"a{i}", queue, 5, b"") for i in range(10)]
+        + [Envelope(f"b{i}", other, 5, b"") for i in range(10)]
+    )
     try:
         taken = broker.fetch([queue, other], "c1", 2, 5.0)
         assert len(taken) == 2

@@ -1,0 +1,191 @@
+"""Publishing, acks, releases, dead letters, revocations and inspection on RabbitMQ."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pika
+import pytest
+
+from celeriac.brokers.amqp import AMQPBroker
+from celeriac.brokers.amqp_connection import Link
+from celeriac.brokers.base import DeadLetter
+from celeriac.message import Envelope
+
+from .conftest import wait_for
+
+
+def fetch_one(broker: AMQPBroker, queue: str, consumer: str = "c1", timeout: float = 5.0):  # type: ignore[no-untyped-def]
+    taken = broker.fetch([queue], consumer, 1, timeout)
+    assert len(taken) == 1, f"expected one message from {queue}, got {taken}"
+    return taken[0]
+
+
+def test_a_batch_is_confirmed_once_and_stored_persistent(
+    broker: AMQPBroker, queue: str, amqp_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given 500 envelopes published in one call,
+    expect one wait for publisher confirms, and all 500 in the queue, persistent."""
+    broker.publish([Envelope("warm", queue, 5, b"")])  # declarations out of the way
+    waits: list[str] = []
+    real_wait = Link.wait
+
+    def counting_wait(self: Link, done: Callable[[], bool], timeout: float, what: str) -> None:
+        waits.append(what)
+        real_wait(self, done, timeout, what)
+
+    monkeypatch.setattr(Link, "wait", counting_wait)
+    broker.publish([Envelope(f"m{i}", queue, i % 10, b"x" * 100) for i in range(500)])
+    assert waits == ["publisher confirms"]
+    assert broker.stats(queue).total_waiting == 501
+
+    conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    try:
+        method, props, _ = conn.channel().basic_get(queue, auto_ack=False)
+        assert method is not None
+        assert props.delivery_mode == 2 and props.priority == 9 and props.message_id == "m9"
+    finally:
+        conn.close()
+
+
+def test_late_ack_removes_and_unacked_returns_when_the_consumer_goes(
+    make_broker: Callable[..., AMQPBroker], queue: str
+) -> None:
+    """Given a message fetched and acked, and one fetched and never acked,
+    expect the acked one gone and the other back, counted, once its holder closed."""
+    producer, first = make_broker(), make_broker()
+    producer.publish([Envelope("done", queue, 5, b""), Envelope("lost", queue, 5, b"")])
+    acked = fetch_one(first, queue)
+    first.ack("c1", [acked.tag])
+    held = fetch_one(first, queue)
+    assert (acked.id, held.id) == ("done", "lost")
+    first.ack("c1", [acked.tag, "999.1", "garbage"])  # stale and unknown tags are ignored
+    first._link.close()  # as when its process dies: the connection goes, nothing acked
+    again = fetch_one(make_broker(), queue, "c2")
+    assert (again.id, again.deliveries) == ("lost", 2)
+
+
+def test_release_uncounted_and_counted(broker: AMQPBroker, queue: str) -> None:
+    """Given a held message, release(count=False) keeps its count; count=True raises it."""
+    broker.publish([Envelope("m", queue, 5, b"")])
+    first = fetch_one(broker, queue)
+    broker.release("c1", [first.tag], count=False)
+    second = fetch_one(broker, queue)
+    assert second.deliveries == 1
+    broker.release("c1", [second.tag], count=True)
+    third = fetch_one(broker, queue)
+    assert third.deliveries == 2
+    broker.ack("c1", [third.tag])
+
+
+def test_release_all_hands_back_everything_held(
+    broker: AMQPBroker, queue: str, make_broker: Callable[..., AMQPBroker]
+) -> None:
+    broker.publish([Envelope(f"m{i}", queue, 5, b"") for i in range(3)])
+    held: list[str] = []
+    while len(held) < 3:
+        held += [d.id for d in broker.fetch([queue], "c1", 3 - len(held), 5.0)]
+    assert broker.release_all("c1") == 3
+    other = make_broker()
+    back = []
+    while len(back) < 3:
+        back += other.fetch([queue], "c2", 3, 5.0)
+    assert sorted(d.id for d in back) == ["m0", "m1", "m2"]
+    assert {d.deliveries for d in back} == {2}
+
+
+def test_poison_goes_to_dead_letters_after_max_deliveries(
+    make_broker: Callable[..., AMQPBroker], queue: str
+) -> None:
+    """Given max_deliveries=3 and a consumer that dies holding the message each time,
+    expect deliveries 1, 2, 3 and then a dead letter saying why."""
+    make_broker(max_deliveries=3).publish([Envelope("poison", queue, 7, b"boom")])
+    seen = []
+    for attempt in range(3):
+        worker = make_broker(max_deliveries=3)
+        delivery = fetch_one(worker, queue, f"w{attempt}")
+        seen.append(delivery.deliveries)
+        worker._link.close()  # killed before it could ack
+    assert seen == [1, 2, 3]
+    survivor = make_broker(max_deliveries=3)
+
+    def buried() -> list[DeadLetter]:
+        assert survivor.fetch([queue], "w9", 1, 0.1) == []  # sees it redelivered: buries it
+        return survivor.dead_letters(queue)
+
+    dead = wait_for(buried, what="a dead letter")
+    assert [(d.id, d.queue, d.priority, d.body, d.deliveries) for d in dead] == [
+        ("poison", queue, 7, b"boom", 3)
+    ]
+    assert "delivered 3 times without an ack (max_deliveries=3)" in dead[0].reason
+    assert survivor.stats(queue).dead == 1
+
+
+def test_dead_letters_list_requeue_and_purge(broker: AMQPBroker, queue: str) -> None:
+    broker.publish([Envelope(f"d{i}", queue, 5, f"body{i}".encode()) for i in range(3)])
+    for _ in range(3):
+        delivery = fetch_one(broker, queue)
+        broker.dead_letter("c1", delivery.tag, "rejected: bad input")
+    listed = broker.dead_letters(queue)
+    assert [d.id for d in listed] == ["d0", "d1", "d2"]
+    assert {d.reason for d in listed} == {"rejected: bad input"}
+    assert [d.id for d in broker.dead_letters(queue, limit=2)] == ["d0", "d1"]
+    assert [d.id for d in broker.dead_letters(queue)] == ["d0", "d1", "d2"]  # listing keeps them
+
+    assert broker.requeue_dead(queue, ["d1"]) == 1
+    back = fetch_one(broker, queue)
+    assert (back.id, back.body, back.deliveries) == ("d1", b"body1", 1)
+    broker.ack("c1", [back.tag])
+    assert broker.purge_dead(queue, ["d0"]) == 1
+    assert [d.id for d in broker.dead_letters(queue)] == ["d2"]
+    assert broker.purge_dead(queue) == 1
+    assert broker.dead_letters(queue) == []
+    assert broker.dead_letters("never-declared-queue") == []
+
+
+def test_revocations_are_shared_through_the_broker(
+    make_broker: Callable[..., AMQPBroker], queue: str
+) -> None:
+    """Given a task revoked through one connection,
+    expect another to report it revoked and to flag its delivery."""
+    producer, worker = make_broker(), make_broker()
+    worker.fetch([queue], "w", 1, 0.1)  # the worker follows the state stream from now on
+    producer.publish([Envelope("doomed", queue, 5, b""), Envelope("fine", queue, 5, b"")])
+    producer.revoke(["doomed"], ttl=60)
+    assert make_broker().revoked(["doomed", "fine"]) == {"doomed"}
+    taken = []
+    while len(taken) < 2:
+        taken += worker.fetch([queue], "w", 2, 5.0)
+    assert {d.id: d.revoked for d in taken} == {"doomed": True, "fine": False}
+    producer.revoke(["brief"], ttl=-1)  # already expired
+    assert producer.revoked(["brief"]) == set()
+
+
+def test_queues_lists_declared_queues_consumed_or_not(
+    make_broker: Callable[..., AMQPBroker], queue: str
+) -> None:
+    make_broker().publish([Envelope("m", queue, 5, b"")])  # declared, nobody consumes it
+    assert queue in make_broker().queues()
+
+
+def test_stats_and_purge(broker: AMQPBroker, queue: str) -> None:
+    broker.publish([Envelope(f"m{i}", queue, i, b"") for i in range(4)])
+    stats = broker.stats(queue)
+    assert stats.waiting == {5: 4}  # RabbitMQ does not count per priority
+    assert stats.total_waiting == 4 and stats.dead == 0
+    assert broker.purge(queue) == 4
+    assert broker.stats(queue).total_waiting == 0
+    assert broker.fetch([queue], "c1", 1, 0.2) == []
+
+
+def test_two_broker_objects_in_one_process_share_a_consumer(
+    make_broker: Callable[..., AMQPBroker], queue: str
+) -> None:
+    """Given a consumer fetching through one object and acking through another
+    (a thread that fetches and one that acks), expect the ack to reach its channel."""
+    fetcher, acker = make_broker(), make_broker()
+    fetcher.publish([Envelope("m", queue, 5, b"")])
+    delivery = fetch_one(fetcher, queue, "shared")
+    acker.ack("shared", [delivery.tag])
+    fetcher.release_all("shared")  # nothing held any more: nothing comes back
+    assert make_broker().fetch([queue], "other", 1, 0.3) == []
