@@ -35,9 +35,9 @@ def _admin_connection() -> Any:
 @contextmanager
 def throwaway_database() -> Iterator[dict[str, Any]]:
     """Create a database, yield Django's settings for it, then drop it."""
-    admin = _admin_connection()
     name = f"celeriac_django_{uuid.uuid4().hex[:12]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
+    with _admin_connection() as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
     try:
         yield {
             "ENGINE": "django.db.backends.postgresql",
@@ -47,5 +47,6 @@ def throwaway_database() -> Iterator[dict[str, Any]]:
             "NAME": name,
         }
     finally:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+        # A new connection: the server may have restarted in between.
+        with _admin_connection() as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

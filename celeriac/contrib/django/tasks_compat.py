@@ -1,4 +1,9 @@
-"""Django's Tasks framework: ``django.tasks`` (Django 6+) or the ``django_tasks`` backport."""
+"""Django's Tasks framework: ``django.tasks`` (Django 6+) or the ``django_tasks`` backport.
+
+A project that lists ``django_tasks`` in ``INSTALLED_APPS`` decorates its tasks
+with the backport's ``@task``, so the backend is built on the backport too, even
+on Django 6; otherwise Django's own framework comes first.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,17 @@ from typing import Any
 from ...exceptions import MissingExtraError
 
 
+def _candidates() -> tuple[str, ...]:
+    """The backport when the project installed it as an app, else Django's own first."""
+    from django.conf import settings
+
+    if settings.configured and "django_tasks" in getattr(settings, "INSTALLED_APPS", ()):
+        return ("django_tasks", "django.tasks")
+    return ("django.tasks", "django_tasks")
+
+
 def _load() -> tuple[Any, Any, Any, Any]:
-    for package in ("django.tasks", "django_tasks"):
+    for package in _candidates():
         try:
             return (
                 importlib.import_module(f"{package}.base"),
