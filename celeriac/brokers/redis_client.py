@@ -29,7 +29,7 @@ from . import redact
 
 try:
     import redis
-    from redis.backoff import NoBackoff
+    from redis.backoff import ExponentialBackoff, NoBackoff
     from redis.retry import Retry
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise MissingExtraError("redis", "redis-py") from exc
@@ -270,7 +270,8 @@ def connect(target: RedisTarget) -> Any:
         return RedisCluster(
             startup_nodes=nodes,
             max_connections=target.options["max_connections"],
-            cluster_error_retry_attempts=3,
+            # slot moves and failovers are retried briefly; an outage is reported fast
+            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 3),
             **kwargs,
         )
     if target.kind == "sentinel":
