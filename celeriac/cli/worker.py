@@ -25,36 +25,81 @@ def setup_logging(level: str) -> None:
 
 
 @click.command()
-@click.option("-Q", "--queues", help="consume exactly these queues, comma-separated "
-              "(default: task_default_queue and the queues of task_queues)")
+@click.option(
+    "-Q",
+    "--queues",
+    help="consume exactly these queues, comma-separated "
+    "(default: task_default_queue and the queues of task_queues)",
+)
 @click.option("-X", "--exclude-queues", help="do not consume these queues, comma-separated")
-@click.option("-c", "--concurrency", type=click.IntRange(min=1),
-              help="children, threads or concurrent coroutines (default: worker_concurrency, "
-              "else the CPU count; 100 for asyncio)")
-@click.option("-P", "--pool", type=click.Choice(["prefork", "threads", "solo", "asyncio"],
-              case_sensitive=False), help="how tasks run (default: worker_pool, else prefork)")
-@click.option("-l", "--loglevel", type=click.Choice(LEVELS, case_sensitive=False),
-              help="log level (default: worker_log_level, else INFO)")
+@click.option(
+    "-c",
+    "--concurrency",
+    type=click.IntRange(min=1),
+    help="children, threads or concurrent coroutines (default: worker_concurrency, "
+    "else the CPU count; 100 for asyncio)",
+)
+@click.option(
+    "-P",
+    "--pool",
+    type=click.Choice(["prefork", "threads", "solo", "asyncio"], case_sensitive=False),
+    help="how tasks run (default: worker_pool, else prefork)",
+)
+@click.option(
+    "-l",
+    "--loglevel",
+    type=click.Choice(LEVELS, case_sensitive=False),
+    help="log level (default: worker_log_level, else INFO)",
+)
 @click.option("-n", "--hostname", help="node name; %h is the hostname (default: celeriac@%h)")
-@click.option("--prefetch-multiplier", type=click.IntRange(min=1),
-              help="messages each consumer may hold, the running one included")
-@click.option("--max-tasks-per-child", type=click.IntRange(min=1),
-              help="replace a prefork child after this many tasks")
-@click.option("--max-memory-per-child", type=click.IntRange(min=1),
-              help="replace a prefork child after a task leaves it above this RSS, in KiB")
-@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True),
-              help="hard time limit in seconds for tasks that set none")
-@click.option("--soft-time-limit", type=click.FloatRange(min=0, min_open=True),
-              help="soft time limit in seconds for tasks that set none")
-@click.option("-E", "--task-events", is_flag=True, default=False,
-              help="send task events (worker_send_task_events)")
+@click.option(
+    "--prefetch-multiplier",
+    type=click.IntRange(min=1),
+    help="messages each consumer may hold, the running one included",
+)
+@click.option(
+    "--max-tasks-per-child",
+    type=click.IntRange(min=1),
+    help="replace a prefork child after this many tasks",
+)
+@click.option(
+    "--max-memory-per-child",
+    type=click.IntRange(min=1),
+    help="replace a prefork child after a task leaves it above this RSS, in KiB",
+)
+@click.option(
+    "--time-limit",
+    type=click.FloatRange(min=0, min_open=True),
+    help="hard time limit in seconds for tasks that set none",
+)
+@click.option(
+    "--soft-time-limit",
+    type=click.FloatRange(min=0, min_open=True),
+    help="soft time limit in seconds for tasks that set none",
+)
+@click.option(
+    "-E",
+    "--task-events",
+    is_flag=True,
+    default=False,
+    help="send task events (worker_send_task_events)",
+)
 @click.pass_context
-def worker(ctx: click.Context, queues: str | None, exclude_queues: str | None,
-           concurrency: int | None, pool: str | None, loglevel: str | None,
-           hostname: str | None, prefetch_multiplier: int | None,
-           max_tasks_per_child: int | None, max_memory_per_child: int | None,
-           time_limit: float | None, soft_time_limit: float | None,
-           task_events: bool) -> None:
+def worker(
+    ctx: click.Context,
+    queues: str | None,
+    exclude_queues: str | None,
+    concurrency: int | None,
+    pool: str | None,
+    loglevel: str | None,
+    hostname: str | None,
+    prefetch_multiplier: int | None,
+    max_tasks_per_child: int | None,
+    max_memory_per_child: int | None,
+    time_limit: float | None,
+    soft_time_limit: float | None,
+    task_events: bool,
+) -> None:
     """Consume tasks and run them until SIGTERM or Ctrl-C (twice: at once)."""
     from ..worker.options import resolve_options
     from ..worker.runner import run_worker
@@ -64,9 +109,16 @@ def worker(ctx: click.Context, queues: str | None, exclude_queues: str | None,
     if task_events:
         app.conf.worker_send_task_events = True
     options = resolve_options(
-        app, queues=queues, exclude_queues=exclude_queues, concurrency=concurrency, pool=pool,
-        hostname=hostname, prefetch_multiplier=prefetch_multiplier,
-        max_tasks_per_child=max_tasks_per_child, max_memory_per_child=max_memory_per_child,
-        time_limit=time_limit, soft_time_limit=soft_time_limit,
+        app,
+        queues=queues,
+        exclude_queues=exclude_queues,
+        concurrency=concurrency,
+        pool=pool,
+        hostname=hostname,
+        prefetch_multiplier=prefetch_multiplier,
+        max_tasks_per_child=max_tasks_per_child,
+        max_memory_per_child=max_memory_per_child,
+        time_limit=time_limit,
+        soft_time_limit=soft_time_limit,
     )
     ctx.exit(run_worker(app, options))

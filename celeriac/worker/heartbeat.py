@@ -60,8 +60,11 @@ class Heartbeat:
             return
         self.outage.succeeded()
         if recovered:
-            logger.warning("recovered %d messages whose lease ran out (a worker died?); "
-                           "they are back on their queues", recovered)
+            logger.warning(
+                "recovered %d messages whose lease ran out (a worker died?); "
+                "they are back on their queues",
+                recovered,
+            )
 
     def close(self) -> None:
         if self.broker is not None:

@@ -45,7 +45,10 @@ class Outage:
     def succeeded(self) -> None:
         """A broker call worked: log the recovery once."""
         if self.since is not None:
-            logger.warning("%s: broker reachable again after %.1fs, resuming",
-                           self.what, time.monotonic() - self.since)
+            logger.warning(
+                "%s: broker reachable again after %.1fs, resuming",
+                self.what,
+                time.monotonic() - self.since,
+            )
             self.since = None
             self._delay = FIRST_DELAY

@@ -24,8 +24,12 @@ class ColdShutdown(BaseException):
 class ShutdownSignals:
     """Counts shutdown signals and calls the pool back; handlers only set flags."""
 
-    def __init__(self, on_warm: Callable[[], None], on_cold: Callable[[], None] | None = None,
-                 timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        on_warm: Callable[[], None],
+        on_cold: Callable[[], None] | None = None,
+        timeout: float = 60.0,
+    ) -> None:
         self.on_warm = on_warm
         self.on_cold = on_cold
         self.timeout = timeout
@@ -51,8 +55,11 @@ class ShutdownSignals:
     def _handle(self, signum: int, frame: object) -> None:
         self.count += 1
         if self.count == 1:
-            logger.warning("warm shutdown: finishing running tasks (up to %.0fs); signal again "
-                           "for a cold shutdown", self.timeout)
+            logger.warning(
+                "warm shutdown: finishing running tasks (up to %.0fs); signal again "
+                "for a cold shutdown",
+                self.timeout,
+            )
             self.on_warm()
         elif self.count == 2:
             logger.warning("cold shutdown: handing back every message now")

@@ -29,22 +29,32 @@ if TYPE_CHECKING:
 class SoloPool:
     """Runs tasks one at a time in the main thread."""
 
-    def __init__(self, app: Celeriac, options: WorkerOptions, state: WorkerState,
-                 announce: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        app: Celeriac,
+        options: WorkerOptions,
+        state: WorkerState,
+        announce: Callable[[str], None],
+    ) -> None:
         self.app, self.options, self.state, self.announce = app, options, state, announce
         slot = Slot(0, shared=False)
         state.add_slot(slot)
         self.consumer = Consumer(
-            app, options, consumer_id(options.hostname, os.getpid(), 0), slot,
-            timer=SignalTimer(enforce_hard=True), on_ready=self._ready,
+            app,
+            options,
+            consumer_id(options.hostname, os.getpid(), 0),
+            slot,
+            timer=SignalTimer(enforce_hard=True),
+            on_ready=self._ready,
         )
         self._deadline: threading.Timer | None = None
 
     def run(self) -> int:
         consumer = self.consumer
         signals = ShutdownSignals(self._warm, self._cold, self.options.shutdown_timeout)
-        heartbeat = HeartbeatThread(self.app, f"worker {self.options.hostname}",
-                                    lambda: [consumer.consumer_id])
+        heartbeat = HeartbeatThread(
+            self.app, f"worker {self.options.hostname}", lambda: [consumer.consumer_id]
+        )
         signals.install()
         heartbeat.start()
         for hook in self.app.middleware.worker_start:  # type: ignore[attr-defined]
@@ -64,8 +74,9 @@ class SoloPool:
         return 0
 
     def _ready(self) -> None:
-        self.announce(f"{self.options.hostname} ready: solo, consuming "
-                      f"{', '.join(self.options.queues)}")
+        self.announce(
+            f"{self.options.hostname} ready: solo, consuming {', '.join(self.options.queues)}"
+        )
 
     def _warm(self) -> None:
         self.consumer.stop()

@@ -63,15 +63,17 @@ class WorkerState:
         for index, slot in sorted(self.slots.items()):
             running = slot.running()
             if running is not None:
-                found.append({
-                    "id": running.task_id,
-                    "name": running.task_name,
-                    "queue": running.queue,
-                    "slot": index,
-                    "worker_pid": slot.pid,
-                    "time_start": running.started,
-                    "hostname": self.hostname,
-                })
+                found.append(
+                    {
+                        "id": running.task_id,
+                        "name": running.task_name,
+                        "queue": running.queue,
+                        "slot": index,
+                        "worker_pid": slot.pid,
+                        "time_start": running.started,
+                        "hostname": self.hostname,
+                    }
+                )
         return found
 
     def stats(self) -> dict[str, Any]:

@@ -62,8 +62,13 @@ class _Child:
 class Supervisor:
     """Runs a prefork worker until it is shut down; ``run`` returns the exit status."""
 
-    def __init__(self, app: Celeriac, options: WorkerOptions, state: WorkerState,
-                 announce: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        app: Celeriac,
+        options: WorkerOptions,
+        state: WorkerState,
+        announce: Callable[[str], None],
+    ) -> None:
         self.app, self.options, self.state, self.announce = app, options, state, announce
         self.children: dict[int, _Child] = {}
         self.heartbeat = Heartbeat(app, f"supervisor {options.hostname}")
@@ -117,8 +122,10 @@ class Supervisor:
         self._restart_due()
         self._announce_when_ready()
         if self.stopping and not self._cold and time.monotonic() >= self._warm_deadline:
-            logger.warning("warm shutdown took longer than %.0fs (worker_shutdown_timeout): "
-                           "cold shutdown", self.options.shutdown_timeout)
+            logger.warning(
+                "warm shutdown took longer than %.0fs (worker_shutdown_timeout): cold shutdown",
+                self.options.shutdown_timeout,
+            )
             self._cold_shutdown()
 
     def _timeout(self) -> float:
@@ -131,14 +138,18 @@ class Supervisor:
     def _spawn(self, slot: Slot) -> None:
         self.state.replace_consumer(slot, 0)
         process = self._context.Process(
-            target=child_main, args=(self.app, self.options, slot, os.getpid()),
-            name=f"Child-{slot.index}", daemon=True,
+            target=child_main,
+            args=(self.app, self.options, slot, os.getpid()),
+            name=f"Child-{slot.index}",
+            daemon=True,
         )
         process.start()
         assert process.pid is not None
         slot.record.pid = process.pid
         self.children[slot.index] = _Child(
-            slot, process, consumer_id(self.options.hostname, process.pid, slot.index),
+            slot,
+            process,
+            consumer_id(self.options.hostname, process.pid, slot.index),
             time.monotonic(),
         )
 
@@ -155,8 +166,13 @@ class Supervisor:
                 self._record_time_limit(child, final)
         elif code != 0 and not self._cold:
             doing = f" while running {final.task_name}[{final.task_id}]" if final else ""
-            logger.error("child %s (slot %d) died with %s%s; its messages go back to the queue",
-                         child.process.pid, index, _exit_reason(code), doing)
+            logger.error(
+                "child %s (slot %d) died with %s%s; its messages go back to the queue",
+                child.process.pid,
+                index,
+                _exit_reason(code),
+                doing,
+            )
         self._release(child.consumer_id)
         del self.children[index]
         if child.retiring:
@@ -207,16 +223,25 @@ class Supervisor:
             running = child.slot.running()
             if running is not None and running.hard_deadline and now >= running.hard_deadline:
                 child.killed_for = running
-                logger.error("task %s[%s] ran past its hard time limit: killing child %s",
-                             running.task_name, running.task_id, child.process.pid)
+                logger.error(
+                    "task %s[%s] ran past its hard time limit: killing child %s",
+                    running.task_name,
+                    running.task_id,
+                    child.process.pid,
+                )
                 child.process.kill()
 
     def _record_time_limit(self, child: _Child, running: Running) -> None:
         try:
             if self._backend is None:
                 self._backend = self.app.connect_backend()
-            record_time_limit(self.heartbeat.connect(), self._backend, child.consumer_id,
-                              running, self.options.hostname)
+            record_time_limit(
+                self.heartbeat.connect(),
+                self._backend,
+                child.consumer_id,
+                running,
+                self.options.hostname,
+            )
         except Exception:  # the message goes back and runs again: nothing is lost
             logger.exception("the time limit of task %s could not be recorded", running.task_id)
 
@@ -232,7 +257,7 @@ class Supervisor:
     def shrink(self, n: int = 1) -> int:
         """Retire up to ``n`` children (at least one stays); each finishes its task first."""
         active = [c for c in self.children.values() if not c.retiring]
-        retire = sorted(active, key=lambda c: c.slot.index)[max(1, len(active) - n):]
+        retire = sorted(active, key=lambda c: c.slot.index)[max(1, len(active) - n) :]
         for child in retire:
             child.retiring = True
             _signal(child, signal.SIGTERM)
@@ -246,8 +271,11 @@ class Supervisor:
         if self._signals >= 1 and not self.stopping:
             self.stopping = True
             self._warm_deadline = time.monotonic() + self.options.shutdown_timeout
-            logger.warning("warm shutdown: finishing running tasks (up to %.0fs); signal again "
-                           "for a cold shutdown", self.options.shutdown_timeout)
+            logger.warning(
+                "warm shutdown: finishing running tasks (up to %.0fs); signal again "
+                "for a cold shutdown",
+                self.options.shutdown_timeout,
+            )
             self._restarts.clear()
             for child in self.children.values():
                 _signal(child, signal.SIGTERM)
@@ -268,8 +296,10 @@ class Supervisor:
             return
         if all(c.slot.ready for c in self.children.values()) or time.monotonic() > self._ready_by:
             self._ready_by = None
-            self.announce(f"{self.options.hostname} ready: {len(self.children)} prefork "
-                          f"children consuming {', '.join(self.options.queues)}")
+            self.announce(
+                f"{self.options.hostname} ready: {len(self.children)} prefork "
+                f"children consuming {', '.join(self.options.queues)}"
+            )
 
     def _close(self) -> None:
         self.heartbeat.close()

@@ -58,8 +58,13 @@ class _SoftTimer:
 class ThreadPool:
     """Runs N consumers in threads until shut down."""
 
-    def __init__(self, app: Celeriac, options: WorkerOptions, state: WorkerState,
-                 announce: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        app: Celeriac,
+        options: WorkerOptions,
+        state: WorkerState,
+        announce: Callable[[str], None],
+    ) -> None:
         self.app, self.options, self.state, self.announce = app, options, state, announce
         self.consumers: dict[int, tuple[Consumer, threading.Thread]] = {}
         self._lock = threading.Lock()  # guards consumers: the watchdog replaces them
@@ -67,8 +72,9 @@ class ThreadPool:
         self._backend: Backend | None = None  # the watchdog's
         self._changed = threading.Event()
         self.stopping = False
-        self.heartbeat = HeartbeatThread(app, f"worker {options.hostname}", self._consumer_ids,
-                                         on_tick=self._watchdog)
+        self.heartbeat = HeartbeatThread(
+            app, f"worker {options.hostname}", self._consumer_ids, on_tick=self._watchdog
+        )
 
     # -- consumers -------------------------------------------------------------------
     def _start(self, index: int) -> None:
@@ -78,12 +84,18 @@ class ThreadPool:
             slot = Slot(index, shared=False)
             slot.reset(os.getpid())
             consumer = Consumer(
-                self.app, self.options,
+                self.app,
+                self.options,
                 consumer_id(self.options.hostname, os.getpid(), index) + suffix,
-                slot, timer=_SoftTimer(),
+                slot,
+                timer=_SoftTimer(),
             )
-            thread = threading.Thread(target=self._consume, args=(consumer,),
-                                      name=f"celeriac-consumer-{index}", daemon=True)
+            thread = threading.Thread(
+                target=self._consume,
+                args=(consumer,),
+                name=f"celeriac-consumer-{index}",
+                daemon=True,
+            )
             if index in self.state.slots:
                 self.state.remove_slot(index)
             self.state.add_slot(slot)
@@ -105,8 +117,9 @@ class ThreadPool:
 
     # -- the main thread -------------------------------------------------------------
     def run(self) -> int:
-        signals = ShutdownSignals(self._changed.set, self._changed.set,
-                                  self.options.shutdown_timeout)
+        signals = ShutdownSignals(
+            self._changed.set, self._changed.set, self.options.shutdown_timeout
+        )
         signals.install()
         for hook in self.app.middleware.worker_start:  # type: ignore[attr-defined]
             hook(self.app, self.state)
@@ -130,8 +143,10 @@ class ThreadPool:
             self._changed.clear()
             if not announced and all(s.ready for s in list(self.state.slots.values())):
                 announced = True
-                self.announce(f"{self.options.hostname} ready: {self.options.concurrency} "
-                              f"threads consuming {', '.join(self.options.queues)}")
+                self.announce(
+                    f"{self.options.hostname} ready: {self.options.concurrency} "
+                    f"threads consuming {', '.join(self.options.queues)}"
+                )
             if signals.warm and not self.stopping:
                 self.stopping = True
                 deadline = time.monotonic() + self.options.shutdown_timeout
@@ -154,8 +169,11 @@ class ThreadPool:
             try:
                 broker.release_all(consumer_id_)
             except Exception as exc:
-                logger.error("%s: messages not handed back (%s); they return when their lease "
-                             "ends", consumer_id_, exc)
+                logger.error(
+                    "%s: messages not handed back (%s); they return when their lease ends",
+                    consumer_id_,
+                    exc,
+                )
         logging.shutdown()
         os._exit(0)
 
@@ -175,22 +193,28 @@ class ThreadPool:
             self._abandon(index, consumer, thread, running)
         return POLL_INTERVAL
 
-    def _abandon(self, index: int, consumer: Consumer, thread: threading.Thread,
-                 running: Running) -> None:
+    def _abandon(
+        self, index: int, consumer: Consumer, thread: threading.Thread, running: Running
+    ) -> None:
         consumer.drop_buffer()
         broker = self.heartbeat.heartbeat.connect()
         try:
             if self._backend is None:
                 self._backend = self.app.connect_backend()
-            record_time_limit(broker, self._backend, consumer.consumer_id, running,
-                              self.options.hostname)
+            record_time_limit(
+                broker, self._backend, consumer.consumer_id, running, self.options.hostname
+            )
             broker.release_all(consumer.consumer_id)
         except Exception:
-            logger.exception("the time limit of task %s could not be recorded; its message "
-                             "returns when its lease ends", running.task_id)
+            logger.exception(
+                "the time limit of task %s could not be recorded; its message "
+                "returns when its lease ends",
+                running.task_id,
+            )
         if thread.ident is not None:
             raise_in_thread(thread.ident, TimeLimitExceeded)
-        logger.error("thread of slot %d abandoned at the hard time limit; a new one takes over",
-                     index)
+        logger.error(
+            "thread of slot %d abandoned at the hard time limit; a new one takes over", index
+        )
         if not self.stopping:
             self._start(index)

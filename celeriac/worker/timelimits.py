@@ -187,10 +187,19 @@ def record_time_limit(
         f"was stopped after {time.monotonic() - running.started_mono:.1f}s"
     )
     logger.error("%s", exc)
-    backend.store([TaskMeta(
-        running.task_id, states.FAILURE, exception_to_dict(exc), name=running.task_name,
-        queue=running.queue, worker=hostname, date_started=running.started,
-        date_done=time.time(),
-    )])
+    backend.store(
+        [
+            TaskMeta(
+                running.task_id,
+                states.FAILURE,
+                exception_to_dict(exc),
+                name=running.task_name,
+                queue=running.queue,
+                worker=hostname,
+                date_started=running.started,
+                date_done=time.time(),
+            )
+        ]
+    )
     if running.tag is not None:
         broker.ack(consumer_id, [running.tag])

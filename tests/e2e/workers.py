@@ -17,6 +17,7 @@ SIGKILLs the whole group, so no test leaves a worker behind.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -31,8 +32,9 @@ CELERIAC = str(Path(sys.executable).with_name("celeriac"))
 READY_TIMEOUT = 30.0
 
 
-def wait_until(condition: Callable[[], object], timeout: float, what: str,
-               interval: float = 0.02) -> None:
+def wait_until(
+    condition: Callable[[], object], timeout: float, what: str, interval: float = 0.02
+) -> None:
     """Poll ``condition`` until it is true; fail with ``what`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while not condition():
@@ -73,7 +75,11 @@ class WorkerProcess:
         self.args, self.cwd, self.log_path = args, cwd, log
         self._log_file = open(log, "wb")  # noqa: SIM115 - lives as long as the process
         self.process = subprocess.Popen(
-            args, cwd=cwd, env=env, stdout=self._log_file, stderr=subprocess.STDOUT,
+            args,
+            cwd=cwd,
+            env=env,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
 
@@ -116,22 +122,24 @@ class WorkerProcess:
 
     def kill(self) -> None:
         """SIGKILL the worker's whole process group, children included."""
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            pass
         self._log_file.close()
 
 
 StartWorker = Callable[..., WorkerProcess]
 
 
-def launch(app_spec: str, *args: str, cwd: Path, env: dict[str, str] | None = None,
-           ready: bool = True, timeout: float = READY_TIMEOUT) -> WorkerProcess:
+def launch(
+    app_spec: str,
+    *args: str,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    ready: bool = True,
+    timeout: float = READY_TIMEOUT,
+) -> WorkerProcess:
     """Start ``celeriac -A app_spec worker ARGS`` in ``cwd``; by default wait for "ready"."""
     environment = {**os.environ, **(env or {})}
     environment["PYTHONPATH"] = os.pathsep.join(
@@ -150,9 +158,14 @@ def start_worker(tmp_path: Path) -> Iterator[StartWorker]:
     every one is killed at teardown."""
     started: list[WorkerProcess] = []
 
-    def start(app_spec: str, *args: str, cwd: Path | None = None,
-              env: dict[str, str] | None = None, ready: bool = True,
-              timeout: float = READY_TIMEOUT) -> WorkerProcess:
+    def start(
+        app_spec: str,
+        *args: str,
+        cwd: Path | None = None,
+        env: dict[str, str] | None = None,
+        ready: bool = True,
+        timeout: float = READY_TIMEOUT,
+    ) -> WorkerProcess:
         worker = launch(app_spec, *args, cwd=cwd or tmp_path, env=env, ready=False)
         started.append(worker)
         if ready:

@@ -27,8 +27,13 @@ from tests.e2e.workers import wait_until
 @pytest.fixture
 def app() -> Iterator[Celeriac]:
     url = f"memory://consumer-{uuid.uuid4().hex}"
-    app = Celeriac("consumer-test", broker=url, backend=url, set_as_current=False,
-                   worker_send_task_events=False)
+    app = Celeriac(
+        "consumer-test",
+        broker=url,
+        backend=url,
+        set_as_current=False,
+        worker_send_task_events=False,
+    )
     yield app
     app.close()
 
@@ -36,8 +41,7 @@ def app() -> Iterator[Celeriac]:
 def make_consumer(app: Celeriac, prefetch: int = 1, **kwargs: Any) -> Consumer:
     options = resolve_options(app, pool="threads", concurrency=1, prefetch_multiplier=prefetch)
     options = dataclasses.replace(options, fetch_timeout=0.05)
-    return Consumer(app, options, f"test/{uuid.uuid4().hex[:6]}/0", Slot(0, shared=False),
-                    **kwargs)
+    return Consumer(app, options, f"test/{uuid.uuid4().hex[:6]}/0", Slot(0, shared=False), **kwargs)
 
 
 def run_until(consumer: Consumer, done: Callable[[], object], timeout: float = 10.0) -> None:

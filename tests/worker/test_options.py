@@ -33,8 +33,13 @@ def test_excluding_every_queue_is_explained() -> None:
 
 
 def test_settings_fill_in_what_the_command_line_leaves_out() -> None:
-    app = make_app(worker_concurrency=3, worker_prefetch_multiplier=2, worker_pool="threads",
-                   worker_max_tasks_per_child=10, worker_max_memory_per_child=50_000)
+    app = make_app(
+        worker_concurrency=3,
+        worker_prefetch_multiplier=2,
+        worker_pool="threads",
+        worker_max_tasks_per_child=10,
+        worker_max_memory_per_child=50_000,
+    )
     options = resolve_options(app)
     assert (options.pool, options.concurrency, options.prefetch_multiplier) == ("threads", 3, 2)
     assert (options.max_tasks_per_child, options.max_memory_per_child) == (10, 50_000)

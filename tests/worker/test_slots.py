@@ -21,8 +21,7 @@ def work() -> None: ...
 def make_job(task_id: str, tag: str) -> Job:
     message = work.build_message((), {}, task_id=task_id)
     delivery = Delivery(task_id, message.queue, message.priority, b"", tag)
-    return Job(app, message, work, Request.from_message(message), delivery,
-               started_at=time.time())
+    return Job(app, message, work, Request.from_message(message), delivery, started_at=time.time())
 
 
 def publish_from_child(slot: Slot) -> None:
@@ -38,8 +37,7 @@ def test_a_forked_child_publishes_its_running_task_to_the_parent() -> None:
     assert child.exitcode == 0
     running = slot.running()
     assert running is not None and slot.ready
-    assert (running.task_id, running.task_name, running.tag) == ("task-1", work.name,
-                                                                   "celeriac:42")
+    assert (running.task_id, running.task_name, running.tag) == ("task-1", work.name, "celeriac:42")
     assert running.hard_deadline is not None and running.hard_deadline > time.monotonic()
 
 

@@ -22,8 +22,13 @@ def busy(seconds: float) -> None:
 
 
 def test_a_tasks_own_limits_win_over_the_worker_and_the_settings() -> None:
-    app = Celeriac("tl", broker="memory://tl", set_as_current=False,
-                   task_time_limit=100, task_soft_time_limit=90)
+    app = Celeriac(
+        "tl",
+        broker="memory://tl",
+        set_as_current=False,
+        task_time_limit=100,
+        task_soft_time_limit=90,
+    )
 
     @app.task(time_limit=5)
     def own() -> None: ...
