@@ -65,17 +65,29 @@ class Job:
             if self.exception is not None:
                 result = exception_to_dict(self.exception)
             elif self.skipped is not None:
-                result = {"exc_type": "TaskRevokedError", "exc_module": "celeriac.exceptions",
-                          "exc_message": self.skipped.reason, "exc_args": [self.skipped.reason]}
+                result = {
+                    "exc_type": "TaskRevokedError",
+                    "exc_module": "celeriac.exceptions",
+                    "exc_message": self.skipped.reason,
+                    "exc_args": [self.skipped.reason],
+                }
         extended = self.app.conf.result_extended
         return TaskMeta(
-            task_id=message.id, state=self.state, result=result,
-            traceback=self.traceback if failed else None, name=message.task,
+            task_id=message.id,
+            state=self.state,
+            result=result,
+            traceback=self.traceback if failed else None,
+            name=message.task,
             args=list(message.args) if extended else None,
             kwargs=message.kwargs if extended else None,
-            queue=message.queue, worker=self.request.hostname, retries=message.retries,
-            parent_id=message.parent_id, root_id=message.root_id, group_id=message.group_id,
-            date_received=self.received_at or None, date_started=self.started_at or None,
+            queue=message.queue,
+            worker=self.request.hostname,
+            retries=message.retries,
+            parent_id=message.parent_id,
+            root_id=message.root_id,
+            group_id=message.group_id,
+            date_received=self.received_at or None,
+            date_started=self.started_at or None,
             date_done=self.finished_at or time.time(),
         )
 
@@ -120,8 +132,12 @@ class Executor:
         try:
             message = decode(delivery.body, self.app.codec)
         except MessageDecodeError as exc:
-            logger.error("message %s from queue %s cannot be decoded, dead-lettered: %s",
-                         delivery.id, delivery.queue, exc)
+            logger.error(
+                "message %s from queue %s cannot be decoded, dead-lettered: %s",
+                delivery.id,
+                delivery.queue,
+                exc,
+            )
             self.broker.dead_letter(self.consumer_id, delivery.tag, f"undecodable: {exc}")
             return None
         task = self.app.tasks.get(message.task)
@@ -138,9 +154,19 @@ class Executor:
             "was dead-lettered; deploy the task and requeue it (celeriac dead-letters requeue)"
         )
         logger.error("%s", exc)
-        self.backend.store([TaskMeta(message.id, states.FAILURE, exception_to_dict(exc),
-                                     name=message.task, queue=message.queue,
-                                     worker=self.hostname, date_done=time.time())])
+        self.backend.store(
+            [
+                TaskMeta(
+                    message.id,
+                    states.FAILURE,
+                    exception_to_dict(exc),
+                    name=message.task,
+                    queue=message.queue,
+                    worker=self.hostname,
+                    date_done=time.time(),
+                )
+            ]
+        )
         self.broker.dead_letter(self.consumer_id, delivery.tag, f"unknown task {message.task}")
 
     # -- running ---------------------------------------------------------------------
@@ -253,8 +279,9 @@ class Executor:
         for hook in self._after_result:
             hook(job)
         if isinstance(job.exception, Reject) and not job.exception.requeue:
-            self.broker.dead_letter(self.consumer_id, job.delivery.tag,
-                                    f"rejected: {job.exception.reason}")
+            self.broker.dead_letter(
+                self.consumer_id, job.delivery.tag, f"rejected: {job.exception.reason}"
+            )
         elif isinstance(job.exception, Reject):
             self.broker.release(self.consumer_id, [job.delivery.tag], count=True)
         elif not job.acked:
@@ -271,11 +298,18 @@ class Executor:
     def _log_outcome(self, job: Job) -> None:
         message = job.message
         if job.state == states.FAILURE:
-            logger.error("task %s[%s] failed in %.3fs: %r\n%s", message.task, message.id,
-                         job.runtime, job.exception, job.traceback or "")
+            logger.error(
+                "task %s[%s] failed in %.3fs: %r\n%s",
+                message.task,
+                message.id,
+                job.runtime,
+                job.exception,
+                job.traceback or "",
+            )
         elif self._debug:
-            logger.debug("task %s[%s] %s in %.4fs", message.task, message.id,
-                         job.state.lower(), job.runtime)
+            logger.debug(
+                "task %s[%s] %s in %.4fs", message.task, message.id, job.state.lower(), job.runtime
+            )
 
     def close(self) -> None:
         if self._loop is not None:
