@@ -66,12 +66,15 @@ def _print_tasks(tasks: list[dict[str, Any]]) -> None:
     if not tasks:
         click.echo("    - empty -")
     for task in tasks:
-        started = task.get("time_start")
-        where = f"pid {task.get('worker_pid', '-')}"
-        args = dump_json(task.get("args", []))
-        kwargs = dump_json(task.get("kwargs", {}))
-        when = f"started {ago(started)}" if started else ""
-        click.echo(f"    {task.get('name')}[{task.get('id')}] {args} {kwargs} {where} {when}")
+        parts = [f"{task.get('name')}[{task.get('id')}]"]
+        if "args" in task or "kwargs" in task:
+            parts.append(f"{dump_json(task.get('args', []))} {dump_json(task.get('kwargs', {}))}")
+        if task.get("queue"):
+            parts.append(f"queue {task['queue']}")
+        parts.append(f"pid {task.get('worker_pid', '-')}")
+        if task.get("time_start"):
+            parts.append(f"started {ago(task['time_start'])}")
+        click.echo("    " + " ".join(parts))
 
 
 def _print_reply(what: str, host: str, value: Any) -> None:

@@ -18,6 +18,7 @@ from .. import states
 from ..brokers import redact
 from ..exceptions import CeleriacError
 from ..rate import parse_rate
+from .queues import _BY_NODE
 from .registry import command
 
 if TYPE_CHECKING:
@@ -50,7 +51,8 @@ def _scheduled(handler: ControlHandler) -> Any:
 
 @command("registered")
 def _registered(handler: ControlHandler) -> Any:
-    return sorted(handler.app.tasks)
+    # celeriac's own tasks (canvas helpers) are everywhere; people ask about theirs
+    return sorted(name for name in handler.app.tasks if not name.startswith("celeriac."))
 
 
 @command("active_queues")
@@ -115,7 +117,11 @@ def _revocation(app: Celeriac) -> Any:
 
 @command("revoke", local=True)
 def _revoke_local(
-    app: Celeriac, task_ids: list[str], terminate: bool = False, signal: str = "SIGTERM"
+    app: Celeriac,
+    hostname: str,
+    task_ids: list[str],
+    terminate: bool = False,
+    signal: str = "SIGTERM",
 ) -> None:
     _revocation(app).revoked.update(task_ids)
 
@@ -124,19 +130,20 @@ def _revoke_local(
 def _revoke(
     handler: ControlHandler, task_ids: list[str], terminate: bool = False, signal: str = "SIGTERM"
 ) -> Any:
-    _revoke_local(handler.app, task_ids)
+    _revoke_local(handler.app, handler.hostname, task_ids)
     if not terminate:
         return {"ok": f"tasks {', '.join(task_ids)} flagged as revoked"}
+    names = {t.get("id"): t.get("name") for t in handler.worker.active_tasks()}
     killed = [task_id for task_id in task_ids if handler.worker.terminate(task_id, signal)]
     if killed:
-        _record_terminated(handler, killed, signal)
+        _record_terminated(handler, {task_id: names.get(task_id) for task_id in killed}, signal)
     return {
         "ok": f"terminated {', '.join(killed)}" if killed else "no such task running",
         "terminated": killed,
     }
 
 
-def _record_terminated(handler: ControlHandler, task_ids: list[str], signal: str) -> None:
+def _record_terminated(handler: ControlHandler, tasks: dict[str, str | None], signal: str) -> None:
     from ..backends.base import TaskMeta
     from ..events.dispatcher import dispatcher_for
     from ..events.event import TASK_REVOKED
@@ -149,17 +156,17 @@ def _record_terminated(handler: ControlHandler, task_ids: list[str], signal: str
         "exc_args": [reason],
     }
     now = time.time()
-    handler.app.backend.store(
-        [
-            TaskMeta(task_id, states.REVOKED, error, worker=handler.hostname, date_done=now)
-            for task_id in task_ids
-        ]
-    )
+    metas = [
+        TaskMeta(task_id, states.REVOKED, error, name=name, worker=handler.hostname, date_done=now)
+        for task_id, name in tasks.items()
+    ]
+    handler.app.backend.store(metas)
     if handler.app.conf.worker_send_task_events:
-        for task_id in task_ids:
+        for task_id, name in tasks.items():
             dispatcher_for(handler.app).send(
                 TASK_REVOKED,
                 uuid=task_id,
+                name=name,
                 hostname=handler.hostname,
                 reason=reason,
                 terminated=True,
@@ -175,20 +182,26 @@ def _task(app: Celeriac, task_name: str) -> Any:
 
 
 @command("rate_limit", local=True)
-def _rate_limit_local(app: Celeriac, task_name: str, rate_limit: str | float | None) -> None:
+def _rate_limit_local(
+    app: Celeriac, hostname: str, task_name: str, rate_limit: str | float | None
+) -> None:
     parse_rate(rate_limit)  # a bad rate is refused before anything changes
     _task(app, task_name).rate_limit = rate_limit or None
 
 
 @command("rate_limit")
 def _rate_limit(handler: ControlHandler, task_name: str, rate_limit: str | float | None) -> Any:
-    _rate_limit_local(handler.app, task_name, rate_limit)
+    _rate_limit_local(handler.app, handler.hostname, task_name, rate_limit)
     return {"ok": f"rate limit of {task_name} set to {rate_limit or 'none'}"}
 
 
 @command("time_limit", local=True)
 def _time_limit_local(
-    app: Celeriac, task_name: str, soft: float | None = None, hard: float | None = None
+    app: Celeriac,
+    hostname: str,
+    task_name: str,
+    soft: float | None = None,
+    hard: float | None = None,
 ) -> None:
     for value in (soft, hard):
         if value is not None and (not isinstance(value, (int, float)) or value < 0):
@@ -201,29 +214,29 @@ def _time_limit_local(
 def _time_limit(
     handler: ControlHandler, task_name: str, soft: float | None = None, hard: float | None = None
 ) -> Any:
-    _time_limit_local(handler.app, task_name, soft, hard)
+    _time_limit_local(handler.app, handler.hostname, task_name, soft, hard)
     return {"ok": f"time limits of {task_name} set to soft={soft} hard={hard}"}
 
 
 @command("enable_events", local=True)
-def _enable_events_local(app: Celeriac) -> None:
+def _enable_events_local(app: Celeriac, hostname: str) -> None:
     app.conf.worker_send_task_events = True
 
 
 @command("disable_events", local=True)
-def _disable_events_local(app: Celeriac) -> None:
+def _disable_events_local(app: Celeriac, hostname: str) -> None:
     app.conf.worker_send_task_events = False
 
 
 @command("enable_events")
 def _enable_events(handler: ControlHandler) -> Any:
-    _enable_events_local(handler.app)
+    _enable_events_local(handler.app, handler.hostname)
     return {"ok": "task events enabled"}
 
 
 @command("disable_events")
 def _disable_events(handler: ControlHandler) -> Any:
-    _disable_events_local(handler.app)
+    _disable_events_local(handler.app, handler.hostname)
     return {"ok": "task events disabled"}
 
 
@@ -245,8 +258,24 @@ def _pool_shrink(handler: ControlHandler, n: int = 1) -> Any:
     return {"ok": f"pool shrunk to {size}", "pool_size": size}
 
 
+@command("add_consumer", local=True)
+def _add_consumer_local(app: Celeriac, hostname: str, queue: str) -> None:
+    queues = _BY_NODE.get(hostname)
+    if queues is not None:  # a prefork child: its consumer reads this list
+        queues.add(queue)
+
+
+@command("cancel_consumer", local=True)
+def _cancel_consumer_local(app: Celeriac, hostname: str, queue: str) -> None:
+    queues = _BY_NODE.get(hostname)
+    if queues is not None:
+        queues.remove(queue)
+
+
 @command("add_consumer")
 def _add_consumer(handler: ControlHandler, queue: str) -> Any:
+    if not queue:
+        raise ValueError("add_consumer needs a queue name")
     if queue in handler.worker.queues():
         return {"ok": f"already consuming from {queue}"}
     handler.worker.add_queue(queue)
@@ -257,6 +286,8 @@ def _add_consumer(handler: ControlHandler, queue: str) -> Any:
 def _cancel_consumer(handler: ControlHandler, queue: str) -> Any:
     if queue not in handler.worker.queues():
         return {"error": f"not consuming from {queue}"}
+    if len(handler.worker.queues()) == 1:
+        return {"error": f"{queue} is the last queue this worker consumes: add another first"}
     handler.worker.cancel_queue(queue)
     return {"ok": f"no longer consuming from {queue}"}
 

@@ -125,11 +125,11 @@ class ControlHandler:
             action()
 
 
-def apply_local(app: Celeriac, name: str, arguments: dict[str, Any]) -> None:
-    """Apply a command that changes how tasks run to this process's app (children)."""
+def apply_local(app: Celeriac, hostname: str, name: str, arguments: dict[str, Any]) -> None:
+    """Apply the part of a command that concerns one task-running process (a prefork child)."""
     function = LOCAL_COMMANDS.get(name)
     if function is not None:
         try:
-            function(app, **arguments)
+            function(app, hostname, **arguments)
         except Exception as exc:  # the supervisor reports the error to the sender
             logger.debug("local part of %s failed: %r", name, exc)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .handler import ControlHandler, apply_local
@@ -37,15 +38,24 @@ logger = logging.getLogger("celeriac.control")
 READ_TIMEOUT = 1.0  # seconds a read blocks when nothing comes
 WAKE = "_wake"  # a command a stopping listener sends itself, to end its blocking read
 _BACKOFF = (0.5, 1.0, 2.0, 5.0)
+#: commands after which the worker's heartbeat is sent at once, so status is current
+CHANGES = frozenset({"pool_grow", "pool_shrink", "add_consumer", "cancel_consumer"})
 
 
 class ControlListener:
     """Reads commands for ``hostname`` and runs them, in a daemon thread."""
 
-    def __init__(self, app: Celeriac, hostname: str, handler: ControlHandler | None = None) -> None:
+    def __init__(
+        self,
+        app: Celeriac,
+        hostname: str,
+        handler: ControlHandler | None = None,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
         self.app = app
         self.hostname = hostname
         self.handler = handler  # None: follower mode, apply locally, never reply
+        self.on_change = on_change  # after a command that changes what heartbeats report
         self.position: str | None = None
         self.handled = 0
         self._broker: Broker | None = None
@@ -53,9 +63,16 @@ class ControlListener:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        """Note the stream's end now (so no later command is missed), then listen."""
-        self._broker = self.app.connect_broker()
-        self.position = self._broker.stream_last(CONTROL_STREAM)
+        """Note the stream's end now (so no later command is missed), then listen.
+
+        With the broker away, the thread notes the end once it can reach it.
+        """
+        try:
+            self._broker = self.app.connect_broker()
+            self.position = self._broker.stream_last(CONTROL_STREAM)
+        except Exception as exc:  # an outage at start is not a reason not to start
+            logger.warning("control channel not reachable yet: %r", exc)
+            self._close_broker()
         name = "celeriac-control" if self.handler is not None else "celeriac-control-follower"
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
@@ -106,7 +123,8 @@ class ControlListener:
             self._broker = None
 
     def _read_once(self, broker: Broker) -> None:
-        assert self.position is not None
+        if self.position is None:
+            self.position = broker.stream_last(CONTROL_STREAM)
         items = broker.stream_read(CONTROL_STREAM, self.position, 100, READ_TIMEOUT)
         for position, data in items:
             self.position = position
@@ -123,7 +141,7 @@ class ControlListener:
     def _dispatch(self, broker: Broker, command: Command) -> None:
         self.handled += 1
         if self.handler is None:
-            apply_local(self.app, command.name, command.arguments)
+            apply_local(self.app, self.hostname, command.name, command.arguments)
             return
         logger.debug("control command %s %s", command.name, command.arguments)
         value = self.handler.handle(command.name, command.arguments)
@@ -131,3 +149,5 @@ class ControlListener:
             reply = Reply(self.hostname, value).encode()
             broker.stream_add(reply_stream(command.id), [reply], maxlen=REPLY_MAXLEN)
         self.handler.run_after_reply()
+        if self.on_change is not None and command.name in CHANGES:
+            self.on_change()

@@ -54,34 +54,39 @@ def paused_queues(broker: Broker) -> dict[str, dict[str, Any]]:
 
 
 class PausedQueues:
-    """A consumer's cached view of the paused queues."""
+    """A cached view of the paused queues; safe to share between a process's consumers."""
 
-    def __init__(self, source: Celeriac | Broker, refresh: float = REFRESH) -> None:
+    def __init__(self, source: Celeriac | Broker | None = None, refresh: float = REFRESH) -> None:
         self._source = source
         self.refresh = refresh
         self._paused: frozenset[str] = frozenset()
         self._read_at = float("-inf")
         self._supported = True
 
-    def _broker(self) -> Broker:
+    def _broker(self, broker: Broker | None) -> Broker:
         from ..brokers.base import Broker
 
-        return self._source if isinstance(self._source, Broker) else self._source.broker
+        if broker is not None:
+            return broker
+        source = self._source
+        if source is None:
+            raise ValueError("PausedQueues needs a broker: pass one to paused()")
+        return source if isinstance(source, Broker) else source.broker
 
-    def paused(self) -> frozenset[str]:
+    def paused(self, broker: Broker | None = None) -> frozenset[str]:
         """The paused queues, as of at most ``refresh`` seconds ago."""
         now = time.monotonic()
         if self._supported and now - self._read_at >= self.refresh:
-            self._read_at = now
+            self._read_at = now  # concurrent callers: one reads, the others use the last set
             try:
-                self._paused = frozenset(paused_queues(self._broker()))
+                self._paused = frozenset(paused_queues(self._broker(broker)))
             except NotImplementedError:
                 self._supported = False  # this broker has no flags: nothing is ever paused
             except Exception as exc:  # the broker is away: keep the last known state
                 logger.debug("cannot read paused queues: %r", exc)
         return self._paused
 
-    def open_queues(self, queues: Sequence[str]) -> list[str]:
+    def open_queues(self, queues: Sequence[str], broker: Broker | None = None) -> list[str]:
         """Those of ``queues`` that are not paused, in the same order."""
-        paused = self.paused()
+        paused = self.paused(broker)
         return [q for q in queues if q not in paused] if paused else list(queues)

@@ -9,7 +9,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: command name -> function(handler, **arguments) run by the worker's handler
 COMMANDS: dict[str, Callable[..., Any]] = {}
-#: command name -> function(app, **arguments) run in every process that runs tasks
+#: command name -> function(app, hostname, **arguments) run in every process that runs tasks
 LOCAL_COMMANDS: dict[str, Callable[..., Any]] = {}
 
 

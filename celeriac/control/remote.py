@@ -40,8 +40,10 @@ class WorkerRemote:
         self.app = app
         self.worker = worker
         self.handler = ControlHandler(app, worker)
-        self.listener = ControlListener(app, worker.hostname, self.handler)
         self.events = WorkerEvents(app, worker.hostname, lambda: heartbeat_stats(worker))
+        self.listener = ControlListener(
+            app, worker.hostname, self.handler, on_change=self.events.beat_soon
+        )
 
     def start(self) -> None:
         self.events.start()

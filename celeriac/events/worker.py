@@ -64,6 +64,7 @@ class WorkerEvents:
         self.stats = stats
         self.interval = max(0.1, float(interval or app.conf.event_heartbeat_interval))
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._broker: Broker | None = None
 
@@ -102,12 +103,21 @@ class WorkerEvents:
         self._thread.start()
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+        while True:
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
             self._beat(WORKER_HEARTBEAT)
+
+    def beat_soon(self) -> None:
+        """Send a heartbeat now (the pool or the queues changed), not at the next interval."""
+        self._wake.set()
 
     def stop(self) -> None:
         """Send ``worker-offline``, clear the presence flag, and flush events."""
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(self.interval + 5.0)
         dispatcher_for(self.app).send(WORKER_OFFLINE, **self._fields())

@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import states
+from ..control.state_handle import fetch_open  # consumed queues, minus paused ones
 from ..exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from ..task import reset_current_request, set_current_request
 from .child import consumer_id
@@ -185,11 +186,10 @@ class AsyncioPool:
     async def _fetch(self, limit: int) -> None:
         assert self._fetch_broker is not None
         loop = asyncio.get_running_loop()
-        fetch = self._fetch_broker.fetch
         try:
             batch = await loop.run_in_executor(
-                self._fetch_thread, fetch, self.options.queues, self.consumer_id, limit,
-                self.options.fetch_timeout,
+                self._fetch_thread, fetch_open, self._fetch_broker, self.options,
+                self.consumer_id, limit,
             )
         except Exception as exc:
             if not isinstance(exc, ConnectionError):

@@ -68,10 +68,14 @@ def child_main(app: Celeriac, options: WorkerOptions, slot: Slot, parent_pid: in
         consumer.stop()
 
     signal.signal(signal.SIGTERM, warm_stop)
+    from ..control.remote import follow_control
+
+    follower = follow_control(app, options.hostname)  # revocations, limits, queue changes
     for hook in app.middleware.worker_start:  # type: ignore[attr-defined]
         hook(app, state)
     try:
         consumer.run()
     finally:
+        follower.stop()
         for hook in app.middleware.worker_stop:  # type: ignore[attr-defined]
             hook(app, state)

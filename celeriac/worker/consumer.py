@@ -24,6 +24,7 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import states
+from ..control.state_handle import fetch_open  # consumed queues, minus paused ones
 from .coroutines import run_limited
 from .job import Executor, Job
 from .outage import Outage
@@ -137,9 +138,7 @@ class Consumer:
         if self.max_tasks is not None:  # do not take what this process will not run
             limit = max(1, min(limit, self.max_tasks - self._done))
         try:
-            batch = self.broker.fetch(
-                self.options.queues, self.consumer_id, limit, self.options.fetch_timeout
-            )
+            batch = fetch_open(self.broker, self.options, self.consumer_id, limit)
         except ConnectionError as exc:  # BrokerUnavailable is one
             self.outage.failed(exc)
             return

@@ -95,4 +95,12 @@ def run_worker(
     if on_state is not None:
         on_state(state)
     announce(banner(app, options))
-    return pool.run()
+    from ..control.remote import WorkerRemote
+    from ..control.state_handle import StateHandle
+
+    remote = WorkerRemote(app, StateHandle(app, state))  # heartbeat events, remote control
+    remote.start()
+    try:
+        return pool.run()
+    finally:
+        remote.stop()

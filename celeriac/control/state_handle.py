@@ -1,0 +1,132 @@
+"""The worker as remote control sees it: a :class:`WorkerHandle` over ``WorkerState``.
+
+Every pool keeps a :class:`~celeriac.worker.state.WorkerState` (its slots and
+what each runs, counts, the pool itself), so this adapter needs nothing from
+the pools beyond what they already publish: ``grow``/``shrink`` where a pool
+has them, the slot records for ``inspect active`` and ``terminate``, and the
+warm-shutdown signal every pool already handles.
+"""
+
+from __future__ import annotations
+
+import os
+import signal as signals
+import time
+from typing import TYPE_CHECKING, Any
+
+from ..exceptions import CeleriacError
+from .queues import worker_queues
+
+if TYPE_CHECKING:
+    from ..app import Celeriac
+    from ..brokers.base import Broker
+    from ..message import Delivery
+    from ..worker.options import WorkerOptions
+    from ..worker.state import WorkerState
+
+
+def signal_number(name: str | int) -> int:
+    """``"SIGKILL"``, ``"KILL"``, ``"9"`` or ``9`` -> 9; a clear error otherwise."""
+    text = str(name).upper()
+    if text.isdigit():
+        return int(text)
+    try:
+        return int(signals.Signals[text if text.startswith("SIG") else f"SIG{text}"])
+    except KeyError:
+        raise ValueError(
+            f"unknown signal {name!r}: use a name such as SIGTERM or SIGKILL"
+        ) from None
+
+
+class StateHandle:
+    """Implements :class:`~celeriac.control.handler.WorkerHandle` for every pool."""
+
+    def __init__(self, app: Celeriac, state: WorkerState) -> None:
+        self.app = app
+        self.state = state
+        self.hostname = state.hostname
+        self.pool_name = state.options.pool
+        self._queues = worker_queues(state.hostname, state.options.queues)
+
+    @property
+    def _pool(self) -> Any:
+        return getattr(self.state, "pool", None)
+
+    def active_tasks(self) -> list[dict[str, Any]]:
+        return self.state.active()
+
+    def reserved_tasks(self) -> list[dict[str, Any]]:
+        # Prefetched messages sit in each consumer's private buffer; the slots say how many.
+        return []
+
+    def processed(self) -> int:
+        return self.state.processed
+
+    def pool_size(self) -> int:
+        return self.state.pool_size
+
+    def _resize(self, verb: str) -> Any:
+        method = getattr(self._pool, verb, None)
+        if method is None:
+            raise CeleriacError(
+                f"the {self.pool_name} pool cannot {verb} at runtime: restart the worker with "
+                "another -c (prefork can)"
+            )
+        return method
+
+    def pool_grow(self, n: int) -> int:
+        self._resize("grow")(n)
+        return self.state.pool_size
+
+    def pool_shrink(self, n: int) -> int:
+        retired = self._resize("shrink")(n)
+        return self.state.pool_size - (retired if isinstance(retired, int) else 0)
+
+    def queues(self) -> list[str]:
+        return self._queues.current()
+
+    def add_queue(self, queue: str) -> None:
+        self._queues.add(queue)
+
+    def cancel_queue(self, queue: str) -> None:
+        self._queues.remove(queue)
+
+    def terminate(self, task_id: str, signal: str) -> bool:
+        own = getattr(self._pool, "terminate", None)
+        if own is not None:  # a pool that stops tasks its own way (asyncio cancels)
+            return bool(own(task_id, signal))
+        number = signal_number(signal)
+        if number == signals.SIGTERM:
+            # A prefork child takes SIGTERM as "finish your task, then stop": the opposite
+            # of what terminate asks. Kill it; the supervisor replaces it.
+            number = signals.SIGKILL
+        for slot in list(self.state.slots.values()):
+            running = slot.running()
+            if running is None or running.task_id != task_id:
+                continue
+            if not slot.pid or slot.pid == os.getpid():
+                return False  # a thread cannot be killed: only prefork children can
+            try:
+                os.kill(slot.pid, number)
+            except ProcessLookupError:
+                return False
+            return True
+        return False
+
+    def shutdown(self) -> None:
+        # Every pool turns SIGTERM into a warm shutdown; send ourselves one.
+        os.kill(os.getpid(), signals.SIGTERM)
+
+
+def fetch_open(
+    broker: Broker, options: WorkerOptions, consumer_id: str, limit: int
+) -> list[Delivery]:
+    """A consumer's fetch from the queues it consumes now and that are not paused."""
+    queues = worker_queues(options.hostname, options.queues).to_fetch(broker)
+    if not queues:  # every queue paused: wait as an idle fetch would, then look again
+        time.sleep(options.fetch_timeout)
+        return []
+    return broker.fetch(queues, consumer_id, limit, options.fetch_timeout)
+
+
+__all__ = ["StateHandle", "fetch_open", "signal_number"]
