@@ -17,6 +17,8 @@ on one Redis Cluster slot and the scripts that touch it stay legal there::
     {P:Q}:notify           list of wake-up tokens for blocked fetches
     {P:Q}:dead             list of dead letters "<ms>:<reason length>:<reason><entry>"
     {P}:queues             set of every queue published to
+    {P}:clock              the last order given out: orders stay strictly increasing
+                           (FIFO across queues, even within one batch)
     {P}:revoked            sorted set: task id -> revoked until (unix seconds)
     {P}:flags              hash of cluster-wide flags
     P:rate:<key>           GCRA state of one rate limit
@@ -38,9 +40,11 @@ Redis Cluster: a script may touch one slot only, so a fetch over several
 queues first peeks every queue's best message (one pipeline), then takes from
 the best queue only what ranks before the second best queue's head, and
 repeats; priority stays strict across queues unless another consumer takes
-in between. Revocations are checked with one more command, and a blocked
-fetch waits on a pub/sub wake channel per queue (``P:wake:<queue>``) because
-a multi-key BLPOP cannot span slots.
+in between. There is no shared clock key either, so FIFO across queues at one
+priority follows the server time of each publish call. Revocations are
+checked with one more command, and a blocked fetch waits on a pub/sub wake
+channel per queue (``P:wake:<queue>``) because a multi-key BLPOP cannot span
+slots.
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import BrokerError, BrokerUnavailable, ConfigurationError
-from ..message import Delivery, Envelope
+from ..message import Delivery, Envelope, check_priority
 from .base import Broker, DeadLetter, QueueStats
 from .redis_client import (
     RedisError,
@@ -142,6 +146,8 @@ class RedisBroker(RedisStreams, Broker):
         p = self.prefix = self.target.prefix
         self._queues_key, self._revoked_key = f"{{{p}}}:queues", f"{{{p}}}:revoked"
         self._flags_key = f"{{{p}}}:flags"
+        # keys outside the queues' slots, which scripts may use only off Cluster
+        self._clock = () if self.cluster else (f"{{{p}}}:clock",)
         self._retry_timeout = float(self.target.options["publish_retry_timeout"])
         timeout = self.target.options["socket_timeout"]
         self._max_block = max(0.1, timeout - 1.0) if timeout else 300.0
@@ -194,33 +200,39 @@ class RedisBroker(RedisStreams, Broker):
     def _publish(self, envelopes: Sequence[Envelope]) -> None:
         if len(envelopes) == 1 and envelopes[0].queue in self._registered:
             e = envelopes[0]
-            if e.priority.__class__ is not int or not 0 <= e.priority <= 9:
-                _bad_priority(e)
-            call(
-                self.client,
-                _PUBLISH,
-                (self.base(e.queue),),
-                (self._channel(e.queue), e.priority, e.eta or "", e.id, e.body),
-            )
+            check_priority(e.priority)
+            keys = (self.base(e.queue), *self._clock)
+            args = (1, self._channel(e.queue), 1, e.priority, e.eta or "", e.id, e.body)
+            call(self.client, _PUBLISH, keys, args)
             return
-        groups: dict[str, list[Any]] = {}
-        for e in envelopes:
-            if e.priority.__class__ is not int or not 0 <= e.priority <= 9:
-                _bad_priority(e)
-            args = groups.get(e.queue)
-            if args is None:
-                args = groups[e.queue] = []
-            args += (e.priority, e.eta or "", e.id, e.body)
         batch = Batch()
-        for queue, args in groups.items():
-            keys, channel = (self.base(queue),), self._channel(queue)
-            for i in range(0, len(args), PUBLISH_CHUNK * 4):
-                batch.script(_PUBLISH, keys, (channel, *args[i : i + PUBLISH_CHUNK * 4]))
-        new = set(groups) - self._registered
+        if self.cluster:  # one script reaches one slot: a call per queue
+            groups: dict[str, list[Envelope]] = {}
+            for e in envelopes:
+                groups.setdefault(e.queue, []).append(e)
+            for group in groups.values():
+                for i in range(0, len(group), PUBLISH_CHUNK):
+                    self._publish_call(batch, group[i : i + PUBLISH_CHUNK])
+        else:
+            for i in range(0, len(envelopes), PUBLISH_CHUNK):
+                self._publish_call(batch, envelopes[i : i + PUBLISH_CHUNK])
+        new = {e.queue for e in envelopes} - self._registered
         if new:
             batch.command("SADD", self._queues_key, *new)
         batch.run(self.client)
         self._registered |= new
+
+    def _publish_call(self, batch: Batch, envelopes: Sequence[Envelope]) -> None:
+        index: dict[str, int] = {}
+        args: list[Any] = []
+        for e in envelopes:
+            check_priority(e.priority)
+            qi = index.get(e.queue)
+            if qi is None:
+                qi = index[e.queue] = len(index) + 1
+            args += (qi, e.priority, e.eta or "", e.id, e.body)
+        keys = [*map(self.base, index), *self._clock]
+        batch.script(_PUBLISH, keys, (len(index), *map(self._channel, index), *args))
 
     # -- consuming ---------------------------------------------------------
     def fetch(
@@ -265,7 +277,7 @@ class RedisBroker(RedisStreams, Broker):
             from .redis_cluster import take_across
 
             return take_across(self, queues, consumer, limit)
-        keys = [*map(self.base, queues), self._revoked_key]
+        keys = [*map(self.base, queues), self._revoked_key, *self._clock]
         wait, _, taken = _fetched(
             call(self.client, _FETCH, keys, self._fetch_args(queues, consumer, limit))
         )
@@ -331,7 +343,11 @@ class RedisBroker(RedisStreams, Broker):
         self, consumer: str, tags: Sequence[str], delay: float = 0.0, count: bool = False
     ) -> None:
         flag = "1" if count else "0"
-        self._by_queue(_RELEASE, tags, lambda q: [max(0.0, delay), flag, self._channel(q)])
+        self._by_queue(
+            _RELEASE,
+            tags,
+            lambda q: [max(0.0, delay), flag, self._channel(q), self.max_deliveries],
+        )
 
     def _per_queue(self, s: Any, args: Callable[[str], list[Any]]) -> list[Any]:
         """Run a script on every known queue: one round trip unless new queues appeared."""
@@ -453,13 +469,6 @@ class RedisBroker(RedisStreams, Broker):
             self._waker.close()
             self._waker = None
         disconnect(self.client)
-
-
-def _bad_priority(envelope: Envelope) -> None:
-    raise ConfigurationError(
-        f"message {envelope.id} has priority {envelope.priority!r}: use an int from 0 "
-        "(lowest) to 9 (highest)"
-    )
 
 
 __all__ = ["RedisBroker", "queue_of"]

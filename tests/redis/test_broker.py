@@ -74,7 +74,13 @@ def test_global_keyprefix_names_every_key(redis_url: str, redis_server: RedisSer
     broker.publish([envelope(1)])
     broker.revoke(["x"], 60)
     keys = {k.decode() for k in redis_server.client().keys("*")}
-    assert keys == {"{tenant7:q}:p5", "{tenant7:q}:notify", "{tenant7}:queues", "{tenant7}:revoked"}
+    assert keys == {
+        "{tenant7:q}:p5",
+        "{tenant7:q}:notify",
+        "{tenant7}:queues",
+        "{tenant7}:revoked",
+        "{tenant7}:clock",
+    }
     broker.close()
 
 

@@ -18,6 +18,30 @@ local function fmt(n)
   return string.format('%.0f', n)
 end
 
+-- Orders: the server time in microseconds, kept strictly increasing by the
+-- shared clock key when there is one (not on Redis Cluster, where a script
+-- reaches one slot: there, ties between calls are possible and harmless).
+local function order_clock(key, now_us)
+  local last = now_us - 1
+  if key then
+    local saved = tonumber(redis.call('GET', key))
+    if saved and saved > last then
+      last = saved
+    end
+  end
+  local orders = {}
+  function orders.next()
+    last = last + 1
+    return fmt(last)
+  end
+  function orders.save()
+    if key then
+      redis.call('SET', key, fmt(last))
+    end
+  end
+  return orders
+end
+
 -- priority (a digit, as a string), deliveries, and where "<order>:" starts
 local function header(e)
   local p, d, pos = string.match(e, '^(%d):(%d+):()')

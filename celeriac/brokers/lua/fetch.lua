@@ -1,7 +1,8 @@
 -- Promote due delayed messages, then lease up to `limit` of the best ready
 -- messages of these queues to one consumer: highest priority first, FIFO
 -- (by order) within a priority across the queues.
--- KEYS[1..n]  key base of each queue;  KEYS[n+1]  revocations (optional)
+-- KEYS[1..n]  key base of each queue;  KEYS[n+1], KEYS[n+2]  revocations and
+--   the clock (both absent on Redis Cluster)
 -- ARGV[1] n   ARGV[2] consumer   ARGV[3] limit   ARGV[4] lease seconds
 -- ARGV[5] how many due messages to promote per queue at most
 -- ARGV[6], ARGV[7]  bound rank and order ('' = none): take only messages that
@@ -21,16 +22,21 @@ local deadline = now + lease
 local out = {'', '', ''}
 local count = 0
 
+local orders, promoted = order_clock(KEYS[n + 2], now_us), false
 for qi = 1, n do
   local base = KEYS[qi]
   local due = redis.call('ZRANGEBYSCORE', base .. ':delayed', '-inf', now, 'LIMIT', 0, batch)
-  for i, e in ipairs(due) do
+  for _, e in ipairs(due) do
     local _, d = header(e)
-    redis.call('RPUSH', base .. ':p' .. string.sub(e, 1, 1), rewrite(e, d, fmt(now_us + i)))
+    redis.call('RPUSH', base .. ':p' .. string.sub(e, 1, 1), rewrite(e, d, orders.next()))
+    promoted = true
   end
   for i = 1, #due, 1000 do
     redis.call('ZREM', base .. ':delayed', unpack(due, i, math.min(i + 999, #due)))
   end
+end
+if promoted then
+  orders.save()
 end
 
 local function lease_one(qi, e)

@@ -1,31 +1,35 @@
--- Store messages of one queue: ready ones at the back of their priority list,
--- future ones in the delayed set scored by eta.
--- KEYS[1]  the queue's key base
--- ARGV[1]  wake channel ('' = notify list)
--- ARGV[2..] four per message: priority, eta ('' = now), id, body
-local base, channel = KEYS[1], ARGV[1]
+-- Store messages: ready ones at the back of their priority list, future ones
+-- in their queue's delayed set scored by eta. Orders follow the batch, so
+-- FIFO holds across the queues of one batch too.
+-- KEYS[1..n]  key bases of the queues;  KEYS[n+1]  the clock (optional)
+-- ARGV[1] n   ARGV[2..n+1] wake channel of each queue ('' = notify list)
+-- ARGV[n+2..] five per message: queue index, priority, eta ('' = now), id, body
+local n = tonumber(ARGV[1])
 local now, now_us = clock()
-local delayed = base .. ':delayed'
-local ready, first_due, wake_due = 0, nil, false
-for i = 2, #ARGV, 4 do
-  local p, eta, id = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]
-  local entry = p .. ':0:' .. fmt(now_us + (i - 2) / 4) .. ':' .. #id .. ':' .. id .. ARGV[i + 3]
+local orders = order_clock(KEYS[n + 1], now_us)
+local woken, first_due = {}, {}
+for i = n + 2, #ARGV, 5 do
+  local qi, p, eta, id = tonumber(ARGV[i]), ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3]
+  local base = KEYS[qi]
+  local entry = p .. ':0:' .. orders.next() .. ':' .. #id .. ':' .. id .. ARGV[i + 4]
   if eta and eta > now then
-    if first_due == nil then
+    local delayed = base .. ':delayed'
+    if first_due[qi] == nil then
       local head = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
-      first_due = head[2] and tonumber(head[2]) or math.huge
+      first_due[qi] = head[2] and tonumber(head[2]) or math.huge
     end
     -- a waiting consumer sleeps until the earliest eta it knew: wake it for an earlier one
-    if eta < first_due then
-      first_due, wake_due = eta, true
+    if eta < first_due[qi] then
+      first_due[qi], woken[qi] = eta, true
     end
     redis.call('ZADD', delayed, eta, entry)
   else
     redis.call('RPUSH', base .. ':p' .. p, entry)
-    ready = ready + 1
+    woken[qi] = true
   end
 end
-if ready > 0 or wake_due then
-  wake(base, channel)
+orders.save()
+for qi in pairs(woken) do
+  wake(KEYS[qi], ARGV[1 + qi])
 end
-return ready
+return 1

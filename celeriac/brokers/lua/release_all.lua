@@ -13,8 +13,8 @@ for i = 1, #all, 2 do
   local e = all[i + 1]
   local _, d = header(e)
   if d >= maxd then
-    bury(base, e, 'its consumer died during each of ' .. d .. ' deliveries (max_deliveries='
-      .. maxd .. ')', now)
+    bury(base, e, 'its consumer died after ' .. d .. ' deliveries (max_deliveries=' .. maxd
+      .. ')', now)
   else
     back[#back + 1] = e
   end
