@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..message import Delivery, Envelope
+from ..message import Delivery, Envelope, check_priority
 from .base import Broker, DeadLetter, QueueStats
 
 
@@ -56,8 +56,13 @@ def _store_for(url: str) -> _Store:
 class MemoryBroker(Broker):
     """A thread-safe broker in this process's memory."""
 
-    def __init__(self, url: str = "memory://", lease_seconds: float = 30.0,
-                 max_deliveries: int = 5, **options: Any) -> None:
+    def __init__(
+        self,
+        url: str = "memory://",
+        lease_seconds: float = 30.0,
+        max_deliveries: int = 5,
+        **options: Any,
+    ) -> None:
         self.url = url
         self.lease_seconds = lease_seconds
         self.max_deliveries = max_deliveries
@@ -66,6 +71,8 @@ class MemoryBroker(Broker):
     # -- producing ---------------------------------------------------------
     def publish(self, envelopes: Sequence[Envelope]) -> None:
         now = time.time()
+        for env in envelopes:  # all or nothing: check before storing any
+            check_priority(env.priority)
         with self._s.lock:
             for env in envelopes:
                 self._put(env, 0, now)
@@ -124,8 +131,17 @@ class MemoryBroker(Broker):
             s.enqueued_at.pop(seq, None)
             tag = f"{env.queue}:{seq}"
             s.held[tag] = _Held(consumer, env, deliveries + 1, now + self.lease_seconds, seq)
-            taken.append(Delivery(env.id, env.queue, env.priority, env.body, tag, deliveries + 1,
-                                  env.id in s.revoked and s.revoked[env.id] > now))
+            taken.append(
+                Delivery(
+                    env.id,
+                    env.queue,
+                    env.priority,
+                    env.body,
+                    tag,
+                    deliveries + 1,
+                    env.id in s.revoked and s.revoked[env.id] > now,
+                )
+            )
         return taken
 
     def ack(self, consumer: str, tags: Sequence[str]) -> None:
@@ -136,20 +152,35 @@ class MemoryBroker(Broker):
     def release(
         self, consumer: str, tags: Sequence[str], delay: float = 0.0, count: bool = False
     ) -> None:
-        now = time.time()
         with self._s.lock:
-            for tag in tags:
-                held = self._s.held.pop(tag, None)
-                if held is not None:
-                    deliveries = held.deliveries if count else held.deliveries - 1
-                    self._put(held.envelope, deliveries, now, eta=now + delay if delay else now)
-            self._s.lock.notify_all()
+            self._give_back(tags, delay, count, "given back")
+
+    def _give_back(self, tags: Sequence[str], delay: float, count: bool, why: str) -> int:
+        """Back to the queue (or delayed set); with ``count``, dead-lettered when used up."""
+        now = time.time()
+        moved = 0
+        for tag in tags:
+            held = self._s.held.pop(tag, None)
+            if held is None:
+                continue
+            moved += 1
+            if count and held.deliveries >= self.max_deliveries:
+                self._bury(
+                    held,
+                    f"{why} after {held.deliveries} deliveries "
+                    f"(max_deliveries={self.max_deliveries})",
+                    now,
+                )
+                continue
+            deliveries = held.deliveries if count else held.deliveries - 1
+            self._put(held.envelope, deliveries, now, eta=now + delay if delay else now)
+        self._s.lock.notify_all()
+        return moved
 
     def release_all(self, consumer: str) -> int:
         with self._s.lock:
             tags = [tag for tag, held in self._s.held.items() if held.consumer == consumer]
-        self.release(consumer, tags, count=True)
-        return len(tags)
+            return self._give_back(tags, 0.0, True, "its consumer died")
 
     def renew(self, consumers: Sequence[str]) -> None:
         until = time.time() + self.lease_seconds
@@ -166,8 +197,12 @@ class MemoryBroker(Broker):
             for tag in expired:
                 held = self._s.held.pop(tag)
                 if held.deliveries >= self.max_deliveries:
-                    self._bury(held, f"lease expired after {held.deliveries} deliveries "
-                                     f"(max_deliveries={self.max_deliveries})", now)
+                    self._bury(
+                        held,
+                        f"lease expired after {held.deliveries} deliveries "
+                        f"(max_deliveries={self.max_deliveries})",
+                        now,
+                    )
                 else:
                     self._put(held.envelope, held.deliveries, now, eta=now)
             self._s.lock.notify_all()
@@ -211,6 +246,8 @@ class MemoryBroker(Broker):
         with self._s.lock:
             ready = self._s.ready.pop(queue, [])
             delayed = self._s.delayed.pop(queue, [])
+            for _, seq, _, _ in ready:
+                self._s.enqueued_at.pop(seq, None)
         return len(ready) + len(delayed)
 
     def dead_letters(self, queue: str, limit: int = 100) -> list[DeadLetter]:
@@ -239,16 +276,18 @@ class MemoryBroker(Broker):
 
     # -- revocations ---------------------------------------------------------
     def revoke(self, ids: Sequence[str], ttl: float) -> None:
-        until = time.time() + ttl
+        now = time.time()
         with self._s.lock:
+            revoked = self._s.revoked
+            for task_id in [i for i, until in revoked.items() if until <= now]:
+                del revoked[task_id]  # forget expired ones, so the map stays bounded
             for task_id in ids:
-                self._s.revoked[task_id] = until
+                revoked[task_id] = now + ttl
 
     def revoked(self, ids: Sequence[str]) -> set[str]:
         now = time.time()
         with self._s.lock:
             return {i for i in ids if self._s.revoked.get(i, 0.0) > now}
-
 
     # -- rate limits -----------------------------------------------------------
     def rate_reserve(self, key: str, interval: float, burst: int = 1) -> float:
@@ -258,7 +297,6 @@ class MemoryBroker(Broker):
             run_at = max(now, tat - (burst - 1) * interval)
             self._s.rate_tat[key] = tat + interval
         return run_at - now
-
 
     # -- streams and flags ----------------------------------------------------------
     def stream_add(self, stream: str, items: Sequence[bytes], maxlen: int = 100_000) -> None:

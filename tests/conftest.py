@@ -1,0 +1,61 @@
+"""Fixtures every test directory may use; keep them small and generic.
+
+* ``eventually(condition, timeout=..., what=...)``: poll a condition with a
+  bounded deadline (never a sleep that hopes), returning its first truthy value.
+* ``missing_server(reason)``: a test that needs a server that is not there
+  skips locally with the reason, and fails when ``CI`` is set.
+* ``sqlite_url``: a ``sqlite:////abs/path`` URL of a fresh file in ``tmp_path``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn, Protocol
+
+import pytest
+
+
+class Eventually(Protocol):
+    def __call__(
+        self, condition: Callable[[], Any], timeout: float = ..., what: str = ...
+    ) -> Any: ...
+
+
+def _eventually(condition: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
+    deadline = time.monotonic() + timeout
+    interval = 0.001
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or condition}")
+        time.sleep(interval)
+        interval = min(interval * 2, 0.02)
+
+
+@pytest.fixture
+def eventually() -> Eventually:
+    """Poll ``condition`` until it is truthy; fail naming ``what`` after ``timeout`` seconds."""
+    return _eventually
+
+
+def _missing_server(reason: str) -> NoReturn:
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI is set: a missing server is a failure)")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def missing_server() -> Callable[[str], NoReturn]:
+    """Call with the reason when a needed server is missing: skip locally, fail in CI."""
+    return _missing_server
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A fresh SQLite database file, as a broker or backend URL."""
+    return f"sqlite:///{tmp_path}/celeriac.sqlite3"

@@ -1,0 +1,48 @@
+"""What a contract test knows about the broker under test: how to connect to it, fresh."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from celeriac.brokers.base import Broker
+
+LEASE = 0.5  # a short lease keeps lease tests fast; renewals run every third of it
+
+
+@dataclass
+class BrokerEnv:
+    """How to open connections to one fresh, isolated broker; picklable for child processes."""
+
+    factory: str  # "module:Class", called as Class(url, lease_seconds=, max_deliveries=, **options)
+    url: str
+    options: dict[str, Any] = field(default_factory=dict)
+    prefix: str = ""  # queue names start with it (isolation on a shared server)
+    spans_processes: bool = True  # connections from other processes see the same broker
+    features: frozenset[str] = frozenset({"streams", "flags", "rates"})
+    _opened: list[Broker] = field(default_factory=list, repr=False)
+
+    def q(self, name: str) -> str:
+        """The queue name ``name`` in this test's namespace."""
+        return f"{self.prefix}{name}"
+
+    def connect(self, lease_seconds: float = LEASE, max_deliveries: int = 5) -> Broker:
+        """A new connection (a new broker object) to this test's broker."""
+        module, _, attr = self.factory.partition(":")
+        cls = getattr(importlib.import_module(module), attr)
+        broker: Broker = cls(
+            self.url, lease_seconds=lease_seconds, max_deliveries=max_deliveries, **self.options
+        )
+        self._opened.append(broker)
+        return broker
+
+    def close(self) -> None:
+        for broker in self._opened:
+            broker.close()
+        self._opened.clear()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_opened"] = []
+        return state

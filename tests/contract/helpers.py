@@ -1,0 +1,86 @@
+"""Small builders for the contract tests, and the bodies of their child processes.
+
+Child processes are started with ``spawn`` (a fresh interpreter: no connection
+or lock inherited through ``fork``); their targets live here so they import.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+import uuid
+from collections.abc import Sequence
+from multiprocessing.context import SpawnContext
+from typing import Any
+
+from celeriac.brokers.base import Broker
+from celeriac.message import Delivery, Envelope
+
+SPAWN: SpawnContext = multiprocessing.get_context("spawn")
+
+
+def envelope(
+    queue: str, priority: int = 5, task_id: str | None = None, eta: float | None = None
+) -> Envelope:
+    """A message whose body names its id, so a test can check what came back."""
+    task_id = task_id or uuid.uuid4().hex
+    return Envelope(task_id, queue, priority, f"body-{task_id}".encode(), eta)
+
+
+def drain(
+    broker: Broker, queues: Sequence[str], consumer: str, limit: int = 100, ack: bool = True
+) -> list[Delivery]:
+    """Fetch (without waiting) until nothing is ready; ack what came unless told not to."""
+    taken: list[Delivery] = []
+    while batch := broker.fetch(queues, consumer, limit, 0.0):
+        taken.extend(batch)
+        if ack:
+            broker.ack(consumer, [d.tag for d in batch])
+    return taken
+
+
+def ids(deliveries: Sequence[Delivery]) -> list[str]:
+    return [d.id for d in deliveries]
+
+
+def _nothing_left(broker: Broker, queues: Sequence[str]) -> bool:
+    for queue in queues:
+        stats = broker.stats(queue)
+        if stats.total_waiting or stats.delayed:
+            return False
+    return True
+
+
+def consume(
+    env: Any, queues: list[str], consumer: str, limit: int, go: Any, out: Any, timeout: float
+) -> None:
+    """Child process: connect, say so, and once ``go`` is set fetch and ack until empty.
+
+    Reports ``(consumer, None)`` through ``out`` when connected, then the ids
+    it got. Stops when a fetch comes back empty and nothing is waiting or
+    delayed any more (or after ``timeout`` seconds).
+    """
+    broker = env.connect(lease_seconds=30.0)
+    broker.stats(queues[0])  # connected (and its tables checked) before the start
+    out.put((consumer, None))
+    got: list[str] = []
+    go.wait(timeout)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        batch = broker.fetch(queues, consumer, limit, 0.05)
+        if batch:
+            got.extend(d.id for d in batch)
+            broker.ack(consumer, [d.tag for d in batch])
+        elif _nothing_left(broker, queues):
+            break
+    out.put((consumer, got))
+    broker.close()
+
+
+def hold(env: Any, queue: str, consumer: str, limit: int, out: Any) -> None:
+    """Child process: fetch up to ``limit`` messages, report them, then hang until killed."""
+    broker = env.connect()
+    batch = broker.fetch([queue], consumer, limit, 10.0)
+    out.put([(d.id, d.tag) for d in batch])
+    while True:  # killed by the test with SIGKILL while it holds them
+        time.sleep(1.0)

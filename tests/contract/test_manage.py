@@ -1,0 +1,116 @@
+"""What operators use: stats, queue listing, purges, dead letters, revocations."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from celeriac.brokers.base import Broker
+
+from .env import BrokerEnv
+from .helpers import drain, envelope, ids
+
+
+def test_stats_count_every_state_of_a_queue(env: BrokerEnv, broker: Broker) -> None:
+    q = env.q("stats")
+    broker.publish([envelope(q, 9, task_id="held"), envelope(q, 9, task_id="bad")])
+    broker.publish([envelope(q, 8), envelope(q, 8), envelope(q, 2), envelope(q, 0)])
+    broker.publish([envelope(q, 5, eta=time.time() + 60)])
+    held = broker.fetch([q], "c1", 2, 0.0)
+    broker.dead_letter("c1", next(d.tag for d in held if d.id == "bad"), "test")
+    time.sleep(0.05)  # so the oldest waiting message has a measurable age
+
+    stats = broker.stats(q)
+
+    assert stats.queue == q
+    assert stats.waiting == {8: 2, 2: 1, 0: 1}
+    assert stats.total_waiting == 4
+    assert (stats.delayed, stats.in_flight, stats.dead) == (1, 1, 1)
+    assert stats.oldest_age is not None and 0.04 <= stats.oldest_age < 30
+
+
+def test_stats_of_an_unknown_queue_are_empty(env: BrokerEnv, broker: Broker) -> None:
+    stats = broker.stats(env.q("never-used"))
+    assert (stats.waiting, stats.delayed, stats.in_flight, stats.dead) == ({}, 0, 0, 0)
+    assert stats.oldest_age is None
+
+
+def test_queues_lists_every_queue_with_any_message(env: BrokerEnv, broker: Broker) -> None:
+    """Waiting, delayed, held and dead-only queues are all listed, consumed or not."""
+    names = {s: env.q(s) for s in ("waiting", "delayed", "held", "dead")}
+    broker.publish([envelope(names["waiting"]), envelope(names["held"]), envelope(names["dead"])])
+    broker.publish([envelope(names["delayed"], eta=time.time() + 60)])
+    broker.fetch([names["held"]], "c1", 1, 0.0)
+    [bad] = broker.fetch([names["dead"]], "c1", 1, 0.0)
+    broker.dead_letter("c1", bad.tag, "test")
+
+    listed = broker.queues()
+
+    assert set(names.values()) <= set(listed)
+    assert listed == sorted(listed)
+
+
+def test_purge_deletes_waiting_and_delayed_only(env: BrokerEnv, broker: Broker) -> None:
+    q, other = env.q("purge"), env.q("keep")
+    broker.publish([envelope(q) for _ in range(3)] + [envelope(other)])
+    broker.publish([envelope(q, eta=time.time() + 60)])
+    broker.publish([envelope(q, 9, task_id="held")])
+    [held] = broker.fetch([q], "c1", 1, 0.0)
+
+    assert broker.purge(q) == 4
+
+    stats = broker.stats(q)
+    assert (stats.total_waiting, stats.delayed, stats.in_flight) == (0, 0, 1)
+    assert broker.stats(other).total_waiting == 1
+    broker.ack("c1", [held.tag])  # the held one finishes normally
+    assert broker.purge(q) == 0
+
+
+def test_dead_letters_can_be_listed_requeued_and_purged(env: BrokerEnv) -> None:
+    broker = env.connect(max_deliveries=1)
+    q = env.q("dead")
+    broker.publish([envelope(q, 4, task_id=f"m{i}") for i in range(5)])
+    for delivery in drain(broker, [q], "c1", ack=False):
+        broker.dead_letter("c1", delivery.tag, f"reason {delivery.id}")
+
+    listed = broker.dead_letters(q)
+    assert ids(listed) == ["m0", "m1", "m2", "m3", "m4"]  # oldest first
+    assert [d.reason for d in listed] == [f"reason m{i}" for i in range(5)]
+    assert ids(broker.dead_letters(q, limit=2)) == ["m0", "m1"]
+
+    assert broker.requeue_dead(q, ["m1", "m3"]) == 2
+    back = drain(broker, [q], "c2")
+    assert sorted(ids(back)) == ["m1", "m3"]
+    assert all(d.deliveries == 1 and d.priority == 4 for d in back)  # counts reset
+
+    assert broker.purge_dead(q, ["m0"]) == 1
+    assert ids(broker.dead_letters(q)) == ["m2", "m4"]
+    assert broker.requeue_dead(q) == 2
+    [m2] = broker.fetch([q], "c3", 1, 0.0)
+    broker.dead_letter("c3", m2.tag, "again")
+    assert broker.purge_dead(q) == 1
+    assert broker.dead_letters(q) == [] and broker.stats(q).dead == 0
+
+
+def test_revocations_are_remembered_for_their_ttl(env: BrokerEnv, broker: Broker) -> None:
+    short, long_, never = (f"{name}-{uuid.uuid4().hex}" for name in ("short", "long", "never"))
+    broker.revoke([short], ttl=0.3)
+    broker.revoke([long_], ttl=60)
+
+    assert broker.revoked([short, long_, never]) == {short, long_}
+    deadline = time.monotonic() + 5
+    while short in broker.revoked([short]):
+        assert time.monotonic() < deadline, "revocation outlived its ttl"
+        time.sleep(0.02)
+    assert broker.revoked([short, long_, never]) == {long_}
+
+
+def test_fetched_deliveries_carry_the_revoked_flag(env: BrokerEnv, broker: Broker) -> None:
+    q = env.q("revoked")
+    gone, kept = f"gone-{uuid.uuid4().hex}", f"kept-{uuid.uuid4().hex}"
+    broker.revoke([gone], ttl=60)
+    broker.publish([envelope(q, task_id=gone), envelope(q, task_id=kept)])
+
+    flags = {d.id: d.revoked for d in broker.fetch([q], "c1", 10, 0.0)}
+
+    assert flags == {gone: True, kept: False}
