@@ -11,14 +11,25 @@ from ..exceptions import TimeoutError
 from ..serialization import Codec
 from .base import Backend, TaskMeta
 
+SWEEP_EVERY = 1024  # writes between two sweeps of expired entries
+SWEEP_SECONDS = 60.0  # or this long, whichever comes first
+
+
+@dataclass
+class _Chord:
+    expires: float
+    parts: set[int] = field(default_factory=set)
+    fired: bool = False
+
 
 @dataclass
 class _Store:
     lock: threading.Condition = field(default_factory=threading.Condition)
     results: dict[str, tuple[float, bytes]] = field(default_factory=dict)  # id -> (expires, meta)
     groups: dict[str, tuple[float, list[str]]] = field(default_factory=dict)
-    chords: dict[str, set[int]] = field(default_factory=dict)
-    fired: set[str] = field(default_factory=set)
+    chords: dict[str, _Chord] = field(default_factory=dict)
+    writes: int = 0  # since the last sweep
+    swept_at: float = field(default_factory=time.monotonic)
 
 
 _STORES: dict[str, _Store] = {}
@@ -41,14 +52,21 @@ class MemoryBackend(Backend):
         with self._s.lock:
             for task_id, data in encoded:
                 self._s.results[task_id] = (until, data)
-            self._expire(time.time())
+            self._expire(len(encoded))
             self._s.lock.notify_all()
 
-    def _expire(self, now: float) -> None:
-        results = self._s.results
-        if len(results) % 1024 == 0:  # sweep now and then, not on every write
-            for task_id in [k for k, (until, _) in results.items() if until < now]:
-                del results[task_id]
+    def _expire(self, writes: int) -> None:
+        """Drop expired entries now and then (not on every write), so memory stays bounded."""
+        s = self._s
+        s.writes += writes
+        if s.writes < SWEEP_EVERY and time.monotonic() - s.swept_at < SWEEP_SECONDS:
+            return
+        s.writes, s.swept_at, now = 0, time.monotonic(), time.time()
+        for table in (s.results, s.groups):
+            for key in [k for k, (until, _) in table.items() if until < now]:
+                del table[key]
+        for key in [k for k, chord in s.chords.items() if chord.expires < now]:
+            del s.chords[key]
 
     def get_many(self, task_ids: Sequence[str]) -> dict[str, TaskMeta]:
         now = time.time()
@@ -80,6 +98,7 @@ class MemoryBackend(Backend):
     def save_group(self, group_id: str, task_ids: Sequence[str]) -> None:
         with self._s.lock:
             self._s.groups[group_id] = (time.time() + self.expires, list(task_ids))
+            self._expire(1)
 
     def get_group(self, group_id: str) -> list[str] | None:
         with self._s.lock:
@@ -88,10 +107,13 @@ class MemoryBackend(Backend):
 
     def chord_part_done(self, group_id: str, index: int, size: int) -> bool:
         with self._s.lock:
-            done = self._s.chords.setdefault(group_id, set())
-            done.add(index)
-            if len(done) >= size and group_id not in self._s.fired:
-                self._s.fired.add(group_id)
+            chord = self._s.chords.get(group_id)
+            if chord is None:
+                chord = self._s.chords[group_id] = _Chord(time.time() + self.expires)
+                self._expire(1)
+            chord.parts.add(index)
+            if len(chord.parts) >= size and not chord.fired:
+                chord.fired = True
                 return True
             return False
 
