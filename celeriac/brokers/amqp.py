@@ -52,7 +52,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 from ..exceptions import BrokerUnavailable, ConfigurationError
 from ..message import Delivery, Envelope, check_priority
 from .amqp_connection import Link, Outgoing, heartbeat_for
-from .amqp_consumer import Consumer, Raw
+from .amqp_consumer import Intake, Raw
 from .amqp_dead import DeadLetters
 from .amqp_messages import Messages
 from .amqp_state import StateLog
@@ -67,6 +67,7 @@ _owners: dict[str, weakref.ref[AMQPBroker]] = {}  # consumer id -> broker object
 _owners_lock = threading.Lock()
 
 _SLICE = 0.05  # longest a fetch keeps the link to itself while it waits
+_GRACE = 0.5  # longest a fetch waits past its timeout for messages RabbitMQ is pushing
 _OPTIONS: dict[str, Any] = {
     "confirm_timeout": 30.0,
     "connect_timeout": 10.0,
@@ -135,12 +136,13 @@ class AMQPBroker(Broker):
         )
         self._messages = Messages(self._link, self._topology, self._state, max_deliveries)
         self._dead = DeadLetters(self._link, self._requeue_dead_letter)
-        self._consumers: dict[str, Consumer] = {}
+        self._intake: Intake | None = None  # the consuming channel, opened by the first fetch
+        self._consumers: set[str] = set()  # consumer ids that fetch through this object
         self._link.on_reset.append(self._forget_connection)
         self._link.before_close.append(self._state.close_channel)
 
     def _forget_connection(self) -> None:
-        self._consumers.clear()  # RabbitMQ requeued everything they held
+        self._intake = None  # RabbitMQ requeued everything it held
         self._topology.forget()
         self._state.detach()
 
@@ -163,10 +165,10 @@ class AMQPBroker(Broker):
                     time.sleep(min(pause, remaining))
                     pause = min(pause * 2, 1.0)
 
-    def _once(self, what: str, op: Callable[[], T]) -> T:
+    def _once(self, what: str, op: Callable[..., T], *args: Any) -> T:
         """A consumer call: a lost connection raises at once; the worker backs off."""
         with self._link.lock, self._link.guard(what):
-            return op()
+            return op(*args)
 
     # -- producing ---------------------------------------------------------------------
     def publish(self, envelopes: Sequence[Envelope]) -> None:
@@ -179,18 +181,22 @@ class AMQPBroker(Broker):
         self._retrying("publish", lambda: self._messages.send(items))
 
     # -- consuming -------------------------------------------------------------------
-    def _consumer(self, name: str) -> Consumer:
-        consumer = self._consumers.get(name)
-        if consumer is not None and not consumer.is_open:
+    def _open_intake(self) -> Intake:
+        intake = self._intake
+        if intake is not None and not intake.is_open:
             logger.warning(
-                "RabbitMQ closed the channel of consumer %s; its messages were requeued", name
+                "RabbitMQ closed the consuming channel; the %d message(s) it had "
+                "handed out were requeued and will be delivered again",
+                len(intake.held),
             )
-            consumer = None
-        if consumer is None:
-            consumer = self._consumers[name] = Consumer(name, self._link.channel())
-            with _owners_lock:
-                _owners[name] = weakref.ref(self)
-        return consumer
+            intake = None
+        if intake is None:
+            intake = self._intake = Intake(self._link.channel())
+        return intake
+
+    def _live_intake(self) -> Intake | None:
+        intake = self._intake
+        return intake if intake is not None and intake.is_open else None
 
     def _owner(self, consumer: str) -> AMQPBroker:
         """The broker object of this process that consumes as ``consumer``.
@@ -213,61 +219,102 @@ class AMQPBroker(Broker):
         """Up to ``limit`` messages, highest priority first among those RabbitMQ sent.
 
         Priority is strict within a queue; across queues it is strict among
-        the messages in this consumer's prefetch window (see the module doc).
+        the messages in this object's prefetch window (see the module doc).
+        RabbitMQ pushes messages to consumers, so when nothing has arrived by
+        the end of ``timeout`` (at once for ``timeout=0``) the fetch asks how
+        many messages are ready and, if the channel has room for them, waits
+        a moment (at most ``_GRACE``) for them to arrive.
         """
         if limit <= 0 or not queues:
             return []
         owner = self._owner(consumer)
         if owner is not self:
             return owner.fetch(queues, consumer, limit, timeout)
+        names = list(queues)
         deadline = time.monotonic() + timeout
-        self._once("fetch", lambda: self._subscribe(list(queues), consumer, limit))
+        self._once("fetch", lambda: self._subscribe(names, consumer, limit))
+        want, graced = 1, False
         while True:  # wait in short slices, so other threads can ack in between
-            taken = self._once("fetch", lambda: self._poll(consumer, limit, deadline))
+            taken = self._once("fetch", self._poll, consumer, names, limit, want, deadline)
             if taken is not None:
                 return taken
+            if time.monotonic() < deadline:
+                continue
+            if graced:  # take whatever arrived
+                return self._once("fetch", self._poll, consumer, names, limit, 0, 0.0) or []
+            want = self._once("fetch", self._coming, names)
+            graced, deadline = True, time.monotonic() + _GRACE
 
-    def _poll(self, name: str, limit: int, deadline: float) -> list[Delivery] | None:
-        consumer = self._consumers.get(name)
-        if consumer is None or not consumer.is_open:
-            return []  # closed under us (RabbitMQ requeued its messages); the next fetch reopens
-        self._messages.sift(consumer)
-        remaining = deadline - time.monotonic()
-        if consumer.has_ready or remaining <= 0:
-            return consumer.take(limit)
-        self._link.ensure().process_data_events(time_limit=min(remaining, _SLICE))
-        return None
-
-    def _subscribe(self, queues: list[str], name: str, limit: int) -> None:
+    def _subscribe(self, queues: list[str], consumer: str, limit: int) -> None:
         self._state.follow()
         for queue in queues:
             self._messages.ensure_queue(queue)
-        consumer = self._consumer(name)
-        for queue in consumer.lost_subscriptions():
+        intake = self._open_intake()
+        for queue in intake.lost_subscriptions():
             self._topology.forget(queue)
             self._messages.ensure_queue(queue)
-        consumer.set_prefetch(limit + len(consumer.held))
-        orphans = consumer.subscribe(queues)
-        if orphans:
-            self._messages.give_back(consumer, orphans, counted=False)
+        self._messages.sift(intake)
+        elsewhere = intake.buffered - intake.ready_count(queues)  # waiting for other consumers
+        intake.set_prefetch(limit + len(intake.held) + elsewhere)
+        self._messages.give_back(intake, intake.subscribe(consumer, queues), counted=False)
+        if consumer not in self._consumers:
+            self._consumers.add(consumer)
+            with _owners_lock:
+                _owners[consumer] = weakref.ref(self)
 
-    def _held(self, name: str, tags: Sequence[str]) -> tuple[Consumer | None, list[Raw]]:
-        consumer = self._consumers.get(name)
-        if consumer is None or not consumer.is_open:
+    def _poll(
+        self, consumer: str, queues: list[str], limit: int, want: int, deadline: float
+    ) -> list[Delivery] | None:
+        """What arrived, once ``want`` messages are ready; else None after one slice."""
+        intake = self._live_intake()
+        if intake is None:
+            return []  # closed under us (RabbitMQ requeued its messages); the next fetch reopens
+        self._messages.sift(intake)
+        if intake.ready_count(queues) >= want:
+            now = time.time()
+            return [
+                intake.delivery(raw, self._state.revoked_now(raw.message_id, now))
+                for raw in intake.take(consumer, queues, limit)
+            ]
+        remaining = deadline - time.monotonic()
+        if remaining > 0:
+            self._link.ensure().process_data_events(time_limit=min(remaining, _SLICE))
+        return None
+
+    def _coming(self, queues: list[str]) -> int:
+        """How many messages of ``queues`` to expect once RabbitMQ pushed what is ready."""
+        intake = self._live_intake()
+        if intake is None:
+            return 0
+        # First what each queue has not handed out yet, then a round trip on the
+        # consuming channel: whatever a queue sent us before it answered is ahead
+        # of that answer on the channel, so it is in hand afterwards.
+        ready = sum(self._ready_count(queue) for queue in queues)
+        intake.barrier()
+        self._link.ensure().process_data_events(0)
+        ready += self._messages.sift(intake)  # redelivered ones were sent round again
+        room = intake.prefetch - len(intake.held) - intake.buffered
+        return intake.ready_count(queues) + min(max(room, 0), ready)
+
+    def _ready_count(self, queue: str) -> int:
+        return int(self._link.admin().queue_declare(queue, passive=True).method.message_count)
+
+    def _held(self, tags: Sequence[str]) -> tuple[Intake | None, list[Raw]]:
+        intake = self._live_intake()
+        if intake is None:
             if tags:
                 logger.warning(
-                    "%d message(s) of consumer %s went back to RabbitMQ when its "
-                    "channel closed; they will be delivered again",
+                    "%d message(s) went back to RabbitMQ when the channel that "
+                    "received them closed; they will be delivered again",
                     len(tags),
-                    name,
                 )
             return None, []
         raws = []
         for tag in tags:
-            delivery_tag = consumer.own(tag)
+            delivery_tag = intake.resolve(tag)
             if delivery_tag is not None:
-                raws.append(consumer.held.pop(delivery_tag))
-        return consumer, raws
+                raws.append(intake.held.pop(delivery_tag))
+        return intake, raws
 
     def ack(self, consumer: str, tags: Sequence[str]) -> None:
         owner = self._owner(consumer)
@@ -275,10 +322,10 @@ class AMQPBroker(Broker):
             return owner.ack(consumer, tags)
 
         def op() -> None:
-            owner, raws = self._held(consumer, tags)
+            intake, raws = self._held(tags)
             for raw in raws:
-                assert owner is not None
-                owner.channel.basic_ack(raw.delivery_tag)
+                assert intake is not None
+                intake.channel.basic_ack(raw.delivery_tag)
 
         self._once("ack", op)
 
@@ -290,34 +337,38 @@ class AMQPBroker(Broker):
             return owner.release(consumer, tags, delay, count)
 
         def op() -> None:
-            owner, raws = self._held(consumer, tags)
-            if owner is not None and raws:
-                self._messages.give_back(owner, raws, counted=count, delay=delay)
+            intake, raws = self._held(tags)
+            if intake is not None:
+                self._messages.give_back(intake, raws, counted=count, delay=delay)
 
         self._once("release", op)
 
     def release_all(self, consumer: str) -> int:
-        """Close the consumer's channel: RabbitMQ requeues all it held (counted).
+        """Give back, counted, everything ``consumer`` holds through this object.
 
-        Messages it had not handed out yet go back uncounted first. A consumer
-        this object does not know (another process's) returned its messages
-        when its connection closed: 0.
+        A consumer in another process (a dead child) is not known here: its
+        messages went back to their queues, counted, when its connection
+        closed, so there is nothing left to do: 0.
         """
-        delegate = self._owner(consumer)
-        if delegate is not self:
-            return delegate.release_all(consumer)
+        owner = self._owner(consumer)
+        if owner is not self:
+            return owner.release_all(consumer)
 
         def op() -> int:
-            owner = self._consumers.pop(consumer, None)
-            if owner is None or not owner.is_open:
+            self._consumers.discard(consumer)
+            intake = self._live_intake()
+            if intake is None:
                 return 0
-            self._messages.sift(owner)
-            unstarted = owner.unstarted()
-            if unstarted:
-                self._messages.give_back(owner, unstarted, counted=False)
-            held = len(owner.held)
-            owner.channel.close()
-            return held + len(unstarted)
+            raws = intake.held_by(consumer)
+            for raw in raws:
+                del intake.held[raw.delivery_tag]
+            # Stop consuming what nobody wants any more before sending anything back,
+            # or RabbitMQ would push it straight back to this channel.
+            self._messages.sift(intake)
+            orphans = intake.forget(consumer)
+            self._messages.give_back(intake, raws, counted=True)
+            self._messages.give_back(intake, orphans, counted=False)
+            return len(raws)
 
         return self._once("release_all", op)
 
@@ -335,10 +386,9 @@ class AMQPBroker(Broker):
             return owner.dead_letter(consumer, tag, reason)
 
         def op() -> None:
-            owner, raws = self._held(consumer, [tag])
-            if owner is None or not raws:
-                return
-            self._messages.bury(owner, raws[0], reason)
+            intake, raws = self._held([tag])
+            if intake is not None and raws:
+                self._messages.bury(intake, raws[0], reason)
 
         self._once("dead_letter", op)
 
@@ -437,12 +487,14 @@ class AMQPBroker(Broker):
         with self._link.lock:
             try:
                 with self._link.guard("close"):
-                    if self._link.conn is not None and self._link.conn.is_open:
-                        for consumer in list(self._consumers.values()):
-                            self._messages.sift(consumer)
-                            unstarted = consumer.unstarted()
-                            if unstarted and consumer.is_open:
-                                self._messages.give_back(consumer, unstarted, counted=False)
+                    intake = self._live_intake()
+                    if intake is not None and self._link.conn is not None:
+                        self._messages.sift(intake)
+                        self._messages.give_back(intake, intake.unstarted(), counted=False)
             except Exception as exc:  # closing must not fail; RabbitMQ requeues
                 logger.debug("giving back unstarted messages on close failed: %s", exc)
             self._link.close()
+        with _owners_lock:
+            for consumer in self._consumers:
+                if (ref := _owners.get(consumer)) is not None and ref() is self:
+                    del _owners[consumer]

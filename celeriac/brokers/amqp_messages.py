@@ -23,7 +23,7 @@ import pika
 
 from ..message import Envelope, check_priority
 from .amqp_connection import Link, Outgoing
-from .amqp_consumer import Consumer, Raw
+from .amqp_consumer import Intake, Raw
 from .amqp_dead import burial
 from .amqp_state import REREGISTER_AFTER, StateLog
 from .amqp_topology import (
@@ -108,12 +108,15 @@ class Messages:
             self._topology.ensure_delayed(queue)
 
     # -- sending back ---------------------------------------------------------------------
-    def sift(self, consumer: Consumer) -> None:
-        """Look at what arrived: count redeliveries, resend early ones, drop purged ones."""
-        if not consumer.inbox:
-            return
+    def sift(self, intake: Intake) -> int:
+        """Look at what arrived: count redeliveries, resend early ones, drop purged ones.
+
+        Returns how many went straight back to their queue (they come again).
+        """
+        if not intake.inbox:
+            return 0
         now = time.time()
-        arrived, consumer.inbox = consumer.inbox, []
+        arrived, intake.inbox = intake.inbox, []
         again: list[tuple[Raw, Outgoing]] = []
         dropped: list[Raw] = []
         for raw in arrived:
@@ -128,11 +131,12 @@ class Messages:
             elif eta is not None and eta - now > EARLY:
                 again.append((raw, self.requeue(raw, raw.handed_out, now, eta)))
             else:
-                consumer.ready(raw, self._state.revoked_now(raw.message_id, now))
+                intake.ready(raw)
         if again:
             self._link.publish([out for _, out in again])
         for raw in dropped + [raw for raw, _ in again]:
-            consumer.channel.basic_ack(raw.delivery_tag)
+            intake.channel.basic_ack(raw.delivery_tag)
+        return sum(1 for _, out in again if out.mandatory)  # mandatory: to the queue itself
 
     def requeue(self, raw: Raw, handed_out: int, now: float, eta: float | None = None) -> Outgoing:
         """The copy that puts ``raw`` back: on its queue, in the ladder, or in dead letters."""
@@ -148,9 +152,7 @@ class Messages:
         env = Envelope(raw.message_id, raw.queue, raw.priority, raw.body, eta)
         return self.outgoing(env, now, handed_out, eta)
 
-    def give_back(
-        self, consumer: Consumer, raws: list[Raw], counted: bool, delay: float = 0.0
-    ) -> None:
+    def give_back(self, intake: Intake, raws: list[Raw], counted: bool, delay: float = 0.0) -> None:
         """Publish ``raws`` again (after ``delay``), then ack the deliveries."""
         if not raws:
             return
@@ -159,10 +161,10 @@ class Messages:
         outs = [self.requeue(raw, raw.handed_out + (1 if counted else 0), now, eta) for raw in raws]
         self._link.publish(outs)
         for raw in raws:
-            consumer.channel.basic_ack(raw.delivery_tag)
+            intake.channel.basic_ack(raw.delivery_tag)
 
-    def bury(self, consumer: Consumer, raw: Raw, reason: str) -> None:
+    def bury(self, intake: Intake, raw: Raw, reason: str) -> None:
         """Move a held message to its queue's dead letters."""
         self._topology.ensure_dead(raw.queue)
         self._link.publish([burial(raw, reason, raw.handed_out + 1, time.time())])
-        consumer.channel.basic_ack(raw.delivery_tag)
+        intake.channel.basic_ack(raw.delivery_tag)
