@@ -34,23 +34,22 @@ How the delivery contract maps onto RabbitMQ (docs/rabbitmq.md says more):
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import threading
 import time
 import weakref
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
-try:
-    import pika.exceptions as pe
-except ImportError as exc:  # pragma: no cover - depends on the environment
+if importlib.util.find_spec("pika") is None:  # pragma: no cover - depends on the install
     from ..exceptions import MissingExtraError
 
-    raise MissingExtraError("rabbitmq", "pika") from exc
+    raise MissingExtraError("rabbitmq", "pika")
 
 from ..exceptions import BrokerUnavailable, ConfigurationError
 from ..message import Delivery, Envelope, check_priority
+from .amqp_admin import Admin
 from .amqp_connection import Link, Outgoing, heartbeat_for
 from .amqp_consumer import Intake, Raw
 from .amqp_dead import DeadLetters
@@ -78,13 +77,6 @@ _OPTIONS: dict[str, Any] = {
     "state_retention": "7D",
     "default_priority": 5,
 }
-
-
-@dataclass(slots=True)
-class AMQPQueueStats(QueueStats):
-    """Queue stats plus the consumers RabbitMQ counts on the queue."""
-
-    consumers: int = 0
 
 
 class AMQPBroker(Broker):
@@ -136,6 +128,9 @@ class AMQPBroker(Broker):
         )
         self._messages = Messages(self._link, self._topology, self._state, max_deliveries)
         self._dead = DeadLetters(self._link, self._requeue_dead_letter)
+        self._admin = Admin(
+            self._link, self._messages, self._state, self._dead, self._default_priority
+        )
         self._intake: Intake | None = None  # the consuming channel, opened by the first fetch
         self._consumers: set[str] = set()  # consumer ids that fetch through this object
         self._link.on_reset.append(self._forget_connection)
@@ -395,56 +390,16 @@ class AMQPBroker(Broker):
     # -- inspecting and managing -----------------------------------------------------
     def queues(self) -> list[str]:
         """Every queue declared through celeriac in this vhost (the registry in the stream)."""
-
-        def op() -> list[str]:
-            self._state.catch_up()
-            return sorted(q for q in self._state.queues if self._exists(q))
-
-        return self._retrying("queues", op)
-
-    def _exists(self, queue: str) -> bool:
-        return self._declared(queue) is not None
-
-    def _declared(self, queue: str) -> Any:
-        """The passive declare of a queue (depth, consumers), or None when it does not exist."""
-        ch = self._link.channel()
-        try:
-            return ch.queue_declare(queue, passive=True).method
-        except pe.ChannelClosedByBroker as exc:
-            if exc.reply_code == 404:
-                return None
-            raise
-        finally:
-            if ch.is_open:
-                ch.close()
+        return self._retrying("queues", self._admin.queues)
 
     def stats(self, queue: str) -> QueueStats:
-        """Depth and consumers by passive declare; RabbitMQ does not count per priority,
-        so all waiting messages are reported under ``default_priority``. Delayed and
-        in-flight counts and the oldest age are not available over AMQP (0 / None)."""
-
-        def op() -> QueueStats:
-            stats = AMQPQueueStats(queue)
-            method = self._declared(queue)
-            if method is not None:
-                if method.message_count:
-                    stats.waiting[self._default_priority] = int(method.message_count)
-                stats.consumers = int(method.consumer_count)
-            stats.dead = self._dead.count(queue)
-            return stats
-
-        return self._retrying("stats", op)
+        """Waiting (under ``default_priority``: RabbitMQ does not count per priority),
+        consumers and dead letters; delayed and in flight are not known (see amqp_admin)."""
+        return self._retrying("stats", lambda: self._admin.stats(queue))
 
     def purge(self, queue: str) -> int:
-        """Delete waiting messages now, and delayed ones of this queue when they come due."""
-
-        def op() -> int:
-            self._messages.ensure_queue(queue)
-            count = int(self._link.admin().queue_purge(queue).method.message_count)
-            self._state.append([{"k": "purge", "queue": queue, "at": time.time()}])
-            return count
-
-        return self._retrying("purge", op)
+        """Delete waiting messages (counted) and delayed ones as they come due (not counted)."""
+        return self._retrying("purge", lambda: self._admin.purge(queue))
 
     def dead_letters(self, queue: str, limit: int = 100) -> list[DeadLetter]:
         return self._retrying("dead_letters", lambda: self._dead.list(queue, limit))
