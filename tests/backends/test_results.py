@@ -125,7 +125,7 @@ def test_wait_returns_as_soon_as_another_thread_stores(env: BackendEnv) -> None:
     thread.join()
 
     assert meta.result == "done"
-    assert woke_at - stored_at[0] < 0.3
+    assert woke_at - stored_at[0] < 1.0  # not at the end of the 10 s timeout
 
 
 def test_wait_returns_as_soon_as_another_process_stores(process_env: BackendEnv) -> None:
@@ -141,7 +141,7 @@ def test_wait_returns_as_soon_as_another_process_stores(process_env: BackendEnv)
     finally:
         child.join(10)
     assert meta.result == "from another process"
-    assert woke_at - stored_at < 0.3
+    assert woke_at - stored_at < 1.0  # not at the end of the 30 s timeout
 
 
 def test_wait_raises_timeout_error_after_the_timeout(backend: Backend) -> None:

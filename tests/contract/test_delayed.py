@@ -27,7 +27,7 @@ def test_a_delayed_message_is_not_fetchable_before_it_is_due(
 
     assert ids(got) == ["later"]
     assert time.time() >= due
-    assert time.time() - due < 0.5
+    assert time.time() - due < 1.0  # woke for it, not at the end of the 5 s timeout
     assert broker.stats(q).delayed == 0
 
 

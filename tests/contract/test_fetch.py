@@ -110,7 +110,7 @@ def test_a_waiting_fetch_wakes_up_when_a_message_is_published(env: BrokerEnv) ->
     thread.join()
 
     assert ids(got) == ["late"]
-    assert woke_at - published_at[0] < 0.5
+    assert woke_at - published_at[0] < 1.0  # not at the end of the 10 s timeout
 
 
 def test_out_of_range_priority_is_refused_with_a_clear_error(

@@ -62,7 +62,7 @@ def test_a_waiting_stream_read_wakes_up_for_a_new_item(env: BrokerEnv) -> None:
     thread.join()
 
     assert [item for _, item in items] == [b"ping"]
-    assert woke_at - added_at[0] < 0.5
+    assert woke_at - added_at[0] < 1.0  # not at the end of the 10 s timeout
     begin = time.monotonic()
     assert reader.stream_read(stream, items[-1][0], timeout=0.2) == []
     assert 0.15 <= time.monotonic() - begin < 1.5
