@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .base import Middleware, MiddlewareStack, SkipMessage
+from .canvas import Canvas
 from .events import TaskEvents
 from .rate_limit import RateLimit
 from .retries import Retries
@@ -12,10 +13,11 @@ from .started import TrackStarted
 
 def default_middleware() -> list[Middleware]:
     """A new list of the standard middleware, in order."""
-    return [Revocation(), Expiry(), RateLimit(), TrackStarted(), Retries(), TaskEvents()]
+    return [Revocation(), Expiry(), RateLimit(), TrackStarted(), Retries(), TaskEvents(), Canvas()]
 
 
 __all__ = [
+    "Canvas",
     "Expiry",
     "Middleware",
     "MiddlewareStack",

@@ -70,6 +70,14 @@ class Middleware:
     def after_result(self, job: Job) -> None:
         pass
 
+    def wants_after_result(self, job: Job) -> bool:
+        """Whether ``after_result`` has work for this job.
+
+        Only asked when ``after_result`` is overridden. When no middleware wants
+        it, the worker stores the result and acks in one broker round trip.
+        """
+        return True
+
     def after_ack(self, job: Job) -> None:
         pass
 

@@ -167,6 +167,21 @@ class Executor:
                 )
             ]
         )
+        if self._after_result:  # dependants (a chain's next step, a chord) learn it failed
+            from ..app import _unknown_task
+
+            job = Job(
+                self.app,
+                message,
+                Task(self.app, _unknown_task, name=message.task, typing=False),
+                Request.from_message(message, self.hostname, delivery.deliveries),
+                delivery,
+                state=states.FAILURE,
+                exception=exc,
+                finished_at=time.time(),
+            )
+            for hook in self._after_result_for(job):
+                hook(job)
         self.broker.dead_letter(self.consumer_id, delivery.tag, f"unknown task {message.task}")
 
     # -- running ---------------------------------------------------------------------
@@ -268,7 +283,8 @@ class Executor:
         if job.retry_message is not None:
             self.app.publish([job.retry_message])
         metas = [job.meta()] if self._should_store(job) else []
-        if not self._after_result and not job.acked and not isinstance(job.exception, Reject):
+        after_result = self._after_result_for(job)
+        if not after_result and not job.acked and not isinstance(job.exception, Reject):
             # nothing must run between the result and the ack: send both at once
             self.broker.complete(self.consumer_id, [job.delivery.tag], self.backend, metas)
             for hook in self._after_ack:
@@ -276,7 +292,7 @@ class Executor:
             return
         if metas:
             self.backend.store(metas)
-        for hook in self._after_result:
+        for hook in after_result:
             hook(job)
         if isinstance(job.exception, Reject) and not job.exception.requeue:
             self.broker.dead_letter(
@@ -288,6 +304,10 @@ class Executor:
             self.broker.ack(self.consumer_id, [job.delivery.tag])
         for hook in self._after_ack:
             hook(job)
+
+    def _after_result_for(self, job: Job) -> list[Callable[[Job], None]]:
+        """The ``after_result`` hooks with work for this job (see ``wants_after_result``)."""
+        return [hook for hook in self._after_result if hook.__self__.wants_after_result(job)]
 
     def _should_store(self, job: Job) -> bool:
         if not job.message.ignore_result:
