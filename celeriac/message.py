@@ -105,10 +105,14 @@ def encode(message: Message, codec: Codec) -> bytes:
         value = getattr(message, name)
         if value is not None:
             body[name] = value
+    if message.chord is not None and tag:  # signatures carry arguments too
+        body["chord"] = to_wire(message.chord, "chord")
     if message.callbacks:
-        body["callbacks"] = list(message.callbacks)
+        body["callbacks"] = (
+            to_wire(message.callbacks, "callbacks") if tag else list(message.callbacks)
+        )
     if message.errbacks:
-        body["errbacks"] = list(message.errbacks)
+        body["errbacks"] = to_wire(message.errbacks, "errbacks") if tag else list(message.errbacks)
     if message.ignore_result:
         body["ignore_result"] = True
     if message.headers:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -16,6 +17,8 @@ if TYPE_CHECKING:
     from .app import Celeriac
 
 R = TypeVar("R")
+_GROUP_WAIT_SLICE = 1.0  # seconds a group waits on one member before looking at all again
+_PROPAGATE = frozenset({states.FAILURE, states.REVOKED})
 
 
 def _raise_failure(meta: TaskMeta) -> None:
@@ -38,6 +41,7 @@ class AsyncResult(Generic[R]):
         self.app = app or current_app()
         self.task_name = task_name
         self._meta: TaskMeta | None = None  # cached once ready
+        self.parent: AsyncResult[Any] | GroupResult | None = None  # the previous step in a chain
 
     def __repr__(self) -> str:
         return f"<AsyncResult {self.id}>"
@@ -162,6 +166,7 @@ class GroupResult:
         self.id = id
         self.results = list(results)
         self.app = app or current_app()
+        self.parent: AsyncResult[Any] | GroupResult | None = None
 
     def __repr__(self) -> str:
         return f"<GroupResult {self.id} ({len(self.results)} tasks)>"
@@ -202,19 +207,37 @@ class GroupResult:
     def get(
         self, timeout: float | None = None, propagate: bool = True, interval: float | None = None
     ) -> list[Any]:
-        """Every result in order; raises the first failure unless ``propagate=False``."""
+        """Every result in order; raises a failure as soon as one is known, unless
+        ``propagate=False``, which returns exceptions in place.
+
+        Reads all pending results in one backend call per wake-up, and between
+        reads waits on the last pending one (the one most likely to finish last).
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
-        values = []
-        for r in self.results:
+        while True:
+            metas = self._metas()
+            if propagate:
+                failure = next((m for m in metas if m.state in _PROPAGATE), None)
+                if failure is not None:
+                    _raise_failure(failure)
+            pending = [m.task_id for m in metas if not m.ready]
+            if not pending:
+                return [self._value(m) for m in metas]
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
-                raise TimeoutError(f"group {self.id} not ready after {timeout}s")
-            if propagate:
-                values.append(r.get(timeout=remaining))
-            else:
-                r.get(timeout=remaining, propagate=False)
-                values.append(r.result)
-        return values
+                raise TimeoutError(
+                    f"group {self.id}: {len(pending)} of {len(metas)} tasks not ready "
+                    f"after {timeout}s"
+                )
+            wait = _GROUP_WAIT_SLICE if remaining is None else min(remaining, _GROUP_WAIT_SLICE)
+            with contextlib.suppress(TimeoutError):  # look again: one may have failed meanwhile
+                self.app.backend.wait(pending[-1], wait)
+
+    @staticmethod
+    def _value(meta: TaskMeta) -> Any:
+        if meta.state in states.EXCEPTION_STATES and meta.result is not None:
+            return exception_from_dict(meta.result)
+        return meta.result
 
     join = get
 

@@ -419,6 +419,24 @@ class Task(Generic[P, R]):
 
         return Signature(self.name, tuple(args or ()), dict(kwargs or {}), options, app=self.app)
 
+    def map(self, it: Any) -> Signature:
+        """One ``celeriac.map`` task that calls this task's function on each item."""
+        from .canvas import xmap
+
+        return xmap(self.s(), it)
+
+    def starmap(self, it: Any) -> Signature:
+        """One ``celeriac.starmap`` task that calls this task's function with each item's args."""
+        from .canvas import xstarmap
+
+        return xstarmap(self.s(), it)
+
+    def chunks(self, it: Any, n: int) -> Signature:
+        """A group of ``celeriac.starmap`` tasks over ``it`` (argument tuples), ``n`` per task."""
+        from .canvas import chunks
+
+        return chunks(self.s(), it, n)
+
 
 def _signature_dicts(value: Any) -> tuple[dict[str, Any], ...]:
     if value is None:
