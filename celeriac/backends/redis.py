@@ -43,7 +43,7 @@ from ..brokers.redis_client import (
     parse_url,
     translate,
 )
-from ..brokers.redis_scripts import Batch, call, script
+from ..brokers.redis_scripts import Batch, HeldLink, PooledLink, script
 from ..exceptions import BackendError, TimeoutError
 from ..serialization import Codec
 from .base import Backend, TaskMeta
@@ -158,6 +158,8 @@ class RedisBackend(Backend):
         self.expires = expires
         self.target = parse_url(url, options)
         self.client = connect(self.target)
+        cluster = self.target.kind == "cluster"
+        self.link = PooledLink(self.client) if cluster else HeldLink(self.client.connection_pool)
         self.prefix = self.target.prefix
         self._hub: _WaitHub | None = None
         self._hub_lock = threading.Lock()
@@ -200,7 +202,7 @@ class RedisBackend(Backend):
         batch = Batch()
         self.store_into(batch, metas)
         try:
-            batch.run(self.client)
+            self.link.run(batch)
         except RedisError as exc:
             raise self._error(exc) from exc
 
@@ -211,7 +213,7 @@ class RedisBackend(Backend):
         for task_id in task_ids:
             batch.command("GET", self._keys(task_id)[0])
         try:
-            found = batch.run(self.client)
+            found = self.link.run(batch)
         except RedisError as exc:
             raise self._error(exc) from exc
         return {
@@ -226,7 +228,7 @@ class RedisBackend(Backend):
             batch.command("DEL", self._keys(task_id)[0])
         try:
             if batch:
-                batch.run(self.client)
+                self.link.run(batch)
         except RedisError as exc:
             raise self._error(exc) from exc
 
@@ -264,7 +266,7 @@ class RedisBackend(Backend):
             slot.event.clear()
             pause = RECHECK_SECONDS
             try:
-                data = call(self.client, _WATCH, keys, (hub.channel, ttl))
+                data = self.link.call(_WATCH, keys, (hub.channel, ttl))
             except RedisError as exc:
                 # an outage is not an answer: the hub wakes us when the server is back
                 if not is_unavailable(exc) or _left(deadline) <= 0:
@@ -311,8 +313,8 @@ class RedisBackend(Backend):
     def chord_part_done(self, group_id: str, index: int, size: int) -> bool:
         key = f"{self.prefix}:chord:{{{group_id}}}"
         try:
-            fired = call(
-                self.client, _CHORD, (key + ":done", key + ":fired"), (index, size, self._ttl_ms)
+            fired = self.link.call(
+                _CHORD, (key + ":done", key + ":fired"), (index, size, self._ttl_ms)
             )
         except RedisError as exc:
             raise self._error(exc) from exc
@@ -322,6 +324,7 @@ class RedisBackend(Backend):
         if self._hub is not None and self._hub.pid == os.getpid():
             self._hub.close()
         self._hub = None
+        self.link.close()
         disconnect(self.client)
 
 

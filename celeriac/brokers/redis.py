@@ -64,7 +64,7 @@ from .redis_client import (
     parse_url,
     translate,
 )
-from .redis_scripts import Batch, call, script
+from .redis_scripts import Batch, HeldLink, PooledLink, script
 from .redis_streams import RedisStreams
 
 if TYPE_CHECKING:
@@ -143,6 +143,9 @@ class RedisBroker(RedisStreams, Broker):
         self.target = parse_url(url, options)
         self.client = connect(self.target)
         self.cluster = self.target.kind == "cluster"
+        self.link = (
+            PooledLink(self.client) if self.cluster else HeldLink(self.client.connection_pool)
+        )
         p = self.prefix = self.target.prefix
         self._queues_key, self._revoked_key = f"{{{p}}}:queues", f"{{{p}}}:revoked"
         self._flags_key = f"{{{p}}}:flags"
@@ -203,7 +206,7 @@ class RedisBroker(RedisStreams, Broker):
             check_priority(e.priority)
             keys = (self.base(e.queue), *self._clock)
             args = (1, self._channel(e.queue), 1, e.priority, e.eta or "", e.id, e.body)
-            call(self.client, _PUBLISH, keys, args)
+            self.link.call(_PUBLISH, keys, args)
             return
         batch = Batch()
         if self.cluster:  # one script reaches one slot: a call per queue
@@ -219,7 +222,7 @@ class RedisBroker(RedisStreams, Broker):
         new = {e.queue for e in envelopes} - self._registered
         if new:
             batch.command("SADD", self._queues_key, *new)
-        batch.run(self.client)
+        self.link.run(batch)
         self._registered |= new
 
     def _publish_call(self, batch: Batch, envelopes: Sequence[Envelope]) -> None:
@@ -279,7 +282,7 @@ class RedisBroker(RedisStreams, Broker):
             return take_across(self, queues, consumer, limit)
         keys = [*map(self.base, queues), self._revoked_key, *self._clock]
         wait, _, taken = _fetched(
-            call(self.client, _FETCH, keys, self._fetch_args(queues, consumer, limit))
+            self.link.call(_FETCH, keys, self._fetch_args(queues, consumer, limit))
         )
         return wait, taken
 
@@ -290,7 +293,8 @@ class RedisBroker(RedisStreams, Broker):
 
             wait_for_wake(self, seconds)
         else:
-            self.client.blpop([self.base(q) + ":notify" for q in queues], timeout=seconds)
+            keys = [self.base(q) + ":notify" for q in queues]
+            self.link.execute("BLPOP", *keys, f"{seconds:.3f}", timeout=seconds + 5.0)
 
     def _subscribe(self, queues: Sequence[str]) -> None:
         from .redis_cluster import subscribe
@@ -305,11 +309,11 @@ class RedisBroker(RedisStreams, Broker):
         try:
             if len(groups) == 1:
                 queue, group = next(iter(groups.items()))
-                return call(self.client, s, (self.base(queue),), (*head(queue), *group))
+                return self.link.call(s, (self.base(queue),), (*head(queue), *group))
             batch = Batch()
             for queue, group in groups.items():
                 batch.script(s, (self.base(queue),), (*head(queue), *group))
-            return batch.run(self.client) if batch else None
+            return self.link.run(batch) if batch else None
         except RedisError as exc:
             raise self._error(exc) from exc
 
@@ -335,7 +339,7 @@ class RedisBroker(RedisStreams, Broker):
         store_into(batch, metas, from_db=self.target.db)
         self.ack_into(batch, tags)
         try:
-            batch.run(self.client)
+            self.link.run(batch)
         except RedisError as exc:
             raise self._error(exc) from exc
 
@@ -357,7 +361,7 @@ class RedisBroker(RedisStreams, Broker):
             batch.command("SMEMBERS", self._queues_key)
             for queue in known:
                 batch.script(s, (self.base(queue),), args(queue))
-            results = batch.run(self.client)
+            results = self.link.run(batch)
             current = sorted(m.decode() for m in results[0])
             self._known = current
             results = results[1:]
@@ -366,7 +370,7 @@ class RedisBroker(RedisStreams, Broker):
                 batch = Batch()
                 for queue in new:
                     batch.script(s, (self.base(queue),), args(queue))
-                results += batch.run(self.client)
+                results += self.link.run(batch)
             return results
         except RedisError as exc:
             raise self._error(exc) from exc
@@ -405,7 +409,7 @@ class RedisBroker(RedisStreams, Broker):
 
     def _run(self, s: Any, queue: str, args: Sequence[Any]) -> Any:
         try:
-            return call(self.client, s, (self.base(queue),), args)
+            return self.link.call(s, (self.base(queue),), args)
         except RedisError as exc:
             raise self._error(exc) from exc
 
@@ -455,7 +459,7 @@ class RedisBroker(RedisStreams, Broker):
 
     def _call_global(self, s: Any, key: str, args: Sequence[Any]) -> Any:
         try:
-            return call(self.client, s, (key,), args)
+            return self.link.call(s, (key,), args)
         except RedisError as exc:
             raise self._error(exc) from exc
 
@@ -468,6 +472,7 @@ class RedisBroker(RedisStreams, Broker):
         if self._waker is not None:
             self._waker.close()
             self._waker = None
+        self.link.close()
         disconnect(self.client)
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from .redis_scripts import Batch, call, script
+from .redis_scripts import Batch, script
 
 if TYPE_CHECKING:
     from ..message import Delivery
@@ -33,11 +33,9 @@ def take_across(
     """Lease up to ``limit`` messages, best first across the queues."""
     from .redis import _fetched
 
-    client = broker.client
     if len(queues) == 1:
         wait, _, got = _fetched(
-            call(
-                client,
+            broker.link.call(
                 _FETCH,
                 (broker.base(queues[0]),),
                 broker._fetch_args(queues, consumer, limit),
@@ -49,7 +47,7 @@ def take_across(
         batch.script(_FETCH, (broker.base(queue),), broker._fetch_args([queue], consumer, 0))
     heads: dict[int, tuple[int, int]] = {}
     waits = []
-    for i, out in enumerate(batch.run(client)):
+    for i, out in enumerate(broker.link.run(batch)):
         wait, head, _ = _fetched(out)
         if head is not None:
             heads[i] = head
@@ -66,8 +64,7 @@ def take_across(
             (rank, order), second = ranked[1]
             # ties in order go to the queue named first
             bound = (rank, order + (1 if best < second else 0))
-        out = call(
-            client,
+        out = broker.link.call(
             _FETCH,
             (broker.base(queues[best]),),
             broker._fetch_args([queues[best]], consumer, limit - len(taken), bound),

@@ -1,0 +1,261 @@
+"""celeriac and Celery on the same Redis, in one run, with the ratio of each figure.
+
+    python bench/redis_bench.py [--url redis://localhost:6379/15] [--tasks 10000]
+                                [--roundtrips 500] [--no-workers]
+
+The database in ``--url`` is FLUSHED first: give one nobody else uses.
+Needs the bench extra (``pip install -e '.[bench,redis]'``: Celery is only a
+benchmark dependency). Measures:
+
+a. the raw limit: a plain redis-py loop of single LPUSH, then one of single
+   RPOP, of a payload the size of a celeriac task message;
+b. celeriac enqueue rate, one ``delay()`` at a time;
+c. Celery's enqueue rate the same way (JSON serializer, same Redis);
+d. celeriac batch publish rate (``app.publish`` of 1,000 messages at a time);
+e. Redis memory per queued task (INFO used_memory before and after 10,000
+   queued ``delay()`` calls), for both;
+f. with one worker each (``-P prefork -c 2``, started here as subprocesses):
+   drain rate of a queue of ``--tasks`` tasks (measured from the tasks' own
+   completion times, so worker start-up does not count) and the
+   ``delay().get()`` round trip, p50 and p99.
+
+Both apps store results in the same Redis (another database) and send no
+task-sent events (Celery's default). celeriac's ``delay()`` does not touch
+the result backend; Celery's subscribes to the task's result channel.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import redis
+
+TASKS = '''
+import os, time
+from celeriac import Celeriac
+
+app = Celeriac("bench", broker=os.environ["BENCH_BROKER"], backend=os.environ["BENCH_BACKEND"],
+               task_send_sent_event=False, worker_send_task_events=False)
+
+@app.task
+def stamp():
+    return time.time()
+'''
+
+CELERY_TASKS = '''
+import os, time
+from celery import Celery
+
+app = Celery("cbench", broker=os.environ["BENCH_BROKER"], backend=os.environ["BENCH_BACKEND"])
+app.conf.update(task_serializer="json", result_serializer="json", accept_content=["json"],
+                worker_hijack_root_logger=False, broker_connection_retry_on_startup=True)
+
+@app.task
+def stamp():
+    return time.time()
+'''
+
+
+def rate(count: int, seconds: float) -> float:
+    return count / seconds if seconds > 0 else float("inf")
+
+
+def timed(fn: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+class Bench:
+    def __init__(self, url: str, tasks: int, roundtrips: int) -> None:
+        self.url, self.tasks, self.roundtrips = url, tasks, roundtrips
+        self.raw = redis.Redis.from_url(url)
+        db = self.raw.connection_pool.connection_kwargs.get("db", 0)
+        self.backend_url = url.rsplit("/", 1)[0] + f"/{(db + 1) % 16}"
+        self.raw_backend = redis.Redis.from_url(self.backend_url)
+        self.rows: list[tuple[str, str, str, str]] = []
+        self.workdir = Path(tempfile.mkdtemp(prefix="celeriac-redis-bench-"))
+        (self.workdir / "benchtasks.py").write_text(TASKS)
+        (self.workdir / "celerytasks.py").write_text(CELERY_TASKS)
+        os.environ.update(BENCH_BROKER=url, BENCH_BACKEND=self.backend_url)
+        sys.path.insert(0, str(self.workdir))
+        import benchtasks
+        import celerytasks
+
+        self.app, self.stamp = benchtasks.app, benchtasks.stamp
+        self.capp, self.cstamp = celerytasks.app, celerytasks.stamp
+
+    def flush(self) -> None:
+        self.raw.flushdb()
+        self.raw_backend.flushdb()
+        self.app.broker._registered.clear()  # type: ignore[attr-defined]
+
+    def row(self, name: str, ours: float | None, celery: float | None, unit: str,
+            lower_is_better: bool = False) -> None:
+        def show(v: float | None) -> str:
+            return "waiting" if v is None else (f"{v:,.0f}" if v >= 100 else f"{v:.3g}")
+
+        ratio = ""
+        if ours and celery:
+            ratio = f"{(celery / ours if lower_is_better else ours / celery):.1f}x"
+        self.rows.append((name, show(ours) + f" {unit}", show(celery) + f" {unit}", ratio))
+
+    # -- a: the raw limit ---------------------------------------------------------
+    def raw_limit(self) -> None:
+        payload = self.stamp.build_message((), {}).envelope(self.app.codec).body
+        n, push, pop = self.tasks, self.raw.lpush, self.raw.rpop
+        pushed = timed(lambda: [push("raw", payload) for _ in range(n)])
+        popped = timed(lambda: [pop("raw") for _ in range(n)])
+        self.raw_push = rate(n, pushed)
+        self.row(f"a. raw LPUSH loop ({len(payload)} B)", self.raw_push, None, "/s")
+        self.row("a. raw RPOP loop", rate(n, popped), None, "/s")
+
+    # -- b, c, e: enqueue one at a time, and memory -------------------------------------
+    def enqueue(self) -> None:
+        self.flush()
+        self.stamp.delay()  # connect and load the scripts
+        self.cstamp.delay()
+        self.flush()
+        n = self.tasks
+        before = self.memory()
+        ours = timed(lambda: [self.stamp.delay() for _ in range(n)])
+        ours_mem = (self.memory() - before) / n
+        self.flush()
+        before = self.memory()
+        theirs = timed(lambda: [self.cstamp.delay() for _ in range(n)])
+        theirs_mem = (self.memory() - before) / n
+        self.flush()
+        self.row("b/c. enqueue, one delay() at a time", rate(n, ours), rate(n, theirs), "/s")
+        self.row("    celeriac delay() vs raw LPUSH loop", 100 * rate(n, ours) / self.raw_push,
+                 None, "%")
+        self.row("e. Redis memory per queued task", ours_mem, theirs_mem, "B",
+                 lower_is_better=True)
+
+    def memory(self) -> int:
+        return int(self.raw.info("memory")["used_memory"])
+
+    # -- d: batch publish -------------------------------------------------------------
+    def batch(self) -> None:
+        self.flush()
+        n = max(self.tasks, 10_000)
+        messages = [self.stamp.build_message((), {}) for _ in range(n)]
+        publish = self.app.publish
+        seconds = timed(lambda: [publish(messages[i : i + 1000]) for i in range(0, n, 1000)])
+        self.row("d. batch publish, 1,000 per app.publish", rate(n, seconds), None, "/s")
+        self.flush()
+
+    # -- f: workers ---------------------------------------------------------------------
+    def workers(self) -> None:
+        ours = self._run_worker("celeriac", [sys.executable, "-m", "celeriac", "-A", "benchtasks",
+                                             "worker", "-P", "prefork", "-c", "2", "-l", "warning"],
+                                self._celeriac_drain, self._celeriac_roundtrip)
+        theirs = self._run_worker("celery", [sys.executable, "-m", "celery", "-A", "celerytasks",
+                                             "worker", "-P", "prefork", "-c", "2", "-l", "info"],
+                                  self._celery_drain, self._celery_roundtrip)
+        self.row("f. drain, prefork -c 2", ours[0], theirs[0], "/s")
+        self.row("f. round trip delay().get() p50", ours[1], theirs[1], "ms", True)
+        self.row("f. round trip delay().get() p99", ours[2], theirs[2], "ms", True)
+
+    def _run_worker(self, name: str, command: list[str], drain: Callable[[], float],
+                    roundtrip: Callable[[], list[float]]) -> tuple[float, float, float]:
+        self.flush()
+        log = self.workdir / f"{name}.log"
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
+                                    cwd=self.workdir, env={**os.environ,
+                                                           "PYTHONPATH": str(self.workdir)})
+        try:
+            deadline = time.monotonic() + 60
+            while "ready" not in log.read_text(errors="replace"):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{name} worker did not start:\n{log.read_text()}")
+                time.sleep(0.05)
+            drained = drain()
+            latencies = sorted(roundtrip())
+            p99 = latencies[max(0, int(len(latencies) * 0.99) - 1)]
+            return drained, statistics.median(latencies), p99
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def _celeriac_drain(self) -> float:
+        messages = [self.stamp.build_message((), {}) for _ in range(self.tasks)]
+        for i in range(0, len(messages), 1000):
+            self.app.publish(messages[i : i + 1000])
+        backend = self.app.backend
+        backend.wait(messages[-1].id, timeout=300)
+        ids = [m.id for m in messages]
+        done: list[float] = []
+        while len(done) < len(ids):
+            found = backend.get_many(ids)
+            done = [meta.result for meta in found.values() if meta.ready]
+            if len(done) < len(ids):
+                time.sleep(0.05)
+        return rate(len(done) - 1, max(done) - min(done))
+
+    def _celery_drain(self) -> float:
+        results = [self.cstamp.delay() for _ in range(self.tasks)]
+        done = [r.get(timeout=300) for r in results]
+        return rate(len(done) - 1, max(done) - min(done))
+
+    def _celeriac_roundtrip(self) -> list[float]:
+        return self._latencies(lambda: self.stamp.delay().get(timeout=10))
+
+    def _celery_roundtrip(self) -> list[float]:
+        return self._latencies(lambda: self.cstamp.delay().get(timeout=10))
+
+    def _latencies(self, once: Callable[[], Any]) -> list[float]:
+        for _ in range(20):  # warm up
+            once()
+        latencies = []
+        for _ in range(self.roundtrips):
+            start = time.perf_counter()
+            once()
+            latencies.append((time.perf_counter() - start) * 1000)
+        return latencies
+
+    def report(self) -> None:
+        print(f"\nceleriac vs Celery on {self.url} (results in {self.backend_url}), "
+              f"{os.cpu_count()} cores")
+        widths = [max(len(r[i]) for r in [("", "celeriac", "Celery", "ratio"), *self.rows])
+                  for i in range(4)]
+        header = ("", "celeriac", "Celery", "ratio")
+        for r in [header, *self.rows]:
+            print(f"  {r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}  "
+                  f"{r[3]:>{widths[3]}}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--url", default="redis://localhost:6379/15")
+    parser.add_argument("--tasks", type=int, default=10_000)
+    parser.add_argument("--roundtrips", type=int, default=500)
+    parser.add_argument("--no-workers", action="store_true", help="skip part f")
+    opts = parser.parse_args()
+    bench = Bench(opts.url, opts.tasks, opts.roundtrips)
+    bench.raw_limit()
+    bench.enqueue()
+    bench.batch()
+    if not opts.no_workers:
+        bench.workers()
+    bench.flush()
+    bench.report()
+
+
+if __name__ == "__main__":
+    main()
