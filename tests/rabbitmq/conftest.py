@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.workers import start_worker  # noqa: F401  (the fixture)
+
 pika = pytest.importorskip("pika", reason="pika is not installed: pip install 'celeriac[rabbitmq]'")
 
 from celeriac.brokers.amqp import AMQPBroker  # noqa: E402
