@@ -1,0 +1,368 @@
+"""celeriac and Celery on the same RabbitMQ, in one run, with the ratio of each figure.
+
+    python bench/rabbitmq_bench.py [--url amqp://guest:guest@localhost:5672/VHOST]
+                                   [--backend redis://localhost:6379/13]
+                                   [--tasks 10000] [--roundtrips 500] [--no-workers]
+
+Without ``--url`` it makes a throwaway virtual host with ``rabbitmqctl`` and
+deletes it at the end; a ``--url`` vhost is used as it is (give one nobody
+else uses: its queues are purged). Results go to ``--backend`` (Redis, the
+recommended pairing) for both; they expire by themselves. Needs the bench and
+rabbitmq extras (``pip install -e '.[bench,rabbitmq,redis]'``: Celery is only a
+benchmark dependency). Measures:
+
+a. the raw limit: a plain pika loop publishing persistent messages the size of
+   a celeriac task message, confirmed once per 1,000 (our batch mode);
+b. celeriac enqueue rate, one ``delay()`` at a time: each returns once
+   RabbitMQ confirmed the message (publisher confirms, persistent);
+c. Celery's enqueue rate the same way: by default (no publisher confirms, so
+   ``delay()`` returns before RabbitMQ has the message) and with
+   ``confirm_publish`` (comparable guarantee);
+d. celeriac batch publish rate (``app.publish`` of 1,000 messages at a time);
+e. with one worker each (``-P prefork -c 2``, default prefetch, started here):
+   drain rate of a queue of ``--tasks`` tasks (from the tasks' own completion
+   times, so worker start-up does not count) and the ``delay().get()`` round
+   trip, p50 and p99.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pika
+
+TASKS = """
+import os, time
+from celeriac import Celeriac
+
+app = Celeriac("bench", broker=os.environ["BENCH_BROKER"], backend=os.environ["BENCH_BACKEND"],
+               task_default_queue="celeriac-bench", worker_send_task_events=False)
+
+@app.task
+def stamp():
+    return time.time()
+"""
+
+CELERY_TASKS = """
+import os, time
+from celery import Celery
+
+app = Celery("cbench", broker=os.environ["BENCH_BROKER"], backend=os.environ["BENCH_BACKEND"])
+app.conf.update(task_serializer="json", result_serializer="json", accept_content=["json"],
+                task_default_queue="celery-bench", worker_hijack_root_logger=False,
+                broker_connection_retry_on_startup=True)
+if os.environ.get("BENCH_CONFIRM"):
+    app.conf.broker_transport_options = {"confirm_publish": True}
+
+@app.task
+def stamp():
+    return time.time()
+"""
+
+
+def rate(count: int, seconds: float) -> float:
+    return count / seconds if seconds > 0 else float("inf")
+
+
+def timed(fn: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def rabbitmqctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=60)
+
+
+class Bench:
+    def __init__(self, url: str, backend: str, tasks: int, roundtrips: int) -> None:
+        self.url, self.backend, self.tasks, self.roundtrips = url, backend, tasks, roundtrips
+        self.rows: list[tuple[str, str, str, str]] = []
+        self.workdir = Path(tempfile.mkdtemp(prefix="celeriac-rabbitmq-bench-"))
+        (self.workdir / "benchtasks.py").write_text(TASKS)
+        (self.workdir / "celerytasks.py").write_text(CELERY_TASKS)
+        os.environ.update(BENCH_BROKER=url, BENCH_BACKEND=backend)
+        sys.path.insert(0, str(self.workdir))
+        import benchtasks  # type: ignore[import-not-found]
+        import celerytasks  # type: ignore[import-not-found]
+
+        self.app, self.stamp = benchtasks.app, benchtasks.stamp
+        self.capp, self.cstamp = celerytasks.app, celerytasks.stamp
+        self.raw = pika.BlockingConnection(pika.URLParameters(url))
+
+    def purge(self) -> None:
+        ch = self.raw.channel()
+        for queue in ("celeriac-bench", "celery-bench", "raw-bench"):
+            try:
+                ch.queue_purge(queue)
+            except pika.exceptions.ChannelClosedByBroker:  # not declared yet
+                ch = self.raw.channel()
+
+    def row(
+        self,
+        name: str,
+        ours: float | None,
+        celery: float | None,
+        unit: str,
+        lower_is_better: bool = False,
+    ) -> None:
+        def show(v: float | None) -> str:
+            return "-" if v is None else (f"{v:,.0f}" if v >= 100 else f"{v:.3g}")
+
+        ratio = ""
+        if ours and celery:
+            ratio = f"{(celery / ours if lower_is_better else ours / celery):.2f}x"
+        self.rows.append((name, show(ours) + f" {unit}", show(celery) + f" {unit}", ratio))
+
+    # -- a: the raw limit -------------------------------------------------------------
+    def raw_limit(self) -> None:
+        payload = self.stamp.build_message((), {}).envelope(self.app.codec).body
+        ch = self.raw.channel()
+        ch.queue_declare("raw-bench", durable=True, arguments={"x-max-priority": 10})
+        confirmed = [0]
+        selected: list[bool] = []
+
+        def on_confirm(frame: Any) -> None:
+            confirmed[0] = frame.method.delivery_tag  # acks come in order here: count them
+
+        # pika's blocking channel waits for each confirm: confirm per batch on its core
+        ch._impl.confirm_delivery(
+            ack_nack_callback=on_confirm, callback=lambda _f: selected.append(True)
+        )
+        ch._flush_output(lambda: bool(selected))
+        props = pika.BasicProperties(delivery_mode=2, priority=5)
+        n = self.tasks
+
+        def publish() -> None:
+            for start in range(0, n, 1000):
+                end = min(n, start + 1000)
+                for _ in range(start, end):
+                    ch._impl.basic_publish("", "raw-bench", payload, props)
+                ch._flush_output(lambda end=end: confirmed[0] >= end)  # type: ignore[misc]
+
+        self.raw_rate = rate(n, timed(publish))
+        self.row(
+            f"a. raw pika publish, persistent, confirmed per 1,000 ({len(payload)} B)",
+            self.raw_rate,
+            None,
+            "/s",
+        )
+        ch.queue_delete("raw-bench")
+
+    # -- b, c: one delay() at a time -------------------------------------------------------
+    def enqueue(self) -> None:
+        self.stamp.delay()  # connect and declare
+        self.cstamp.delay()
+        self.purge()
+        n = self.tasks
+        ours = rate(n, timed(lambda: [self.stamp.delay() for _ in range(n)]))
+        self.purge()
+        theirs = rate(n, timed(lambda: [self.cstamp.delay() for _ in range(n)]))
+        self.purge()
+        confirmed = self._celery_confirmed_enqueue(n)
+        self.purge()
+        self.row("b/c. enqueue, one delay(), confirmed", ours, confirmed, "/s")
+        self.row("c.   Celery default (not confirmed)", None, theirs, "/s")
+        self.row(
+            "     celeriac delay() vs raw batch publish", 100 * ours / self.raw_rate, None, "%"
+        )
+
+    def _celery_confirmed_enqueue(self, n: int) -> float:
+        script = (
+            "import time, sys; import celerytasks as t; t.stamp.delay(); "
+            f"s = time.perf_counter(); [t.stamp.delay() for _ in range({n})]; "
+            "print(time.perf_counter() - s)"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=self.workdir,
+            env={**os.environ, "PYTHONPATH": str(self.workdir), "BENCH_CONFIRM": "1"},
+        )
+        return rate(n, float(done.stdout.split()[-1]))
+
+    # -- d: batch publish ----------------------------------------------------------------------
+    def batch(self) -> None:
+        self.purge()
+        n = max(self.tasks, 10_000)
+        messages = [self.stamp.build_message((), {}) for _ in range(n)]
+        publish = self.app.publish
+        seconds = timed(lambda: [publish(messages[i : i + 1000]) for i in range(0, n, 1000)])
+        self.row("d. batch publish, 1,000 per app.publish", rate(n, seconds), None, "/s")
+        self.purge()
+
+    # -- e: workers ------------------------------------------------------------------------------
+    def workers(self) -> None:
+        ours = self._run_worker(
+            "celeriac",
+            [
+                sys.executable,
+                "-m",
+                "celeriac",
+                "-A",
+                "benchtasks",
+                "worker",
+                "-P",
+                "prefork",
+                "-c",
+                "2",
+                "-l",
+                "warning",
+            ],
+            self._celeriac_drain,
+            self._celeriac_roundtrip,
+        )
+        theirs = self._run_worker(
+            "celery",
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "celerytasks",
+                "worker",
+                "-P",
+                "prefork",
+                "-c",
+                "2",
+                "-l",
+                "info",
+            ],
+            self._celery_drain,
+            self._celery_roundtrip,
+        )
+        self.row("e. drain, prefork -c 2", ours[0], theirs[0], "/s")
+        self.row("e. round trip delay().get() p50", ours[1], theirs[1], "ms", True)
+        self.row("e. round trip delay().get() p99", ours[2], theirs[2], "ms", True)
+
+    def _run_worker(
+        self,
+        name: str,
+        command: list[str],
+        drain: Callable[[], float],
+        roundtrip: Callable[[], list[float]],
+    ) -> tuple[float, float, float]:
+        self.purge()
+        log = self.workdir / f"{name}.log"
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(
+                command,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=self.workdir,
+                env={**os.environ, "PYTHONPATH": str(self.workdir)},
+            )
+        try:
+            deadline = time.monotonic() + 60
+            while "ready" not in log.read_text(errors="replace"):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{name} worker did not start:\n{log.read_text()}")
+                time.sleep(0.05)
+            drained = drain()
+            latencies = sorted(roundtrip())
+            p99 = latencies[max(0, int(len(latencies) * 0.99) - 1)]
+            return drained, statistics.median(latencies), p99
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def _celeriac_drain(self) -> float:
+        messages = [self.stamp.build_message((), {}) for _ in range(self.tasks)]
+        for i in range(0, len(messages), 1000):
+            self.app.publish(messages[i : i + 1000])
+        done = [self.app.AsyncResult(m.id).get(timeout=600) for m in messages]
+        return rate(len(done) - 1, max(done) - min(done))
+
+    def _celery_drain(self) -> float:
+        results = [self.cstamp.delay() for _ in range(self.tasks)]
+        done = [r.get(timeout=600) for r in results]
+        return rate(len(done) - 1, max(done) - min(done))
+
+    def _celeriac_roundtrip(self) -> list[float]:
+        return self._latencies(lambda: self.stamp.delay().get(timeout=10))
+
+    def _celery_roundtrip(self) -> list[float]:
+        return self._latencies(lambda: self.cstamp.delay().get(timeout=10))
+
+    def _latencies(self, once: Callable[[], Any]) -> list[float]:
+        for _ in range(20):  # warm up
+            once()
+        latencies = []
+        for _ in range(self.roundtrips):
+            start = time.perf_counter()
+            once()
+            latencies.append((time.perf_counter() - start) * 1000)
+        return latencies
+
+    def report(self) -> None:
+        print(
+            f"\nceleriac vs Celery on {self.url.rpartition('@')[2]} (results in "
+            f"{self.backend}), {os.cpu_count()} cores"
+        )
+        header = ("", "celeriac", "Celery", "ratio")
+        widths = [max(len(r[i]) for r in [header, *self.rows]) for i in range(4)]
+        for r in [header, *self.rows]:
+            print(
+                f"  {r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}  "
+                f"{r[3]:>{widths[3]}}"
+            )
+
+    def close(self) -> None:
+        self.purge()
+        self.raw.close()
+        self.app.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--url", help="a RabbitMQ vhost of the bench's own (default: make one)")
+    parser.add_argument("--backend", default="redis://localhost:6379/13")
+    parser.add_argument("--tasks", type=int, default=10_000)
+    parser.add_argument("--roundtrips", type=int, default=500)
+    parser.add_argument("--no-workers", action="store_true", help="skip part e")
+    opts = parser.parse_args()
+    vhost = None
+    url = opts.url
+    if url is None:
+        if shutil.which("rabbitmqctl") is None:
+            parser.error("give --url: rabbitmqctl is not here to make a throwaway vhost")
+        vhost = f"celeriac-bench-{uuid.uuid4().hex[:8]}"
+        rabbitmqctl("add_vhost", vhost)
+        rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+        url = f"amqp://guest:guest@localhost:5672/{vhost}"
+    try:
+        bench = Bench(url, opts.backend, opts.tasks, opts.roundtrips)
+        bench.raw_limit()
+        bench.enqueue()
+        bench.batch()
+        if not opts.no_workers:
+            bench.workers()
+        bench.close()
+        bench.report()
+    finally:
+        if vhost is not None:
+            rabbitmqctl("delete_vhost", vhost)
+
+
+if __name__ == "__main__":
+    main()
