@@ -95,8 +95,13 @@ def _ignore_outcome(future: asyncio.Future[Any]) -> None:
 class AsyncioPool:
     """Runs the asyncio worker until shut down."""
 
-    def __init__(self, app: Celeriac, options: WorkerOptions, state: WorkerState,
-                 announce: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        app: Celeriac,
+        options: WorkerOptions,
+        state: WorkerState,
+        announce: Callable[[str], None],
+    ) -> None:
         self.app, self.options, self.state, self.announce = app, options, state, announce
         self.consumer_id = consumer_id(options.hostname, os.getpid(), 0)
         self.size = options.concurrency
@@ -118,8 +123,9 @@ class AsyncioPool:
         self.outage = Outage(f"consumer {self.consumer_id}", lambda: self.stopping)
 
     def run(self) -> int:
-        heartbeat = HeartbeatThread(self.app, f"worker {self.options.hostname}",
-                                    lambda: [self.consumer_id])
+        heartbeat = HeartbeatThread(
+            self.app, f"worker {self.options.hostname}", lambda: [self.consumer_id]
+        )
         heartbeat.start()
         loop = asyncio.new_event_loop()
         try:
@@ -133,8 +139,9 @@ class AsyncioPool:
                 pool.shutdown(wait=True)
             self._task_threads.shutdown(wait=False, cancel_futures=True)
         if self._calls:  # threads stuck past their limit or a cold shutdown: do not wait
-            logger.warning("%d sync tasks still running in threads: exiting without them",
-                           len(self._calls))
+            logger.warning(
+                "%d sync tasks still running in threads: exiting without them", len(self._calls)
+            )
             logging.shutdown()
             os._exit(0)
         return 0
@@ -147,8 +154,9 @@ class AsyncioPool:
 
     def _connect(self) -> None:  # in the io thread
         broker, backend = self.app.connect_broker(), self.app.connect_backend()
-        self._executor = Executor(self.app, self.options.hostname, self.consumer_id,
-                                  broker, backend)
+        self._executor = Executor(
+            self.app, self.options.hostname, self.consumer_id, broker, backend
+        )
 
     # -- the loop ------------------------------------------------------------------------
     async def _main(self) -> None:
@@ -157,12 +165,13 @@ class AsyncioPool:
         for signum in SHUTDOWN_SIGNALS:
             loop.add_signal_handler(signum, self._on_signal)
         await self._io(self._connect)
-        self._fetch_broker = await loop.run_in_executor(self._fetch_thread,
-                                                        self.app.connect_broker)
+        self._fetch_broker = await loop.run_in_executor(self._fetch_thread, self.app.connect_broker)
         for hook in self.app.middleware.worker_start:  # type: ignore[attr-defined]
             hook(self.app, self.state)
-        self.announce(f"{self.options.hostname} ready: asyncio, up to {self.size} tasks at "
-                      f"once, consuming {', '.join(self.options.queues)}")
+        self.announce(
+            f"{self.options.hostname} ready: asyncio, up to {self.size} tasks at "
+            f"once, consuming {', '.join(self.options.queues)}"
+        )
         try:
             while not self.stopping:
                 await self._step()
@@ -188,8 +197,12 @@ class AsyncioPool:
         loop = asyncio.get_running_loop()
         try:
             batch = await loop.run_in_executor(
-                self._fetch_thread, fetch_open, self._fetch_broker, self.options,
-                self.consumer_id, limit,
+                self._fetch_thread,
+                fetch_open,
+                self._fetch_broker,
+                self.options,
+                self.consumer_id,
+                limit,
             )
         except Exception as exc:
             if not isinstance(exc, ConnectionError):
@@ -209,8 +222,11 @@ class AsyncioPool:
     def _done(self, task: asyncio.Task[None]) -> None:
         self._free.append(self._running.pop(task))
         if not task.cancelled() and task.exception() is not None:
-            logger.error("consumer %s: a message was not processed",
-                         self.consumer_id, exc_info=task.exception())
+            logger.error(
+                "consumer %s: a message was not processed",
+                self.consumer_id,
+                exc_info=task.exception(),
+            )
         assert self._changed is not None
         self._changed.set()
 
@@ -268,8 +284,11 @@ class AsyncioPool:
     def _on_signal(self) -> None:
         self._signals += 1
         if self._signals == 1:
-            logger.warning("warm shutdown: finishing running tasks (up to %.0fs); signal again "
-                           "for a cold shutdown", self.options.shutdown_timeout)
+            logger.warning(
+                "warm shutdown: finishing running tasks (up to %.0fs); signal again "
+                "for a cold shutdown",
+                self.options.shutdown_timeout,
+            )
             self.stopping = True
         else:
             logger.warning("cold shutdown: handing back every message now")
@@ -287,8 +306,11 @@ class AsyncioPool:
         try:
             await self._io(self._fetch_broker_release, tags)
         except Exception as exc:
-            logger.error("%d prefetched messages not given back (%s); they return when their "
-                         "lease ends", len(tags), exc)
+            logger.error(
+                "%d prefetched messages not given back (%s); they return when their lease ends",
+                len(tags),
+                exc,
+            )
 
     def _fetch_broker_release(self, tags: list[str]) -> None:
         assert self._executor is not None and self._executor.broker is not None

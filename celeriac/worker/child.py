@@ -56,7 +56,10 @@ def child_main(app: Celeriac, options: WorkerOptions, slot: Slot, parent_pid: in
     signal.set_wakeup_fd(-1)  # the supervisor's wakeup pipe is not ours to write
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     consumer = Consumer(
-        app, options, consumer_id(options.hostname, os.getpid(), slot.index), slot,
+        app,
+        options,
+        consumer_id(options.hostname, os.getpid(), slot.index),
+        slot,
         timer=SignalTimer(enforce_hard=False),  # the supervisor enforces hard limits
         max_tasks=options.max_tasks_per_child,
     )

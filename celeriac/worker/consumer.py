@@ -104,8 +104,14 @@ class Consumer:
         """Consume until stopped; connections are made here, in the running thread."""
         self.broker, self.backend = self.app.connect_broker(), self.app.connect_backend()
         self.executor = Executor(
-            self.app, self.options.hostname, self.consumer_id, self.broker, self.backend,
-            on_start=self._on_start, on_finish=self._on_finish, run_coroutine=self._run_coroutine,
+            self.app,
+            self.options.hostname,
+            self.consumer_id,
+            self.broker,
+            self.backend,
+            on_start=self._on_start,
+            on_finish=self._on_finish,
+            run_coroutine=self._run_coroutine,
         )
         self.slot.mark_ready()
         if self.on_ready is not None:
@@ -192,16 +198,23 @@ class Consumer:
 
     def _check_limits(self) -> None:
         if self.max_tasks is not None and self._done >= self.max_tasks:
-            logger.info("consumer %s ran %d tasks (max tasks per child): replacing it",
-                        self.consumer_id, self._done)
+            logger.info(
+                "consumer %s ran %d tasks (max tasks per child): replacing it",
+                self.consumer_id,
+                self._done,
+            )
             self.exhausted = self.stopping = True
             return
         limit = self.options.max_memory_per_child
         if limit is not None:
             used = resident_kib()
             if used > limit:
-                logger.warning("consumer %s uses %d KiB, over max memory per child (%d KiB): "
-                               "replacing it", self.consumer_id, used, limit)
+                logger.warning(
+                    "consumer %s uses %d KiB, over max memory per child (%d KiB): replacing it",
+                    self.consumer_id,
+                    used,
+                    limit,
+                )
                 self.exhausted = self.stopping = True
 
     def _release_all(self) -> None:
@@ -210,8 +223,11 @@ class Consumer:
         try:
             self.broker.release_all(self.consumer_id)
         except Exception as exc:
-            logger.error("consumer %s: messages not handed back (%s); they return when their "
-                         "lease ends", self.consumer_id, exc)
+            logger.error(
+                "consumer %s: messages not handed back (%s); they return when their lease ends",
+                self.consumer_id,
+                exc,
+            )
 
     def _give_back(self) -> None:
         if not self._buffer or self.broker is None or self.abandoned:
@@ -221,8 +237,13 @@ class Consumer:
         try:
             self.broker.release(self.consumer_id, tags, count=False)
         except Exception as exc:
-            logger.error("consumer %s: %d prefetched messages not given back (%s); they return "
-                         "when their lease ends", self.consumer_id, len(tags), exc)
+            logger.error(
+                "consumer %s: %d prefetched messages not given back (%s); they return "
+                "when their lease ends",
+                self.consumer_id,
+                len(tags),
+                exc,
+            )
 
     def _close(self) -> None:
         for closable in (self.executor, self.broker, self.backend, self._loop):
@@ -284,15 +305,21 @@ def finish_with_retry(executor: Executor, job: Job, outage: Outage) -> None:
         except ConnectionError as exc:
             outage.failed(exc)
             if outage.stopping():
-                logger.error("task %s: outcome not stored, the broker is unreachable; its "
-                             "message will be delivered again", job.message.id)
+                logger.error(
+                    "task %s: outcome not stored, the broker is unreachable; its "
+                    "message will be delivered again",
+                    job.message.id,
+                )
                 return
             continue
         except Exception as exc:
             logger.exception("task %s: its outcome cannot be stored", job.message.id)
             try:
-                executor.broker.dead_letter(executor.consumer_id, job.delivery.tag,
-                                            f"worker could not store its outcome: {exc!r}")
+                executor.broker.dead_letter(
+                    executor.consumer_id,
+                    job.delivery.tag,
+                    f"worker could not store its outcome: {exc!r}",
+                )
             except Exception:
                 logger.exception("message %s could not be dead-lettered", job.message.id)
         else:
@@ -302,8 +329,6 @@ def finish_with_retry(executor: Executor, job: Job, outage: Outage) -> None:
 
 def _by_priority(delivery: Delivery) -> int:
     return -delivery.priority
-
-
 
 
 def resident_kib() -> int:

@@ -49,13 +49,16 @@ def banner(app: Celeriac, options: WorkerOptions) -> str:
         f"  time limits: {limits or 'as each task sets them'}",
     ]
     if options.max_tasks_per_child or options.max_memory_per_child:
-        lines.append(f"  recycling:   after {options.max_tasks_per_child or '-'} tasks or "
-                     f"{options.max_memory_per_child or '-'} KiB per child")
+        lines.append(
+            f"  recycling:   after {options.max_tasks_per_child or '-'} tasks or "
+            f"{options.max_memory_per_child or '-'} KiB per child"
+        )
     return "\n".join(lines)
 
 
-def _pool(app: Celeriac, options: WorkerOptions, state: WorkerState,
-          announce: Callable[[str], None]) -> Pool:
+def _pool(
+    app: Celeriac, options: WorkerOptions, state: WorkerState, announce: Callable[[str], None]
+) -> Pool:
     if options.pool == "prefork":
         if scheme_of(app.broker_url) == "memory":
             raise ConfigurationError(
