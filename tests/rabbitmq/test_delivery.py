@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import pika
@@ -189,3 +190,32 @@ def test_two_broker_objects_in_one_process_share_a_consumer(
     acker.ack("shared", [delivery.tag])
     fetcher.release_all("shared")  # nothing held any more: nothing comes back
     assert make_broker().fetch([queue], "other", 1, 0.3) == []
+
+
+def test_task_queues_may_name_an_exchange_and_a_routing_key(
+    make_broker: Callable[..., AMQPBroker], queue: str, amqp_url: str
+) -> None:
+    """Given a queue routed through a topic exchange of the user's, expect celeriac to
+    declare and bind it, publish through it (immediate and delayed), and other
+    publishers of that exchange to reach the same queue."""
+    exchange = f"x-{queue}"
+    routes = {queue: {"exchange": exchange, "exchange_type": "topic", "routing_key": "jobs.a"}}
+    broker = make_broker(task_queues=routes)
+    broker.publish(
+        [Envelope("mine", queue, 5, b""), Envelope("later", queue, 5, b"", time.time() + 0.3)]
+    )
+    conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    try:
+        ch = conn.channel()
+        ch.basic_publish(exchange, "jobs.a", b"", pika.BasicProperties(message_id="theirs"))
+        got: list[str] = []
+        wait_for(
+            lambda: got.extend(d.id for d in broker.fetch([queue], "c1", 5, 0.2)) or len(got) == 3,
+            what="three messages",
+        )
+        assert sorted(got) == ["later", "mine", "theirs"]
+    finally:
+        conn.close()
+        conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
+        conn.channel().exchange_delete(exchange)
+        conn.close()
