@@ -52,6 +52,8 @@ def connect_broker(url: str, conf: Settings) -> Broker:
             f"{', '.join(s + '://' for s in _SCHEMES)}"
         )
     options = dict(conf.broker_transport_options or {})
+    if spec.endswith(":AMQPBroker") and conf.task_queues and "task_queues" not in options:
+        options["task_queues"] = conf.task_queues  # exchanges and routing keys per queue
     cls = _load(spec)
     return cls(  # type: ignore[no-any-return]
         url,
