@@ -13,7 +13,10 @@ The supervisor runs no tasks and sits on no hot path. In one loop it
   ``max_memory_per_child``;
 * turns SIGTERM/SIGINT into a warm shutdown and a second one into a cold one.
 
-``grow`` and ``shrink`` change the number of children at runtime.
+``grow`` and ``shrink`` change the number of children at runtime; called from
+another thread (remote control), they run in the supervisor's loop, because
+only its thread may fork: ``PR_SET_PDEATHSIG`` fires when the *thread* that
+forked a child ends.
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ import logging
 import multiprocessing
 import os
 import signal
+import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import wait
@@ -82,6 +87,9 @@ class Supervisor:
         self._restarts: dict[int, float] = {}  # slot -> when it may start again
         self._crashes: dict[int, int] = {}
         self._ready_by: float | None = None
+        self._requests: deque[Callable[[], None]] = deque()  # from other threads, run in the loop
+        self._loop_thread = threading.get_ident()
+        self._wake_w = -1
 
     # -- the loop -----------------------------------------------------------------
     def run(self) -> int:
@@ -89,10 +97,11 @@ class Supervisor:
         os.set_blocking(wake_r, False)
         os.set_blocking(wake_w, False)
         old_wakeup = signal.set_wakeup_fd(wake_w)
+        self._loop_thread, self._wake_w = threading.get_ident(), wake_w
         old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         try:
             self.heartbeat.connect()
-            self.grow(self.options.concurrency)
+            self._grow(self.options.concurrency)
             self._ready_by = time.monotonic() + READY_TIMEOUT
             while self.children or not self.stopping:
                 self._step(wake_r)
@@ -114,6 +123,8 @@ class Supervisor:
         except BlockingIOError:
             pass
         self._handle_signals()
+        while self._requests:
+            self._requests.popleft()()
         self._reap()
         self._enforce_time_limits()
         if self.heartbeat.due_in() <= 0:
@@ -246,22 +257,47 @@ class Supervisor:
             logger.exception("the time limit of task %s could not be recorded", running.task_id)
 
     # -- size ---------------------------------------------------------------------------
-    def grow(self, n: int = 1) -> None:
-        """Add ``n`` children."""
+    def grow(self, n: int = 1) -> int:
+        """Add ``n`` children; returns the pool size."""
+        return self._in_loop(self._grow, n)
+
+    def shrink(self, n: int = 1) -> int:
+        """Retire up to ``n`` children (one always stays), each after its running task;
+        returns how many retire."""
+        return self._in_loop(self._shrink, n)
+
+    def _grow(self, n: int) -> int:
         for _ in range(n):
             index = next(i for i in range(len(self.state.slots) + 1) if i not in self.state.slots)
             slot = Slot(index, shared=True)
             self.state.add_slot(slot)
             self._spawn(slot)
+        return self.state.pool_size
 
-    def shrink(self, n: int = 1) -> int:
-        """Retire up to ``n`` children (at least one stays); each finishes its task first."""
+    def _shrink(self, n: int) -> int:
         active = [c for c in self.children.values() if not c.retiring]
         retire = sorted(active, key=lambda c: c.slot.index)[max(1, len(active) - n) :]
         for child in retire:
             child.retiring = True
             _signal(child, signal.SIGTERM)
         return len(retire)
+
+    def _in_loop(self, action: Callable[[int], int], n: int, timeout: float = 10.0) -> int:
+        if threading.get_ident() == self._loop_thread:
+            return action(n)
+        done, outcome = threading.Event(), [0]
+
+        def request() -> None:
+            try:
+                outcome[0] = action(n)
+            finally:
+                done.set()
+
+        self._requests.append(request)
+        os.write(self._wake_w, b"\0")
+        if not done.wait(timeout):
+            raise TimeoutError(f"the supervisor did not act within {timeout}s")
+        return outcome[0]
 
     # -- shutdown -----------------------------------------------------------------------
     def _on_signal(self, signum: int, frame: object) -> None:
