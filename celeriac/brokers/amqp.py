@@ -47,6 +47,8 @@ if importlib.util.find_spec("pika") is None:  # pragma: no cover - depends on th
 
     raise MissingExtraError("rabbitmq", "pika")
 
+import pika.exceptions as pe
+
 from ..exceptions import BrokerUnavailable, ConfigurationError
 from ..message import Delivery, Envelope, check_priority
 from .amqp_admin import Admin
@@ -292,7 +294,13 @@ class AMQPBroker(Broker):
         return intake.ready_count(queues) + min(max(room, 0), ready)
 
     def _ready_count(self, queue: str) -> int:
-        return int(self._link.admin().queue_declare(queue, passive=True).method.message_count)
+        try:
+            declared = self._link.admin().queue_declare(queue, passive=True)
+        except pe.ChannelClosedByBroker as exc:
+            if exc.reply_code == 404:  # deleted under us: the next fetch declares it again
+                return 0
+            raise
+        return int(declared.method.message_count)
 
     def _held(self, tags: Sequence[str]) -> tuple[Intake | None, list[Raw]]:
         intake = self._live_intake()

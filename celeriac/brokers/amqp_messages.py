@@ -51,6 +51,7 @@ class Messages:
         self._state = state
         self._max_deliveries = max_deliveries
         self._registered: dict[str, float] = {}  # queue -> when we last registered it
+        self._sent: list[tuple[str, Outgoing]] = []  # the last batch published
 
     def ensure_queue(self, queue: str) -> None:
         """Declare the queue on this connection and keep it in the registry."""
@@ -84,21 +85,32 @@ class Messages:
     def send(self, items: list[tuple[str, Outgoing]]) -> None:
         """Declare what the messages need and publish them, confirmed.
 
-        Must run inside the link's guard. A queue deleted since we declared it
-        returns its messages (``mandatory``): declare it again and resend them.
+        Must run inside the link's guard. When the connection breaks, ``items``
+        keeps only what RabbitMQ did not confirm, so a retry sends only those.
+        A queue deleted since we declared it returns its messages
+        (``mandatory``): declare it again and resend them.
         """
-        batch = [out for _, out in items]
         self._declare(items)
         self._link.returned.clear()
-        self._link.publish(batch)
+        self._publish(items)
         returned = {message_id for message_id, _ in self._link.returned}
         if returned:
-            again = [(queue, out) for queue, out in items if out.properties.message_id in returned]
-            for queue in {queue for queue, _ in again}:
+            items[:] = [
+                (queue, out) for queue, out in self._sent if out.properties.message_id in returned
+            ]
+            for queue in {queue for queue, _ in items}:
                 self._topology.forget(queue)
-            self._declare(again)
-            batch[:] = [out for _, out in again]
+            self._declare(items)
+            self._publish(items)
+
+    def _publish(self, items: list[tuple[str, Outgoing]]) -> None:
+        self._sent = list(items)
+        batch = [out for _, out in items]
+        try:
             self._link.publish(batch)
+        finally:
+            left = {id(out) for out in batch}  # what RabbitMQ did not confirm
+            items[:] = [(queue, out) for queue, out in items if id(out) in left]
 
     def _declare(self, items: Iterable[tuple[str, Outgoing]]) -> None:
         for queue in {queue for queue, _ in items}:
