@@ -51,6 +51,9 @@ def workers(
         for worker in started:
             worker.wait_for("ready")
         yield started
+    except AssertionError as failure:  # what the workers said is half of the story
+        logs = "\n".join(f"--- worker {' '.join(w.args[3:])}:\n{w.log}" for w in started)
+        raise AssertionError(f"{failure}\n{logs}") from failure
     finally:
         for worker in started:
             worker.kill()

@@ -2,11 +2,18 @@
 
 Tests that need PostgreSQL skip when it is not reachable, except under CI
 (``CI`` set), where a missing server is a failure.
+
+Test sessions may run at the same time on one machine, and one test restarts the
+server: every user of the server holds a shared lock on a file, the restart an
+exclusive one, so a restart never lands in the middle of another session's test.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
+import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +24,30 @@ import pytest
 HOST = os.environ.get("CELERIAC_TEST_PG_HOST", "127.0.0.1")
 PORT = int(os.environ.get("CELERIAC_TEST_PG_PORT", "5432"))
 USER = os.environ.get("CELERIAC_TEST_PG_USER", "postgres")
+LOCK_PATH = os.path.join(tempfile.gettempdir(), "celeriac-tests-postgresql.lock")
+LOCK_TIMEOUT = 60.0
+
+
+@contextmanager
+def server_lock(exclusive: bool = False) -> Iterator[None]:
+    """Hold the machine-wide lock on the test server: shared to use it, exclusive to restart it."""
+    with open(LOCK_PATH, "a") as handle:
+        mode = (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB
+        deadline = time.monotonic() + LOCK_TIMEOUT
+        while True:
+            try:
+                fcntl.flock(handle, mode)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise AssertionError(
+                        f"another test session held {LOCK_PATH} for {LOCK_TIMEOUT}s"
+                    ) from None
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _admin_connection() -> Any:
@@ -33,8 +64,15 @@ def _admin_connection() -> Any:
 
 
 @contextmanager
-def throwaway_database() -> Iterator[dict[str, Any]]:
-    """Create a database, yield Django's settings for it, then drop it."""
+def throwaway_database(lock: bool = True) -> Iterator[dict[str, Any]]:
+    """Create a database, yield Django's settings for it, then drop it.
+
+    ``lock=False`` when the caller already holds :func:`server_lock`.
+    """
+    if lock:
+        with server_lock(), throwaway_database(lock=False) as database:
+            yield database
+        return
     name = f"celeriac_django_{uuid.uuid4().hex[:12]}"
     with _admin_connection() as admin:
         admin.execute(f'CREATE DATABASE "{name}"')

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from .cluster import fresh_copy, manage, workers
-from .pg import HOST, PORT, USER, throwaway_database
+from .pg import HOST, PORT, USER, server_lock, throwaway_database
 
 pytestmark = pytest.mark.slow
 
@@ -54,8 +54,9 @@ def _accepting_connections(timeout: float = 30) -> None:
 
 @pytest.fixture
 def pg_project(project: dict[str, Any], tmp_path: Path) -> Iterator[dict[str, Any]]:
-    """A fresh copy of the example on a throwaway PostgreSQL database, migrated."""
-    with throwaway_database() as database:
+    """A fresh copy of the example on a throwaway PostgreSQL database, migrated; the
+    server is this test's alone (it restarts it)."""
+    with server_lock(exclusive=True), throwaway_database(lock=False) as database:
         env = {
             "DJANGO_SETTINGS_MODULE": "djcelery.settings",
             "BROKER_URL": f"sqlite:///{tmp_path / 'broker.sqlite3'}",
