@@ -88,6 +88,13 @@ class SQLiteBackend(Backend):
         """The database file."""
         return self._db.path
 
+    def shares(self, path: str) -> bool:
+        """Whether this backend lives in the database file ``path`` (its tables then exist)."""
+        if path != self._db.path:
+            return False
+        with self._db.read():  # connecting creates the result tables
+            return True
+
     def store(self, metas: Sequence[TaskMeta]) -> None:
         if not metas:
             return

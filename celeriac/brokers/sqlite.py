@@ -21,6 +21,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from ..backends.base import Backend, TaskMeta
+from ..backends.sqlite import SQLiteBackend
 from ..exceptions import BrokerError, BrokerUnavailable, ConfigurationError
 from ..message import Delivery, Envelope, check_priority
 from . import sqlite_admin as admin
@@ -43,10 +45,13 @@ _INSERT = (
     "INSERT INTO celeriac_messages (id, queue, priority, body, state, eta, ready_at)"
     " VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
-# Which held messages a give-back moves: named parameters of _give_back.
-_BY_TAGS = "state = 2 AND seq IN (SELECT value FROM json_each(:seqs))"
-_BY_OWNER = "state = 2 AND owner = :owner"
-_EXPIRED = "state = 2 AND lease_until < :now"
+# Which held messages a give-back moves (``FROM {rows}``), with named parameters.
+_BY_TAGS = "celeriac_messages WHERE state = 2 AND seq IN (SELECT value FROM json_each(:seqs))"
+_BY_OWNER = "celeriac_messages WHERE state = 2 AND owner = :owner"
+# Expired leases: a scan of the held entries of the owner index, never of the table.
+_EXPIRED = (
+    "celeriac_messages INDEXED BY celeriac_messages_owner WHERE state = 2 AND lease_until < :now"
+)
 
 
 class SQLiteBroker(Broker):
@@ -104,10 +109,11 @@ class SQLiteBroker(Broker):
             raise ConfigurationError("fetch needs at least one queue name")
         deadline = time.monotonic() + timeout
         while True:
-            version = self._db.version()  # before taking: a commit after it wakes the wait
             taken = self._take(names, consumer, limit)
             if taken or time.monotonic() >= deadline:
                 return taken
+            # Taken before the first look: anything committed after it changes it.
+            version = self._db.version()
             if not self._wait_for_work(names, version, deadline):
                 return []
 
@@ -162,6 +168,25 @@ class SQLiteBroker(Broker):
                     [(seq,) for seq in seqs],
                 )
 
+    def complete(
+        self,
+        consumer: str,
+        tags: Sequence[str],
+        backend: Backend | None,
+        metas: Sequence[TaskMeta],
+    ) -> None:
+        """Store results and ack in one transaction when the backend is this same file."""
+        if not metas or not isinstance(backend, SQLiteBackend) or not backend.shares(self.path):
+            return super().complete(consumer, tags, backend, metas)
+        rows = backend.encode(metas)  # before the lock: keep the transaction short
+        seqs = _seqs(tags)
+        with self._db.write() as conn:
+            backend.store_rows(conn, rows)
+            conn.executemany(
+                "DELETE FROM celeriac_messages WHERE seq = ? AND state = 2", [(s,) for s in seqs]
+            )
+        return None
+
     def release(
         self, consumer: str, tags: Sequence[str], delay: float = 0.0, count: bool = False
     ) -> None:
@@ -191,7 +216,7 @@ class SQLiteBroker(Broker):
         now = time.time()
         with self._db.read() as conn:  # every worker runs this often: look before locking
             expired = conn.execute(
-                f"SELECT EXISTS (SELECT 1 FROM celeriac_messages WHERE {_EXPIRED})", {"now": now}
+                f"SELECT EXISTS (SELECT 1 FROM {_EXPIRED})", {"now": now}
             ).fetchone()[0]
         if not expired:
             return 0
@@ -199,7 +224,7 @@ class SQLiteBroker(Broker):
             return self._give_back(conn, _EXPIRED, {"now": now}, True, 0.0, "lease expired")
 
     def _give_back(
-        self, conn: Any, where: str, params: dict[str, Any], count: bool, delay: float, why: str
+        self, conn: Any, rows: str, params: dict[str, Any], count: bool, delay: float, why: str
     ) -> int:
         """Move held messages back to ready (or delayed), or to dead letters when used up.
 
@@ -221,7 +246,7 @@ class SQLiteBroker(Broker):
             "INSERT INTO celeriac_dead (id, queue, priority, body, reason, deliveries, dead_at)"
             " SELECT id, queue, priority, body, printf('%s after %d deliveries"
             " (max_deliveries=%d)', :why, deliveries, :max), deliveries, :now"
-            f" FROM celeriac_messages WHERE {where} AND :count AND deliveries >= :max"
+            f" FROM {rows} AND :count AND deliveries >= :max"
             " ORDER BY seq",
             params,
         ).rowcount
@@ -229,11 +254,11 @@ class SQLiteBroker(Broker):
             f"INSERT INTO celeriac_messages ({COPY}, state, eta, ready_at, deliveries)"
             f" SELECT {COPY}, :state, :eta, :ready_at,"
             " CASE WHEN :count THEN deliveries ELSE max(deliveries - 1, 0) END"
-            f" FROM celeriac_messages WHERE {where} AND NOT (:count AND deliveries >= :max)"
+            f" FROM {rows} AND NOT (:count AND deliveries >= :max)"
             " ORDER BY seq",
             params,
         )
-        moved: int = conn.execute(f"DELETE FROM celeriac_messages WHERE {where}", params).rowcount
+        moved: int = conn.execute(f"DELETE FROM {rows}", params).rowcount
         if buried:
             logger.warning(
                 "%d messages dead-lettered: %s after %d deliveries",

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,6 +25,23 @@ from pathlib import Path
 from ..exceptions import CeleriacError, ConfigurationError
 
 DEFAULT_BUSY_TIMEOUT = 10.0
+
+# A forked child must neither use nor close its parent's connections (closing one
+# may checkpoint or unlock behind the parent's back), so after a fork they are
+# parked here for good, and each Database opens its own.
+_open_databases: weakref.WeakSet[Database] = weakref.WeakSet()
+_inherited: list[sqlite3.Connection] = []
+
+
+def _after_fork_in_child() -> None:
+    for db in list(_open_databases):
+        db.lock = threading.RLock()  # another thread of the parent may have held it
+        if db._conn is not None:
+            _inherited.append(db._conn)
+            db._conn = None
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 _SCHEMA_TABLE = (
     "CREATE TABLE IF NOT EXISTS celeriac_schema ("
     " component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
@@ -79,21 +97,20 @@ class Database:
     ) -> None:
         if busy_timeout <= 0:
             raise ConfigurationError(f"busy_timeout must be > 0 seconds, not {busy_timeout!r}")
-        self.path = path
+        self.path = os.path.abspath(path)  # relative to the working directory of now
         self.schema = schema
         self.errors = errors
         self.busy_timeout = busy_timeout
         self.lock = threading.RLock()
         self.commits = 0  # our own commits: PRAGMA data_version only counts other connections'
         self._conn: sqlite3.Connection | None = None
-        self._pid = 0
 
     # -- connecting ------------------------------------------------------------
     def connection(self) -> sqlite3.Connection:
         """The open connection (call with ``lock`` held)."""
-        if self._conn is None or self._pid != os.getpid():
+        if self._conn is None:
             self._conn = self._connect()
-            self._pid = os.getpid()
+            _open_databases.add(self)
         return self._conn
 
     def _connect(self) -> sqlite3.Connection:
@@ -209,5 +226,5 @@ class Database:
         """Close the connection (only in the process that opened it)."""
         with self.lock:
             conn, self._conn = self._conn, None
-            if conn is not None and self._pid == os.getpid():
+            if conn is not None:
                 conn.close()

@@ -18,6 +18,8 @@ import pytest
 
 from celeriac.brokers.base import Broker
 
+from tests.rabbitmq.contract_env import rabbitmq_env
+
 from .env import BrokerEnv
 
 
@@ -42,6 +44,7 @@ class BrokerKind:
 BROKERS: dict[str, BrokerKind] = {
     "memory": BrokerKind(memory_env, spans_processes=False),
     "sqlite": BrokerKind(sqlite_env, spans_processes=True),
+    "rabbitmq": BrokerKind(rabbitmq_env, spans_processes=True),
 }
 
 
