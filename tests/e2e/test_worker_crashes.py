@@ -11,6 +11,8 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.e2e.workers import StartWorker, alive, wait_until
 from tests.worker.fixtures import APP, Sandbox, make_sandbox
 
@@ -44,14 +46,15 @@ def test_kill_9_of_a_child_mid_task_runs_the_task_exactly_once_more(
     assert "died with signal SIGKILL while running" in worker.log
 
 
+@pytest.mark.parametrize("pool", ["prefork", "solo"])  # supervisor beats; a thread beats
 def test_a_task_running_four_leases_is_not_handed_to_a_second_worker(
-    tmp_path: Path, start_worker: StartWorker
+    pool: str, tmp_path: Path, start_worker: StartWorker
 ) -> None:
     box = make_sandbox(tmp_path, lease=1.0)
     try:
         for name in ("a", "b"):
             start_worker(
-                APP, "-c", "1", "--prefetch-multiplier", "1", "-n", f"{name}@%h", env=box.env
+                APP, "-P", pool, "--prefetch-multiplier", "1", "-n", f"{name}@%h", env=box.env
             )
         result = box.send("record", box.file("runs"), "long", 4 * box.lease)
         assert result.get(timeout=15) == "long"
@@ -122,3 +125,21 @@ def test_a_second_signal_is_a_cold_shutdown_that_hands_back_running_tasks_at_onc
     start_worker(APP, "-c", "1", "-n", "next@%h", env=sandbox.env)
     assert result.get(timeout=10) == "cut"
     assert len(ends(sandbox, "runs", "cut")) == 1
+
+
+def test_an_idle_worker_gets_the_queue_while_another_runs_a_long_task(
+    sandbox: Sandbox, start_worker: StartWorker
+) -> None:
+    """With prefetch multiplier 1 a busy worker holds nothing it is not running, so
+    short tasks queued behind a long one all run on the idle worker (celery#4537)."""
+    runs = sandbox.file("runs")
+    start_worker(APP, "-c", "1", "--prefetch-multiplier", "1", "-n", "busy@%h", env=sandbox.env)
+    long_one = sandbox.send("record", runs, "long", 3)
+    wait_until(lambda: starts(sandbox, "runs", "long"), 10, "the long task to start")
+    start_worker(APP, "-c", "1", "--prefetch-multiplier", "1", "-n", "idle@%h", env=sandbox.env)
+    short = [sandbox.send("record", runs, f"s{i}") for i in range(5)]
+    assert [r.get(timeout=5) for r in short] == [f"s{i}" for i in range(5)]
+    assert not ends(sandbox, "runs", "long")  # all done while the long one still ran
+    [[_, _, busy_pid, _]] = starts(sandbox, "runs", "long")
+    assert all(words[2] != busy_pid for words in sandbox.lines("runs")[1:])
+    assert long_one.get(timeout=10) == "long"
