@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from celeriac.brokers.base import Broker
-
 from tests.rabbitmq.contract_env import rabbitmq_env
 
 from .env import BrokerEnv

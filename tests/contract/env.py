@@ -20,7 +20,13 @@ class BrokerEnv:
     options: dict[str, Any] = field(default_factory=dict)
     prefix: str = ""  # queue names start with it (isolation on a shared server)
     spans_processes: bool = True  # connections from other processes see the same broker
-    features: frozenset[str] = frozenset({"streams", "flags", "rates"})
+    # leases: a holder's lease can run out while it lives, and release_all of another
+    # process's consumer returns its messages; exact_stats: stats count waiting per
+    # priority, delayed and in flight; global_priority: strict across a fetch's queues.
+    # RabbitMQ has none of these (docs/rabbitmq.md): its tests of them skip.
+    features: frozenset[str] = frozenset(
+        {"streams", "flags", "rates", "leases", "exact_stats", "global_priority"}
+    )
     _opened: list[Broker] = field(default_factory=list, repr=False)
 
     def q(self, name: str) -> str:

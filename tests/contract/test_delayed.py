@@ -21,7 +21,8 @@ def test_a_delayed_message_is_not_fetchable_before_it_is_due(
 
     assert ids(drain(broker, [q], "c1")) == ["now"]
     stats = broker.stats(q)
-    assert (stats.delayed, stats.total_waiting) == (1, 0)
+    assert stats.total_waiting == 0
+    assert stats.delayed == (1 if "exact_stats" in env.features else 0)
 
     got = broker.fetch([q], "c1", 10, 5.0)  # waits, and wakes for the due message
 

@@ -44,6 +44,7 @@ def test_strict_priority_then_fifo_within_each(env: BrokerEnv, broker: Broker) -
     assert got == expected
 
 
+@pytest.mark.needs("global_priority")
 def test_priority_is_global_across_the_queues_of_one_fetch(env: BrokerEnv, broker: Broker) -> None:
     """Given three queues, one fetch takes the highest priority of all, FIFO across queues."""
     qa, qb, qc = env.q("a"), env.q("b"), env.q("c")

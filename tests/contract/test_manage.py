@@ -5,12 +5,15 @@ from __future__ import annotations
 import time
 import uuid
 
+import pytest
+
 from celeriac.brokers.base import Broker
 
 from .env import BrokerEnv
 from .helpers import drain, envelope, ids
 
 
+@pytest.mark.needs("exact_stats")
 def test_stats_count_every_state_of_a_queue(env: BrokerEnv, broker: Broker) -> None:
     q = env.q("stats")
     broker.publish([envelope(q, 9, task_id="held"), envelope(q, 9, task_id="bad")])
@@ -50,6 +53,7 @@ def test_queues_lists_every_queue_with_any_message(env: BrokerEnv, broker: Broke
     assert listed == sorted(listed)
 
 
+@pytest.mark.needs("exact_stats")
 def test_purge_deletes_waiting_and_delayed_only(env: BrokerEnv, broker: Broker) -> None:
     q, other = env.q("purge"), env.q("keep")
     broker.publish([envelope(q) for _ in range(3)] + [envelope(other)])
