@@ -62,6 +62,7 @@ def child_main(app: Celeriac, options: WorkerOptions, slot: Slot, parent_pid: in
         slot,
         timer=SignalTimer(enforce_hard=False),  # the supervisor enforces hard limits
         max_tasks=options.max_tasks_per_child,
+        max_memory_kib=options.max_memory_per_child,
     )
     consumer.parent_pid = parent_pid
     state = WorkerState(options)  # what middleware sees of this process
@@ -71,6 +72,7 @@ def child_main(app: Celeriac, options: WorkerOptions, slot: Slot, parent_pid: in
         consumer.stop()
 
     signal.signal(signal.SIGTERM, warm_stop)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})  # see Supervisor._spawn
     from ..control.remote import follow_control
 
     follower = follow_control(app, options.hostname)  # revocations, limits, queue changes

@@ -70,6 +70,7 @@ class Consumer:
         slot: Slot,
         timer: TaskTimer | None = None,
         max_tasks: int | None = None,
+        max_memory_kib: int | None = None,
         on_ready: Callable[[], None] | None = None,
     ) -> None:
         self.app = app
@@ -77,7 +78,8 @@ class Consumer:
         self.consumer_id = consumer_id
         self.slot = slot
         self.timer = timer or NoTimer()
-        self.max_tasks = max_tasks
+        self.max_tasks = max_tasks  # recycling: only a process that can be replaced sets these
+        self.max_memory_kib = max_memory_kib
         self.on_ready = on_ready
         self.limit = options.prefetch_per_consumer
         self.stopping = False  # a plain flag: signal handlers set it
@@ -205,7 +207,7 @@ class Consumer:
             )
             self.exhausted = self.stopping = True
             return
-        limit = self.options.max_memory_per_child
+        limit = self.max_memory_kib
         if limit is not None:
             used = resident_kib()
             if used > limit:

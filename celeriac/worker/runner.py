@@ -49,10 +49,13 @@ def banner(app: Celeriac, options: WorkerOptions) -> str:
         f"  time limits: {limits or 'as each task sets them'}",
     ]
     if options.max_tasks_per_child or options.max_memory_per_child:
-        lines.append(
-            f"  recycling:   after {options.max_tasks_per_child or '-'} tasks or "
+        recycling = (
+            f"after {options.max_tasks_per_child or '-'} tasks or "
             f"{options.max_memory_per_child or '-'} KiB per child"
+            if options.pool == "prefork"
+            else "none: max tasks and memory per child apply to prefork children only"
         )
+        lines.append(f"  recycling:   {recycling}")
     return "\n".join(lines)
 
 
