@@ -1,0 +1,156 @@
+"""What the pages and the API read from the store: task lists, a task, workers, figures."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from .store import Store, decode_task
+
+LIST_COLUMNS = (
+    "id, name, state, args, kwargs, result, exception, worker, queue, seen, updated, "
+    "received, started, succeeded, failed, runtime, retries, parent_id, root_id, timeline"
+)
+MISSED_BEATS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFilter:
+    """A page of the task list: filters, free-text search, and paging."""
+
+    state: str = ""
+    name: str = ""
+    worker: str = ""
+    queue: str = ""
+    search: str = ""
+    limit: int = 50
+    offset: int = 0
+
+    def where(self) -> tuple[str, list[Any]]:
+        clauses, params = [], []
+        for column in ("state", "name", "worker", "queue"):
+            value = getattr(self, column)
+            if value:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if self.search:
+            # A scan of the text columns: bounded by the ``seen`` order and LIMIT,
+            # so a frequent term answers fast; a rare one reads the whole table.
+            clauses.append(
+                "(args LIKE ? ESCAPE '\\' OR kwargs LIKE ? ESCAPE '\\' "
+                "OR result LIKE ? ESCAPE '\\' OR id = ?)"
+            )
+            like = "%" + _escape_like(self.search) + "%"
+            params.extend([like, like, like, self.search])
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def list_tasks(store: Store, flt: TaskFilter) -> list[dict[str, Any]]:
+    """Tasks matching ``flt``, newest first, one page."""
+    where, params = flt.where()
+    rows = store.query(
+        f"SELECT {LIST_COLUMNS} FROM tasks{where} ORDER BY seen DESC LIMIT ? OFFSET ?",
+        [*params, flt.limit, flt.offset],
+    )
+    return [decode_task(row) for row in rows]
+
+
+def get_task(store: Store, task_id: str) -> dict[str, Any] | None:
+    """One task with its children (tasks whose parent it is)."""
+    row = store.query_one("SELECT * FROM tasks WHERE id = ?", [task_id])
+    if row is None:
+        return None
+    task = decode_task(row)
+    task["children"] = [
+        dict(r)
+        for r in store.query(
+            "SELECT id, name, state FROM tasks WHERE parent_id = ? ORDER BY seen LIMIT 200",
+            [task_id],
+        )
+    ]
+    return task
+
+
+def task_types(store: Store) -> list[str]:
+    """Every task name seen (an index-only scan of ``tasks_name``)."""
+    rows = store.query("SELECT DISTINCT name FROM tasks WHERE name IS NOT NULL ORDER BY name")
+    return [str(r["name"]) for r in rows]
+
+
+def workers(store: Store, now: float | None = None) -> list[dict[str, Any]]:
+    """Workers from their heartbeats: online while heard from within three beats."""
+    now = time.time() if now is None else now
+    found = []
+    for row in store.query("SELECT * FROM workers ORDER BY hostname"):
+        info = orjson.loads(row["info"])
+        alive = bool(row["online"]) and now - row["last_seen"] <= row["freq"] * MISSED_BEATS
+        found.append(
+            {
+                **info,
+                "hostname": row["hostname"],
+                "alive": alive,
+                "last_seen": row["last_seen"],
+                "age": max(0.0, now - row["last_seen"]),
+            }
+        )
+    return found
+
+
+def _percentile(store: Store, since: float, count: int, fraction: float) -> float | None:
+    if not count:
+        return None
+    row = store.query_one(
+        "SELECT runtime FROM tasks WHERE finished >= ? AND runtime IS NOT NULL "
+        "ORDER BY runtime LIMIT 1 OFFSET ?",
+        [since, min(count - 1, int(count * fraction))],
+    )
+    return None if row is None else float(row["runtime"])
+
+
+def overview(store: Store, window: float = 3600.0, now: float | None = None) -> dict[str, Any]:
+    """The last ``window`` seconds: per-minute throughput, failure rate, runtime percentiles."""
+    now = time.time() if now is None else now
+    since = now - window
+    per_minute: dict[int, dict[str, int]] = {}
+    totals: dict[str, int] = {}
+    for row in store.query(
+        "SELECT CAST(finished / 60 AS INTEGER) AS minute, state, COUNT(*) AS n FROM tasks "
+        "WHERE finished >= ? GROUP BY minute, state",
+        [since],
+    ):
+        bucket = per_minute.setdefault(int(row["minute"]), {})
+        bucket[row["state"]] = row["n"]
+        totals[row["state"]] = totals.get(row["state"], 0) + row["n"]
+    first = int(since // 60) + 1
+    series = [
+        {
+            "minute": m * 60,
+            "succeeded": per_minute.get(m, {}).get("SUCCESS", 0),
+            "failed": per_minute.get(m, {}).get("FAILURE", 0),
+        }
+        for m in range(first, int(now // 60) + 1)
+    ]
+    finished = sum(totals.values())
+    timed = store.query_one(
+        "SELECT COUNT(*) AS n FROM tasks WHERE finished >= ? AND runtime IS NOT NULL", [since]
+    )
+    count = int(timed["n"]) if timed else 0
+    return {
+        "window": window,
+        "finished": finished,
+        "succeeded": totals.get("SUCCESS", 0),
+        "failed": totals.get("FAILURE", 0),
+        "failure_rate": (totals.get("FAILURE", 0) / finished) if finished else 0.0,
+        "throughput_per_minute": finished / (window / 60.0),
+        "runtime": {
+            f"p{int(q * 100)}": _percentile(store, since, count, q) for q in (0.5, 0.9, 0.99)
+        },
+        "series": series,
+    }

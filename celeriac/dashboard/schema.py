@@ -1,0 +1,65 @@
+"""The store's tables and indexes.
+
+``tasks`` has one row per task. Lists are ordered by ``seen`` (when the task
+was first seen: sent or received), newest first, so each filter has an index
+that ends in ``seen``: a page of a filtered list is an index range scan, not a
+sort of the whole table. ``finished`` serves the overview's last hour.
+"""
+
+from __future__ import annotations
+
+TASK_COLUMNS = (
+    "id", "name", "state", "args", "kwargs", "result", "exception", "traceback",
+    "worker", "queue", "priority", "seen", "updated", "rank", "sent", "received",
+    "started", "succeeded", "failed", "retried", "revoked", "finished", "runtime",
+    "retries", "parent_id", "root_id", "eta", "expires", "timeline",
+)  # fmt: skip
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS tasks (
+    id TEXT PRIMARY KEY,
+    name TEXT,
+    state TEXT NOT NULL,
+    args TEXT,
+    kwargs TEXT,
+    result TEXT,
+    exception TEXT,
+    traceback TEXT,
+    worker TEXT,
+    queue TEXT,
+    priority INTEGER,
+    seen REAL NOT NULL,
+    updated REAL NOT NULL,
+    rank INTEGER NOT NULL,
+    sent REAL,
+    received REAL,
+    started REAL,
+    succeeded REAL,
+    failed REAL,
+    retried REAL,
+    revoked REAL,
+    finished REAL,
+    runtime REAL,
+    retries INTEGER,
+    parent_id TEXT,
+    root_id TEXT,
+    eta REAL,
+    expires REAL,
+    timeline TEXT
+);
+CREATE INDEX IF NOT EXISTS tasks_seen ON tasks (seen);
+CREATE INDEX IF NOT EXISTS tasks_state ON tasks (state, seen);
+CREATE INDEX IF NOT EXISTS tasks_name ON tasks (name, seen);
+CREATE INDEX IF NOT EXISTS tasks_worker ON tasks (worker, seen);
+CREATE INDEX IF NOT EXISTS tasks_queue ON tasks (queue, seen);
+CREATE INDEX IF NOT EXISTS tasks_finished ON tasks (finished) WHERE finished IS NOT NULL;
+CREATE INDEX IF NOT EXISTS tasks_parent ON tasks (parent_id) WHERE parent_id IS NOT NULL;
+CREATE TABLE IF NOT EXISTS workers (
+    hostname TEXT PRIMARY KEY,
+    last_seen REAL NOT NULL,
+    online INTEGER NOT NULL,
+    freq REAL NOT NULL,
+    info TEXT NOT NULL
+);
+"""

@@ -1,0 +1,140 @@
+"""The collector and its store: task rows from events, resuming, retention, queries."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from celeriac import Celeriac
+from celeriac.dashboard.collector import Collector
+from celeriac.dashboard.queries import TaskFilter, get_task, list_tasks, overview, workers
+from celeriac.dashboard.store import Store
+
+from .helpers import emit, lifecycle
+
+
+def _app(tmp_path: Path) -> Celeriac:
+    url = f"sqlite:///{tmp_path}/broker.sqlite3"
+    return Celeriac("t", broker=url, backend=url, set_as_current=False)
+
+
+def test_a_task_row_follows_its_events_even_out_of_order(tmp_path: Path) -> None:
+    app = _app(tmp_path)
+    store = Store(tmp_path / "dash.sqlite3")
+    now = time.time()
+    # Given the worker's events arrive before the producer's task-sent
+    emit(app, "task-received", uuid="t1", name="proj.add", hostname="w1", timestamp=now + 1)
+    emit(app, "task-succeeded", uuid="t1", hostname="w1", result=3, runtime=0.5, timestamp=now + 2)
+    emit(
+        app,
+        "task-sent",
+        uuid="t1",
+        name="proj.add",
+        args=[1, 2],
+        kwargs={"k": 1},
+        queue="q1",
+        timestamp=now,
+    )
+    # When the collector reads them
+    assert Collector(app, store).drain() == 3
+    # Expect SUCCESS with the arguments, the result, and the timeline in time order
+    task = get_task(store, "t1")
+    assert task is not None
+    assert (task["state"], task["args"], task["kwargs"], task["result"]) == (
+        "SUCCESS",
+        [1, 2],
+        {"k": 1},
+        3,
+    )
+    assert (task["worker"], task["queue"], task["runtime"]) == ("w1", "q1", 0.5)
+    assert [e[0] for e in task["timeline"]] == ["task-sent", "task-received", "task-succeeded"]
+    app.close()
+
+
+def test_a_restarted_collector_resumes_after_the_stored_position(tmp_path: Path) -> None:
+    app = _app(tmp_path)
+    path = tmp_path / "dash.sqlite3"
+    store = Store(path)
+    lifecycle(app, "a")
+    Collector(app, store).drain()
+    store.close()
+    # Given a new store on the same file and more events meanwhile
+    lifecycle(app, "b", outcome="task-failed")
+    store = Store(path)
+    # When a new collector starts, Expect it reads only the new events
+    assert Collector(app, store).drain() == 4
+    assert [t["id"] for t in list_tasks(store, TaskFilter())] == ["b", "a"]
+    assert len(get_task(store, "a")["timeline"]) == 4  # type: ignore[index]
+    app.close()
+
+
+def test_lists_filter_and_search(tmp_path: Path) -> None:
+    app = _app(tmp_path)
+    store = Store(tmp_path / "dash.sqlite3")
+    base = time.time() - 100
+    for i in range(30):
+        outcome = "task-failed" if i % 3 == 0 else "task-succeeded"
+        lifecycle(
+            app,
+            f"t{i}",
+            name=f"proj.n{i % 2}",
+            outcome=outcome,
+            at=base + i,
+            worker=f"w{i % 5}",
+            args=[f"needle{i}"],
+        )
+    Collector(app, store).drain()
+    failed = list_tasks(store, TaskFilter(state="FAILURE", limit=100))
+    assert {t["id"] for t in failed} == {f"t{i}" for i in range(0, 30, 3)}
+    named = list_tasks(store, TaskFilter(name="proj.n1", worker="w1", limit=100))
+    assert {t["id"] for t in named} == {"t1", "t11", "t21"}
+    assert [t["id"] for t in list_tasks(store, TaskFilter(search="needle17"))] == ["t17"]
+    assert list_tasks(store, TaskFilter(search="100%")) == []  # LIKE wildcards are literal
+    page = list_tasks(store, TaskFilter(limit=10, offset=10))
+    assert [t["id"] for t in page] == [f"t{i}" for i in range(19, 9, -1)]
+    stats = overview(store)
+    assert (stats["succeeded"], stats["failed"]) == (20, 10)
+    assert stats["runtime"]["p50"] == 0.5
+    app.close()
+
+
+def test_retention_by_age_and_count_keeps_failures_longer(tmp_path: Path) -> None:
+    app = _app(tmp_path)
+    store = Store(
+        tmp_path / "d.sqlite3", max_age=1000, max_tasks=5, failure_max_age=5000, max_failures=3
+    )
+    now = time.time()
+    lifecycle(app, "old-ok", at=now - 2000)
+    lifecycle(app, "old-fail", outcome="task-failed", at=now - 2000)
+    for i in range(8):
+        lifecycle(app, f"ok{i}", at=now - 100 + i)
+        lifecycle(app, f"fail{i}", outcome="task-failed", at=now - 100 + i)
+    Collector(app, store).drain()
+    store.prune(now)
+    kept = {t["id"] for t in list_tasks(store, TaskFilter(limit=100))}
+    assert kept == {f"ok{i}" for i in range(3, 8)} | {f"fail{i}" for i in range(5, 8)}
+    app.close()
+
+
+def test_workers_from_heartbeats_go_offline_and_expire(tmp_path: Path) -> None:
+    app = _app(tmp_path)
+    store = Store(tmp_path / "d.sqlite3", worker_forget_after=60)
+    now = time.time()
+    emit(
+        app,
+        "worker-heartbeat",
+        hostname="w1",
+        freq=2.0,
+        active=1,
+        pool_size=4,
+        queues=["celeriac"],
+        timestamp=now,
+    )
+    emit(app, "worker-heartbeat", hostname="w2", freq=2.0, timestamp=now - 30)
+    emit(app, "worker-offline", hostname="w3", freq=2.0, timestamp=now)
+    emit(app, "worker-heartbeat", hostname="w4", freq=2.0, timestamp=now - 120)
+    Collector(app, store).drain()
+    store.prune(now)
+    seen = {w["hostname"]: w["alive"] for w in workers(store, now)}
+    assert seen == {"w1": True, "w2": False, "w3": False}
+    app.close()
