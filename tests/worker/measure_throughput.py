@@ -1,6 +1,7 @@
 """No-op tasks through the SQLite broker and one real worker: how many per second.
 
     .venv/bin/python -m tests.worker.measure_throughput [--tasks 20000] [-P prefork] [-c 2]
+        [--prefetch-multiplier 4] [--broker redis://localhost:6379/15]
 
 Publishes the tasks in one batch while the worker is idle and ready, then times
 until every result is stored. Prints tasks/s.
@@ -28,8 +29,12 @@ def main() -> None:
     parser.add_argument("-P", "--pool", default="prefork")
     parser.add_argument("-c", "--concurrency", default="2")
     parser.add_argument("--prefetch-multiplier", default="4")
+    parser.add_argument("--broker", help="broker and backend URL (default: a new SQLite file)")
     opts = parser.parse_args()
     box = make_sandbox(Path(tempfile.mkdtemp(prefix="celeriac-throughput-")), lease=30)
+    if opts.broker:
+        box.env.update(CELERIAC_BROKER_URL=opts.broker, CELERIAC_RESULT_BACKEND=opts.broker)
+        box.app.conf.update(broker_url=opts.broker, result_backend=opts.broker)
     worker = launch(
         APP,
         "-P",
