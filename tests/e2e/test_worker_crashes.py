@@ -143,3 +143,18 @@ def test_an_idle_worker_gets_the_queue_while_another_runs_a_long_task(
     [[_, _, busy_pid, _]] = starts(sandbox, "runs", "long")
     assert all(words[2] != busy_pid for words in sandbox.lines("runs")[1:])
     assert long_one.get(timeout=10) == "long"
+
+
+def test_ctrl_c_reaches_the_whole_group_and_is_a_warm_shutdown(
+    sandbox: Sandbox, start_worker: StartWorker
+) -> None:
+    """A Ctrl-C in a terminal sends SIGINT to every process of the group: the children
+    ignore it and the supervisor lets the running task finish."""
+    runs = sandbox.file("runs")
+    worker = start_worker(APP, "-c", "1", env=sandbox.env)
+    result = sandbox.send("record", runs, "interrupted?", 1.0)
+    wait_until(lambda: starts(sandbox, "runs", "interrupted?"), 10, "the task to start")
+    os.killpg(worker.pid, signal.SIGINT)
+    assert worker.process.wait(15) == 0
+    assert result.get(timeout=1) == "interrupted?"
+    assert "KeyboardInterrupt" not in worker.log
