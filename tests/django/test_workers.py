@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.workers import launch
+
 from .cluster import fresh_copy, manage, workers
 
 pytestmark = pytest.mark.slow
@@ -25,8 +27,29 @@ def cluster(project: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -
         "SQLITE_PATH": project["env"]["SQLITE_PATH"],  # shared with this process: the admin
         "BROKER_URL": f"sqlite:///{tmp / 'broker.sqlite3'}",
     }
+    standalone_env = {
+        "BROKER_URL": env["BROKER_URL"],
+        "STANDALONE_RESULT_BACKEND": f"sqlite:///{tmp / 'standalone.sqlite3'}",
+        "PYTHONPATH": str(copy),  # cworker.tasks, from the project next door
+    }
+    env["STANDALONE_RESULT_BACKEND"] = standalone_env["STANDALONE_RESULT_BACKEND"]
     with workers(copy, env, QUEUE1, QUEUE2) as started:
-        yield {"dir": copy, "env": env, "workers": started}
+        # the standalone worker, as the README starts it: no Django
+        standalone = launch(
+            "celerytask",
+            "-Q",
+            "standalone",
+            "-n",
+            "standalone@%h",
+            "-c",
+            "1",
+            cwd=copy / "celeryworker",
+            env=standalone_env,
+        )
+        try:
+            yield {"dir": copy, "env": env, "workers": [*started, standalone]}
+        finally:
+            standalone.kill()
 
 
 def test_scenarios_run_on_the_two_workers(cluster: Any, app: Any) -> None:
@@ -37,12 +60,19 @@ def test_scenarios_run_on_the_two_workers(cluster: Any, app: Any) -> None:
         "scenarios",
         "routing",
         "results",
+        "group",
+        "chain",
+        "chord",
         "on_commit",
         "tasks_framework",
+        "standalone",
         "--timeout",
         "30",
     )
     # Expect task1 on the queue1 worker, task2 on the queue2 worker, every scenario passing
+    # (the chord joined by the Django database, the standalone worker without Django)
+    assert "chord([add(i, i) for i in 0..9], tsum) = 90" in output
+    assert "send_task('cworker.tasks.t1', queue='standalone') = 'standalone: 5'" in output
     assert "cworker.tasks.task1 -> 'task1 ran', from queue queue1, run by queue1@" in output
     assert "cworker.tasks.task2 -> 'task2 ran', from queue queue2, run by queue2@" in output
     assert "all scenarios passed" in output
