@@ -55,6 +55,7 @@ from .amqp_admin import Admin
 from .amqp_connection import Link, Outgoing, heartbeat_for
 from .amqp_consumer import Intake, Raw
 from .amqp_dead import DeadLetters
+from .amqp_flags import Flags
 from .amqp_messages import Messages
 from .amqp_state import StateLog
 from .amqp_topology import Topology, check_queue_name, parse_routes
@@ -133,6 +134,7 @@ class AMQPBroker(Broker):
         self._admin = Admin(
             self._link, self._messages, self._state, self._dead, self._default_priority
         )
+        self._flags = Flags(self._link, self._state)
         self._intake: Intake | None = None  # the consuming channel, opened by the first fetch
         self._consumers: set[str] = set()  # consumer ids that fetch through this object
         self._link.on_reset.append(self._forget_connection)
@@ -437,6 +439,14 @@ class AMQPBroker(Broker):
             return {i for i in ids if self._state.revoked_now(i, now)}
 
         return self._retrying("revoked", op)
+
+    # -- flags -------------------------------------------------------------------------
+    def set_flag(self, name: str, value: str | None) -> None:
+        """Set (or with None, clear) a flag: a queue that keeps only its newest value."""
+        self._retrying("set_flag", lambda: self._flags.set(name, value))
+
+    def flags(self, prefix: str = "") -> dict[str, str]:
+        return self._retrying("flags", lambda: self._flags.read(prefix))
 
     # -- not on RabbitMQ (yet) ------------------------------------------------------------
     def rate_reserve(self, key: str, interval: float, burst: int = 1) -> float:

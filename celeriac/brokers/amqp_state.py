@@ -8,7 +8,8 @@ away from each other. celeriac appends three kinds of records to it:
 * ``queue``: a task queue was declared (``queues()`` lists them, consumed or
   not; re-registered daily by whoever uses the queue, so retention keeps it);
 * ``purge``: a queue was purged at this time, so delayed messages of that queue
-  still on their way through the delay ladder are dropped when they arrive.
+  still on their way through the delay ladder are dropped when they arrive;
+* ``flag``: the name of a flag (its value lives in a queue of its own, amqp_flags).
 
 Each broker object reads the stream from its start once per connection and then
 follows it. Reading is asynchronous: a revocation reaches a worker's next
@@ -49,6 +50,7 @@ class StateLog:
         self._barrier_timeout = barrier_timeout
         self.revoked: dict[str, float] = {}  # task id -> revoked until
         self.queues: set[str] = set()
+        self.flag_names: set[str] = set()
         self.purged: dict[str, float] = {}  # queue -> purged at
         # pika's asynchronous channel, not a BlockingChannel: records are applied the
         # moment they arrive, during any wait on the link, and closing it does not
@@ -142,5 +144,7 @@ class StateLog:
         elif kind == "purge":
             queue, at = str(record.get("queue")), float(record.get("at", 0.0))
             self.purged[queue] = max(at, self.purged.get(queue, 0.0))
+        elif kind == "flag":
+            self.flag_names.add(str(record.get("name")))
         elif kind == "mark":
             self._marks.add(str(record.get("id")))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 
@@ -219,3 +220,31 @@ def test_task_queues_may_name_an_exchange_and_a_routing_key(
         conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
         conn.channel().exchange_delete(exchange)
         conn.close()
+
+
+def test_flags_keep_the_newest_value_and_readers_do_not_hide_them_from_each_other(
+    make_broker: Callable[..., AMQPBroker], queue: str
+) -> None:
+    """Given a flag set twice, expect the newest value; and two connections reading it
+    at the same time, 50 times each, to see it every time."""
+    writer = make_broker()
+    name = f"pause:{queue}"
+    writer.set_flag(name, "old")
+    writer.set_flag(name, "new")
+    readers = [make_broker(), make_broker()]
+    for reader in readers:
+        reader.flags("pause:")  # connected and following the registry
+    seen: list[dict[str, str]] = []
+
+    def read(reader: AMQPBroker) -> None:
+        for _ in range(50):
+            seen.append(reader.flags(name))
+
+    threads = [threading.Thread(target=read, args=(r,)) for r in readers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert seen == [{name: "new"}] * 100
+    writer.set_flag(name, None)
+    assert readers[0].flags(name) == {}
