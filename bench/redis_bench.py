@@ -3,12 +3,15 @@
     python bench/redis_bench.py [--url redis://localhost:6379/15] [--tasks 10000]
                                 [--roundtrips 500] [--no-workers]
 
-The database in ``--url`` is FLUSHED first: give one nobody else uses.
+The databases in ``--url`` and ``--backend-url`` (default: the next lower
+number) are FLUSHED: give ones nobody else uses.
 Needs the bench extra (``pip install -e '.[bench,redis]'``: Celery is only a
 benchmark dependency). Measures:
 
 a. the raw limit: a plain redis-py loop of single LPUSH, then one of single
-   RPOP, of a payload the size of a celeriac task message;
+   RPOP, of a payload the size of a celeriac task message (a to c run in
+   interleaved blocks of 250 calls, so that all three see the same machine
+   load: on a busy machine single figures wander, their ratios much less);
 b. celeriac enqueue rate, one ``delay()`` at a time;
 c. Celery's enqueue rate the same way (JSON serializer, same Redis);
 d. celeriac batch publish rate (``app.publish`` of 1,000 messages at a time);
@@ -40,7 +43,7 @@ from typing import Any
 
 import redis
 
-TASKS = '''
+TASKS = """
 import os, time
 from celeriac import Celeriac
 
@@ -50,9 +53,9 @@ app = Celeriac("bench", broker=os.environ["BENCH_BROKER"], backend=os.environ["B
 @app.task
 def stamp():
     return time.time()
-'''
+"""
 
-CELERY_TASKS = '''
+CELERY_TASKS = """
 import os, time
 from celery import Celery
 
@@ -63,7 +66,7 @@ app.conf.update(task_serializer="json", result_serializer="json", accept_content
 @app.task
 def stamp():
     return time.time()
-'''
+"""
 
 
 def rate(count: int, seconds: float) -> float:
@@ -77,11 +80,11 @@ def timed(fn: Callable[[], Any]) -> float:
 
 
 class Bench:
-    def __init__(self, url: str, tasks: int, roundtrips: int) -> None:
+    def __init__(self, url: str, backend_url: str | None, tasks: int, roundtrips: int) -> None:
         self.url, self.tasks, self.roundtrips = url, tasks, roundtrips
         self.raw = redis.Redis.from_url(url)
-        db = self.raw.connection_pool.connection_kwargs.get("db", 0)
-        self.backend_url = url.rsplit("/", 1)[0] + f"/{(db + 1) % 16}"
+        db = int(self.raw.connection_pool.connection_kwargs.get("db", 0))
+        self.backend_url = backend_url or url.rsplit("/", 1)[0] + f"/{(db - 1) % 16}"
         self.raw_backend = redis.Redis.from_url(self.backend_url)
         self.rows: list[tuple[str, str, str, str]] = []
         self.workdir = Path(tempfile.mkdtemp(prefix="celeriac-redis-bench-"))
@@ -100,46 +103,67 @@ class Bench:
         self.raw_backend.flushdb()
         self.app.broker._registered.clear()  # type: ignore[attr-defined]
 
-    def row(self, name: str, ours: float | None, celery: float | None, unit: str,
-            lower_is_better: bool = False) -> None:
+    def row(
+        self,
+        name: str,
+        ours: float | None,
+        celery: float | None,
+        unit: str,
+        lower_is_better: bool = False,
+    ) -> None:
         def show(v: float | None) -> str:
-            return "waiting" if v is None else (f"{v:,.0f}" if v >= 100 else f"{v:.3g}")
+            return "-" if v is None else (f"{v:,.0f}" if v >= 100 else f"{v:.3g}")
 
         ratio = ""
         if ours and celery:
             ratio = f"{(celery / ours if lower_is_better else ours / celery):.1f}x"
         self.rows.append((name, show(ours) + f" {unit}", show(celery) + f" {unit}", ratio))
 
-    # -- a: the raw limit ---------------------------------------------------------
-    def raw_limit(self) -> None:
-        payload = self.stamp.build_message((), {}).envelope(self.app.codec).body
-        n, push, pop = self.tasks, self.raw.lpush, self.raw.rpop
-        pushed = timed(lambda: [push("raw", payload) for _ in range(n)])
-        popped = timed(lambda: [pop("raw") for _ in range(n)])
-        self.raw_push = rate(n, pushed)
-        self.row(f"a. raw LPUSH loop ({len(payload)} B)", self.raw_push, None, "/s")
-        self.row("a. raw RPOP loop", rate(n, popped), None, "/s")
+    # -- a, b, c, e: one at a time, and memory ------------------------------------------
+    def single(self, block: int = 250) -> None:
+        """Raw LPUSH, celeriac and Celery enqueue in interleaved blocks of ``block`` calls.
 
-    # -- b, c, e: enqueue one at a time, and memory -------------------------------------
-    def enqueue(self) -> None:
-        self.flush()
+        Interleaving puts the three loops under the same machine load, so
+        their ratios hold even when the absolute figures wander.
+        """
+        payload = self.stamp.build_message((), {}).envelope(self.app.codec).body
         self.stamp.delay()  # connect and load the scripts
         self.cstamp.delay()
         self.flush()
-        n = self.tasks
-        before = self.memory()
-        ours = timed(lambda: [self.stamp.delay() for _ in range(n)])
-        ours_mem = (self.memory() - before) / n
+        push, pop, ours, theirs = self.raw.lpush, self.raw.rpop, self.stamp, self.cstamp
+        loops: dict[str, Callable[[], Any]] = {
+            "push": lambda: [push("raw", payload) for _ in range(block)],
+            "pop": lambda: [pop("raw") for _ in range(block)],
+            "ours": lambda: [ours.delay() for _ in range(block)],
+            "theirs": lambda: [theirs.delay() for _ in range(block)],
+        }
+        spent = dict.fromkeys(loops, 0.0)
+        for _ in range(max(1, self.tasks // block)):
+            for name, loop in loops.items():
+                spent[name] += timed(loop)
+        n = max(1, self.tasks // block) * block
+        med = {name: rate(n, seconds) for name, seconds in spent.items()}
+        self.row(f"a. raw LPUSH loop ({len(payload)} B payload)", med["push"], None, "/s")
+        self.row("a. raw RPOP loop", med["pop"], None, "/s")
+        self.row("b/c. enqueue, one delay() at a time", med["ours"], med["theirs"], "/s")
+        self.row(
+            "    celeriac delay() / raw LPUSH loop", 100 * med["ours"] / med["push"], None, "%"
+        )
+        memory = {}
+        for name, task in (("ours", ours), ("theirs", theirs)):
+            self.flush()
+            before = self.memory()
+            for _ in range(10_000):
+                task.delay()
+            memory[name] = (self.memory() - before) / 10_000
         self.flush()
-        before = self.memory()
-        theirs = timed(lambda: [self.cstamp.delay() for _ in range(n)])
-        theirs_mem = (self.memory() - before) / n
-        self.flush()
-        self.row("b/c. enqueue, one delay() at a time", rate(n, ours), rate(n, theirs), "/s")
-        self.row("    celeriac delay() vs raw LPUSH loop", 100 * rate(n, ours) / self.raw_push,
-                 None, "%")
-        self.row("e. Redis memory per queued task", ours_mem, theirs_mem, "B",
-                 lower_is_better=True)
+        self.row(
+            "e. Redis memory per queued task",
+            memory["ours"],
+            memory["theirs"],
+            "B",
+            lower_is_better=True,
+        )
 
     def memory(self) -> int:
         return int(self.raw.info("memory")["used_memory"])
@@ -156,24 +180,65 @@ class Bench:
 
     # -- f: workers ---------------------------------------------------------------------
     def workers(self) -> None:
-        ours = self._run_worker("celeriac", [sys.executable, "-m", "celeriac", "-A", "benchtasks",
-                                             "worker", "-P", "prefork", "-c", "2", "-l", "warning"],
-                                self._celeriac_drain, self._celeriac_roundtrip)
-        theirs = self._run_worker("celery", [sys.executable, "-m", "celery", "-A", "celerytasks",
-                                             "worker", "-P", "prefork", "-c", "2", "-l", "info"],
-                                  self._celery_drain, self._celery_roundtrip)
+        ours = self._run_worker(
+            "celeriac",
+            [
+                sys.executable,
+                "-m",
+                "celeriac",
+                "-A",
+                "benchtasks",
+                "worker",
+                "-P",
+                "prefork",
+                "-c",
+                "2",
+                "-l",
+                "warning",
+            ],
+            self._celeriac_drain,
+            self._celeriac_roundtrip,
+        )
+        theirs = self._run_worker(
+            "celery",
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "celerytasks",
+                "worker",
+                "-P",
+                "prefork",
+                "-c",
+                "2",
+                "-l",
+                "info",
+            ],
+            self._celery_drain,
+            self._celery_roundtrip,
+        )
         self.row("f. drain, prefork -c 2", ours[0], theirs[0], "/s")
         self.row("f. round trip delay().get() p50", ours[1], theirs[1], "ms", True)
         self.row("f. round trip delay().get() p99", ours[2], theirs[2], "ms", True)
 
-    def _run_worker(self, name: str, command: list[str], drain: Callable[[], float],
-                    roundtrip: Callable[[], list[float]]) -> tuple[float, float, float]:
+    def _run_worker(
+        self,
+        name: str,
+        command: list[str],
+        drain: Callable[[], float],
+        roundtrip: Callable[[], list[float]],
+    ) -> tuple[float, float, float]:
         self.flush()
         log = self.workdir / f"{name}.log"
         with open(log, "wb") as out:
-            proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
-                                    cwd=self.workdir, env={**os.environ,
-                                                           "PYTHONPATH": str(self.workdir)})
+            proc = subprocess.Popen(
+                command,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=self.workdir,
+                env={**os.environ, "PYTHONPATH": str(self.workdir)},
+            )
         try:
             deadline = time.monotonic() + 60
             while "ready" not in log.read_text(errors="replace"):
@@ -229,27 +294,36 @@ class Bench:
         return latencies
 
     def report(self) -> None:
-        print(f"\nceleriac vs Celery on {self.url} (results in {self.backend_url}), "
-              f"{os.cpu_count()} cores")
-        widths = [max(len(r[i]) for r in [("", "celeriac", "Celery", "ratio"), *self.rows])
-                  for i in range(4)]
+        print(
+            f"\nceleriac vs Celery on {self.url} (results in {self.backend_url}), "
+            f"{os.cpu_count()} cores"
+        )
+        widths = [
+            max(len(r[i]) for r in [("", "celeriac", "Celery", "ratio"), *self.rows])
+            for i in range(4)
+        ]
         header = ("", "celeriac", "Celery", "ratio")
         for r in [header, *self.rows]:
-            print(f"  {r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}  "
-                  f"{r[3]:>{widths[3]}}")
+            print(
+                f"  {r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}  "
+                f"{r[3]:>{widths[3]}}"
+            )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--url", default="redis://localhost:6379/15")
     parser.add_argument("--tasks", type=int, default=10_000)
     parser.add_argument("--roundtrips", type=int, default=500)
+    parser.add_argument(
+        "--backend-url", default=None, help="results (default: the next lower database of --url)"
+    )
     parser.add_argument("--no-workers", action="store_true", help="skip part f")
     opts = parser.parse_args()
-    bench = Bench(opts.url, opts.tasks, opts.roundtrips)
-    bench.raw_limit()
-    bench.enqueue()
+    bench = Bench(opts.url, opts.backend_url, opts.tasks, opts.roundtrips)
+    bench.single()
     bench.batch()
     if not opts.no_workers:
         bench.workers()

@@ -10,6 +10,7 @@ from typing import Any
 import redis
 import redis.connection
 
+from celeriac.brokers.redis_scripts import HeldLink
 from celeriac.message import Envelope
 
 
@@ -19,19 +20,26 @@ class Counter:
 
 @contextmanager
 def count_round_trips() -> Iterator[Counter]:
-    """Count client round trips: redis-py sends each command or pipeline in one packed write."""
+    """Count client round trips: one write per command or batch, on a held link or redis-py."""
     counter = Counter()
-    original = redis.connection.AbstractConnection.send_packed_command
+    connection = redis.connection.AbstractConnection
+    original_send, original_exchange = connection.send_packed_command, HeldLink._exchange
 
-    def counting(self: Any, command: Any, check_health: bool = True) -> None:
+    def send(self: Any, command: Any, check_health: bool = True) -> None:
         counter.value += 1
-        original(self, command, check_health)
+        original_send(self, command, check_health)
 
-    redis.connection.AbstractConnection.send_packed_command = counting  # type: ignore[method-assign]
+    def exchange(self: Any, *args: Any, **kwargs: Any) -> Any:
+        counter.value += 1
+        return original_exchange(self, *args, **kwargs)
+
+    connection.send_packed_command = send  # type: ignore[method-assign]
+    HeldLink._exchange = exchange  # type: ignore[method-assign]
     try:
         yield counter
     finally:
-        redis.connection.AbstractConnection.send_packed_command = original  # type: ignore[method-assign]
+        connection.send_packed_command = original_send  # type: ignore[method-assign]
+        HeldLink._exchange = original_exchange  # type: ignore[method-assign]
 
 
 def commands_processed(client: redis.Redis) -> int:
