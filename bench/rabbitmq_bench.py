@@ -119,12 +119,14 @@ class Bench:
         lower_is_better: bool = False,
     ) -> None:
         def show(v: float | None) -> str:
-            return "-" if v is None else (f"{v:,.0f}" if v >= 100 else f"{v:.3g}")
+            if v is None:
+                return "-"
+            return (f"{v:,.0f}" if v >= 100 else f"{v:.3g}") + f" {unit}"
 
         ratio = ""
         if ours and celery:
             ratio = f"{(celery / ours if lower_is_better else ours / celery):.2f}x"
-        self.rows.append((name, show(ours) + f" {unit}", show(celery) + f" {unit}", ratio))
+        self.rows.append((name, show(ours), show(celery), ratio))
 
     # -- a: the raw limit -------------------------------------------------------------
     def raw_limit(self) -> None:
