@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from celeriac.backends.base import Backend
+from tests.redis.contract_env import redis_backend_env
 
 from .env import BackendEnv
 
@@ -38,6 +39,7 @@ class BackendKind:
 BACKENDS: dict[str, BackendKind] = {
     "memory": BackendKind(memory_env, spans_processes=False),
     "sqlite": BackendKind(sqlite_env, spans_processes=True),
+    "redis": BackendKind(redis_backend_env, spans_processes=True),
 }
 
 

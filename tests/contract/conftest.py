@@ -18,6 +18,7 @@ import pytest
 
 from celeriac.brokers.base import Broker
 from tests.rabbitmq.contract_env import rabbitmq_env
+from tests.redis.contract_env import redis_env
 
 from .env import BrokerEnv
 
@@ -44,6 +45,7 @@ BROKERS: dict[str, BrokerKind] = {
     "memory": BrokerKind(memory_env, spans_processes=False),
     "sqlite": BrokerKind(sqlite_env, spans_processes=True),
     "rabbitmq": BrokerKind(rabbitmq_env, spans_processes=True),
+    "redis": BrokerKind(redis_env, spans_processes=True),
 }
 
 

@@ -1,4 +1,5 @@
-"""The Redis entry of the broker contract suite's registry (tests/contract/conftest.py).
+"""The Redis entries of the broker contract and result backend suites' registries
+(tests/contract/conftest.py, tests/backends/conftest.py).
 
 One private redis-server per test session, started on first use and killed
 when the session ends; each test gets its own ``global_keyprefix``, so its
@@ -38,4 +39,16 @@ def redis_env(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
         "celeriac.brokers.redis:RedisBroker",
         server.url(0),
         options={"global_keyprefix": f"contract-{uuid.uuid4().hex[:12]}"},
+    )
+
+
+def redis_backend_env(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """A Redis result backend isolated by a key prefix of its own."""
+    from ..backends.env import BackendEnv
+
+    server = _session_server(request)
+    return BackendEnv(
+        "celeriac.backends.redis:RedisBackend",
+        server.url(1),
+        options={"global_keyprefix": f"backend-{uuid.uuid4().hex[:12]}"},
     )
