@@ -285,7 +285,7 @@ class SQLiteBroker(Broker):
             return admin.queues(conn)
 
     def stats(self, queue: str) -> QueueStats:
-        with self._db.read() as conn:
+        with self._db.snapshot() as conn:  # the counts and the oldest age of one moment
             return admin.stats(conn, queue)
 
     def purge(self, queue: str) -> int:

@@ -199,6 +199,20 @@ class Database:
             except sqlite3.Error as exc:
                 raise self.translate(exc) from exc
 
+    @contextmanager
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
+        """Several reads that see one moment (a read transaction: no write lock taken)."""
+        with self.lock:
+            conn = self.connection()
+            try:
+                conn.execute("BEGIN")
+                try:
+                    yield conn
+                finally:
+                    conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise self.translate(exc) from exc
+
     def version(self) -> tuple[int, int]:
         """Changes whenever anyone commits: a cheap test of "is there anything new?"."""
         with self.read() as conn:

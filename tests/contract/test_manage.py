@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 
@@ -118,3 +119,30 @@ def test_fetched_deliveries_carry_the_revoked_flag(env: BrokerEnv, broker: Broke
     flags = {d.id: d.revoked for d in broker.fetch([q], "c1", 10, 0.0)}
 
     assert flags == {gone: True, kept: False}
+
+
+@pytest.mark.needs("exact_stats")
+def test_stats_stay_consistent_while_consumers_drain(env: BrokerEnv) -> None:
+    """Given a consumer taking and acking messages all the while, stats read at any moment
+    never fail and never count more messages than exist."""
+    q = env.q("busy")
+    env.connect().publish([envelope(q, i % 10) for i in range(2000)])
+    done = threading.Event()
+
+    def drain_slowly() -> None:
+        broker = env.connect(lease_seconds=30.0)
+        while batch := broker.fetch([q], "c1", 3, 0.0):
+            broker.ack("c1", [d.tag for d in batch])
+        done.set()
+
+    thread = threading.Thread(target=drain_slowly)
+    thread.start()
+    reader = env.connect()
+    seen = 0
+    while not done.is_set() or seen == 0:
+        stats = reader.stats(q)
+        assert stats.total_waiting + stats.in_flight <= 2000
+        assert (stats.oldest_age is None) == (stats.total_waiting == 0)
+        seen += 1
+    thread.join()
+    assert reader.stats(q).total_waiting == 0
