@@ -1,0 +1,60 @@
+"""``celeriac -A proj dashboard --port 5555``: the web dashboard, with its collector."""
+
+from __future__ import annotations
+
+import click
+
+from ..exceptions import MissingExtraError
+from .main import app_from
+
+
+@click.command()
+@click.option("--port", "-p", type=int, default=5555, show_default=True)
+@click.option("--address", default=None, help="bind address (default 127.0.0.1 without auth)")
+@click.option("--db", "db", default="celeriac-dashboard.sqlite3", show_default=True,
+              help="SQLite file of the task history")  # fmt: skip
+@click.option("--basic-auth", default=None, help="user:password required for every page")
+@click.option("--api-token", envvar="CELERIAC_DASHBOARD_TOKEN", default=None,
+              help="token accepted in the X-API-Token header")  # fmt: skip
+@click.option("--read-only", is_flag=True, help="refuse every action")
+@click.option("--max-tasks", type=int, default=1_000_000, show_default=True)
+@click.option("--max-age", type=float, default=7 * 86400.0, show_default=True, help="seconds")
+@click.pass_context
+def dashboard(
+    ctx: click.Context,
+    port: int,
+    address: str | None,
+    db: str,
+    basic_auth: str | None,
+    api_token: str | None,
+    read_only: bool,
+    max_tasks: int,
+    max_age: float,
+) -> None:
+    """Serve the dashboard: live workers, tasks with history, queues, REST API, /metrics."""
+    try:
+        import uvicorn
+
+        from ..dashboard.access import parse_basic_auth
+        from ..dashboard.web import create_app
+    except ImportError as exc:
+        if isinstance(exc, MissingExtraError):
+            raise
+        raise MissingExtraError("dashboard", exc.name or "uvicorn") from exc
+    try:
+        credentials = parse_basic_auth(basic_auth)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--basic-auth") from None
+    protected = credentials is not None or api_token is not None
+    host = address or ("0.0.0.0" if protected else "127.0.0.1")
+    if not protected:
+        click.echo(
+            f"no --basic-auth or --api-token: the dashboard listens on {host} only "
+            "and anyone who can reach it may act",
+            err=True,
+        )
+    app = app_from(ctx)
+    web = create_app(app, store=db, basic_auth=credentials, api_token=api_token,
+                     read_only=read_only, max_tasks=max_tasks, max_age=max_age)  # fmt: skip
+    click.echo(f"celeriac dashboard on http://{host}:{port}/ ({app.describe()})", err=True)
+    uvicorn.run(web, host=host, port=port, log_level="warning")

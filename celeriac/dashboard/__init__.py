@@ -1,0 +1,27 @@
+"""The dashboard: live views of the cluster with durable history, and a REST API.
+
+``celeriac -A proj dashboard`` serves it; ``create_app(app)`` returns the ASGI
+app to mount in another one. The collector and the store need only the core;
+the web part needs the ``dashboard`` extra (Starlette, uvicorn, Jinja2,
+prometheus-client), imported only when :func:`create_app` is called.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .collector import Collector
+from .store import Store
+
+if TYPE_CHECKING:
+    from ..app import Celeriac
+
+
+def create_app(celeriac_app: Celeriac, **options: Any) -> Any:
+    """The dashboard's ASGI app for ``celeriac_app`` (see :func:`.web.create_app`)."""
+    from .web import create_app as _create
+
+    return _create(celeriac_app, **options)
+
+
+__all__ = ["Collector", "Store", "create_app"]

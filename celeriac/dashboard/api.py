@@ -1,0 +1,259 @@
+"""The JSON API: the dashboard's own endpoints and Flower's paths with Flower's shapes.
+
+Reads are GETs; every action is a POST (see :mod:`.access` for who may send
+one). Parameters come from the query string, a form or a JSON body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from . import cluster
+from .context import Dashboard, action_params, blocking, dashboard, done, refused
+from .queries import TaskFilter, get_task, list_tasks, overview, task_types, workers
+
+Action = Callable[[Dashboard, dict[str, Any]], dict[str, Any]]
+
+
+class _JSON(JSONResponse):
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, default=repr, option=orjson.OPT_NON_STR_KEYS)
+
+
+def task_filter(params: Any) -> TaskFilter:
+    """Flower's names (``taskname``, ``workername``) and ours."""
+    return TaskFilter(
+        state=params.get("state", ""),
+        name=params.get("taskname") or params.get("name", ""),
+        worker=params.get("workername") or params.get("worker", ""),
+        queue=params.get("queue", ""),
+        search=params.get("search", ""),
+        limit=min(cluster.int_arg(params.get("limit"), 50), 1000),
+        offset=max(0, int(params.get("offset") or 0)),
+    )
+
+
+def _flower_task(task: dict[str, Any]) -> dict[str, Any]:
+    return {"uuid": task["id"], **{k: v for k, v in task.items() if k != "timeline"}}
+
+
+# -- reads ------------------------------------------------------------------------------
+async def api_workers(request: Request) -> Response:
+    board = dashboard(request)
+    found = await blocking(workers, board.store)
+    return _JSON({w["hostname"]: w for w in found})
+
+
+async def api_tasks(request: Request) -> Response:
+    board = dashboard(request)
+    try:
+        flt = task_filter(request.query_params)
+    except ValueError as exc:
+        return _JSON({"error": str(exc)}, status_code=400)
+    found = await blocking(list_tasks, board.store, flt)
+    return _JSON({task["id"]: _flower_task(task) for task in found})
+
+
+async def api_task_types(request: Request) -> Response:
+    return _JSON({"task-types": await blocking(task_types, dashboard(request).store)})
+
+
+async def api_queue_lengths(request: Request) -> Response:
+    rows = await blocking(cluster.queue_rows, dashboard(request).app)
+    return _JSON({"active_queues": [{"name": r["queue"], "messages": r["waiting"]} for r in rows]})
+
+
+async def api_queues(request: Request) -> Response:
+    return _JSON(await blocking(cluster.queue_rows, dashboard(request).app))
+
+
+async def api_dead_letters(request: Request) -> Response:
+    board = dashboard(request)
+    return _JSON(await blocking(cluster.dead_letters, board.app, request.path_params["queue"]))
+
+
+async def api_task_info(request: Request) -> Response:
+    task = await blocking(get_task, dashboard(request).store, request.path_params["task_id"])
+    if task is None:
+        return _JSON({"error": "unknown task"}, status_code=404)
+    return _JSON(_flower_task(task))
+
+
+def _result(board: Dashboard, task_id: str) -> dict[str, Any]:
+    result = board.app.AsyncResult(task_id)
+    state = result.state
+    value: Any = None
+    if result.ready():
+        value = result.result if state == "SUCCESS" else repr(result.result)
+    return {"task-id": task_id, "state": state, "result": value}
+
+
+async def api_task_result(request: Request) -> Response:
+    board = dashboard(request)
+    return _JSON(await blocking(_result, board, request.path_params["task_id"]))
+
+
+async def api_overview(request: Request) -> Response:
+    return _JSON(await blocking(overview, dashboard(request).store))
+
+
+async def api_worker(request: Request) -> Response:
+    board = dashboard(request)
+    return _JSON(await blocking(cluster.worker_details, board.app, request.path_params["worker"]))
+
+
+async def healthcheck(request: Request) -> Response:
+    collector = dashboard(request).collector
+    if collector.last_error:
+        return Response(f"collector failing: {collector.last_error}", status_code=503)
+    return Response("OK", media_type="text/plain")
+
+
+# -- actions ----------------------------------------------------------------------------
+def _apply(board: Dashboard, params: dict[str, Any]) -> dict[str, Any]:
+    args = params.get("args") or []
+    kwargs = params.get("kwargs") or {}
+    if isinstance(args, str):
+        args = orjson.loads(args)
+    if isinstance(kwargs, str):
+        kwargs = orjson.loads(kwargs)
+    options = {k: params[k] for k in ("queue", "countdown", "priority", "eta") if k in params}
+    result = board.app.send_task(params["name"], args, kwargs, **options)
+    return {"task-id": result.id, "state": "PENDING"}
+
+
+def _revoke(board: Dashboard, params: dict[str, Any]) -> dict[str, Any]:
+    task_id = params["task_id"]
+    terminate = str(params.get("terminate", "")).lower() in ("1", "true", "yes", "on")
+    board.app.control.revoke(task_id, terminate=terminate, signal=params.get("signal", "SIGTERM"))
+    return {"message": f"Revoked '{task_id}'" + (" and terminated" if terminate else "")}
+
+
+def _retry(board: Dashboard, params: dict[str, Any]) -> dict[str, Any]:
+    new_id = cluster.retry_task(board.app, board.store, params["task_id"])
+    return {"message": f"Sent again as {new_id}", "task-id": new_id}
+
+
+def _destination(params: dict[str, Any]) -> list[str] | None:
+    name = params.get("workername") or params.get("worker")
+    return [str(name)] if name else None
+
+
+def _rate_limit(board: Dashboard, params: dict[str, Any]) -> dict[str, Any]:
+    rate = params.get("ratelimit", params.get("rate_limit")) or None
+    board.app.control.rate_limit(params["name"], rate, destination=_destination(params))
+    return {"message": f"new rate limit set successfully for {params['name']}: {rate}"}
+
+
+def _timeout(board: Dashboard, params: dict[str, Any]) -> dict[str, Any]:
+    soft, hard = cluster.float_arg(params.get("soft")), cluster.float_arg(params.get("hard"))
+    board.app.control.time_limit(params["name"], soft, hard, destination=_destination(params))
+    return {"message": f"time limits set successfully for {params['name']}: {soft} {hard}"}
+
+
+def _shutdown(board: Dashboard, params: dict[str, Any]) -> dict[str, Any]:
+    board.app.control.shutdown(destination=[params["worker"]])
+    return {"message": "Shutting down!"}
+
+
+def _pool(grow: bool) -> Action:
+    def change(board: Dashboard, params: dict[str, Any]) -> dict[str, Any]:
+        n = cluster.int_arg(params.get("n"), 1)
+        control = board.app.control
+        (control.pool_grow if grow else control.pool_shrink)(n, destination=[params["worker"]])
+        return {"message": f"{'Growing' if grow else 'Shrinking'} pool by {n}"}
+
+    return change
+
+
+def _consumer(add: bool) -> Action:
+    def change(board: Dashboard, params: dict[str, Any]) -> dict[str, Any]:
+        queue = str(params.get("queue") or "")
+        if not queue:
+            raise ValueError("give a queue")
+        control = board.app.control
+        (control.add_consumer if add else control.cancel_consumer)(
+            queue, destination=[params["worker"]]
+        )
+        verb = "add consumer" if add else "cancel consumer"
+        return {"message": f"Asked {params['worker']} to {verb} {queue}"}
+
+    return change
+
+
+def _queue_action(kind: str) -> Action:
+    def act(board: Dashboard, params: dict[str, Any]) -> dict[str, Any]:
+        queue, app = params["queue"], board.app
+        ids = [i for i in str(params.get("ids") or "").split(",") if i] or None
+        if kind == "pause":
+            app.control.pause(queue, by="dashboard")
+            return {"message": f"Paused {queue}"}
+        if kind == "resume":
+            app.control.resume(queue)
+            return {"message": f"Resumed {queue}"}
+        if kind == "purge":
+            return {"message": f"Purged {app.broker.purge(queue)} messages from {queue}"}
+        if kind == "requeue-dead":
+            return {"message": f"Requeued {app.broker.requeue_dead(queue, ids)} dead letters"}
+        return {"message": f"Deleted {app.broker.purge_dead(queue, ids)} dead letters"}
+
+    return act
+
+
+def action(function: Action) -> Callable[[Request], Any]:
+    """A POST endpoint around a blocking action: access checks, errors as 400/404."""
+
+    async def endpoint(request: Request) -> Response:
+        params = await action_params(request)
+        refusal = refused(request, params)
+        if refusal is not None:
+            return refusal
+        try:
+            body = await blocking(function, dashboard(request), params)
+        except LookupError as exc:
+            return done(params, {"error": str(exc)}, 404)
+        except (ValueError, TypeError, orjson.JSONDecodeError) as exc:
+            return done(params, {"error": str(exc)}, 400)
+        return done(params, body)
+
+    return endpoint
+
+
+def _post(path: str, function: Action) -> Route:
+    return Route(path, action(function), methods=["POST"])
+
+
+ROUTES = [
+    Route("/healthcheck", healthcheck),
+    Route("/api/workers", api_workers),
+    Route("/api/worker/{worker}", api_worker),
+    Route("/api/tasks", api_tasks),
+    Route("/api/task/types", api_task_types),
+    Route("/api/task/info/{task_id}", api_task_info),
+    Route("/api/task/result/{task_id}", api_task_result),
+    Route("/api/queues/length", api_queue_lengths),
+    Route("/api/queues", api_queues),
+    Route("/api/queue/{queue}/dead-letters", api_dead_letters),
+    Route("/api/overview", api_overview),
+    _post("/api/task/async-apply/{name}", _apply),
+    _post("/api/task/send-task/{name}", _apply),
+    _post("/api/task/revoke/{task_id}", _revoke),
+    _post("/api/task/retry/{task_id}", _retry),
+    _post("/api/task/rate-limit/{name}", _rate_limit),
+    _post("/api/task/timeout/{name}", _timeout),
+    _post("/api/worker/shutdown/{worker}", _shutdown),
+    _post("/api/worker/pool/grow/{worker}", _pool(grow=True)),
+    _post("/api/worker/pool/shrink/{worker}", _pool(grow=False)),
+    _post("/api/worker/queue/add-consumer/{worker}", _consumer(add=True)),
+    _post("/api/worker/queue/cancel-consumer/{worker}", _consumer(add=False)),
+    *[
+        _post(f"/api/queue/{kind}/{{queue}}", _queue_action(kind))
+        for kind in ("pause", "resume", "purge", "requeue-dead", "purge-dead")
+    ],
+]

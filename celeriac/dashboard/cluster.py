@@ -1,0 +1,79 @@
+"""Live data from the broker and the workers, and the actions the dashboard offers.
+
+Queue rows and dead letters come from the same functions as ``celeriac queues``
+and ``celeriac dead-letters``; actions go through ``app.control`` and
+``app.send_task``. Every function here is blocking: the web layer runs it in
+a thread.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..cli.queues import _describe, _known_queues, _row
+from .queries import get_task
+from .store import Store
+
+if TYPE_CHECKING:
+    from ..app import Celeriac
+
+INSPECT_TIMEOUT = 1.0
+
+
+def queue_rows(app: Celeriac) -> list[dict[str, Any]]:
+    """Every queue: in the broker, consumed by a live worker, or paused."""
+    names, consumers, paused = _known_queues(app)
+    return [_row(app.broker.stats(q), consumers.get(q, []), q in paused) for q in names]
+
+
+def dead_letters(app: Celeriac, queue: str, limit: int = 100) -> list[dict[str, Any]]:
+    """The oldest dead letters of ``queue``, decoded where possible."""
+    return [_describe(app, dead) for dead in app.broker.dead_letters(queue, limit)]
+
+
+def worker_details(app: Celeriac, hostname: str) -> dict[str, Any]:
+    """What the worker answers about itself: active and registered tasks, stats, queues."""
+    inspect = app.control.inspect([hostname], timeout=INSPECT_TIMEOUT)
+    details: dict[str, Any] = {}
+    for query in ("active", "registered", "stats", "active_queues"):
+        answer = inspect.query(query) or {}
+        details[query] = answer.get(hostname)
+    details["answered"] = any(value is not None for value in details.values())
+    return details
+
+
+def retry_task(app: Celeriac, store: Store, task_id: str) -> str:
+    """Send a stored task again with the same arguments; the new task's id."""
+    task = get_task(store, task_id)
+    if task is None or not task.get("name"):
+        raise LookupError(f"no task {task_id!r} with a name in the history")
+    args = task.get("args")
+    kwargs = task.get("kwargs")
+    if not isinstance(args, list) or not isinstance(kwargs, (dict, type(None))):
+        raise ValueError(f"task {task_id!r} has arguments that were cut or not kept: cannot retry")
+    options: dict[str, Any] = {}
+    if task.get("queue"):
+        options["queue"] = task["queue"]
+    result = app.send_task(str(task["name"]), args, kwargs or {}, **options)
+    return result.id
+
+
+def int_arg(value: Any, default: int) -> int:
+    """A positive integer from a query or form value."""
+    try:
+        number = int(value) if value not in (None, "") else default
+    except (TypeError, ValueError):
+        raise ValueError(f"expected an integer, got {value!r}") from None
+    if number < 1:
+        raise ValueError(f"expected a positive integer, got {number}")
+    return number
+
+
+def float_arg(value: Any) -> float | None:
+    """A number of seconds, or None for empty."""
+    if value in (None, ""):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected a number, got {value!r}") from None

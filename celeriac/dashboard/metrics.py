@@ -1,0 +1,105 @@
+"""``/metrics``: Prometheus text with Flower's metric names, so Grafana boards keep working.
+
+Counters and histograms are fed by the collector as batches arrive; gauges
+(workers online, executing, prefetched, queue depth) are read at scrape time.
+Each dashboard has its own registry, so several can live in one process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from ..events.event import Event
+from .store import Store
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class Metrics:
+    """Flower's six metrics plus ``celeriac_queue_length``."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.events = Counter(
+            "flower_events", "Number of events", ["worker", "type", "task"], registry=r
+        )
+        self.runtime = Histogram(
+            "flower_task_runtime_seconds", "Task runtime", ["worker", "task"], registry=r
+        )
+        self.prefetch = Histogram(
+            "flower_task_prefetch_time_seconds",
+            "The time the task spent waiting at the worker to be executed",
+            ["worker", "task"],
+            registry=r,
+        )
+        self.prefetched = Gauge(
+            "flower_worker_prefetched_tasks",
+            "Number of tasks of given type prefetched at a worker",
+            ["worker", "task"],
+            registry=r,
+        )
+        self.online = Gauge("flower_worker_online", "Worker online status", ["worker"], registry=r)
+        self.executing = Gauge(
+            "flower_worker_number_of_currently_executing_tasks",
+            "Number of tasks currently executing at a worker",
+            ["worker"],
+            registry=r,
+        )
+        self.queue_length = Gauge(
+            "celeriac_queue_length", "Messages waiting in a queue", ["queue"], registry=r
+        )
+
+    def on_batch(self, events: Sequence[Event]) -> None:
+        """Count a stored batch (the collector's hook)."""
+        started: list[Event] = []
+        for event in events:
+            worker = event.hostname or ""
+            self.events.labels(worker, event.type, event.name or "").inc()
+            if event.runtime is not None and event.type in ("task-succeeded", "task-failed"):
+                self.runtime.labels(worker, event.name or "").observe(event.runtime)
+            if event.type == "task-started" and event.task_id:
+                started.append(event)
+        if started:
+            self._prefetch_times(started)
+
+    def _prefetch_times(self, started: list[Event]) -> None:
+        marks = ", ".join("?" for _ in started[:500])
+        rows = self.store.query(
+            f"SELECT id, received FROM tasks WHERE id IN ({marks})",
+            [e.task_id for e in started[:500]],
+        )
+        received = {row["id"]: row["received"] for row in rows}
+        for event in started[:500]:
+            at = received.get(event.task_id)
+            if at is not None:
+                self.prefetch.labels(event.hostname or "", event.name or "").observe(
+                    max(0.0, event.timestamp - at)
+                )
+
+    def scrape(
+        self, workers: list[dict[str, Any]], queues: Callable[[], list[dict[str, Any]]]
+    ) -> bytes:
+        """The text exposition, gauges refreshed from ``workers`` and ``queues()``."""
+        self.online.clear()
+        self.executing.clear()
+        for worker in workers:
+            self.online.labels(worker["hostname"]).set(1 if worker["alive"] else 0)
+            self.executing.labels(worker["hostname"]).set(worker.get("active") or 0)
+        self.prefetched.clear()
+        for row in self.store.query(
+            "SELECT worker, name, COUNT(*) AS n FROM tasks WHERE state = 'RECEIVED' "
+            "GROUP BY worker, name"
+        ):
+            self.prefetched.labels(row["worker"] or "", row["name"] or "").set(row["n"])
+        self.queue_length.clear()
+        try:
+            for queue in queues():
+                self.queue_length.labels(queue["queue"]).set(queue["waiting"])
+        except NotImplementedError:  # a broker without queue stats
+            pass
+        return generate_latest(self.registry)

@@ -1,0 +1,155 @@
+"""The HTML pages: overview, workers, tasks, queues. Each refreshes its live part by
+fetching itself with ``?partial=1`` every second (static/app.js)."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.templating import Jinja2Templates
+
+from . import cluster
+from .access import csrf_token, set_csrf_cookie
+from .api import task_filter
+from .context import blocking, dashboard
+from .metrics import CONTENT_TYPE
+from .queries import get_task, list_tasks, overview, task_types, workers
+
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
+STATES = ("PENDING", "RECEIVED", "STARTED", "RETRY", "SUCCESS", "FAILURE", "REVOKED", "REJECTED")
+
+
+def _when(value: Any) -> str:
+    if not value:
+        return "-"
+    return datetime.fromtimestamp(float(value)).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value, default=repr, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def _seconds(value: Any) -> str:
+    if value is None:
+        return "-"
+    value = float(value)
+    return f"{value * 1000:.1f} ms" if value < 1 else f"{value:.2f} s"
+
+
+TEMPLATES.env.filters.update(when=_when, json=_json, seconds=_seconds)
+
+
+def render(request: Request, template: str, **context: Any) -> Response:
+    board = dashboard(request)
+    context.update(
+        partial=request.query_params.get("partial") == "1",
+        csrf=csrf_token(request),
+        read_only=board.access.read_only,
+        message=request.query_params.get("msg", ""),
+        refresh_ms=board.refresh_ms,
+        root=request.scope.get("root_path", ""),
+        here=request.scope.get("root_path", "")
+        + request.url.path.removeprefix(request.scope.get("root_path", ""))
+        + (f"?{request.url.query}" if request.url.query else ""),
+    )
+    response = TEMPLATES.TemplateResponse(request, template, context)
+    set_csrf_cookie(request, response)
+    return response
+
+
+def chart(series: list[dict[str, Any]], width: int = 720, height: int = 120) -> dict[str, Any]:
+    """Bars per minute (succeeded above failed), as SVG rectangles."""
+    peak = max([s["succeeded"] + s["failed"] for s in series] + [1])
+    step = width / max(len(series), 1)
+    bars = []
+    for i, point in enumerate(series):
+        ok = height * point["succeeded"] / peak
+        bad = height * point["failed"] / peak
+        bars.append({"x": i * step, "w": max(step - 1, 1), "ok": ok, "bad": bad,
+                     "title": f"{_when(point['minute'])[11:16]}: {point['succeeded']} ok, "
+                     f"{point['failed']} failed"})  # fmt: skip
+    return {"bars": bars, "width": width, "height": height, "peak": peak}
+
+
+async def overview_page(request: Request) -> Response:
+    board = dashboard(request)
+    stats = await blocking(overview, board.store)
+    found = await blocking(workers, board.store)
+    try:
+        queues = await blocking(cluster.queue_rows, board.app)
+    except NotImplementedError:
+        queues = []
+    return render(request, "overview.html", stats=stats, chart=chart(stats["series"]),
+                  workers=found, online=sum(w["alive"] for w in found), queues=queues)  # fmt: skip
+
+
+async def workers_page(request: Request) -> Response:
+    return render(
+        request, "workers.html", workers=await blocking(workers, dashboard(request).store)
+    )
+
+
+async def worker_page(request: Request) -> Response:
+    board = dashboard(request)
+    name = request.path_params["worker"]
+    beat = next((w for w in await blocking(workers, board.store) if w["hostname"] == name), None)
+    details = await blocking(cluster.worker_details, board.app, name)
+    return render(request, "worker.html", name=name, beat=beat, details=details)
+
+
+async def tasks_page(request: Request) -> Response:
+    board = dashboard(request)
+    flt = task_filter(request.query_params)
+    found = await blocking(list_tasks, board.store, flt)
+    names = await blocking(task_types, board.store)
+    query = {k: v for k, v in request.query_params.items() if k not in ("offset", "partial", "msg")}
+    return render(request, "tasks.html", tasks=found, flt=flt, names=names, states=STATES,
+                  query=query)  # fmt: skip
+
+
+async def task_page(request: Request) -> Response:
+    task = await blocking(get_task, dashboard(request).store, request.path_params["task_id"])
+    if task is None:
+        return render(request, "missing.html", what=request.path_params["task_id"])
+    return render(request, "task.html", task=task, now=time.time())
+
+
+async def queues_page(request: Request) -> Response:
+    board = dashboard(request)
+    return render(request, "queues.html", queues=await blocking(cluster.queue_rows, board.app))
+
+
+async def queue_page(request: Request) -> Response:
+    board = dashboard(request)
+    queue = request.path_params["queue"]
+    rows = await blocking(cluster.queue_rows, board.app)
+    row = next((r for r in rows if r["queue"] == queue), None)
+    dead = await blocking(cluster.dead_letters, board.app, queue)
+    return render(request, "queue.html", queue=queue, row=row, dead=dead)
+
+
+def _scrape(request: Request) -> bytes:
+    board = dashboard(request)
+    return board.metrics.scrape(workers(board.store), lambda: cluster.queue_rows(board.app))
+
+
+async def metrics_page(request: Request) -> Response:
+    return Response(await blocking(_scrape, request), media_type=CONTENT_TYPE)
+
+
+ROUTES = [
+    Route("/", overview_page),
+    Route("/workers", workers_page),
+    Route("/worker/{worker}", worker_page),
+    Route("/tasks", tasks_page),
+    Route("/task/{task_id}", task_page),
+    Route("/queues", queues_page),
+    Route("/queue/{queue}", queue_page),
+    Route("/metrics", metrics_page),
+]

@@ -1,0 +1,75 @@
+"""The ASGI app: ``create_app(celeriac_app, ...)``, mountable inside another ASGI app."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..exceptions import MissingExtraError
+
+try:
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.routing import Mount
+    from starlette.staticfiles import StaticFiles
+except ImportError as exc:  # pragma: no cover - exercised without the extra
+    raise MissingExtraError("dashboard", exc.name or "starlette") from exc
+try:
+    import jinja2  # noqa: F401  (pages need it; say so now, not at the first request)
+    import prometheus_client  # noqa: F401
+except ImportError as exc:  # pragma: no cover
+    raise MissingExtraError("dashboard", exc.name or "jinja2") from exc
+
+from . import api, pages
+from .access import Access, AccessMiddleware
+from .collector import Collector
+from .context import Dashboard
+from .metrics import Metrics
+from .store import Store
+
+if TYPE_CHECKING:
+    from ..app import Celeriac
+
+
+def create_app(
+    celeriac_app: Celeriac,
+    store: Store | str | Path = "celeriac-dashboard.sqlite3",
+    basic_auth: tuple[str, str] | None = None,
+    api_token: str | None = None,
+    read_only: bool = False,
+    collect: bool = True,
+    refresh_ms: int = 1000,
+    **store_options: Any,
+) -> Starlette:
+    """The dashboard for ``celeriac_app``; its collector runs while the app is served.
+
+    ``store`` is a :class:`Store` or the path of its SQLite file
+    (``store_options``: retention limits). ``collect=False`` serves what the
+    store holds without reading events (a second replica, tests).
+    """
+    if not isinstance(store, Store):
+        store = Store(store, **store_options)
+    metrics = Metrics(store)
+    collector = Collector(celeriac_app, store, on_batch=metrics.on_batch)
+    access = Access(basic_auth, api_token, read_only)
+    board = Dashboard(celeriac_app, store, collector, access, metrics, refresh_ms)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        if collect:
+            collector.start()
+        try:
+            yield
+        finally:
+            collector.stop()
+
+    static = StaticFiles(directory=str(Path(__file__).with_name("static")))
+    web = Starlette(
+        routes=[*api.ROUTES, *pages.ROUTES, Mount("/static", static, name="static")],
+        middleware=[Middleware(AccessMiddleware, access=access)],
+        lifespan=lifespan,
+    )
+    web.state.dashboard = board
+    return web
