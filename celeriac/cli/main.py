@@ -24,6 +24,7 @@ COMMANDS = {
     "events": "celeriac.cli.events:events",
     "queues": "celeriac.cli.queues:queues",
     "dead-letters": "celeriac.cli.queues:dead_letters",
+    "dashboard": "celeriac.cli.dashboard:dashboard",
 }
 
 
