@@ -154,7 +154,14 @@ class Supervisor:
             name=f"Child-{slot.index}",
             daemon=True,
         )
-        process.start()
+        # The child starts with SIGTERM blocked and unblocks it once its own handler is in
+        # place (child_main): a stop sent while it boots is then delivered, not swallowed by
+        # the supervisor's handler it inherited.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        try:
+            process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         assert process.pid is not None
         slot.record.pid = process.pid
         self.children[slot.index] = _Child(
