@@ -289,6 +289,8 @@ def connect(target: RedisTarget) -> Any:
             **kwargs,
         )
     host, port = target.hosts[0]
+    if kwargs.pop("ssl", False):
+        kwargs["connection_class"] = redis.SSLConnection
     pool = redis.BlockingConnectionPool(  # type: ignore[no-untyped-call]
         host=host,
         port=port,

@@ -71,23 +71,34 @@ class RedisServer:
     """One redis-server process; ``kill`` and ``start`` again keep its directory (and AOF)."""
 
     def __init__(
-        self, directory: Path, *args: str, port: int | None = None, sentinel: bool = False
+        self,
+        directory: Path,
+        *args: str,
+        port: int | None = None,
+        sentinel: bool = False,
+        tls_ca: Path | None = None,
     ) -> None:
         self.directory = directory
         self.port = port or free_port(cluster_bus="--cluster-enabled" in args)
         self.args = args
         self.sentinel = sentinel
+        self.tls_ca = tls_ca  # the server speaks TLS only, with a certificate from this CA
         self.process: subprocess.Popen[bytes] | None = None
         self._clients: dict[int, redis.Redis] = {}
         directory.mkdir(parents=True, exist_ok=True)
 
     def url(self, db: int = 0) -> str:
+        if self.tls_ca is not None:
+            return f"rediss://127.0.0.1:{self.port}/{db}?ssl_ca_certs={self.tls_ca}"
         return f"redis://127.0.0.1:{self.port}/{db}"
 
     def client(self, db: int = 0) -> redis.Redis:
         """A plain client for looking at the server (reconnects after a restart)."""
         if db not in self._clients:
-            self._clients[db] = redis.Redis(port=self.port, db=db, socket_timeout=5)
+            tls = {} if self.tls_ca is None else {"ssl": True, "ssl_ca_certs": str(self.tls_ca)}
+            self._clients[db] = redis.Redis(
+                host="127.0.0.1", port=self.port, db=db, socket_timeout=5, **tls
+            )
         return self._clients[db]
 
     def start(self) -> RedisServer:
@@ -175,6 +186,35 @@ def start_cluster(directory: Path, nodes: int = 3) -> list[RedisServer]:
             f"cluster state ok on {server.port}",
         )
     return servers
+
+
+def make_certificate(directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (its own CA) and its key."""
+    cert, key = directory / "redis.crt", directory / "redis.key"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return cert, key
 
 
 def start_sentinel(directory: Path, master: RedisServer, name: str = "mymaster") -> RedisServer:

@@ -1,10 +1,13 @@
-"""Redis Cluster (three local primaries) and Sentinel: the core cases, found the right way."""
+"""Redis Cluster (three local primaries), Sentinel and TLS: the core cases on each."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -15,7 +18,7 @@ from celeriac.brokers.redis import RedisBroker
 from celeriac.serialization import Codec
 
 from .helpers import drain, envelope
-from .servers import RedisServer
+from .servers import RedisServer, make_certificate, require_binaries
 
 
 @pytest.fixture
@@ -136,3 +139,38 @@ def test_sentinel_finds_the_master(redis_sentinel: tuple[RedisServer, RedisServe
     assert backend.wait("t", 5).result == 5
     backend.close()
     broker.close()
+
+
+def test_tls_with_a_verified_certificate(tmp_path: Path) -> None:
+    require_binaries("redis-server")
+    if shutil.which("openssl") is None:
+        missing = "openssl not found: it makes the test's certificate"
+        if os.environ.get("CI"):
+            pytest.fail(missing)
+        pytest.skip(missing)
+    cert, key = make_certificate(tmp_path)
+    server = RedisServer(
+        tmp_path / "tls",
+        "--tls-cert-file",
+        str(cert),
+        "--tls-key-file",
+        str(key),
+        "--tls-ca-cert-file",
+        str(cert),
+        "--tls-auth-clients",
+        "no",
+        tls_ca=cert,
+    )
+    server.args = ("--port", "0", "--tls-port", str(server.port), *server.args)
+    server.start()
+    try:
+        broker = RedisBroker(server.url(0))
+        broker.publish([envelope(1), envelope(2, priority=9)])
+        assert [d.id for d in drain(broker, ["q"], expect=2)] == ["2", "1"]
+        backend = RedisBackend(Codec(), server.url(1))
+        backend.store([TaskMeta("t", states.SUCCESS, "secret")])
+        assert backend.wait("t", 5).result == "secret"
+        backend.close()
+        broker.close()
+    finally:
+        server.kill()
