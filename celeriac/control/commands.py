@@ -57,7 +57,7 @@ def _registered(handler: ControlHandler) -> Any:
 
 @command("active_queues")
 def _active_queues(handler: ControlHandler) -> Any:
-    paused = handler.paused.paused()
+    paused = handler.paused.paused(handler.broker)
     return [{"name": q, "paused": q in paused} for q in handler.worker.queues()]
 
 
@@ -134,16 +134,20 @@ def _revoke(
     if not terminate:
         return {"ok": f"tasks {', '.join(task_ids)} flagged as revoked"}
     names = {t.get("id"): t.get("name") for t in handler.worker.active_tasks()}
+    when = time.time()  # before the kill: its message may be back and skipped within ms
     killed = [task_id for task_id in task_ids if handler.worker.terminate(task_id, signal)]
     if killed:
-        _record_terminated(handler, {task_id: names.get(task_id) for task_id in killed}, signal)
+        tasks = {task_id: names.get(task_id) for task_id in killed}
+        _record_terminated(handler, tasks, signal, when)
     return {
         "ok": f"terminated {', '.join(killed)}" if killed else "no such task running",
         "terminated": killed,
     }
 
 
-def _record_terminated(handler: ControlHandler, tasks: dict[str, str | None], signal: str) -> None:
+def _record_terminated(
+    handler: ControlHandler, tasks: dict[str, str | None], signal: str, when: float
+) -> None:
     from ..backends.base import TaskMeta
     from ..events.dispatcher import dispatcher_for
     from ..events.event import TASK_REVOKED
@@ -155,16 +159,16 @@ def _record_terminated(handler: ControlHandler, tasks: dict[str, str | None], si
         "exc_message": reason,
         "exc_args": [reason],
     }
-    now = time.time()
     metas = [
-        TaskMeta(task_id, states.REVOKED, error, name=name, worker=handler.hostname, date_done=now)
+        TaskMeta(task_id, states.REVOKED, error, name=name, worker=handler.hostname, date_done=when)
         for task_id, name in tasks.items()
     ]
-    handler.app.backend.store(metas)
+    handler.backend.store(metas)
     if handler.app.conf.worker_send_task_events:
         for task_id, name in tasks.items():
             dispatcher_for(handler.app).send(
                 TASK_REVOKED,
+                timestamp=when,
                 uuid=task_id,
                 name=name,
                 hostname=handler.hostname,

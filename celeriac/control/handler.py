@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from ..events.forksafe import guarded
 from ..exceptions import CeleriacError
 from . import commands as _builtin  # noqa: F401 - registers the built-in commands
 from .pause import PausedQueues
@@ -27,6 +28,8 @@ from .registry import COMMANDS, LOCAL_COMMANDS
 
 if TYPE_CHECKING:
     from ..app import Celeriac
+    from ..backends.base import Backend
+    from ..brokers.base import Broker
     from ..worker.job import Job
 
 logger = logging.getLogger("celeriac.control")
@@ -99,6 +102,28 @@ class ControlHandler:
         self.started_at = time.time()
         self.paused = PausedQueues(app)
         self._after_reply: list[Callable[[], None]] = []
+        self._broker: Broker | None = None
+        self._backend: Backend | None = None
+
+    # The handler runs in the control thread; in a prefork supervisor, that thread's
+    # connections are guarded against forks (see celeriac.events.forksafe).
+    @property
+    def broker(self) -> Broker:
+        if self._broker is None:
+            self._broker = guarded(self.app.connect_broker, self.app.broker_url)
+        return self._broker
+
+    @property
+    def backend(self) -> Backend:
+        if self._backend is None:
+            self._backend = guarded(self.app.connect_backend, self.app.backend_url)
+        return self._backend
+
+    def close(self) -> None:
+        for connection in (self._broker, self._backend):
+            if connection is not None:
+                connection.close()
+        self._broker = self._backend = None
 
     def handle(self, name: str, arguments: dict[str, Any]) -> Any:
         """Run one command; a failure comes back as ``{"error": ...}``, never raises."""

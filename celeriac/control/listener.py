@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from ..events.forksafe import guarded
 from .handler import ControlHandler, apply_local
 from .protocol import (
     CONTROL_MAXLEN,
@@ -62,13 +63,16 @@ class ControlListener:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    def _connect(self) -> Broker:
+        return guarded(self.app.connect_broker, self.app.broker_url)
+
     def start(self) -> None:
         """Note the stream's end now (so no later command is missed), then listen.
 
         With the broker away, the thread notes the end once it can reach it.
         """
         try:
-            self._broker = self.app.connect_broker()
+            self._broker = self._connect()
             self.position = self._broker.stream_last(CONTROL_STREAM)
         except Exception as exc:  # an outage at start is not a reason not to start
             logger.warning("control channel not reachable yet: %r", exc)
@@ -91,7 +95,7 @@ class ControlListener:
         # rather than at the end of READ_TIMEOUT.
         wake = Command(WAKE, destination=(self.hostname,), reply=False).encode()
         try:
-            broker = self.app.connect_broker()
+            broker = self._connect()
             try:
                 broker.stream_add(CONTROL_STREAM, [wake], maxlen=CONTROL_MAXLEN)
             finally:
@@ -103,7 +107,7 @@ class ControlListener:
         failures = 0
         while not self._stop.is_set():
             try:
-                self._broker = self._broker or self.app.connect_broker()
+                self._broker = self._broker or self._connect()
                 self._read_once(self._broker)
                 failures = 0
             except Exception as exc:  # broker trouble: reconnect with backoff, keep position
@@ -113,6 +117,8 @@ class ControlListener:
                 self._close_broker()
                 self._stop.wait(_BACKOFF[min(failures, len(_BACKOFF)) - 1])
         self._close_broker()
+        if self.handler is not None:
+            self.handler.close()
 
     def _close_broker(self) -> None:
         if self._broker is not None:

@@ -63,7 +63,8 @@ class StateHandle:
         return self.state.processed
 
     def pool_size(self) -> int:
-        return self.state.pool_size
+        # Before the pool starts its consumers (worker-online), report what it will have.
+        return self.state.pool_size or self.state.options.concurrency
 
     def _resize(self, verb: str) -> Any:
         method = getattr(self._pool, verb, None)

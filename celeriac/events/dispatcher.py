@@ -25,6 +25,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from .event import encode_event
+from .forksafe import guarded
 
 if TYPE_CHECKING:
     from ..app import Celeriac
@@ -108,7 +109,7 @@ class EventDispatcher:
             stopping = self._stopping
             while self._buffer:
                 try:
-                    broker = broker or self.app.connect_broker()
+                    broker = broker or guarded(self.app.connect_broker, self.app.broker_url)
                     self._write_batch(broker)
                     failures = 0
                 except NotImplementedError as exc:

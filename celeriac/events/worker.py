@@ -25,6 +25,7 @@ import orjson
 
 from .dispatcher import dispatcher_for
 from .event import WORKER_HEARTBEAT, WORKER_OFFLINE, WORKER_ONLINE
+from .forksafe import guarded
 
 if TYPE_CHECKING:
     from ..app import Celeriac
@@ -68,6 +69,9 @@ class WorkerEvents:
         self._thread: threading.Thread | None = None
         self._broker: Broker | None = None
 
+    def _connect(self) -> Broker:
+        return guarded(self.app.connect_broker, self.app.broker_url)
+
     def _fields(self) -> dict[str, Any]:
         fields = {
             "hostname": self.hostname,
@@ -87,7 +91,7 @@ class WorkerEvents:
         fields["timestamp"] = time.time()
         dispatcher_for(self.app).send(kind, **fields)
         try:
-            self._broker = self._broker or self.app.connect_broker()
+            self._broker = self._broker or self._connect()
             self._broker.set_flag(
                 PRESENCE_PREFIX + self.hostname,
                 orjson.dumps({**fields, "type": kind}, default=repr).decode(),
@@ -122,7 +126,7 @@ class WorkerEvents:
             self._thread.join(self.interval + 5.0)
         dispatcher_for(self.app).send(WORKER_OFFLINE, **self._fields())
         try:
-            broker = self._broker or self.app.connect_broker()
+            broker = self._broker or self._connect()
             broker.set_flag(PRESENCE_PREFIX + self.hostname, None)
             broker.close()
         except Exception as exc:

@@ -47,6 +47,7 @@ class TaskEvents(Middleware):
             return  # a retry or a rate-limited wait: the worker's events already tell it
         dispatcher_for(app).send(
             TASK_SENT,
+            timestamp=message.sent_at or time.time(),  # before the publish: a worker may be quicker
             uuid=message.id,
             name=message.task,
             args=message.args,

@@ -86,3 +86,15 @@ def workers(app: Celeriac) -> Iterator[list[FakeWorker]]:
     yield fakes
     for remote in remotes:
         remote.stop()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Remember whether the test failed, so end-to-end fixtures can show worker logs."""
+    report = yield
+    if report.when == "call":
+        item.stash[FAILED] = report.failed
+    return report
+
+
+FAILED = pytest.StashKey[bool]()

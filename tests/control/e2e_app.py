@@ -1,0 +1,38 @@
+"""The app real workers run in the end-to-end tests (copied into each test's directory)."""
+
+import os
+import time
+
+from celeriac import Celeriac
+
+app = Celeriac("e2e", broker=os.environ["CELERIAC_BROKER_URL"])
+
+
+@app.task
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+@app.task
+def sleepy(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+@app.task
+def boom() -> None:
+    raise ValueError("boom")
+
+
+@app.task(bind=True, max_retries=2)
+def flaky(self) -> str:  # type: ignore[no-untyped-def]
+    if self.request.retries == 0:
+        raise self.retry(exc=OSError("first attempt fails"), countdown=0.1)
+    return "ok"
+
+
+@app.task
+def limits(name: str) -> list[object]:
+    """The limits this worker process sees for task ``name`` (remote control changes them)."""
+    task = app.tasks[name]
+    return [task.rate_limit, task.soft_time_limit, task.time_limit]
