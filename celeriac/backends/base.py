@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .. import states
@@ -48,7 +48,8 @@ class TaskMeta:
         return self.state in states.READY_STATES
 
     def to_bytes(self, codec: Codec) -> bytes:
-        data = asdict(self)
+        # A shallow dict: dataclasses.asdict deep-copies and was a fifth of a task's CPU.
+        data = {name: getattr(self, name) for name in _META_FIELDS}
         if codec.needs_tags:
             for key in ("result", "args", "kwargs"):
                 data[key] = to_wire(data[key], key)
@@ -56,8 +57,11 @@ class TaskMeta:
 
     @classmethod
     def from_bytes(cls, data: bytes, codec: Codec) -> TaskMeta:
-        fields = codec.loads(data)
-        return cls(**fields)
+        values = codec.loads(data)
+        return cls(**values)
+
+
+_META_FIELDS = tuple(f.name for f in fields(TaskMeta))
 
 
 def exception_to_dict(exc: BaseException) -> dict[str, Any]:
