@@ -24,6 +24,9 @@ on one Redis Cluster slot and the scripts that touch it stay legal there::
     P:rate:<key>           GCRA state of one rate limit
     P:stream:<name>        Redis stream (events, control, replies)
 
+Needs Redis 6.2 or later (LPOP with a count, ZADD GT, BLPOP with a
+fractional timeout).
+
 A delivery tag is ``"<queue length>:<queue>:<sequence>:<consumer>"``: acking,
 releasing or recovering needs nothing but the tag. All times are the Redis
 server's clock (``TIME`` inside the scripts), one clock for every worker.
@@ -293,8 +296,8 @@ class RedisBroker(RedisStreams, Broker):
 
             wait_for_wake(self, seconds)
         else:
-            keys = [self.base(q) + ":notify" for q in queues]
-            self.link.execute("BLPOP", *keys, f"{seconds:.3f}", timeout=seconds + 5.0)
+            # on a pooled connection, so the held one is never tied up while waiting
+            self.client.blpop([self.base(q) + ":notify" for q in queues], timeout=seconds)
 
     def _subscribe(self, queues: Sequence[str]) -> None:
         from .redis_cluster import subscribe
