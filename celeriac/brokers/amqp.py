@@ -70,6 +70,7 @@ _owners_lock = threading.Lock()
 
 _SLICE = 0.05  # longest a fetch keeps the link to itself while it waits
 _GRACE = 0.5  # longest a fetch waits past its timeout for messages RabbitMQ is pushing
+_CLOSED = 1 << 30  # "ready" count of a channel closed under a fetch: stop waiting
 _OPTIONS: dict[str, Any] = {
     "confirm_timeout": 30.0,
     "connect_timeout": 10.0,
@@ -219,10 +220,11 @@ class AMQPBroker(Broker):
 
         Priority is strict within a queue; across queues it is strict among
         the messages in this object's prefetch window (see the module doc).
-        RabbitMQ pushes messages to consumers, so when nothing has arrived by
-        the end of ``timeout`` (at once for ``timeout=0``) the fetch asks how
-        many messages are ready and, if the channel has room for them, waits
-        a moment (at most ``_GRACE``) for them to arrive.
+        RabbitMQ pushes messages to consumers, so when fewer than ``limit``
+        have arrived (when the first arrives, or when ``timeout`` ran out: at
+        once for ``timeout=0``) the fetch asks how many more are ready and, if
+        the channel has room for them, waits a moment (at most ``_GRACE``) for
+        them to arrive.
         """
         if limit <= 0 or not queues:
             return []
@@ -234,15 +236,17 @@ class AMQPBroker(Broker):
         self._once("fetch", lambda: self._subscribe(names, consumer, limit))
         want, graced = 1, False
         while True:  # wait in short slices, so other threads can ack in between
-            taken = self._once("fetch", self._poll, consumer, names, limit, want, deadline)
-            if taken is not None:
-                return taken
-            if time.monotonic() < deadline:
+            ready = self._once("fetch", self._wait, names, want, deadline)
+            if ready < want and time.monotonic() < deadline:
                 continue
-            if graced:  # take whatever arrived
-                return self._once("fetch", self._poll, consumer, names, limit, 0, 0.0) or []
-            want = self._once("fetch", self._coming, names)
+            if graced or ready >= limit:
+                return self._once("fetch", self._take, consumer, names, limit)
+            # Something arrived, or the time is up: ask what else is on its way
+            # (once) and wait a moment for it, so a fetch takes all it can.
+            want = min(limit, self._once("fetch", self._coming, names))
             graced, deadline = True, time.monotonic() + _GRACE
+            if want <= ready:
+                return self._once("fetch", self._take, consumer, names, limit)
 
     def _subscribe(self, queues: list[str], consumer: str, limit: int) -> None:
         self._state.follow()
@@ -261,24 +265,28 @@ class AMQPBroker(Broker):
             with _owners_lock:
                 _owners[consumer] = weakref.ref(self)
 
-    def _poll(
-        self, consumer: str, queues: list[str], limit: int, want: int, deadline: float
-    ) -> list[Delivery] | None:
-        """What arrived, once ``want`` messages are ready; else None after one slice."""
+    def _wait(self, queues: list[str], want: int, deadline: float) -> int:
+        """How many messages of ``queues`` are ready, after waiting one slice for ``want``."""
         intake = self._live_intake()
         if intake is None:
-            return []  # closed under us (RabbitMQ requeued its messages); the next fetch reopens
+            return _CLOSED  # closed under us (RabbitMQ requeued what it held): take nothing
         self._messages.sift(intake)
-        if intake.ready_count(queues) >= want:
-            now = time.time()
-            return [
-                intake.delivery(raw, self._state.revoked_now(raw.message_id, now))
-                for raw in intake.take(consumer, queues, limit)
-            ]
         remaining = deadline - time.monotonic()
-        if remaining > 0:
+        if intake.ready_count(queues) < want and remaining > 0:
             self._link.ensure().process_data_events(time_limit=min(remaining, _SLICE))
-        return None
+            self._messages.sift(intake)
+        return intake.ready_count(queues)
+
+    def _take(self, consumer: str, queues: list[str], limit: int) -> list[Delivery]:
+        intake = self._live_intake()
+        if intake is None:
+            return []  # the next fetch opens a new channel
+        self._messages.sift(intake)
+        now = time.time()
+        return [
+            intake.delivery(raw, self._state.revoked_now(raw.message_id, now))
+            for raw in intake.take(consumer, queues, limit)
+        ]
 
     def _coming(self, queues: list[str]) -> int:
         """How many messages of ``queues`` to expect once RabbitMQ pushed what is ready."""
