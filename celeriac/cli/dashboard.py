@@ -11,11 +11,20 @@ from .main import app_from
 @click.command()
 @click.option("--port", "-p", type=int, default=5555, show_default=True)
 @click.option("--address", default=None, help="bind address (default 127.0.0.1 without auth)")
-@click.option("--db", "db", default="celeriac-dashboard.sqlite3", show_default=True,
-              help="SQLite file of the task history")  # fmt: skip
+@click.option(
+    "--db",
+    "db",
+    default="celeriac-dashboard.sqlite3",
+    show_default=True,
+    help="SQLite file of the task history",
+)
 @click.option("--basic-auth", default=None, help="user:password required for every page")
-@click.option("--api-token", envvar="CELERIAC_DASHBOARD_TOKEN", default=None,
-              help="token accepted in the X-API-Token header")  # fmt: skip
+@click.option(
+    "--api-token",
+    envvar="CELERIAC_DASHBOARD_TOKEN",
+    default=None,
+    help="token accepted in the X-API-Token header",
+)
 @click.option("--read-only", is_flag=True, help="refuse every action")
 @click.option("--max-tasks", type=int, default=1_000_000, show_default=True)
 @click.option("--max-age", type=float, default=7 * 86400.0, show_default=True, help="seconds")
@@ -54,7 +63,14 @@ def dashboard(
             err=True,
         )
     app = app_from(ctx)
-    web = create_app(app, store=db, basic_auth=credentials, api_token=api_token,
-                     read_only=read_only, max_tasks=max_tasks, max_age=max_age)  # fmt: skip
+    web = create_app(
+        app,
+        store=db,
+        basic_auth=credentials,
+        api_token=api_token,
+        read_only=read_only,
+        max_tasks=max_tasks,
+        max_age=max_age,
+    )
     click.echo(f"celeriac dashboard on http://{host}:{port}/ ({app.describe()})", err=True)
     uvicorn.run(web, host=host, port=port, log_level="warning")

@@ -71,9 +71,16 @@ def chart(series: list[dict[str, Any]], width: int = 720, height: int = 120) -> 
     for i, point in enumerate(series):
         ok = height * point["succeeded"] / peak
         bad = height * point["failed"] / peak
-        bars.append({"x": i * step, "w": max(step - 1, 1), "ok": ok, "bad": bad,
-                     "title": f"{_when(point['minute'])[11:16]}: {point['succeeded']} ok, "
-                     f"{point['failed']} failed"})  # fmt: skip
+        bars.append(
+            {
+                "x": i * step,
+                "w": max(step - 1, 1),
+                "ok": ok,
+                "bad": bad,
+                "title": f"{_when(point['minute'])[11:16]}: {point['succeeded']} ok, "
+                f"{point['failed']} failed",
+            }
+        )
     return {"bars": bars, "width": width, "height": height, "peak": peak}
 
 
@@ -85,8 +92,15 @@ async def overview_page(request: Request) -> Response:
         queues = await blocking(cluster.queue_rows, board.app)
     except NotImplementedError:
         queues = []
-    return render(request, "overview.html", stats=stats, chart=chart(stats["series"]),
-                  workers=found, online=sum(w["alive"] for w in found), queues=queues)  # fmt: skip
+    return render(
+        request,
+        "overview.html",
+        stats=stats,
+        chart=chart(stats["series"]),
+        workers=found,
+        online=sum(w["alive"] for w in found),
+        queues=queues,
+    )
 
 
 async def workers_page(request: Request) -> Response:
@@ -109,8 +123,9 @@ async def tasks_page(request: Request) -> Response:
     found = await blocking(list_tasks, board.store, flt)
     names = await blocking(task_types, board.store)
     query = {k: v for k, v in request.query_params.items() if k not in ("offset", "partial", "msg")}
-    return render(request, "tasks.html", tasks=found, flt=flt, names=names, states=STATES,
-                  query=query)  # fmt: skip
+    return render(
+        request, "tasks.html", tasks=found, flt=flt, names=names, states=STATES, query=query
+    )
 
 
 async def task_page(request: Request) -> Response:

@@ -34,8 +34,16 @@ def _client(cel: Celeriac, tmp_path: Path, **options: Any) -> TestClient:
 def _history(cel: Celeriac) -> None:
     lifecycle(cel, "ok-1", name="proj.add", args=[1, 2])
     lifecycle(cel, "bad-1", name="proj.fail", outcome="task-failed", args=["x"])
-    emit(cel, "worker-heartbeat", hostname="w1@host", freq=2.0, active=1, processed=7,
-         pool_size=4, queues=["celeriac"])  # fmt: skip
+    emit(
+        cel,
+        "worker-heartbeat",
+        hostname="w1@host",
+        freq=2.0,
+        active=1,
+        processed=7,
+        pool_size=4,
+        queues=["celeriac"],
+    )
 
 
 def _waiting(cel: Celeriac, queue: str = "celeriac") -> list[Any]:
@@ -93,9 +101,13 @@ def test_metrics_use_flower_names(cel: Celeriac, tmp_path: Path) -> None:
     web = create_app(cel, store=tmp_path / "dash.sqlite3", collect=False)
     web.state.dashboard.collector.drain()  # the hook counts what it stores
     text = TestClient(web).get("/metrics").text
-    for name in ("flower_events_total", "flower_task_runtime_seconds",
-                 "flower_task_prefetch_time_seconds", "flower_worker_online",
-                 "flower_worker_number_of_currently_executing_tasks"):  # fmt: skip
+    for name in (
+        "flower_events_total",
+        "flower_task_runtime_seconds",
+        "flower_task_prefetch_time_seconds",
+        "flower_worker_online",
+        "flower_worker_number_of_currently_executing_tasks",
+    ):
         assert name in text
     assert 'flower_worker_online{worker="w1@host"} 1.0' in text
     assert 'flower_events_total{task="proj.add",type="task-started",worker="w1@host"} 1.0' in text
@@ -128,8 +140,9 @@ def test_auth_read_only_and_csrf(cel: Celeriac, tmp_path: Path) -> None:
     refused = client.post("/api/queue/pause/q1", headers=_basic("admin", "s3cret"))
     assert refused.status_code == 403 and cel.control.paused() == {}
     form = {"csrf_token": token, "next": "/queues"}
-    done = client.post("/api/queue/pause/q1", data=form, headers=_basic("admin", "s3cret"),
-                       follow_redirects=False)  # fmt: skip
+    done = client.post(
+        "/api/queue/pause/q1", data=form, headers=_basic("admin", "s3cret"), follow_redirects=False
+    )
     assert done.status_code == 303 and done.headers["location"].startswith("/queues?msg=")
     assert "q1" in cel.control.paused()
     scripted = TestClient(client.app).post("/api/queue/resume/q1", headers={"X-API-Token": "tok"})
