@@ -112,7 +112,8 @@ class SQLiteBroker(Broker):
             taken = self._take(names, consumer, limit)
             if taken or time.monotonic() >= deadline:
                 return taken
-            # Taken before the first look: anything committed after it changes it.
+            # Read before the wait's first probe: what was committed earlier, the probe
+            # sees; anything committed later changes the version and wakes the wait.
             version = self._db.version()
             if not self._wait_for_work(names, version, deadline):
                 return []
