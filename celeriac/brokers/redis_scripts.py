@@ -139,6 +139,9 @@ _ERRORS: dict[str, type[Exception]] = {
 }
 
 
+_FAILED_OVER = (redis.exceptions.ReadOnlyError, redis.exceptions.MasterDownError)
+
+
 def _reply_error(message: str) -> Exception:
     code, _, rest = message.partition(" ")
     kind = _ERRORS.get(code)
@@ -187,7 +190,10 @@ class HeldLink:
             for attempt in (1, 2):
                 sock = self._socket()
                 try:
-                    return self._talk(sock, packed, replies, timeout)
+                    out = self._talk(sock, packed, replies, timeout)
+                    if any(isinstance(r, _FAILED_OVER) for r in out):
+                        self._drop()  # a former master: reconnect to the current one next time
+                    return out
                 except (ConnectionResetError, BrokenPipeError, _Closed) as exc:
                     # a held socket dies with a server restart: reconnect once, as redis-py does
                     self._drop()

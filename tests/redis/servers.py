@@ -217,13 +217,16 @@ def make_certificate(directory: Path) -> tuple[Path, Path]:
     return cert, key
 
 
-def start_sentinel(directory: Path, master: RedisServer, name: str = "mymaster") -> RedisServer:
+def start_sentinel(
+    directory: Path, master: RedisServer, name: str = "mymaster", down_after_ms: int = 2000
+) -> RedisServer:
     """A Sentinel watching ``master`` under ``name``, ready to answer for it."""
     sentinel = RedisServer(directory / "sentinel", sentinel=True)
     (sentinel.directory / "sentinel.conf").write_text(
         f"port {sentinel.port}\nbind 127.0.0.1\ndir {sentinel.directory}\n"
         f"sentinel monitor {name} 127.0.0.1 {master.port} 1\n"
-        f"sentinel down-after-milliseconds {name} 2000\n"
+        f"sentinel down-after-milliseconds {name} {down_after_ms}\n"
+        f"sentinel failover-timeout {name} 10000\n"
     )
     sentinel.start()
     wait_until(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -15,7 +16,7 @@ from celeriac.exceptions import BrokerUnavailable
 from celeriac.serialization import Codec
 
 from .helpers import drain, envelope
-from .servers import RedisServer, wait_until
+from .servers import RedisServer, require_binaries, start_sentinel, wait_until
 
 
 def test_queued_delayed_and_held_messages_survive_a_restart_and_run_once(
@@ -128,3 +129,34 @@ def test_a_result_waiter_survives_a_restart(aof_server: RedisServer) -> None:
     waiter.join(20)
     assert results == [42]
     backend.close()
+
+
+def test_after_a_sentinel_failover_the_broker_follows_the_new_master(tmp_path: Path) -> None:
+    """Given a master, a replica and a Sentinel, when the master is killed, expect a
+    producer's publish to wait for the failover and land on the new master, with the
+    messages published before it (replicated) still there."""
+    require_binaries("redis-server")
+    master = RedisServer(tmp_path / "master", "--appendonly", "no").start()
+    replica = RedisServer(tmp_path / "replica", "--replicaof", "127.0.0.1", str(master.port))
+    replica.start()
+    sentinel = start_sentinel(tmp_path, master, down_after_ms=500)
+    try:
+        wait_until(
+            lambda: sentinel.client().execute_command("SENTINEL", "REPLICAS", "mymaster"),
+            15,
+            "the Sentinel to see the replica",
+        )
+        url = f"redis+sentinel://127.0.0.1:{sentinel.port}/0?master_name=mymaster"
+        broker = RedisBroker(url, publish_retry_timeout=30.0, socket_connect_timeout=0.5)
+        broker.publish([envelope(i) for i in range(10)])
+        assert master.client().execute_command("WAIT", 1, 5000) == 1  # replicated
+        master.kill()
+        broker.publish([envelope("after")])
+        assert replica.client().info("replication")["role"] == "master"
+        got = drain(broker, ["q"], expect=11, timeout=20)
+        assert [d.id for d in got] == [*map(str, range(10)), "after"]
+        broker.close()
+    finally:
+        sentinel.kill()
+        replica.kill()
+        master.kill()
