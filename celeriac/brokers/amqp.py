@@ -293,6 +293,8 @@ class AMQPBroker(Broker):
         intake = self._live_intake()
         if intake is None:
             return 0
+        if intake.prefetch - len(intake.held) - intake.buffered <= 0:
+            return intake.ready_count(queues)  # the window is full: nothing else can come
         # First what each queue has not handed out yet, then a round trip on the
         # consuming channel: whatever a queue sent us before it answered is ahead
         # of that answer on the channel, so it is in hand afterwards.
