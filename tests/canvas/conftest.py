@@ -13,6 +13,7 @@ import pytest
 
 from celeriac import Celeriac
 from celeriac.worker.job import Executor
+from tests.e2e.workers import start_worker  # noqa: F401  (the fixture, for the end-to-end tests)
 
 
 class Boom(Exception):
