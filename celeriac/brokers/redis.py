@@ -85,9 +85,21 @@ _REVOKE, _REVOKED, _RATE = script("revoke"), script("revoked"), script("rate")
 
 
 def queue_of(tag: str) -> str:
-    """The queue a delivery tag belongs to."""
+    """The queue a delivery tag belongs to ("" for a string that is not one of our tags)."""
     length, _, rest = tag.partition(":")
+    if not length.isdigit() or rest[int(length) : int(length) + 1] != ":":
+        return ""
     return rest[: int(length)]
+
+
+def _by_queue(tags: Sequence[str]) -> dict[str, list[str]]:
+    """Tags grouped by queue; strings that are not tags are ignored, like unknown tags."""
+    groups: dict[str, list[str]] = {}
+    for tag in tags:
+        queue = queue_of(tag)
+        if queue:
+            groups.setdefault(queue, []).append(tag)
+    return groups
 
 
 def _delivery(tag: bytes, entry: bytes, revoked: Any) -> Delivery:
@@ -306,9 +318,7 @@ class RedisBroker(RedisStreams, Broker):
 
     def _by_queue(self, s: Any, tags: Sequence[str], head: Callable[[str], list[Any]]) -> Any:
         """Run a per-queue script over tags grouped by queue (one round trip)."""
-        groups: dict[str, list[str]] = {}
-        for tag in tags:
-            groups.setdefault(queue_of(tag), []).append(tag)
+        groups = _by_queue(tags)
         try:
             if len(groups) == 1:
                 queue, group = next(iter(groups.items()))
@@ -325,10 +335,7 @@ class RedisBroker(RedisStreams, Broker):
 
     def ack_into(self, batch: Batch, tags: Sequence[str]) -> None:
         """Add the acks of these tags to a batch (to share its round trip)."""
-        groups: dict[str, list[str]] = {}
-        for tag in tags:
-            groups.setdefault(queue_of(tag), []).append(tag)
-        for queue, group in groups.items():
+        for queue, group in _by_queue(tags).items():
             batch.script(_ACK, (self.base(queue),), group)
 
     def complete(
@@ -401,7 +408,8 @@ class RedisBroker(RedisStreams, Broker):
         return total
 
     def dead_letter(self, consumer: str, tag: str, reason: str) -> None:
-        self._run(_DEAD_LETTER, queue_of(tag), (tag, reason))
+        if queue_of(tag):
+            self._run(_DEAD_LETTER, queue_of(tag), (tag, reason))
 
     # -- inspecting and managing ---------------------------------------------
     def queues(self) -> list[str]:

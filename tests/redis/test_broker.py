@@ -228,3 +228,15 @@ def test_celery_options_that_are_not_needed_are_accepted_with_a_reason(
         RedisBroker(redis_url, priority_steps=[0, 3, 6, 9], max_conections=5).close()
     assert "priority_steps is not needed" in caplog.text
     assert "did you mean 'max_connections'" in caplog.text
+
+
+def test_strings_that_are_not_tags_are_ignored_like_unknown_tags(broker: RedisBroker) -> None:
+    broker.publish([envelope(1)])
+    [held] = broker.fetch(["q"], "c", 1, 0)
+    for bogus in ["", "nonsense", "1:q", "1:q:x", "9:q:1:c", "1:q:9999:c"]:
+        broker.ack("c", [bogus])
+        broker.release("c", [bogus])
+        broker.dead_letter("c", bogus, "why")
+    assert broker.stats("q").in_flight == 1
+    broker.ack("c", [held.tag])
+    assert broker.stats("q").in_flight == 0

@@ -68,8 +68,8 @@ end
 -- a delivery tag is "<queue length>:<queue>:<sequence>:<consumer>"
 local function consumer_of(tag)
   local n, pos = string.match(tag, '^(%d+):()')
-  local at = string.match(tag, '^%d+:()', pos + tonumber(n) + 1)
-  return string.sub(tag, at)
+  local at = n and string.match(tag, '^%d+:()', pos + tonumber(n) + 1)
+  return at and string.sub(tag, at) or ''  -- not one of our tags: held by no one
 end
 
 -- Wake a consumer waiting on this queue: a token in its notify list (taken by
