@@ -1,0 +1,68 @@
+"""The example's README, run as written on a fresh copy: the commands a new user types."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .cluster import fresh_copy
+from .conftest import EXAMPLE
+
+pytestmark = pytest.mark.slow
+
+SETUP = ("./scripts/setup ", "source .venv/bin/activate")  # this test runs in that venv already
+
+
+def readme_commands() -> list[str]:
+    """The first shell block of "Run it on this machine", minus the venv set-up."""
+    text = (EXAMPLE / "README.md").read_text()
+    block = text.split("## Run it on this machine", 1)[1].split("```bash", 1)[1]
+    lines = [line for line in block.split("```", 1)[0].strip().splitlines() if line.strip()]
+    assert lines[0].startswith(SETUP[0]) and lines[1] == SETUP[1], lines[:2]
+    return lines[2:]
+
+
+def test_the_readme_runs_as_written(tmp_path: Path) -> None:
+    # Given a fresh copy of the repository's example and a shell with only the venv on PATH
+    fresh_copy(tmp_path / "examples" / "django")
+    script = "\n".join(
+        [
+            "set -e",
+            "trap 'kill $(jobs -p) 2>/dev/null; wait' EXIT",
+            *readme_commands(),
+        ]
+    )
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("CELERIAC_", "DJANGO_", "POSTGRES_"))
+        and name not in ("BROKER_URL", "SQLITE_PATH", "PYTHONPATH", "DEFAULT_RATE_LIMIT")
+    }
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    shell = subprocess.Popen(
+        ["bash", "-c", script],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        output, _ = shell.communicate(timeout=100)
+    except subprocess.TimeoutExpired:
+        os.killpg(shell.pid, signal.SIGKILL)
+        output, _ = shell.communicate()
+        raise AssertionError(f"the README's commands did not finish in 100s:\n{output}") from None
+    # Expect every scenario to pass, and the workers to have logged no error
+    logs = {log.name: log.read_text() for log in (tmp_path / "examples" / "django").glob("*.log")}
+    assert shell.returncode == 0, f"{output}\n{logs}"
+    assert "all scenarios passed" in output
+    assert set(logs) == {"queue1.log", "queue2.log", "standalone.log"}
+    for name, log in logs.items():
+        assert "ERROR" not in log and "Traceback" not in log, f"{name}:\n{log}"
