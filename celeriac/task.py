@@ -219,6 +219,9 @@ class Task(Generic[P, R]):
         if self.typing:
             self._check_arguments(args, kwargs)
         if self.app.conf.task_always_eager:
+            if link is not None or link_error is not None:  # callbacks run eagerly too
+                sig = self.signature(args, kwargs, link=link, link_error=link_error)
+                return sig.apply(task_id=task_id)  # type: ignore[no-any-return]
             return self.apply(args, kwargs, task_id=task_id)  # type: ignore[return-value]
         message = self.build_message(
             args,

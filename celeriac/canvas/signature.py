@@ -288,7 +288,7 @@ class Signature:
 
     # -- what workflows build on (overridden by chain, group, chord) --------------------
     def _freeze(self, app: Celeriac) -> Result:
-        task_id = self.options.setdefault("task_id", str(uuid.uuid4()))
+        task_id = self.options["task_id"] = self.options.get("task_id") or str(uuid.uuid4())
         return AsyncResult(task_id, app, self.task)
 
     def _entry_id(self) -> str | None:

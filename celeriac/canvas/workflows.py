@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..brokers import scheme_of
 from ..exceptions import ConfigurationError
 from ..message import Message
 from ..result import AsyncResult, GroupResult
@@ -67,6 +68,10 @@ class _Workflow(Signature):
         if membership:
             self._attach(**membership)
         return super().set(immutable, **options)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Send it, as Celery does when a workflow is called."""
+        return self.apply_async(args, kwargs)
 
     def _spread(self, defaults: Mapping[str, Any]) -> dict[str, Any]:
         own = {k: v for k, v in self.options.items() if k in SPREAD}
@@ -271,7 +276,7 @@ class group(_Workflow):
 
     # -- workflow internals ------------------------------------------------------
     def _freeze(self, app: Celeriac) -> Result:
-        group_id = self.options.setdefault("task_id", str(uuid.uuid4()))
+        group_id = self.options["task_id"] = self.options.get("task_id") or str(uuid.uuid4())
         results: list[AsyncResult[Any]] = []
         for index, member in enumerate(self.tasks):
             result = member._freeze(app)
@@ -429,6 +434,11 @@ class chord(_Workflow):
         if not members:  # nothing to wait for
             return body._messages(ctx, ([],), {})
         call_args, call_kwargs = self.merged(args, kwargs)
+        if scheme_of(ctx.app.backend_url) == "disabled":
+            raise ConfigurationError(
+                "a chord needs a result backend, where its header's results meet: set "
+                "result_backend (redis://..., sqlite:///results.sqlite3, ...)"
+            )
         header = self.header._freeze(ctx.app)
         assert isinstance(header, GroupResult)
         ctx.app.backend.save_group(header.id, [r.id for r in header.results])

@@ -8,6 +8,7 @@ import pytest
 
 from celeriac import Celeriac, chain, chord, group
 from celeriac.canvas import flow
+from celeriac.exceptions import ConfigurationError
 from celeriac.message import Message, decode
 from celeriac.worker.job import Executor
 
@@ -154,3 +155,20 @@ def test_a_body_lost_in_a_crash_is_sent_when_the_last_part_comes_back(
     # Expect: the body is sent, once
     worker()
     assert result.get(timeout=10) == 6
+
+
+def test_a_chord_without_a_result_backend_is_refused(app: Celeriac) -> None:
+    app.conf.result_backend = "disabled://"
+    add, tsum = app.tasks["t.add"], app.tasks["t.tsum"]
+    with pytest.raises(ConfigurationError, match="a chord needs a result backend"):
+        chord([add.s(1, 1)], tsum.s()).delay()
+
+
+def test_a_task_id_given_when_sent_is_the_result_id(app: Celeriac, worker: Any) -> None:
+    worker()
+    add, tsum = app.tasks["t.add"], app.tasks["t.tsum"]
+    result = chord([add.s(1, 1)], tsum.s()).apply_async(task_id="my-chord")
+    assert result.id == "my-chord" and result.get(timeout=10) == 2
+    result = (add.s(1, 1) | add.s(1)).apply_async(task_id="my-chain")
+    assert result.id == "my-chain" and result.get(timeout=10) == 3
+    assert add.s(1, 1).apply_async(task_id=None).id

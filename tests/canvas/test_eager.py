@@ -68,3 +68,19 @@ def test_eager_link_runs_the_callback(eager: Celeriac, calls: Calls) -> None:
     add, record = eager.tasks["t.add"], eager.tasks["t.record"]
     add.s(1, 2).set(link=record.s("x")).delay()
     assert calls.named("record") == [((3, "x"), {})]
+
+
+def test_eager_apply_async_with_link_and_link_error(eager: Celeriac, calls: Calls) -> None:
+    add, boom, record = eager.tasks["t.add"], eager.tasks["t.boom"], eager.tasks["t.record"]
+    assert add.apply_async((1, 2), link=record.s("x")).get() == 3
+    eager.conf.task_eager_propagates = False
+    boom.apply_async((5,), link=record.s(), link_error=eager.tasks["t.on_error_id"].s())
+    assert calls.named("record") == [((3, "x"), {})]
+    assert len(calls.named("on_error_id")) == 1
+
+
+def test_calling_a_workflow_sends_it(eager: Celeriac) -> None:
+    add, tsum = eager.tasks["t.add"], eager.tasks["t.tsum"]
+    assert (add.s(1, 2) | add.s(3))().get() == 6
+    assert group(add.s(1, 1), add.s(2, 2))().get() == [2, 4]
+    assert chord([add.s(1, 1)])(tsum.s()).get() == 2
