@@ -114,7 +114,9 @@ def main() -> None:
         rate = ingest(tmp, options.events_tasks)
         print(f"ingest: {rate:,.0f} events/s ({options.events_tasks * 3:,} events, batched)")
         store = Store(tmp / "big.sqlite3", max_tasks=10**9)
+        began = time.perf_counter()
         fill(store, options.tasks)
+        print(f"filled {options.tasks:,} rows, indexed: {time.perf_counter() - began:.1f} s")
         print(f"queries with {options.tasks:,} tasks stored:")
         timed("first page, no filter", lambda: list_tasks(store, TaskFilter()))
         timed("state=FAILURE", lambda: list_tasks(store, TaskFilter(state="FAILURE")))
@@ -127,7 +129,14 @@ def main() -> None:
             lambda: list_tasks(store, TaskFilter(search="user-42")),
         )
         timed(
-            "search absent term (full scan)", lambda: list_tasks(store, TaskFilter(search="nope"))
+            "search absent term (FTS5 index)", lambda: list_tasks(store, TaskFilter(search="nope"))
+        )
+        timed(
+            "search absent term + state=FAILURE",
+            lambda: list_tasks(store, TaskFilter(search="nope", state="FAILURE")),
+        )
+        timed(
+            "search 2-char term (scan, bounded)", lambda: list_tasks(store, TaskFilter(search="-9"))
         )
         timed("overview (last hour)", lambda: overview(store))
         store.close()

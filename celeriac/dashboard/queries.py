@@ -37,15 +37,34 @@ class TaskFilter:
                 clauses.append(f"{column} = ?")
                 params.append(value)
         if self.search:
-            # A scan of the text columns: bounded by the ``seen`` order and LIMIT,
-            # so a frequent term answers fast; a rare one reads the whole table.
-            clauses.append(
-                "(args LIKE ? ESCAPE '\\' OR kwargs LIKE ? ESCAPE '\\' "
-                "OR result LIKE ? ESCAPE '\\' OR id = ?)"
-            )
-            like = "%" + _escape_like(self.search) + "%"
-            params.extend([like, like, like, self.search])
+            clauses.append(_search_clause(self.search))
+            params.extend(_search_params(self.search))
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+# The trigram index answers substrings of three characters or more; a shorter
+# term is a scan of the text columns, bounded by the ``seen`` order and LIMIT.
+_TRIGRAM = 3
+
+
+def _search_clause(term: str) -> str:
+    if len(term) >= _TRIGRAM:
+        return (
+            "rowid IN (SELECT rowid FROM tasks_fts WHERE tasks_fts MATCH ? "
+            "UNION ALL SELECT rowid FROM tasks WHERE id = ?)"
+        )
+    return (
+        "(name LIKE ? ESCAPE '\\' OR args LIKE ? ESCAPE '\\' OR kwargs LIKE ? ESCAPE '\\' "
+        "OR result LIKE ? ESCAPE '\\' OR exception LIKE ? ESCAPE '\\' OR id = ?)"
+    )
+
+
+def _search_params(term: str) -> list[str]:
+    if len(term) >= _TRIGRAM:
+        # One FTS5 phrase: the whole term as a substring, its quotes doubled.
+        return ['"' + term.replace('"', '""') + '"', term]
+    like = "%" + _escape_like(term) + "%"
+    return [like, like, like, like, like, term]
 
 
 def _escape_like(text: str) -> str:

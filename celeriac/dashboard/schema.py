@@ -4,6 +4,16 @@
 was first seen: sent or received), newest first, so each filter has an index
 that ends in ``seen``: a page of a filtered list is an index range scan, not a
 sort of the whole table. ``finished`` serves the overview's last hour.
+
+``tasks_fts`` is a trigram FTS5 index over the searched text (name, args,
+kwargs, result, exception), so a substring search that matches nothing answers
+from the index instead of reading every row. Triggers keep it in step with
+``tasks`` inside the writer's own transaction; its rowid is the task row's
+rowid (``tasks`` is never VACUUMed, which could renumber implicit rowids). The
+index is contentless (the text is stored once, in ``tasks``): a deletion hands
+it the old values, which the triggers have at hand. The
+update trigger only reindexes when the searched text changed, which most
+events (received, started) do not.
 """
 
 from __future__ import annotations
@@ -55,6 +65,27 @@ CREATE INDEX IF NOT EXISTS tasks_worker ON tasks (worker, seen);
 CREATE INDEX IF NOT EXISTS tasks_queue ON tasks (queue, seen);
 CREATE INDEX IF NOT EXISTS tasks_finished ON tasks (finished) WHERE finished IS NOT NULL;
 CREATE INDEX IF NOT EXISTS tasks_parent ON tasks (parent_id) WHERE parent_id IS NOT NULL;
+CREATE VIRTUAL TABLE IF NOT EXISTS tasks_fts USING fts5(
+    name, args, kwargs, result, exception, content='',
+    tokenize='trigram'
+);
+CREATE TRIGGER IF NOT EXISTS tasks_fts_insert AFTER INSERT ON tasks BEGIN
+    INSERT INTO tasks_fts (rowid, name, args, kwargs, result, exception)
+    VALUES (new.rowid, new.name, new.args, new.kwargs, new.result, new.exception);
+END;
+CREATE TRIGGER IF NOT EXISTS tasks_fts_delete AFTER DELETE ON tasks BEGIN
+    INSERT INTO tasks_fts (tasks_fts, rowid, name, args, kwargs, result, exception)
+    VALUES ('delete', old.rowid, old.name, old.args, old.kwargs, old.result, old.exception);
+END;
+CREATE TRIGGER IF NOT EXISTS tasks_fts_update AFTER UPDATE ON tasks
+WHEN old.name IS NOT new.name OR old.args IS NOT new.args OR old.kwargs IS NOT new.kwargs
+    OR old.result IS NOT new.result OR old.exception IS NOT new.exception
+BEGIN
+    INSERT INTO tasks_fts (tasks_fts, rowid, name, args, kwargs, result, exception)
+    VALUES ('delete', old.rowid, old.name, old.args, old.kwargs, old.result, old.exception);
+    INSERT INTO tasks_fts (rowid, name, args, kwargs, result, exception)
+    VALUES (new.rowid, new.name, new.args, new.kwargs, new.result, new.exception);
+END;
 CREATE TABLE IF NOT EXISTS workers (
     hostname TEXT PRIMARY KEY,
     last_seen REAL NOT NULL,
@@ -62,4 +93,10 @@ CREATE TABLE IF NOT EXISTS workers (
     freq REAL NOT NULL,
     info TEXT NOT NULL
 );
+"""
+
+# Stores written before the index existed: fill it once from the rows.
+FTS_BACKFILL = """
+INSERT INTO tasks_fts (rowid, name, args, kwargs, result, exception)
+SELECT rowid, name, args, kwargs, result, exception FROM tasks
 """

@@ -25,9 +25,16 @@ import orjson
 
 from ..events.event import Event
 from .merge import FINAL_STATES, merge_event, merge_worker
-from .schema import SCHEMA, TASK_COLUMNS
+from .schema import FTS_BACKFILL, SCHEMA, TASK_COLUMNS
 
 FAILURE = "FAILURE"
+# An upsert, not INSERT OR REPLACE: the row keeps its rowid, and the search
+# index's update trigger fires (REPLACE deletes without firing delete triggers).
+_UPSERT_TASK = (
+    f"INSERT INTO tasks ({', '.join(TASK_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in TASK_COLUMNS)}) ON CONFLICT (id) DO UPDATE SET "
+    + ", ".join(f"{name} = excluded.{name}" for name in TASK_COLUMNS if name != "id")
+)
 
 
 def _dumps(value: Any) -> str | None:
@@ -57,7 +64,11 @@ class Store:
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
+        indexed = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE name = 'tasks_fts'"
+        ).fetchone()
+        backfill = FTS_BACKFILL + ";" if indexed is None else ""
+        self._db.executescript(f"BEGIN IMMEDIATE; {SCHEMA} {backfill} COMMIT;")
 
     def close(self) -> None:
         with self._lock:
@@ -98,10 +109,8 @@ class Store:
         for event in events:
             assert event.task_id is not None
             rows[event.task_id] = merge_event(rows.get(event.task_id), event)
-        columns = ", ".join(TASK_COLUMNS)
-        marks = ", ".join("?" for _ in TASK_COLUMNS)
         self._db.executemany(
-            f"INSERT OR REPLACE INTO tasks ({columns}) VALUES ({marks})",
+            _UPSERT_TASK,
             [tuple(_encode(row, name) for name in TASK_COLUMNS) for row in rows.values()],
         )
 

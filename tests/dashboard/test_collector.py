@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from pathlib import Path
 
@@ -137,4 +138,52 @@ def test_workers_from_heartbeats_go_offline_and_expire(tmp_path: Path) -> None:
     store.prune(now)
     seen = {w["hostname"]: w["alive"] for w in workers(store, now)}
     assert seen == {"w1": True, "w2": False, "w3": False}
+    app.close()
+
+
+def _found(store: Store, term: str) -> set[str]:
+    return {t["id"] for t in list_tasks(store, TaskFilter(search=term, limit=100))}
+
+
+def test_search_index_follows_the_rows_through_updates_and_retention(tmp_path: Path) -> None:
+    """Given tasks whose searched text changes (result, exception) and old tasks pruned,
+    When searching, Expect exactly the rows that match now: no stale or missing hits."""
+    app = _app(tmp_path)
+    store = Store(tmp_path / "d.sqlite3", max_age=1000)
+    now = time.time()
+    lifecycle(app, "gone", at=now - 2000, args=["ancient-arg"])
+    emit(app, "task-sent", uuid="pending", name="proj.mul", args=["Mixed-Case"], kwargs={"k": 7})
+    lifecycle(app, "ok", at=now - 50, args=["alpha-beta"])
+    lifecycle(app, "bad", outcome="task-failed", at=now - 40, args=['quo"te'])
+    Collector(app, store).drain()
+    assert _found(store, "ancient-arg") == {"gone"}
+    store.prune(now)
+    assert _found(store, "ancient-arg") == set()  # the pruned row left the index too
+    assert _found(store, "mixed-case") == {"pending"}  # case-insensitive, like LIKE
+    assert _found(store, "proj.mul") == {"pending"}  # the name is searched
+    assert _found(store, "ha-be") == {"ok"}  # any substring of three or more
+    assert _found(store, "ValueError('bo") == {"bad"}  # the exception is searched
+    assert _found(store, 'quo\\"te') == {"bad"}  # JSON-encoded quote in the args
+    assert _found(store, "pending") == {"pending"}  # the id, exactly
+    assert _found(store, "-b") == {"ok"}  # under three characters: a scan, same answer
+    emit(app, "task-succeeded", uuid="pending", hostname="w1", result="fresh-result")
+    Collector(app, store).drain()
+    assert _found(store, "fresh-result") == {"pending"}
+    assert _found(store, "nothing-like-this") == set()
+    app.close()
+
+
+def test_a_store_written_before_the_index_is_indexed_when_opened(tmp_path: Path) -> None:
+    """Given a store whose search index is missing, When it is opened, Expect it searchable."""
+    app = _app(tmp_path)
+    path = tmp_path / "d.sqlite3"
+    store = Store(path)
+    lifecycle(app, "t1", args=["older-store"])
+    Collector(app, store).drain()
+    store.close()
+    with sqlite3.connect(path) as db:
+        db.execute("DROP TABLE tasks_fts")
+    store = Store(path)
+    assert _found(store, "older-store") == {"t1"}
+    store.close()
     app.close()
