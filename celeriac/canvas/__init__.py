@@ -8,8 +8,10 @@ and :mod:`celeriac.canvas.errbacks` for what an errback receives.
 from __future__ import annotations
 
 from . import builtins as _builtins  # noqa: F401  (registers celeriac.map and celeriac.starmap)
+from .chain import chain
+from .chord import chord
+from .group import chunks, group, xmap, xstarmap
 from .signature import Signature, maybe_signature, signature
-from .workflows import chain, chord, chunks, group, xmap, xstarmap
 
 __all__ = [
     "Signature",

@@ -243,7 +243,7 @@ class Signature:
         return self.type(*call_args, **call_kwargs)
 
     def __or__(self, other: Any) -> Signature:
-        from .workflows import chain
+        from .chain import chain
 
         if not isinstance(other, Signature):
             return NotImplemented
