@@ -19,6 +19,12 @@ the first route that answers, the task's own options (``@app.task(queue=)``),
 the queue's defaults in ``task_queues``, then ``task_default_queue`` and
 ``task_default_priority``. Each of queue and priority is resolved on its own:
 a route that names only a queue leaves the priority to the later rules.
+
+A workflow's later steps (a chain's next task, a chord's body, a callback) are
+routed when they are sent, by the worker that sends them, with that worker's
+``task_routes`` and the step's arguments: give workers the same routes as
+producers, as with Celery. Options set on a step (``.set(queue=...)``) travel
+with it and win, as per-call options do.
 """
 
 from __future__ import annotations
