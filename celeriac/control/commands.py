@@ -50,9 +50,20 @@ def _scheduled(handler: ControlHandler) -> Any:
 
 
 @command("registered")
-def _registered(handler: ControlHandler) -> Any:
+def _registered(handler: ControlHandler, taskinfoitems: list[str] | None = None) -> Any:
     # celeriac's own tasks (canvas helpers) are everywhere; people ask about theirs
-    return sorted(name for name in handler.app.tasks if not name.startswith("celeriac."))
+    names = sorted(name for name in handler.app.tasks if not name.startswith("celeriac."))
+    if not taskinfoitems:
+        return names
+    # Celery's form for ``inspect registered rate_limit time_limit``: "name [k=v k=v]",
+    # only the attributes that are set.
+    described = []
+    for name in names:
+        task = handler.app.tasks[name]
+        found = [(k, getattr(task, k, None)) for k in taskinfoitems]
+        fields = " ".join(f"{k}={v}" for k, v in found if v is not None)
+        described.append(f"{name} [{fields}]" if fields else name)
+    return described
 
 
 @command("active_queues")

@@ -6,6 +6,14 @@ writes it to the broker's ``"events"`` stream in one ``stream_add`` every
 ``FLUSH_INTERVAL`` seconds, or sooner when a batch fills. So a task never waits
 for a broker round trip to be seen.
 
+The events of one flush travel as one stream item, a JSON array (a "pack", up
+to ``PACK_MAX`` events; a lone event is a plain object). Storing an item costs
+the broker far more than encoding an event does (a SQLite row, a Redis
+``XADD``), so a worker running thousands of tasks a second writes a few items a
+second instead of thousands. :class:`~celeriac.events.EventReceiver` unpacks
+them. ``event_queue_maxlen`` still counts events: each write trims the stream
+to that many events' worth of items, at this process's recent events per item.
+
 While the broker is away the buffer keeps the newest ``MAX_BUFFER`` events and
 counts the ones it drops; events are a view of the cluster, not part of the
 delivery contract. A forked child starts with an empty buffer and its own
@@ -36,6 +44,7 @@ logger = logging.getLogger("celeriac.events")
 EVENTS_STREAM = "events"
 FLUSH_INTERVAL = 0.2  # seconds: how stale a live view may be
 BATCH_SIZE = 1000  # events per stream_add; a full batch wakes the thread at once
+PACK_MAX = 500  # events per stream item
 MAX_BUFFER = 100_000  # events kept while the broker cannot be reached
 _RETRY_BACKOFF = (0.5, 1.0, 2.0, 5.0)
 
@@ -61,6 +70,7 @@ class EventDispatcher:
         self.flush_interval = flush_interval
         self.sent = 0  # events written to the broker
         self.dropped = 0  # events lost because the buffer overflowed
+        self.per_item = 1.0  # recent events per stream item, to trim by events
         self.unsupported = False  # the broker has no streams: events are dropped
         self._init_process_state()
         _ALL.add(self)
@@ -138,12 +148,15 @@ class EventDispatcher:
             batch.append(buffer.popleft())
         self._writing = True
         try:
-            items = []
+            encoded = []
             for fields in batch:
                 fields.setdefault("hostname", hostname)
                 fields.setdefault("pid", pid)
-                items.append(encode_event(fields, max_size))
-            broker.stream_add(EVENTS_STREAM, items, maxlen=int(conf.event_queue_maxlen))
+                encoded.append(encode_event(fields, max_size))
+            items = [pack(encoded[i : i + PACK_MAX]) for i in range(0, len(encoded), PACK_MAX)]
+            self.per_item = 0.8 * self.per_item + 0.2 * (len(encoded) / len(items))
+            maxlen = max(1, round(int(conf.event_queue_maxlen) / self.per_item))
+            broker.stream_add(EVENTS_STREAM, items, maxlen=maxlen)
         except BaseException:
             buffer.extendleft(reversed(batch))  # in order, ahead of newer events
             raise
@@ -199,6 +212,11 @@ class EventDispatcher:
         thread.join(timeout)
         with self._start_lock:
             self._thread = None
+
+
+def pack(encoded: list[bytes]) -> bytes:
+    """One stream item: a lone event as is, several as a JSON array."""
+    return encoded[0] if len(encoded) == 1 else b"[" + b",".join(encoded) + b"]"
 
 
 def dispatcher_for(app: Celeriac) -> EventDispatcher:

@@ -178,19 +178,21 @@ class Event:
 
     @classmethod
     def decode(cls, data: bytes, position: str = "") -> Event:
-        """Read one stream item; a malformed one becomes an ``unknown`` event, not an error."""
+        """Read one single-event stream item (see :func:`decode_item` for packs)."""
         try:
             parsed = orjson.loads(data)
         except orjson.JSONDecodeError:
             parsed = None
         if not isinstance(parsed, dict):
-            return cls(
-                "unknown",
-                0.0,
-                position=position,
-                extra={"raw": data[:200].decode(errors="replace")},
-            )
+            return cls._unknown(data, position)
         return cls.from_dict(parsed, position)
+
+    @classmethod
+    def _unknown(cls, data: bytes, position: str) -> Event:
+        """A malformed item becomes an ``unknown`` event, not an error."""
+        return cls(
+            "unknown", 0.0, position=position, extra={"raw": data[:200].decode(errors="replace")}
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The wire dict (Celery's names), without empty fields; plus ``position``."""
@@ -205,3 +207,22 @@ class Event:
 
 
 _FIELD_NAMES = tuple(name for name in Event.__dataclass_fields__ if name != "extra")
+
+
+def decode_item(position: str, data: bytes) -> list[Event]:
+    """The events of one stream item: one event, or a pack (a JSON array).
+
+    The k-th event of a pack at ``P`` has the position ``"P:k"``; a lone event, ``"P"``.
+    """
+    if not data.startswith(b"["):
+        return [Event.decode(data, position)]
+    try:
+        parsed = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return [Event._unknown(data, position)]
+    return [
+        Event.from_dict(fields, f"{position}:{index}")
+        if isinstance(fields, dict)
+        else Event._unknown(orjson.dumps(fields), f"{position}:{index}")
+        for index, fields in enumerate(parsed)
+    ]

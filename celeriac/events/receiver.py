@@ -9,7 +9,7 @@
 With ``checkpoint`` the receiver writes the position of the last event it
 handed out to that file after each batch (and when a loop over it ends), and
 resumes after it when started again. Events trimmed from the stream meanwhile
-(it keeps the newest ``event_queue_maxlen``) are gone; everything after is
+(it keeps the newest ``event_queue_maxlen`` events) are gone; everything after is
 seen. If the process dies mid-batch, that batch is handed out again: at least
 once, so a tool that counts should key its records by ``position``.
 """
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .dispatcher import EVENTS_STREAM
-from .event import Event
+from .event import Event, decode_item
 
 if TYPE_CHECKING:
     from ..app import Celeriac
@@ -39,9 +39,31 @@ NEWEST = "$"  # start with events sent from now on
 def position_key(position: str) -> tuple[int, ...] | None:
     """Positions as comparable numbers (``"17"``, ``"1712-3"``), None for foreign forms."""
     try:
-        return tuple(int(part) for part in position.split("-"))
+        return tuple(int(part) for part in position.partition(":")[0].split("-"))
     except ValueError:
         return None
+
+
+def _before(item: str) -> str | None:
+    """The position just before stream item ``item`` (to read it again), if we can tell."""
+    key = position_key(item)
+    if key is None or not 1 <= len(key) <= 2:
+        return None
+    if len(key) == 1:
+        return str(key[0] - 1)
+    ms, seq = key  # a Redis stream id
+    return f"{ms}-{seq - 1}" if seq else f"{ms - 1}-{2**64 - 1}"
+
+
+def _cursor(position: str) -> tuple[str, tuple[str, int] | None]:
+    """Where to read from for "after ``position``": (read after, (pack, skip up to index))."""
+    item, colon, index = position.partition(":")
+    if not colon:
+        return item, None
+    before = _before(item)
+    if before is None:  # cannot re-read the pack: resume after all of it
+        return item, None
+    return before, (item, int(index))
 
 
 class EventReceiver:
@@ -64,7 +86,14 @@ class EventReceiver:
         self._own_broker = broker is None
         self._stop = threading.Event()
         saved = self._read_checkpoint()
-        self.position = self._start_position(saved if saved is not None else after)
+        self._skip: tuple[str, int] | None = None
+        self._after = ""
+        self._move(self._start_position(saved if saved is not None else after))
+
+    def _move(self, position: str) -> None:
+        """Resume after ``position``: an item's, or ``"P:k"``, the k-th event of pack P."""
+        self.position = position
+        self._after, self._skip = _cursor(position)
 
     def _read_checkpoint(self) -> str | None:
         if self.checkpoint is None or not self.checkpoint.exists():
@@ -76,6 +105,8 @@ class EventReceiver:
         last = self._broker.stream_last(self.stream)
         if after == NEWEST:
             return last
+        if after == OLDEST:
+            return OLDEST
         mine, theirs = position_key(after), position_key(last)
         if mine is not None and theirs is not None and mine > theirs:
             logger.warning(
@@ -89,12 +120,18 @@ class EventReceiver:
 
     # -- reading -------------------------------------------------------------------
     def poll(self, timeout: float = 1.0, limit: int = 1000) -> list[Event]:
-        """The next events (at most ``limit``), waiting up to ``timeout`` for the first."""
-        items = self._broker.stream_read(self.stream, self.position, limit, timeout)
+        """The next events (from at most ``limit`` stream items), waiting up to ``timeout``."""
+        items = self._broker.stream_read(self.stream, self._after, limit, timeout)
         if not items:
             return []
-        self.position = items[-1][0]
-        events = [Event.decode(data, position) for position, data in items]
+        events: list[Event] = []
+        for position, data in items:
+            decoded = decode_item(position, data)
+            if self._skip is not None and self._skip[0] == position:
+                decoded = decoded[self._skip[1] + 1 :]  # handed out before a restart
+            self._skip = None
+            events.extend(decoded)
+        self._move(items[-1][0])
         if self.types is not None:
             events = [e for e in events if e.type in self.types]
         return events
@@ -122,7 +159,7 @@ class EventReceiver:
                     yield event
                 handed = self.position  # filtered-out events count as seen too
             finally:
-                self.position = handed  # a loop left early resumes after its last event
+                self._move(handed)  # a loop left early resumes after its last event
                 self._save(handed)
 
     def stop(self) -> None:

@@ -8,6 +8,8 @@ import decimal
 import orjson
 
 from celeriac.events import TASK_SUCCEEDED, Event, encode_event
+from celeriac.events.dispatcher import pack
+from celeriac.events.event import decode_item
 
 
 def test_an_event_round_trips_with_celery_field_names() -> None:
@@ -89,3 +91,12 @@ def test_a_malformed_item_becomes_an_unknown_event() -> None:
     event = Event.decode(b"not json", position="3")
     assert event.type == "unknown" and event.position == "3"
     assert event.extra["raw"] == "not json"
+
+
+def test_a_pack_decodes_to_its_events_with_their_own_positions() -> None:
+    one = encode_event({"type": "task-sent", "timestamp": 1.0, "uuid": "a"}, 1000)
+    two = encode_event({"type": "task-sent", "timestamp": 2.0, "uuid": "b"}, 1000)
+    events = decode_item("42", pack([one, two]))
+    assert [(e.task_id, e.position) for e in events] == [("a", "42:0"), ("b", "42:1")]
+    assert [e.position for e in decode_item("43", pack([one]))] == ["43"]
+    assert decode_item("44", b"[1, {]")[0].type == "unknown"

@@ -8,7 +8,13 @@ import orjson
 
 from celeriac import Celeriac
 from celeriac.events import EVENTS_STREAM, Event, WorkerEvents, dispatcher_for, read_presence
+from celeriac.events.event import decode_item
 from celeriac.events.worker import PRESENCE_PREFIX
+
+
+def _read(app: Celeriac) -> list[Event]:
+    items = app.broker.stream_read(EVENTS_STREAM, "0")
+    return [event for position, data in items for event in decode_item(position, data)]
 
 
 def _stats() -> dict[str, object]:
@@ -21,7 +27,7 @@ def test_a_worker_is_online_beats_and_goes_offline(app: Celeriac) -> None:
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         assert dispatcher_for(app).flush()
-        kinds = [Event.decode(d).type for _, d in app.broker.stream_read(EVENTS_STREAM, "0")]
+        kinds = [e.type for e in _read(app)]
         if kinds.count("worker-heartbeat") >= 2:
             break
         time.sleep(0.05)
@@ -31,7 +37,7 @@ def test_a_worker_is_online_beats_and_goes_offline(app: Celeriac) -> None:
     assert status.get("queues") == ["a", "b"] and status.get("sw_ident") == "celeriac"
     worker.stop()
 
-    events = [Event.decode(d) for _, d in app.broker.stream_read(EVENTS_STREAM, "0")]
+    events = _read(app)
     assert events[0].type == "worker-online" and events[-1].type == "worker-offline"
     beat = next(e for e in events if e.type == "worker-heartbeat")
     assert beat.freq == 0.1 and beat.pool_size == 4 and beat.queues == ("a", "b")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from celeriac import Celeriac
 from celeriac.events import NEWEST, OLDEST, EventReceiver, dispatcher_for
+from celeriac.events.receiver import _cursor
 
 
 def _send(app: Celeriac, *ids: str, kind: str = "task-sent") -> None:
@@ -68,3 +69,27 @@ def test_stop_ends_a_blocking_loop_from_another_thread(app: Celeriac) -> None:
     receiver.stop()
     loop.join(5)
     assert not loop.is_alive() and seen == ["live"]
+
+
+def test_resuming_inside_a_pack_skips_what_was_handed_out(app: Celeriac) -> None:
+    _send(app, "a", "b", "c", "d", "e")  # one flush: one stream item, a pack of five
+    first = EventReceiver(app, after=OLDEST)
+    taken = []
+    for event in first.iter(timeout=0.2):
+        taken.append(event)
+        if len(taken) == 2:
+            break
+    assert [e.task_id for e in taken] == ["a", "b"]
+    assert taken[1].position.endswith(":1")  # the second event of its pack
+
+    again = EventReceiver(app, after=taken[1].position)  # e.g. a saved position
+    assert [e.task_id for e in again.iter(timeout=0.2)] == ["c", "d", "e"]
+    assert [e.task_id for e in first.iter(timeout=0.2)] == ["c", "d", "e"]  # same object too
+
+
+def test_positions_inside_packs_of_redis_stream_ids() -> None:
+    assert _cursor("1712-5") == ("1712-5", None)
+    assert _cursor("1712-5:3") == ("1712-4", ("1712-5", 3))
+    assert _cursor("1712-0:0") == (f"1711-{2**64 - 1}", ("1712-0", 0))
+    assert _cursor("17:2") == ("16", ("17", 2))
+    assert _cursor("opaque:2") == ("opaque", None)  # unknown form: resume after the pack

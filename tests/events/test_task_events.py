@@ -8,6 +8,7 @@ import pytest
 
 from celeriac import Celeriac
 from celeriac.events import EVENTS_STREAM, Event, dispatcher_for
+from celeriac.events.event import decode_item
 from celeriac.exceptions import Reject
 from celeriac.worker.job import Executor
 
@@ -43,8 +44,8 @@ def _events_by_task(app: Celeriac) -> dict[str, list[Event]]:
     assert dispatcher_for(app).flush()
     found: dict[str, list[Event]] = {}
     for position, data in app.broker.stream_read(EVENTS_STREAM, "0", 1000):
-        event = Event.decode(data, position)
-        found.setdefault(event.task_id or "", []).append(event)
+        for event in decode_item(position, data):
+            found.setdefault(event.task_id or "", []).append(event)
     return found
 
 
