@@ -105,7 +105,7 @@ async def api_overview(request: Request) -> Response:
 
 async def api_worker(request: Request) -> Response:
     board = dashboard(request)
-    return _JSON(await blocking(cluster.worker_details, board.app, request.path_params["worker"]))
+    return _JSON(await blocking(board.inspector.details, request.path_params["worker"]))
 
 
 async def healthcheck(request: Request) -> Response:
@@ -220,6 +220,7 @@ def action(function: Action) -> Callable[[Request], Any]:
             return done(params, {"error": str(exc)}, 404)
         except (ValueError, TypeError, orjson.JSONDecodeError) as exc:
             return done(params, {"error": str(exc)}, 400)
+        dashboard(request).inspector.forget()  # the next view asks the workers afresh
         return done(params, body)
 
     return endpoint

@@ -17,8 +17,6 @@ from .store import Store
 if TYPE_CHECKING:
     from ..app import Celeriac
 
-INSPECT_TIMEOUT = 1.0
-
 
 def queue_rows(app: Celeriac) -> list[dict[str, Any]]:
     """Every queue: in the broker, consumed by a live worker, or paused."""
@@ -29,17 +27,6 @@ def queue_rows(app: Celeriac) -> list[dict[str, Any]]:
 def dead_letters(app: Celeriac, queue: str, limit: int = 100) -> list[dict[str, Any]]:
     """The oldest dead letters of ``queue``, decoded where possible."""
     return [_describe(app, dead) for dead in app.broker.dead_letters(queue, limit)]
-
-
-def worker_details(app: Celeriac, hostname: str) -> dict[str, Any]:
-    """What the worker answers about itself: active and registered tasks, stats, queues."""
-    inspect = app.control.inspect([hostname], timeout=INSPECT_TIMEOUT)
-    details: dict[str, Any] = {}
-    for query in ("active", "registered", "stats", "active_queues"):
-        answer = inspect.query(query) or {}
-        details[query] = answer.get(hostname)
-    details["answered"] = any(value is not None for value in details.values())
-    return details
 
 
 def retry_task(app: Celeriac, store: Store, task_id: str) -> str:

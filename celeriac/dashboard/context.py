@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from .access import Access, csrf_ok, from_browser
 from .collector import Collector
+from .inspector import WorkerInspector
 from .metrics import Metrics
 from .store import Store
 
@@ -29,6 +30,10 @@ class Dashboard:
     access: Access
     metrics: Metrics
     refresh_ms: int = 1000
+    inspector: WorkerInspector = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.inspector = WorkerInspector(self.app)
 
 
 def dashboard(request: Request) -> Dashboard:

@@ -113,7 +113,7 @@ async def worker_page(request: Request) -> Response:
     board = dashboard(request)
     name = request.path_params["worker"]
     beat = next((w for w in await blocking(workers, board.store) if w["hostname"] == name), None)
-    details = await blocking(cluster.worker_details, board.app, name)
+    details = await blocking(board.inspector.details, name)
     return render(request, "worker.html", name=name, beat=beat, details=details)
 
 

@@ -1,0 +1,89 @@
+"""Fixtures of the end-to-end tests: a real worker, the dashboard under uvicorn, Chromium."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from celeriac import Celeriac
+from celeriac.dashboard import create_app
+from celeriac.events import dispatcher_for
+from tests.e2e.workers import WorkerProcess, launch, wait_until
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+APP = "e2e_app"
+WORKER = "w1@dash"
+
+
+class Served:
+    """The dashboard under uvicorn in a thread, on a free port."""
+
+    def __init__(self, app: Celeriac, db: Path, **options: Any) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.web = create_app(app, store=db, **options)
+        config = uvicorn.Config(self.web, host="127.0.0.1", port=self.port, log_level="error")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        wait_until(lambda: self.server.started, 20, "the dashboard to start")
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(20)
+        self.web.state.dashboard.store.close()
+
+
+def api_tasks(base: str, auth: tuple[str, str] | None = None, **params: str) -> dict[str, Any]:
+    """``GET /api/tasks`` of the dashboard at ``base``."""
+    reply = httpx.get(f"{base}/api/tasks", params=params, auth=auth, timeout=5)
+    return reply.json()  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing and CI is set (scripts/setup installs it)")
+        pytest.skip(f"{CHROMIUM} is missing")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[tuple[Celeriac, WorkerProcess]]:
+    """A client app and one real prefork worker (two processes) on a SQLite broker."""
+    shutil.copy(Path(__file__).parents[1] / "control" / f"{APP}.py", tmp_path / f"{APP}.py")
+    url = f"sqlite:///{tmp_path}/broker.sqlite3"
+    env = {"CELERIAC_BROKER_URL": url, "CELERIAC_RESULT_BACKEND": url}
+    client = Celeriac("client", broker=url, backend=url, set_as_current=False)
+    worker = launch(APP, "-n", WORKER, "-c", "2", "-l", "WARNING", cwd=tmp_path, env=env)
+    yield client, worker
+    worker.kill()
+    dispatcher_for(client).close()
+    client.close()
