@@ -73,4 +73,5 @@ def dashboard(
         max_age=max_age,
     )
     click.echo(f"celeriac dashboard on http://{host}:{port}/ ({app.describe()})", err=True)
-    uvicorn.run(web, host=host, port=port, log_level="warning")
+    # Open live streams end by themselves within seconds; do not wait for them longer.
+    uvicorn.run(web, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)

@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from .access import Access, csrf_ok, from_browser
 from .collector import Collector
 from .inspector import WorkerInspector
+from .live import Changes
 from .metrics import Metrics
 from .store import Store
 
@@ -30,6 +31,7 @@ class Dashboard:
     access: Access
     metrics: Metrics
     refresh_ms: int = 1000
+    changes: Changes = field(default_factory=Changes)
     inspector: WorkerInspector = field(init=False)
 
     def __post_init__(self) -> None:

@@ -1,5 +1,6 @@
 """The HTML pages: overview, workers, tasks, queues. Each refreshes its live part by
-fetching itself with ``?partial=1`` every second (static/app.js)."""
+fetching itself with ``?partial=1`` (static/app.js): the overview and the task list
+when ``/live`` says something changed (see :mod:`.live`), the others every second."""
 
 from __future__ import annotations
 
@@ -47,6 +48,7 @@ TEMPLATES.env.filters.update(when=_when, json=_json, seconds=_seconds)
 
 def render(request: Request, template: str, **context: Any) -> Response:
     board = dashboard(request)
+    context.setdefault("stream", False)  # follow /live (server-sent events) instead of polling
     context.update(
         partial=request.query_params.get("partial") == "1",
         csrf=csrf_token(request),
@@ -100,6 +102,7 @@ async def overview_page(request: Request) -> Response:
         workers=found,
         online=sum(w["alive"] for w in found),
         queues=queues,
+        stream=True,
     )
 
 
@@ -124,7 +127,14 @@ async def tasks_page(request: Request) -> Response:
     names = await blocking(task_types, board.store)
     query = {k: v for k, v in request.query_params.items() if k not in ("offset", "partial", "msg")}
     return render(
-        request, "tasks.html", tasks=found, flt=flt, names=names, states=STATES, query=query
+        request,
+        "tasks.html",
+        tasks=found,
+        flt=flt,
+        names=names,
+        states=STATES,
+        query=query,
+        stream=True,
     )
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..events.event import Event
 from ..exceptions import MissingExtraError
 
 try:
@@ -22,10 +23,11 @@ try:
 except ImportError as exc:  # pragma: no cover
     raise MissingExtraError("dashboard", exc.name or "jinja2") from exc
 
-from . import api, pages
+from . import api, live, pages
 from .access import Access, AccessMiddleware
 from .collector import Collector
 from .context import Dashboard
+from .live import Changes
 from .metrics import Metrics
 from .store import Store
 
@@ -41,6 +43,7 @@ def create_app(
     read_only: bool = False,
     collect: bool = True,
     refresh_ms: int = 1000,
+    live_interval: float = 0.5,
     **store_options: Any,
 ) -> Starlette:
     """The dashboard for ``celeriac_app``; its collector runs while the app is served.
@@ -52,9 +55,15 @@ def create_app(
     if not isinstance(store, Store):
         store = Store(store, **store_options)
     metrics = Metrics(store)
-    collector = Collector(celeriac_app, store, on_batch=metrics.on_batch)
+    changes = Changes(live_interval)
+
+    def on_batch(events: Sequence[Event]) -> None:
+        metrics.on_batch(events)
+        changes.bump(events)
+
+    collector = Collector(celeriac_app, store, on_batch=on_batch)
     access = Access(basic_auth, api_token, read_only)
-    board = Dashboard(celeriac_app, store, collector, access, metrics, refresh_ms)
+    board = Dashboard(celeriac_app, store, collector, access, metrics, refresh_ms, changes)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -63,11 +72,12 @@ def create_app(
         try:
             yield
         finally:
+            changes.close()
             collector.stop()
 
     static = StaticFiles(directory=str(Path(__file__).with_name("static")))
     web = Starlette(
-        routes=[*api.ROUTES, *pages.ROUTES, Mount("/static", static, name="static")],
+        routes=[*api.ROUTES, *pages.ROUTES, *live.ROUTES, Mount("/static", static, name="static")],
         middleware=[Middleware(AccessMiddleware, access=access)],
         lifespan=lifespan,
     )

@@ -6,6 +6,7 @@ import os
 import shutil
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import uvicorn
 
 from celeriac import Celeriac
 from celeriac.dashboard import create_app
-from celeriac.events import dispatcher_for
+from celeriac.events import EVENTS_STREAM, dispatcher_for, encode_event
 from tests.e2e.workers import WorkerProcess, launch, wait_until
 
 CHROMIUM = "/usr/bin/chromium"
@@ -42,7 +43,13 @@ class Served:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
         self.web = create_app(app, store=db, **options)
-        config = uvicorn.Config(self.web, host="127.0.0.1", port=self.port, log_level="error")
+        config = uvicorn.Config(
+            self.web,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="error",
+            timeout_graceful_shutdown=5,
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
@@ -50,6 +57,7 @@ class Served:
         self.url = f"http://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
+        self.web.state.dashboard.changes.close()  # open live streams end now
         self.server.should_exit = True
         self.thread.join(20)
         self.web.state.dashboard.store.close()
@@ -59,6 +67,29 @@ def api_tasks(base: str, auth: tuple[str, str] | None = None, **params: str) -> 
     """``GET /api/tasks`` of the dashboard at ``base``."""
     reply = httpx.get(f"{base}/api/tasks", params=params, auth=auth, timeout=5)
     return reply.json()  # type: ignore[no-any-return]
+
+
+def flood(app: Celeriac, seconds: float, tasks_per_second: int, prefix: str = "flood") -> int:
+    """Task events (received, started, succeeded) written straight to the event stream at
+    ``tasks_per_second`` for ``seconds``, in batches of a tenth of a second; tasks sent."""
+    sent, began = 0, time.monotonic()
+    while (elapsed := time.monotonic() - began) < seconds:
+        due = int(elapsed * tasks_per_second) + tasks_per_second // 10
+        now = time.time()
+        items = [
+            encode_event(
+                {"type": kind, "uuid": f"{prefix}-{i}", "name": "proj.flood", "hostname": "w9",
+                 "timestamp": now, "result": i, "runtime": 0.001},
+                10_000,
+            )
+            for i in range(sent, due)
+            for kind in ("task-received", "task-started", "task-succeeded")
+        ]  # fmt: skip
+        if items:
+            app.broker.stream_add(EVENTS_STREAM, items, maxlen=1_000_000)
+        sent = due
+        time.sleep(max(0.0, began + elapsed + 0.1 - time.monotonic()))  # pace: 10 batches/s
+    return sent
 
 
 @pytest.fixture

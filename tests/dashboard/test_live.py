@@ -1,0 +1,57 @@
+"""Live updates by server-sent events: coalesced under a flood of events, silent when idle."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from celeriac import Celeriac
+
+from .conftest import Served, flood
+
+
+def _updates(url: str, seconds: float, found: list[float]) -> None:
+    with httpx.stream("GET", url, timeout=seconds + 10) as stream:
+        for line in stream.iter_lines():
+            if line == "event: update":
+                found.append(time.monotonic())
+
+
+def test_the_stream_sends_a_few_coalesced_updates_under_thousands_of_tasks_a_second(
+    tmp_path: Path,
+) -> None:
+    """Given 2,000 tasks a second for 4 s, Expect at most two updates a second on /live,
+    pages answering quickly meanwhile, and no update once nothing happens."""
+    url = f"sqlite:///{tmp_path}/broker.sqlite3"
+    app = Celeriac("live", broker=url, set_as_current=False, event_queue_maxlen=1_000_000)
+    served = Served(app, tmp_path / "dash.sqlite3", live_interval=0.5)
+    served.web.state.dashboard.changes.stream_seconds = 9.0
+    try:
+        found: list[float] = []
+        reader = threading.Thread(target=_updates, args=(f"{served.url}/live", 9.0, found))
+        reader.start()
+        began = time.monotonic()
+        sent = flood(app, seconds=4.0, tasks_per_second=2000)
+        flooded = time.monotonic() - began
+        answer_began = time.monotonic()
+        assert httpx.get(f"{served.url}/?partial=1", timeout=10).status_code == 200
+        assert time.monotonic() - answer_began < 1.0
+        # The collector keeps up: everything sent is stored within a few seconds.
+        store = served.web.state.dashboard.store
+        deadline = time.monotonic() + 20
+        while (stored := store.query_one("SELECT COUNT(*) AS n FROM tasks")["n"]) < sent:
+            assert time.monotonic() < deadline, f"{stored} of {sent} tasks stored"
+            time.sleep(0.1)
+        settled = time.monotonic()
+        reader.join(20)
+        assert not reader.is_alive()
+        during = [t for t in found if t <= began + flooded]
+        assert 2 <= len(during) <= flooded / 0.5 + 1, (len(during), flooded)
+        quiet = [t for t in found if t > settled + 0.6]  # one last update may follow the flood
+        assert quiet == [], "updates while nothing happened"
+    finally:
+        served.stop()
+        app.close()
