@@ -54,7 +54,7 @@ _LARGE_FIELDS = ("args", "kwargs", "result", "exception", "traceback")
 _DUMP_OPTIONS = orjson.OPT_NON_STR_KEYS
 
 
-def _show(value: Any) -> Any:
+def show(value: Any) -> Any:
     """What JSON cannot carry is shown as its repr."""
     if isinstance(value, (set, frozenset, tuple)):
         return list(value)
@@ -79,9 +79,9 @@ def _plain(value: Any, depth: int = 0) -> Any:
 
 def _dumps(value: Any) -> bytes:
     try:
-        return orjson.dumps(value, default=_show, option=_DUMP_OPTIONS)
+        return orjson.dumps(value, default=show, option=_DUMP_OPTIONS)
     except (orjson.JSONEncodeError, TypeError):  # rare: a huge int, a cycle
-        return orjson.dumps(_plain(value), default=_show, option=_DUMP_OPTIONS)
+        return orjson.dumps(_plain(value), default=show, option=_DUMP_OPTIONS)
 
 
 def encode_event(fields: dict[str, Any], max_size: int) -> bytes:

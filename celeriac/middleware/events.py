@@ -37,6 +37,9 @@ if TYPE_CHECKING:
     from ..worker.job import Job
 
 
+_OPTIONAL = ("eta", "expires", "parent_id")
+
+
 class TaskEvents(Middleware):
     """Publishes the life of every task as events."""
 
@@ -64,50 +67,54 @@ class TaskEvents(Middleware):
     def before_process(self, job: Job) -> None:
         if job.request.is_eager or not job.app.conf.worker_send_task_events:
             return
-        send = dispatcher_for(job.app).send
-        self._received(job, send)
-        send(
-            TASK_STARTED,
-            uuid=job.message.id,
-            name=job.message.task,
-            hostname=job.request.hostname,
-            retries=job.message.retries,
-        )
-
-    def _received(self, job: Job, send: Any) -> None:
+        put = dispatcher_for(job.app).put
+        self._received(job, put)
         message = job.message
-        send(
-            TASK_RECEIVED,
-            timestamp=job.received_at or time.time(),
-            uuid=message.id,
-            name=message.task,
-            hostname=job.request.hostname,
-            args=message.args,
-            kwargs=message.kwargs,
-            queue=message.queue,
-            priority=message.priority,
-            retries=message.retries,
-            eta=message.eta,
-            expires=message.expires,
-            parent_id=message.parent_id,
-            root_id=message.root_id,
-        )
+        put({
+            "type": TASK_STARTED,
+            "timestamp": time.time(),
+            "uuid": message.id,
+            "name": message.task,
+            "hostname": job.request.hostname,
+        })  # fmt: skip
+
+    def _received(self, job: Job, put: Any) -> None:
+        message = job.message
+        fields = {
+            "type": TASK_RECEIVED,
+            "timestamp": job.received_at or time.time(),
+            "uuid": message.id,
+            "name": message.task,
+            "hostname": job.request.hostname,
+            "args": message.args,
+            "kwargs": message.kwargs,
+            "queue": message.queue,
+            "priority": message.priority,
+            "retries": message.retries,
+            "root_id": message.root_id,
+        }
+        for name in _OPTIONAL:  # only when set: most messages have none of them
+            value = getattr(message, name)
+            if value is not None:
+                fields[name] = value
+        put(fields)
 
     def after_ack(self, job: Job) -> None:
         if job.request.is_eager or not job.app.conf.worker_send_task_events:
             return
-        message = job.message
         if job.state == states.SUCCESS and job.skipped is None:  # the usual case, kept lean
-            dispatcher_for(job.app).send(
-                TASK_SUCCEEDED,
-                uuid=message.id,
-                name=message.task,
-                hostname=job.request.hostname,
-                retries=message.retries,
-                queue=message.queue,
-                result=job.result,
-                runtime=job.runtime,
-            )
+            message = job.message
+            dispatcher_for(job.app).put({
+                "type": TASK_SUCCEEDED,
+                "timestamp": time.time(),
+                "uuid": message.id,
+                "name": message.task,
+                "hostname": job.request.hostname,
+                "retries": message.retries,
+                "queue": message.queue,
+                "result": job.result,
+                "runtime": job.runtime,
+            })  # fmt: skip
             return
         self._outcome(job)
 
@@ -123,7 +130,7 @@ class TaskEvents(Middleware):
         }
         if job.skipped is not None:
             if not job.started_at:
-                self._received(job, send)
+                self._received(job, dispatcher_for(job.app).put)
             reason = job.skipped.reason
             send(
                 TASK_REVOKED,
