@@ -138,6 +138,10 @@ def main() -> None:
         timed(
             "search 2-char term (scan, bounded)", lambda: list_tasks(store, TaskFilter(search="-9"))
         )
+        timed(
+            "search term in every row 'proj.task'",
+            lambda: list_tasks(store, TaskFilter(search="proj.task")),
+        )
         timed("overview (last hour)", lambda: overview(store))
         store.close()
 

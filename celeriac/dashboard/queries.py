@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -47,20 +47,26 @@ class TaskFilter:
 _TRIGRAM = 3
 
 
+# A term in most rows fills its page from the newest few thousand rows faster than
+# the index lists every row holding it: look there first (see list_tasks).
+RECENT_WINDOW = 5000
+_SCAN = (
+    "(name LIKE ? ESCAPE '\\' OR args LIKE ? ESCAPE '\\' OR kwargs LIKE ? ESCAPE '\\' "
+    "OR result LIKE ? ESCAPE '\\' OR exception LIKE ? ESCAPE '\\' OR id = ?)"
+)
+
+
 def _search_clause(term: str) -> str:
     if len(term) >= _TRIGRAM:
         return (
             "rowid IN (SELECT rowid FROM tasks_fts WHERE tasks_fts MATCH ? "
             "UNION ALL SELECT rowid FROM tasks WHERE id = ?)"
         )
-    return (
-        "(name LIKE ? ESCAPE '\\' OR args LIKE ? ESCAPE '\\' OR kwargs LIKE ? ESCAPE '\\' "
-        "OR result LIKE ? ESCAPE '\\' OR exception LIKE ? ESCAPE '\\' OR id = ?)"
-    )
+    return _SCAN
 
 
-def _search_params(term: str) -> list[str]:
-    if len(term) >= _TRIGRAM:
+def _search_params(term: str, scan: bool = False) -> list[str]:
+    if len(term) >= _TRIGRAM and not scan:
         # One FTS5 phrase: the whole term as a substring, its quotes doubled.
         return ['"' + term.replace('"', '""') + '"', term]
     like = "%" + _escape_like(term) + "%"
@@ -71,8 +77,25 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def _recent_page(store: Store, flt: TaskFilter) -> list[dict[str, Any]] | None:
+    """The page of a search from the newest rows alone, or None when they do not fill it.
+
+    A full page there is the true page: every match outside the window is older."""
+    where, params = replace(flt, search="").where()
+    rows = store.query(
+        f"SELECT {LIST_COLUMNS} FROM (SELECT * FROM tasks{where} ORDER BY seen DESC LIMIT ?) "
+        f"WHERE {_SCAN} ORDER BY seen DESC LIMIT ? OFFSET ?",
+        [*params, RECENT_WINDOW, *_search_params(flt.search, scan=True), flt.limit, flt.offset],
+    )
+    return [decode_task(row) for row in rows] if len(rows) == flt.limit else None
+
+
 def list_tasks(store: Store, flt: TaskFilter) -> list[dict[str, Any]]:
     """Tasks matching ``flt``, newest first, one page."""
+    if len(flt.search) >= _TRIGRAM:
+        page = _recent_page(store, flt)
+        if page is not None:
+            return page
     where, params = flt.where()
     rows = store.query(
         f"SELECT {LIST_COLUMNS} FROM tasks{where} ORDER BY seen DESC LIMIT ? OFFSET ?",

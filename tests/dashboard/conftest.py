@@ -32,6 +32,8 @@ ARGS = [
     "--disable-sync",
 ]
 APP = "e2e_app"
+# Screenshots go to docs/img/ only when asked (DASHBOARD_SCREENSHOTS=1), not on every run.
+DOCS_IMG = Path(__file__).parents[2] / "docs" / "img"
 WORKER = "w1@dash"
 
 
@@ -61,6 +63,13 @@ class Served:
         self.server.should_exit = True
         self.thread.join(20)
         self.web.state.dashboard.store.close()
+
+
+def shoot(page: Any, name: str, tmp_path: Path) -> None:
+    """A full-page screenshot ``dashboard-<name>.png``: into docs/img/ when asked."""
+    folder = DOCS_IMG if os.environ.get("DASHBOARD_SCREENSHOTS") else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / f"dashboard-{name}.png"), full_page=True)
 
 
 def api_tasks(base: str, auth: tuple[str, str] | None = None, **params: str) -> dict[str, Any]:

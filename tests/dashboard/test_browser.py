@@ -4,7 +4,6 @@ Screenshots of each page (DASHBOARD_SCREENSHOTS=1: into docs/img/) are for a per
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -13,10 +12,7 @@ from celeriac import Celeriac
 from celeriac.result import AsyncResult
 from tests.e2e.workers import WorkerProcess, wait_until
 
-from .conftest import APP, Served, api_tasks
-
-# Screenshots go to docs/img/ only when asked (DASHBOARD_SCREENSHOTS=1), not on every run.
-DOCS_IMG = Path(__file__).parents[2] / "docs" / "img"
+from .conftest import APP, Served, api_tasks, shoot
 
 
 def test_live_pages_retry_pause_and_restart(
@@ -31,23 +27,21 @@ def test_live_pages_retry_pause_and_restart(
         failed = client.send_task(f"{APP}.boom")
         wait_until(lambda: api_tasks(base, state="FAILURE"), 30, "the failure in the history")
         page = browser.new_page(viewport={"width": 1280, "height": 800})
-        shots = DOCS_IMG if os.environ.get("DASHBOARD_SCREENSHOTS") else tmp_path
-        shots.mkdir(parents=True, exist_ok=True)
         # Overview and workers show live data
         page.goto(f"{base}/")
         page.wait_for_selector("#workers-online:text('1')", timeout=15_000)
-        page.screenshot(path=str(shots / "dashboard-overview.png"), full_page=True)
+        shoot(page, "overview", tmp_path)
         page.goto(f"{base}/workers")
         page.wait_for_selector("text=w1@dash", timeout=15_000)
-        page.screenshot(path=str(shots / "dashboard-workers.png"), full_page=True)
+        shoot(page, "workers", tmp_path)
         page.goto(f"{base}/tasks")
         page.wait_for_selector(f"table.tasks >> text={APP}.boom", timeout=15_000)
-        page.screenshot(path=str(shots / "dashboard-tasks.png"), full_page=True)
+        shoot(page, "tasks", tmp_path)
         # A task's page shows its timeline; Retry runs it again
         page.goto(f"{base}/task/{failed.id}")
         page.wait_for_selector(".timeline >> text=task-failed", timeout=15_000)
         assert "ValueError" in page.inner_text("#live")
-        page.screenshot(path=str(shots / "dashboard-task.png"), full_page=True)
+        shoot(page, "task", tmp_path)
         page.click("button:text('Retry (send again)')")
         page.wait_for_load_state()
         assert "Sent again as" in page.content(), page.content()[:600]
@@ -66,7 +60,7 @@ def test_live_pages_retry_pause_and_restart(
         held: list[AsyncResult[Any]] = []
         wait_until(lambda: _stays_waiting(client, held), 30, "a task on the paused queue to wait")
         page.goto(f"{base}/queues")
-        page.screenshot(path=str(shots / "dashboard-queues.png"), full_page=True)
+        shoot(page, "queues", tmp_path)
         page.click("tr:has-text('celeriac') >> button:text('Resume')")
         assert [r.get(timeout=30) for r in held] == [8] * len(held)
     finally:

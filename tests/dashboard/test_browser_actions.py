@@ -13,7 +13,7 @@ from playwright.sync_api import Error as PlaywrightError
 from celeriac import Celeriac
 from tests.e2e.workers import WorkerProcess, wait_until
 
-from .conftest import APP, WORKER, Served, api_tasks
+from .conftest import APP, WORKER, Served, api_tasks, shoot
 
 USER = ("ops", "s3cret-pw")
 
@@ -116,6 +116,7 @@ def test_a_dead_letter_requeued_from_the_ui_runs(
         page.goto(f"{base}/queue/spare")
         row = page.locator(f"tr:has-text('{held.id}')")
         assert "dead on purpose" in row.inner_text()
+        shoot(page, "queue", tmp_path)
         row.locator("button:text('Requeue')").click()
         page.wait_for_selector(".flash:text('Requeued 1')", timeout=15_000)
         assert client.broker.stats("spare").total_waiting == 1
@@ -146,5 +147,28 @@ def test_pool_grow_and_shrink_from_the_worker_page(
         page.click("button:text('Shrink pool')")
         page.wait_for_selector("#processes:text-is('2')", timeout=30_000)
         wait_until(lambda: len(worker.children()) == 2, 30, "back to two processes")
+        # Limits set from the page show on the registered tasks (from the worker's answer).
+        form = page.locator("form:has(button:text('Set rate limit'))")
+        form.locator("input[name=name_]").fill(f"{APP}.add")
+        form.locator("input[name=ratelimit]").fill("10/m")
+        form.locator("button").click()
+        page.wait_for_selector(".flash:text('10/m')", timeout=15_000)
+        form = page.locator("form:has(button:text('Set time limits'))")
+        form.locator("input[name=name_]").fill(f"{APP}.sleepy")
+        form.locator("input[name=soft]").fill("5")
+        form.locator("input[name=hard]").fill("10")
+        form.locator("button").click()
+        page.wait_for_selector(".flash:text('time limits')", timeout=15_000)
+        page.wait_for_selector(
+            f"table.registered tr:has(td:text-is('{APP}.add')) >> td:text-is('10/m')",
+            timeout=30_000,
+        )
+        page.wait_for_selector(
+            f"table.registered tr:has(td:text-is('{APP}.sleepy')) >> td:text-is('10.0')",
+            timeout=30_000,
+        )
+        page.click("details.conf summary")  # the configuration, secrets hidden
+        assert "broker_url" in page.inner_text("details.conf")
+        shoot(page, "worker", tmp_path)
     finally:
         served.stop()

@@ -6,7 +6,10 @@ import sqlite3
 import time
 from pathlib import Path
 
+import pytest
+
 from celeriac import Celeriac
+from celeriac.dashboard import queries
 from celeriac.dashboard.collector import Collector
 from celeriac.dashboard.queries import TaskFilter, get_task, list_tasks, overview, workers
 from celeriac.dashboard.store import Store
@@ -186,4 +189,25 @@ def test_a_store_written_before_the_index_is_indexed_when_opened(tmp_path: Path)
     store = Store(path)
     assert _found(store, "older-store") == {"t1"}
     store.close()
+    app.close()
+
+
+def test_a_frequent_term_pages_the_same_from_the_newest_rows_or_the_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given 30 tasks all matching and a window of the newest 10 rows, Expect every page
+    of the search (in the window, across it, beyond it) to be the true newest-first page."""
+    monkeypatch.setattr(queries, "RECENT_WINDOW", 10)
+    app = _app(tmp_path)
+    store = Store(tmp_path / "d.sqlite3")
+    base = time.time() - 100
+    for i in range(30):
+        lifecycle(app, f"t{i:02d}", at=base + i, args=[f"common-{i % 2}"])
+    Collector(app, store).drain()
+    newest = [f"t{i:02d}" for i in range(29, -1, -1)]
+    for offset, limit in ((0, 5), (5, 5), (8, 5), (20, 5), (25, 10)):
+        page = list_tasks(store, TaskFilter(search="common", limit=limit, offset=offset))
+        assert [t["id"] for t in page] == newest[offset : offset + limit], (offset, limit)
+    odd = list_tasks(store, TaskFilter(search="common-1", limit=10))
+    assert [t["id"] for t in odd] == [n for n in newest if int(n[1:]) % 2][:10]
     app.close()
