@@ -3,7 +3,8 @@
 A celeriac stream is a Redis stream ``P:stream:<name>`` whose entries hold one
 field, ``i``, the item. Positions are Redis stream ids ("<ms>-<seq>"), which
 increase; "0" is before the first. Trimming is exact, so a stream never holds
-more than ``maxlen`` items. Flags are one hash, ``{P}:flags``.
+more than ``maxlen`` items. Flags are one hash, ``{P}:flags``. Reply streams
+(``reply:<command id>``) expire an hour after their last reply.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .redis_client import RedisError
+
+REPLY_PREFIX = "reply:"  # remote-control replies, one stream per command
+REPLY_TTL = 3600  # seconds a reply stream outlives its last reply
 
 
 class RedisStreams:
@@ -34,6 +38,8 @@ class RedisStreams:
             pipe = self.client.pipeline(transaction=False)
             for item in items:
                 pipe.xadd(key, {"i": item}, maxlen=maxlen, approximate=False)
+            if stream.startswith(REPLY_PREFIX):  # one stream per command: let it go by itself
+                pipe.expire(key, REPLY_TTL)
             pipe.execute()
         except RedisError as exc:
             raise self._error(exc) from exc

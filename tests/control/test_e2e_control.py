@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+import orjson
 import pytest
 
 from celeriac.exceptions import TaskRevokedError, TimeLimitExceeded
@@ -125,3 +126,20 @@ def test_shutdown_is_warm(cluster: Cluster) -> None:
     assert worker.process.wait(30) == 0
     assert running.get(timeout=5) == 1.5  # finished before the worker stopped
     assert cluster.client.control.ping(destination=[NODE], timeout=0.5) == []
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("cluster", ["redis"], indirect=True)  # SQLite sweeps them itself
+def test_reply_streams_expire_on_redis(cluster: Cluster) -> None:
+    import redis
+
+    cluster.start(NODE, "-P", "threads", "-c", "1")
+    broker = cluster.client.broker
+    before = broker.stream_last("control")
+    assert cluster.client.control.ping(destination=[NODE], timeout=5) == [{NODE: {"ok": "pong"}}]
+    [(_, data)] = [i for i in broker.stream_read("control", before) if b'"ping"' in i[1]]
+    command_id = orjson.loads(data)["id"]
+    prefix = cluster.url.partition("global_keyprefix=")[2]
+    client = redis.Redis.from_url(cluster.url.partition("?")[0])
+    assert 0 < client.ttl(f"{prefix}:stream:reply:{command_id}") <= 3600
+    client.close()
