@@ -8,6 +8,7 @@ keys are its own.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import uuid
 from pathlib import Path
@@ -26,6 +27,7 @@ def _session_server(request: pytest.FixtureRequest) -> RedisServer:
     if _server is None or _server.process is None or _server.process.poll() is not None:
         directory = Path(tempfile.mkdtemp(prefix="celeriac-contract-redis-"))
         _server = RedisServer(directory, "--appendonly", "no").start()
+        request.config.add_cleanup(lambda: shutil.rmtree(directory, ignore_errors=True))
         request.config.add_cleanup(_server.kill)
     return _server
 
