@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import states
 from ..control.state_handle import fetch_open  # consumed queues, minus paused ones
-from ..exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
+from ..exceptions import SoftTimeLimitExceeded, TaskRevokedError, TimeLimitExceeded
 from ..task import reset_current_request, set_current_request
 from .child import consumer_id
 from .consumer import finish_with_retry
@@ -121,13 +121,16 @@ class AsyncioPool:
         self._executor: Executor | None = None
         self._changed: asyncio.Event | None = None
         self.outage = Outage(f"consumer {self.consumer_id}", lambda: self.stopping)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._calling: dict[str, asyncio.Task[Any]] = {}  # task id -> what runs it now
+        self._terminated: set[str] = set()  # cancelled by remote control
 
     def run(self) -> int:
         heartbeat = HeartbeatThread(
             self.app, f"worker {self.options.hostname}", lambda: [self.consumer_id]
         )
         heartbeat.start()
-        loop = asyncio.new_event_loop()
+        loop = self._loop = asyncio.new_event_loop()
         try:
             loop.run_until_complete(self._main())
             _cancel_leftovers(loop)
@@ -251,17 +254,41 @@ class AsyncioPool:
         message = job.message
         executor.started(job)
         slot.begin(job, None)
+        current = asyncio.current_task()
+        if current is not None:
+            self._calling[message.id] = current
         try:
             if job.task.is_async:
                 value = await run_limited(job.task(*message.args, **message.kwargs), soft, hard)
             else:
                 value = await self._call_sync(job, soft, hard)
             job.result, job.state = value, states.SUCCESS
+        except asyncio.CancelledError:
+            if message.id not in self._terminated:
+                raise
+            self._terminated.discard(message.id)  # revoke(terminate=True): record and ack
+            if current is not None and hasattr(current, "uncancel"):
+                current.uncancel()
+            executor.failed(job, TaskRevokedError("terminated by remote control"))
+            job.state = states.REVOKED
         except Exception as exc:
             executor.failed(job, exc)
         finally:
+            self._calling.pop(message.id, None)
             executor.stopped(job)
             slot.end()
+
+    def terminate(self, task_id: str, signal: str) -> bool:
+        """Cancel the coroutine running ``task_id`` (remote control); safe from any thread.
+
+        A sync task running in a thread is left to finish there; its outcome is ignored.
+        """
+        task, loop = self._calling.get(task_id), self._loop
+        if task is None or loop is None:
+            return False
+        self._terminated.add(task_id)
+        loop.call_soon_threadsafe(task.cancel)
+        return True
 
     async def _call_sync(self, job: Job, soft: float | None, hard: float | None) -> Any:
         loop = asyncio.get_running_loop()

@@ -36,3 +36,11 @@ def limits(name: str) -> list[object]:
     """The limits this worker process sees for task ``name`` (remote control changes them)."""
     task = app.tasks[name]
     return [task.rate_limit, task.soft_time_limit, task.time_limit]
+
+
+@app.task
+async def nap(seconds: float) -> float:
+    import asyncio
+
+    await asyncio.sleep(seconds)
+    return seconds

@@ -45,6 +45,23 @@ def test_inspect_active_answers_while_every_slot_is_busy_and_terminate_kills_one
     assert cluster.send("add", 2, 3).get(timeout=20) == 5  # the replacement consumes
 
 
+def test_terminate_cancels_a_coroutine_on_the_asyncio_pool(cluster: Cluster) -> None:
+    cluster.start(NODE, "-P", "asyncio", "-c", "4")
+    napping = cluster.send("nap", 30)
+    inspect = cluster.client.control.inspect(destination=[NODE], timeout=2.0)
+    wait_until(lambda: (inspect.active() or {}).get(NODE), 20, "the coroutine to start")
+    [reply] = cluster.client.control.on_revoke([napping.id], True, "SIGTERM", reply=True)
+    assert reply[NODE]["terminated"] == [napping.id]
+    with pytest.raises(TaskRevokedError):
+        napping.get(timeout=10)
+    wait_until(
+        lambda: cluster.client.broker.stats("celeriac").in_flight == 0,
+        10,
+        "its message to be acked, not held",
+    )
+    assert cluster.send("add", 2, 2).get(timeout=20) == 4
+
+
 def test_pool_grow_and_shrink_change_the_children(cluster: Cluster) -> None:
     worker = cluster.start(NODE, "-P", "prefork", "-c", "1")
     assert len(worker.children()) == 1
