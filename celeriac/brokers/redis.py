@@ -58,7 +58,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..exceptions import BrokerError, BrokerUnavailable, ConfigurationError
 from ..message import Delivery, Envelope, check_priority
-from .base import Broker, DeadLetter, QueueStats
+from .base import Broker
 from .redis_client import (
     RedisError,
     connect,
@@ -67,6 +67,8 @@ from .redis_client import (
     parse_url,
     translate,
 )
+from .redis_entries import by_queue, fetched, queue_of
+from .redis_manage import RedisManagement
 from .redis_scripts import Batch, HeldLink, PooledLink, script
 from .redis_streams import RedisStreams
 
@@ -80,69 +82,9 @@ PUBLISH_CHUNK = 1000  # messages per publish script call
 _PUBLISH, _FETCH, _ACK = script("publish"), script("fetch"), script("ack")
 _RELEASE, _RELEASE_ALL = script("release"), script("release_all")
 _RENEW, _RECOVER, _DEAD_LETTER = script("renew"), script("recover"), script("dead_letter")
-_STATS, _PURGE, _DEAD = script("stats"), script("purge"), script("dead")
-_REVOKE, _REVOKED, _RATE = script("revoke"), script("revoked"), script("rate")
 
 
-def queue_of(tag: str) -> str:
-    """The queue a delivery tag belongs to ("" for a string that is not one of our tags)."""
-    length, _, rest = tag.partition(":")
-    if not length.isdigit() or rest[int(length) : int(length) + 1] != ":":
-        return ""
-    return rest[: int(length)]
-
-
-def _by_queue(tags: Sequence[str]) -> dict[str, list[str]]:
-    """Tags grouped by queue; strings that are not tags are ignored, like unknown tags."""
-    groups: dict[str, list[str]] = {}
-    for tag in tags:
-        queue = queue_of(tag)
-        if queue:
-            groups.setdefault(queue, []).append(tag)
-    return groups
-
-
-def _delivery(tag: bytes, entry: bytes, revoked: Any) -> Delivery:
-    a = entry.index(b":", 2)
-    b = entry.index(b":", a + 1)
-    c = entry.index(b":", b + 1)
-    end = c + 1 + int(entry[b + 1 : c])
-    text = tag.decode()
-    return Delivery(
-        entry[c + 1 : end].decode(),
-        queue_of(text),
-        entry[0] - 48,
-        entry[end:],
-        text,
-        int(entry[2:a]),
-        bool(revoked),
-    )
-
-
-def _dead_letter(queue: str, record: bytes) -> DeadLetter:
-    a = record.index(b":")
-    b = record.index(b":", a + 1)
-    reason_end = b + 1 + int(record[a + 1 : b])
-    d = _delivery(b"0:", record[reason_end:], 0)
-    return DeadLetter(
-        d.id,
-        queue,
-        d.priority,
-        d.body,
-        record[b + 1 : reason_end].decode(),
-        d.deliveries,
-        int(record[:a]) / 1000.0,
-    )
-
-
-def _fetched(out: list[Any]) -> tuple[float | None, tuple[int, int] | None, list[Delivery]]:
-    """Parse the fetch script's reply: wait hint, best head left, deliveries."""
-    wait = float(out[0]) if out[0] else None
-    head = (int(out[1]), int(out[2])) if out[1] else None
-    return wait, head, [_delivery(*out[i : i + 3]) for i in range(3, len(out), 3)]
-
-
-class RedisBroker(RedisStreams, Broker):
+class RedisBroker(RedisManagement, RedisStreams, Broker):
     """A broker on Redis, Redis Sentinel or Redis Cluster (see the module docstring)."""
 
     def __init__(
@@ -296,7 +238,7 @@ class RedisBroker(RedisStreams, Broker):
 
             return take_across(self, queues, consumer, limit)
         keys = [*map(self.base, queues), self._revoked_key, *self._clock]
-        wait, _, taken = _fetched(
+        wait, _, taken = fetched(
             self.link.call(_FETCH, keys, self._fetch_args(queues, consumer, limit))
         )
         return wait, taken
@@ -318,7 +260,7 @@ class RedisBroker(RedisStreams, Broker):
 
     def _by_queue(self, s: Any, tags: Sequence[str], head: Callable[[str], list[Any]]) -> Any:
         """Run a per-queue script over tags grouped by queue (one round trip)."""
-        groups = _by_queue(tags)
+        groups = by_queue(tags)
         try:
             if len(groups) == 1:
                 queue, group = next(iter(groups.items()))
@@ -335,7 +277,7 @@ class RedisBroker(RedisStreams, Broker):
 
     def ack_into(self, batch: Batch, tags: Sequence[str]) -> None:
         """Add the acks of these tags to a batch (to share its round trip)."""
-        for queue, group in _by_queue(tags).items():
+        for queue, group in by_queue(tags).items():
             batch.script(_ACK, (self.base(queue),), group)
 
     def complete(
@@ -410,74 +352,6 @@ class RedisBroker(RedisStreams, Broker):
     def dead_letter(self, consumer: str, tag: str, reason: str) -> None:
         if queue_of(tag):
             self._run(_DEAD_LETTER, queue_of(tag), (tag, reason))
-
-    # -- inspecting and managing ---------------------------------------------
-    def queues(self) -> list[str]:
-        try:
-            return sorted(m.decode() for m in self.client.smembers(self._queues_key))
-        except RedisError as exc:
-            raise self._error(exc) from exc
-
-    def _run(self, s: Any, queue: str, args: Sequence[Any]) -> Any:
-        try:
-            return self.link.call(s, (self.base(queue),), args)
-        except RedisError as exc:
-            raise self._error(exc) from exc
-
-    def stats(self, queue: str) -> QueueStats:
-        out = self._run(_STATS, queue, ())
-        now_us, counts = int(out[0]), out[1:11]
-        stats = QueueStats(
-            queue,
-            {p: n for p, n in enumerate(counts) if n},
-            delayed=out[11],
-            in_flight=out[12],
-            dead=out[13],
-        )
-        if out[14]:
-            stats.oldest_age = max(0.0, (now_us - int(out[14])) / 1e6)
-        return stats
-
-    def purge(self, queue: str) -> int:
-        return int(self._run(_PURGE, queue, ()))
-
-    def dead_letters(self, queue: str, limit: int = 100) -> list[DeadLetter]:
-        try:
-            records = self.client.lrange(self.base(queue) + ":dead", 0, max(0, limit - 1))
-        except RedisError as exc:
-            raise self._error(exc) from exc
-        return [_dead_letter(queue, r) for r in records] if limit > 0 else []
-
-    def requeue_dead(self, queue: str, ids: Sequence[str] | None = None) -> int:
-        if ids is not None and not ids:
-            return 0
-        return int(self._run(_DEAD, queue, ("requeue", self._channel(queue), *(ids or ()))))
-
-    def purge_dead(self, queue: str, ids: Sequence[str] | None = None) -> int:
-        if ids is not None and not ids:
-            return 0
-        return int(self._run(_DEAD, queue, ("purge", "", *(ids or ()))))
-
-    # -- revocations ---------------------------------------------------------
-    def revoke(self, ids: Sequence[str], ttl: float) -> None:
-        if ids:
-            self._call_global(_REVOKE, self._revoked_key, (ttl, *ids))
-
-    def revoked(self, ids: Sequence[str]) -> set[str]:
-        if not ids:
-            return set()
-        return {m.decode() for m in self._call_global(_REVOKED, self._revoked_key, ids)}
-
-    def _call_global(self, s: Any, key: str, args: Sequence[Any]) -> Any:
-        try:
-            return self.link.call(s, (key,), args)
-        except RedisError as exc:
-            raise self._error(exc) from exc
-
-    # -- rate limits, streams, flags --------------------------------------------
-    def rate_reserve(self, key: str, interval: float, burst: int = 1) -> float:
-        out = self._call_global(_RATE, f"{self.prefix}:rate:{key}", (interval, max(1, burst)))
-        return float(out)
 
     def close(self) -> None:
         if self._waker is not None:

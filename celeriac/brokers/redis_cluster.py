@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from .redis_entries import fetched
 from .redis_scripts import Batch, script
 
 if TYPE_CHECKING:
@@ -31,10 +32,8 @@ def take_across(
     broker: RedisBroker, queues: Sequence[str], consumer: str, limit: int
 ) -> tuple[float | None, list[Delivery]]:
     """Lease up to ``limit`` messages, best first across the queues."""
-    from .redis import _fetched
-
     if len(queues) == 1:
-        wait, _, got = _fetched(
+        wait, _, got = fetched(
             broker.link.call(
                 _FETCH,
                 (broker.base(queues[0]),),
@@ -48,7 +47,7 @@ def take_across(
     heads: dict[int, tuple[int, int]] = {}
     waits = []
     for i, out in enumerate(broker.link.run(batch)):
-        wait, head, _ = _fetched(out)
+        wait, head, _ = fetched(out)
         if head is not None:
             heads[i] = head
         if wait is not None:
@@ -69,7 +68,7 @@ def take_across(
             (broker.base(queues[best]),),
             broker._fetch_args([queues[best]], consumer, limit - len(taken), bound),
         )
-        _, head, got = _fetched(out)
+        _, head, got = fetched(out)
         taken += got
         if head is None:
             del heads[best]
