@@ -259,6 +259,7 @@ class Supervisor:
                 child.consumer_id,
                 running,
                 self.options.hostname,
+                app=self.app,
             )
         except Exception:  # the message goes back and runs again: nothing is lost
             logger.exception("the time limit of task %s could not be recorded", running.task_id)

@@ -202,7 +202,12 @@ class ThreadPool:
             if self._backend is None:
                 self._backend = self.app.connect_backend()
             record_time_limit(
-                broker, self._backend, consumer.consumer_id, running, self.options.hostname
+                broker,
+                self._backend,
+                consumer.consumer_id,
+                running,
+                self.options.hostname,
+                app=self.app,
             )
             broker.release_all(consumer.consumer_id)
         except Exception:

@@ -55,6 +55,7 @@ from ..exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 if TYPE_CHECKING:
     from types import FrameType
 
+    from ..app import Celeriac
     from ..backends.base import Backend
     from ..brokers.base import Broker
     from ..task import Task
@@ -175,7 +176,12 @@ class ThreadTimer:
 
 
 def record_time_limit(
-    broker: Broker, backend: Backend, consumer_id: str, running: Running, hostname: str
+    broker: Broker,
+    backend: Backend,
+    consumer_id: str,
+    running: Running,
+    hostname: str,
+    app: Celeriac | None = None,
 ) -> None:
     """Store FAILURE with ``TimeLimitExceeded`` for a task stopped from outside, then ack it.
 
@@ -203,3 +209,15 @@ def record_time_limit(
     )
     if running.tag is not None:
         broker.ack(consumer_id, [running.tag])
+    if app is not None and app.conf.worker_send_task_events:  # the task's own process is gone
+        from ..events import TASK_FAILED, dispatcher_for
+
+        dispatcher_for(app).send(
+            TASK_FAILED,
+            uuid=running.task_id,
+            name=running.task_name,
+            hostname=hostname,
+            queue=running.queue,
+            exception=repr(exc),
+            runtime=time.monotonic() - running.started_mono,
+        )

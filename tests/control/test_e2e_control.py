@@ -8,6 +8,7 @@ import time
 import orjson
 import pytest
 
+from celeriac.events import OLDEST, EventReceiver
 from celeriac.exceptions import TaskRevokedError, TimeLimitExceeded
 from tests.control.e2e import Cluster, cluster, wait_until
 
@@ -124,6 +125,13 @@ def test_rate_limit_and_time_limit_take_effect_on_the_next_task(cluster: Cluster
     slow = cluster.send("sleepy", 20)
     with pytest.raises(TimeLimitExceeded):
         slow.get(timeout=20)
+
+    def failed_event() -> bool:  # the supervisor tells it: the child that ran it is gone
+        with EventReceiver(cluster.client, after=OLDEST) as receiver:
+            events = list(receiver.iter(timeout=0.1))
+        return any(e.type == "task-failed" and e.task_id == slow.id for e in events)
+
+    wait_until(failed_event, 10, "a task-failed event for the killed task")
 
 
 def test_shutdown_is_warm(cluster: Cluster) -> None:
