@@ -21,6 +21,7 @@ from celeriac.dashboard.queries import TaskFilter, list_tasks, overview
 from celeriac.dashboard.schema import TASK_COLUMNS
 from celeriac.dashboard.store import Store
 from celeriac.events import EVENTS_STREAM, encode_event
+from celeriac.events.event import Event
 
 
 def ingest(tmp: Path, tasks: int) -> float:
@@ -57,6 +58,31 @@ def ingest(tmp: Path, tasks: int) -> float:
     elapsed = time.perf_counter() - began
     app.close()
     return count / elapsed
+
+
+def store_writes(tmp: Path, tasks: int, index: bool) -> float:
+    """Events per second through ``Store.apply`` alone (batches of 2,000), the search
+    index's triggers kept or dropped: what keeping the index costs the writer."""
+    now = time.time()
+    events = [
+        Event.from_dict(
+            {"type": kind, "uuid": f"t{i}", "name": "bench.add", "hostname": "w1",
+             "args": [i, f"user-{i}"], "kwargs": {"k": i}, "timestamp": now + j,
+             "result": i + 1, "runtime": 0.001}
+        )
+        for i in range(tasks)
+        for j, kind in enumerate(("task-sent", "task-received", "task-started", "task-succeeded"))
+    ]  # fmt: skip
+    store = Store(tmp / f"writes-{index}.sqlite3")
+    if not index:
+        for trigger in ("tasks_fts_insert", "tasks_fts_update", "tasks_fts_delete"):
+            store._db.execute(f"DROP TRIGGER {trigger}")
+    began = time.perf_counter()
+    for start in range(0, len(events), 2000):
+        store.apply(events[start : start + 2000])
+    elapsed = time.perf_counter() - began
+    store.close()
+    return len(events) / elapsed
 
 
 def fill(store: Store, rows: int) -> None:
@@ -113,6 +139,10 @@ def main() -> None:
         tmp = Path(name)
         rate = ingest(tmp, options.events_tasks)
         print(f"ingest: {rate:,.0f} events/s ({options.events_tasks * 3:,} events, batched)")
+        for index in (True, False):
+            writes = store_writes(tmp, options.events_tasks, index)
+            label = "with" if index else "without"
+            print(f"store writes {label} the search index: {writes:,.0f} events/s")
         store = Store(tmp / "big.sqlite3", max_tasks=10**9)
         began = time.perf_counter()
         fill(store, options.tasks)
