@@ -17,6 +17,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..events.event import StreamsUnavailable
 from ..events.worker import read_presence
 from .pause import pause_queue, paused_queues, resume_queue
 from .protocol import CONTROL_MAXLEN, CONTROL_STREAM, Command, ProtocolError, Reply, reply_stream
@@ -50,7 +51,10 @@ class Control:
         message = Command.create(command, arguments, destination, reply)
         broker = self.app.broker
         expected = self._expected(message) if reply else set()
-        broker.stream_add(CONTROL_STREAM, [message.encode()], maxlen=CONTROL_MAXLEN)
+        try:
+            broker.stream_add(CONTROL_STREAM, [message.encode()], maxlen=CONTROL_MAXLEN)
+        except NotImplementedError:
+            raise StreamsUnavailable(self.app.broker_url, "remote control") from None
         if not reply:
             return []
         return self._collect(message, expected, timeout, limit)

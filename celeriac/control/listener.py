@@ -74,6 +74,8 @@ class ControlListener:
         try:
             self._broker = self._connect()
             self.position = self._broker.stream_last(CONTROL_STREAM)
+        except NotImplementedError:
+            pass  # the thread says so once, and ends
         except Exception as exc:  # an outage at start is not a reason not to start
             logger.warning("control channel not reachable yet: %r", exc)
             self._close_broker()
@@ -110,6 +112,9 @@ class ControlListener:
                 self._broker = self._broker or self._connect()
                 self._read_once(self._broker)
                 failures = 0
+            except NotImplementedError as exc:  # a broker without streams: nothing to listen to
+                logger.info("remote control is off: %s", exc)
+                break
             except Exception as exc:  # broker trouble: reconnect with backoff, keep position
                 if failures == 0:
                     logger.warning("control channel: %r; retrying", exc)

@@ -28,6 +28,7 @@ from .event import (
     WORKER_OFFLINE,
     WORKER_ONLINE,
     Event,
+    StreamsUnavailable,
     encode_event,
 )
 from .receiver import NEWEST, OLDEST, EventReceiver
@@ -55,6 +56,7 @@ __all__ = [
     "Event",
     "EventDispatcher",
     "EventReceiver",
+    "StreamsUnavailable",
     "WorkerEvents",
     "WorkerStatus",
     "dispatcher_for",

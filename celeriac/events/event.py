@@ -19,6 +19,20 @@ from typing import Any
 import orjson
 
 from .. import states
+from ..exceptions import CeleriacError
+
+
+class StreamsUnavailable(CeleriacError, NotImplementedError):
+    """The broker keeps no streams: no events and no remote control on it."""
+
+    def __init__(self, url: str, what: str) -> None:
+        from ..brokers import redact
+
+        super().__init__(
+            f"broker {redact(url)} keeps no streams, so {what} is not available on it: "
+            "use a Redis or SQLite broker for events and remote control"
+        )
+
 
 TASK_SENT = "task-sent"
 TASK_RECEIVED = "task-received"

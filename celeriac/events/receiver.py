@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .dispatcher import EVENTS_STREAM
-from .event import Event, decode_item
+from .event import Event, StreamsUnavailable, decode_item
 
 if TYPE_CHECKING:
     from ..app import Celeriac
@@ -102,7 +102,10 @@ class EventReceiver:
         return text or None
 
     def _start_position(self, after: str) -> str:
-        last = self._broker.stream_last(self.stream)
+        try:
+            last = self._broker.stream_last(self.stream)
+        except NotImplementedError:
+            raise StreamsUnavailable(self.app.broker_url, "reading events") from None
         if after == NEWEST:
             return last
         if after == OLDEST:

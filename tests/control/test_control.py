@@ -170,3 +170,22 @@ def test_pause_is_a_durable_flag_consumers_see_within_a_refresh(app: Celeriac) -
     _until(lambda: gate.open_queues(["a", "b"]) == ["b"], seconds=1.0)
     assert app.control.resume("a") and not app.control.resume("a")
     _until(lambda: gate.open_queues(["a", "b"]) == ["a", "b"], seconds=1.0)
+
+
+def test_a_broker_without_streams_is_a_clear_error(
+    app: Celeriac, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from celeriac.brokers.base import Broker
+    from celeriac.events import EventReceiver, StreamsUnavailable
+
+    for name in ("stream_add", "stream_read", "stream_last"):
+        monkeypatch.setattr(type(app.broker), name, getattr(Broker, name))
+    with pytest.raises(StreamsUnavailable, match="keeps no streams, so remote control"):
+        app.control.ping()
+    with pytest.raises(StreamsUnavailable, match="so reading events is not available"):
+        EventReceiver(app)
+    app.control.revoke("t-1")  # the durable revocation still holds
+    assert app.broker.revoked(["t-1"]) == {"t-1"}
+    listener = follow_control(app, "w@h")  # a worker's listener ends quietly
+    listener.stop(timeout=5)
+    assert listener._thread is not None and not listener._thread.is_alive()
