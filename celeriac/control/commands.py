@@ -78,7 +78,10 @@ def _stats(handler: ControlHandler) -> Any:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     from .. import __version__
 
+    summary = getattr(worker, "stats", None)  # the pool's own: messages held, child pids
+    own: dict[str, Any] = summary() if callable(summary) else {}
     return {
+        **own,
         "hostname": handler.hostname,
         "pid": os.getpid(),
         "sw_ver": __version__,
@@ -86,6 +89,7 @@ def _stats(handler: ControlHandler) -> Any:
         "total": worker.processed(),
         "active": len(worker.active_tasks()),
         "pool": {
+            **(own.get("pool") or {}),
             "max-concurrency": worker.pool_size(),
             "implementation": str(getattr(worker, "pool_name", app.conf.worker_pool)),
         },

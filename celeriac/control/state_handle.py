@@ -62,6 +62,10 @@ class StateHandle:
     def processed(self) -> int:
         return self.state.processed
 
+    def stats(self) -> dict[str, Any]:
+        """The pool's own summary: messages held, child pids, prefetch multiplier."""
+        return self.state.stats()
+
     def pool_size(self) -> int:
         # Before the pool starts its consumers (worker-online), report what it will have.
         return self.state.pool_size or self.state.options.concurrency
