@@ -266,7 +266,11 @@ class Inspect:
     def scheduled(self) -> dict[str, Any] | None:
         return self._request("scheduled")
 
-    def registered(self) -> dict[str, Any] | None:
+    def registered(self, *taskinfoitems: str) -> dict[str, Any] | None:
+        """Task names per worker; with items (``"rate_limit"``, ``"time_limit"``...), Celery's
+        ``"name [rate_limit=10/m]"`` lines."""
+        if taskinfoitems:
+            return self._request("registered", taskinfoitems=list(taskinfoitems))
         return self._request("registered")
 
     def stats(self) -> dict[str, Any] | None:

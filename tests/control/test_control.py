@@ -189,3 +189,13 @@ def test_a_broker_without_streams_is_a_clear_error(
     listener = follow_control(app, "w@h")  # a worker's listener ends quietly
     listener.stop(timeout=5)
     assert listener._thread is not None and not listener._thread.is_alive()
+
+
+def test_registered_describes_limits_as_celery_does(
+    app: Celeriac, workers: list[FakeWorker]
+) -> None:
+    app.control.rate_limit("t.add", "10/m", destination=["w1@host"], reply=True)
+    inspect = app.control.inspect(destination=["w1@host"])
+    assert inspect.registered("rate_limit", "time_limit") == {
+        "w1@host": ["t.add [rate_limit=10/m]"]
+    }
