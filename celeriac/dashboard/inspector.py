@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 INSPECT_TIMEOUT = 1.0
 LIMITS = ("rate_limit", "soft_time_limit", "time_limit")
-QUERIES = ("active", "reserved", "stats", "active_queues", "conf")
+QUERIES = ("stats", "active", "reserved", "active_queues", "conf")  # stats first: see _ask
 SECRET_WORDS = ("secret", "password", "passwd", "token", "key", "credential")
 HIDDEN = "********"
 _URL_PASSWORD = re.compile(r"(\w[\w+.-]*://[^:/@\s]*:)(\S+)(@)")  # up to the last @
@@ -78,21 +78,24 @@ class WorkerInspector:
     def _ask(self, hostname: str) -> dict[str, Any]:
         self.asked += 1
         inspect = self.app.control.inspect([hostname], timeout=self.timeout)
-        details: dict[str, Any] = {}
+        details: dict[str, Any] = dict.fromkeys((*QUERIES, "registered"))
+        details["asked_at"] = time.time()
         for query in QUERIES:
             details[query] = (inspect.query(query) or {}).get(hostname)
-        replies = self.app.control.broadcast(
-            "registered",
-            {"taskinfoitems": list(LIMITS)},
-            [hostname],
-            reply=True,
-            timeout=self.timeout,
-        )
-        described = next((r[hostname] for r in replies if hostname in r), None)
-        details["registered"] = registered_with_limits(described)
+            if details[query] is None and query == QUERIES[0]:
+                break  # silent worker: one timeout, not one per query
+        details["answered"] = details[QUERIES[0]] is not None
+        if details["answered"]:
+            replies = self.app.control.broadcast(
+                "registered",
+                {"taskinfoitems": list(LIMITS)},
+                [hostname],
+                reply=True,
+                timeout=self.timeout,
+            )
+            described = next((r[hostname] for r in replies if hostname in r), None)
+            details["registered"] = registered_with_limits(described)
         details["conf"] = redact_conf(details["conf"])
-        details["answered"] = any(v is not None for k, v in details.items() if k != "registered")
-        details["asked_at"] = time.time()
         return details
 
 

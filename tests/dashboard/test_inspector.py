@@ -92,3 +92,24 @@ def test_configuration_hides_secrets_by_name_and_passwords_in_urls() -> None:
     }
     assert redact_conf(None) is None
     assert registered_with_limits(None) is None
+
+
+class _SilentControl(_Control):
+    def inspect(self, destination: list[str], timeout: float) -> _Inspect:
+        control = self
+
+        class Silent(_Inspect):
+            def query(self, what: str) -> dict[str, Any] | None:
+                control.sent.append(what)
+                return None
+
+        return Silent(self)
+
+
+def test_a_silent_worker_costs_one_timeout_not_one_per_query() -> None:
+    app = _App()
+    app.control = _SilentControl()
+    details = WorkerInspector(app).details("gone")  # type: ignore[arg-type]
+    assert app.control.sent == ["stats"]
+    assert details["answered"] is False
+    assert details["active"] is None and details["registered"] is None
