@@ -65,7 +65,8 @@ def worker_queues(hostname: str, initial: Sequence[str] = ()) -> WorkerQueues:
     return found
 
 
-def forget_worker_queues(hostname: str) -> None:
-    """Drop a node's queues (a worker stopped; tests start the next one afresh)."""
+def start_worker_queues(hostname: str, queues: Sequence[str]) -> WorkerQueues:
+    """A worker node starts in this process with ``queues`` (-Q): forget any earlier list."""
     with _BY_NODE_LOCK:
-        _BY_NODE.pop(hostname, None)
+        found = _BY_NODE[hostname] = WorkerQueues(queues)
+    return found

@@ -15,7 +15,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import CeleriacError
-from .queues import worker_queues
+from .queues import start_worker_queues, worker_queues
 
 if TYPE_CHECKING:
     from ..app import Celeriac
@@ -46,7 +46,7 @@ class StateHandle:
         self.state = state
         self.hostname = state.hostname
         self.pool_name = state.options.pool
-        self._queues = worker_queues(state.hostname, state.options.queues)
+        self._queues = start_worker_queues(state.hostname, state.options.queues)
 
     @property
     def _pool(self) -> Any:
