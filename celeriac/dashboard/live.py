@@ -11,6 +11,8 @@ back to polling (static/app.js).
 
 A stream ends after ``stream_seconds`` and the browser reconnects (the
 ``retry`` field): a server shutting down never waits long for open streams.
+Events carry the version as their id, so a reconnecting browser (``Last-Event-ID``)
+gets an update at once for a change made while it was away.
 """
 
 from __future__ import annotations
@@ -47,17 +49,24 @@ class Changes:
         self.closed.set()
 
 
-async def _events(changes: Changes) -> AsyncIterator[str]:
+def _last_seen(request: Request, current: int) -> int:
+    """The version a reconnecting browser saw last (``Last-Event-ID``), else the current."""
+    try:
+        return int(request.headers.get("last-event-id", current))
+    except ValueError:
+        return current
+
+
+async def _events(changes: Changes, seen: int) -> AsyncIterator[str]:
     loop = asyncio.get_running_loop()
     began = quiet = loop.time()
-    seen = changes.version
-    yield f"retry: {RECONNECT_MS}\nevent: hello\ndata: {seen}\n\n"
+    yield f"retry: {RECONNECT_MS}\nid: {seen}\nevent: hello\ndata: {seen}\n\n"
     while not changes.closed.is_set() and loop.time() - began < changes.stream_seconds:
         await asyncio.sleep(changes.interval)
         version = changes.version
         if version != seen:
             seen, quiet = version, loop.time()
-            yield f"event: update\ndata: {version}\n\n"
+            yield f"id: {version}\nevent: update\ndata: {version}\n\n"
         elif loop.time() - quiet >= KEEPALIVE_SECONDS:
             quiet = loop.time()
             yield ": keepalive\n\n"
@@ -65,8 +74,9 @@ async def _events(changes: Changes) -> AsyncIterator[str]:
 
 async def live_stream(request: Request) -> Response:
     """``GET /live``: ``update`` events, at most one per ``interval`` seconds."""
+    changes: Changes = request.app.state.dashboard.changes
     return StreamingResponse(
-        _events(request.app.state.dashboard.changes),
+        _events(changes, _last_seen(request, changes.version)),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -55,3 +55,25 @@ def test_the_stream_sends_a_few_coalesced_updates_under_thousands_of_tasks_a_sec
     finally:
         served.stop()
         app.close()
+
+
+def test_a_reconnecting_page_hears_of_a_change_made_while_it_was_away(tmp_path: Path) -> None:
+    """Given a browser reconnecting with Last-Event-ID older than the current version,
+    Expect an update at the first look; with the current one, none."""
+    url = f"sqlite:///{tmp_path}/broker.sqlite3"
+    app = Celeriac("live", broker=url, set_as_current=False)
+    served = Served(app, tmp_path / "dash.sqlite3", collect=False, live_interval=0.1)
+    changes = served.web.state.dashboard.changes
+    changes.stream_seconds = 1.0
+    try:
+        changes.bump()
+        changes.bump()
+        for last, expected in (("1", ["event: update", "data: 2"]), ("2", [])):
+            lines = []
+            with httpx.stream("GET", f"{served.url}/live", headers={"Last-Event-ID": last}) as s:
+                lines = [line for line in s.iter_lines() if line.startswith(("event:", "data:"))]
+            assert lines[:2] == ["event: hello", f"data: {last}"]
+            assert lines[2:] == expected
+    finally:
+        served.stop()
+        app.close()
