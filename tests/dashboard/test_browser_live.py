@@ -57,7 +57,16 @@ def test_live_pages_follow_the_stream_and_fall_back_to_polling(
         page.fill("input[name=search]", "flood-1234")  # still usable: search the flood
         page.press("input[name=search]", "Enter")
         page.wait_for_selector("table.tasks a[href$='/task/flood-1234']", timeout=15_000)
-        # Without EventSource the same page polls every refresh_ms.
+        page.goto(f"{base}/")  # the overview follows the stream too
+        page.wait_for_selector("#live[data-mode=stream]", timeout=15_000)
+        before = _now(page)
+        assert client.send_task(f"{APP}.add", [3, 3]).get(timeout=30) == 6
+        page.wait_for_function(
+            f"performance.getEntriesByType('resource').some(e => "
+            f"e.name.includes('partial=1') && e.startTime > {before})",
+            timeout=8_000,  # before the 10 s safety poll: the stream asked for it
+        )
+        # Without EventSource the same pages poll every refresh_ms.
         polling = browser.new_page()
         polling.add_init_script("delete window.EventSource")
         polling.goto(f"{base}/")
