@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import FrameType
+
 import click
 
 from ..exceptions import MissingExtraError
@@ -73,5 +75,16 @@ def dashboard(
         max_age=max_age,
     )
     click.echo(f"celeriac dashboard on http://{host}:{port}/ ({app.describe()})", err=True)
-    # Open live streams end by themselves within seconds; do not wait for them longer.
-    uvicorn.run(web, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)
+    changes = web.state.dashboard.changes
+
+    class Server(uvicorn.Server):
+        """Ends the open live streams (``/live``) as soon as a stop is asked."""
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            changes.close()
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(
+        web, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3
+    )
+    Server(config).run()
