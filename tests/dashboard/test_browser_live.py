@@ -53,7 +53,7 @@ def test_live_pages_follow_the_stream_and_fall_back_to_polling(
         ended = _now(page)
         during = _fetches(page, began, ended)
         flooded = (ended - began) / 1000
-        assert 2 <= len(during) <= flooded / 0.5 + 1, (len(during), flooded)
+        assert 2 <= len(during) <= flooded / 0.5 + 2, (len(during), flooded)  # + safety poll
         page.fill("input[name=search]", "flood-1234")  # still usable: search the flood
         page.press("input[name=search]", "Enter")
         page.wait_for_selector("table.tasks a[href$='/task/flood-1234']", timeout=15_000)
