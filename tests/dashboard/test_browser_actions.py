@@ -91,7 +91,7 @@ def test_revoke_a_waiting_task_and_terminate_a_running_one_from_the_ui(
         page.click("button:text('Terminate')")
         page.wait_for_selector(".flash:text('terminated')", timeout=15_000)
         page.wait_for_selector("#live .state.revoked", timeout=30_000)  # the live part follows
-        assert running.state == "REVOKED"
+        wait_until(lambda: running.state == "REVOKED", 30, "REVOKED in the results", 0.2)
         client.control.add_consumer("spare", reply=True, timeout=5)
         after = client.send_task(f"{APP}.add", [6, 6], queue="spare")
         assert after.get(timeout=30) == 12
