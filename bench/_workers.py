@@ -10,14 +10,17 @@ import time
 from pathlib import Path
 
 
-def start_worker(app_spec: str, cwd: Path, env: dict[str, str], *args: str,
-                 timeout: float = 30.0) -> subprocess.Popen[bytes]:
+def start_worker(
+    app_spec: str, cwd: Path, env: dict[str, str], *args: str, timeout: float = 30.0
+) -> subprocess.Popen[bytes]:
     """``celeriac -A app worker ARGS`` in the background, returned once it logs 'ready'."""
     log = cwd / f"worker-{time.monotonic_ns()}.log"
     out = open(log, "wb")  # noqa: SIM115 - lives as long as the worker
     proc = subprocess.Popen(
         [sys.executable, "-m", "celeriac", "-A", app_spec, "worker", "-l", "WARNING", *args],
-        stdout=out, stderr=subprocess.STDOUT, cwd=cwd,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        cwd=cwd,
         env={**os.environ, **env, "PYTHONPATH": str(cwd)},
     )
     proc.log = log  # type: ignore[attr-defined]

@@ -16,16 +16,16 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _workers import start_worker, stop_worker  # noqa: E402
+from _workers import start_worker, stop_worker
 
-TASKS_MODULE = '''
+TASKS_MODULE = """
 from celeriac import Celeriac
 app = Celeriac("bench", worker_send_task_events=False)
 
 @app.task
 def noop():
     return None
-'''
+"""
 
 
 def main() -> None:
@@ -61,8 +61,15 @@ def main() -> None:
     rows.append(("enqueue, one batch", f"{opts.tasks / elapsed:,.0f} tasks/s"))
     app.broker.purge("celeriac")
 
-    worker = start_worker("benchtasks", workdir, {"CELERIAC_BROKER_URL": url},
-                          "-c", str(opts.concurrency), "-P", "prefork")
+    worker = start_worker(
+        "benchtasks",
+        workdir,
+        {"CELERIAC_BROKER_URL": url},
+        "-c",
+        str(opts.concurrency),
+        "-P",
+        "prefork",
+    )
     try:
         app.publish(messages)
         start = time.perf_counter()
@@ -74,8 +81,12 @@ def main() -> None:
             time.sleep(0.005)
         elapsed = time.perf_counter() - start
         app.AsyncResult(last).get(timeout=30)
-        rows.append((f"drain, one prefork worker -c {opts.concurrency}",
-                     f"{opts.tasks / elapsed:,.0f} tasks/s"))
+        rows.append(
+            (
+                f"drain, one prefork worker -c {opts.concurrency}",
+                f"{opts.tasks / elapsed:,.0f} tasks/s",
+            )
+        )
 
         latencies = []
         for _ in range(opts.roundtrips):
@@ -84,8 +95,7 @@ def main() -> None:
             latencies.append((time.perf_counter() - start) * 1000)
         latencies.sort()
         p99 = latencies[int(len(latencies) * 0.99) - 1]
-        rows.append(("round trip delay().get() p50",
-                     f"{statistics.median(latencies):.2f} ms"))
+        rows.append(("round trip delay().get() p50", f"{statistics.median(latencies):.2f} ms"))
         rows.append(("round trip delay().get() p99", f"{p99:.2f} ms"))
     finally:
         stop_worker(worker)

@@ -42,14 +42,22 @@ class SkipMessage(Exception):
 
     With ``later`` (a replacement message, usually with an ``eta``) nothing is
     recorded: the replacement is published to the broker's delayed set and the
-    original acked (a rate-limited task waiting for its slot).
+    original acked (a rate-limited task waiting for its slot). With
+    ``exception``, that is the task's outcome (a task stopped from outside).
     """
 
-    def __init__(self, state: str | None, reason: str, later: Message | None = None) -> None:
+    def __init__(
+        self,
+        state: str | None,
+        reason: str,
+        later: Message | None = None,
+        exception: BaseException | None = None,
+    ) -> None:
         super().__init__(reason)
         self.state = state
         self.reason = reason
         self.later = later
+        self.exception = exception
 
 
 class Middleware:

@@ -6,6 +6,7 @@ import time
 from typing import TYPE_CHECKING
 
 from .. import states
+from ..exceptions import TimeLimitExceeded
 from .base import Middleware, SkipMessage
 
 if TYPE_CHECKING:
@@ -21,7 +22,33 @@ class Revocation(Middleware):
     def before_process(self, job: Job) -> None:
         delivery = job.delivery
         if (delivery is not None and delivery.revoked) or job.message.id in self.revoked:
+            stopped = _stopped_reason(job)
+            if stopped is not None:
+                raise SkipMessage(states.FAILURE, stopped, exception=TimeLimitExceeded(stopped))
             raise SkipMessage(states.REVOKED, "revoked")
+
+
+STOPPED_FLAG = "stopped:"
+
+
+def _stopped_reason(job: Job) -> str | None:
+    """Why a supervisor stopped this task from outside (a hard time limit), if it did.
+
+    The supervisor that killed the task's process cannot run the task's
+    follow-ups (a chain's next step, a chord's errback): it records the reason
+    as a flag, revokes the task and gives its message back, so that the next
+    worker to take it finishes it as a failure through the whole middleware.
+    Read only for revoked deliveries, so it costs nothing on the hot path.
+    """
+    broker = job.app.broker
+    name = STOPPED_FLAG + job.message.id
+    try:
+        reason = broker.flags(name).get(name)
+    except NotImplementedError:
+        return None
+    if reason is not None:
+        broker.set_flag(name, None)
+    return reason
 
 
 class Expiry(Middleware):

@@ -215,6 +215,7 @@ class Executor:
         except SkipMessage as skip:
             job.skipped = skip
             job.state = skip.state or states.REVOKED
+            job.exception = skip.exception
             job.finished_at = time.time()
             return False
         return True

@@ -51,6 +51,7 @@ from typing import TYPE_CHECKING, Any
 from .. import states
 from ..backends.base import TaskMeta, exception_to_dict
 from ..exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
+from ..middleware.revocation import STOPPED_FLAG
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -183,10 +184,11 @@ def record_time_limit(
     hostname: str,
     app: Celeriac | None = None,
 ) -> None:
-    """Store FAILURE with ``TimeLimitExceeded`` for a task stopped from outside, then ack it.
+    """Store FAILURE with ``TimeLimitExceeded`` for a task stopped from outside.
 
-    Acked because a task that ran past its hard limit would only do so again;
-    the failure is stored first so a crash in between repeats, never loses, it.
+    It is never run again (it would only run past its limit again): its message
+    is handed over (see ``_hand_over``) so that its follow-ups still happen. The
+    failure is stored first so a crash in between repeats, never loses, it.
     """
     exc = TimeLimitExceeded(
         f"task {running.task_name}[{running.task_id}] ran past its hard time limit and "
@@ -208,7 +210,7 @@ def record_time_limit(
         ]
     )
     if running.tag is not None:
-        broker.ack(consumer_id, [running.tag])
+        _hand_over(broker, consumer_id, running.tag, running, str(exc), app)
     if app is not None and app.conf.worker_send_task_events:  # the task's own process is gone
         from ..events import TASK_FAILED, dispatcher_for
 
@@ -221,3 +223,29 @@ def record_time_limit(
             exception=repr(exc),
             runtime=time.monotonic() - running.started_mono,
         )
+
+
+def _hand_over(
+    broker: Broker,
+    consumer_id: str,
+    tag: str,
+    running: Running,
+    reason: str,
+    app: Celeriac | None,
+) -> None:
+    """Give the stopped task's message back, flagged, so a worker fails it properly.
+
+    The process that ran it is gone, so its follow-ups (a chain's next step, a
+    chord's join or errback) cannot run here; the next worker to take the
+    message sees it revoked with this reason and finishes it as a
+    ``TimeLimitExceeded`` failure through the whole middleware, without running
+    it again.
+    """
+    ttl = float(app.conf.task_revoke_ttl) if app is not None else 86400.0
+    try:
+        broker.set_flag(STOPPED_FLAG + running.task_id, reason)
+    except NotImplementedError:  # no shared state: record the failure and drop it
+        broker.ack(consumer_id, [tag])
+        return
+    broker.revoke([running.task_id], ttl)
+    broker.release(consumer_id, [tag])

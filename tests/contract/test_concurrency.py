@@ -42,12 +42,15 @@ def test_threads_fetching_at_once_get_each_message_exactly_once(env: BrokerEnv) 
     assert everything == Counter(e.id for e in sent)
 
 
-def _run_consumers(env: BrokerEnv, queues: list[str], count: int) -> dict[str, list[str]]:
+def _run_consumers(
+    env: BrokerEnv, queues: list[str], count: int, expected: int
+) -> dict[str, list[str]]:
     """Start ``count`` consumer processes together; return what each one got."""
-    go, out = SPAWN.Event(), SPAWN.Queue()
+    go, out, taken = SPAWN.Event(), SPAWN.Queue(), SPAWN.Value("i", 0)
     procs = [
         SPAWN.Process(
-            target=consume, args=(env, queues, f"p{i}", 1 + 4 * i, go, out, PROCESS_TIMEOUT)
+            target=consume,
+            args=(env, queues, f"p{i}", 1 + 4 * i, go, out, PROCESS_TIMEOUT, taken, expected),
         )
         for i in range(count)
     ]
@@ -76,7 +79,7 @@ def test_processes_fetching_at_once_get_each_message_exactly_once(process_env: B
     sent += [envelope(qa if i % 2 else qb, i % 10, f"d{i}", eta=soon) for i in range(200)]
     process_env.connect().publish(sent)
 
-    results = _run_consumers(process_env, [qa, qb], 4)
+    results = _run_consumers(process_env, [qa, qb], 4, len(sent))
 
     everything = Counter(i for taken in results.values() for i in taken)
     assert everything == Counter(e.id for e in sent)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from celeriac import states
+from celeriac import signature, states
 from celeriac.exceptions import TimeLimitExceeded
 from celeriac.message import Envelope
 from tests.e2e.workers import StartWorker, wait_until
@@ -71,7 +71,34 @@ def test_prefork_hard_time_limit_kills_the_task_records_it_and_keeps_serving(
     assert meta.date_started is not None and meta.date_done is not None
     assert 2.0 <= meta.date_done - meta.date_started < 3.0
     assert sandbox.send("add", 1, 1).get(timeout=10) == 2  # a new child took over
-    assert sandbox.app.broker.stats("celeriac").in_flight == 0  # the spin message was acked
+    wait_until(
+        lambda: sandbox.app.broker.stats("celeriac").in_flight == 0,
+        10,
+        "the stopped task's message to be finished",
+    )
+
+
+def test_a_chain_after_a_hard_time_limit_fails_instead_of_waiting_for_ever(
+    sandbox: Sandbox, start_worker: StartWorker
+) -> None:
+    """Given a chain whose first step is killed at its hard limit on prefork, expect
+    get() on the chain to raise TimeLimitExceeded and the killed step not to run again."""
+    start_worker(APP, "-P", "prefork", "-c", "1", env=sandbox.env)
+    app = sandbox.app
+    flow = signature(f"{APP}.spin", immutable=True, app=app) | signature(
+        f"{APP}.add", (1, 1), immutable=True, app=app
+    )
+    result = flow.apply_async()
+    with pytest.raises(TimeLimitExceeded):
+        result.get(timeout=15)
+    wait_until(
+        lambda: (
+            (app.broker.stats("celeriac").in_flight, app.broker.stats("celeriac").total_waiting)
+            == (0, 0)
+        ),
+        10,
+        "the queue to be empty",
+    )
 
 
 def test_threads_hard_time_limit_fails_the_task_and_the_slot_gets_a_new_thread(
