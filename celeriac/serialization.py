@@ -138,7 +138,7 @@ class MsgpackSerializer(Serializer):
 
     def __init__(self) -> None:
         try:
-            import msgpack  # type: ignore[import-not-found, unused-ignore]
+            import msgpack
         except ImportError as exc:
             raise MissingExtraError("msgpack", "msgpack") from exc
         self._msgpack = msgpack

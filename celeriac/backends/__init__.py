@@ -19,9 +19,6 @@ _SCHEMES = {
     "rediss": "celeriac.backends.redis:RedisBackend",
     "redis+sentinel": "celeriac.backends.redis:RedisBackend",
     "redis+cluster": "celeriac.backends.redis:RedisBackend",
-    "db+postgresql": "celeriac.backends.sql:SQLBackend",
-    "db+mysql": "celeriac.backends.sql:SQLBackend",
-    "db+sqlite": "celeriac.backends.sql:SQLBackend",
     "django-db": "celeriac.contrib.django.backend:DjangoBackend",
     "disabled": "celeriac.backends.disabled:DisabledBackend",
 }

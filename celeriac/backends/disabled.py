@@ -10,7 +10,7 @@ from .base import Backend, TaskMeta
 
 _WHY = (
     "no result_backend is configured, so results are not stored: set result_backend "
-    "(redis://..., sqlite:///results.sqlite3, db+postgresql://..., django-db://)"
+    "(redis://..., sqlite:///results.sqlite3, django-db://)"
 )
 
 

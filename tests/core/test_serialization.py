@@ -77,3 +77,10 @@ def test_json_worker_refuses_pickle_content() -> None:
 def test_unknown_serializer_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError, match="unknown serializer 'yaml'"):
         Codec("yaml")
+
+
+def test_msgpack_round_trips_the_same_types() -> None:
+    codec = Codec("msgpack", ["msgpack"])
+    got = roundtrip(codec, (VALUES["uuid"],), VALUES)
+    assert got.args == (VALUES["uuid"],)
+    assert got.kwargs == VALUES
