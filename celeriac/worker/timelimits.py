@@ -8,14 +8,16 @@ without limits, so they cost nothing when unused.
 The **soft** limit raises :class:`SoftTimeLimitExceeded` inside the task, which
 may catch it, clean up and return (its return value is then the result). The
 **hard** limit stops the task and records a FAILURE with
-:class:`TimeLimitExceeded`; the message is acked (a task that exceeds its limit
-would only exceed it again).
+:class:`TimeLimitExceeded`; it is not run again (it would only exceed its limit
+again): when the task's own process cannot finish it (prefork, threads), its
+message is given back flagged, and the next worker to take it completes the
+failure through the middleware, so a chain or chord after it learns of it.
 
 ``prefork``
     Soft: ``SIGALRM`` from ``setitimer`` in the child's main thread; it
     interrupts Python code and sleeps, not a C call that blocks signals.
     Hard: always enforced. The supervisor reads the child's deadline from
-    shared memory, ``SIGKILL``\\ s the child, records the failure, acks, hands
+    shared memory, ``SIGKILL``\\ s the child, records the failure, hands
     back the child's other messages at once and starts a replacement.
 ``solo``
     Soft and hard: ``SIGALRM`` in the main thread, raising the exception in
@@ -25,7 +27,7 @@ would only exceed it again).
     Soft: ``PyThreadState_SetAsyncExc`` raises the exception in the task's
     thread at its next Python instruction (not inside a blocking C call such as
     a long ``time.sleep``; it arrives when the call returns). Hard: a thread
-    cannot be killed, so the watchdog records the failure, acks, hands back
+    cannot be killed, so the watchdog records the failure, hands back
     the slot's other messages, raises ``TimeLimitExceeded`` in the thread and
     gives the slot a new thread; the old one is abandoned and its outcome
     ignored whenever it ends.
