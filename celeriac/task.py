@@ -6,13 +6,13 @@ import contextvars
 import inspect
 import sys
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 from .exceptions import ConfigurationError, Retry
+from .ids import new_id
 from .message import Message, check_priority
 
 if TYPE_CHECKING:
@@ -173,6 +173,7 @@ class Task(Generic[P, R]):
             parse_rate(self.rate_limit)
         self.autoretry_for = tuple(self.autoretry_for or ())
         self._signature = inspect.signature(fun)
+        self._positional_range = _positional_range(self._signature, self.bind)
 
     def __repr__(self) -> str:
         return f"<task {self.name}>"
@@ -261,7 +262,7 @@ class Task(Generic[P, R]):
         args, kwargs = tuple(args or ()), dict(kwargs or {})
         if self.typing:  # a wrong call fails here, in the caller, not at commit time
             self._check_arguments(args, kwargs)
-        task_id = options.pop("task_id", None) or str(uuid.uuid4())
+        task_id = options.pop("task_id", None) or new_id()
         using = options.pop("using", None)
 
         sent: list[AsyncResult[R]] = []
@@ -281,6 +282,9 @@ class Task(Generic[P, R]):
         return result
 
     def _check_arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        span = self._positional_range
+        if span is not None and not kwargs and span[0] <= len(args) <= span[1]:
+            return  # the common case, without the cost of Signature.bind
         try:
             if self.bind:
                 self._signature.bind(None, *args, **kwargs)
@@ -321,7 +325,7 @@ class Task(Generic[P, R]):
         else:
             expires_ts = _to_timestamp(expires, "expires")
         current = _current_request.get() or _NO_REQUEST
-        task_id = task_id or str(uuid.uuid4())
+        task_id = task_id or new_id()
         if parent_id is None and current.id is not None:
             parent_id, root_id = current.id, root_id or current.root_id or current.id
         return Message(
@@ -359,7 +363,7 @@ class Task(Generic[P, R]):
         from .worker.eager import run_eagerly
 
         message = Message(
-            id=task_id or str(uuid.uuid4()),
+            id=task_id or new_id(),
             task=self.name,
             args=tuple(args or ()),
             kwargs=dict(kwargs or {}),
@@ -439,6 +443,15 @@ class Task(Generic[P, R]):
         from .canvas import chunks
 
         return chunks(self.s(), it, n)
+
+
+def _positional_range(signature: inspect.Signature, bind: bool) -> tuple[int, int] | None:
+    """(required, most) positional arguments when the parameters are all plain, else None."""
+    params = list(signature.parameters.values())[1 if bind else 0 :]
+    if any(p.kind is not p.POSITIONAL_OR_KEYWORD for p in params):
+        return None
+    required = sum(1 for p in params if p.default is p.empty)
+    return required, len(params)
 
 
 def _signature_dicts(value: Any) -> tuple[dict[str, Any], ...]:

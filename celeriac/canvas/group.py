@@ -8,11 +8,11 @@ broker); nested groups are flattened. ``chunks`` is a group of
 from __future__ import annotations
 
 import itertools
-import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ConfigurationError
+from ..ids import new_id
 from ..message import Message
 from ..result import AsyncResult, GroupResult
 from .signature import Context, Result, Signature, maybe_signature, register_type
@@ -66,7 +66,7 @@ class group(_Workflow):
 
     # -- workflow internals ------------------------------------------------------
     def _freeze(self, app: Celeriac) -> Result:
-        group_id = self.options["task_id"] = self.options.get("task_id") or str(uuid.uuid4())
+        group_id = self.options["task_id"] = self.options.get("task_id") or new_id()
         results: list[AsyncResult[Any]] = []
         for index, member in enumerate(self.tasks):
             result = member._freeze(app)

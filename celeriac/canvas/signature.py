@@ -18,12 +18,12 @@ each task its id up front), ``_messages`` (the messages that start the node),
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..exceptions import ConfigurationError
+from ..ids import new_id
 from ..message import Message, check_priority
 from ..result import AsyncResult, GroupResult
 
@@ -288,7 +288,7 @@ class Signature:
 
     # -- what workflows build on (overridden by chain, group, chord) --------------------
     def _freeze(self, app: Celeriac) -> Result:
-        task_id = self.options["task_id"] = self.options.get("task_id") or str(uuid.uuid4())
+        task_id = self.options["task_id"] = self.options.get("task_id") or new_id()
         return AsyncResult(task_id, app, self.task)
 
     def _entry_id(self) -> str | None:

@@ -252,3 +252,27 @@ def test_acks_late_false_acks_on_receipt(app: Celeriac) -> None:
     run_one(app)
     assert seen == {"in_flight": 0, "late_in_flight": 1}
     assert app.broker.stats("celeriac").in_flight == 0
+
+
+def test_task_ids_are_unique_version_4_uuids() -> None:
+    import uuid
+
+    from celeriac.ids import new_id
+
+    ids = [new_id() for _ in range(20_000)]
+    assert len(set(ids)) == len(ids)
+    parsed = uuid.UUID(ids[0])
+    assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122)
+
+
+def test_argument_check_still_catches_keyword_mistakes(app: Celeriac) -> None:
+    @app.task
+    def add(a: int, b: int = 0) -> int:
+        return a + b
+
+    add.delay(1)
+    add.delay(1, 2)
+    with pytest.raises(TypeError, match="too many positional"):
+        add.delay(1, 2, 3)
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        add.delay(1, c=3)
