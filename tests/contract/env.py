@@ -23,7 +23,7 @@ class BrokerEnv:
     # leases: a holder's lease can run out while it lives, and release_all of another
     # process's consumer returns its messages; exact_stats: stats count waiting per
     # priority, delayed and in flight; global_priority: strict across a fetch's queues.
-    # RabbitMQ has none of these (docs/rabbitmq.md): its tests of them skip.
+    # RabbitMQ has none of these (docs/rabbitmq.md): its BrokerKind.lacks says so.
     features: frozenset[str] = frozenset(
         {"streams", "flags", "rates", "leases", "exact_stats", "global_priority"}
     )
