@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from .. import states
 from ..exceptions import TimeLimitExceeded
@@ -24,14 +26,17 @@ class Revocation(Middleware):
         if (delivery is not None and delivery.revoked) or job.message.id in self.revoked:
             stopped = _stopped_reason(job)
             if stopped is not None:
-                raise SkipMessage(states.FAILURE, stopped, exception=TimeLimitExceeded(stopped))
+                reason = str(stopped.get("reason", "stopped at its hard time limit"))
+                job.started_at = float(stopped.get("started") or 0.0)
+                job.finished_at = float(stopped.get("stopped") or 0.0)
+                raise SkipMessage(states.FAILURE, reason, exception=TimeLimitExceeded(reason))
             raise SkipMessage(states.REVOKED, "revoked")
 
 
 STOPPED_FLAG = "stopped:"
 
 
-def _stopped_reason(job: Job) -> str | None:
+def _stopped_reason(job: Job) -> dict[str, Any] | None:
     """Why a supervisor stopped this task from outside (a hard time limit), if it did.
 
     The supervisor that killed the task's process cannot run the task's
@@ -46,9 +51,14 @@ def _stopped_reason(job: Job) -> str | None:
         reason = broker.flags(name).get(name)
     except NotImplementedError:
         return None
-    if reason is not None:
-        broker.set_flag(name, None)
-    return reason
+    if reason is None:
+        return None
+    broker.set_flag(name, None)
+    try:
+        found = orjson.loads(reason)
+    except orjson.JSONDecodeError:
+        found = None
+    return found if isinstance(found, dict) else {"reason": reason}
 
 
 class Expiry(Middleware):

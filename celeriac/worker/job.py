@@ -216,7 +216,7 @@ class Executor:
             job.skipped = skip
             job.state = skip.state or states.REVOKED
             job.exception = skip.exception
-            job.finished_at = time.time()
+            job.finished_at = job.finished_at or time.time()  # a middleware may know better
             return False
         return True
 

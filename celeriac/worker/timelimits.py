@@ -50,6 +50,8 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from .. import states
 from ..backends.base import TaskMeta, exception_to_dict
 from ..exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
@@ -192,6 +194,7 @@ def record_time_limit(
     is handed over (see ``_hand_over``) so that its follow-ups still happen. The
     failure is stored first so a crash in between repeats, never loses, it.
     """
+    stopped_at = time.time()
     exc = TimeLimitExceeded(
         f"task {running.task_name}[{running.task_id}] ran past its hard time limit and "
         f"was stopped after {time.monotonic() - running.started_mono:.1f}s"
@@ -207,12 +210,15 @@ def record_time_limit(
                 queue=running.queue,
                 worker=hostname,
                 date_started=running.started,
-                date_done=time.time(),
+                date_done=stopped_at,
             )
         ]
     )
     if running.tag is not None:
-        _hand_over(broker, consumer_id, running.tag, running, str(exc), app)
+        flag = orjson.dumps(
+            {"reason": str(exc), "started": running.started, "stopped": stopped_at}
+        ).decode()
+        _hand_over(broker, consumer_id, running.tag, running, flag, app)
     if app is not None and app.conf.worker_send_task_events:  # the task's own process is gone
         from ..events import TASK_FAILED, dispatcher_for
 
@@ -232,20 +238,20 @@ def _hand_over(
     consumer_id: str,
     tag: str,
     running: Running,
-    reason: str,
+    flag: str,
     app: Celeriac | None,
 ) -> None:
     """Give the stopped task's message back, flagged, so a worker fails it properly.
 
     The process that ran it is gone, so its follow-ups (a chain's next step, a
     chord's join or errback) cannot run here; the next worker to take the
-    message sees it revoked with this reason and finishes it as a
+    message sees it revoked with this flag (JSON: reason, started, stopped) and finishes it as a
     ``TimeLimitExceeded`` failure through the whole middleware, without running
     it again.
     """
     ttl = float(app.conf.task_revoke_ttl) if app is not None else 86400.0
     try:
-        broker.set_flag(STOPPED_FLAG + running.task_id, reason)
+        broker.set_flag(STOPPED_FLAG + running.task_id, flag)
     except NotImplementedError:  # no shared state: record the failure and drop it
         broker.ack(consumer_id, [tag])
         return
