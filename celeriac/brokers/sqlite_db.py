@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -128,7 +129,7 @@ class Database:
                 check_same_thread=False,
             )
             try:
-                conn.execute("PRAGMA journal_mode=WAL")
+                self._enable_wal(conn)
                 conn.execute("PRAGMA synchronous=NORMAL")
                 self._ensure_schema(conn)
             except BaseException:
@@ -137,6 +138,25 @@ class Database:
         except sqlite3.Error as exc:
             raise self.translate(exc) from exc
         return conn
+
+    def _enable_wal(self, conn: sqlite3.Connection) -> None:
+        """Switch a file to WAL, retrying while another process switches it too.
+
+        SQLite answers "database is locked" at once, without its busy handler,
+        when two connections change the journal mode of a new file together
+        (two workers starting on a fresh file), so wait here as busy_timeout would.
+        """
+        deadline = time.monotonic() + self.busy_timeout
+        delay = 0.001
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
 
     def _ensure_schema(self, conn: sqlite3.Connection) -> None:
         """Create this component's tables once; safe when many processes start at once."""
