@@ -13,6 +13,8 @@ customer. ``worker_disable_rate_limits=True`` turns them off on a worker.
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ConfigurationError
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
     from ..worker.job import Job
 
 SLOT_HEADER = "rate_slot"
+logger = logging.getLogger("celeriac.worker")
 
 
 def rate_key(task: Task[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
@@ -48,6 +51,25 @@ class RateLimit(Middleware):
 
     def __init__(self) -> None:
         self._parsed: dict[str | float, float | None] = {}
+        self._local: dict[str, float] = {}  # key -> theoretical arrival time, this process
+        self._warned = False
+
+    def _reserve(self, job: Job, key: str, interval: float) -> float:
+        """A slot from the broker's shared store; from this process's when it has none."""
+        try:
+            return job.app.broker.rate_reserve(key, interval)
+        except NotImplementedError:
+            if not self._warned:
+                self._warned = True
+                logger.warning(
+                    "broker %s keeps no shared rate-limit state: rate limits hold per worker "
+                    "process, not for the cluster (use Redis or SQLite for cluster-wide limits)",
+                    type(job.app.broker).__name__,
+                )
+            now = time.time()
+            tat = max(self._local.get(key, now), now)
+            self._local[key] = tat + interval
+            return tat - now
 
     def _rate(self, job: Job) -> float | None:
         limit = job.task.rate_limit
@@ -69,12 +91,9 @@ class RateLimit(Middleware):
         slot = message.headers.get(SLOT_HEADER)
         if slot is not None and slot[0] == message.retries:
             return  # this attempt already holds a reserved slot
-        broker = job.app.broker
-        wait = broker.rate_reserve(rate_key(job.task, message.args, message.kwargs), 1.0 / rate)
+        wait = self._reserve(job, rate_key(job.task, message.args, message.kwargs), 1.0 / rate)
         if wait <= 0:
             return
-        import time
-
         run_at = time.time() + wait
         later = message.replace(
             eta=run_at, headers={**message.headers, SLOT_HEADER: [message.retries, run_at]}

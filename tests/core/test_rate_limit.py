@@ -100,3 +100,35 @@ def test_per_key_limits(app: Celeriac) -> None:
     def ship(region: str) -> None: ...
 
     assert rate_key(ship, (), {"region": "eu"}) == f"{ship.name}:eu"
+
+
+class _NoSharedState(MemoryBroker):
+    def rate_reserve(self, key: str, interval: float, burst: int = 1) -> float:
+        raise NotImplementedError("no shared state")
+
+
+def test_a_broker_without_shared_state_limits_per_process_and_says_so(
+    app: Celeriac, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Given a broker with no rate-limit store (RabbitMQ today), expect limited tasks to
+    run (not fail), spaced by the limit within this process, with one warning."""
+    app._connections().broker = _NoSharedState(app.broker_url)
+    ran: list[int] = []
+
+    @app.task(rate_limit="10/s")
+    def limited(i: int) -> None:
+        ran.append(i)
+
+    for i in range(3):
+        limited.delay(i)
+    executor = Executor(app, "w", "c", app.broker, app.backend)
+    deliveries = []
+    while len(ran) < 3:
+        for delivery in app.broker.fetch(["celeriac"], "c", 10, 1.0):
+            deliveries.append(delivery)
+            executor.process(delivery)
+    executor.close()
+    assert sorted(ran) == [0, 1, 2]
+    assert len(deliveries) == 5  # two waited in the delayed set for their slot
+    assert [r.message for r in caplog.records].count(caplog.records[0].message) == 1
+    assert "per worker process" in caplog.records[0].message
