@@ -7,8 +7,17 @@ lets one caller at a time refresh them (the others wait for that answer); an
 action on a worker (pool, consumers, limits) forgets its replies, so the next
 view shows the change.
 
-The worker's configuration is shown redacted: passwords in URLs, and values
-of keys named like a secret (``secret``, ``password``, ``token``, ``key``).
+The queries of one refresh (stats, active, reserved, queues, configuration,
+registered tasks) are sent at once, each its own broadcast, and their replies
+awaited together: a refresh costs about one round trip, and a silent worker
+one timeout, not one per query.
+
+The worker's configuration is shown redacted: passwords in URLs, and the
+values of settings whose name says they hold a secret: a word ``password``,
+``secret``, ``token``, ``credentials``... (``database_password``,
+``aws_secret_access_key``), or a ``key`` of a secret kind (``api_key``,
+``secret_key``, ``private_key``). ``task_default_routing_key`` or
+``result_key_prefix`` name no secret and are shown.
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -25,8 +35,19 @@ if TYPE_CHECKING:
 
 INSPECT_TIMEOUT = 1.0
 LIMITS = ("rate_limit", "soft_time_limit", "time_limit")
-QUERIES = ("stats", "active", "reserved", "active_queues", "conf")  # stats first: see _ask
-SECRET_WORDS = ("secret", "password", "passwd", "token", "key", "credential")
+QUERIES = ("stats", "active", "reserved", "active_queues", "conf")
+# A name holds a secret when one of its words (split on _ - . and spaces) is one of these...
+SECRET_WORDS = frozenset(
+    {"secret", "secrets", "password", "passwords", "passwd", "pwd", "passphrase", "token",
+     "tokens", "credential", "credentials", "apikey", "privatekey"}
+)  # fmt: skip
+# ... or when it is a key of a secret kind: api_key, secret_key, private-key, access.key...
+SECRET_KEY_KINDS = frozenset(
+    {"api", "secret", "private", "access", "signing", "encryption", "auth", "master",
+     "client", "account", "sas", "security", "hmac", "session", "license"}
+)  # fmt: skip
+_WORD_SEPARATORS = re.compile(r"[_\-.\s]+")
+_CAMEL_HUMP = re.compile(r"([a-z0-9])([A-Z])")  # apiKey -> api_Key
 HIDDEN = "********"
 _URL_PASSWORD = re.compile(r"(\w[\w+.-]*://[^:/@\s]*:)(\S+)(@)")  # up to the last @
 _DESCRIBED = re.compile(r"^(\S+)(?: \[(.*)\])?$")
@@ -76,27 +97,32 @@ class WorkerInspector:
                 self._entries.pop(hostname, None)
 
     def _ask(self, hostname: str) -> dict[str, Any]:
+        """Every query at once, one broadcast each, awaited together (about one round trip)."""
         self.asked += 1
-        inspect = self.app.control.inspect([hostname], timeout=self.timeout)
-        details: dict[str, Any] = dict.fromkeys((*QUERIES, "registered"))
-        details["asked_at"] = time.time()
-        for query in QUERIES:
-            details[query] = (inspect.query(query) or {}).get(hostname)
-            if details[query] is None and query == QUERIES[0]:
-                break  # silent worker: one timeout, not one per query
-        details["answered"] = details[QUERIES[0]] is not None
-        if details["answered"]:
-            replies = self.app.control.broadcast(
-                "registered",
-                {"taskinfoitems": list(LIMITS)},
-                [hostname],
-                reply=True,
-                timeout=self.timeout,
-            )
-            described = next((r[hostname] for r in replies if hostname in r), None)
-            details["registered"] = registered_with_limits(described)
+        details: dict[str, Any] = {"asked_at": time.time()}
+        with ThreadPoolExecutor(len(QUERIES) + 1, thread_name_prefix="inspect") as pool:
+            asked = {q: pool.submit(self._query, hostname, q) for q in QUERIES}
+            registered = pool.submit(self._registered, hostname)
+            for query, reply in asked.items():
+                details[query] = reply.result()
+            details["registered"] = registered_with_limits(registered.result())
+        details["answered"] = details["stats"] is not None
         details["conf"] = redact_conf(details["conf"])
         return details
+
+    def _query(self, hostname: str, query: str) -> Any:
+        inspect = self.app.control.inspect([hostname], timeout=self.timeout)
+        return (inspect.query(query) or {}).get(hostname)
+
+    def _registered(self, hostname: str) -> Any:
+        replies = self.app.control.broadcast(
+            "registered",
+            {"taskinfoitems": list(LIMITS)},
+            [hostname],
+            reply=True,
+            timeout=self.timeout,
+        )
+        return next((r[hostname] for r in replies if hostname in r), None)
 
 
 def registered_with_limits(described: Any) -> list[dict[str, Any]] | None:
@@ -117,14 +143,21 @@ def registered_with_limits(described: Any) -> list[dict[str, Any]] | None:
     return rows
 
 
-def _secret_name(name: str) -> bool:
-    lowered = name.lower()
-    return any(word in lowered for word in SECRET_WORDS)
+def secret_name(name: str) -> bool:
+    """Whether a setting named ``name`` holds a secret (see the module's docstring)."""
+    spaced = _CAMEL_HUMP.sub(r"\1_\2", name).lower()
+    words = [w for w in _WORD_SEPARATORS.split(spaced) if w]
+    if any(word in SECRET_WORDS for word in words):
+        return True
+    return any(
+        word == "key" and index > 0 and words[index - 1] in SECRET_KEY_KINDS
+        for index, word in enumerate(words)
+    )
 
 
 def redact_value(name: str, value: Any) -> Any:
     """``value`` with secrets hidden: all of it under a secret's name, else URL passwords."""
-    if _secret_name(name) and value not in (None, "", False):
+    if secret_name(name) and value not in (None, "", False):
         return HIDDEN
     if isinstance(value, str):
         return _URL_PASSWORD.sub(r"\1" + HIDDEN + r"\3", value)

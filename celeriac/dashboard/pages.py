@@ -43,7 +43,19 @@ def _seconds(value: Any) -> str:
     return f"{value * 1000:.1f} ms" if value < 1 else f"{value:.2f} s"
 
 
-TEMPLATES.env.filters.update(when=_when, json=_json, seconds=_seconds)
+def rate(value: Any) -> str:
+    """A rate for people: one decimal below 10 (2.5), whole numbers above (1,250)."""
+    value = float(value or 0)
+    if value == 0:
+        return "0"
+    if value < 0.1:
+        return "< 0.1"
+    if value < 10:
+        return f"{value:.1f}"
+    return f"{int(value + 0.5):,}"
+
+
+TEMPLATES.env.filters.update(when=_when, json=_json, seconds=_seconds, rate=rate)
 
 
 def render(request: Request, template: str, **context: Any) -> Response:

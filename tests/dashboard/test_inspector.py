@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
+
+import pytest
 
 from celeriac.dashboard.inspector import (
     HIDDEN,
+    QUERIES,
     WorkerInspector,
     redact_conf,
     registered_with_limits,
+    secret_name,
 )
 
 
@@ -94,22 +100,76 @@ def test_configuration_hides_secrets_by_name_and_passwords_in_urls() -> None:
     assert registered_with_limits(None) is None
 
 
-class _SilentControl(_Control):
+@pytest.mark.parametrize(
+    "name",
+    [
+        "password", "broker_password", "database_PASSWORD", "redis_passwd", "secret_key",
+        "SECRET_KEY", "aws_secret_access_key", "api_key", "apiKey", "x-api-key",
+        "private_key", "sentry.auth.token", "access_token", "github-tokens", "credentials",
+        "google_application_credentials", "ssh_passphrase", "signing_key", "security_key",
+    ],
+)  # fmt: skip
+def test_names_that_hold_secrets_are_hidden(name: str) -> None:
+    assert secret_name(name)
+    assert redact_conf({name: "value"}) == {name: HIDDEN}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "task_default_routing_key", "routing_key", "result_key_prefix", "global_keyprefix",
+        "key", "ssl_keyfile", "result_extended", "worker_max_tasks_per_child", "keys",
+        "broker_connection_timeout", "monkey_patch", "task_track_started", "hotkey",
+        "key_prefix", "sort_key",
+    ],
+)  # fmt: skip
+def test_names_that_hold_no_secret_are_shown(name: str) -> None:
+    assert not secret_name(name)
+    assert redact_conf({name: "value"}) == {name: "value"}
+
+
+class _SlowControl(_Control):
+    """Every broadcast waits at a barrier that only opens once all of them wait at once."""
+
+    def __init__(self, answer: bool) -> None:
+        super().__init__()
+        self.answer = answer
+        self.barrier = threading.Barrier(len(QUERIES) + 1, timeout=10)
+
     def inspect(self, destination: list[str], timeout: float) -> _Inspect:
         control = self
 
-        class Silent(_Inspect):
+        class Slow(_Inspect):
             def query(self, what: str) -> dict[str, Any] | None:
+                control.barrier.wait()  # raises BrokenBarrierError when sent one by one
+                if control.answer:
+                    return super().query(what)
                 control.sent.append(what)
                 return None
 
-        return Silent(self)
+        return Slow(self)
+
+    def broadcast(self, command: str, arguments: dict[str, Any], *rest: Any, **options: Any) -> Any:
+        self.barrier.wait()
+        if self.answer:
+            return super().broadcast(command, arguments)
+        self.sent.append(command)
+        return []
 
 
-def test_a_silent_worker_costs_one_timeout_not_one_per_query() -> None:
+@pytest.mark.parametrize("answer", [True, False])
+def test_the_queries_of_a_refresh_are_sent_together(answer: bool) -> None:
+    """Expect every query (and registered) in flight at the same time: a refresh costs one
+    round trip, and a silent worker one timeout, however many queries the page shows."""
     app = _App()
-    app.control = _SilentControl()
-    details = WorkerInspector(app).details("gone")  # type: ignore[arg-type]
-    assert app.control.sent == ["stats"]
-    assert details["answered"] is False
-    assert details["active"] is None and details["registered"] is None
+    app.control = _SlowControl(answer)
+    began = time.monotonic()
+    details = WorkerInspector(app).details("w1")  # type: ignore[arg-type]
+    assert time.monotonic() - began < 5
+    assert sorted(app.control.sent) == sorted([*QUERIES, "registered"])
+    assert details["answered"] is answer
+    if answer:
+        assert details["stats"] == {"pool": {"max-concurrency": 2}}
+        assert [row["name"] for row in details["registered"]] == ["proj.add", "proj.mul"]
+    else:
+        assert details["active"] is None and details["registered"] is None
