@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -196,3 +197,40 @@ def overview(store: Store, window: float = 3600.0, now: float | None = None) -> 
         },
         "series": series,
     }
+
+
+def _seen_by(flt: TaskFilter, seen_until: float) -> tuple[str, list[Any]]:
+    where, params = replace(flt, limit=0, offset=0).where()
+    joined = f"{where} AND seen <= ?" if where else " WHERE seen <= ?"
+    return joined, [*params, seen_until]
+
+
+def count_tasks(store: Store, flt: TaskFilter, seen_until: float) -> int:
+    """How many tasks match ``flt`` among those first seen at or before ``seen_until``."""
+    where, params = _seen_by(flt, seen_until)
+    row = store.query_one(f"SELECT COUNT(*) AS n FROM tasks{where}", params)
+    return int(row["n"]) if row else 0
+
+
+def task_batches(
+    store: Store, flt: TaskFilter, seen_until: float, size: int = 1000
+) -> Iterator[list[dict[str, Any]]]:
+    """Every task matching ``flt`` first seen at or before ``seen_until``, newest first, in
+    lists of ``size`` (id, name, args, kwargs, queue, state): one page in memory at a time.
+
+    Pages follow the last row's (seen, id), not an offset: rows added or changed meanwhile
+    neither shift a page nor come twice, and no page costs more than the first."""
+    where, params = _seen_by(flt, seen_until)
+    after: list[Any] = []
+    while True:
+        keyset = " AND (seen < ? OR (seen = ? AND id < ?))" if after else ""
+        rows = store.query(
+            f"SELECT id, name, args, kwargs, queue, state, seen FROM tasks{where}{keyset} "
+            "ORDER BY seen DESC, id DESC LIMIT ?",
+            [*params, *after, size],
+        )
+        if not rows:
+            return
+        yield [decode_task(row) for row in rows]
+        last = rows[-1]
+        after = [last["seen"], last["seen"], last["id"]]
