@@ -115,6 +115,7 @@ class RedisBroker(RedisManagement, RedisStreams, Broker):
         self._registered: set[str] = set()  # queues this process has put in {P}:queues
         self._known: list[str] = []  # the last list of every queue
         self._waker: Any = None  # Cluster: pub/sub for blocked fetches
+        self._blocker: HeldLink | None = None  # elsewhere: a connection for blocked fetches
         self._subscribed: set[str] = set()
 
     def __repr__(self) -> str:
@@ -204,14 +205,18 @@ class RedisBroker(RedisManagement, RedisStreams, Broker):
         try:
             if self.cluster:
                 self._subscribe(queues)
-            while True:
-                wait, taken = self._take(queues, consumer, limit)
-                if taken:
-                    return taken
+            wait, taken = self._take(queues, consumer, limit)
+            while not taken:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return []
-                self._block(queues, remaining if wait is None else min(remaining, wait))
+                seconds = remaining if wait is None else min(remaining, wait)
+                if self.cluster:
+                    self._block(queues, seconds)
+                    wait, taken = self._take(queues, consumer, limit)
+                else:
+                    wait, taken = self._block_and_take(queues, consumer, limit, seconds)
+            return taken
         except RedisError as exc:
             raise self._error(exc) from exc
 
@@ -243,15 +248,28 @@ class RedisBroker(RedisManagement, RedisStreams, Broker):
         )
         return wait, taken
 
-    def _block(self, queues: Sequence[str], seconds: float) -> None:
+    def _block_and_take(
+        self, queues: Sequence[str], consumer: str, limit: int, seconds: float
+    ) -> tuple[float | None, list[Delivery]]:
+        """Wait for a publish, then take, in one round trip: the server runs the fetch
+        script right after the blocking pop returns (or times out), since it serves
+        one connection's commands in order. On a connection of its own, so the held
+        one is never tied up while waiting."""
         seconds = max(0.01, min(seconds, self._max_block))
-        if self.cluster:
-            from .redis_cluster import wait_for_wake
+        if self._blocker is None:
+            self._blocker = HeldLink(self.client.connection_pool)
+        batch = Batch()
+        batch.command("BLPOP", *[self.base(q) + ":notify" for q in queues], seconds)
+        keys = [*map(self.base, queues), self._revoked_key, *self._clock]
+        batch.script(_FETCH, keys, self._fetch_args(queues, consumer, limit))
+        _, reply = self._blocker.run(batch, timeout=seconds + 5.0)
+        wait, _, taken = fetched(reply)
+        return wait, taken
 
-            wait_for_wake(self, seconds)
-        else:
-            # on a pooled connection, so the held one is never tied up while waiting
-            self.client.blpop([self.base(q) + ":notify" for q in queues], timeout=seconds)
+    def _block(self, queues: Sequence[str], seconds: float) -> None:
+        from .redis_cluster import wait_for_wake
+
+        wait_for_wake(self, max(0.01, min(seconds, self._max_block)))
 
     def _subscribe(self, queues: Sequence[str]) -> None:
         from .redis_cluster import subscribe
@@ -357,6 +375,9 @@ class RedisBroker(RedisManagement, RedisStreams, Broker):
         if self._waker is not None:
             self._waker.close()
             self._waker = None
+        if self._blocker is not None:
+            self._blocker.close()
+            self._blocker = None
         self.link.close()
         disconnect(self.client)
 

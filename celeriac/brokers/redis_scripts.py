@@ -246,16 +246,17 @@ class HeldLink:
             raise reply
         return reply
 
-    def send(self, commands: list[tuple[Any, ...]]) -> list[Any]:
-        """Commands in one write, their replies (errors as exception objects) in order."""
+    def send(self, commands: list[tuple[Any, ...]], timeout: float | None = None) -> list[Any]:
+        """Commands in one write, their replies (errors as exception objects) in order;
+        ``timeout`` bounds the wait for them (a batch that starts with a blocking command)."""
         packed = b"".join(hiredis.pack_command(args) for args in commands)
-        return self._exchange(packed, len(commands))
+        return self._exchange(packed, len(commands), timeout)
 
     def load(self, s: Script) -> None:
         self.execute("SCRIPT", "LOAD", s.text)
 
-    def run(self, batch: Batch) -> list[Any]:
-        return batch.complete(self.send, self.load)
+    def run(self, batch: Batch, timeout: float | None = None) -> list[Any]:
+        return batch.complete(lambda commands: self.send(commands, timeout), self.load)
 
     def close(self) -> None:
         with self._lock:
