@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from . import cluster
+from .bulk import BulkConflict, bulk_request, count_matches, run_bulk
 from .context import Dashboard, action_params, blocking, dashboard, done, refused
 from .queries import TaskFilter, get_task, list_tasks, overview, task_types, workers
 
@@ -108,6 +109,18 @@ async def api_worker(request: Request) -> Response:
     return _JSON(await blocking(board.inspector.details, request.path_params["worker"]))
 
 
+async def api_bulk_count(request: Request) -> Response:
+    """``GET /api/tasks/bulk/{action}``: how many tasks the filter matches (the dry run)."""
+    try:
+        flt = task_filter(request.query_params)
+        bulk = bulk_request(request.path_params["action"], flt, dict(request.query_params))
+    except LookupError as exc:
+        return _JSON({"error": str(exc)}, status_code=404)
+    except ValueError as exc:
+        return _JSON({"error": str(exc)}, status_code=400)
+    return _JSON(await blocking(count_matches, dashboard(request).store, bulk))
+
+
 async def healthcheck(request: Request) -> Response:
     collector = dashboard(request).collector
     if collector.last_error:
@@ -138,6 +151,13 @@ def _revoke(board: Dashboard, params: dict[str, Any]) -> dict[str, Any]:
 def _retry(board: Dashboard, params: dict[str, Any]) -> dict[str, Any]:
     new_id = cluster.retry_task(board.app, board.store, params["task_id"])
     return {"message": f"Sent again as {new_id}", "task-id": new_id}
+
+
+def _bulk(board: Dashboard, params: dict[str, Any]) -> dict[str, Any]:
+    bulk = bulk_request(params["action"], task_filter(params), params)
+    if str(params.get("dry_run", "")).lower() in ("1", "true", "yes", "on"):
+        return count_matches(board.store, bulk)
+    return run_bulk(board.app, board.store, bulk)
 
 
 def _destination(params: dict[str, Any]) -> list[str] | None:
@@ -218,6 +238,8 @@ def action(function: Action) -> Callable[[Request], Any]:
             body = await blocking(function, dashboard(request), params)
         except LookupError as exc:
             return done(params, {"error": str(exc)}, 404)
+        except BulkConflict as exc:
+            return done(params, {"error": str(exc)}, 409)
         except (ValueError, TypeError, orjson.JSONDecodeError) as exc:
             return done(params, {"error": str(exc)}, 400)
         dashboard(request).inspector.forget()  # the next view asks the workers afresh
@@ -235,6 +257,8 @@ ROUTES = [
     Route("/api/workers", api_workers),
     Route("/api/worker/{worker}", api_worker),
     Route("/api/tasks", api_tasks),
+    Route("/api/tasks/bulk/{action}", api_bulk_count, methods=["GET"]),
+    _post("/api/tasks/bulk/{action}", _bulk),
     Route("/api/task/types", api_task_types),
     Route("/api/task/info/{task_id}", api_task_info),
     Route("/api/task/result/{task_id}", api_task_result),

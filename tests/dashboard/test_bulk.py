@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import pytest
+from starlette.testclient import TestClient
+
+from celeriac import Celeriac
+from celeriac.dashboard import bulk, create_app
+from celeriac.dashboard.bulk import BULK_LIMIT
 from celeriac.dashboard.queries import TaskFilter, count_tasks, task_batches
 from celeriac.dashboard.store import Store
 from celeriac.events.event import Event
+from celeriac.message import decode
+
+from .helpers import lifecycle
 
 
 def _store_with(path: Path, failed: int, succeeded: int, at: float) -> Store:
@@ -43,3 +54,117 @@ def test_batches_cover_every_match_once_newest_first_within_the_snapshot(tmp_pat
     assert len(early) == count_tasks(store, failures, at + 2)
     assert count_tasks(store, TaskFilter(state="FAILURE", search="t-00012"), at + 10) == 1
     store.close()
+
+
+# -- the API --------------------------------------------------------------------------
+@pytest.fixture
+def cel(tmp_path: Path) -> Iterator[Celeriac]:
+    url = f"sqlite:///{tmp_path}/broker.sqlite3"
+    app = Celeriac("t", broker=url, backend=url, set_as_current=False, task_send_sent_event=False)
+    yield app
+    app.close()
+
+
+def _client(cel: Celeriac, tmp_path: Path, **options: Any) -> TestClient:
+    web = create_app(cel, store=tmp_path / "dash.sqlite3", collect=False, **options)
+    web.state.dashboard.collector.drain()
+    return TestClient(web)
+
+
+def _failures(cel: Celeriac, count: int, name: str = "proj.fail") -> list[str]:
+    ids = [f"{name}-{i}" for i in range(count)]
+    for i, task_id in enumerate(ids):
+        lifecycle(cel, task_id, name=name, outcome="task-failed", args=[i], at=time.time() - 60)
+    return ids
+
+
+def _waiting(cel: Celeriac, queue: str = "celeriac") -> list[Any]:
+    deliveries = cel.broker.fetch([queue], "test", 10_000, 0.0)
+    return [decode(d.body, cel.codec) for d in deliveries]
+
+
+def test_a_dry_run_counts_then_retry_sends_every_match_again(cel: Celeriac, tmp_path: Path) -> None:
+    """Given 5 failures of proj.fail and other tasks, When a script counts the failures of
+    proj.fail and confirms that count, Expect each sent again once with its arguments."""
+    ids = _failures(cel, 5)
+    _failures(cel, 2, name="proj.other")
+    lifecycle(cel, "ok-1", name="proj.fail")
+    client = _client(cel, tmp_path)
+    flt = {"state": "FAILURE", "name": "proj.fail"}
+    counted = client.get("/api/tasks/bulk/retry", params=flt).json()
+    assert counted["count"] == 5 and counted["limit"] == BULK_LIMIT
+    assert counted["filter"] == flt
+    posted = client.post("/api/tasks/bulk/retry", json={**flt, "dry_run": True}).json()
+    assert posted["count"] == 5
+    assert _waiting(cel) == []  # counting sent nothing
+    done = client.post(
+        "/api/tasks/bulk/retry", json={**flt, "expected": 5, "snapshot": counted["snapshot"]}
+    )
+    assert done.status_code == 200, done.text
+    assert done.json()["count"] == 5 and done.json()["skipped"] == 0
+    sent = _waiting(cel)
+    assert sorted((m.task, list(m.args)) for m in sent) == [("proj.fail", [i]) for i in range(5)]
+    assert not {m.id for m in sent} & set(ids)  # new tasks, not the old ids
+
+
+def test_an_action_needs_the_confirmed_count_and_refuses_more(
+    cel: Celeriac, tmp_path: Path
+) -> None:
+    ids = _failures(cel, 3)
+    client = _client(cel, tmp_path)
+    flt = {"state": "FAILURE"}
+    missing = client.post("/api/tasks/bulk/revoke", json=flt)
+    assert missing.status_code == 400 and "expected" in missing.json()["error"]
+    more = client.post("/api/tasks/bulk/revoke", json={**flt, "expected": 2})
+    assert more.status_code == 409 and "3 tasks" in more.json()["error"]
+    assert cel.broker.revoked(ids) == set()
+    unknown = client.post("/api/tasks/bulk/explode", json={**flt, "expected": 3})
+    assert unknown.status_code == 404 and "revoke, terminate, retry" in unknown.json()["error"]
+    bad = client.post("/api/tasks/bulk/revoke", json={**flt, "expected": "many"})
+    assert bad.status_code == 400 and "expected must be a number" in bad.json()["error"]
+    read_only = _client(cel, tmp_path, read_only=True)
+    assert read_only.post("/api/tasks/bulk/revoke", json={**flt, "expected": 3}).status_code == 403
+    assert read_only.get("/api/tasks/bulk/revoke", params=flt).json()["count"] == 3
+    assert cel.broker.revoked(ids) == set()
+
+
+def test_revoke_is_one_broker_call_per_batch_and_skips_later_tasks(
+    cel: Celeriac, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given 5 failures counted, then 2 more failing after the count, When the 5 are
+    revoked with batches of 2, Expect 3 broker calls and the later 2 untouched."""
+    monkeypatch.setattr(bulk, "BATCH_SIZE", 2)
+    ids = _failures(cel, 5)
+    client = _client(cel, tmp_path)
+    counted = client.get("/api/tasks/bulk/terminate", params={"state": "FAILURE"}).json()
+    for i in range(2):
+        lifecycle(cel, f"late-{i}", outcome="task-failed", at=time.time() + 1)
+    client.app.state.dashboard.collector.drain()
+    calls: list[list[str]] = []
+    broker_class = type(cel.broker)  # each thread has its own connection: patch them all
+    revoke = broker_class.revoke
+
+    def counted_revoke(self: Any, task_ids: list[str], ttl: float) -> None:
+        calls.append(list(task_ids))
+        revoke(self, task_ids, ttl)
+
+    monkeypatch.setattr(broker_class, "revoke", counted_revoke)
+    done = client.post(
+        "/api/tasks/bulk/terminate",
+        data={"state": "FAILURE", "expected": "5", "snapshot": str(counted["snapshot"])},
+    ).json()
+    assert done["count"] == 5 and done["message"] == "Revoked and terminated 5 tasks"
+    assert [len(c) for c in calls] == [2, 2, 1]
+    assert cel.broker.revoked([*ids, "late-0", "late-1"]) == set(ids)
+
+
+def test_more_matches_than_the_limit_are_refused(
+    cel: Celeriac, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bulk, "BULK_LIMIT", 2)
+    ids = _failures(cel, 3)
+    client = _client(cel, tmp_path)
+    assert client.get("/api/tasks/bulk/revoke").json()["over_limit"] is True
+    refused = client.post("/api/tasks/bulk/revoke", json={"expected": 3})
+    assert refused.status_code == 400 and "narrow it" in refused.json()["error"]
+    assert cel.broker.revoked(ids) == set()
