@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -74,12 +74,15 @@ def _local(target: str) -> str:
 
 
 def done(params: dict[str, Any], body: dict[str, Any], status: int = 200) -> Response:
-    """JSON for a script; for a browser form (``next`` given), back to the page with a message."""
+    """JSON for a script; for a browser form (``next`` given), back to the page (its query
+    kept: a filtered list stays filtered) with a message."""
     target = params.get("next")
     if target:
         message = body.get("message") or body.get("error") or ""
-        path, _, _ = _local(str(target)).partition("?")
-        return RedirectResponse(f"{path}?{urlencode({'msg': message})}", status_code=303)
+        path, _, query = _local(str(target)).partition("?")
+        kept = [(key, value) for key, value in parse_qsl(query) if key != "msg"]
+        query = urlencode([*kept, ("msg", message)])
+        return RedirectResponse(f"{path}?{query}", status_code=303)
     return JSONResponse(body, status_code=status)
 
 

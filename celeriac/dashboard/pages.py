@@ -8,6 +8,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import orjson
 from starlette.requests import Request
@@ -18,6 +19,7 @@ from starlette.templating import Jinja2Templates
 from . import cluster
 from .access import csrf_token, set_csrf_cookie
 from .api import task_filter
+from .bulk import BULK_ACTIONS, bulk_request, count_matches
 from .context import blocking, dashboard
 from .metrics import CONTENT_TYPE
 from .queries import get_task, list_tasks, overview, task_types, workers
@@ -58,7 +60,7 @@ def rate(value: Any) -> str:
 TEMPLATES.env.filters.update(when=_when, json=_json, seconds=_seconds, rate=rate)
 
 
-def render(request: Request, template: str, **context: Any) -> Response:
+def render(request: Request, template: str, status: int = 200, **context: Any) -> Response:
     board = dashboard(request)
     context.setdefault("stream", False)  # follow /live (server-sent events) instead of polling
     context.update(
@@ -72,7 +74,7 @@ def render(request: Request, template: str, **context: Any) -> Response:
         + request.url.path.removeprefix(request.scope.get("root_path", ""))
         + (f"?{request.url.query}" if request.url.query else ""),
     )
-    response = TEMPLATES.TemplateResponse(request, template, context)
+    response = TEMPLATES.TemplateResponse(request, template, context, status_code=status)
     set_csrf_cookie(request, response)
     return response
 
@@ -146,8 +148,28 @@ async def tasks_page(request: Request) -> Response:
         names=names,
         states=STATES,
         query=query,
+        bulk_fields={k: v for k, v in query.items() if k in FILTER_FIELDS and v},
         stream=True,
     )
+
+
+FILTER_FIELDS = ("state", "name", "taskname", "worker", "workername", "queue", "search")
+
+
+async def bulk_page(request: Request) -> Response:
+    """The confirmation of a bulk action: how many tasks the filter matches now."""
+    params = dict(request.query_params)
+    action = params.get("action", "")
+    if action not in BULK_ACTIONS:
+        problem = f"No bulk action {action!r}: use one of {', '.join(BULK_ACTIONS)}."
+        return render(request, "missing.html", status=404, problem=problem)
+    try:
+        bulk = bulk_request(action, task_filter(params), params)
+    except ValueError as exc:
+        return render(request, "missing.html", status=400, problem=f"Bad filter: {exc}.")
+    counted = await blocking(count_matches, dashboard(request).store, bulk)
+    kept = {key: params[key] for key in FILTER_FIELDS if params.get(key)}
+    return render(request, "bulk.html", counted=counted, fields=kept, back=urlencode(kept))
 
 
 async def task_page(request: Request) -> Response:
@@ -185,6 +207,7 @@ ROUTES = [
     Route("/workers", workers_page),
     Route("/worker/{worker}", worker_page),
     Route("/tasks", tasks_page),
+    Route("/tasks/bulk", bulk_page),
     Route("/task/{task_id}", task_page),
     Route("/queues", queues_page),
     Route("/queue/{queue}", queue_page),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html as html_text
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -168,3 +170,47 @@ def test_more_matches_than_the_limit_are_refused(
     refused = client.post("/api/tasks/bulk/revoke", json={"expected": 3})
     assert refused.status_code == 400 and "narrow it" in refused.json()["error"]
     assert cel.broker.revoked(ids) == set()
+
+
+# -- the pages ------------------------------------------------------------------------
+def test_the_list_offers_bulk_actions_behind_a_confirmation_with_the_count(
+    cel: Celeriac, tmp_path: Path
+) -> None:
+    """Given 3 failures of proj.fail, When an operator asks to revoke the filtered list,
+    Expect a page stating the count and the filter, whose POST (with CSRF) revokes the 3
+    and returns to the filtered list."""
+    ids = _failures(cel, 3)
+    lifecycle(cel, "ok-1", name="proj.fail")
+    client = _client(cel, tmp_path)
+    listed = client.get("/tasks", params={"state": "FAILURE", "name": "proj.fail"})
+    assert 'action="/tasks/bulk"' in listed.text
+    assert '<input type="hidden" name="state" value="FAILURE">' in listed.text
+    page = client.get(
+        "/tasks/bulk", params={"state": "FAILURE", "name": "proj.fail", "action": "revoke"}
+    )
+    assert page.status_code == 200
+    assert '<b id="bulk-count">3</b> tasks match' in page.text
+    assert '<td>state</td><td class="code">FAILURE</td>' in page.text
+    assert '<input type="hidden" name="expected" value="3">' in page.text
+    form = _hidden_fields(page.text)
+    assert form["next"] == "/tasks?state=FAILURE&name=proj.fail"
+    forged = client.post("/api/tasks/bulk/revoke", data={**form, "csrf_token": "wrong"})
+    assert forged.status_code == 403 and cel.broker.revoked(ids) == set()
+    done = client.post("/api/tasks/bulk/revoke", data=form, follow_redirects=False)
+    assert done.status_code == 303
+    assert done.headers["location"] == ("/tasks?state=FAILURE&name=proj.fail&msg=Revoked+3+tasks")
+    assert cel.broker.revoked([*ids, "ok-1"]) == set(ids)
+    assert client.get("/tasks/bulk", params={"action": "explode"}).status_code == 404
+    nothing = client.get("/tasks/bulk", params={"action": "retry", "state": "STARTED"})
+    assert "Nothing to do" in nothing.text and '<form method="post"' not in nothing.text
+    read_only = _client(cel, tmp_path, read_only=True)
+    assert 'action="/tasks/bulk"' not in read_only.get("/tasks").text
+    offered = read_only.get("/tasks/bulk", params={"action": "revoke"}).text
+    assert "read-only" in offered and '<form method="post"' not in offered
+
+
+def _hidden_fields(html: str) -> dict[str, str]:
+    form = html[html.index('<form method="post"') :]
+    form = form[: form.index("</form>")]
+    found = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form)
+    return {name: html_text.unescape(value) for name, value in found}
