@@ -234,3 +234,14 @@ def task_batches(
         yield [decode_task(row) for row in rows]
         last = rows[-1]
         after = [last["seen"], last["seen"], last["id"]]
+
+
+def workflow_tasks(store: Store, root_id: str, limit: int) -> list[dict[str, Any]]:
+    """The tasks of the workflow ``root_id`` started (it and those naming it their root),
+    oldest first, at most ``limit`` + 1 (one more says the list was cut)."""
+    rows = store.query(
+        "SELECT id, name, state, parent_id, root_id, seen FROM tasks "
+        "WHERE id = ? OR root_id = ? ORDER BY seen, id LIMIT ?",
+        [root_id, root_id, limit + 1],
+    )
+    return [dict(row) for row in rows]
