@@ -10,27 +10,25 @@ URL's query like every Redis option)::
     P:chord:{<group id>}:fired      set once, by the call that completed the chord
 
 How ``wait`` blocks without polling, and why many waiters share one
-connection: each backend (one per process and thread that uses it) has one
-pub/sub connection subscribed to its own channel ``P:waiter:<random>``, read
-by one daemon thread. A waiting thread adds that channel to the task's
-waiters set and reads the record in one atomic script; if the record is not
-ready yet, the script that stores it later publishes the record itself to
-every channel in the set, and the reader thread hands it to the waiting
-threads. So a thousand threads (or ``aget`` calls) waiting in one process use
-one connection between them, and a result reaches its waiter without another
-read. As a safety net for messages lost while the connection was down, a
+connection: each backend (one per process that uses it) has one pub/sub
+connection subscribed to its own channel ``P:waiter:<random>``. A waiting
+thread adds that channel to the task's waiters set and reads the record in
+one atomic script; if the record is not ready yet, the script that stores it
+later publishes the record itself to every channel in the set, and whichever
+waiter is reading the connection hands it to the thread waiting for it
+(``redis_waiters.py``). So a thousand threads (or ``aget`` calls) waiting in
+one process use one connection between them, and a result reaches its waiter
+without another read. As a safety net for messages lost while the connection was down, a
 waiter looks again every ``RECHECK_SECONDS`` and whenever the connection
 comes back.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import threading
 import time
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -47,100 +45,12 @@ from ..brokers.redis_scripts import Batch, HeldLink, PooledLink, script
 from ..exceptions import BackendError, TimeoutError
 from ..serialization import Codec
 from .base import Backend, TaskMeta
+from .redis_waiters import Slot, WaitHub
 
 logger = logging.getLogger("celeriac.redis")
 
 RECHECK_SECONDS = 10.0
 _STORE, _WATCH, _CHORD = script("result_store"), script("result_watch"), script("chord_part")
-
-
-class _Slot:
-    """One waiting thread: woken with the record's bytes."""
-
-    __slots__ = ("data", "event")
-
-    def __init__(self) -> None:
-        self.event = threading.Event()
-        self.data: bytes | None = None
-
-
-class _WaitHub:
-    """One pub/sub connection and reader thread, shared by every waiter of a backend."""
-
-    def __init__(self, client: Any, prefix: str) -> None:
-        self.channel = f"{prefix}:waiter:{uuid.uuid4().hex}"
-        self.pid = os.getpid()
-        self._waiting: dict[str, list[_Slot]] = {}
-        self._lock = threading.Lock()
-        self._closed = False
-        self._pubsub = client.pubsub()
-        self._pubsub.subscribe(self.channel)
-        # The server must have the subscription before any waiter names the
-        # channel, or a record stored in between would be announced to no one.
-        deadline = time.monotonic() + 10.0
-        while time.monotonic() < deadline:
-            message = self._pubsub.get_message(timeout=1.0)
-            if message is not None and message["type"] == "subscribe":
-                break
-        self._thread = threading.Thread(
-            target=self._listen, name="celeriac-result-waiter", daemon=True
-        )
-        self._thread.start()
-
-    def expect(self, task_id: str) -> _Slot:
-        slot = _Slot()
-        with self._lock:
-            self._waiting.setdefault(task_id, []).append(slot)
-        return slot
-
-    def forget(self, task_id: str, slot: _Slot) -> None:
-        with self._lock:
-            slots = self._waiting.get(task_id, [])
-            if slot in slots:
-                slots.remove(slot)
-            if not slots:
-                self._waiting.pop(task_id, None)
-
-    def _listen(self) -> None:
-        pause = 0.05
-        while not self._closed:
-            try:
-                message = self._pubsub.get_message(timeout=RECHECK_SECONDS)
-            except Exception:  # the connection dropped; reading again reconnects
-                if self._closed:
-                    return
-                time.sleep(pause)
-                pause = min(pause * 2, 1.0)
-                continue
-            pause = 0.05
-            if message is None:
-                continue
-            if message["type"] == "message":
-                self._dispatch(message["data"])
-            elif message["type"] == "subscribe":  # subscribed again after reconnecting
-                self._wake_all()
-
-    def _dispatch(self, payload: bytes) -> None:
-        length, _, rest = payload.partition(b":")
-        size = int(length)
-        task_id, data = rest[:size].decode(), rest[size:]
-        with self._lock:
-            slots = list(self._waiting.get(task_id, ()))
-        for slot in slots:
-            slot.data = data
-            slot.event.set()
-
-    def _wake_all(self) -> None:
-        with self._lock:
-            slots = [slot for slots in self._waiting.values() for slot in slots]
-        for slot in slots:
-            slot.event.set()
-
-    def close(self) -> None:
-        self._closed = True
-        with contextlib.suppress(Exception):  # a broken connection must not fail the caller
-            self._pubsub.close()
-        self._thread.join(timeout=RECHECK_SECONDS + 1.0)
 
 
 class RedisBackend(Backend):
@@ -161,7 +71,7 @@ class RedisBackend(Backend):
         cluster = self.target.kind == "cluster"
         self.link = PooledLink(self.client) if cluster else HeldLink(self.client.connection_pool)
         self.prefix = self.target.prefix
-        self._hub: _WaitHub | None = None
+        self._hub: WaitHub | None = None
         self._hub_lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -233,10 +143,10 @@ class RedisBackend(Backend):
             raise self._error(exc) from exc
 
     # -- waiting -------------------------------------------------------------------
-    def _wait_hub(self) -> _WaitHub:
+    def _wait_hub(self) -> WaitHub:
         with self._hub_lock:
             if self._hub is None or self._hub.pid != os.getpid():
-                self._hub = _WaitHub(self.client, self.prefix)
+                self._hub = WaitHub(self.client, self.prefix)
             return self._hub
 
     def wait(self, task_id: str, timeout: float | None = None) -> TaskMeta:
@@ -254,8 +164,8 @@ class RedisBackend(Backend):
 
     def _wait(
         self,
-        hub: _WaitHub,
-        slot: _Slot,
+        hub: WaitHub,
+        slot: Slot,
         task_id: str,
         deadline: float | None,
         timeout: float | None,
@@ -263,7 +173,6 @@ class RedisBackend(Backend):
         keys = self._keys(task_id)
         ttl = int((RECHECK_SECONDS * 3) * 1000)
         while True:
-            slot.event.clear()
             pause = RECHECK_SECONDS
             try:
                 data = self.link.call(_WATCH, keys, (hub.channel, ttl))
@@ -279,12 +188,9 @@ class RedisBackend(Backend):
                 remaining = min(_left(deadline), pause)
                 if remaining <= 0:
                     raise TimeoutError(f"task {task_id} not ready after {timeout}s")
-                if not slot.event.wait(remaining):
-                    break  # look again, renewing the request to be told
-                slot.event.clear()
-                data, slot.data = slot.data, None
+                data = hub.wait(slot, remaining)
                 if data is None:
-                    break  # woken to look again (the connection came back)
+                    break  # look again, renewing the request to be told
 
     def _ready(self, data: bytes | None) -> TaskMeta | None:
         if data is None:

@@ -85,6 +85,31 @@ def test_a_waiter_does_not_poll_and_wakes_at_once(
     storer.close()
 
 
+def test_a_waiter_that_gives_up_passes_the_reading_on(
+    backend: RedisBackend, redis_server: RedisServer
+) -> None:
+    """Given a first waiter reading the shared connection and a second waiting behind it,
+    when the first times out, the second takes over the reading: it is woken at once when
+    its record arrives, not at its next recheck."""
+    client = redis_server.client(1)
+    first = threading.Thread(target=lambda: pytest.raises(TimeoutError, backend.wait, "a", 0.5))
+    first.start()
+    wait_until(lambda: client.exists("celeriac:result:{a}:waiters"), 5, "the first to register")
+    got: list[float] = []
+    second = threading.Thread(target=lambda: got.append(backend.wait("b", timeout=20).result))  # type: ignore[func-returns-value]
+    second.start()
+    wait_until(lambda: client.exists("celeriac:result:{b}:waiters"), 5, "the second to register")
+    first.join(5)
+    assert not first.is_alive()
+    storer = RedisBackend(Codec(), redis_server.url(1))
+    stored = time.monotonic()
+    storer.store([TaskMeta("b", states.SUCCESS, stored)])
+    second.join(10)
+    storer.close()
+    assert got == [stored]
+    assert time.monotonic() - stored < 0.5
+
+
 def test_a_started_record_does_not_end_the_wait(backend: RedisBackend) -> None:
     backend.store([TaskMeta("t", states.STARTED)])
     with pytest.raises(TimeoutError):
