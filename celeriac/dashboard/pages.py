@@ -23,6 +23,7 @@ from .bulk import BULK_ACTIONS, bulk_request, count_matches
 from .context import blocking, dashboard
 from .metrics import CONTENT_TYPE
 from .queries import get_task, list_tasks, overview, task_types, workers
+from .tree import workflow_tree
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
 STATES = ("PENDING", "RECEIVED", "STARTED", "RETRY", "SUCCESS", "FAILURE", "REVOKED", "REJECTED")
@@ -173,10 +174,12 @@ async def bulk_page(request: Request) -> Response:
 
 
 async def task_page(request: Request) -> Response:
-    task = await blocking(get_task, dashboard(request).store, request.path_params["task_id"])
+    board = dashboard(request)
+    task = await blocking(get_task, board.store, request.path_params["task_id"])
     if task is None:
         return render(request, "missing.html", what=request.path_params["task_id"])
-    return render(request, "task.html", task=task, now=time.time())
+    tree = await blocking(workflow_tree, board.app, board.store, task)
+    return render(request, "task.html", task=task, tree=tree, now=time.time())
 
 
 async def queues_page(request: Request) -> Response:

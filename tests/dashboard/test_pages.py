@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from celeriac import Celeriac
+from celeriac.backends.base import TaskMeta
 from celeriac.dashboard import create_app
 from celeriac.dashboard.pages import rate
 
@@ -48,3 +50,50 @@ def test_the_overview_shows_tasks_per_minute_readably(cel: Celeriac, tmp_path: P
     page = _client(cel, tmp_path).get("/")
     assert '<b id="throughput">13</b>' in page.text
     assert "<b>750</b><span>succeeded" in page.text
+
+
+def _chord_history(cel: Celeriac) -> None:
+    """A chord of three (m0 first, so every task's root) whose callback cb ran after m2
+    finished last, cb's chained task c1, and an unrelated task."""
+    at = time.time() - 100
+    for i in range(3):
+        lifecycle(cel, f"m{i}", name="proj.add", at=at + i, root_id="m0", args=[i, i])
+    lifecycle(cel, "cb", name="proj.tsum", at=at + 10, root_id="m0", parent_id="m2")
+    lifecycle(cel, "c1", name="proj.mul", at=at + 20, root_id="m0", parent_id="cb")
+    lifecycle(cel, "alone", name="proj.add", at=at)
+
+
+def test_a_chord_members_page_shows_the_whole_workflow(cel: Celeriac, tmp_path: Path) -> None:
+    """Given a chord's members grouped in the result backend, Expect a member's page to list
+    the group's three members together, the callback under the member that finished last,
+    the callback's chained task under it, each linked with its state; and a lone task's
+    page to say it is on its own."""
+    _chord_history(cel)
+    cel.backend.store(
+        [TaskMeta(f"m{i}", "SUCCESS", i * 2, name="proj.add", group_id="g-1") for i in range(3)]
+    )
+    client = _client(cel, tmp_path)
+    page = client.get("/task/m1").text
+    tree = page[page.index('<ul class="tree">') :]
+    order = [tree.index(f'data-task="{name}"') for name in ("m0", "m1", "m2", "cb", "c1")]
+    assert order == sorted(order)
+    assert 'group <span class="code">g-1</span> · 3 tasks' in tree
+    member = re.search(r'<li class="here" data-task="m1"><a href="/task/m1">proj.add</a>', tree)
+    assert member is not None and "(this task)" in tree
+    callback = tree[tree.index('data-task="m2"') :]
+    assert callback.index('data-task="cb"') < callback.index("</li>")  # nested in m2
+    chained = tree[tree.index('data-task="cb"') :]
+    assert chained.index('data-task="c1"') < chained.index("</li>")  # nested in cb
+    assert '<a href="/task/cb">proj.tsum</a> <span class="code muted">cb</span> ' in tree
+    assert '<span class="state success">SUCCESS</span>' in tree
+    assert 'data-task="alone"' not in page
+    assert "a task on its own" in client.get("/task/alone").text
+
+
+def test_without_group_ids_the_tree_still_links_every_task(cel: Celeriac, tmp_path: Path) -> None:
+    _chord_history(cel)
+    page = _client(cel, tmp_path).get("/task/c1").text
+    tree = page[page.index('<ul class="tree">') :]
+    assert 'class="group"' not in tree
+    for name in ("m0", "m1", "m2", "cb", "c1"):
+        assert f'<a href="/task/{name}">' in tree
