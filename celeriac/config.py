@@ -68,6 +68,38 @@ def _as_tuple(name: str, value: Any) -> Any:
     return tuple(value or ())
 
 
+def _mapping(name: str, value: Any) -> Any:
+    if value is not None and not isinstance(value, Mapping):
+        raise ConfigurationError(f"{name} must be a dict of keyword arguments, not {value!r}")
+    return dict(value or {})
+
+
+def _bool(name: str, value: Any) -> Any:
+    if not isinstance(value, bool):
+        raise ConfigurationError(f"{name} must be True or False, not {value!r}")
+    return value
+
+
+def _table_prefix(name: str, value: Any) -> Any:
+    if not isinstance(value, str) or not value:
+        raise ConfigurationError(f"{name} must be a non-empty string such as 'celeriac_'")
+    return value
+
+
+def table_map(name: str, value: Any) -> Any:
+    """Check ``database_table_names`` / ``database_table_schemas``: {task|group|chord: name}."""
+    keys = ("task", "group", "chord")
+    if value is not None and (
+        not isinstance(value, Mapping)
+        or not all(k in keys and isinstance(v, str) and v for k, v in value.items())
+    ):
+        raise ConfigurationError(
+            f"{name} must map some of 'task', 'group', 'chord' to names, "
+            f"e.g. {{'task': 'myapp_taskmeta'}}, not {value!r}"
+        )
+    return None if value is None else dict(value)
+
+
 Validator = Callable[[str, Any], Any]
 
 #: name -> (default, validator); defaults that are mutable are copied per app.
@@ -103,6 +135,13 @@ SETTINGS: dict[str, tuple[Any, Validator | None]] = {
     "task_revoke_ttl": (86400.0 * 7, _non_negative_number),
     "result_expires": (86400.0, _non_negative_number),
     "result_extended": (True, None),
+    # the SQL result backend (db+...), with Celery's names
+    "database_engine_options": ({}, _mapping),
+    "database_short_lived_sessions": (False, _bool),
+    "database_table_names": (None, table_map),
+    "database_table_schemas": (None, table_map),
+    "database_table_prefix": ("celeriac_", _table_prefix),
+    "database_create_tables_at_setup": (True, _bool),
     "worker_concurrency": (None, _positive_int),
     "worker_prefetch_multiplier": (4, _positive_int),
     "worker_pool": ("prefork", None),

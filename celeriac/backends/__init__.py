@@ -22,17 +22,23 @@ _SCHEMES = {
     "django-db": "celeriac.contrib.django.backend:DjangoBackend",
     "disabled": "celeriac.backends.disabled:DisabledBackend",
 }
+#: ``db+<SQLAlchemy URL>``, as in Celery: any scheme with this prefix
+SQL_PREFIX, SQL_SPEC = "db+", "celeriac.backends.sql:SQLBackend"
 
 
 def connect_backend(url: str, conf: Settings, codec: Codec) -> Backend:
     """A new connection to the result backend at ``url``."""
-    spec = _SCHEMES.get(scheme_of(url))
+    scheme = scheme_of(url)
+    spec = _SCHEMES.get(scheme) or (SQL_SPEC if scheme.startswith(SQL_PREFIX) else None)
     if spec is None:
         raise ConfigurationError(
             f"result_backend {redact(url)!r} has an unknown scheme: use one of "
-            f"{', '.join(s + '://' for s in _SCHEMES)}"
+            f"{', '.join(s + '://' for s in _SCHEMES)} or {SQL_PREFIX}<SQLAlchemy URL> "
+            f"({SQL_PREFIX}postgresql://user@host/db)"
         )
-    return _load(spec)(codec, url, expires=float(conf.result_expires))  # type: ignore[no-any-return]
+    cls = _load(spec)
+    options = cls.options_from(conf) if hasattr(cls, "options_from") else {}
+    return cls(codec, url, expires=float(conf.result_expires), **options)  # type: ignore[no-any-return]
 
 
 __all__ = ["Backend", "TaskMeta", "connect_backend"]

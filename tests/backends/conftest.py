@@ -19,6 +19,7 @@ from celeriac.backends.base import Backend
 from tests.redis.contract_env import redis_backend_env
 
 from .env import BackendEnv
+from .sql_env import sql_mariadb_env, sql_postgresql_env, sql_sqlite_env
 
 
 def memory_env(request: pytest.FixtureRequest, tmp_path: Path) -> BackendEnv:
@@ -40,6 +41,9 @@ BACKENDS: dict[str, BackendKind] = {
     "memory": BackendKind(memory_env, spans_processes=False),
     "sqlite": BackendKind(sqlite_env, spans_processes=True),
     "redis": BackendKind(redis_backend_env, spans_processes=True),
+    "sql-sqlite": BackendKind(sql_sqlite_env, spans_processes=True),
+    "sql-postgresql": BackendKind(sql_postgresql_env, spans_processes=True),
+    "sql-mariadb": BackendKind(sql_mariadb_env, spans_processes=True),
 }
 
 

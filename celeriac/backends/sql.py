@@ -1,0 +1,345 @@
+"""Results in a SQL database through SQLAlchemy 2: PostgreSQL, MySQL/MariaDB, SQLite.
+
+URLs are Celery's: ``db+`` and an SQLAlchemy URL (``db+postgresql://user@host/db``,
+``db+postgresql+psycopg://...``, ``db+mysql+pymysql://...``, ``db+sqlite:///results.sqlite3``).
+Install ``celeriac[sql]`` and a driver. Tables and settings: :mod:`.sql_schema`
+and docs/results.md.
+
+* ``store`` writes a batch of records in one transaction, as multi-row upserts
+  (``ON CONFLICT`` on PostgreSQL and SQLite, ``ON DUPLICATE KEY UPDATE`` on MySQL).
+* The chord join locks the chord's counter row (created by the first part), adds
+  the part to a table keyed by (chord, index) so a redelivered part counts once,
+  and counts it in the locked row: exactly one call sees the last part arrive.
+* ``wait`` on PostgreSQL with psycopg 3 listens for ``NOTIFY`` from the
+  transaction that stores the record (:mod:`.sql_notify`); elsewhere it polls,
+  starting at 1 ms and backing off to ``max_poll_interval``.
+* Every row carries ``expires_at`` (indexed). Reads ignore expired rows, and
+  writers delete them now and then (every ``SWEEP_EVERY`` writes or
+  ``SWEEP_SECONDS``), a bounded batch at a time: no cleanup task to schedule.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ..brokers import redact
+from ..exceptions import BackendError, TimeoutError
+from ..serialization import Codec
+from .base import DEFAULT_RESULT_EXPIRES, Backend, TaskMeta
+from .sql_notify import Listener, can_listen, channel_name, notify_statement
+from .sql_rows import (
+    RowCodec,
+    chunks,
+    insert_new,
+    insert_or_lock,
+    is_ready,
+    is_transient,
+    upsert,
+    utcnow,
+)
+from .sql_schema import (
+    DEFAULT_TABLE_PREFIX,
+    TableNames,
+    Tables,
+    create_engine,
+    engine_url,
+    sa,
+)
+
+if TYPE_CHECKING:
+    from ..config import Settings
+
+logger = logging.getLogger("celeriac.backends.sql")
+T = TypeVar("T")
+
+SWEEP_EVERY = 1000  # writes between two sweeps of expired rows
+SWEEP_SECONDS = 60.0  # or this long, whichever comes first
+SWEEP_LIMIT = 5000  # rows per table and sweep, so a sweep never holds locks for long
+RETRIES = 5  # attempts of a transaction that hit a deadlock or lock timeout
+RECHECK_SECONDS = 5.0  # a listening waiter reads the record again this often anyway
+_created: set[tuple[str, str]] = set()  # (engine URL, tables) this process made sure exist
+
+
+class SQLBackend(Backend):
+    """A result store in a SQL database; one object per thread or process."""
+
+    max_poll_interval = 0.1  # where the database cannot notify: each poll is a query
+
+    def __init__(
+        self,
+        codec: Codec,
+        url: str,
+        expires: float = DEFAULT_RESULT_EXPIRES,
+        *,
+        table_prefix: str = DEFAULT_TABLE_PREFIX,
+        table_names: dict[str, str] | None = None,
+        table_schemas: dict[str, str] | None = None,
+        engine_options: dict[str, Any] | None = None,
+        create_tables_at_setup: bool = True,
+        short_lived_sessions: bool = False,
+    ) -> None:
+        super().__init__(codec)
+        self.url = url
+        self.expires = float(expires)
+        self.tables = Tables(TableNames.build(table_prefix, table_names, table_schemas))
+        self._engine = create_engine(
+            engine_url(url), dict(engine_options or {}), short_lived_sessions
+        )
+        self._dialect = self._engine.dialect.name
+        self._rows = RowCodec(codec)
+        self._tables_ready = False
+        self._created_key = (
+            self._engine.url.render_as_string(),
+            repr(sorted(table.fullname for table in self.tables.all)),
+        )
+        self._listens = can_listen(self._engine)
+        self._channel = channel_name(self.tables.task)
+        self._listener: Listener | None = None
+        self._writes, self._swept_at = 0, time.monotonic()
+        if create_tables_at_setup:
+            self._ensure_tables()
+
+    @classmethod
+    def options_from(cls, conf: Settings) -> dict[str, Any]:
+        """Keyword arguments from an app's ``database_*`` settings."""
+        return {
+            "table_prefix": conf.database_table_prefix,
+            "table_names": conf.database_table_names,
+            "table_schemas": conf.database_table_schemas,
+            "engine_options": conf.database_engine_options,
+            "create_tables_at_setup": conf.database_create_tables_at_setup,
+            "short_lived_sessions": conf.database_short_lived_sessions,
+        }
+
+    # -- plumbing --------------------------------------------------------------
+    def _error(self, exc: Exception) -> BackendError:
+        reason = getattr(exc, "orig", None) or exc
+        return BackendError(f"SQL result backend {redact(self.url)}: {reason}")
+
+    def _ensure_tables(self) -> None:
+        if self._tables_ready:
+            return
+        if self._created_key not in _created:
+            try:
+                self.tables.create(self._engine)
+            except sa.exc.SQLAlchemyError as exc:
+                raise self._error(exc) from exc
+            _created.add(self._created_key)
+        self._tables_ready = True
+
+    def _transaction(self, work: Callable[[sa.Connection], T]) -> T:
+        """Run ``work`` in a transaction, again after a deadlock (it was rolled back)."""
+        self._ensure_tables()
+        for attempt in range(RETRIES):
+            try:
+                with self._engine.begin() as conn:
+                    return work(conn)
+            except sa.exc.DBAPIError as exc:
+                if attempt == RETRIES - 1 or not is_transient(exc):
+                    raise self._error(exc) from exc
+                time.sleep(0.01 * 2**attempt)
+            except sa.exc.SQLAlchemyError as exc:
+                raise self._error(exc) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @contextmanager
+    def _reading(self) -> Iterator[sa.Connection]:
+        self._ensure_tables()
+        try:
+            with self._engine.connect() as conn:
+                yield conn
+        except sa.exc.SQLAlchemyError as exc:
+            raise self._error(exc) from exc
+
+    def _expires_at(self) -> datetime:
+        return utcnow() + timedelta(seconds=self.expires)
+
+    # -- records ---------------------------------------------------------------
+    def store(self, metas: Sequence[TaskMeta]) -> None:
+        if not metas:
+            return
+        rows = self._rows.rows(metas, self._expires_at())
+        ready = [row["task_id"] for row in rows if is_ready(row)]
+        table = self.tables.task
+
+        def write(conn: sa.Connection) -> None:
+            for chunk in chunks(rows):
+                conn.execute(upsert(self._dialect, table, chunk))
+            if ready and self._dialect == "postgresql":
+                conn.execute(notify_statement(), {"channel": self._channel, "ids": ready})
+
+        self._transaction(write)
+        self._sweep_now_and_then(len(rows))
+
+    def get_many(self, task_ids: Sequence[str]) -> dict[str, TaskMeta]:
+        table, found = self.tables.task, {}
+        now = utcnow()
+        with self._reading() as conn:
+            for chunk in chunks(list(dict.fromkeys(task_ids))):
+                query = sa.select(table).where(
+                    table.c.task_id.in_(chunk), table.c.expires_at >= now
+                )
+                for row in conn.execute(query):
+                    found[row.task_id] = self._rows.meta(row)
+        return found
+
+    def forget(self, task_ids: Sequence[str]) -> None:
+        if not task_ids:
+            return
+        table = self.tables.task
+
+        def delete(conn: sa.Connection) -> None:
+            for chunk in chunks(list(task_ids)):
+                conn.execute(sa.delete(table).where(table.c.task_id.in_(chunk)))
+
+        self._transaction(delete)
+
+    def wait(self, task_id: str, timeout: float | None = None) -> TaskMeta:
+        """Block until the task is ready: told by NOTIFY on PostgreSQL, by polling elsewhere."""
+        if not self._listens:
+            return super().wait(task_id, timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            listener = self._listening()  # listening before the read: no wake-up is missed
+            meta = self.get(task_id)
+            if meta.ready:
+                return meta
+            pause = RECHECK_SECONDS
+            if deadline is not None:
+                pause = min(pause, deadline - time.monotonic())
+                if pause <= 0:
+                    raise TimeoutError(f"task {task_id} not ready after {timeout}s")
+            if listener is None:
+                time.sleep(min(pause, 0.5))  # listening failed: poll until it works again
+                continue
+            try:
+                listener.heard(task_id, pause)
+            except Exception:
+                logger.warning("SQL result backend: LISTEN connection lost", exc_info=True)
+                self._stop_listening()
+
+    def _listening(self) -> Listener | None:
+        if self._listener is None:
+            try:
+                self._listener = Listener(self._engine, self._channel)
+            except Exception:
+                logger.warning("SQL result backend: cannot LISTEN, polling", exc_info=True)
+        return self._listener
+
+    def _stop_listening(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+
+    # -- groups and chords -----------------------------------------------------
+    def save_group(self, group_id: str, task_ids: Sequence[str]) -> None:
+        row = {
+            "group_id": group_id,
+            "task_ids": json.dumps(list(task_ids)),
+            "date_done": utcnow(),
+            "expires_at": self._expires_at(),
+        }
+        self._transaction(
+            lambda conn: conn.execute(upsert(self._dialect, self.tables.group, [row]))
+        )
+        self._sweep_now_and_then(1)
+
+    def get_group(self, group_id: str) -> list[str] | None:
+        table = self.tables.group
+        query = sa.select(table.c.task_ids).where(
+            table.c.group_id == group_id, table.c.expires_at >= utcnow()
+        )
+        with self._reading() as conn:
+            members = conn.execute(query).scalar()
+        return None if members is None else list(json.loads(members))
+
+    def chord_part_done(self, group_id: str, index: int, size: int) -> bool:
+        chord, parts = self.tables.chord, self.tables.chord_parts
+        new_chord = {"group_id": group_id, "done": 0, "fired": False}
+        this_chord = chord.c.group_id == group_id
+
+        def join(conn: sa.Connection) -> bool:
+            # Every call for this chord queues on the lock of its row, taken first.
+            row = {**new_chord, "expires_at": self._expires_at()}
+            conn.execute(insert_or_lock(self._dialect, chord, row, "done"))
+            part = {"group_id": group_id, "part": index}
+            if conn.execute(insert_new(self._dialect, parts, part)).rowcount != 1:
+                return False  # a redelivered part: it was counted the first time
+            conn.execute(sa.update(chord).where(this_chord).values(done=chord.c.done + 1))
+            done, fired = conn.execute(
+                sa.select(chord.c.done, chord.c.fired).where(this_chord)
+            ).one()
+            if fired or done < size:
+                return False
+            conn.execute(sa.update(chord).where(this_chord).values(fired=True))
+            return True
+
+        completed = self._transaction(join)
+        self._sweep_now_and_then(1)
+        return completed
+
+    # -- expiry ----------------------------------------------------------------
+    def _sweep_now_and_then(self, writes: int) -> None:
+        self._writes += writes
+        if self._writes < SWEEP_EVERY and time.monotonic() - self._swept_at < SWEEP_SECONDS:
+            return
+        self._writes, self._swept_at = 0, time.monotonic()
+        try:
+            self.sweep()
+        except BackendError:  # the next writes try again; the write itself succeeded
+            logger.warning("SQL result backend: sweeping expired rows failed", exc_info=True)
+
+    def sweep(self, limit: int = SWEEP_LIMIT) -> int:
+        """Delete up to ``limit`` expired rows of each table; returns how many went."""
+        now, deleted = utcnow(), 0
+        task, group, chord, parts = self.tables.all
+        for table, key in ((task, task.c.task_id), (group, group.c.group_id)):
+            ids = self._expired(table, key, now, limit)
+            if ids:
+                deleted += self._transaction(_deleting(table, key.in_(ids), now))
+        chords = self._expired(chord, chord.c.group_id, now, limit)
+        if chords:
+
+            def drop_chords(conn: sa.Connection) -> int:
+                conn.execute(sa.delete(parts).where(parts.c.group_id.in_(chords)))
+                gone = sa.delete(chord).where(chord.c.group_id.in_(chords))
+                return int(conn.execute(gone).rowcount)
+
+            deleted += self._transaction(drop_chords)
+        return deleted
+
+    def _expired(self, table: sa.Table, key: Any, now: datetime, limit: int) -> list[str]:
+        # Read first, delete by key after: portable (MariaDB has no LIMIT in IN
+        # subqueries) and SQLite never upgrades a read lock to a write lock.
+        query = sa.select(key).where(table.c.expires_at < now).limit(limit)
+        with self._reading() as conn:
+            return list(conn.execute(query).scalars())
+
+    def drop_tables(self) -> None:
+        """Drop this backend's tables and every record in them."""
+        try:
+            self.tables.drop(self._engine)
+        except sa.exc.SQLAlchemyError as exc:
+            raise self._error(exc) from exc
+        _created.discard(self._created_key)
+        self._tables_ready = False
+
+    def close(self) -> None:
+        self._stop_listening()
+        self._engine.dispose()
+
+
+def _deleting(table: sa.Table, which: Any, now: datetime) -> Callable[[sa.Connection], int]:
+    """A transaction's work: delete the rows ``which`` selects that are still expired."""
+
+    def delete(conn: sa.Connection) -> int:
+        # expired again at delete time: a record stored again since the read stays
+        return int(conn.execute(sa.delete(table).where(which, table.c.expires_at < now)).rowcount)
+
+    return delete
