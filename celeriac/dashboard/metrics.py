@@ -68,10 +68,11 @@ class Metrics:
             self._prefetch_times(started)
 
     def _prefetch_times(self, started: list[Event]) -> None:
-        marks = ", ".join("?" for _ in started[:500])
+        ids = {f"i{n}": e.task_id for n, e in enumerate(started[:500])}
         rows = self.store.query(
-            f"SELECT id, received FROM tasks WHERE id IN ({marks})",
-            [e.task_id for e in started[:500]],
+            f"SELECT id, received FROM {self.store.tables.tasks} "
+            f"WHERE id IN ({', '.join(':' + name for name in ids)})",
+            ids,
         )
         received = {row["id"]: row["received"] for row in rows}
         for event in started[:500]:
@@ -92,7 +93,8 @@ class Metrics:
             self.executing.labels(worker["hostname"]).set(worker.get("active") or 0)
         self.prefetched.clear()
         for row in self.store.query(
-            "SELECT worker, name, COUNT(*) AS n FROM tasks WHERE state = 'RECEIVED' "
+            f"SELECT worker, name, COUNT(*) AS n FROM {self.store.tables.tasks} "
+            "WHERE state = 'RECEIVED' "
             "GROUP BY worker, name"
         ):
             self.prefetched.labels(row["worker"] or "", row["name"] or "").set(row["n"])

@@ -1,4 +1,7 @@
-"""The dashboard's durable read model: task history and workers in SQLite.
+"""The dashboard's durable read model: task history and workers in a SQL database.
+
+SQLite by default (a file, nothing to install); PostgreSQL or MySQL/MariaDB
+through SQLAlchemy with the ``sql`` extra (see :mod:`.database`).
 
 One row per task, updated as its events arrive; a batch of events is one
 transaction (the rows it touches are read with one query, merged in Python,
@@ -14,8 +17,6 @@ deleted, and beyond ``max_tasks`` the oldest go; failures have their own
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -24,17 +25,16 @@ from typing import Any
 import orjson
 
 from ..events.event import Event
+from .database import DEFAULT_PATH, NO_PARAMS, Database, Params, Row, Session, open_database
 from .merge import FINAL_STATES, merge_event, merge_worker
-from .schema import FTS_BACKFILL, SCHEMA, TASK_COLUMNS
+from .schema import TASK_COLUMNS, Tables, table_statements
+from .search import prepare_search
 
 FAILURE = "FAILURE"
-# An upsert, not INSERT OR REPLACE: the row keeps its rowid, and the search
-# index's update trigger fires (REPLACE deletes without firing delete triggers).
-_UPSERT_TASK = (
-    f"INSERT INTO tasks ({', '.join(TASK_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in TASK_COLUMNS)}) ON CONFLICT (id) DO UPDATE SET "
-    + ", ".join(f"{name} = excluded.{name}" for name in TASK_COLUMNS if name != "id")
-)
+_WORKER_COLUMNS = ("hostname", "last_seen", "online", "freq", "info")
+_KEY_COLUMNS = ("id", "name", "state", "worker", "queue", "parent_id", "root_id")
+_JSON_COLUMNS = frozenset({"args", "kwargs", "result", "timeline"})
+_IDS_PER_QUERY = 500  # under SQLite's bound on host parameters
 
 
 def _dumps(value: Any) -> str | None:
@@ -42,42 +42,60 @@ def _dumps(value: Any) -> str | None:
 
 
 class Store:
-    """Task history and workers in one SQLite file (``":memory:"`` for tests)."""
+    """Task history and workers in one database (a SQLite file by default).
+
+    ``location`` is a SQLite path (``":memory:"`` for tests) or a URL:
+    ``sqlite:///file``, ``postgresql+psycopg://user@host/db``,
+    ``mysql+pymysql://user@host/db``. ``table_prefix`` starts the name of every
+    table and index, so several stores can share one database.
+    """
 
     def __init__(
         self,
-        path: str | Path = "celeriac-dashboard.sqlite3",
+        location: str | Path | Database = DEFAULT_PATH,
         max_age: float = 7 * 86400.0,
         max_tasks: int = 1_000_000,
         failure_max_age: float = 30 * 86400.0,
         max_failures: int = 100_000,
         worker_forget_after: float = 3600.0,
+        table_prefix: str = "",
     ) -> None:
-        self.path = str(path)
+        self.tables = Tables(table_prefix)
+        self.db = location if not isinstance(location, (str, Path)) else open_database(location)
+        self.dialect = self.db.dialect
         self.max_age, self.max_tasks = max_age, max_tasks
         self.failure_max_age, self.max_failures = failure_max_age, max_failures
         self.worker_forget_after = worker_forget_after
-        # One connection shared by the collector and the web threads, behind a lock:
-        # SQLite serialises writers anyway, and reads here are short indexed queries.
-        self._lock = threading.RLock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        indexed = self._db.execute(
-            "SELECT 1 FROM sqlite_master WHERE name = 'tasks_fts'"
-        ).fetchone()
-        backfill = FTS_BACKFILL + ";" if indexed is None else ""
-        self._db.executescript(f"BEGIN IMMEDIATE; {SCHEMA} {backfill} COMMIT;")
+        with self.db.transaction() as session:
+            for statement in table_statements(self.dialect, self.tables):
+                session.run(statement)
+        self.search_index = prepare_search(self.db, self.tables)
+        quote, t = self.dialect.quote, self.tables
+        self._upsert_task = self.dialect.upsert(t.tasks, TASK_COLUMNS, "id")
+        self._upsert_worker = self.dialect.upsert(t.workers, _WORKER_COLUMNS, "hostname")
+        self._upsert_meta = self.dialect.upsert(t.meta, ("key", "value"), "key")
+        self._select_position = f"SELECT {quote('value')} FROM {t.meta} WHERE {quote('key')} = :key"
+
+    @property
+    def description(self) -> str:
+        """Where the store is, without a password."""
+        return self.db.description
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self.db.close()
+
+    def drop(self) -> None:
+        """Delete the store's tables and everything in them (tests, benchmarks)."""
+        with self.db.transaction() as session:
+            if self.search_index == "fts5":
+                session.run(f"DROP TABLE IF EXISTS {self.tables.fts}")
+            for table in (self.tables.tasks, self.tables.workers, self.tables.meta):
+                session.run(f"DROP TABLE IF EXISTS {table}")
 
     # -- position of the event stream ---------------------------------------------
     def position(self) -> str | None:
         """The position of the last event stored, or None for a new store."""
-        row = self.query_one("SELECT value FROM meta WHERE key = 'position'")
+        row = self.query_one(self._select_position, {"key": "position"})
         return None if row is None else str(row["value"])
 
     # -- writing -------------------------------------------------------------------
@@ -86,99 +104,110 @@ class Store:
         batch = list(events)
         task_events = [e for e in batch if e.is_task and e.task_id]
         worker_events = [e for e in batch if e.is_worker and e.hostname]
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._apply_tasks(task_events)
-                self._apply_workers(worker_events)
-                if position:
-                    self._db.execute(
-                        "INSERT OR REPLACE INTO meta (key, value) VALUES ('position', ?)",
-                        (position,),
-                    )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self.db.transaction() as session:
+            self._apply_tasks(session, task_events)
+            self._apply_workers(session, worker_events)
+            if position:
+                session.run(self._upsert_meta, {"key": "position", "value": position})
         return len(task_events) + len(worker_events)
 
-    def _apply_tasks(self, events: list[Event]) -> None:
+    def _apply_tasks(self, session: Session, events: list[Event]) -> None:
         if not events:
             return
-        rows = self._load_tasks({e.task_id for e in events if e.task_id})
+        rows = self._load_tasks(session, {e.task_id for e in events if e.task_id})
         for event in events:
             assert event.task_id is not None
             rows[event.task_id] = merge_event(rows.get(event.task_id), event)
-        self._db.executemany(
-            _UPSERT_TASK,
-            [tuple(_encode(row, name) for name in TASK_COLUMNS) for row in rows.values()],
-        )
+        session.run_many(self._upsert_task, [self._encode(row) for row in rows.values()])
 
-    def _load_tasks(self, ids: set[str]) -> dict[str, dict[str, Any]]:
+    def _load_tasks(self, session: Session, ids: set[str]) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
-        listed = list(ids)
-        for start in range(0, len(listed), 500):  # SQLite's bound on host parameters
-            chunk = listed[start : start + 500]
-            marks = ", ".join("?" for _ in chunk)
-            for row in self._db.execute(f"SELECT * FROM tasks WHERE id IN ({marks})", chunk):
+        listed = sorted(ids)
+        for start in range(0, len(listed), _IDS_PER_QUERY):
+            chunk = listed[start : start + _IDS_PER_QUERY]
+            marks = ", ".join(f":i{n}" for n in range(len(chunk)))
+            params = {f"i{n}": task_id for n, task_id in enumerate(chunk)}
+            for row in session.rows(
+                f"SELECT * FROM {self.tables.tasks} WHERE id IN ({marks})", params
+            ):
                 found[row["id"]] = decode_task(row)
         return found
 
-    def _apply_workers(self, events: list[Event]) -> None:
+    def _encode(self, row: dict[str, Any]) -> dict[str, Any]:
+        encoded = {name: row.get(name) for name in TASK_COLUMNS}
+        for name in _JSON_COLUMNS:
+            encoded[name] = _dumps(encoded[name])
+        limit = self.dialect.key_length
+        if limit is not None:  # a MySQL key column holds so many characters, no more
+            for name in _KEY_COLUMNS:
+                value = encoded[name]
+                if isinstance(value, str) and len(value) > limit:
+                    encoded[name] = value[:limit]
+        return encoded
+
+    def _apply_workers(self, session: Session, events: list[Event]) -> None:
         if not events:
             return
         latest: dict[str, Event] = {}
         for event in events:  # only the newest heartbeat of each worker matters
             assert event.hostname is not None
             latest[event.hostname] = event
-        self._db.executemany(
-            "INSERT OR REPLACE INTO workers (hostname, last_seen, online, freq, info) "
-            "VALUES (?, ?, ?, ?, ?)",
-            [merge_worker(event) for event in latest.values()],
+        session.run_many(
+            self._upsert_worker,
+            [
+                dict(zip(_WORKER_COLUMNS, merge_worker(event), strict=True))
+                for event in latest.values()
+            ],
         )
 
     # -- retention ------------------------------------------------------------------
     def prune(self, now: float | None = None) -> int:
         """Apply the retention limits; returns how many tasks were deleted."""
         now = time.time() if now is None else now
-        with self._lock:
-            deleted = 0
-            cursor = self._db.execute(
-                "DELETE FROM tasks WHERE (state != ? AND seen < ?) OR (state = ? AND seen < ?)",
-                (FAILURE, now - self.max_age, FAILURE, now - self.failure_max_age),
+        tasks = self.tables.tasks
+        with self.db.transaction() as session:
+            deleted = session.run(
+                f"DELETE FROM {tasks} WHERE (state != :failure AND seen < :oldest) "
+                "OR (state = :failure AND seen < :oldest_failure)",
+                {
+                    "failure": FAILURE,
+                    "oldest": now - self.max_age,
+                    "oldest_failure": now - self.failure_max_age,
+                },
             )
-            deleted += cursor.rowcount
-            for clause, keep in (("state != ?", self.max_tasks), ("state = ?", self.max_failures)):
-                cursor = self._db.execute(
-                    f"DELETE FROM tasks WHERE {clause} AND seen < (SELECT seen FROM tasks "
-                    f"WHERE {clause} ORDER BY seen DESC LIMIT 1 OFFSET ?)",
-                    (FAILURE, FAILURE, keep - 1),
+            for clause, keep in (
+                ("state != :failure", self.max_tasks),
+                ("state = :failure", self.max_failures),
+            ):
+                # The newest row beyond the cap, then a plain DELETE (MySQL cannot delete
+                # from a table its own subquery reads).
+                beyond = session.rows(
+                    f"SELECT seen FROM {tasks} WHERE {clause} ORDER BY seen DESC "
+                    "LIMIT 1 OFFSET :keep",
+                    {"failure": FAILURE, "keep": max(keep - 1, 0)},
                 )
-                deleted += cursor.rowcount
-            self._db.execute(
-                "DELETE FROM workers WHERE last_seen < ?", (now - self.worker_forget_after,)
+                if beyond:
+                    deleted += session.run(
+                        f"DELETE FROM {tasks} WHERE {clause} AND seen < :cutoff",
+                        {"failure": FAILURE, "cutoff": beyond[0]["seen"]},
+                    )
+            session.run(
+                f"DELETE FROM {self.tables.workers} WHERE last_seen < :oldest",
+                {"oldest": now - self.worker_forget_after},
             )
-            return deleted
+        return deleted
 
     # -- reading ---------------------------------------------------------------------
-    def query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
-        with self._lock:
-            return list(self._db.execute(sql, tuple(params)))
+    def query(self, sql: str, params: Params = NO_PARAMS) -> list[Row]:
+        """Rows of a read (``:name`` parameters), outside the writer's transaction."""
+        return self.db.rows(sql, params)
 
-    def query_one(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
+    def query_one(self, sql: str, params: Params = NO_PARAMS) -> Row | None:
         rows = self.query(sql, params)
         return rows[0] if rows else None
 
 
-_JSON_COLUMNS = frozenset({"args", "kwargs", "result", "timeline"})
-
-
-def _encode(row: dict[str, Any], name: str) -> Any:
-    value = row.get(name)
-    return _dumps(value) if name in _JSON_COLUMNS else value
-
-
-def decode_task(row: sqlite3.Row) -> dict[str, Any]:
+def decode_task(row: Row) -> dict[str, Any]:
     """A stored task row as a dict, its JSON columns decoded."""
     task = dict(row)
     for name in _JSON_COLUMNS:

@@ -15,6 +15,9 @@ from celeriac.dashboard.queries import TaskFilter, get_task, list_tasks, overvie
 from celeriac.dashboard.store import Store
 
 from .helpers import emit, lifecycle
+from .stores import StoreEnv, store_env
+
+__all__ = ["store_env"]  # the fixture, parametrised over SQLite, PostgreSQL and MariaDB
 
 
 def _app(tmp_path: Path) -> Celeriac:
@@ -22,9 +25,11 @@ def _app(tmp_path: Path) -> Celeriac:
     return Celeriac("t", broker=url, backend=url, set_as_current=False)
 
 
-def test_a_task_row_follows_its_events_even_out_of_order(tmp_path: Path) -> None:
+def test_a_task_row_follows_its_events_even_out_of_order(
+    tmp_path: Path, store_env: StoreEnv
+) -> None:
     app = _app(tmp_path)
-    store = Store(tmp_path / "dash.sqlite3")
+    store = store_env.open()
     now = time.time()
     # Given the worker's events arrive before the producer's task-sent
     emit(app, "task-received", uuid="t1", name="proj.add", hostname="w1", timestamp=now + 1)
@@ -55,16 +60,17 @@ def test_a_task_row_follows_its_events_even_out_of_order(tmp_path: Path) -> None
     app.close()
 
 
-def test_a_restarted_collector_resumes_after_the_stored_position(tmp_path: Path) -> None:
+def test_a_restarted_collector_resumes_after_the_stored_position(
+    tmp_path: Path, store_env: StoreEnv
+) -> None:
     app = _app(tmp_path)
-    path = tmp_path / "dash.sqlite3"
-    store = Store(path)
+    store = store_env.open()
     lifecycle(app, "a")
     Collector(app, store).drain()
     store.close()
     # Given a new store on the same file and more events meanwhile
     lifecycle(app, "b", outcome="task-failed")
-    store = Store(path)
+    store = store_env.open()
     # When a new collector starts, Expect it reads only the new events
     assert Collector(app, store).drain() == 4
     assert [t["id"] for t in list_tasks(store, TaskFilter())] == ["b", "a"]
@@ -72,9 +78,9 @@ def test_a_restarted_collector_resumes_after_the_stored_position(tmp_path: Path)
     app.close()
 
 
-def test_lists_filter_and_search(tmp_path: Path) -> None:
+def test_lists_filter_and_search(tmp_path: Path, store_env: StoreEnv) -> None:
     app = _app(tmp_path)
-    store = Store(tmp_path / "dash.sqlite3")
+    store = store_env.open()
     base = time.time() - 100
     for i in range(30):
         outcome = "task-failed" if i % 3 == 0 else "task-succeeded"
@@ -102,11 +108,11 @@ def test_lists_filter_and_search(tmp_path: Path) -> None:
     app.close()
 
 
-def test_retention_by_age_and_count_keeps_failures_longer(tmp_path: Path) -> None:
+def test_retention_by_age_and_count_keeps_failures_longer(
+    tmp_path: Path, store_env: StoreEnv
+) -> None:
     app = _app(tmp_path)
-    store = Store(
-        tmp_path / "d.sqlite3", max_age=1000, max_tasks=5, failure_max_age=5000, max_failures=3
-    )
+    store = store_env.open(max_age=1000, max_tasks=5, failure_max_age=5000, max_failures=3)
     now = time.time()
     lifecycle(app, "old-ok", at=now - 2000)
     lifecycle(app, "old-fail", outcome="task-failed", at=now - 2000)
@@ -120,9 +126,9 @@ def test_retention_by_age_and_count_keeps_failures_longer(tmp_path: Path) -> Non
     app.close()
 
 
-def test_workers_from_heartbeats_go_offline_and_expire(tmp_path: Path) -> None:
+def test_workers_from_heartbeats_go_offline_and_expire(tmp_path: Path, store_env: StoreEnv) -> None:
     app = _app(tmp_path)
-    store = Store(tmp_path / "d.sqlite3", worker_forget_after=60)
+    store = store_env.open(worker_forget_after=60)
     now = time.time()
     emit(
         app,
@@ -148,11 +154,13 @@ def _found(store: Store, term: str) -> set[str]:
     return {t["id"] for t in list_tasks(store, TaskFilter(search=term, limit=100))}
 
 
-def test_search_index_follows_the_rows_through_updates_and_retention(tmp_path: Path) -> None:
+def test_search_index_follows_the_rows_through_updates_and_retention(
+    tmp_path: Path, store_env: StoreEnv
+) -> None:
     """Given tasks whose searched text changes (result, exception) and old tasks pruned,
     When searching, Expect exactly the rows that match now: no stale or missing hits."""
     app = _app(tmp_path)
-    store = Store(tmp_path / "d.sqlite3", max_age=1000)
+    store = store_env.open(max_age=1000)
     now = time.time()
     lifecycle(app, "gone", at=now - 2000, args=["ancient-arg"])
     emit(app, "task-sent", uuid="pending", name="proj.mul", args=["Mixed-Case"], kwargs={"k": 7})
@@ -193,13 +201,13 @@ def test_a_store_written_before_the_index_is_indexed_when_opened(tmp_path: Path)
 
 
 def test_a_frequent_term_pages_the_same_from_the_newest_rows_or_the_index(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store_env: StoreEnv
 ) -> None:
     """Given 30 tasks all matching and a window of the newest 10 rows, Expect every page
     of the search (in the window, across it, beyond it) to be the true newest-first page."""
     monkeypatch.setattr(queries, "RECENT_WINDOW", 10)
     app = _app(tmp_path)
-    store = Store(tmp_path / "d.sqlite3")
+    store = store_env.open()
     base = time.time() - 100
     for i in range(30):
         lifecycle(app, f"t{i:02d}", at=base + i, args=[f"common-{i % 2}"])
