@@ -101,7 +101,16 @@ def csrf_token(request: Request) -> str:
 def set_csrf_cookie(request: Request, response: Response) -> None:
     token = getattr(request.state, "new_csrf", None)
     if token:
-        response.set_cookie(CSRF_COOKIE, token, httponly=False, samesite="strict", path="/")
+        path = request.scope.get("root_path") or "/"  # mounted: only the dashboard's pages
+        response.set_cookie(CSRF_COOKIE, token, httponly=False, samesite="strict", path=path)
+
+
+def route_path(scope: Scope) -> str:
+    """The path within the dashboard: without the prefix it is mounted under."""
+    path, root = str(scope["path"]), str(scope.get("root_path", ""))
+    if root and (path == root or path.startswith(root + "/")):
+        return path[len(root) :] or "/"
+    return path
 
 
 class AccessMiddleware:
@@ -112,7 +121,7 @@ class AccessMiddleware:
         self.access = access
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+        if scope["type"] != "http" or route_path(scope) in OPEN_PATHS:
             await self.app(scope, receive, send)
             return
         request = Request(scope)

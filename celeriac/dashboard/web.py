@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,7 @@ try:
     from starlette.middleware import Middleware
     from starlette.routing import Mount
     from starlette.staticfiles import StaticFiles
+    from starlette.types import ASGIApp, Receive, Scope, Send
 except ImportError as exc:  # pragma: no cover - exercised without the extra
     raise MissingExtraError("dashboard", exc.name or "starlette") from exc
 try:
@@ -33,6 +35,8 @@ from .store import Store
 
 if TYPE_CHECKING:
     from ..app import Celeriac
+
+logger = logging.getLogger("celeriac.dashboard")
 
 
 def create_app(
@@ -65,10 +69,11 @@ def create_app(
     access = Access(basic_auth, api_token, read_only)
     board = Dashboard(celeriac_app, store, collector, access, metrics, refresh_ms, changes)
 
+    starter = _CollectorStarter(collector if collect else None)
+
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        if collect:
-            collector.start()
+        starter.start()
         try:
             yield
         finally:
@@ -78,8 +83,43 @@ def create_app(
     static = StaticFiles(directory=str(Path(__file__).with_name("static")))
     web = Starlette(
         routes=[*api.ROUTES, *pages.ROUTES, *live.ROUTES, Mount("/static", static, name="static")],
-        middleware=[Middleware(AccessMiddleware, access=access)],
+        middleware=[
+            Middleware(_StartCollector, starter=starter),
+            Middleware(AccessMiddleware, access=access),
+        ],
         lifespan=lifespan,
     )
     web.state.dashboard = board
     return web
+
+
+class _CollectorStarter:
+    """Starts the collector once: from the app's lifespan, or else at the first request."""
+
+    def __init__(self, collector: Collector | None) -> None:
+        self.collector = collector
+        self.started = False
+
+    def start(self, late: bool = False) -> None:
+        if self.started or self.collector is None:
+            return
+        if late:
+            logger.warning(
+                "the dashboard's lifespan did not run (a mounted app's is not run by its "
+                "host): its collector starts now and stops only with the process; enter "
+                "dashboard.router.lifespan_context(dashboard) in the host's lifespan"
+            )
+        self.started = True
+        self.collector.start()
+
+
+class _StartCollector:
+    """Starts the collector at the first request when no lifespan did (see docs/dashboard.md)."""
+
+    def __init__(self, app: ASGIApp, starter: _CollectorStarter) -> None:
+        self.app, self.starter = app, starter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self.starter.started and scope["type"] == "http":
+            self.starter.start(late=True)
+        await self.app(scope, receive, send)
