@@ -117,6 +117,11 @@ class SQLBackend(Backend):
             "short_lived_sessions": conf.database_short_lived_sessions,
         }
 
+    @property
+    def engine(self) -> sa.Engine:
+        """The SQLAlchemy engine, owned by this backend (``close`` disposes of it)."""
+        return self._engine
+
     # -- plumbing --------------------------------------------------------------
     def _error(self, exc: Exception) -> BackendError:
         reason = getattr(exc, "orig", None) or exc

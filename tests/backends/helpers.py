@@ -32,3 +32,12 @@ def report_parts(env: Any, group_id: str, indexes: list[int], size: int, go: Any
     completed = [i for i in indexes if backend.chord_part_done(group_id, i, size)]
     out.put(completed)
     backend.close()
+
+
+def connect_and_store(env: Any, task_id: str, go: Any, out: Any) -> None:
+    """Child process: as soon as ``go`` is set, connect (creating tables) and store a record."""
+    go.wait(30)
+    backend = env.connect()
+    backend.store([TaskMeta(task_id, states.SUCCESS, result=task_id)])
+    out.put(task_id)
+    backend.close()
