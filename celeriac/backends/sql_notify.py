@@ -44,8 +44,11 @@ class Listener:
 
     def __init__(self, engine: Engine, channel: str) -> None:
         pooled = engine.raw_connection()
-        self._conn: Any = pooled.driver_connection
+        driver = pooled.driver_connection
         pooled.detach()  # this connection never goes back to the pool
+        if driver is None:  # pragma: no cover - raw_connection always connects
+            raise ConnectionError("the engine gave no connection to LISTEN on")
+        self._conn: Any = driver
         try:
             self._conn.autocommit = True
             quoted = channel.replace('"', '""')

@@ -94,7 +94,8 @@ def test_the_task_table_has_the_columns_celery_users_query(sql_env: BackendEnv) 
             )
         ]
     )
-    columns = "status result traceback date_done name args kwargs worker retries queue".split()
+    columns = ["status", "result", "traceback", "date_done", "name"]
+    columns += ["args", "kwargs", "worker", "retries", "queue"]
     table = backend.tables.task
 
     with backend.engine.connect() as conn:
