@@ -1,4 +1,4 @@
-"""The app real workers run in the dashboard's workflow tests (copied into each test's directory)."""
+"""The app real workers run in the dashboard's workflow tests (copied into each test's folder)."""
 
 import os
 from pathlib import Path
