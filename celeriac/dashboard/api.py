@@ -6,6 +6,7 @@ one). Parameters come from the query string, a form or a JSON body.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,7 @@ from . import cluster
 from .bulk import BulkConflict, bulk_request, count_matches, run_bulk
 from .context import Dashboard, action_params, blocking, dashboard, done, refused
 from .queries import TaskFilter, get_task, list_tasks, overview, task_types, workers
+from .times import time_range
 
 Action = Callable[[Dashboard, dict[str, Any]], dict[str, Any]]
 
@@ -28,7 +30,8 @@ class _JSON(JSONResponse):
 
 
 def task_filter(params: Any) -> TaskFilter:
-    """Flower's names (``taskname``, ``workername``) and ours."""
+    """Flower's names (``taskname``, ``workername``) and ours; ValueError when one is wrong."""
+    since, until = time_range(params.get("since"), params.get("until"), time.time())
     return TaskFilter(
         state=params.get("state", ""),
         name=params.get("taskname") or params.get("name", ""),
@@ -37,6 +40,8 @@ def task_filter(params: Any) -> TaskFilter:
         search=params.get("search", ""),
         limit=min(cluster.int_arg(params.get("limit"), 50), 1000),
         offset=max(0, int(params.get("offset") or 0)),
+        since=since,
+        until=until,
     )
 
 

@@ -23,6 +23,7 @@ from .bulk import BULK_ACTIONS, bulk_request, count_matches
 from .context import blocking, dashboard
 from .metrics import CONTENT_TYPE
 from .queries import get_task, list_tasks, overview, task_types, workers
+from .times import RANGES
 from .tree import workflow_tree
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
@@ -137,7 +138,10 @@ async def worker_page(request: Request) -> Response:
 
 async def tasks_page(request: Request) -> Response:
     board = dashboard(request)
-    flt = task_filter(request.query_params)
+    try:
+        flt = task_filter(request.query_params)
+    except ValueError as exc:
+        return render(request, "missing.html", status=400, problem=str(exc))
     found = await blocking(list_tasks, board.store, flt)
     names = await blocking(task_types, board.store)
     query = {k: v for k, v in request.query_params.items() if k not in ("offset", "partial", "msg")}
@@ -148,13 +152,16 @@ async def tasks_page(request: Request) -> Response:
         flt=flt,
         names=names,
         states=STATES,
+        ranges=RANGES,
         query=query,
         bulk_fields={k: v for k, v in query.items() if k in FILTER_FIELDS and v},
         stream=True,
     )
 
 
-FILTER_FIELDS = ("state", "name", "taskname", "worker", "workername", "queue", "search")
+FILTER_FIELDS = (
+    "state", "name", "taskname", "worker", "workername", "queue", "search", "since", "until",
+)  # fmt: skip
 
 
 async def bulk_page(request: Request) -> Response:

@@ -219,3 +219,66 @@ def test_a_frequent_term_pages_the_same_from_the_newest_rows_or_the_index(
     odd = list_tasks(store, TaskFilter(search="common-1", limit=10))
     assert [t["id"] for t in odd] == [n for n in newest if int(n[1:]) % 2][:10]
     app.close()
+
+
+def test_a_time_range_bounds_when_tasks_were_first_seen(
+    tmp_path: Path, store_env: StoreEnv
+) -> None:
+    """Given tasks first seen a second apart, Expect since inclusive, until exclusive,
+    with the other filters and search, newest first."""
+    app = _app(tmp_path)
+    store = store_env.open()
+    base = time.time() - 1000
+    for i in range(10):
+        lifecycle(app, f"t{i}", at=base + i * 10, args=[f"range-{i % 2}"])
+    Collector(app, store).drain()
+    window = TaskFilter(since=base + 20, until=base + 60, limit=100)
+    assert [t["id"] for t in list_tasks(store, window)] == ["t5", "t4", "t3", "t2"]
+    odd = TaskFilter(since=base + 20, until=base + 60, search="range-1", limit=100)
+    assert [t["id"] for t in list_tasks(store, odd)] == ["t5", "t3"]
+    assert list_tasks(store, TaskFilter(since=base + 100)) == []
+    app.close()
+
+
+def test_a_failing_batch_stores_nothing_not_even_its_position(
+    tmp_path: Path, store_env: StoreEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given a batch whose worker rows fail after its task rows were written, Expect the
+    whole batch rolled back: no task row, the old position, and the next try stores it."""
+    app = _app(tmp_path)
+    store = store_env.open()
+    lifecycle(app, "first")
+    Collector(app, store).drain()
+    position = store.position()
+    lifecycle(app, "second")
+    emit(app, "worker-heartbeat", hostname="w1", freq=2.0)
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(store, "_apply_workers", broken)
+    with pytest.raises(RuntimeError):
+        Collector(app, store).drain()
+    assert get_task(store, "second") is None
+    assert store.position() == position
+    monkeypatch.undo()
+    assert Collector(app, store).drain() == 5
+    assert get_task(store, "second") is not None
+    assert [w["hostname"] for w in workers(store)] == ["w1"]
+    app.close()
+
+
+def test_long_names_and_unicode_are_stored_and_found(tmp_path: Path, store_env: StoreEnv) -> None:
+    """Given a worker name longer than MySQL's key columns hold and non-ASCII arguments,
+    Expect the batch stored (the name cut to 255 characters there) and the text found."""
+    app = _app(tmp_path)
+    store = store_env.open()
+    long_worker = "w" * 300
+    lifecycle(app, "t1", worker=long_worker, args=["café-crème ☕"])
+    Collector(app, store).drain()
+    task = get_task(store, "t1")
+    assert task is not None
+    assert task["worker"] in (long_worker, long_worker[:255])
+    assert task["args"] == ["café-crème ☕"]
+    assert _found(store, "é-cr") == {"t1"}
+    app.close()
