@@ -3,11 +3,33 @@
 from __future__ import annotations
 
 from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..exceptions import MissingExtraError
+from ..brokers import redact
+from ..exceptions import ConfigurationError, MissingExtraError
 from .main import app_from
+
+if TYPE_CHECKING:
+    from ..dashboard.store import Store
+
+
+def _open_store(db: str, prefix: str, **retention: Any) -> Store:
+    """The history's store, or a click error saying what is wrong with ``--db``."""
+    from ..dashboard.store import Store
+
+    try:
+        return Store(db, table_prefix=prefix, **retention)
+    except MissingExtraError:
+        raise
+    except (ConfigurationError, ValueError) as exc:
+        raise click.BadParameter(str(exc), param_hint="--db") from None
+    except Exception as exc:  # the database refuses or is away: say which and why
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+        raise click.ClickException(
+            f"cannot open the dashboard's database {redact(db)}: {first_line}"
+        ) from exc
 
 
 @click.command()
@@ -18,7 +40,13 @@ from .main import app_from
     "db",
     default="celeriac-dashboard.sqlite3",
     show_default=True,
-    help="SQLite file of the task history",
+    help="where the task history lives: a SQLite file, or a database URL "
+    "(postgresql+psycopg://user@host/db, mysql+pymysql://user@host/db; needs celeriac[sql])",
+)
+@click.option(
+    "--db-table-prefix",
+    default="",
+    help="start of the history's table names, to share a database with other stores",
 )
 @click.option("--basic-auth", default=None, help="user:password required for every page")
 @click.option(
@@ -36,6 +64,7 @@ def dashboard(
     port: int,
     address: str | None,
     db: str,
+    db_table_prefix: str,
     basic_auth: str | None,
     api_token: str | None,
     read_only: bool,
@@ -65,14 +94,13 @@ def dashboard(
             err=True,
         )
     app = app_from(ctx)
+    store = _open_store(db, db_table_prefix, max_tasks=max_tasks, max_age=max_age)
     web = create_app(
         app,
-        store=db,
+        store=store,
         basic_auth=credentials,
         api_token=api_token,
         read_only=read_only,
-        max_tasks=max_tasks,
-        max_age=max_age,
     )
     click.echo(f"celeriac dashboard on http://{host}:{port}/ ({app.describe()})", err=True)
     changes = web.state.dashboard.changes
