@@ -25,7 +25,7 @@ try:
 except ImportError as exc:  # pragma: no cover
     raise MissingExtraError("dashboard", exc.name or "jinja2") from exc
 
-from . import api, live, pages
+from . import api, live, openapi, pages
 from .access import Access, AccessMiddleware
 from .collector import Collector
 from .context import Dashboard
@@ -82,7 +82,13 @@ def create_app(
 
     static = StaticFiles(directory=str(Path(__file__).with_name("static")))
     web = Starlette(
-        routes=[*api.ROUTES, *pages.ROUTES, *live.ROUTES, Mount("/static", static, name="static")],
+        routes=[
+            *openapi.ROUTES,
+            *api.ROUTES,
+            *pages.ROUTES,
+            *live.ROUTES,
+            Mount("/static", static, name="static"),
+        ],
         middleware=[
             Middleware(_StartCollector, starter=starter),
             Middleware(AccessMiddleware, access=access),
