@@ -1,19 +1,27 @@
-"""Dashboard figures: events stored per second (batched writes) and list/filter/search times.
+"""Dashboard figures: events stored per second and list/filter/search times, on any database.
 
-    .venv/bin/python bench/dashboard_bench.py --tasks 200000
+    .venv/bin/python bench/dashboard_bench.py --tasks 1000000
+    .venv/bin/python bench/dashboard_bench.py --tasks 1000000 --db postgresql+psycopg://postgres@127.0.0.1/test
+    .venv/bin/python bench/dashboard_bench.py --tasks 1000000 --db mysql+pymysql://root@127.0.0.1/test
 
 Events go to a SQLite broker's stream, the collector drains them into its store;
 then the task list is queried with many rows stored (rows are inserted directly
-for the size test: a row per task, as the collector writes them).
+for the size test: a row per task, as the collector writes them). Without
+``--db`` the store is a SQLite file in a temporary directory; with it, the
+bench's tables (prefix ``bench_``) are created in that database and dropped at
+the end.
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from celeriac import Celeriac
 from celeriac.dashboard.collector import Collector
@@ -23,46 +31,74 @@ from celeriac.dashboard.store import Store
 from celeriac.events import EVENTS_STREAM, encode_event
 from celeriac.events.event import Event
 
+PREFIX = "bench_"
 
-def ingest(tmp: Path, tasks: int) -> float:
+
+class Target:
+    """Where the bench's stores live: SQLite files in ``tmp``, or tables in ``--db``."""
+
+    def __init__(self, tmp: Path, url: str | None) -> None:
+        self.tmp, self.url = tmp, url
+
+    def store(self, name: str, **options: Any) -> Store:
+        if self.url is None:
+            return Store(self.tmp / f"{name}.sqlite3", **options)
+        store = Store(self.url, table_prefix=f"{PREFIX}{name}_", **options)
+        store.drop()  # a run stopped early leaves its tables behind
+        store.close()
+        return Store(self.url, table_prefix=f"{PREFIX}{name}_", **options)
+
+    def done(self, store: Store) -> None:
+        if self.url is not None:
+            store.drop()
+        store.close()
+
+
+def ingest(target: Target, tasks: int) -> float:
+    """Events per second from the broker's stream into the store, through the collector."""
     app = Celeriac(
         "bench",
-        broker=f"sqlite:///{tmp}/broker.sqlite3",
+        broker=f"sqlite:///{target.tmp}/broker.sqlite3",
         set_as_current=False,
         event_queue_maxlen=tasks * 4 + 10,
     )
     now = time.time()
-    items = []
-    for i in range(tasks):
-        for j, kind in enumerate(("task-received", "task-started", "task-succeeded")):
-            items.append(
-                encode_event(
-                    {
-                        "type": kind,
-                        "uuid": f"t{i}",
-                        "name": "bench.add",
-                        "hostname": "w1",
-                        "args": [i, 1],
-                        "timestamp": now + j,
-                        "result": i + 1,
-                        "runtime": 0.001,
-                    },
-                    10_000,
-                )
-            )
+    items = [
+        encode_event(
+            {"type": kind, "uuid": f"t{i}", "name": "bench.add", "hostname": "w1",
+             "args": [i, 1], "timestamp": now + j, "result": i + 1, "runtime": 0.001},
+            10_000,
+        )
+        for i in range(tasks)
+        for j, kind in enumerate(("task-received", "task-started", "task-succeeded"))
+    ]  # fmt: skip
     for start in range(0, len(items), 10_000):
         app.broker.stream_add(EVENTS_STREAM, items[start : start + 10_000], maxlen=len(items) + 10)
-    store = Store(tmp / "ingest.sqlite3")
+    store = target.store("ingest")
     began = time.perf_counter()
     count = Collector(app, store).drain()
     elapsed = time.perf_counter() - began
+    target.done(store)
     app.close()
     return count / elapsed
 
 
-def store_writes(tmp: Path, tasks: int, index: bool) -> float:
+def drop_search_index(store: Store) -> bool:
+    """Drop the store's search index (triggers on SQLite); False when it has none."""
+    with store.db.transaction() as session:
+        if store.search_index == "fts5":
+            for trigger in ("insert", "update", "delete"):
+                session.run(f"DROP TRIGGER {store.tables.fts}_{trigger}")
+        elif store.search_index == "pg_trgm":
+            session.run(f"DROP INDEX {store.tables.search_index}")
+        else:
+            return False
+    return True
+
+
+def store_writes(target: Target, tasks: int, index: bool) -> float | None:
     """Events per second through ``Store.apply`` alone (batches of 2,000), the search
-    index's triggers kept or dropped: what keeping the index costs the writer."""
+    index kept or dropped: what keeping the index costs the writer."""
     now = time.time()
     events = [
         Event.from_dict(
@@ -73,107 +109,124 @@ def store_writes(tmp: Path, tasks: int, index: bool) -> float:
         for i in range(tasks)
         for j, kind in enumerate(("task-sent", "task-received", "task-started", "task-succeeded"))
     ]  # fmt: skip
-    store = Store(tmp / f"writes-{index}.sqlite3")
-    if not index:
-        for trigger in ("tasks_fts_insert", "tasks_fts_update", "tasks_fts_delete"):
-            store._db.execute(f"DROP TRIGGER {trigger}")
+    store = target.store(f"writes{int(index)}")
+    if not index and not drop_search_index(store):
+        target.done(store)
+        return None
     began = time.perf_counter()
     for start in range(0, len(events), 2000):
         store.apply(events[start : start + 2000])
     elapsed = time.perf_counter() - began
-    store.close()
+    target.done(store)
     return len(events) / elapsed
 
 
+def _row(i: int, rows: int, now: float) -> dict[str, Any]:
+    row = {
+        "id": f"task-{i:08d}",
+        "name": f"proj.task{i % 20}",
+        "state": random.choice(("SUCCESS",) * 8 + ("FAILURE", "STARTED")),
+        "args": f'[{i}, "user-{i % 5000}"]',
+        "kwargs": "{}",
+        "result": str(i),
+        "worker": f"w{i % 8}",
+        "queue": f"q{i % 4}",
+        "seen": now - rows + i,
+        "updated": now - rows + i,
+        "rank": 4,
+        "finished": now - rows + i,
+        "runtime": random.random(),
+        "timeline": "[]",
+    }
+    return {column: row.get(column) for column in TASK_COLUMNS}
+
+
 def fill(store: Store, rows: int) -> None:
+    """``rows`` tasks, one a second up to now, in transactions of 20,000 rows."""
+    quote = store.dialect.quote
+    insert = (
+        f"INSERT INTO {store.tables.tasks} ({', '.join(quote(c) for c in TASK_COLUMNS)}) "
+        f"VALUES ({', '.join(':' + c for c in TASK_COLUMNS)})"
+    )
     now = time.time()
-    states = ["SUCCESS"] * 8 + ["FAILURE", "STARTED"]
-    batch = []
-    with store._lock:
-        store._db.execute("BEGIN")
-        for i in range(rows):
-            state = random.choice(states)
-            row = {
-                "id": f"task-{i:08d}",
-                "name": f"proj.task{i % 20}",
-                "state": state,
-                "args": f'[{i}, "user-{i % 5000}"]',
-                "kwargs": "{}",
-                "result": str(i),
-                "worker": f"w{i % 8}",
-                "queue": f"q{i % 4}",
-                "seen": now - rows + i,
-                "updated": now - rows + i,
-                "rank": 4,
-                "finished": now - rows + i,
-                "runtime": random.random(),
-                "timeline": "[]",
-            }
-            batch.append(tuple(row.get(c) for c in TASK_COLUMNS))
-            if len(batch) == 50_000:
-                store._db.executemany(
-                    f"INSERT INTO tasks VALUES ({','.join('?' * len(TASK_COLUMNS))})", batch
-                )
-                batch = []
-        if batch:
-            store._db.executemany(
-                f"INSERT INTO tasks VALUES ({','.join('?' * len(TASK_COLUMNS))})", batch
-            )
-        store._db.execute("COMMIT")
+    for start in range(0, rows, 20_000):
+        batch = [_row(i, rows, now) for i in range(start, min(start + 20_000, rows))]
+        with store.db.transaction() as session:
+            session.run_many(insert, batch)
 
 
-def timed(label: str, function: object) -> None:
-    began = time.perf_counter()
-    result = function()  # type: ignore[operator]
-    ms = (time.perf_counter() - began) * 1000
-    size = len(result) if isinstance(result, list) else "-"
-    print(f"  {label:44} {ms:9.1f} ms  ({size} rows)")
+def analyze(store: Store) -> None:
+    """Fresh planner statistics, as autovacuum (PostgreSQL) or InnoDB would gather them."""
+    with store.db.transaction() as session:
+        if store.dialect.name == "postgresql":
+            session.run(f"ANALYZE {store.tables.tasks}")
+        elif store.dialect.name == "mysql":
+            session.rows(f"ANALYZE TABLE {store.tables.tasks}")
+        else:
+            session.run("ANALYZE")
+
+
+def timed(label: str, function: Callable[[], Any], runs: int) -> None:
+    """The first run and the median of ``runs``, in milliseconds."""
+    times, size = [], 0
+    for _ in range(runs):
+        began = time.perf_counter()
+        result = function()
+        times.append((time.perf_counter() - began) * 1000)
+        size = len(result) if isinstance(result, list) else 0
+    print(
+        f"  {label:44} first {times[0]:8.1f} ms  median {statistics.median(times):8.1f} ms"
+        f"  ({size} rows)"
+    )
+
+
+def queries(store: Store, runs: int) -> None:
+    cases: list[tuple[str, TaskFilter]] = [
+        ("first page, no filter", TaskFilter()),
+        ("state=FAILURE", TaskFilter(state="FAILURE")),
+        ("name + worker", TaskFilter(name="proj.task3", worker="w3")),
+        ("page 100 (offset 5000)", TaskFilter(offset=5000)),
+        ("since 1 hour ago", TaskFilter(since=time.time() - 3600)),
+        ("a 1-hour range a day ago + state=FAILURE", TaskFilter(
+            since=time.time() - 86400, until=time.time() - 82800, state="FAILURE")),
+        ("search frequent term 'user-42'", TaskFilter(search="user-42")),
+        ("search absent term (index)", TaskFilter(search="nope")),
+        ("search absent term + state=FAILURE", TaskFilter(search="nope", state="FAILURE")),
+        ("search rare term 'task-00012345'", TaskFilter(search="task-00012345")),
+        ("search 2-char term (scan, bounded)", TaskFilter(search="-9")),
+        ("search term in every row 'proj.task'", TaskFilter(search="proj.task")),
+    ]  # fmt: skip
+    for label, flt in cases:
+        timed(label, lambda flt=flt: list_tasks(store, flt), runs)  # type: ignore[misc]
+    timed("overview (last hour)", lambda: overview(store), runs)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events-tasks", type=int, default=20_000)
     parser.add_argument("--tasks", type=int, default=200_000)
+    parser.add_argument("--runs", type=int, default=3, help="runs of each query")
+    parser.add_argument("--db", default=None, help="a database URL (default: a SQLite file)")
     options = parser.parse_args()
     with tempfile.TemporaryDirectory() as name:
-        tmp = Path(name)
-        rate = ingest(tmp, options.events_tasks)
-        print(f"ingest: {rate:,.0f} events/s ({options.events_tasks * 3:,} events, batched)")
+        target = Target(Path(name), options.db)
+        where = options.db or "SQLite"
+        rate = ingest(target, options.events_tasks)
+        print(f"{where}: ingest {rate:,.0f} events/s ({options.events_tasks * 3:,} events)")
         for index in (True, False):
-            writes = store_writes(tmp, options.events_tasks, index)
+            writes = store_writes(target, options.events_tasks, index)
             label = "with" if index else "without"
-            print(f"store writes {label} the search index: {writes:,.0f} events/s")
-        store = Store(tmp / "big.sqlite3", max_tasks=10**9)
+            if writes is not None:
+                print(f"store writes {label} the search index: {writes:,.0f} events/s")
+        store = target.store("big", max_tasks=10**9)
+        print(f"search index: {store.search_index or 'none (scan)'}")
         began = time.perf_counter()
         fill(store, options.tasks)
+        analyze(store)
         print(f"filled {options.tasks:,} rows, indexed: {time.perf_counter() - began:.1f} s")
         print(f"queries with {options.tasks:,} tasks stored:")
-        timed("first page, no filter", lambda: list_tasks(store, TaskFilter()))
-        timed("state=FAILURE", lambda: list_tasks(store, TaskFilter(state="FAILURE")))
-        timed(
-            "name + worker", lambda: list_tasks(store, TaskFilter(name="proj.task3", worker="w3"))
-        )
-        timed("page 100 (offset 5000)", lambda: list_tasks(store, TaskFilter(offset=5000)))
-        timed(
-            "search frequent term 'user-42'",
-            lambda: list_tasks(store, TaskFilter(search="user-42")),
-        )
-        timed(
-            "search absent term (FTS5 index)", lambda: list_tasks(store, TaskFilter(search="nope"))
-        )
-        timed(
-            "search absent term + state=FAILURE",
-            lambda: list_tasks(store, TaskFilter(search="nope", state="FAILURE")),
-        )
-        timed(
-            "search 2-char term (scan, bounded)", lambda: list_tasks(store, TaskFilter(search="-9"))
-        )
-        timed(
-            "search term in every row 'proj.task'",
-            lambda: list_tasks(store, TaskFilter(search="proj.task")),
-        )
-        timed("overview (last hour)", lambda: overview(store))
-        store.close()
+        queries(store, options.runs)
+        target.done(store)
 
 
 if __name__ == "__main__":

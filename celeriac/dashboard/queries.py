@@ -72,7 +72,7 @@ def _recent_page(store: Store, flt: TaskFilter) -> list[dict[str, Any]] | None:
     A full page there is the true page: every match outside the window is older."""
     where, params = flt.where(store, search=False)
     rows = store.query(
-        f"SELECT {LIST_COLUMNS} FROM (SELECT * FROM {store.tables.tasks}{where} "
+        f"SELECT {LIST_COLUMNS} FROM (SELECT {LIST_COLUMNS} FROM {store.tables.tasks}{where} "
         f"ORDER BY seen DESC LIMIT :window) recent WHERE {scan_clause(store.db)} "
         "ORDER BY seen DESC LIMIT :limit OFFSET :offset",
         {
