@@ -30,10 +30,14 @@ How the delivery contract maps onto RabbitMQ (docs/rabbitmq.md says more):
   ``max_deliveries``.
 * Revocations, the queue registry and purge marks live in a stream
   (``amqp_state``), since RabbitMQ has no key-value store.
+* Events and remote control use stream queues, replies small expiring queues
+  (``amqp_streams``, ``amqp_replies``); rate limits pass one token per limit
+  from worker to worker (``amqp_rates``).
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
 import threading
@@ -57,7 +61,9 @@ from .amqp_consumer import Intake, Raw
 from .amqp_dead import DeadLetters
 from .amqp_flags import Flags
 from .amqp_messages import Messages
+from .amqp_rates import Rates
 from .amqp_state import StateLog
+from .amqp_streams import Retention, Streams
 from .amqp_topology import Topology, check_queue_name, parse_routes
 from .base import Broker, DeadLetter, QueueStats
 
@@ -80,7 +86,24 @@ _OPTIONS: dict[str, Any] = {
     "task_queues": None,
     "state_retention": "7D",
     "default_priority": 5,
+    "stream_max_bytes": 100 * 1024 * 1024,
+    "stream_max_age": "7D",
+    "stream_segment_bytes": 8 * 1024 * 1024,
 }
+
+
+def _retention(opts: dict[str, Any]) -> Retention:
+    try:
+        return Retention(
+            int(opts["stream_max_bytes"]),
+            str(opts["stream_max_age"]),
+            int(opts["stream_segment_bytes"]),
+        )
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError(
+            "stream_max_bytes and stream_segment_bytes must be whole numbers of bytes, "
+            f"stream_max_age a RabbitMQ age such as '7D' or '12h' ({exc})"
+        ) from exc
 
 
 class AMQPBroker(Broker):
@@ -92,7 +115,9 @@ class AMQPBroker(Broker):
     (default: the lease), ``queue_arguments`` (extra ``x-`` arguments for task
     queues), ``task_queues`` (exchanges and routing keys per queue),
     ``state_retention`` (of the state stream, default ``"7D"``),
-    ``default_priority`` (where ``stats`` reports waiting messages).
+    ``default_priority`` (where ``stats`` reports waiting messages),
+    ``stream_max_bytes``, ``stream_max_age`` and ``stream_segment_bytes`` (what
+    the event and control streams keep on the server, see ``amqp_streams``).
     """
 
     def __init__(
@@ -136,15 +161,19 @@ class AMQPBroker(Broker):
             self._link, self._messages, self._state, self._dead, self._default_priority
         )
         self._flags = Flags(self._link, self._state)
+        self._streams = Streams(self._link, _retention(opts), float(opts["confirm_timeout"]))
+        self._rates = Rates(self._link)
         self._intake: Intake | None = None  # the consuming channel, opened by the first fetch
         self._consumers: set[str] = set()  # consumer ids that fetch through this object
         self._link.on_reset.append(self._forget_connection)
         self._link.before_close.append(self._state.close_channel)
+        self._link.before_close.append(self._streams.close_channels)
 
     def _forget_connection(self) -> None:
         self._intake = None  # RabbitMQ requeued everything it held
         self._topology.forget()
         self._state.detach()
+        self._streams.forget()
 
     # -- calling RabbitMQ ----------------------------------------------------------
     def _retrying(self, what: str, op: Callable[[], T]) -> T:
@@ -458,12 +487,32 @@ class AMQPBroker(Broker):
     def flags(self, prefix: str = "") -> dict[str, str]:
         return self._retrying("flags", lambda: self._flags.read(prefix))
 
-    # -- not on RabbitMQ (yet) ------------------------------------------------------------
+    # -- rate limits ---------------------------------------------------------------------
     def rate_reserve(self, key: str, interval: float, burst: int = 1) -> float:
-        raise NotImplementedError(
-            "rate limits need shared atomic state, which RabbitMQ does not have: use the Redis "
-            "or SQLite broker for rate-limited tasks, or set worker_disable_rate_limits=True"
-        )
+        """The next slot of a cluster-wide limit, by passing its token (see amqp_rates)."""
+        return self._retrying("rate_reserve", lambda: self._rates.reserve(key, interval, burst))
+
+    # -- streams: events and remote control ------------------------------------------------
+    def stream_add(self, stream: str, items: Sequence[bytes], maxlen: int = 100_000) -> None:
+        if not items:
+            return
+        self._retrying("stream_add", lambda: self._streams.add(stream, items, maxlen))
+
+    def stream_read(
+        self, stream: str, after: str, limit: int = 1000, timeout: float = 0.0
+    ) -> list[tuple[str, bytes]]:
+        """Items after ``after``; a wait happens in short slices, so other threads get a turn."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            wait = min(max(remaining, 0.0), _SLICE) if timeout > 0 else 0.0
+            read = functools.partial(self._streams.read, stream, after, limit, wait)
+            items = self._retrying("stream_read", read)
+            if items or remaining <= 0 or timeout <= 0:
+                return items
+
+    def stream_last(self, stream: str) -> str:
+        return self._retrying("stream_last", lambda: self._streams.last(stream))
 
     def close(self) -> None:
         """Give back what no task started, then close the connection."""

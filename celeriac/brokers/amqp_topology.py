@@ -17,6 +17,10 @@ Everything is durable and declared on first use, then remembered per connection:
   consumer's channel.
 * ``celeriac.state`` (a stream): revocations, the queue registry and purge
   marks, read by every broker object from the start (see ``amqp_state``).
+* ``celeriac.stream.<name>`` (streams: events, control), ``celeriac.reply.<id>``
+  (replies to one command), ``celeriac.rate.<key>`` (a rate limit's token) and
+  ``celeriac.flag.<name>``: see ``amqp_streams``, ``amqp_replies``,
+  ``amqp_rates`` and ``amqp_flags``.
 """
 
 from __future__ import annotations
@@ -64,7 +68,17 @@ def from_ms(value: object) -> float:
 
 
 _PRECONDITION_FAILED = 406
-_RESERVED = (DEAD_PREFIX, DELAY_PREFIX, STATE_STREAM, "amq.")
+# Also the streams, reply queues and rate tokens (amqp_streams, amqp_replies, amqp_rates).
+_RESERVED = (
+    DEAD_PREFIX,
+    DELAY_PREFIX,
+    STATE_STREAM,
+    "celeriac.stream.",
+    "celeriac.reply.",
+    "celeriac.rate",
+    "celeriac.flag.",
+    "amq.",
+)
 _MAX_NAME_BYTES = 200  # AMQP names are at most 255 bytes; leave room for the dead prefix
 
 
