@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -101,6 +102,8 @@ class SQLBackend(Backend):
         self._listens = can_listen(self._engine)
         self._channel = channel_name(self.tables.task)
         self._listener: Listener | None = None
+        self._pid = os.getpid()
+        self._inherited: list[Any] = []  # a parent's connections, kept from being closed
         self._writes, self._swept_at = 0, time.monotonic()
         if create_tables_at_setup:
             self._ensure_tables()
@@ -127,7 +130,19 @@ class SQLBackend(Backend):
         reason = getattr(exc, "orig", None) or exc
         return BackendError(f"SQL result backend {redact(self.url)}: {reason}")
 
+    def _forked(self) -> None:
+        """In a child process, leave the parent's connections to the parent."""
+        if self._pid == os.getpid():
+            return
+        self._pid = os.getpid()
+        # close=False: closing would end the parent's sessions on the shared sockets
+        self._engine.dispose(close=False)
+        if self._listener is not None:
+            self._inherited.append(self._listener)
+            self._listener = None
+
     def _ensure_tables(self) -> None:
+        self._forked()
         if self._tables_ready:
             return
         if self._created_key not in _created:
@@ -230,6 +245,7 @@ class SQLBackend(Backend):
                 self._stop_listening()
 
     def _listening(self) -> Listener | None:
+        self._forked()
         if self._listener is None:
             try:
                 self._listener = Listener(self._engine, self._channel)
@@ -336,6 +352,7 @@ class SQLBackend(Backend):
         self._tables_ready = False
 
     def close(self) -> None:
+        self._forked()
         self._stop_listening()
         self._engine.dispose()
 

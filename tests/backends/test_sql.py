@@ -277,3 +277,36 @@ def test_bad_engine_options_are_a_configuration_error(tmp_path: Path) -> None:
         sql_backend.SQLBackend(
             Codec(), f"db+sqlite:///{tmp_path}/r.sqlite3", engine_options={"no_such_option": 1}
         )
+
+
+def _store_in_child(backend: Any, task_ids: list[str]) -> None:
+    for task_id in task_ids:
+        backend.store([TaskMeta(task_id, states.SUCCESS, result="child")])
+    assert backend.wait(task_ids[-1], timeout=10).result == "child"
+    backend.close()
+
+
+def test_a_backend_made_before_a_fork_works_in_both_processes(sql_env: BackendEnv) -> None:
+    import multiprocessing
+
+    # No pre-ping: a connection the child broke would not be quietly replaced.
+    sql_env.options["engine_options"] = {"pool_pre_ping": False}
+    backend = _connect(sql_env)
+    before = uuid.uuid4().hex
+    backend.store([TaskMeta(before, states.SUCCESS, result="parent")])
+    assert backend.wait(before, timeout=10).result == "parent"  # pooled and listening
+    in_child = [uuid.uuid4().hex for _ in range(50)]
+    in_parent = [uuid.uuid4().hex for _ in range(50)]
+
+    child = multiprocessing.get_context("fork").Process(
+        target=_store_in_child, args=(backend, in_child)
+    )
+    child.start()
+    for task_id in in_parent:  # at the same time as the child
+        backend.store([TaskMeta(task_id, states.SUCCESS, result="parent again")])
+    child.join(30)
+
+    assert child.exitcode == 0
+    assert backend.get(in_child[-1]).result == "child"
+    assert backend.wait(in_parent[-1], timeout=10).result == "parent again"
+    assert len(backend.get_many(in_child + in_parent)) == 100
