@@ -18,6 +18,7 @@ from .. import states
 from ..brokers import redact
 from ..exceptions import CeleriacError
 from ..rate import parse_rate
+from .described import count_active
 from .queues import _BY_NODE
 from .registry import command
 
@@ -87,7 +88,7 @@ def _stats(handler: ControlHandler) -> Any:
         "sw_ver": __version__,
         "uptime": round(time.time() - handler.started_at, 3),
         "total": worker.processed(),
-        "active": len(worker.active_tasks()),
+        "active": count_active(worker),
         "pool": {
             **(own.get("pool") or {}),
             "max-concurrency": worker.pool_size(),

@@ -15,7 +15,6 @@ follower mode that applies only those, without replying.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from ..events.forksafe import guarded
 from ..exceptions import CeleriacError
 from . import commands as _builtin  # noqa: F401 - registers the built-in commands
+from .described import job_info
 from .pause import PausedQueues
 from .registry import COMMANDS, LOCAL_COMMANDS
 
@@ -72,24 +72,11 @@ class WorkerHandle(Protocol):
 
 
 def task_info(job: Job, pid: int | None = None, started: bool = True) -> dict[str, Any]:
-    """What ``inspect active``/``reserved`` shows of one job (Celery's keys)."""
-    message = job.message
-    return {
-        "id": message.id,
-        "name": message.task,
-        "args": list(message.args),
-        "kwargs": message.kwargs,
-        "hostname": job.request.hostname,
-        "time_start": job.started_at or None if started else None,
-        "acknowledged": job.acked,
-        "worker_pid": pid if pid is not None else os.getpid(),
-        "retries": message.retries,
-        "delivery_info": {
-            "queue": message.queue,
-            "priority": message.priority,
-            "redelivered": job.delivery is not None and job.delivery.deliveries > 1,
-        },
-    }
+    """What ``inspect active``/``reserved`` shows of one job (see :mod:`.described`)."""
+    info = job_info(job.app, job, pid)
+    if not started:
+        info["time_start"] = None
+    return info
 
 
 class ControlHandler:

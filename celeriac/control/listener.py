@@ -5,6 +5,13 @@ its business), remembers the position of the last command it handled, and
 keeps it across broker outages, so commands sent meanwhile are handled when
 the broker is back unless their time to live ran out.
 
+A prefork child's follower starts instead where its supervisor's listener had
+got to when it forked the child (:func:`handled_position`): every command up to
+there is already applied in the memory the child inherited, and every later
+one the follower reads itself. So a command sent while a child boots (right
+after a ``pool_grow``, say) reaches it; starting from the stream's end would
+miss what was sent between the fork and the follower's first read.
+
 Two modes: with a :class:`~celeriac.control.handler.ControlHandler` (the worker's
 supervisor) it runs every command addressed to the worker and replies; as a
 follower (a prefork child) it only applies the commands that change how tasks
@@ -43,6 +50,18 @@ _BACKOFF = (0.5, 1.0, 2.0, 5.0)
 CHANGES = frozenset({"pool_grow", "pool_shrink", "add_consumer", "cancel_consumer"})
 
 
+#: worker hostname -> the stream position up to which this process has handled every
+#: command (its effects are in memory). Written by the listener that has a handler, only
+#: after a command is handled, so a process forked at any moment inherits a position
+#: that matches the state it inherits.
+_HANDLED: dict[str, str] = {}
+
+
+def handled_position(hostname: str) -> str | None:
+    """Where this process's listener for ``hostname`` has handled every command up to."""
+    return _HANDLED.get(hostname)
+
+
 class ControlListener:
     """Reads commands for ``hostname`` and runs them, in a daemon thread."""
 
@@ -52,12 +71,14 @@ class ControlListener:
         hostname: str,
         handler: ControlHandler | None = None,
         on_change: Callable[[], None] | None = None,
+        after: str | None = None,
     ) -> None:
         self.app = app
         self.hostname = hostname
         self.handler = handler  # None: follower mode, apply locally, never reply
         self.on_change = on_change  # after a command that changes what heartbeats report
-        self.position: str | None = None
+        # Read the commands after this stream position; None: from the end at start.
+        self.position: str | None = after
         self.handled = 0
         self._broker: Broker | None = None
         self._stop = threading.Event()
@@ -69,11 +90,14 @@ class ControlListener:
     def start(self) -> None:
         """Note the stream's end now (so no later command is missed), then listen.
 
-        With the broker away, the thread notes the end once it can reach it.
+        A listener made with ``after`` reads on from there instead. With the broker
+        away, the thread notes the end once it can reach it.
         """
         try:
             self._broker = self._connect()
-            self.position = self._broker.stream_last(CONTROL_STREAM)
+            if self.position is None:
+                self.position = self._broker.stream_last(CONTROL_STREAM)
+                self._handled(self.position)
         except NotImplementedError:
             pass  # the thread says so once, and ends
         except Exception as exc:  # an outage at start is not a reason not to start
@@ -133,21 +157,32 @@ class ControlListener:
                 logger.debug("closing the control connection", exc_info=True)
             self._broker = None
 
+    def _handled(self, position: str) -> None:
+        if self.handler is not None:
+            _HANDLED[self.hostname] = position
+
     def _read_once(self, broker: Broker) -> None:
         if self.position is None:
             self.position = broker.stream_last(CONTROL_STREAM)
+            self._handled(self.position)
         items = broker.stream_read(CONTROL_STREAM, self.position, 100, READ_TIMEOUT)
         for position, data in items:
             self.position = position
             try:
-                command = Command.decode(data)
-            except ProtocolError as exc:
-                logger.warning("%s", exc)
-                continue
-            if command.name == WAKE or self._stop.is_set():
-                continue
-            if command.is_for(self.hostname) and not command.expired:
-                self._dispatch(broker, command)
+                self._handle_item(broker, data)
+            finally:  # handled, or failed for good: either way a forked child need not redo it
+                self._handled(position)
+
+    def _handle_item(self, broker: Broker, data: bytes) -> None:
+        try:
+            command = Command.decode(data)
+        except ProtocolError as exc:
+            logger.warning("%s", exc)
+            return
+        if command.name == WAKE or self._stop.is_set():
+            return
+        if command.is_for(self.hostname) and not command.expired:
+            self._dispatch(broker, command)
 
     def _dispatch(self, broker: Broker, command: Command) -> None:
         self.handled += 1

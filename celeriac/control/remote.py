@@ -16,8 +16,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..events.worker import WorkerEvents
+from .described import count_active
 from .handler import ControlHandler, WorkerHandle
-from .listener import ControlListener
+from .listener import ControlListener, handled_position
 
 if TYPE_CHECKING:
     from ..app import Celeriac
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 def heartbeat_stats(worker: WorkerHandle) -> dict[str, Any]:
     """The load a heartbeat carries, read from the worker."""
     return {
-        "active": len(worker.active_tasks()),
+        "active": count_active(worker),
         "processed": worker.processed(),
         "pool_size": worker.pool_size(),
         "queues": worker.queues(),
@@ -46,8 +47,10 @@ class WorkerRemote:
         )
 
     def start(self) -> None:
-        self.events.start()
+        # The listener notes where the control stream ends before worker-online says the
+        # worker is there: a command sent after that is never missed.
         self.listener.start()
+        self.events.start()
 
     def stop(self) -> None:
         self.listener.stop()
@@ -55,7 +58,11 @@ class WorkerRemote:
 
 
 def follow_control(app: Celeriac, hostname: str) -> ControlListener:
-    """In a process that runs tasks: apply revocations and limit changes sent to ``hostname``."""
-    follower = ControlListener(app, hostname, handler=None)
+    """In a process that runs tasks: apply revocations and limit changes sent to ``hostname``.
+
+    In a prefork child it reads on from where the supervisor's listener had got to
+    when it forked the child, so no command sent since is missed.
+    """
+    follower = ControlListener(app, hostname, handler=None, after=handled_position(hostname))
     follower.start()
     return follower

@@ -5,6 +5,14 @@ what each runs, counts, the pool itself), so this adapter needs nothing from
 the pools beyond what they already publish: ``grow``/``shrink`` where a pool
 has them, the slot records for ``inspect active`` and ``terminate``, and the
 warm-shutdown signal every pool already handles.
+
+``inspect active`` adds each running task's arguments from the job its slot
+keeps in the consumer's process, and ``inspect reserved`` lists what each
+consumer has prefetched and not started. Under prefork both live in the
+children, so the supervisor asks them (:mod:`celeriac.worker.inquiry`, where
+the design is explained); the other pools run their consumers in this process
+and are read directly. Nothing is added to a task's hot path: all the work is
+done when someone inspects.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import CeleriacError
+from .described import reserved_info, running_info
 from .queues import start_worker_queues, worker_queues
 
 if TYPE_CHECKING:
@@ -53,11 +62,35 @@ class StateHandle:
         return getattr(self.state, "pool", None)
 
     def active_tasks(self) -> list[dict[str, Any]]:
-        return self.state.active()
+        ask_children = getattr(self._pool, "ask_children", None)
+        if ask_children is None:  # the consumers run in this process
+            return running_info(self.app, self.state)
+        answers = ask_children("active")
+        # A child that did not answer in time: what its slot record says, without arguments.
+        found = [e for e in self.state.active() if e["slot"] not in answers]
+        for entries in answers.values():
+            if isinstance(entries, list):
+                found.extend(entries)
+        return sorted(found, key=lambda entry: int(entry.get("slot", 0)))
+
+    def active_count(self) -> int:
+        """How many tasks run now, from the slot records alone (for heartbeats and stats)."""
+        return len(self.state.active())
 
     def reserved_tasks(self) -> list[dict[str, Any]]:
-        # Prefetched messages sit in each consumer's private buffer; the slots say how many.
-        return []
+        ask_children = getattr(self._pool, "ask_children", None)
+        if ask_children is not None:  # prefork: each child keeps its prefetched messages
+            answers = ask_children("reserved")
+            return [
+                entry
+                for _, entries in sorted(answers.items())
+                if isinstance(entries, list)
+                for entry in entries
+            ]
+        held = getattr(self._pool, "reserved_deliveries", None)
+        if held is None:  # the pool has not started
+            return []
+        return [reserved_info(self.app, delivery, self.hostname) for delivery in held()]
 
     def processed(self) -> int:
         return self.state.processed

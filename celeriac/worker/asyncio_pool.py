@@ -278,6 +278,10 @@ class AsyncioPool:
             executor.stopped(job)
             slot.end()
 
+    def reserved_deliveries(self) -> list[Delivery]:
+        """Messages fetched and not started (``inspect reserved``); safe from any thread."""
+        return list(self._buffer)
+
     def terminate(self, task_id: str, signal: str) -> bool:
         """Cancel the coroutine running ``task_id`` (remote control); safe from any thread.
 

@@ -14,13 +14,17 @@ import logging
 import os
 import signal
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from ..control.described import reserved_info, running_info
 from .consumer import Consumer
+from .inquiry import close_inherited, serve
 from .state import WorkerState
 from .timelimits import SignalTimer
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from multiprocessing.connection import Connection
     from types import FrameType
 
     from ..app import Celeriac
@@ -50,9 +54,22 @@ def die_with_parent(parent_pid: int) -> None:
         os._exit(EXIT_ORPHANED)
 
 
-def child_main(app: Celeriac, options: WorkerOptions, slot: Slot, parent_pid: int) -> None:
-    """The body of a prefork child process."""
+def child_main(
+    app: Celeriac,
+    options: WorkerOptions,
+    slot: Slot,
+    parent_pid: int,
+    line: Connection | None = None,
+    inherited: Sequence[Connection] = (),
+) -> None:
+    """The body of a prefork child process.
+
+    ``line`` is this child's end of the pipe its supervisor asks questions on
+    (:mod:`celeriac.worker.inquiry`); ``inherited`` the supervisor's ends it
+    inherited at fork, closed here.
+    """
     die_with_parent(parent_pid)
+    close_inherited(inherited)
     signal.set_wakeup_fd(-1)  # the supervisor's wakeup pipe is not ours to write
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     consumer = Consumer(
@@ -76,6 +93,8 @@ def child_main(app: Celeriac, options: WorkerOptions, slot: Slot, parent_pid: in
     from ..control.remote import follow_control
 
     follower = follow_control(app, options.hostname)  # revocations, limits, queue changes
+    if line is not None:
+        serve(line, _answers(app, options.hostname, state, consumer))
     for hook in app.middleware.worker_start:  # type: ignore[attr-defined]
         hook(app, state)
     try:
@@ -84,3 +103,18 @@ def child_main(app: Celeriac, options: WorkerOptions, slot: Slot, parent_pid: in
         follower.stop()
         for hook in app.middleware.worker_stop:  # type: ignore[attr-defined]
             hook(app, state)
+
+
+def _answers(
+    app: Celeriac, hostname: str, state: WorkerState, consumer: Consumer
+) -> Callable[[str], Any]:
+    """How this child answers its supervisor's questions (in the inquiry thread)."""
+
+    def answer(question: str) -> Any:
+        if question == "active":
+            return running_info(app, state)
+        if question == "reserved":
+            return [reserved_info(app, d, hostname) for d in consumer.reserved_deliveries()]
+        raise ValueError(f"unknown question {question!r}")
+
+    return answer

@@ -132,6 +132,13 @@ class Consumer:
             self._give_back()
             self._close()
 
+    def reserved_deliveries(self) -> list[Delivery]:
+        """The prefetched messages not started yet, in the order they will run.
+
+        Safe from another thread: the copy is taken in one step under the GIL.
+        """
+        return list(self._buffer)
+
     def drop_buffer(self) -> None:
         """Forget prefetched messages without giving them back (a watchdog did)."""
         self._buffer.clear()

@@ -5,7 +5,9 @@ shared memory made before the child is forked, so the child publishes the task
 it starts (id, name, delivery tag, start time, hard deadline) with a handful of
 stores and no message to anyone, and the supervisor reads it to enforce hard
 time limits, to say which task a dead child was running, and for ``inspect
-active``. The threads pool uses the same record in ordinary memory.
+active``. The threads pool uses the same record in ordinary memory. The
+arguments of the running task stay in the writer's process (``Slot.job``); a
+prefork supervisor asks the child for them (:mod:`celeriac.worker.inquiry`).
 
 Writes follow a sequence lock: ``seq`` is odd while the writer is changing the
 record, and a reader retries until it sees the same even ``seq`` before and
@@ -71,6 +73,9 @@ class Slot:
     def __init__(self, index: int, shared: bool) -> None:
         self.index = index
         self.record: Any = RawValue(SlotRecord) if shared else SlotRecord()
+        # The running job, in the writer's process only (a reference, not a copy): what
+        # ``inspect active`` reads for the arguments, which the record has no room for.
+        self.job: Job | None = None
 
     # -- the writer: the slot's consumer ------------------------------------------
     def reset(self, pid: int) -> None:
@@ -93,9 +98,11 @@ class Slot:
         rec.started, rec.started_mono = job.started_at or time.time(), time.monotonic()
         rec.hard_deadline = hard_deadline or 0.0
         rec.seq += 1
+        self.job = job
 
     def end(self) -> None:
         """The task returned: clear it before its outcome is stored."""
+        self.job = None
         rec = self.record
         rec.seq += 1
         rec.hard_deadline = 0.0

@@ -22,6 +22,7 @@ from .timelimits import SignalTimer
 
 if TYPE_CHECKING:
     from ..app import Celeriac
+    from ..message import Delivery
     from .options import WorkerOptions
     from .state import WorkerState
 
@@ -72,6 +73,10 @@ class SoloPool:
                 hook(self.app, self.state)
             signals.restore()
         return 0
+
+    def reserved_deliveries(self) -> list[Delivery]:
+        """Messages prefetched and not started (``inspect reserved``)."""
+        return self.consumer.reserved_deliveries()
 
     def _ready(self) -> None:
         self.announce(

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from .child import child_main, consumer_id
 from .heartbeat import Heartbeat
+from .inquiry import Inquirer
 from .slots import Running, Slot
 from .timelimits import record_time_limit
 
@@ -77,6 +78,7 @@ class Supervisor:
         self.app, self.options, self.state, self.announce = app, options, state, announce
         self.children: dict[int, _Child] = {}
         self.heartbeat = Heartbeat(app, f"supervisor {options.hostname}")
+        self.inquirer = Inquirer()  # asks children what they run and hold (inspect)
         self._backend: Backend | None = None
         self._context = multiprocessing.get_context("fork")
         self._signals = 0
@@ -148,9 +150,10 @@ class Supervisor:
     # -- children -----------------------------------------------------------------
     def _spawn(self, slot: Slot) -> None:
         self.state.replace_consumer(slot, 0)
+        line = self.inquirer.open(slot.index)
         process = self._context.Process(
             target=child_main,
-            args=(self.app, self.options, slot, os.getpid()),
+            args=(self.app, self.options, slot, os.getpid(), line, self.inquirer.ends()),
             name=f"Child-{slot.index}",
             daemon=True,
         )
@@ -162,6 +165,7 @@ class Supervisor:
             process.start()
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            line.close()  # the child's end, in the child now
         assert process.pid is not None
         slot.record.pid = process.pid
         self.children[slot.index] = _Child(
@@ -192,6 +196,7 @@ class Supervisor:
                 doing,
             )
         self._release(child.consumer_id)
+        self.inquirer.close(index)
         del self.children[index]
         if child.retiring:
             self.state.remove_slot(index)
@@ -307,6 +312,15 @@ class Supervisor:
             raise TimeoutError(f"the supervisor did not act within {timeout}s")
         return outcome[0]
 
+    # -- inspection (from the control thread) ----------------------------------------
+    def ask_children(self, question: str) -> dict[int, Any]:
+        """``"active"`` or ``"reserved"``: each child's answer, by slot index.
+
+        A child that does not answer within ``ANSWER_TIMEOUT`` is left out (see
+        :mod:`celeriac.worker.inquiry`).
+        """
+        return self.inquirer.ask(question)
+
     # -- shutdown -----------------------------------------------------------------------
     def _on_signal(self, signum: int, frame: object) -> None:
         self._signals += 1  # the loop acts on it: handlers only count
@@ -346,6 +360,7 @@ class Supervisor:
             )
 
     def _close(self) -> None:
+        self.inquirer.close_all()
         self.heartbeat.close()
         if self._backend is not None:
             self._backend.close()

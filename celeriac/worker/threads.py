@@ -29,6 +29,7 @@ from .timelimits import ThreadTimer, raise_in_thread, record_time_limit
 if TYPE_CHECKING:
     from ..app import Celeriac
     from ..backends.base import Backend
+    from ..message import Delivery
     from .options import WorkerOptions
     from .state import WorkerState
 
@@ -114,6 +115,12 @@ class ThreadPool:
     def _consumer_ids(self) -> list[str]:
         with self._lock:
             return [c.consumer_id for c, _ in self.consumers.values() if not c.abandoned]
+
+    def reserved_deliveries(self) -> list[Delivery]:
+        """Messages the consumers prefetched and have not started (``inspect reserved``)."""
+        with self._lock:
+            consumers = [c for c, _ in self.consumers.values() if not c.abandoned]
+        return [d for consumer in consumers for d in consumer.reserved_deliveries()]
 
     # -- the main thread -------------------------------------------------------------
     def run(self) -> int:

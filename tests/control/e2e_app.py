@@ -44,3 +44,14 @@ async def nap(seconds: float) -> float:
 
     await asyncio.sleep(seconds)
     return seconds
+
+
+@app.task
+def hold(gate: str, *extra: object, timeout: float = 60.0, **kwargs: object) -> str:
+    """Run until the file ``gate`` exists (the test creates it), or fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(gate):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"gate {gate} was never opened")
+        time.sleep(0.01)
+    return "released"

@@ -8,7 +8,15 @@ from collections.abc import Callable
 import pytest
 
 from celeriac import Celeriac
-from celeriac.control import CONTROL_STREAM, Command, PausedQueues, follow_control
+from celeriac.control import (
+    CONTROL_STREAM,
+    Command,
+    ControlListener,
+    PausedQueues,
+    follow_control,
+)
+from celeriac.control.listener import handled_position
+from celeriac.events import dispatcher_for
 from celeriac.exceptions import ConfigurationError
 from celeriac.middleware.revocation import Revocation
 from tests.control.conftest import FakeWorker
@@ -199,3 +207,41 @@ def test_registered_describes_limits_as_celery_does(
     assert inspect.registered("rate_limit", "time_limit") == {
         "w1@host": ["t.add [rate_limit=10/m]"]
     }
+
+
+def test_the_worker_records_how_far_it_has_handled_the_control_stream(
+    app: Celeriac, workers: list[FakeWorker]
+) -> None:
+    before = handled_position("w1@host")
+    assert before is not None  # noted when the listener started
+    app.control.pool_grow(1, destination=["w1@host"], reply=True)
+    grown_at = app.broker.stream_last(CONTROL_STREAM)
+    _until(lambda: handled_position("w1@host") == grown_at)
+
+
+def test_a_follower_given_a_position_applies_what_was_sent_since(app: Celeriac) -> None:
+    # Given a child forked when its supervisor had handled the stream up to here
+    forked_at = app.broker.stream_last(CONTROL_STREAM)
+    child_app = Celeriac("child", broker=app.broker_url, set_as_current=False)
+
+    @child_app.task(name="t.add")
+    def add(a: int, b: int) -> int:
+        return a + b
+
+    # When commands are sent before the child's follower starts reading
+    app.control.rate_limit("t.add", "7/m", destination=["w1@host"])
+    app.control.broadcast("revoke", {"task_ids": ["sent-while-booting"]})
+    follower = ControlListener(child_app, "w1@host", after=forked_at)
+    follower.start()
+    try:
+        # Expect the child to apply them all the same
+        revocation = next(m for m in child_app.middleware if isinstance(m, Revocation))
+        _until(
+            lambda: (
+                child_app.tasks["t.add"].rate_limit == "7/m"
+                and "sent-while-booting" in revocation.revoked
+            )
+        )
+    finally:
+        follower.stop()
+        dispatcher_for(child_app).close()
