@@ -1,12 +1,14 @@
-"""Who may look and who may act: basic auth, an API token, read-only mode, CSRF.
+"""Who may look and who may act: basic auth, API tokens, roles, read-only mode, CSRF.
 
-With ``basic_auth`` or ``api_token`` set, every path but ``/healthcheck``
-needs one of them. Actions are POSTs only; in read-only mode every POST is
-refused. A POST from a browser (it carries a cookie, an ``Origin`` or a
-``Sec-Fetch-Site`` header) must also carry the page's CSRF token, in the form
-field ``csrf_token`` or the header ``X-CSRF-Token``, equal to the
-``celeriac_csrf`` cookie (SameSite=Strict); scripts using the token header or
-basic auth without a browser are not asked for one.
+With credentials set, every path but ``/healthcheck`` needs them: an
+operator's (``basic_auth``, ``api_token``) to look and act, a viewer's
+(``viewer_auth``, ``viewer_token``) to look only. Actions are POSTs only; a
+viewer's POST is refused, and in read-only mode every POST is. A POST from a
+browser (it carries a cookie, an ``Origin`` or a ``Sec-Fetch-Site`` header)
+must also carry the page's CSRF token, in the form field ``csrf_token`` or the
+header ``X-CSRF-Token``, equal to the ``celeriac_csrf`` cookie
+(SameSite=Strict); scripts using the token header or basic auth without a
+browser are not asked for one.
 """
 
 from __future__ import annotations
@@ -28,43 +30,72 @@ OPEN_PATHS = frozenset({"/healthcheck"})
 
 @dataclass(frozen=True, slots=True)
 class Access:
-    """The dashboard's access settings."""
+    """The dashboard's access settings: an operator's credentials, a viewer's, read-only.
+
+    ``basic_auth`` and ``api_token`` are an operator's: they may look and act.
+    ``viewer_auth`` and ``viewer_token`` are a viewer's: every page and GET, no
+    action. Without any of them the dashboard is open (and listens on localhost).
+    """
 
     basic_auth: tuple[str, str] | None = None  # (user, password)
     api_token: str | None = None
     read_only: bool = False
+    viewer_auth: tuple[str, str] | None = None
+    viewer_token: str | None = None
 
     @property
     def protected(self) -> bool:
-        return self.basic_auth is not None or self.api_token is not None
-
-    def token_ok(self, request: Request) -> bool:
-        """The request carries the API token (header ``X-API-Token`` or a Bearer)."""
-        if self.api_token is None:
-            return False
-        given = request.headers.get(TOKEN_HEADER, "")
-        auth = request.headers.get("authorization", "")
-        if auth.lower().startswith("bearer "):
-            given = auth[7:].strip()
-        return bool(given) and secrets.compare_digest(given, self.api_token)
-
-    def basic_ok(self, request: Request) -> bool:
-        if self.basic_auth is None:
-            return False
-        auth = request.headers.get("authorization", "")
-        if not auth.lower().startswith("basic "):
-            return False
-        try:
-            user, _, password = base64.b64decode(auth[6:]).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            return False
-        want_user, want_password = self.basic_auth
-        return secrets.compare_digest(user, want_user) & secrets.compare_digest(
-            password, want_password
+        return any(
+            given is not None
+            for given in (self.basic_auth, self.api_token, self.viewer_auth, self.viewer_token)
         )
 
-    def allowed(self, request: Request) -> bool:
+    def token_ok(self, request: Request) -> bool:
+        """The request carries the operator's API token (``X-API-Token`` or a Bearer)."""
+        return _token_matches(request, self.api_token)
+
+    def basic_ok(self, request: Request) -> bool:
+        """The request carries the operator's basic auth."""
+        return _basic_matches(request, self.basic_auth)
+
+    def operator(self, request: Request) -> bool:
+        """Whoever sent the request may act (read-only mode aside)."""
         return not self.protected or self.token_ok(request) or self.basic_ok(request)
+
+    def allowed(self, request: Request) -> bool:
+        """Whoever sent the request may look."""
+        return (
+            self.operator(request)
+            or _token_matches(request, self.viewer_token)
+            or _basic_matches(request, self.viewer_auth)
+        )
+
+    def may_act(self, request: Request) -> bool:
+        return not self.read_only and self.operator(request)
+
+
+def _token_matches(request: Request, token: str | None) -> bool:
+    if token is None:
+        return False
+    given = request.headers.get(TOKEN_HEADER, "")
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        given = auth[7:].strip()
+    return bool(given) and secrets.compare_digest(given, token)
+
+
+def _basic_matches(request: Request, credentials: tuple[str, str] | None) -> bool:
+    if credentials is None:
+        return False
+    auth = request.headers.get("authorization", "")
+    if not auth.lower().startswith("basic "):
+        return False
+    try:
+        user, _, password = base64.b64decode(auth[6:]).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return False
+    want_user, want_password = credentials
+    return secrets.compare_digest(user, want_user) & secrets.compare_digest(password, want_password)
 
 
 def parse_basic_auth(value: str | None) -> tuple[str, str] | None:

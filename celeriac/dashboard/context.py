@@ -62,6 +62,11 @@ def refused(request: Request, params: dict[str, Any]) -> Response | None:
     board = dashboard(request)
     if board.access.read_only:
         return JSONResponse({"error": "the dashboard is read-only"}, status_code=403)
+    if not board.access.operator(request):
+        return JSONResponse(
+            {"error": "these are a viewer's credentials: acting needs an operator's"},
+            status_code=403,
+        )
     browser = from_browser(request) and not board.access.token_ok(request)
     if browser and not csrf_ok(request, params.get("csrf_token")):
         return JSONResponse({"error": "missing or wrong CSRF token"}, status_code=403)

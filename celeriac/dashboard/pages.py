@@ -68,7 +68,7 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
     context.update(
         partial=request.query_params.get("partial") == "1",
         csrf=csrf_token(request),
-        read_only=board.access.read_only,
+        read_only=not board.access.may_act(request),  # read-only mode, or a viewer
         message=request.query_params.get("msg", ""),
         refresh_ms=board.refresh_ms,
         root=request.scope.get("root_path", ""),

@@ -48,6 +48,8 @@ def create_app(
     collect: bool = True,
     refresh_ms: int = 1000,
     live_interval: float = 0.5,
+    viewer_auth: tuple[str, str] | None = None,
+    viewer_token: str | None = None,
     **store_options: Any,
 ) -> Starlette:
     """The dashboard for ``celeriac_app``; its collector runs while the app is served.
@@ -55,6 +57,8 @@ def create_app(
     ``store`` is a :class:`Store` or the path of its SQLite file
     (``store_options``: retention limits). ``collect=False`` serves what the
     store holds without reading events (a second replica, tests).
+    ``basic_auth`` and ``api_token`` let an operator look and act;
+    ``viewer_auth`` and ``viewer_token`` let a viewer look only.
     """
     if not isinstance(store, Store):
         store = Store(store, **store_options)
@@ -66,7 +70,7 @@ def create_app(
         changes.bump(events)
 
     collector = Collector(celeriac_app, store, on_batch=on_batch)
-    access = Access(basic_auth, api_token, read_only)
+    access = Access(basic_auth, api_token, read_only, viewer_auth, viewer_token)
     board = Dashboard(celeriac_app, store, collector, access, metrics, refresh_ms, changes)
 
     starter = _CollectorStarter(collector if collect else None)
