@@ -92,7 +92,7 @@ def _describe(app: Any, dead: DeadLetter) -> dict[str, Any]:
         "dead_at": dead.dead_at,
     }
     try:
-        message = decode(dead.body, app.codec)
+        message = decode(dead.body, app.codec, dead)
         info.update(task=message.task, args=list(message.args), kwargs=message.kwargs)
     except Exception as exc:  # an undecodable message is exactly what lands here
         info["undecodable"] = str(exc)

@@ -130,7 +130,7 @@ class Executor:
         """Decode a delivery; dead-letter what cannot be run and return None."""
         assert self.broker is not None
         try:
-            message = decode(delivery.body, self.app.codec)
+            message = decode(delivery.body, self.app.codec, delivery)
         except MessageDecodeError as exc:
             logger.error(
                 "message %s from queue %s cannot be decoded, dead-lettered: %s",

@@ -32,5 +32,5 @@ def test_plain_tasks_keep_the_one_call_store_and_ack(app: Celeriac, monkeypatch:
     # Expect: the plain one was stored and acked in one call, the linked one was not
     assert plain.get(timeout=1) == 2 and linked.get(timeout=1) == 4
     assert combined == [1]
-    left = [decode(d.body, app.codec).task for d in broker.fetch(["celeriac"], "c", 10, 0.0)]
+    left = [decode(d.body, app.codec, d).task for d in broker.fetch(["celeriac"], "c", 10, 0.0)]
     assert left == ["t.record"]  # the linked task's callback was sent

@@ -6,10 +6,11 @@ import uuid
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 
+import orjson
 import pytest
 
 from celeriac.exceptions import ConfigurationError, MessageDecodeError, SerializationError
-from celeriac.message import Message, decode, encode
+from celeriac.message import Delivery, Message, decode, encode
 from celeriac.serialization import Codec
 
 VALUES = {
@@ -28,7 +29,7 @@ VALUES = {
 
 def roundtrip(codec: Codec, args: tuple, kwargs: dict) -> Message:
     message = Message(id="m1", task="t", args=args, kwargs=kwargs)
-    return decode(encode(message, codec), codec)
+    return decode(encode(message, codec), codec, message)
 
 
 def test_special_types_round_trip_in_json() -> None:
@@ -52,6 +53,28 @@ def test_non_string_dict_keys_are_refused_with_the_path() -> None:
         roundtrip(Codec(), ({1: "x"},), {})
 
 
+def test_the_body_leaves_out_what_the_envelope_carries_and_defaults() -> None:
+    """Given a plain task message, expect a body with none of the id, queue, priority,
+    empty arguments, zero retries or a root that is the task itself (the broker keeps
+    the first three beside the body), and the same message back from the delivery."""
+    codec = Codec()
+    message = Message(id="m1", task="t", queue="q", priority=7, root_id="m1", sent_at=1.5)
+    body = encode(message, codec)
+    assert orjson.loads(body) == {"v": 1, "task": "t", "sent_at": 1.5}
+    delivery = Delivery("m1", "q", 7, body, tag="x")
+    assert decode(body, codec, delivery) == message
+    with pytest.raises(MessageDecodeError, match="delivery"):
+        decode(body, codec)
+
+
+def test_a_body_that_names_its_id_queue_and_priority_decodes_alone() -> None:
+    body = orjson.dumps(
+        {"v": 1, "id": "m", "task": "t", "args": [1], "kwargs": {}, "queue": "q", "priority": 2}
+    )
+    got = decode(body, Codec())
+    assert (got.id, got.queue, got.priority, got.args, got.root_id) == ("m", "q", 2, (1,), "m")
+
+
 def test_garbage_bytes_raise_decode_error() -> None:
     for body in (b"not json", b"{broken", b"[1, 2]", b'{"v": 99}', b"\x80\x04pickle"):
         with pytest.raises(MessageDecodeError):
@@ -63,7 +86,7 @@ def test_pickle_needs_a_key_and_rejects_unsigned_bodies() -> None:
         Codec("pickle", ["pickle"])
     signer = Codec("pickle", ["pickle"], security_key="k1")
     body = encode(Message(id="m", task="t", args=(object.__name__,)), signer)
-    assert decode(body, signer).args == ("object",)
+    assert decode(body, signer, Message(id="m", task="t")).args == ("object",)
     with pytest.raises(MessageDecodeError, match="signature"):
         decode(body, Codec("pickle", ["pickle"], security_key="other"))
 

@@ -60,7 +60,7 @@ def test_delay_sends_a_routed_message_with_defaults(app: Celeriac) -> None:
 
     result = t1.delay(5, 10, message="The sum is")
     [delivery] = app.broker.fetch(["q1"], "c", 10, 0)
-    message = decode(delivery.body, app.codec)
+    message = decode(delivery.body, app.codec, delivery)
     assert (message.id, message.task, message.args) == (result.id, t1.name, (5, 10))
     assert (message.kwargs, message.queue, message.priority) == ({"message": "The sum is"}, "q1", 7)
     assert message.root_id == message.id

@@ -48,7 +48,7 @@ def _history(cel: Celeriac) -> None:
 
 def _waiting(cel: Celeriac, queue: str = "celeriac") -> list[Any]:
     deliveries = cel.broker.fetch([queue], "test", 100, 0.0)
-    return [decode(d.body, cel.codec) for d in deliveries]
+    return [decode(d.body, cel.codec, d) for d in deliveries]
 
 
 def test_pages_render_the_stored_history(cel: Celeriac, tmp_path: Path) -> None:

@@ -82,7 +82,7 @@ def _failures(cel: Celeriac, count: int, name: str = "proj.fail") -> list[str]:
 
 def _waiting(cel: Celeriac, queue: str = "celeriac") -> list[Any]:
     deliveries = cel.broker.fetch([queue], "test", 10_000, 0.0)
-    return [decode(d.body, cel.codec) for d in deliveries]
+    return [decode(d.body, cel.codec, d) for d in deliveries]
 
 
 def test_a_dry_run_counts_then_retry_sends_every_match_again(cel: Celeriac, tmp_path: Path) -> None:
