@@ -106,7 +106,7 @@ def test_a_chord_members_page_shows_the_workflow(
         callback = tree.locator(f"li[data-task='{result.id}']")
         assert f"{APP}.tsum" in callback.inner_text()
         if os.environ.get("DASHBOARD_SCREENSHOTS"):
-            shoot(page, "task", tmp_path)
+            shoot(page, "workflow", tmp_path)
         callback.locator("a").first.click()
         page.wait_for_url(f"{base}/task/{result.id}", timeout=15_000)
         assert page.locator("li.here").get_attribute("data-task") == result.id
