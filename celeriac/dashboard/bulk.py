@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import NotRegistered
@@ -82,9 +83,13 @@ def count_matches(store: Store, request: BulkRequest) -> dict[str, Any]:
 
 
 def describe(flt: TaskFilter) -> dict[str, str]:
-    """The filter's set fields, as a person or a script gave them."""
+    """The filter's set fields; a time range as UTC ISO 8601 times."""
     fields = {"state": flt.state, "name": flt.name, "worker": flt.worker, "queue": flt.queue}
     fields["search"] = flt.search
+    for bound in ("since", "until"):
+        moment = getattr(flt, bound)
+        if moment is not None:
+            fields[bound] = datetime.fromtimestamp(moment, timezone.utc).isoformat()
     return {key: value for key, value in fields.items() if value}
 
 

@@ -214,3 +214,25 @@ def _hidden_fields(html: str) -> dict[str, str]:
     form = form[: form.index("</form>")]
     found = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form)
     return {name: html_text.unescape(value) for name, value in found}
+
+
+def test_the_time_range_bounds_the_action_and_cut_arguments_are_skipped(
+    cel: Celeriac, tmp_path: Path
+) -> None:
+    """Given failures in the last hour (one whose arguments were cut in its events) and
+    one two hours ago, When every failure since an hour ago is retried, Expect the recent
+    ones with whole arguments sent again, the cut one skipped and counted, the old one not
+    touched."""
+    _failures(cel, 2)
+    lifecycle(cel, "cut-1", name="proj.fail", outcome="task-failed", args="[1, 2, 3...")
+    lifecycle(cel, "old-1", name="proj.fail", outcome="task-failed", at=time.time() - 7200)
+    client = _client(cel, tmp_path)
+    counted = client.get("/api/tasks/bulk/retry", params={"state": "FAILURE", "since": "1h"})
+    assert counted.json()["count"] == 3
+    assert counted.json()["filter"]["since"].endswith("+00:00")
+    done = client.post(
+        "/api/tasks/bulk/retry", json={"state": "FAILURE", "since": "1h", "expected": 3}
+    ).json()
+    assert (done["count"], done["skipped"]) == (2, 1)
+    assert "1 skipped" in done["message"]
+    assert sorted(list(m.args) for m in _waiting(cel)) == [[0], [1]]
