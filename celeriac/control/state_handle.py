@@ -11,8 +11,8 @@ keeps in the consumer's process, and ``inspect reserved`` lists what each
 consumer has prefetched and not started. Under prefork both live in the
 children, so the supervisor asks them (:mod:`celeriac.worker.inquiry`, where
 the design is explained); the other pools run their consumers in this process
-and are read directly. Nothing is added to a task's hot path: all the work is
-done when someone inspects.
+and are read directly. A task's hot path gains only the reference its slot
+keeps to the running job: the rest of the work is done when someone inspects.
 """
 
 from __future__ import annotations

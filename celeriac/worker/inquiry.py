@@ -9,9 +9,10 @@ answers questions from what the child keeps anyway.
 
 Why this design rather than another:
 
-* Nothing on the hot path. A child does no extra work per task or per fetch;
-  decoding prefetched messages, cutting large arguments and writing JSON happen
-  only when someone asks, in the thread that answers.
+* Next to nothing on the hot path. A child does no extra work per fetch, and per
+  task only keeps a reference to the running job (``Slot.job``); decoding
+  prefetched messages, cutting large arguments and writing JSON happen only
+  when someone asks, in the thread that answers.
 * The shared slot record cannot hold it for free: copying arguments, or the ids
   of buffered messages, into shared memory at every start and fetch is work for
   every task on behalf of a rare inspection, and a fixed-size record has no room
