@@ -5,8 +5,10 @@ URLs are Celery's: ``db+`` and an SQLAlchemy URL (``db+postgresql://user@host/db
 Install ``celeriac[sql]`` and a driver. Tables and settings: :mod:`.sql_schema`
 and docs/results.md.
 
-* ``store`` writes a batch of records in one transaction, as multi-row upserts
-  (``ON CONFLICT`` on PostgreSQL and SQLite, ``ON DUPLICATE KEY UPDATE`` on MySQL).
+* ``store`` writes a batch of records in one transaction and one round trip: an
+  upsert (``ON CONFLICT`` on PostgreSQL and SQLite, ``ON DUPLICATE KEY UPDATE`` on
+  MySQL) executed with every row at once (one multi-row statement with pymysql,
+  one pipeline with psycopg).
 * The chord join locks the chord's counter row (created by the first part), adds
   the part to a table keyed by (chord, index) so a redelivered part counts once,
   and counts it in the locked row: exactly one call sees the last part arrive.
@@ -92,7 +94,12 @@ class SQLBackend(Backend):
         self._engine = create_engine(
             engine_url(url), dict(engine_options or {}), short_lived_sessions
         )
-        self._dialect = self._engine.dialect.name
+        self._dialect = dialect = self._engine.dialect.name
+        # Statements built once, so SQLAlchemy compiles each once.
+        self._upsert_tasks = upsert(dialect, self.tables.task)
+        self._upsert_group = upsert(dialect, self.tables.group)
+        self._open_chord = insert_or_lock(dialect, self.tables.chord, "done")
+        self._add_part = insert_new(dialect, self.tables.chord_parts)
         self._rows = RowCodec(codec)
         self._tables_ready = False
         self._created_key = (
@@ -186,11 +193,10 @@ class SQLBackend(Backend):
             return
         rows = self._rows.rows(metas, self._expires_at())
         ready = [row["task_id"] for row in rows if is_ready(row)]
-        table = self.tables.task
 
         def write(conn: sa.Connection) -> None:
             for chunk in chunks(rows):
-                conn.execute(upsert(self._dialect, table, chunk))
+                conn.execute(self._upsert_tasks, chunk)
             if ready and self._dialect == "postgresql":
                 conn.execute(notify_statement(), {"channel": self._channel, "ids": ready})
 
@@ -266,9 +272,7 @@ class SQLBackend(Backend):
             "date_done": utcnow(),
             "expires_at": self._expires_at(),
         }
-        self._transaction(
-            lambda conn: conn.execute(upsert(self._dialect, self.tables.group, [row]))
-        )
+        self._transaction(lambda conn: conn.execute(self._upsert_group, row))
         self._sweep_now_and_then(1)
 
     def get_group(self, group_id: str) -> list[str] | None:
@@ -281,16 +285,16 @@ class SQLBackend(Backend):
         return None if members is None else list(json.loads(members))
 
     def chord_part_done(self, group_id: str, index: int, size: int) -> bool:
-        chord, parts = self.tables.chord, self.tables.chord_parts
+        chord = self.tables.chord
         new_chord = {"group_id": group_id, "done": 0, "fired": False}
         this_chord = chord.c.group_id == group_id
 
         def join(conn: sa.Connection) -> bool:
             # Every call for this chord queues on the lock of its row, taken first.
             row = {**new_chord, "expires_at": self._expires_at()}
-            conn.execute(insert_or_lock(self._dialect, chord, row, "done"))
+            conn.execute(self._open_chord, row)
             part = {"group_id": group_id, "part": index}
-            if conn.execute(insert_new(self._dialect, parts, part)).rowcount != 1:
+            if conn.execute(self._add_part, part).rowcount != 1:
                 return False  # a redelivered part: it was counted the first time
             conn.execute(sa.update(chord).where(this_chord).values(done=chord.c.done + 1))
             done, fired = conn.execute(

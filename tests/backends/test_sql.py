@@ -109,7 +109,7 @@ def test_the_task_table_has_the_columns_celery_users_query(sql_env: BackendEnv) 
     assert b"KeyError" in bytes(row.result) and b"[1,2]" in bytes(row.args).replace(b" ", b"")
 
 
-def test_a_batch_of_records_is_one_upsert_statement(sql_env: BackendEnv) -> None:
+def test_a_batch_of_records_is_one_upsert_execution(sql_env: BackendEnv) -> None:
     backend = _connect(sql_env)
     backend.get("connect")  # tables exist: only the store's statements are counted
     statements: list[str] = []
