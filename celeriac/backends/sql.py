@@ -113,7 +113,10 @@ class SQLBackend(Backend):
         self._inherited: list[Any] = []  # a parent's connections, kept from being closed
         self._writes, self._swept_at = 0, time.monotonic()
         if create_tables_at_setup:
-            self._ensure_tables()
+            try:
+                self._ensure_tables()
+            except BackendError as exc:  # an outage at start is not fatal: first use retries
+                logger.warning("%s; the tables will be created on first use", exc)
 
     @classmethod
     def options_from(cls, conf: Settings) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from celeriac import Celeriac, states
 from celeriac.backends import connect_backend
 from celeriac.backends.base import TaskMeta
 from celeriac.config import Settings
-from celeriac.exceptions import ConfigurationError, MissingExtraError
+from celeriac.exceptions import BackendError, ConfigurationError, MissingExtraError
 from celeriac.serialization import Codec
 
 from .conftest import BACKENDS
@@ -310,3 +310,15 @@ def test_a_backend_made_before_a_fork_works_in_both_processes(sql_env: BackendEn
     assert backend.get(in_child[-1]).result == "child"
     assert backend.wait(in_parent[-1], timeout=10).result == "parent again"
     assert len(backend.get_many(in_child + in_parent)) == 100
+
+
+def test_an_unreachable_database_at_setup_fails_on_use_not_at_connect(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    url = "db+postgresql+psycopg://nobody@127.0.0.1:1/none"  # nothing listens on port 1
+    backend = sql_backend.SQLBackend(Codec(), url)
+    assert "created on first use" in caplog.text
+
+    with pytest.raises(BackendError, match="127.0.0.1"):
+        backend.get("some-task")
+    backend.close()
