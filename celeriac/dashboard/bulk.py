@@ -112,10 +112,11 @@ def run_bulk(app: Celeriac, store: Store, request: BulkRequest) -> dict[str, Any
             "confirmed: count again"
         )
     done, skipped = 0, 0
+    senders: dict[str, Task[..., Any]] = {}  # one per task name for the whole action
     for batch in task_batches(store, request.flt, request.snapshot, BATCH_SIZE):
         batch = batch[: request.expected - done - skipped]
         if request.action == "retry":
-            sent = _retry_batch(app, batch)
+            sent = _retry_batch(app, batch, senders)
             done, skipped = done + sent, skipped + len(batch) - sent
         else:
             app.control.revoke([t["id"] for t in batch], terminate=request.action == "terminate")
@@ -134,11 +135,13 @@ def _message(action: str, done: int, skipped: int) -> str:
     return text
 
 
-def _retry_batch(app: Celeriac, batch: list[dict[str, Any]]) -> int:
+def _retry_batch(
+    app: Celeriac, batch: list[dict[str, Any]], senders: dict[str, Task[..., Any]]
+) -> int:
     """Send each task of the batch again with its arguments, in one publish; how many."""
     messages: list[Message] = []
     for task in batch:
-        message = _again(app, task)
+        message = _again(app, task, senders)
         if message is not None:
             messages.append(message)
     if messages:
@@ -146,12 +149,17 @@ def _retry_batch(app: Celeriac, batch: list[dict[str, Any]]) -> int:
     return len(messages)
 
 
-def _again(app: Celeriac, task: dict[str, Any]) -> Message | None:
+def _again(
+    app: Celeriac, task: dict[str, Any], senders: dict[str, Task[..., Any]]
+) -> Message | None:
     """The message sending ``task`` again, as the single retry does; None when it cannot be."""
     name, args, kwargs = task.get("name"), task.get("args"), task.get("kwargs")
     if not name or not isinstance(args, list) or not isinstance(kwargs, (dict, type(None))):
         return None
-    target = app.tasks.get(name) or Task(app, _unregistered, name=name, typing=False)
+    target = senders.get(name)
+    if target is None:
+        target = app.tasks.get(name) or Task(app, _unregistered, name=name, typing=False)
+        senders[name] = target
     if target.typing:
         try:
             target._check_arguments(tuple(args), kwargs or {})
