@@ -16,8 +16,8 @@ and docs/results.md.
   transaction that stores the record (:mod:`.sql_notify`); elsewhere it polls,
   starting at 1 ms and backing off to ``max_poll_interval``.
 * Every row carries ``expires_at`` (indexed). Reads ignore expired rows, and
-  writers delete them now and then (every ``SWEEP_EVERY`` writes or
-  ``SWEEP_SECONDS``), a bounded batch at a time: no cleanup task to schedule.
+  writers delete them now and then, a bounded batch at a time (:mod:`.sql_expiry`):
+  no cleanup task to schedule.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from ..brokers import redact
 from ..exceptions import BackendError, TimeoutError
 from ..serialization import Codec
 from .base import DEFAULT_RESULT_EXPIRES, Backend, TaskMeta
+from .sql_expiry import Sweeper
 from .sql_notify import Listener, can_listen, channel_name, notify_statement
 from .sql_rows import (
     RowCodec,
@@ -61,9 +62,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("celeriac.backends.sql")
 T = TypeVar("T")
 
-SWEEP_EVERY = 1000  # writes between two sweeps of expired rows
-SWEEP_SECONDS = 60.0  # or this long, whichever comes first
-SWEEP_LIMIT = 5000  # rows per table and sweep, so a sweep never holds locks for long
 RETRIES = 5  # attempts of a transaction that hit a deadlock or lock timeout
 RECHECK_SECONDS = 5.0  # a listening waiter reads the record again this often anyway
 _created: set[tuple[str, str]] = set()  # (engine URL, tables) this process made sure exist
@@ -111,7 +109,7 @@ class SQLBackend(Backend):
         self._listener: Listener | None = None
         self._pid = os.getpid()
         self._inherited: list[Any] = []  # a parent's connections, kept from being closed
-        self._writes, self._swept_at = 0, time.monotonic()
+        self._sweeper = Sweeper(self.tables, self._transaction, self._reading)
         if create_tables_at_setup:
             try:
                 self._ensure_tables()
@@ -204,7 +202,7 @@ class SQLBackend(Backend):
                 conn.execute(notify_statement(), {"channel": self._channel, "ids": ready})
 
         self._transaction(write)
-        self._sweep_now_and_then(len(rows))
+        self._sweeper.wrote(len(rows))
 
     def get_many(self, task_ids: Sequence[str]) -> dict[str, TaskMeta]:
         table, found = self.tables.task, {}
@@ -276,7 +274,7 @@ class SQLBackend(Backend):
             "expires_at": self._expires_at(),
         }
         self._transaction(lambda conn: conn.execute(self._upsert_group, row))
-        self._sweep_now_and_then(1)
+        self._sweeper.wrote(1)
 
     def get_group(self, group_id: str) -> list[str] | None:
         table = self.tables.group
@@ -309,45 +307,12 @@ class SQLBackend(Backend):
             return True
 
         completed = self._transaction(join)
-        self._sweep_now_and_then(1)
+        self._sweeper.wrote(1)
         return completed
 
-    # -- expiry ----------------------------------------------------------------
-    def _sweep_now_and_then(self, writes: int) -> None:
-        self._writes += writes
-        if self._writes < SWEEP_EVERY and time.monotonic() - self._swept_at < SWEEP_SECONDS:
-            return
-        self._writes, self._swept_at = 0, time.monotonic()
-        try:
-            self.sweep()
-        except BackendError:  # the next writes try again; the write itself succeeded
-            logger.warning("SQL result backend: sweeping expired rows failed", exc_info=True)
-
-    def sweep(self, limit: int = SWEEP_LIMIT) -> int:
-        """Delete up to ``limit`` expired rows of each table; returns how many went."""
-        now, deleted = utcnow(), 0
-        task, group, chord, parts = self.tables.all
-        for table, key in ((task, task.c.task_id), (group, group.c.group_id)):
-            ids = self._expired(table, key, now, limit)
-            if ids:
-                deleted += self._transaction(_deleting(table, key.in_(ids), now))
-        chords = self._expired(chord, chord.c.group_id, now, limit)
-        if chords:
-
-            def drop_chords(conn: sa.Connection) -> int:
-                conn.execute(sa.delete(parts).where(parts.c.group_id.in_(chords)))
-                gone = sa.delete(chord).where(chord.c.group_id.in_(chords))
-                return int(conn.execute(gone).rowcount)
-
-            deleted += self._transaction(drop_chords)
-        return deleted
-
-    def _expired(self, table: sa.Table, key: Any, now: datetime, limit: int) -> list[str]:
-        # Read first, delete by key after: portable (MariaDB has no LIMIT in IN
-        # subqueries) and SQLite never upgrades a read lock to a write lock.
-        query = sa.select(key).where(table.c.expires_at < now).limit(limit)
-        with self._reading() as conn:
-            return list(conn.execute(query).scalars())
+    def sweep(self) -> int:
+        """Delete expired rows now (writes also do it now and then); returns how many."""
+        return self._sweeper.sweep()
 
     def drop_tables(self) -> None:
         """Drop this backend's tables and every record in them."""
@@ -362,13 +327,3 @@ class SQLBackend(Backend):
         self._forked()
         self._stop_listening()
         self._engine.dispose()
-
-
-def _deleting(table: sa.Table, which: Any, now: datetime) -> Callable[[sa.Connection], int]:
-    """A transaction's work: delete the rows ``which`` selects that are still expired."""
-
-    def delete(conn: sa.Connection) -> int:
-        # expired again at delete time: a record stored again since the read stays
-        return int(conn.execute(sa.delete(table).where(which, table.c.expires_at < now)).rowcount)
-
-    return delete

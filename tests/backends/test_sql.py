@@ -27,6 +27,7 @@ from .helpers import SPAWN, connect_and_store
 
 sa = pytest.importorskip("sqlalchemy", reason="SQLAlchemy is missing: pip install 'celeriac[sql]'")
 from celeriac.backends import sql as sql_backend  # noqa: E402 - after the check above
+from celeriac.backends import sql_expiry  # noqa: E402
 
 SQL_KINDS = ["sql-sqlite", "sql-postgresql", "sql-mariadb"]
 
@@ -60,7 +61,7 @@ def _fill(backend: sql_backend.SQLBackend, batches: int, batch: int = 7) -> None
 def test_expired_rows_are_swept_as_the_backend_writes(
     sql_env: BackendEnv, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sql_backend, "SWEEP_EVERY", 50)
+    monkeypatch.setattr(sql_expiry, "SWEEP_EVERY", 50)
     backend = _connect(sql_env, expires=0.05)
     _fill(backend, 20)
     time.sleep(0.1)  # everything so far has expired
