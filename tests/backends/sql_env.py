@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import _missing_server
+from celeriac.brokers import redact
 
 from .env import BackendEnv
 
@@ -29,7 +29,7 @@ FACTORY = "celeriac.backends.sql:SQLBackend"
 _unreachable: dict[str, str | None] = {}  # url -> why it cannot be reached (None: it can)
 
 
-def require_server(url: str) -> None:
+def require_server(request: pytest.FixtureRequest, url: str) -> None:
     """Skip (locally) or fail (in CI) when the database at ``url`` cannot be reached."""
     pytest.importorskip("sqlalchemy", reason="SQLAlchemy is missing: pip install 'celeriac[sql]'")
     if url not in _unreachable:
@@ -40,12 +40,12 @@ def require_server(url: str) -> None:
             with engine.connect():
                 _unreachable[url] = None
         except Exception as exc:
-            _unreachable[url] = f"{url} is not reachable: {exc}"
+            _unreachable[url] = f"{redact(url)} is not reachable: {exc}"
         finally:
             engine.dispose()
     reason = _unreachable[url]
     if reason is not None:
-        _missing_server(reason)
+        request.getfixturevalue("missing_server")(reason)
 
 
 def drop_tables(url: str, prefix: str) -> None:
@@ -62,7 +62,7 @@ def drop_tables(url: str, prefix: str) -> None:
 
 def fresh_sql_env(request: pytest.FixtureRequest, url: str) -> BackendEnv:
     """A SQL backend at ``url`` with tables no other test uses, dropped at teardown."""
-    require_server(url)
+    require_server(request, url)
     prefix = f"t{uuid.uuid4().hex[:10]}_"
     cleanup = contextlib.ExitStack()
     if "postgresql" in url:
