@@ -177,7 +177,14 @@ async def bulk_page(request: Request) -> Response:
         return render(request, "missing.html", status=400, problem=f"Bad filter: {exc}.")
     counted = await blocking(count_matches, dashboard(request).store, bulk)
     kept = {key: params[key] for key in FILTER_FIELDS if params.get(key)}
-    return render(request, "bulk.html", counted=counted, fields=kept, back=urlencode(kept))
+    return render(
+        request,
+        "bulk.html",
+        counted=counted,
+        fields=kept,
+        back=urlencode(kept),
+        live=False,  # a count once, not once a second: the form carries this one
+    )
 
 
 async def task_page(request: Request) -> Response:

@@ -192,6 +192,7 @@ def test_the_list_offers_bulk_actions_behind_a_confirmation_with_the_count(
     assert '<b id="bulk-count">3</b> tasks match' in page.text
     assert '<td>state</td><td class="code">FAILURE</td>' in page.text
     assert '<input type="hidden" name="expected" value="3">' in page.text
+    assert 'id="live"' not in page.text  # counted once, not refreshed every second
     form = _hidden_fields(page.text)
     assert form["next"] == "/tasks?state=FAILURE&name=proj.fail"
     forged = client.post("/api/tasks/bulk/revoke", data={**form, "csrf_token": "wrong"})
