@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from celeriac import Celeriac
 from celeriac.dashboard.inspector import (
     HIDDEN,
     QUERIES,
@@ -173,3 +175,18 @@ def test_the_queries_of_a_refresh_are_sent_together(answer: bool) -> None:
         assert [row["name"] for row in details["registered"]] == ["proj.add", "proj.mul"]
     else:
         assert details["active"] is None and details["registered"] is None
+
+
+def test_a_silent_workers_page_costs_about_one_timeout(tmp_path: Path) -> None:
+    """Given no worker answering on a real control channel (SQLite broker), Expect the
+    worker's details in about one inspect timeout (1 s), not one per query (6 s)."""
+    url = f"sqlite:///{tmp_path}/broker.sqlite3"
+    app = Celeriac("t", broker=url, set_as_current=False)
+    try:
+        began = time.monotonic()
+        details = WorkerInspector(app, timeout=1.0).details("ghost@nowhere")
+        elapsed = time.monotonic() - began
+    finally:
+        app.close()
+    assert details["answered"] is False
+    assert 1.0 <= elapsed < 3.0, elapsed
