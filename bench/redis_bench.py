@@ -18,6 +18,10 @@ d. celeriac batch publish rate (``app.publish`` of 1,000 messages at a time);
 e. Redis memory per queued task: MEMORY USAGE of every key of the broker's
    database after 10,000 queued ``delay()`` calls, for both (INFO's
    used_memory would count whatever else the server holds meanwhile);
+g. eight producer threads in one process (a web server's), each calling
+   ``delay()`` one at a time, for both, and a plain redis-py loop on eight
+   threads sharing one client: the total enqueue rate, and its ratio to one
+   thread's (part b);
 f. with one worker each (``-P prefork -c 2``, started here as subprocesses):
    drain rate of a queue of ``--tasks`` tasks (measured from the tasks' own
    completion times, so worker start-up does not count) and the
@@ -37,6 +41,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -179,6 +184,33 @@ class Bench:
         seconds = timed(lambda: [publish(messages[i : i + 1000]) for i in range(0, n, 1000)])
         self.row("d. batch publish, 1,000 per app.publish", rate(n, seconds), None, "/s")
         self.flush()
+
+    # -- g: eight producer threads -------------------------------------------------------
+    def threads(self, count: int = 8) -> None:
+        """Every thread sends ``tasks / count``; the rate is all of them over the wall clock."""
+        self.flush()
+        payload = self.stamp.build_message((), {}).envelope(self.app.codec).body
+        per = max(1, self.tasks // count)
+        push, ours, theirs = self.raw.lpush, self.stamp.delay, self.cstamp.delay
+        loops: dict[str, Callable[[], Any]] = {
+            "raw": lambda: [push("raw", payload) for _ in range(per)],
+            "ours": lambda: [ours() for _ in range(per)],
+            "theirs": lambda: [theirs() for _ in range(per)],
+        }
+        rates = {}
+        for name, loop in loops.items():
+            workers = [threading.Thread(target=loop) for _ in range(count)]
+            start = time.perf_counter()
+            for worker in workers:
+                worker.start()
+            for worker in workers:
+                worker.join()
+            rates[name] = rate(per * count, time.perf_counter() - start)
+            self.flush()
+        self.row(f"g. raw LPUSH loop, {count} threads", rates["raw"], None, "/s")
+        self.row(f"g. enqueue, {count} threads of delay()", rates["ours"], rates["theirs"], "/s")
+        single = next(float(r[1].split()[0].replace(",", "")) for r in self.rows if "b/c" in r[0])
+        self.row(f"    {count} threads / one thread (b)", 100 * rates["ours"] / single, None, "%")
 
     # -- f: workers ---------------------------------------------------------------------
     def workers(self) -> None:
@@ -327,6 +359,7 @@ def main() -> None:
     bench = Bench(opts.url, opts.backend_url, opts.tasks, opts.roundtrips)
     bench.single()
     bench.batch()
+    bench.threads()
     if not opts.no_workers:
         bench.workers()
     bench.flush()

@@ -15,6 +15,7 @@ from .config import Settings, settings_from_object
 from .exceptions import NotRegistered
 from .message import Message
 from .middleware.base import Middleware, MiddlewareStack
+from .publisher import SharedPublisher
 from .result import AsyncResult as _AsyncResult
 from .routing import Router
 from .serialization import Codec
@@ -57,6 +58,7 @@ class Celeriac:
         self.main = main
         self.tasks: dict[str, Task[Any, Any]] = {}
         self._local = threading.local()
+        self._publisher = SharedPublisher()
         self._router: Router | None = None
         self._codec: Codec | None = None
         self.conf = Settings(on_change=self._settings_changed)
@@ -220,7 +222,7 @@ class Celeriac:
                 changed.append(message)
             messages = changed
         codec = self.codec
-        self.broker.publish([m.envelope(codec) for m in messages])
+        self._publisher.publish(self.broker, [m.envelope(codec) for m in messages])
         for hook in self.middleware.after_enqueue:  # type: ignore[attr-defined]
             for message in messages:
                 hook(self, message)

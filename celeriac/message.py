@@ -128,9 +128,12 @@ def encode(message: Message, codec: Codec) -> bytes:
 class Carrier(Protocol):
     """What a broker hands back with a body: a :class:`Delivery` or a dead letter."""
 
-    id: str
-    queue: str
-    priority: int
+    @property
+    def id(self) -> str: ...
+    @property
+    def queue(self) -> str: ...
+    @property
+    def priority(self) -> int: ...
 
 
 def decode(data: bytes, codec: Codec, carrier: Carrier | None = None) -> Message:
