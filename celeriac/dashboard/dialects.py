@@ -81,9 +81,10 @@ MYSQL = Dialect(
     int_type="INTEGER",
     quote_char="`",
     upsert_suffix="{column} = VALUES({column})",
-    # Columns compare byte for byte (utf8mb4_bin: a filter on a name is exact); a
-    # search compares under a case-insensitive collation. Backslash escapes by default.
-    insensitive_like="{expression} LIKE :{parameter} COLLATE utf8mb4_general_ci",
+    # Columns compare byte for byte (utf8mb4_bin: a filter on a name is exact); a search
+    # lower-cases both sides, as the trigram words do (see .grams): a *_ci collation
+    # would also equate accented letters, which the words do not. Backslash escapes.
+    insensitive_like="LOWER({expression}) LIKE LOWER(:{parameter})",
     minute_of_finished="FLOOR(finished / 60)",
     table_options=" ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
     key_length=255,

@@ -17,8 +17,8 @@ The search index differs by database (see :mod:`.search`):
   when the searched text changed, which most events (received, started) do not.
 * PostgreSQL: a GIN index of ``pg_trgm`` trigrams over the same text, joined
   with a separator no stored text contains, so ``ILIKE`` uses it.
-* MySQL / MariaDB: no index (neither has a substring index); a search reads the
-  newest rows first.
+* MySQL / MariaDB: neither indexes substrings, so ``search_grams`` holds the
+  searched text's trigrams as words (see :mod:`.grams`) under a FULLTEXT index.
 
 Every name starts with the store's table prefix, so several stores can share
 one database.
@@ -30,6 +30,7 @@ import re
 from dataclasses import dataclass
 
 from .dialects import Dialect
+from .grams import WORD_DIGITS
 
 TASK_COLUMNS = (
     "id", "name", "state", "args", "kwargs", "result", "exception", "traceback",
@@ -45,6 +46,8 @@ _INTEGERS = ("priority", "rank", "retries")
 _NOT_NULL = ("id", "state", "seen", "updated", "rank")
 #: the columns a search looks in
 SEARCHED = ("name", "args", "kwargs", "result", "exception")
+#: MySQL's column of trigram words (of the id and the searched columns)
+GRAMS_COLUMN = "search_grams"
 _INDEXES = (
     ("seen", "seen"),
     ("state", "state, seen"),
@@ -83,6 +86,10 @@ class Tables:
         return f"{self.prefix}tasks_fts"
 
     @property
+    def words(self) -> str:
+        return f"{self.prefix}tasks_words"
+
+    @property
     def search_index(self) -> str:
         return f"{self.prefix}tasks_search"
 
@@ -118,6 +125,10 @@ def table_statements(dialect: Dialect, tables: Tables) -> list[str]:
     inline = dialect.name == "mysql"  # no CREATE INDEX IF NOT EXISTS, no partial indexes
     if inline:
         columns += [f"INDEX {name} ({on})" for name, on, _ in _indexes(tables)]
+        columns += [
+            f"{GRAMS_COLUMN} {dialect.text_type}",
+            f"FULLTEXT INDEX {tables.search_index} ({GRAMS_COLUMN})",
+        ]
     statements = [
         f"CREATE TABLE IF NOT EXISTS {tables.meta} "
         f"({q('key')} {key} PRIMARY KEY, {q('value')} {dialect.text_type}){options}",
@@ -128,7 +139,13 @@ def table_statements(dialect: Dialect, tables: Tables) -> list[str]:
         f"last_seen {dialect.real_type} NOT NULL, online {dialect.int_type} NOT NULL, "
         f"freq {dialect.real_type} NOT NULL, info {dialect.text_type} NOT NULL){options}",
     ]
-    if not inline:
+    if inline:
+        statements.append(
+            f"CREATE TABLE IF NOT EXISTS {tables.words} (word CHAR({WORD_DIGITS}) "
+            "CHARACTER SET ascii COLLATE ascii_bin PRIMARY KEY, tasks BIGINT NOT NULL)"
+            " ENGINE=InnoDB"
+        )
+    else:
         statements += [
             f"CREATE INDEX IF NOT EXISTS {name} ON {tables.tasks} ({on})"
             + (f" WHERE {where}" if where else "")

@@ -18,6 +18,7 @@ deleted, and beyond ``max_tasks`` the oldest go; failures have their own
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,9 @@ import orjson
 
 from ..events.event import Event
 from .database import DEFAULT_PATH, NO_PARAMS, Database, Params, Row, Session, open_database
+from .grams import gram_words
 from .merge import FINAL_STATES, merge_event, merge_worker
-from .schema import TASK_COLUMNS, Tables, table_statements
+from .schema import GRAMS_COLUMN, SEARCHED, TASK_COLUMNS, Tables, table_statements
 from .search import prepare_search
 
 FAILURE = "FAILURE"
@@ -71,9 +73,15 @@ class Store:
                 session.run(statement)
         self.search_index = prepare_search(self.db, self.tables)
         quote, t = self.dialect.quote, self.tables
-        self._upsert_task = self.dialect.upsert(t.tasks, TASK_COLUMNS, "id")
+        self._grams = self.dialect.name == "mysql"  # words of trigrams, for its search
+        task_columns = (*TASK_COLUMNS, GRAMS_COLUMN) if self._grams else TASK_COLUMNS
+        self._upsert_task = self.dialect.upsert(t.tasks, task_columns, "id")
         self._upsert_worker = self.dialect.upsert(t.workers, _WORKER_COLUMNS, "hostname")
         self._upsert_meta = self.dialect.upsert(t.meta, ("key", "value"), "key")
+        self._count_words = (
+            f"INSERT INTO {t.words} (word, tasks) VALUES (:word, :tasks) "
+            "ON DUPLICATE KEY UPDATE tasks = tasks + VALUES(tasks)"
+        )
         self._select_position = f"SELECT {quote('value')} FROM {t.meta} WHERE {quote('key')} = :key"
 
     @property
@@ -89,7 +97,8 @@ class Store:
         with self.db.transaction() as session:
             if self.search_index == "fts5":
                 session.run(f"DROP TABLE IF EXISTS {self.tables.fts}")
-            for table in (self.tables.tasks, self.tables.workers, self.tables.meta):
+            tables = [self.tables.tasks, self.tables.workers, self.tables.meta]
+            for table in [*tables, self.tables.words] if self._grams else tables:
                 session.run(f"DROP TABLE IF EXISTS {table}")
 
     # -- position of the event stream ---------------------------------------------
@@ -114,14 +123,43 @@ class Store:
     def _apply_tasks(self, session: Session, events: list[Event]) -> None:
         if not events:
             return
-        rows = self._load_tasks(session, {e.task_id for e in events if e.task_id})
+        rows, words = self._load_tasks(session, {e.task_id for e in events if e.task_id})
         for event in events:
             assert event.task_id is not None
             rows[event.task_id] = merge_event(rows.get(event.task_id), event)
-        session.run_many(self._upsert_task, [self._encode(row) for row in rows.values()])
+        self._write_tasks(session, list(rows.values()), words)
 
-    def _load_tasks(self, session: Session, ids: set[str]) -> dict[str, dict[str, Any]]:
+    def _write_tasks(
+        self, session: Session, rows: list[dict[str, Any]], words: dict[str, str]
+    ) -> None:
+        encoded = [self._encode(row) for row in rows]
+        session.run_many(self._upsert_task, encoded)
+        if self._grams:  # count the words each row gained (see .grams)
+            gained: Counter[str] = Counter()
+            for row in encoded:
+                before = set(words.get(row["id"], "").split())
+                gained.update(w for w in row[GRAMS_COLUMN].split() if w not in before)
+            session.run_many(
+                self._count_words,
+                [{"word": word, "tasks": n} for word, n in sorted(gained.items())],
+            )
+
+    def load(self, tasks: Iterable[dict[str, Any]]) -> None:
+        """Write task rows as given (whole rows, decoded), in one transaction: imports and
+        benchmarks. A row with the id of a stored one replaces it."""
+        rows = list(tasks)
+        with self.db.transaction() as session:
+            words: dict[str, str] = {}
+            if self._grams:
+                words = self._load_tasks(session, {row["id"] for row in rows})[1]
+            self._write_tasks(session, rows, words)
+
+    def _load_tasks(
+        self, session: Session, ids: set[str]
+    ) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+        """The stored rows of ``ids``, decoded, and (MySQL) the trigram words of each."""
         found: dict[str, dict[str, Any]] = {}
+        words: dict[str, str] = {}
         listed = sorted(ids)
         for start in range(0, len(listed), _IDS_PER_QUERY):
             chunk = listed[start : start + _IDS_PER_QUERY]
@@ -131,7 +169,8 @@ class Store:
                 f"SELECT * FROM {self.tables.tasks} WHERE id IN ({marks})", params
             ):
                 found[row["id"]] = decode_task(row)
-        return found
+                words[row["id"]] = row.get(GRAMS_COLUMN) or ""
+        return found, words
 
     def _encode(self, row: dict[str, Any]) -> dict[str, Any]:
         encoded = {name: row.get(name) for name in TASK_COLUMNS}
@@ -143,6 +182,8 @@ class Store:
                 value = encoded[name]
                 if isinstance(value, str) and len(value) > limit:
                     encoded[name] = value[:limit]
+        if self._grams:
+            encoded[GRAMS_COLUMN] = gram_words(encoded[name] for name in ("id", *SEARCHED))
         return encoded
 
     def _apply_workers(self, session: Session, events: list[Event]) -> None:
@@ -210,6 +251,7 @@ class Store:
 def decode_task(row: Row) -> dict[str, Any]:
     """A stored task row as a dict, its JSON columns decoded."""
     task = dict(row)
+    task.pop(GRAMS_COLUMN, None)  # MySQL's search words: not the task's
     for name in _JSON_COLUMNS:
         if task.get(name) is not None:
             task[name] = orjson.loads(task[name])

@@ -161,11 +161,15 @@ def test_search_index_follows_the_rows_through_updates_and_retention(
     When searching, Expect exactly the rows that match now: no stale or missing hits."""
     app = _app(tmp_path)
     store = store_env.open(max_age=1000)
+    indexes = {"sqlite": "fts5", "postgresql": "pg_trgm", "mariadb": "grams"}
+    assert store.search_index == indexes[store_env.kind]
     now = time.time()
     lifecycle(app, "gone", at=now - 2000, args=["ancient-arg"])
     emit(app, "task-sent", uuid="pending", name="proj.mul", args=["Mixed-Case"], kwargs={"k": 7})
     lifecycle(app, "ok", at=now - 50, args=["alpha-beta"])
     lifecycle(app, "bad", outcome="task-failed", at=now - 40, args=['quo"te'])
+    lifecycle(app, "long", at=now - 30, args=["the_quick_brown_fox_jumps_over_the_lazy_dog"])
+    lifecycle(app, "split", at=now - 20, args=["xyz-yzw"])  # the trigrams of xyzw, apart
     Collector(app, store).drain()
     assert _found(store, "ancient-arg") == {"gone"}
     store.prune(now)
@@ -177,6 +181,9 @@ def test_search_index_follows_the_rows_through_updates_and_retention(
     assert _found(store, 'quo\\"te') == {"bad"}  # JSON-encoded quote in the args
     assert _found(store, "pending") == {"pending"}  # the id, exactly
     assert _found(store, "-b") == {"ok"}  # under three characters: a scan, same answer
+    assert _found(store, "Quick_Brown_Fox_Jumps_Over") == {"long"}  # more trigrams than asked
+    assert _found(store, "quick_brown_fox_jumps_over_a") == set()  # all of it must match
+    assert _found(store, "xyzw") == set()  # every trigram in one row is not enough
     emit(app, "task-succeeded", uuid="pending", hostname="w1", result="fresh-result")
     Collector(app, store).drain()
     assert _found(store, "fresh-result") == {"pending"}
@@ -282,3 +289,26 @@ def test_long_names_and_unicode_are_stored_and_found(tmp_path: Path, store_env: 
     assert task["args"] == ["café-crème ☕"]
     assert _found(store, "é-cr") == {"t1"}
     app.close()
+
+
+def test_loaded_rows_replace_stored_ones_and_are_searchable(store_env: StoreEnv) -> None:
+    """Given rows written with Store.load (an import), Expect them listed, searchable,
+    and a second load of the same id to replace the row (its old text no longer found)."""
+    store = store_env.open()
+    now = time.time()
+    rows = [
+        {"id": f"imp{i}", "name": "proj.imported", "state": "SUCCESS", "args": [f"batch-{i}"],
+         "seen": now - 10 + i, "updated": now - 10 + i, "rank": 4, "timeline": []}
+        for i in range(3)
+    ]  # fmt: skip
+    store.load(rows)
+    assert [t["id"] for t in list_tasks(store, TaskFilter(name="proj.imported"))] == [
+        "imp2",
+        "imp1",
+        "imp0",
+    ]
+    assert _found(store, "batch-1") == {"imp1"}
+    store.load([{**rows[1], "args": ["renamed"]}])
+    assert _found(store, "batch-1") == set()
+    assert _found(store, "renamed") == {"imp1"}
+    assert get_task(store, "imp1")["args"] == ["renamed"]  # type: ignore[index]
