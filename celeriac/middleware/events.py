@@ -37,7 +37,20 @@ if TYPE_CHECKING:
     from ..worker.job import Job
 
 
-_OPTIONAL = ("eta", "expires", "parent_id")
+_OPTIONAL = ("eta", "expires", "parent_id", "group_id", "group_index")
+
+
+def chord_of(message: Message) -> dict[str, Any] | None:
+    """What a tool needs to draw a chord header task's join: the callback and the size."""
+    if not message.chord:
+        return None
+    callback = message.chord.get("callback") or {}
+    options = callback.get("options") or {}
+    return {
+        "callback": callback.get("task"),
+        "callback_id": options.get("task_id"),
+        "size": message.chord.get("size"),
+    }
 
 
 class TaskEvents(Middleware):
@@ -61,6 +74,9 @@ class TaskEvents(Middleware):
             expires=message.expires,
             parent_id=message.parent_id,
             root_id=message.root_id,
+            group_id=message.group_id,
+            group_index=message.group_index,
+            chord=chord_of(message),
             retries=0,
         )
 
@@ -97,6 +113,8 @@ class TaskEvents(Middleware):
             value = getattr(message, name)
             if value is not None:
                 fields[name] = value
+        if message.chord:
+            fields["chord"] = chord_of(message)
         put(fields)
 
     def after_ack(self, job: Job) -> None:

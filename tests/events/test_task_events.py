@@ -115,3 +115,24 @@ def test_an_eager_call_sends_no_worker_events(app: Celeriac) -> None:
     tasks = _tasks(app)
     assert tasks["add"].apply((1, 2)).get() == 3
     assert _events_by_task(app) == {}
+
+
+def test_group_and_chord_members_say_where_they_belong(app: Celeriac) -> None:
+    """Tools draw workflow trees from events: a chord header task names its group, its
+    place in it, and the callback that joins them."""
+    from celeriac import chord, group
+
+    tasks = _tasks(app)
+    grouped = group(tasks["add"].s(1, 1), tasks["add"].s(2, 2)).apply_async()
+    joined = chord([tasks["add"].s(3, 3), tasks["add"].s(4, 4)], tasks["add"].s(0)).apply_async()
+    _work(app, 4)
+    events = _events_by_task(app)
+    for result, index in zip(grouped.results, (0, 1), strict=True):
+        for event in events[result.id]:
+            if event.type in ("task-sent", "task-received"):
+                wire = event.to_dict()
+                assert (wire["group_id"], wire["group_index"]) == (grouped.id, index)
+    callback_id = joined.id
+    for member in joined.parent.results:  # type: ignore[union-attr]
+        received = next(e for e in events[member.id] if e.type == "task-received").to_dict()
+        assert received["chord"] == {"callback": "t.add", "callback_id": callback_id, "size": 2}
