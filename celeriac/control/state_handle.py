@@ -65,12 +65,12 @@ class StateHandle:
         ask_children = getattr(self._pool, "ask_children", None)
         if ask_children is None:  # the consumers run in this process
             return running_info(self.app, self.state)
-        answers = ask_children("active")
-        # A child that did not answer in time: what its slot record says, without arguments.
+        answers = {i: a for i, a in ask_children("active").items() if isinstance(a, list)}
+        # A child that did not answer (in time, or at all): what its slot record says,
+        # without the arguments.
         found = [e for e in self.state.active() if e["slot"] not in answers]
         for entries in answers.values():
-            if isinstance(entries, list):
-                found.extend(entries)
+            found.extend(entries)
         return sorted(found, key=lambda entry: int(entry.get("slot", 0)))
 
     def active_count(self) -> int:
