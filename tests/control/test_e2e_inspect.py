@@ -44,6 +44,8 @@ def test_reserved_lists_a_prefetched_task_until_it_starts(cluster: Cluster, pool
 
     # When the first runs, Expect the second listed as reserved, with what it will run
     wait_until(lambda: _ids(inspect.active()) == [first.id], 20, "the first task to run")
+    [active] = _tasks(inspect.active())
+    assert (active["args"], active["kwargs"], active["hostname"]) == ([str(gate1)], {}, NODE)
     [reserved] = _tasks(inspect.reserved())
     assert reserved["id"] == second.id
     assert reserved["name"] == "e2e_app.hold", reserved.get("error")
@@ -59,6 +61,24 @@ def test_reserved_lists_a_prefetched_task_until_it_starts(cluster: Cluster, pool
     assert _tasks(inspect.reserved()) == []
     gate2.touch()
     assert second.get(timeout=20) == "released" and first.get(timeout=20) == "released"
+
+
+def test_reserved_on_prefork_collects_what_each_child_holds(cluster: Cluster) -> None:
+    # Given four tasks and two children that each hold two: one running, one prefetched
+    gate = cluster.dir / "gate"
+    sent = [cluster.send("hold", str(gate), n) for n in range(4)]
+    worker = cluster.start(NODE, "-P", "prefork", "-c", "2", "--prefetch-multiplier", "2")
+    inspect = _inspect(cluster)
+    wait_until(lambda: len(_ids(inspect.active())) == 2, 20, "both children to be busy")
+    wait_until(lambda: len(_ids(inspect.reserved())) == 2, 20, "both to hold one more")
+
+    # Expect each child's prefetched message listed once, under that child's pid
+    active, reserved = _tasks(inspect.active()), _tasks(inspect.reserved())
+    assert {t["id"] for t in active} | {t["id"] for t in reserved} == {r.id for r in sent}
+    children = set(worker.children())
+    assert {t["worker_pid"] for t in reserved} == {t["worker_pid"] for t in active} == children
+    gate.touch()
+    assert [r.get(timeout=20) for r in sent] == ["released"] * 4
 
 
 def test_active_on_prefork_shows_arguments_and_cuts_large_ones(cluster: Cluster) -> None:
