@@ -85,9 +85,9 @@ class Collector:
                     next_prune = time.monotonic() + self.prune_interval
                 self.step()
                 self.last_error = None
-            except Exception as exc:  # the broker is away: keep the dashboard up, retry
+            except Exception as exc:  # the broker or the database is away: stay up, retry
                 if self.last_error is None:
-                    logger.warning("reading events failed, retrying: %r", exc)
+                    logger.warning("collecting events failed, retrying: %r", exc)
                 self.last_error = repr(exc)
                 self._close_receiver()
                 self._stop.wait(1.0)

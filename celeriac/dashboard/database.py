@@ -75,10 +75,11 @@ class SQLiteDatabase:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self
+                self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:  # a failed COMMIT (busy, disk full) leaves it open
+                    self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
 
     def rows(self, sql: str, params: Params = NO_PARAMS) -> list[Row]:
         with self._lock:
