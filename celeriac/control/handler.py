@@ -37,7 +37,11 @@ logger = logging.getLogger("celeriac.control")
 
 @runtime_checkable
 class WorkerHandle(Protocol):
-    """What remote control needs from a worker; each pool implements it."""
+    """What remote control needs from a worker; each pool implements it.
+
+    Optional: ``active_count()``, how many tasks run, without describing them
+    (heartbeats and ``stats`` use it when present, ``len(active_tasks())`` otherwise).
+    """
 
     hostname: str
 
