@@ -34,9 +34,11 @@ _unreachable: dict[str, str | None] = {}  # url -> why it cannot be reached (Non
 
 def require_server(url: str) -> None:
     """Skip (locally) or fail (in CI) when the database at ``url`` cannot be reached."""
-    if url not in _unreachable:
+    try:
         import sqlalchemy as sa
-
+    except ImportError:
+        _missing_server("SQLAlchemy is missing: pip install 'celeriac[sql]'")
+    if url not in _unreachable:
         engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
         try:
             with engine.connect():
