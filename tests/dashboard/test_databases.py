@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +14,7 @@ from celeriac.dashboard.database import SQLiteDatabase, open_database, sqlite_pa
 from celeriac.dashboard.queries import TaskFilter, list_tasks
 from celeriac.dashboard.store import Store
 from celeriac.events.event import Event
-from celeriac.exceptions import ConfigurationError
+from celeriac.exceptions import ConfigurationError, MissingExtraError
 
 from .stores import POSTGRES_URL, require_server
 
@@ -90,3 +91,18 @@ def test_postgresql_without_pg_trgm_warns_and_searches_by_scanning(
         assert list_tasks(store, TaskFilter(search="absent-term")) == []
     finally:
         store.close()
+
+
+def test_without_sqlalchemy_sqlite_works_and_a_url_names_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given SQLAlchemy not installed, Expect a SQLite store as usual, and a server URL
+    refused with the extra to install."""
+    monkeypatch.setitem(sys.modules, "sqlalchemy", None)
+    monkeypatch.delitem(sys.modules, "celeriac.dashboard.sqlalchemy_db", raising=False)
+    store = Store(tmp_path / "plain.sqlite3")
+    store.apply([Event.from_dict({"type": "task-sent", "uuid": "t1", "name": "proj.add"})])
+    assert [t["id"] for t in list_tasks(store, TaskFilter())] == ["t1"]
+    store.close()
+    with pytest.raises(MissingExtraError, match=r"celeriac\[sql\]"):
+        open_database("postgresql+psycopg://postgres@127.0.0.1/test")
