@@ -247,6 +247,10 @@ class AMQPBroker(Broker):
     ) -> list[Delivery]:
         """Up to ``limit`` messages, highest priority first among those RabbitMQ sent.
 
+        A fetch of no queues ends this consumer's subscriptions and gives back
+        what RabbitMQ pushed for it, unstarted (a worker whose queues are all
+        paused), so those messages wait in their queues.
+
         Priority is strict within a queue; across queues it is strict among
         the messages in this object's prefetch window (see the module doc).
         RabbitMQ pushes messages to consumers, so when fewer than ``limit``
@@ -255,11 +259,14 @@ class AMQPBroker(Broker):
         the channel has room for them, waits a moment (at most ``_GRACE``) for
         them to arrive.
         """
-        if limit <= 0 or not queues:
-            return []
         owner = self._owner(consumer)
         if owner is not self:
             return owner.fetch(queues, consumer, limit, timeout)
+        if not queues:  # wants nothing now (every queue paused): stop RabbitMQ pushing to it
+            self._once("fetch", self._unsubscribe, consumer)
+            return []
+        if limit <= 0:
+            return []
         names = list(queues)
         deadline = time.monotonic() + timeout
         self._once("fetch", lambda: self._subscribe(names, consumer, limit))
@@ -293,6 +300,15 @@ class AMQPBroker(Broker):
             self._consumers.add(consumer)
             with _owners_lock:
                 _owners[consumer] = weakref.ref(self)
+
+    def _unsubscribe(self, consumer: str) -> None:
+        intake = self._live_intake()
+        if intake is not None and consumer in self._consumers:
+            # Take in what already arrived first: pika would send back undispatched
+            # deliveries of a cancelled consumer as redelivered, counting a delivery.
+            self._link.ensure().process_data_events(0)
+            self._messages.sift(intake)
+            self._messages.give_back(intake, intake.forget(consumer), counted=False)
 
     def _wait(self, queues: list[str], want: int, deadline: float) -> int:
         """How many messages of ``queues`` are ready, after waiting one slice for ``want``."""

@@ -96,9 +96,9 @@ class Replies:
         if len(inbox.items) <= position:
             if wait > 0:
                 pump(self._link, lambda: len(inbox.items) > position, wait)
-            elif waiting := self._declare(reply_queue(stream)):
-                # An instant read: what the queue held when asked is on its way to us.
+            else:  # an instant read: what the queue still held when asked is on its way to us
                 have = len(inbox.items)
+                waiting = self._declare(reply_queue(stream))
                 pump(self._link, lambda: len(inbox.items) >= have + waiting, self._timeout)
         chosen = inbox.items[position : position + max(limit, 0)]
         return [(str(position + n + 1), body) for n, body in enumerate(chosen)]

