@@ -1,9 +1,10 @@
 """The dashboard: live views of the cluster with durable history, and a REST API.
 
 ``celeriac -A proj dashboard`` serves it; ``create_app(app)`` returns the ASGI
-app to mount in another one. The collector and the store need only the core;
-the web part needs the ``dashboard`` extra (Starlette, uvicorn, Jinja2,
-prometheus-client), imported only when :func:`create_app` is called.
+app to mount in another one. The collector and the store need only the core
+for SQLite, and the ``sql`` extra (SQLAlchemy) with a driver for PostgreSQL or
+MySQL/MariaDB; the web part needs the ``dashboard`` extra (Starlette, uvicorn,
+Jinja2, prometheus-client), imported only when :func:`create_app` is called.
 """
 
 from __future__ import annotations
