@@ -54,8 +54,9 @@ def create_app(
 ) -> Starlette:
     """The dashboard for ``celeriac_app``; its collector runs while the app is served.
 
-    ``store`` is a :class:`Store` or the path of its SQLite file
-    (``store_options``: retention limits). ``collect=False`` serves what the
+    ``store`` is a :class:`Store`, the path of its SQLite file, or a database URL
+    (``postgresql+psycopg://...``, ``mysql+pymysql://...``; ``store_options``:
+    retention limits, ``table_prefix``). ``collect=False`` serves what the
     store holds without reading events (a second replica, tests).
     ``basic_auth`` and ``api_token`` let an operator look and act;
     ``viewer_auth`` and ``viewer_token`` let a viewer look only.
