@@ -222,6 +222,17 @@ def test_eager_apply_and_always_eager(app: Celeriac) -> None:
     assert app.broker.stats("celeriac").total_waiting == 0
 
 
+@pytest.fixture
+def forget_shared_tasks() -> Iterator[None]:
+    """Shared tasks join every app made later: take this test's out again afterwards."""
+    from celeriac import app as app_module
+
+    before = list(app_module._shared_tasks)
+    yield
+    app_module._shared_tasks[:] = before
+
+
+@pytest.mark.usefixtures("forget_shared_tasks")
 def test_shared_task_binds_to_the_current_app(request: pytest.FixtureRequest) -> None:
     @shared_task
     def ping() -> str:
