@@ -20,8 +20,6 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from ..exceptions import MessageDecodeError
 from ..message import decode
 from .protocol import dumps
@@ -36,13 +34,6 @@ if TYPE_CHECKING:
 TRUNCATED_MARK = "..."
 
 
-def _json_size_text(value: Any) -> bytes:
-    try:
-        return dumps(value)
-    except (orjson.JSONEncodeError, TypeError):  # an int beyond 64 bits, a cycle
-        return repr(value).encode("utf-8", "replace")
-
-
 def shown_arguments(args: Any, kwargs: Any, max_size: int) -> dict[str, Any]:
     """``{"args": ..., "kwargs": ...}``, each cut beyond ``max_size`` bytes of JSON.
 
@@ -52,7 +43,7 @@ def shown_arguments(args: Any, kwargs: Any, max_size: int) -> dict[str, Any]:
     shown: dict[str, Any] = {}
     truncated = []
     for name, value in (("args", args), ("kwargs", kwargs)):
-        text = _json_size_text(value)
+        text = dumps(value)
         if len(text) > max_size:
             shown[name] = text[:max_size].decode("utf-8", errors="ignore") + TRUNCATED_MARK
             truncated.append(name)

@@ -35,9 +35,30 @@ def _show(value: Any) -> Any:
     return repr(value)
 
 
+def _plain(value: Any, depth: int = 0) -> Any:
+    """A copy orjson can write: ints beyond 64 bits as text, deep or cyclic nesting cut."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if -(2**63) <= value < 2**64 else str(value)
+    if depth > 50:
+        return repr(value)[:100]
+    if isinstance(value, dict):
+        return {k if isinstance(k, str) else str(k): _plain(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_plain(v, depth + 1) for v in value]
+    return value
+
+
 def dumps(value: Any) -> bytes:
-    """JSON for the control channel; what JSON cannot carry is shown as its repr."""
-    return orjson.dumps(value, default=_show, option=orjson.OPT_NON_STR_KEYS)
+    """JSON for the control channel; what JSON cannot carry is shown as its repr.
+
+    A task argument can be anything its serializer carries: an int beyond 64 bits
+    is written as text and nesting deeper than JSON allows is cut, rather than
+    failing the whole reply.
+    """
+    try:
+        return orjson.dumps(value, default=_show, option=orjson.OPT_NON_STR_KEYS)
+    except (orjson.JSONEncodeError, TypeError):  # rare: a huge int, a cycle
+        return orjson.dumps(_plain(value), default=_show, option=orjson.OPT_NON_STR_KEYS)
 
 
 class ProtocolError(ValueError):

@@ -75,12 +75,12 @@ def _answer_each(line: Connection, answer: Callable[[str], Any]) -> None:
             logger.warning("inquiry: a question that is not [number, question]; ignored")
             continue
         try:
-            value = answer(question)
-        except Exception as exc:
+            data = dumps([number, answer(question)])
+        except Exception as exc:  # a bug here must not end the thread: say it and go on
             logger.exception("inquiry %r failed", question)
-            value = {"error": f"{type(exc).__name__}: {exc}"}
+            data = dumps([number, {"error": f"{type(exc).__name__}: {exc}"}])
         try:
-            line.send_bytes(dumps([number, value]))
+            line.send_bytes(data)
         except OSError:
             return
 

@@ -9,6 +9,7 @@ import orjson
 
 from celeriac import Celeriac
 from celeriac.control.described import reserved_info, shown_arguments
+from celeriac.control.protocol import Reply, dumps
 from celeriac.message import Delivery, encode
 
 
@@ -61,3 +62,17 @@ def test_an_undecodable_prefetched_message_is_reported_not_raised(app: Celeriac)
     assert info["id"] == "m-1" and info["name"] is None and info["worker_pid"] == 42
     assert info["error"].startswith("cannot be decoded")
     assert (info["queue"], info["priority"], info["deliveries"]) == ("q", 7, 2)
+
+
+def test_an_int_beyond_64_bits_or_deep_nesting_never_breaks_a_reply() -> None:
+    deep: list[Any] = []
+    inner = deep
+    for _ in range(300):  # deeper than JSON encoders allow
+        inner.append([])
+        inner = inner[0]
+    shown = shown_arguments([2**70, deep], {"n": -(2**80)}, 10_000)
+    assert shown["args"][0] == 2**70  # shown whole: it fits
+    assert orjson.loads(dumps(shown))["args"][0] == str(2**70)
+    assert orjson.loads(Reply("w1@host", [shown]).encode())["value"][0]["kwargs"] == {
+        "n": str(-(2**80))
+    }
