@@ -75,8 +75,14 @@ class Guarded:
 
 
 def guarded(connect: Callable[[], T], url: str) -> T:
-    """``connect()``, wrapped in the fork guard when ``url`` is SQLite's."""
-    connection = connect()
+    """``connect()``, wrapped in the fork guard when ``url`` is SQLite's.
+
+    The connect itself runs under the guard whatever the URL: a first connect
+    imports the client module, and a child forked while another thread holds a
+    module's import lock would wait for that lock forever.
+    """
+    with _GUARD:
+        connection = connect()
     if url.partition("://")[0].lower() == "sqlite":
         return Guarded(connection)  # type: ignore[return-value]
     return connection
