@@ -30,7 +30,7 @@ import pika
 
 from ..exceptions import ConfigurationError
 from .amqp_connection import Link, Outgoing
-from .amqp_tail import open_channel, pump
+from .amqp_tail import close_channel, open_channel, pump
 
 REPLY_PREFIX = "reply:"
 REPLY_QUEUE_PREFIX = "celeriac.reply."
@@ -69,11 +69,13 @@ class Replies:
         self._inboxes.clear()
         self._by_tag.clear()
 
-    def close_channels(self) -> None:
+    def close_channels(self, conn: Any) -> None:
+        """Close the consuming channel of ``conn``, a connection about to close."""
         channel, self._channel = self._channel, None
-        if channel is not None and channel.is_open:
-            channel.close()
         self._inboxes.clear()
+        self._by_tag.clear()
+        if channel is not None:
+            close_channel(self._link, channel, self._timeout, conn)
         self._by_tag.clear()
 
     def _declare(self, queue: str) -> int:

@@ -152,9 +152,8 @@ class Streams:
         tails = [cursor.tail for cursor in self._cursors.values()]
         self._cursors.clear()
         for tail in tails:
-            tail.close()
-        self.replies.close_channels()
-        conn._flush_output(lambda: all(t.channel.is_closed for t in tails))
+            tail.close(conn)
+        self.replies.close_channels(conn)
 
     # -- the primitives --------------------------------------------------------------
     def add(self, stream: str, items: Sequence[bytes], maxlen: int) -> None:

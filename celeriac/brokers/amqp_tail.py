@@ -67,6 +67,25 @@ def open_channel(link: Link, timeout: float) -> Any:
     return channel
 
 
+def close_channel(link: Link, channel: Any, timeout: float, conn: Any = None) -> None:
+    """Close an asynchronous channel and wait until it is closed.
+
+    pika's ``BlockingConnection.close`` cannot close a channel it did not
+    open itself (it fails, and the socket stays open), so every such channel
+    must be gone before its connection closes. ``conn``: the connection being
+    closed (the link has already let go of it).
+    """
+    if channel.is_open:
+        channel.close()
+    if channel.is_closed:
+        return
+    if conn is not None:
+        if conn.is_open:
+            conn._flush_output(lambda: bool(channel.is_closed))
+    elif link.conn is not None and link.conn.is_open:
+        link.wait(lambda: bool(channel.is_closed), timeout, "channel.close")
+
+
 class Tail:
     """Deliveries of one stream queue from ``offset`` on, buffered until taken."""
 
@@ -77,6 +96,7 @@ class Tail:
         self.items: deque[StreamItem] = deque()
         self.received = 0
         self._link = link
+        self._timeout = timeout
         self._acked = 0  # highest delivery tag acked
         self._settled = 0  # highest delivery tag the reader is done with
         self._ack_every = max(1, prefetch // 4)
@@ -124,7 +144,6 @@ class Tail:
             self.channel.basic_ack(self._settled, multiple=True)
             self._acked = self._settled
 
-    def close(self) -> None:
+    def close(self, conn: Any = None) -> None:
         """Cancel by closing the channel; a stream keeps everything, so nothing is lost."""
-        if self.channel.is_open:
-            self.channel.close()
+        close_channel(self._link, self.channel, self._timeout, conn)

@@ -63,7 +63,7 @@ class RateLimit(Middleware):
                 self._warned = True
                 logger.warning(
                     "broker %s keeps no shared rate-limit state: rate limits hold per worker "
-                    "process, not for the cluster (use Redis or SQLite for cluster-wide limits)",
+                    "process, not for the cluster (Redis, RabbitMQ and SQLite brokers keep one)",
                     type(job.app.broker).__name__,
                 )
             now = time.time()
