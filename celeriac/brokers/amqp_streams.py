@@ -49,7 +49,7 @@ from .amqp_replies import REPLY_PREFIX, Replies
 from .amqp_tail import H_MARK, H_MAXLEN, StreamItem, Tail, pump
 
 STREAM_PREFIX = "celeriac.stream."
-_PREFETCH = 2000  # deliveries a reader may have in hand; acks give the credit back
+_PREFETCH = 256  # deliveries a reader may have in hand (event packs weigh up to ~200 kB)
 _SCAN_WINDOW = 64  # items read back from a marker to find the newest real item
 _PRECONDITION_FAILED = 406
 

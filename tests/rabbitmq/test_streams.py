@@ -129,3 +129,21 @@ def test_a_fetch_of_no_queues_gives_back_what_rabbitmq_pushed(
 def test_a_position_this_broker_never_gave_is_a_clear_error(broker: AMQPBroker, bad: str) -> None:
     with pytest.raises(ValueError, match="not one the RabbitMQ broker returned"):
         broker.stream_read(_stream(), bad)
+
+
+def test_an_instant_read_returns_all_appended_before_it_beyond_the_prefetch_window(
+    make_broker: Callable[..., AMQPBroker],
+) -> None:
+    """Given 700 items (more than a reader has in hand at once), expect a read with no
+    timeout to return them all, in order, and a second one to return only the rest."""
+    writer, reader = make_broker(), make_broker()
+    stream = _stream()
+    writer.stream_add(stream, [str(n).encode() for n in range(700)])
+
+    items = reader.stream_read(stream, "0", limit=1000)
+    writer.stream_add(stream, [b"late"])
+    rest = reader.stream_read(stream, items[-1][0], limit=1000)
+
+    assert [body for _, body in items] == [str(n).encode() for n in range(700)]
+    assert [body for _, body in rest] == [b"late"]
+    assert reader.stream_read(stream, "0", limit=300) == items[:300]
