@@ -13,6 +13,7 @@ from collections.abc import Callable
 import pika
 import pytest
 
+from celeriac.brokers import amqp_rates
 from celeriac.brokers.amqp import AMQPBroker
 from celeriac.brokers.amqp_rates import rate_queue
 
@@ -139,3 +140,21 @@ def test_a_very_long_key_gets_a_digest_queue_name(
     assert first.rate_reserve(key, 0.5) == pytest.approx(0.0, abs=0.01)
     assert second.rate_reserve(key, 0.5) == pytest.approx(0.5, abs=0.05)
     assert len(rate_queue(key).encode()) <= 255
+
+
+def test_a_token_lost_with_its_creator_is_made_again(
+    broker: AMQPBroker, amqp_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given a limit's queue whose creator died before publishing the first token, expect
+    a reservation to make a new token once the queue stayed empty for LOST_AFTER."""
+    monkeypatch.setattr(amqp_rates, "LOST_AFTER", 0.3)
+    key = _key()
+    conn = _connection(amqp_url)
+    conn.channel().queue_declare(rate_queue(key), durable=True, arguments=amqp_rates._ARGUMENTS)
+    conn.close()
+
+    started = time.monotonic()
+    assert broker.rate_reserve(key, 1.0) == pytest.approx(0.0, abs=0.01)
+
+    assert 0.3 <= time.monotonic() - started < 5.0
+    assert _tokens(amqp_url, key) == 1
