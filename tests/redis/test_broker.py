@@ -26,14 +26,31 @@ def test_a_batch_of_1000_is_published_in_one_round_trip(broker: RedisBroker) -> 
     assert [d.id for d in got] == [str(i) for i in range(1000)]
 
 
-def test_one_message_is_one_command(broker: RedisBroker, redis_server: RedisServer) -> None:
+def test_one_message_is_one_round_trip_without_a_script(
+    broker: RedisBroker, redis_server: RedisServer
+) -> None:
+    """A single message due now is stored with one MULTI (no script); one with an eta, by
+    one script call; each in one round trip."""
     broker.publish([envelope("warm-up")])
     client = redis_server.client()
     before = script_calls(client)
     with count_round_trips() as trips:
         broker.publish([envelope(1)])
     assert trips.value == 1
-    assert script_calls(client) - before == 1
+    assert script_calls(client) == before
+    with count_round_trips() as trips:
+        broker.publish([envelope(2, eta=time.time() + 60)])
+    assert trips.value == 1
+    assert script_calls(client) == before + 1
+    assert [d.id for d in broker.fetch(["q"], "c", 10, 0)] == ["warm-up", "1"]
+    assert broker.stats("q").delayed == 1
+
+
+def test_single_publishes_keep_fifo_across_queues_of_one_priority(broker: RedisBroker) -> None:
+    for i in range(20):
+        broker.publish([envelope(i, ("a", "b", "c")[i % 3])])
+    taken = broker.fetch(["c", "b", "a"], "consumer", 20, 0)
+    assert [int(d.id) for d in taken] == list(range(20))
 
 
 def test_scripts_are_loaded_again_after_the_server_forgets_them(
