@@ -50,6 +50,7 @@ from .amqp_tail import H_MARK, H_MAXLEN, StreamItem, Tail, pump
 
 STREAM_PREFIX = "celeriac.stream."
 _PREFETCH = 256  # deliveries a reader may have in hand (event packs weigh up to ~200 kB)
+_KEEP_CURSORS = 8  # streams a broker object keeps a consumer on
 _SCAN_WINDOW = 64  # items read back from a marker to find the newest real item
 _PRECONDITION_FAILED = 406
 
@@ -196,12 +197,15 @@ class Streams:
 
     # -- reading -----------------------------------------------------------------------
     def _cursor(self, stream: str, position: int) -> _Cursor:
-        cursor = self._cursors.get(stream)
+        cursor = self._cursors.pop(stream, None)
         if cursor is not None and cursor.continues(position):
+            self._cursors[stream] = cursor  # the most recently used last
             return cursor
         if cursor is not None:
             cursor.tail.close()
-            del self._cursors[stream]
+        while len(self._cursors) >= _KEEP_CURSORS:  # a consumer per stream read lately
+            oldest = next(iter(self._cursors))
+            self._cursors.pop(oldest).tail.close()
         queue = self._ensure(stream)
         floor = self._floors.get(stream)
         if floor is None or position < floor:  # maybe older than maxlen: find where it starts

@@ -147,3 +147,22 @@ def test_an_instant_read_returns_all_appended_before_it_beyond_the_prefetch_wind
     assert [body for _, body in items] == [str(n).encode() for n in range(700)]
     assert [body for _, body in rest] == [b"late"]
     assert reader.stream_read(stream, "0", limit=300) == items[:300]
+
+
+def test_a_reader_of_many_streams_keeps_consumers_on_the_recent_ones_only(
+    make_broker: Callable[..., AMQPBroker], vhost: str
+) -> None:
+    writer, reader = make_broker(), make_broker()
+    streams = [_stream() for _ in range(12)]
+    for stream in streams:
+        writer.stream_add(stream, [stream.encode()])
+        assert reader.stream_read(stream, "0") == [("1", stream.encode())]
+
+    listing = rabbitmqctl("list_queues", "-p", vhost, "name", "consumers")
+    consumers = {
+        name: int(count)
+        for name, count in (line.split("\t") for line in listing.splitlines() if "\t" in line)
+        if name.startswith("celeriac.stream.s-")
+    }
+    assert sum(consumers.get(stream_queue(s), 0) for s in streams) == 8
+    assert reader.stream_read(streams[0], "0") == [("1", streams[0].encode())]  # again
