@@ -141,15 +141,6 @@ def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]
     shutil.copy(Path(__file__).with_name(f"{APP}.py"), tmp_path / f"{APP}.py")
     url, backend, leftover = _urls(request.param, tmp_path)
     env = {"CELERIAC_BROKER_URL": url, "CELERIAC_RESULT_BACKEND": backend}
-    if request.param == "rabbitmq":
-        # Workaround for a worker bug, not a RabbitMQ one: the supervisor's control thread
-        # connects the result backend lazily, outside the fork guard (events/forksafe.py
-        # guarded()), so its first import of the backend module can coincide with forking
-        # a replacement child (after terminate), which then deadlocks on that module's
-        # import lock. The SQLite broker has the module imported already; importing it at
-        # start here keeps these tests about RabbitMQ. Remove once guarded() connects
-        # under the guard.
-        env["CELERIAC_IMPORTS"] = "celeriac.backends.sqlite"
     client = Celeriac("client", broker=url, backend=backend, set_as_current=False)
     box = Cluster(tmp_path, url, env, client)
     yield box
