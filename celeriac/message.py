@@ -76,17 +76,6 @@ class Message:
         return replace(self, **changes)
 
 
-_OPTIONAL = (
-    "eta",
-    "expires",
-    "parent_id",
-    "root_id",
-    "group_id",
-    "group_index",
-    "chord",
-)
-
-
 def encode(message: Message, codec: Codec) -> bytes:
     """The wire form: a dict with the protocol version ``v`` and only what is set.
 
@@ -104,14 +93,12 @@ def encode(message: Message, codec: Codec) -> bytes:
     if message.retries:
         body["retries"] = message.retries
     body["sent_at"] = message.sent_at or time.time()
-    for name in _OPTIONAL:
-        value = getattr(message, name)
-        if value is not None:
-            body[name] = value
-    if message.root_id == message.id:
-        del body["root_id"]
-    if message.chord is not None and tag:  # signatures carry arguments too
-        body["chord"] = to_wire(message.chord, "chord")
+    if message.eta is not None or message.expires is not None or message.parent_id is not None:
+        _add_times_and_parent(body, message)
+    if message.root_id is not None and message.root_id != message.id:
+        body["root_id"] = message.root_id
+    if message.group_id is not None or message.chord is not None:
+        _add_workflow(body, message, tag)
     if message.callbacks:
         body["callbacks"] = (
             to_wire(message.callbacks, "callbacks") if tag else list(message.callbacks)
@@ -123,6 +110,22 @@ def encode(message: Message, codec: Codec) -> bytes:
     if message.headers:
         body["headers"] = to_wire(message.headers, "headers") if tag else message.headers
     return codec.dumps(body)
+
+
+def _add_times_and_parent(body: dict[str, Any], message: Message) -> None:
+    for name in ("eta", "expires", "parent_id"):
+        value = getattr(message, name)
+        if value is not None:
+            body[name] = value
+
+
+def _add_workflow(body: dict[str, Any], message: Message, tag: bool) -> None:
+    if message.group_id is not None:
+        body["group_id"] = message.group_id
+    if message.group_index is not None:
+        body["group_index"] = message.group_index
+    if message.chord is not None:  # signatures carry arguments: tagged like them
+        body["chord"] = to_wire(message.chord, "chord") if tag else message.chord
 
 
 class Carrier(Protocol):

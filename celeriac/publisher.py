@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -48,16 +49,14 @@ class SharedPublisher:
 
     def __init__(self) -> None:
         self._reset()
+        _ALL.add(self)
 
     def _reset(self) -> None:
         self._lock = threading.Lock()
         self._waiting: list[_Waiting] = []
         self._busy = False  # a call is in flight
-        self._pid = os.getpid()
 
     def publish(self, broker: Broker, envelopes: Sequence[Envelope]) -> None:
-        if self._pid != os.getpid():  # forked: the parent's threads and calls are not ours
-            self._reset()
         with self._lock:
             leading = not self._busy
             if leading:
@@ -97,5 +96,16 @@ class SharedPublisher:
                 else:
                     self._busy = False
 
+
+_ALL: weakref.WeakSet[SharedPublisher] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    """The parent's threads and calls in flight are not the child's: start afresh."""
+    for publisher in list(_ALL):
+        publisher._reset()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 __all__ = ["SharedPublisher"]

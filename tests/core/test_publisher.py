@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -86,3 +87,17 @@ def test_a_lone_publish_is_one_call_of_its_own() -> None:
     publisher.publish(broker, [_envelope(2), _envelope(3)])
     assert broker.calls == [["t1"], ["t2", "t3"]]
     assert not publisher._busy
+
+
+def test_a_forked_child_does_not_wait_for_its_parents_call() -> None:
+    """A fork while another thread's call is in flight: the child publishes at once."""
+    publisher = SharedPublisher()
+    publisher._busy = True  # as if a parent thread were mid-call at the fork
+    pid = os.fork()
+    if pid == 0:  # the child: must lead its own call, not queue behind a call that is not there
+        broker = GatedBroker()
+        broker.gate.set()
+        publisher.publish(broker, [_envelope(1)])
+        os._exit(0 if broker.calls == [["t1"]] else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
