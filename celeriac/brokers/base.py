@@ -83,7 +83,9 @@ class Broker(ABC):
         """Lease up to ``limit`` messages to ``consumer``, highest priority first.
 
         Promotes due delayed messages of these queues first. Waits up to
-        ``timeout`` seconds when nothing is ready; returns ``[]`` then.
+        ``timeout`` seconds when nothing is ready; returns ``[]`` then. No
+        queues returns ``[]`` at once, and a broker that pushes messages to its
+        consumers (RabbitMQ) gives back what it pushed to this one.
         """
 
     @abstractmethod

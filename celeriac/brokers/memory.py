@@ -100,6 +100,8 @@ class MemoryBroker(Broker):
     def fetch(
         self, queues: Sequence[str], consumer: str, limit: int, timeout: float
     ) -> list[Delivery]:
+        if not queues:  # a consumer that wants nothing now (every queue paused)
+            return []
         deadline = time.monotonic() + timeout
         s = self._s
         with s.lock:

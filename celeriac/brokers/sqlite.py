@@ -105,8 +105,8 @@ class SQLiteBroker(Broker):
         if limit < 1:
             raise ConfigurationError(f"fetch limit must be >= 1, not {limit!r}")
         names = list(dict.fromkeys(queues))  # a queue named twice would take fewer
-        if not names:
-            raise ConfigurationError("fetch needs at least one queue name")
+        if not names:  # a consumer that wants nothing now (every queue paused)
+            return []
         deadline = time.monotonic() + timeout
         while True:
             taken = self._take(names, consumer, limit)

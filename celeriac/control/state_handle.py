@@ -162,6 +162,7 @@ def fetch_open(
     """A consumer's fetch from the queues it consumes now and that are not paused."""
     queues = worker_queues(options.hostname, options.queues).to_fetch(broker)
     if not queues:  # every queue paused: wait as an idle fetch would, then look again
+        broker.fetch([], consumer_id, limit, 0.0)  # a pushing broker (RabbitMQ) gives back
         time.sleep(options.fetch_timeout)
         return []
     return broker.fetch(queues, consumer_id, limit, options.fetch_timeout)

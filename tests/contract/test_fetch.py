@@ -120,3 +120,16 @@ def test_out_of_range_priority_is_refused_with_a_clear_error(
     with pytest.raises(ConfigurationError, match="priority 10 is out of range"):
         broker.publish([envelope(env.q("bad"), priority=10)])
     assert broker.stats(env.q("bad")).total_waiting == 0
+
+
+def test_a_fetch_of_no_queues_returns_nothing_at_once(env: BrokerEnv, broker: Broker) -> None:
+    """A worker whose queues are all paused fetches no queues: nothing, without waiting, and
+    what it took before stays its own to finish."""
+    q = env.q("none")
+    broker.publish([envelope(q, task_id="held")])
+    [held] = broker.fetch([q], "c1", 1, 1.0)
+    start = time.monotonic()
+    assert broker.fetch([], "c1", 10, 5.0) == []
+    assert time.monotonic() - start < 2.0
+    broker.ack("c1", [held.tag])
+    assert broker.fetch([q], "c2", 10, 0.0) == []

@@ -37,13 +37,6 @@ NOT_ON: dict[str, dict[str, str]] = {
             "cannot count (the delay ladder is shared by every queue: docs/rabbitmq.md); "
             "tests/rabbitmq/test_e2e_rates.py checks rate limits on RabbitMQ"
         ),
-        "test_consumers_and_pauses_change_what_is_consumed": (
-            "a worker whose queues are all paused stops calling fetch, so its RabbitMQ "
-            "consumer stays subscribed and RabbitMQ pushes the paused queue's task into its "
-            "prefetch window (it does not run, but stats() no longer counts it as waiting); "
-            "it needs the worker to fetch no queues instead (AMQPBroker.fetch([]) then "
-            "gives such messages back)"
-        ),
     },
 }
 

@@ -82,7 +82,8 @@ def test_seed_tasks_sent_through_the_app(app: Celeriac, queue: str) -> None:
         order = []
         for _ in sent:
             [delivery] = broker.fetch([queue], "worker", 1, 5.0)
-            order.append((decode(delivery.body, app.codec, delivery).task.rsplit(".", 1)[-1], delivery.id))
+            task = decode(delivery.body, app.codec, delivery).task
+            order.append((task.rsplit(".", 1)[-1], delivery.id))
             broker.ack("worker", [delivery.tag])
     finally:
         broker.close()
