@@ -30,7 +30,7 @@ class StreamsUnavailable(CeleriacError, NotImplementedError):
 
         super().__init__(
             f"broker {redact(url)} keeps no streams, so {what} is not available on it: "
-            "use a Redis or SQLite broker for events and remote control"
+            "use a Redis, RabbitMQ or SQLite broker for events and remote control"
         )
 
 

@@ -110,8 +110,8 @@ class _NoSharedState(MemoryBroker):
 def test_a_broker_without_shared_state_limits_per_process_and_says_so(
     app: Celeriac, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Given a broker with no rate-limit store (RabbitMQ today), expect limited tasks to
-    run (not fail), spaced by the limit within this process, with one warning."""
+    """Given a broker with no rate-limit store (one without rate_reserve), expect limited
+    tasks to run (not fail), spaced by the limit within this process, with one warning."""
     app._connections().broker = _NoSharedState(app.broker_url)
     ran: list[int] = []
 
