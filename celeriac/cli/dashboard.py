@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,17 @@ def _open_store(db: str, prefix: str, **retention: Any) -> Store:
         ) from exc
 
 
+def _credentials(
+    parse: Callable[[str | None], tuple[str, str] | None], value: str | None, option: str
+) -> tuple[str, str] | None:
+    try:
+        return parse(value)
+    except ValueError as exc:
+        raise click.BadParameter(
+            f"{option} wants user:password: {exc}", param_hint=option
+        ) from None
+
+
 @click.command()
 @click.option("--port", "-p", type=int, default=5555, show_default=True)
 @click.option("--address", default=None, help="bind address (default 127.0.0.1 without auth)")
@@ -55,6 +67,15 @@ def _open_store(db: str, prefix: str, **retention: Any) -> Store:
     default=None,
     help="token accepted in the X-API-Token header",
 )
+@click.option(
+    "--viewer-auth", default=None, help="user:password of a viewer: every page, no action"
+)
+@click.option(
+    "--viewer-token",
+    envvar="CELERIAC_DASHBOARD_VIEWER_TOKEN",
+    default=None,
+    help="token of a viewer (X-API-Token header): every GET, no action",
+)
 @click.option("--read-only", is_flag=True, help="refuse every action")
 @click.option("--max-tasks", type=int, default=1_000_000, show_default=True)
 @click.option("--max-age", type=float, default=7 * 86400.0, show_default=True, help="seconds")
@@ -67,6 +88,8 @@ def dashboard(
     db_table_prefix: str,
     basic_auth: str | None,
     api_token: str | None,
+    viewer_auth: str | None,
+    viewer_token: str | None,
     read_only: bool,
     max_tasks: int,
     max_age: float,
@@ -81,11 +104,9 @@ def dashboard(
         if isinstance(exc, MissingExtraError):
             raise
         raise MissingExtraError("dashboard", exc.name or "uvicorn") from exc
-    try:
-        credentials = parse_basic_auth(basic_auth)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--basic-auth") from None
-    protected = credentials is not None or api_token is not None
+    credentials = _credentials(parse_basic_auth, basic_auth, "--basic-auth")
+    viewer = _credentials(parse_basic_auth, viewer_auth, "--viewer-auth")
+    protected = any(x is not None for x in (credentials, api_token, viewer, viewer_token))
     host = address or ("0.0.0.0" if protected else "127.0.0.1")
     if not protected:
         click.echo(
@@ -100,6 +121,8 @@ def dashboard(
         store=store,
         basic_auth=credentials,
         api_token=api_token,
+        viewer_auth=viewer,
+        viewer_token=viewer_token,
         read_only=read_only,
     )
     click.echo(f"celeriac dashboard on http://{host}:{port}/ ({app.describe()})", err=True)

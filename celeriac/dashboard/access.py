@@ -104,7 +104,7 @@ def parse_basic_auth(value: str | None) -> tuple[str, str] | None:
         return None
     user, sep, password = value.partition(":")
     if not sep or not user or not password:
-        raise ValueError("--basic-auth wants user:password")
+        raise ValueError(f"{value!r} is not user:password (a user, a colon, a password)")
     return user, password
 
 

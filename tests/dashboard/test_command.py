@@ -87,11 +87,29 @@ def test_with_basic_auth_it_listens_on_every_address_and_asks_for_it(tmp_path: P
         process.kill()
 
 
+def test_a_viewer_may_look_and_not_act(tmp_path: Path) -> None:
+    port = _free_port()
+    process = _dashboard(
+        tmp_path, "--port", str(port), "--basic-auth", "ops:pw", "--viewer-auth", "eyes:pw"
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_until(lambda: _answers(f"{base}/healthcheck"), 30, "the healthcheck")
+        assert httpx.get(f"{base}/api/workers", auth=("eyes", "pw"), timeout=5).status_code == 200
+        revoke = httpx.post(f"{base}/api/task/revoke/some-id", auth=("eyes", "pw"), timeout=5)
+        assert revoke.status_code == 403
+        operator = httpx.post(f"{base}/api/task/revoke/some-id", auth=("ops", "pw"), timeout=5)
+        assert operator.status_code == 200
+    finally:
+        process.kill()
+
+
 @pytest.mark.parametrize(
     ("args", "said"),
     [
         (["--port", "many"], "Invalid value for '--port'"),
         (["--basic-auth", "just-a-name"], "--basic-auth wants user:password"),
+        (["--viewer-auth", "just-a-name"], "--viewer-auth wants user:password"),
         (["--no-such-option"], "No such option '--no-such-option'"),
     ],
 )
