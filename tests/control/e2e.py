@@ -30,15 +30,7 @@ AMQP_HOST = os.environ.get("CELERIAC_TEST_AMQP_HOST", "127.0.0.1")
 AMQP_PORT = int(os.environ.get("CELERIAC_TEST_AMQP_PORT", "5672"))
 
 # broker -> {test name: why it cannot hold there}
-NOT_ON: dict[str, dict[str, str]] = {
-    "rabbitmq": {
-        "test_rate_limit_and_time_limit_take_effect_on_the_next_task": (
-            "it counts the task waiting for its slot in stats().delayed, which RabbitMQ "
-            "cannot count (the delay ladder is shared by every queue: docs/rabbitmq.md); "
-            "tests/rabbitmq/test_e2e_rates.py checks rate limits on RabbitMQ"
-        ),
-    },
-}
+NOT_ON: dict[str, dict[str, str]] = {}
 
 __all__ = ["APP", "Cluster", "cluster", "wait_until"]
 
