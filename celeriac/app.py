@@ -42,6 +42,12 @@ def current_app() -> Celeriac:
     return _current
 
 
+# This process's id, kept by a fork hook: the connection check on every delay()
+# then costs no system call.
+_this_process = [os.getpid()]
+os.register_at_fork(after_in_child=lambda: _this_process.__setitem__(0, os.getpid()))
+
+
 class Celeriac:
     """A celeriac application: ``Celeriac("proj", broker=..., backend=..., **settings)``."""
 
@@ -136,8 +142,9 @@ class Celeriac:
     # -- connections: one per thread, new after fork ---------------------------
     def _connections(self) -> threading.local:
         local = self._local
-        if getattr(local, "pid", None) != os.getpid():
-            local.pid = os.getpid()
+        pid = _this_process[0]
+        if getattr(local, "pid", None) != pid:
+            local.pid = pid
             local.broker = None
             local.backend = None
         return local

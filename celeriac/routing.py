@@ -204,7 +204,7 @@ class Router:
     ) -> dict[str, Any]:
         """Where this call goes: per-call options, then routes, task options, defaults."""
         found: Mapping[str, Any] = {}
-        if queue is None or priority is None:
+        if self._routers and (queue is None or priority is None):
             options = {"queue": queue, "priority": priority}
             found = self.lookup(task.name, args, kwargs, options, task)
         queue = queue or found.get("queue") or task.queue or self._default_queue

@@ -318,16 +318,24 @@ class Task(Generic[P, R]):
         """The message ``apply_async`` would send, routed and with every default applied."""
         now = time.time()
         route = self.app.router.route(self, args, kwargs, queue, priority)
-        eta_ts = now + countdown if countdown is not None else _to_timestamp(eta, "eta")
+        eta_ts = None
+        if countdown is not None:
+            eta_ts = now + countdown
+        elif eta is not None:
+            eta_ts = _to_timestamp(eta, "eta")
         expires = expires if expires is not None else self.expires
+        expires_ts: float | None = None
         if isinstance(expires, (int, float)) and not isinstance(expires, bool):
-            expires_ts: float | None = now + float(expires)
-        else:
+            expires_ts = now + float(expires)
+        elif expires is not None:
             expires_ts = _to_timestamp(expires, "expires")
-        current = _current_request.get() or _NO_REQUEST
         task_id = task_id or new_id()
-        if parent_id is None and current.id is not None:
-            parent_id, root_id = current.id, root_id or current.root_id or current.id
+        if parent_id is None:
+            current = _current_request.get()
+            if current is not None and current.id is not None:
+                parent_id, root_id = current.id, root_id or current.root_id or current.id
+        if ignore_result is None:
+            ignore_result = self.option("ignore_result", "task_ignore_result")
         return Message(
             id=task_id,
             task=self.name,
@@ -343,13 +351,11 @@ class Task(Generic[P, R]):
             group_id=group_id,
             group_index=group_index,
             chord=chord,
-            callbacks=_signature_dicts(link),
-            errbacks=_signature_dicts(link_error),
-            ignore_result=self.option("ignore_result", "task_ignore_result")
-            if ignore_result is None
-            else ignore_result,
+            callbacks=_signature_dicts(link) if link is not None else (),
+            errbacks=_signature_dicts(link_error) if link_error is not None else (),
+            ignore_result=ignore_result,
             sent_at=now,
-            headers=dict(headers or {}),
+            headers=dict(headers) if headers else {},
         )
 
     def apply(
