@@ -35,10 +35,12 @@ class AsyncResult(Generic[R]):
     """A handle on one task's outcome, by id."""
 
     def __init__(self, id: str, app: Celeriac | None = None, task_name: str | None = None) -> None:
-        from .app import current_app
+        if app is None:
+            from .app import current_app
 
+            app = current_app()
         self.id = id
-        self.app = app or current_app()
+        self.app = app
         self.task_name = task_name
         self._meta: TaskMeta | None = None  # cached once ready
         self.parent: AsyncResult[Any] | GroupResult | None = None  # the previous step in a chain
