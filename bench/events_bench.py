@@ -28,6 +28,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from celeriac.events.event import decode_item
+
 sys.path.insert(0, str(Path(__file__).parent))
 
 TASKS_MODULE = """
@@ -53,7 +55,9 @@ def _events_written(app: Any) -> int:
     broker = app.connect_broker()
     count, position = 0, "0"
     while batch := broker.stream_read("events", position, 10_000):
-        count += sum(data.count(b'"type":"task-') for _, data in batch)
+        count += sum(
+            e.type.startswith("task-") for pos, data in batch for e in decode_item(pos, data)
+        )
         position = batch[-1][0]
     broker.close()
     return count
