@@ -18,6 +18,8 @@ from typing import Any
 
 import orjson
 
+from ..events.event import to_json
+
 CONTROL_STREAM = "control"
 CONTROL_MAXLEN = 10_000  # commands kept; workers read new ones within a second
 REPLY_MAXLEN = 1_000  # replies kept per command: more than any cluster has workers
@@ -29,36 +31,11 @@ def reply_stream(command_id: str) -> str:
     return f"reply:{command_id}"
 
 
-def _show(value: Any) -> Any:
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    return repr(value)
-
-
-def _plain(value: Any, depth: int = 0) -> Any:
-    """A copy orjson can write: ints beyond 64 bits as text, deep or cyclic nesting cut."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value if -(2**63) <= value < 2**64 else str(value)
-    if depth > 50:
-        return repr(value)[:100]
-    if isinstance(value, dict):
-        return {k if isinstance(k, str) else str(k): _plain(v, depth + 1) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [_plain(v, depth + 1) for v in value]
-    return value
-
-
 def dumps(value: Any) -> bytes:
-    """JSON for the control channel; what JSON cannot carry is shown as its repr.
-
-    A task argument can be anything its serializer carries: an int beyond 64 bits
-    is written as text and nesting deeper than JSON allows is cut, rather than
-    failing the whole reply.
-    """
-    try:
-        return orjson.dumps(value, default=_show, option=orjson.OPT_NON_STR_KEYS)
-    except (orjson.JSONEncodeError, TypeError):  # rare: a huge int, a cycle
-        return orjson.dumps(_plain(value), default=_show, option=orjson.OPT_NON_STR_KEYS)
+    """JSON for the control channel, written as events are (see ``events.event.to_json``):
+    a task argument can be anything its serializer carries, and an int beyond 64 bits,
+    a value JSON cannot carry or nesting deeper than JSON allows must not fail a reply."""
+    return to_json(value)
 
 
 class ProtocolError(ValueError):

@@ -91,7 +91,9 @@ def _plain(value: Any, depth: int = 0) -> Any:
     return value
 
 
-def _dumps(value: Any) -> bytes:
+def to_json(value: Any) -> bytes:
+    """JSON for people and tools: what JSON cannot carry is shown as its repr, an int
+    beyond 64 bits as text, and nesting deeper than JSON allows is cut."""
     try:
         return orjson.dumps(value, default=show, option=_DUMP_OPTIONS)
     except (orjson.JSONEncodeError, TypeError):  # rare: a huge int, a cycle
@@ -100,7 +102,7 @@ def _dumps(value: Any) -> bytes:
 
 def encode_event(fields: dict[str, Any], max_size: int) -> bytes:
     """The wire form of one event, its large fields cut beyond ``max_size`` bytes."""
-    data = _dumps(fields)
+    data = to_json(fields)
     if len(data) <= max_size:
         return data  # the usual case: one dumps and done
     truncated = []
@@ -113,13 +115,13 @@ def encode_event(fields: dict[str, Any], max_size: int) -> bytes:
                 fields = {**fields, name: value[:max_size] + "..."}
                 truncated.append(name)
             continue
-        text = _dumps(value)
+        text = to_json(value)
         if len(text) > max_size:
             fields = {**fields, name: text[:max_size].decode(errors="ignore") + "..."}
             truncated.append(name)
     if truncated:
         fields["truncated"] = truncated
-    return _dumps(fields)
+    return to_json(fields)
 
 
 @dataclass(frozen=True, slots=True)
