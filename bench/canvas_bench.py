@@ -24,17 +24,19 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import timed, worker_command, worker_process
 
 CELERIAC_TASKS = """
 import os
@@ -71,12 +73,6 @@ def tsum(numbers):
 """
 
 
-def timed(fn: Callable[[], Any]) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -109,34 +105,6 @@ def private_redis(workdir: Path) -> Iterator[str]:
     finally:
         proc.kill()
         proc.wait()
-
-
-@contextmanager
-def worker(name: str, command: list[str], workdir: Path, env: dict[str, str]) -> Iterator[None]:
-    """A worker subprocess, from the moment it logs "ready" until SIGTERM."""
-    log = workdir / f"{name}.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            command,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=workdir,
-            env={**os.environ, **env, "PYTHONPATH": str(workdir)},
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while "ready" not in log.read_text(errors="replace"):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{name} worker did not start:\n{log.read_text()}")
-            time.sleep(0.05)
-        yield
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def measure(module: Any, size: int, runs: int) -> dict[str, float]:
@@ -216,22 +184,8 @@ def _celeriac(broker: str, backend: str, workdir: Path, size: int, runs: int) ->
 
     import celeriac
 
-    command = [
-        sys.executable,
-        "-m",
-        "celeriac",
-        "-A",
-        "cbench",
-        "worker",
-        "-P",
-        "prefork",
-        "-c",
-        "2",
-        "-l",
-        "WARNING",
-    ]
     env = {"BENCH_BROKER": broker, "BENCH_BACKEND": backend}
-    with worker("celeriac", command, workdir, env):
+    with worker_process("celeriac", worker_command("celeriac", "cbench"), workdir, env):
         return measure(_Side(celeriac.group, celeriac.chord, cbench), size, runs)
 
 
@@ -243,22 +197,8 @@ def _celery(broker: str, backend: str, workdir: Path, size: int, runs: int) -> d
     os.environ.update(BENCH_BROKER=broker, BENCH_BACKEND=backend)
     import celerybench
 
-    command = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "celerybench",
-        "worker",
-        "-P",
-        "prefork",
-        "-c",
-        "2",
-        "-l",
-        "INFO",
-    ]
     env = {"BENCH_BROKER": broker, "BENCH_BACKEND": backend}
-    with worker("celery", command, workdir, env):  # Celery says "ready" at INFO
+    with worker_process("celery", worker_command("celery", "celerybench"), workdir, env):
         return measure(_Side(celery.group, celery.chord, celerybench), size, runs)
 
 

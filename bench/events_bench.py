@@ -92,16 +92,15 @@ def _tree(pid: int) -> list[int]:
 def _drain_with_worker(
     module: Any, workdir: Path, url: str, tasks: int, concurrency: int, events: bool
 ) -> tuple[float, float]:
-    from _workers import start_worker, stop_worker
+    from _common import worker_command, worker_process
 
     app = module.app
     messages = [module.noop.build_message((i,), {}) for i in range(tasks)]
     env = {"CELERIAC_BROKER_URL": url, "CELERIAC_WORKER_SEND_TASK_EVENTS": str(events).lower()}
-    worker = start_worker(
-        "eventsbenchtasks", workdir, env, "-c", str(concurrency), "-P", "prefork",
-        "--prefetch-multiplier", "16",
-    )  # fmt: skip
-    try:
+    command = worker_command(
+        "celeriac", "eventsbenchtasks", concurrency, "--prefetch-multiplier", "16"
+    )
+    with worker_process("events", command, workdir, env) as worker:
         pids = _tree(worker.pid)
         app.publish(messages)
         cpu, start = _cpu_seconds(pids), time.perf_counter()
@@ -114,8 +113,6 @@ def _drain_with_worker(
         elapsed = time.perf_counter() - start
         time.sleep(0.5)  # the last events are flushed: their cost counts too
         cpu = _cpu_seconds(pids) - cpu
-    finally:
-        stop_worker(worker)
     return tasks / elapsed, cpu / tasks
 
 

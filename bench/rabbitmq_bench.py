@@ -30,18 +30,23 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pika
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import (
+    Table,
+    drain_and_round_trips,
+    rate,
+    timed,
+    worker_command,
+)
 
 TASKS = """
 import os, time
@@ -72,16 +77,6 @@ def stamp():
 """
 
 
-def rate(count: int, seconds: float) -> float:
-    return count / seconds if seconds > 0 else float("inf")
-
-
-def timed(fn: Callable[[], Any]) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
 def rabbitmqctl(*args: str) -> None:
     subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=60)
 
@@ -89,7 +84,7 @@ def rabbitmqctl(*args: str) -> None:
 class Bench:
     def __init__(self, url: str, backend: str, tasks: int, roundtrips: int) -> None:
         self.url, self.backend, self.tasks, self.roundtrips = url, backend, tasks, roundtrips
-        self.rows: list[tuple[str, str, str, str]] = []
+        self.table = Table()
         self.workdir = Path(tempfile.mkdtemp(prefix="celeriac-rabbitmq-bench-"))
         (self.workdir / "benchtasks.py").write_text(TASKS)
         (self.workdir / "celerytasks.py").write_text(CELERY_TASKS)
@@ -110,25 +105,6 @@ class Bench:
             except pika.exceptions.ChannelClosedByBroker:  # not declared yet
                 ch = self.raw.channel()
 
-    def row(
-        self,
-        name: str,
-        ours: float | None,
-        celery: float | None,
-        unit: str,
-        lower_is_better: bool = False,
-    ) -> None:
-        def show(v: float | None) -> str:
-            if v is None:
-                return "-"
-            return (f"{v:,.0f}" if v >= 100 else f"{v:.3g}") + f" {unit}"
-
-        ratio = ""
-        if ours and celery:
-            ratio = f"{(celery / ours if lower_is_better else ours / celery):.2f}x"
-        self.rows.append((name, show(ours), show(celery), ratio))
-
-    # -- a: the raw limit -------------------------------------------------------------
     def raw_limit(self) -> None:
         payload = self.stamp.build_message((), {}).envelope(self.app.codec).body
         ch = self.raw.channel()
@@ -155,7 +131,7 @@ class Bench:
                 ch._flush_output(lambda end=end: confirmed[0] >= end)  # type: ignore[misc]
 
         self.raw_rate = rate(n, timed(publish))
-        self.row(
+        self.table.row(
             f"a. raw pika publish, persistent, confirmed per 1,000 ({len(payload)} B)",
             self.raw_rate,
             None,
@@ -175,9 +151,9 @@ class Bench:
         self.purge()
         confirmed = self._celery_confirmed_enqueue(n)
         self.purge()
-        self.row("b/c. enqueue, one delay(), confirmed", ours, confirmed, "/s")
-        self.row("c.   Celery default (not confirmed)", None, theirs, "/s")
-        self.row(
+        self.table.row("b/c. enqueue, one delay(), confirmed", ours, confirmed, "/s")
+        self.table.row("c.   Celery default (not confirmed)", None, theirs, "/s")
+        self.table.row(
             "     celeriac delay() vs raw batch publish", 100 * ours / self.raw_rate, None, "%"
         )
 
@@ -204,87 +180,32 @@ class Bench:
         messages = [self.stamp.build_message((), {}) for _ in range(n)]
         publish = self.app.publish
         seconds = timed(lambda: [publish(messages[i : i + 1000]) for i in range(0, n, 1000)])
-        self.row("d. batch publish, 1,000 per app.publish", rate(n, seconds), None, "/s")
+        self.table.row("d. batch publish, 1,000 per app.publish", rate(n, seconds), None, "/s")
         self.purge()
 
     # -- e: workers ------------------------------------------------------------------------------
     def workers(self) -> None:
-        ours = self._run_worker(
-            "celeriac",
-            [
-                sys.executable,
-                "-m",
-                "celeriac",
-                "-A",
-                "benchtasks",
-                "worker",
-                "-P",
-                "prefork",
-                "-c",
-                "2",
-                "-l",
-                "warning",
-            ],
-            self._celeriac_drain,
-            self._celeriac_roundtrip,
-        )
-        theirs = self._run_worker(
-            "celery",
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "celerytasks",
-                "worker",
-                "-P",
-                "prefork",
-                "-c",
-                "2",
-                "-l",
-                "info",
-            ],
-            self._celery_drain,
-            self._celery_roundtrip,
-        )
-        self.row("e. drain, prefork -c 2", ours[0], theirs[0], "/s")
-        self.row("e. round trip delay().get() p50", ours[1], theirs[1], "ms", True)
-        self.row("e. round trip delay().get() p99", ours[2], theirs[2], "ms", True)
-
-    def _run_worker(
-        self,
-        name: str,
-        command: list[str],
-        drain: Callable[[], float],
-        roundtrip: Callable[[], list[float]],
-    ) -> tuple[float, float, float]:
         self.purge()
-        log = self.workdir / f"{name}.log"
-        with open(log, "wb") as out:
-            proc = subprocess.Popen(
-                command,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=self.workdir,
-                env={**os.environ, "PYTHONPATH": str(self.workdir)},
-            )
-        try:
-            deadline = time.monotonic() + 60
-            while "ready" not in log.read_text(errors="replace"):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"{name} worker did not start:\n{log.read_text()}")
-                time.sleep(0.05)
-            drained = drain()
-            latencies = sorted(roundtrip())
-            p99 = latencies[max(0, int(len(latencies) * 0.99) - 1)]
-            return drained, statistics.median(latencies), p99
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        ours = drain_and_round_trips(
+            "celeriac",
+            worker_command("celeriac", "benchtasks"),
+            self.workdir,
+            self._celeriac_drain,
+            lambda: self.stamp.delay().get(timeout=10),
+            self.roundtrips,
+        )
+        self.purge()
+        theirs = drain_and_round_trips(
+            "celery",
+            worker_command("celery", "celerytasks"),
+            self.workdir,
+            self._celery_drain,
+            lambda: self.cstamp.delay().get(timeout=10),
+            self.roundtrips,
+        )
+        self.table.row("e. drain, prefork -c 2", ours[0], theirs[0], "/s")
+        self.table.row("e. round trip delay().get() p50", ours[1], theirs[1], "ms", True)
+        self.table.row("e. round trip delay().get() p99", ours[2], theirs[2], "ms", True)
 
     def _celeriac_drain(self) -> float:
         messages = [self.stamp.build_message((), {}) for _ in range(self.tasks)]
@@ -298,34 +219,10 @@ class Bench:
         done = [r.get(timeout=600) for r in results]
         return rate(len(done) - 1, max(done) - min(done))
 
-    def _celeriac_roundtrip(self) -> list[float]:
-        return self._latencies(lambda: self.stamp.delay().get(timeout=10))
-
-    def _celery_roundtrip(self) -> list[float]:
-        return self._latencies(lambda: self.cstamp.delay().get(timeout=10))
-
-    def _latencies(self, once: Callable[[], Any]) -> list[float]:
-        for _ in range(20):  # warm up
-            once()
-        latencies = []
-        for _ in range(self.roundtrips):
-            start = time.perf_counter()
-            once()
-            latencies.append((time.perf_counter() - start) * 1000)
-        return latencies
-
     def report(self) -> None:
-        print(
-            f"\nceleriac vs Celery on {self.url.rpartition('@')[2]} (results in "
-            f"{self.backend}), {os.cpu_count()} cores"
+        self.table.print(
+            f"celeriac vs Celery on {self.url.rpartition('@')[2]} (results in {self.backend})"
         )
-        header = ("", "celeriac", "Celery", "ratio")
-        widths = [max(len(r[i]) for r in [header, *self.rows]) for i in range(4)]
-        for r in [header, *self.rows]:
-            print(
-                f"  {r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}  "
-                f"{r[3]:>{widths[3]}}"
-            )
 
     def close(self) -> None:
         self.purge()

@@ -36,9 +36,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -48,6 +45,15 @@ from pathlib import Path
 from typing import Any
 
 import redis
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import (
+    Table,
+    drain_and_round_trips,
+    rate,
+    timed,
+    worker_command,
+)
 
 TASKS = """
 import os, time
@@ -75,16 +81,6 @@ def stamp():
 """
 
 
-def rate(count: int, seconds: float) -> float:
-    return count / seconds if seconds > 0 else float("inf")
-
-
-def timed(fn: Callable[[], Any]) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
 class Bench:
     def __init__(self, url: str, backend_url: str | None, tasks: int, roundtrips: int) -> None:
         self.url, self.tasks, self.roundtrips = url, tasks, roundtrips
@@ -92,7 +88,7 @@ class Bench:
         db = int(self.raw.connection_pool.connection_kwargs.get("db", 0))
         self.backend_url = backend_url or url.rsplit("/", 1)[0] + f"/{(db - 1) % 16}"
         self.raw_backend = redis.Redis.from_url(self.backend_url)
-        self.rows: list[tuple[str, str, str, str]] = []
+        self.table = Table()
         self.workdir = Path(tempfile.mkdtemp(prefix="celeriac-redis-bench-"))
         (self.workdir / "benchtasks.py").write_text(TASKS)
         (self.workdir / "celerytasks.py").write_text(CELERY_TASKS)
@@ -108,22 +104,6 @@ class Bench:
         self.raw.flushdb()
         self.raw_backend.flushdb()
         self.app.broker._registered.clear()  # type: ignore[attr-defined]
-
-    def row(
-        self,
-        name: str,
-        ours: float | None,
-        celery: float | None,
-        unit: str,
-        lower_is_better: bool = False,
-    ) -> None:
-        def show(v: float | None) -> str:
-            return "-" if v is None else (f"{v:,.0f}" if v >= 100 else f"{v:.3g}")
-
-        ratio = ""
-        if ours and celery:
-            ratio = f"{(celery / ours if lower_is_better else ours / celery):.1f}x"
-        self.rows.append((name, show(ours) + f" {unit}", show(celery) + f" {unit}", ratio))
 
     # -- a, b, c, e: one at a time, and memory ------------------------------------------
     def single(self, block: int = 250) -> None:
@@ -149,10 +129,10 @@ class Bench:
                 spent[name] += timed(loop)
         n = max(1, self.tasks // block) * block
         med = {name: rate(n, seconds) for name, seconds in spent.items()}
-        self.row(f"a. raw LPUSH loop ({len(payload)} B payload)", med["push"], None, "/s")
-        self.row("a. raw RPOP loop", med["pop"], None, "/s")
-        self.row("b/c. enqueue, one delay() at a time", med["ours"], med["theirs"], "/s")
-        self.row(
+        self.table.row(f"a. raw LPUSH loop ({len(payload)} B payload)", med["push"], None, "/s")
+        self.table.row("a. raw RPOP loop", med["pop"], None, "/s")
+        self.table.row("b/c. enqueue, one delay() at a time", med["ours"], med["theirs"], "/s")
+        self.table.row(
             "    celeriac delay() / raw LPUSH loop", 100 * med["ours"] / med["push"], None, "%"
         )
         memory = {}
@@ -162,7 +142,7 @@ class Bench:
                 task.delay()
             memory[name] = self.memory() / 10_000
         self.flush()
-        self.row(
+        self.table.row(
             "e. Redis memory per queued task",
             memory["ours"],
             memory["theirs"],
@@ -182,7 +162,7 @@ class Bench:
         messages = [self.stamp.build_message((), {}) for _ in range(n)]
         publish = self.app.publish
         seconds = timed(lambda: [publish(messages[i : i + 1000]) for i in range(0, n, 1000)])
-        self.row("d. batch publish, 1,000 per app.publish", rate(n, seconds), None, "/s")
+        self.table.row("d. batch publish, 1,000 per app.publish", rate(n, seconds), None, "/s")
         self.flush()
 
     # -- g: eight producer threads -------------------------------------------------------
@@ -207,89 +187,38 @@ class Bench:
                 worker.join()
             rates[name] = rate(per * count, time.perf_counter() - start)
             self.flush()
-        self.row(f"g. raw LPUSH loop, {count} threads", rates["raw"], None, "/s")
-        self.row(f"g. enqueue, {count} threads of delay()", rates["ours"], rates["theirs"], "/s")
-        single = next(float(r[1].split()[0].replace(",", "")) for r in self.rows if "b/c" in r[0])
-        self.row(f"    {count} threads / one thread (b)", 100 * rates["ours"] / single, None, "%")
+        self.table.row(f"g. raw LPUSH loop, {count} threads", rates["raw"], None, "/s")
+        self.table.row(
+            f"g. enqueue, {count} threads of delay()", rates["ours"], rates["theirs"], "/s"
+        )
+        single = self.table.figure("b/c")
+        self.table.row(
+            f"    {count} threads / one thread (b)", 100 * rates["ours"] / single, None, "%"
+        )
 
     # -- f: workers ---------------------------------------------------------------------
     def workers(self) -> None:
-        ours = self._run_worker(
-            "celeriac",
-            [
-                sys.executable,
-                "-m",
-                "celeriac",
-                "-A",
-                "benchtasks",
-                "worker",
-                "-P",
-                "prefork",
-                "-c",
-                "2",
-                "-l",
-                "warning",
-            ],
-            self._celeriac_drain,
-            self._celeriac_roundtrip,
-        )
-        theirs = self._run_worker(
-            "celery",
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "celerytasks",
-                "worker",
-                "-P",
-                "prefork",
-                "-c",
-                "2",
-                "-l",
-                "info",
-            ],
-            self._celery_drain,
-            self._celery_roundtrip,
-        )
-        self.row("f. drain, prefork -c 2", ours[0], theirs[0], "/s")
-        self.row("f. round trip delay().get() p50", ours[1], theirs[1], "ms", True)
-        self.row("f. round trip delay().get() p99", ours[2], theirs[2], "ms", True)
-
-    def _run_worker(
-        self,
-        name: str,
-        command: list[str],
-        drain: Callable[[], float],
-        roundtrip: Callable[[], list[float]],
-    ) -> tuple[float, float, float]:
         self.flush()
-        log = self.workdir / f"{name}.log"
-        with open(log, "wb") as out:
-            proc = subprocess.Popen(
-                command,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=self.workdir,
-                env={**os.environ, "PYTHONPATH": str(self.workdir)},
-            )
-        try:
-            deadline = time.monotonic() + 60
-            while "ready" not in log.read_text(errors="replace"):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"{name} worker did not start:\n{log.read_text()}")
-                time.sleep(0.05)
-            drained = drain()
-            latencies = sorted(roundtrip())
-            p99 = latencies[max(0, int(len(latencies) * 0.99) - 1)]
-            return drained, statistics.median(latencies), p99
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        ours = drain_and_round_trips(
+            "celeriac",
+            worker_command("celeriac", "benchtasks"),
+            self.workdir,
+            self._celeriac_drain,
+            lambda: self.stamp.delay().get(timeout=10),
+            self.roundtrips,
+        )
+        self.flush()
+        theirs = drain_and_round_trips(
+            "celery",
+            worker_command("celery", "celerytasks"),
+            self.workdir,
+            self._celery_drain,
+            lambda: self.cstamp.delay().get(timeout=10),
+            self.roundtrips,
+        )
+        self.table.row("f. drain, prefork -c 2", ours[0], theirs[0], "/s")
+        self.table.row("f. round trip delay().get() p50", ours[1], theirs[1], "ms", True)
+        self.table.row("f. round trip delay().get() p99", ours[2], theirs[2], "ms", True)
 
     def _celeriac_drain(self) -> float:
         messages = [self.stamp.build_message((), {}) for _ in range(self.tasks)]
@@ -311,37 +240,8 @@ class Bench:
         done = [r.get(timeout=300) for r in results]
         return rate(len(done) - 1, max(done) - min(done))
 
-    def _celeriac_roundtrip(self) -> list[float]:
-        return self._latencies(lambda: self.stamp.delay().get(timeout=10))
-
-    def _celery_roundtrip(self) -> list[float]:
-        return self._latencies(lambda: self.cstamp.delay().get(timeout=10))
-
-    def _latencies(self, once: Callable[[], Any]) -> list[float]:
-        for _ in range(20):  # warm up
-            once()
-        latencies = []
-        for _ in range(self.roundtrips):
-            start = time.perf_counter()
-            once()
-            latencies.append((time.perf_counter() - start) * 1000)
-        return latencies
-
     def report(self) -> None:
-        print(
-            f"\nceleriac vs Celery on {self.url} (results in {self.backend_url}), "
-            f"{os.cpu_count()} cores"
-        )
-        widths = [
-            max(len(r[i]) for r in [("", "celeriac", "Celery", "ratio"), *self.rows])
-            for i in range(4)
-        ]
-        header = ("", "celeriac", "Celery", "ratio")
-        for r in [header, *self.rows]:
-            print(
-                f"  {r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}  "
-                f"{r[3]:>{widths[3]}}"
-            )
+        self.table.print(f"celeriac vs Celery on {self.url} (results in {self.backend_url})")
 
 
 def main() -> None:

@@ -9,14 +9,13 @@ through one prefork worker, and the round-trip latency of delay().get().
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _workers import start_worker, stop_worker
+from _common import latencies_ms, p50_p99, worker_command, worker_process
 
 TASKS_MODULE = """
 from celeriac import Celeriac
@@ -61,16 +60,8 @@ def main() -> None:
     rows.append(("enqueue, one batch", f"{opts.tasks / elapsed:,.0f} tasks/s"))
     app.broker.purge("celeriac")
 
-    worker = start_worker(
-        "benchtasks",
-        workdir,
-        {"CELERIAC_BROKER_URL": url},
-        "-c",
-        str(opts.concurrency),
-        "-P",
-        "prefork",
-    )
-    try:
+    command = worker_command("celeriac", "benchtasks", opts.concurrency)
+    with worker_process("sqlite", command, workdir, {"CELERIAC_BROKER_URL": url}):
         app.publish(messages)
         start = time.perf_counter()
         last = messages[-1].id
@@ -88,17 +79,9 @@ def main() -> None:
             )
         )
 
-        latencies = []
-        for _ in range(opts.roundtrips):
-            start = time.perf_counter()
-            noop.delay().get(timeout=10)
-            latencies.append((time.perf_counter() - start) * 1000)
-        latencies.sort()
-        p99 = latencies[int(len(latencies) * 0.99) - 1]
-        rows.append(("round trip delay().get() p50", f"{statistics.median(latencies):.2f} ms"))
+        p50, p99 = p50_p99(latencies_ms(lambda: noop.delay().get(timeout=10), opts.roundtrips))
+        rows.append(("round trip delay().get() p50", f"{p50:.2f} ms"))
         rows.append(("round trip delay().get() p99", f"{p99:.2f} ms"))
-    finally:
-        stop_worker(worker)
 
     width = max(len(r[0]) for r in rows)
     print(f"celeriac on SQLite ({url})")
