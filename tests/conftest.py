@@ -2,18 +2,17 @@
 
 * ``eventually(condition, timeout=..., what=...)``: poll a condition with a
   bounded deadline (never a sleep that hopes), returning its first truthy value.
-* ``missing_server(reason)``: a test that needs a server that is not there
-  skips locally with the reason, and fails when ``CI`` is set.
+* A missing server, tool or package: ``tests.needs.missing(reason)`` skips locally
+  and fails when ``CI`` is set.
 * ``sqlite_url``: a ``sqlite:////abs/path`` URL of a fresh file in ``tmp_path``.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn, Protocol
+from typing import Any, Protocol
 
 import pytest
 
@@ -41,18 +40,6 @@ def _eventually(condition: Callable[[], Any], timeout: float = 10.0, what: str =
 def eventually() -> Eventually:
     """Poll ``condition`` until it is truthy; fail naming ``what`` after ``timeout`` seconds."""
     return _eventually
-
-
-def _missing_server(reason: str) -> NoReturn:
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI is set: a missing server is a failure)")
-    pytest.skip(reason)
-
-
-@pytest.fixture
-def missing_server() -> Callable[[str], NoReturn]:
-    """Call with the reason when a needed server is missing: skip locally, fail in CI."""
-    return _missing_server
 
 
 @pytest.fixture

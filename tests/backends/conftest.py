@@ -1,7 +1,7 @@
 """The result backend suite's registry: every backend listed here runs every backend test.
 
 To add a backend, write a function ``(request, tmp_path) -> BackendEnv`` that
-finds or starts its server (calling ``missing_server`` when there is none) and
+finds or starts its server (calling ``tests.needs.missing`` when there is none) and
 add one line to ``BACKENDS``. Each env must be isolated: a fresh store, or task
 ids no other test uses (the tests make unique ids).
 """

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from celeriac.brokers import redact
+from tests.needs import missing, need_module
 
 from .env import BackendEnv
 
@@ -31,7 +32,7 @@ _unreachable: dict[str, str | None] = {}  # url -> why it cannot be reached (Non
 
 def require_server(request: pytest.FixtureRequest, url: str) -> None:
     """Skip (locally) or fail (in CI) when the database at ``url`` cannot be reached."""
-    pytest.importorskip("sqlalchemy", reason="SQLAlchemy is missing: pip install 'celeriac[sql]'")
+    need_module("sqlalchemy", "sql")
     if url not in _unreachable:
         import sqlalchemy as sa
 
@@ -45,7 +46,7 @@ def require_server(request: pytest.FixtureRequest, url: str) -> None:
             engine.dispose()
     reason = _unreachable[url]
     if reason is not None:
-        request.getfixturevalue("missing_server")(reason)
+        missing(reason)
 
 
 def drop_tables(url: str, prefix: str) -> None:
@@ -75,7 +76,7 @@ def fresh_sql_env(request: pytest.FixtureRequest, url: str) -> BackendEnv:
 
 
 def sql_sqlite_env(request: pytest.FixtureRequest, tmp_path: Path) -> BackendEnv:
-    pytest.importorskip("sqlalchemy", reason="SQLAlchemy is missing: pip install 'celeriac[sql]'")
+    need_module("sqlalchemy", "sql")
     return BackendEnv(FACTORY, f"db+sqlite:///{tmp_path}/results.sqlite3")
 
 

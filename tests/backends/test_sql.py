@@ -20,12 +20,13 @@ from celeriac.backends.base import TaskMeta
 from celeriac.config import Settings
 from celeriac.exceptions import BackendError, ConfigurationError, MissingExtraError
 from celeriac.serialization import Codec
+from tests.needs import need_module
 
 from .conftest import BACKENDS
 from .env import BackendEnv
 from .helpers import SPAWN, connect_and_store
 
-sa = pytest.importorskip("sqlalchemy", reason="SQLAlchemy is missing: pip install 'celeriac[sql]'")
+sa = need_module("sqlalchemy", "sql", module_level=True)
 from celeriac.backends import sql as sql_backend  # noqa: E402 - after the check above
 from celeriac.backends import sql_expiry  # noqa: E402
 

@@ -1,7 +1,7 @@
 """The broker contract suite's registry: every broker listed here runs every contract test.
 
 To add a broker, write a function ``(request, tmp_path) -> BrokerEnv`` that
-finds or starts its server (calling ``missing_server`` when there is none) and
+finds or starts its server (calling ``tests.needs.missing`` when there is none) and
 add one line to ``BROKERS``. Each ``BrokerEnv`` must be isolated from every
 other test's: a fresh store, or a unique ``prefix`` that every queue name of the
 test starts with (the tests name queues through ``env.q(...)``).

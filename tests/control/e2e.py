@@ -1,10 +1,8 @@
 """A small cluster for end-to-end tests: real ``celeriac worker`` processes on a broker
 (SQLite in the test's directory, Redis under a key prefix of the test's own, or RabbitMQ
 in a virtual host of the test's own with results in a SQLite file), and a client app in
-the test process that sends tasks and uses ``app.control``.
-
-A test that cannot hold on a broker is listed in ``NOT_ON`` with the reason, and is
-reported as skipped with that reason there."""
+the test process that sends tasks and uses ``app.control``. Every test runs on every
+broker."""
 
 from __future__ import annotations
 
@@ -23,14 +21,12 @@ import pytest
 from celeriac import AsyncResult, Celeriac
 from celeriac.events import dispatcher_for
 from tests.e2e.workers import WorkerProcess, launch, wait_until
+from tests.needs import missing
 
 APP = "e2e_app"
 REDIS_URL = os.environ.get("CELERIAC_TEST_REDIS_URL", "redis://localhost:6379/0")
 AMQP_HOST = os.environ.get("CELERIAC_TEST_AMQP_HOST", "127.0.0.1")
 AMQP_PORT = int(os.environ.get("CELERIAC_TEST_AMQP_PORT", "5672"))
-
-# broker -> {test name: why it cannot hold there}
-NOT_ON: dict[str, dict[str, str]] = {}
 
 __all__ = ["APP", "Cluster", "cluster", "wait_until"]
 
@@ -74,12 +70,6 @@ def _sweep_redis(prefix: str) -> None:
     client.close()
 
 
-def _missing(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} and CI is set")
-    pytest.skip(reason)
-
-
 def _rabbitmqctl(*args: str) -> None:
     done = subprocess.run(
         ["rabbitmqctl", *args], capture_output=True, text=True, timeout=60, check=False
@@ -93,9 +83,9 @@ def _rabbitmq_vhost() -> str:
     try:
         socket.create_connection((AMQP_HOST, AMQP_PORT), timeout=2).close()
     except OSError as exc:
-        _missing(f"RabbitMQ is not reachable at {AMQP_HOST}:{AMQP_PORT} ({exc})")
+        missing(f"RabbitMQ is not reachable at {AMQP_HOST}:{AMQP_PORT} ({exc})")
     if shutil.which("rabbitmqctl") is None:
-        _missing("rabbitmqctl is not on PATH: the RabbitMQ cluster tests make a vhost with it")
+        missing("rabbitmqctl is not on PATH: the RabbitMQ cluster tests make a vhost with it")
     vhost = f"celeriac-e2e-{uuid.uuid4().hex[:10]}"
     _rabbitmqctl("add_vhost", vhost)
     _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
@@ -112,7 +102,7 @@ def _urls(kind: str, tmp_path: Path) -> tuple[str, str, str]:
         amqp = f"amqp://guest:guest@{AMQP_HOST}:{AMQP_PORT}/{vhost}"
         return amqp, f"sqlite:///{tmp_path}/results.sqlite3", vhost
     if not _redis_available():
-        _missing(f"Redis is not reachable at {REDIS_URL}")
+        missing(f"Redis is not reachable at {REDIS_URL}")
     prefix = f"e2e{uuid.uuid4().hex[:12]}"  # this test's keys only, swept afterwards
     url = f"{REDIS_URL}?global_keyprefix={prefix}"
     return url, url, prefix
@@ -120,9 +110,6 @@ def _urls(kind: str, tmp_path: Path) -> tuple[str, str, str]:
 
 @pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis), "rabbitmq"])
 def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]:
-    reason = NOT_ON.get(request.param, {}).get(request.node.originalname)
-    if reason:
-        pytest.skip(f"not on {request.param}: {reason}")
     shutil.copy(Path(__file__).with_name(f"{APP}.py"), tmp_path / f"{APP}.py")
     url, backend, leftover = _urls(request.param, tmp_path)
     env = {"CELERIAC_BROKER_URL": url, "CELERIAC_RESULT_BACKEND": backend}

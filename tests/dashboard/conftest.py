@@ -19,6 +19,7 @@ from celeriac import Celeriac
 from celeriac.dashboard import create_app
 from celeriac.events import EVENTS_STREAM, dispatcher_for, encode_event
 from tests.e2e.workers import WorkerProcess, launch, wait_until
+from tests.needs import missing
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -104,9 +105,7 @@ def flood(app: Celeriac, seconds: float, tasks_per_second: int, prefix: str = "f
 @pytest.fixture
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing and CI is set (scripts/setup installs it)")
-        pytest.skip(f"{CHROMIUM} is missing")
+        missing(f"{CHROMIUM} is missing (scripts/setup installs Debian's chromium)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

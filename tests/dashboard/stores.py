@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from celeriac.dashboard.store import Store
-from tests.conftest import _missing_server
+from tests.needs import missing
 
 POSTGRES_URL = os.environ.get(
     "CELERIAC_TEST_DASHBOARD_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -37,7 +37,7 @@ def require_server(url: str) -> None:
     try:
         import sqlalchemy as sa
     except ImportError:
-        _missing_server("SQLAlchemy is missing: pip install 'celeriac[sql]'")
+        missing("SQLAlchemy is missing: pip install 'celeriac[sql]'")
     if url not in _unreachable:
         engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
         try:
@@ -49,7 +49,7 @@ def require_server(url: str) -> None:
             engine.dispose()
     reason = _unreachable[url]
     if reason is not None:
-        _missing_server(reason)
+        missing(reason)
 
 
 @dataclass

@@ -15,6 +15,7 @@ from celeriac.dashboard.queries import TaskFilter, list_tasks
 from celeriac.dashboard.store import Store
 from celeriac.events.event import Event
 from celeriac.exceptions import ConfigurationError, MissingExtraError
+from tests.needs import need_module
 
 from .stores import POSTGRES_URL, require_server
 
@@ -34,7 +35,7 @@ def test_other_schemes_are_refused_with_what_to_give() -> None:
 
 
 def test_a_missing_driver_says_what_to_install() -> None:
-    pytest.importorskip("sqlalchemy")
+    need_module("sqlalchemy", "sql")
     from celeriac.dashboard.sqlalchemy_db import engine_url
 
     assert engine_url("postgresql://u@h/db").drivername == "postgresql+psycopg"

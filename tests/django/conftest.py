@@ -16,12 +16,9 @@ from typing import Any
 
 import pytest
 
-try:
-    import django
-except ImportError:  # pragma: no cover - depends on the environment
-    if os.environ.get("CI"):
-        raise
-    pytest.skip("needs celeriac[django]", allow_module_level=True)
+from tests.needs import need_module
+
+django = need_module("django", "django", module_level=True)
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "django"
 BROKER_URL = "memory://django-tests"

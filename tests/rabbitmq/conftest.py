@@ -19,20 +19,15 @@ from typing import Any
 import pytest
 
 from tests.e2e.workers import start_worker  # noqa: F401  (the fixture)
+from tests.needs import missing, need_module
 
-pika = pytest.importorskip("pika", reason="pika is not installed: pip install 'celeriac[rabbitmq]'")
+pika = need_module("pika", "rabbitmq", module_level=True)
 
 from celeriac.brokers.amqp import AMQPBroker  # noqa: E402
 from celeriac.brokers.amqp_topology import dead_queue  # noqa: E402
 
 HOST = os.environ.get("CELERIAC_TEST_AMQP_HOST", "127.0.0.1")
 PORT = int(os.environ.get("CELERIAC_TEST_AMQP_PORT", "5672"))
-
-
-def _missing(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"RabbitMQ tests cannot run in CI: {reason}")
-    pytest.skip(reason)
 
 
 def rabbitmqctl(*args: str, timeout: float = 30.0) -> str:
@@ -51,9 +46,9 @@ def rabbitmq() -> None:
     try:
         socket.create_connection((HOST, PORT), timeout=2).close()
     except OSError as exc:
-        _missing(f"no RabbitMQ at {HOST}:{PORT} ({exc}); start it with rabbitmq-server -detached")
+        missing(f"no RabbitMQ at {HOST}:{PORT} ({exc}); start it with rabbitmq-server -detached")
     if shutil.which("rabbitmqctl") is None:
-        _missing("rabbitmqctl is not on PATH: the tests create a virtual host with it")
+        missing("rabbitmqctl is not on PATH: the tests create a virtual host with it")
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.contract.env import BrokerEnv
+from tests.needs import missing, need_module
 
 HOST = os.environ.get("CELERIAC_TEST_AMQP_HOST", "127.0.0.1")
 PORT = int(os.environ.get("CELERIAC_TEST_AMQP_PORT", "5672"))
@@ -29,7 +30,6 @@ def _ctl(*args: str) -> None:
 def _vhost(request: pytest.FixtureRequest) -> str:
     if os.getpid() in _vhosts:
         return _vhosts[os.getpid()]
-    missing = request.getfixturevalue("missing_server")
     try:
         socket.create_connection((HOST, PORT), timeout=2).close()
     except OSError as exc:
@@ -45,7 +45,7 @@ def _vhost(request: pytest.FixtureRequest) -> str:
 
 
 def rabbitmq_env(request: pytest.FixtureRequest, tmp_path: Path) -> BrokerEnv:
-    pytest.importorskip("pika", reason="pika is not installed: pip install 'celeriac[rabbitmq]'")
+    need_module("pika", "rabbitmq")
     vhost = _vhost(request)
     return BrokerEnv(
         "celeriac.brokers.amqp:AMQPBroker",
