@@ -103,6 +103,15 @@ def flood(app: Celeriac, seconds: float, tasks_per_second: int, prefix: str = "f
 
 
 @pytest.fixture
+def cel(tmp_path: Path) -> Iterator[Celeriac]:
+    """An app on a SQLite broker and backend of the test's own, sending no task-sent events."""
+    url = f"sqlite:///{tmp_path}/broker.sqlite3"
+    app = Celeriac("t", broker=url, backend=url, set_as_current=False, task_send_sent_event=False)
+    yield app
+    app.close()
+
+
+@pytest.fixture
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
         missing(f"{CHROMIUM} is missing (scripts/setup installs Debian's chromium)")

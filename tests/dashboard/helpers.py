@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
+from starlette.testclient import TestClient
+
 from celeriac import Celeriac
+from celeriac.dashboard import create_app
 from celeriac.events import EVENTS_STREAM, encode_event
 
 
@@ -53,3 +57,10 @@ def lifecycle(
             runtime=0.25,
             timestamp=at + 3,
         )
+
+
+def dashboard_client(cel: Celeriac, tmp_path: Path, **options: Any) -> TestClient:
+    """A test client of a dashboard on ``cel`` that has read every event sent so far."""
+    web = create_app(cel, store=tmp_path / "dash.sqlite3", collect=False, **options)
+    web.state.dashboard.collector.drain()
+    return TestClient(web)

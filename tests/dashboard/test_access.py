@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,14 +15,6 @@ from .helpers import lifecycle
 
 OPERATOR = ("ops", "op-pw")
 VIEWER = ("guest", "view-pw")
-
-
-@pytest.fixture
-def cel(tmp_path: Path) -> Iterator[Celeriac]:
-    url = f"sqlite:///{tmp_path}/broker.sqlite3"
-    app = Celeriac("t", broker=url, backend=url, set_as_current=False, task_send_sent_event=False)
-    yield app
-    app.close()
 
 
 def _basic(user: str, password: str) -> dict[str, str]:

@@ -3,32 +3,16 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from starlette.testclient import TestClient
 
 from celeriac import Celeriac
 from celeriac.dashboard import create_app
 from celeriac.message import decode
 
-from .helpers import emit, lifecycle
-
-
-@pytest.fixture
-def cel(tmp_path: Path) -> Iterator[Celeriac]:
-    url = f"sqlite:///{tmp_path}/broker.sqlite3"
-    app = Celeriac("t", broker=url, backend=url, set_as_current=False, task_send_sent_event=False)
-    yield app
-    app.close()
-
-
-def _client(cel: Celeriac, tmp_path: Path, **options: Any) -> TestClient:
-    web = create_app(cel, store=tmp_path / "dash.sqlite3", collect=False, **options)
-    web.state.dashboard.collector.drain()
-    return TestClient(web)
+from .helpers import dashboard_client, emit, lifecycle
 
 
 def _history(cel: Celeriac) -> None:
@@ -53,7 +37,7 @@ def _waiting(cel: Celeriac, queue: str = "celeriac") -> list[Any]:
 
 def test_pages_render_the_stored_history(cel: Celeriac, tmp_path: Path) -> None:
     _history(cel)
-    client = _client(cel, tmp_path)
+    client = dashboard_client(cel, tmp_path)
     overview = client.get("/")
     assert overview.status_code == 200
     assert 'id="workers-online">1<' in overview.text
@@ -68,7 +52,7 @@ def test_pages_render_the_stored_history(cel: Celeriac, tmp_path: Path) -> None:
 
 def test_flower_api_shapes(cel: Celeriac, tmp_path: Path) -> None:
     _history(cel)
-    client = _client(cel, tmp_path)
+    client = dashboard_client(cel, tmp_path)
     tasks = client.get("/api/tasks", params={"taskname": "proj.add"}).json()
     assert list(tasks) == ["ok-1"]
     assert tasks["ok-1"]["uuid"] == "ok-1" and tasks["ok-1"]["state"] == "SUCCESS"
@@ -89,7 +73,7 @@ def test_flower_api_shapes(cel: Celeriac, tmp_path: Path) -> None:
 
 def test_retry_sends_the_task_again_with_the_same_arguments(cel: Celeriac, tmp_path: Path) -> None:
     _history(cel)
-    client = _client(cel, tmp_path)
+    client = dashboard_client(cel, tmp_path)
     answer = client.post("/api/task/retry/bad-1").json()
     [message] = _waiting(cel)
     assert (message.id, message.task, list(message.args)) == (answer["task-id"], "proj.fail", ["x"])
@@ -115,7 +99,7 @@ def test_metrics_use_flower_names(cel: Celeriac, tmp_path: Path) -> None:
 
 
 def test_queue_pause_and_resume(cel: Celeriac, tmp_path: Path) -> None:
-    client = _client(cel, tmp_path)
+    client = dashboard_client(cel, tmp_path)
     assert client.post("/api/queue/pause/q1").status_code == 200
     assert "q1" in cel.control.paused()
     rows = client.get("/api/queues").json()
@@ -129,7 +113,7 @@ def _basic(user: str, password: str) -> dict[str, str]:
 
 
 def test_auth_read_only_and_csrf(cel: Celeriac, tmp_path: Path) -> None:
-    client = _client(cel, tmp_path, basic_auth=("admin", "s3cret"), api_token="tok")
+    client = dashboard_client(cel, tmp_path, basic_auth=("admin", "s3cret"), api_token="tok")
     assert client.get("/").status_code == 401
     assert client.get("/healthcheck").status_code == 200
     assert client.post("/api/queue/pause/q1").status_code == 401
@@ -147,6 +131,6 @@ def test_auth_read_only_and_csrf(cel: Celeriac, tmp_path: Path) -> None:
     assert "q1" in cel.control.paused()
     scripted = TestClient(client.app).post("/api/queue/resume/q1", headers={"X-API-Token": "tok"})
     assert scripted.status_code == 200 and cel.control.paused() == {}
-    read_only = _client(cel, tmp_path, read_only=True)
+    read_only = dashboard_client(cel, tmp_path, read_only=True)
     assert read_only.post("/api/queue/pause/q1").status_code == 403
     assert "Pause" not in read_only.get("/queues").text or "q1" not in cel.control.paused()

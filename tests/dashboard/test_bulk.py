@@ -5,22 +5,20 @@ from __future__ import annotations
 import html as html_text
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from starlette.testclient import TestClient
 
 from celeriac import Celeriac
-from celeriac.dashboard import bulk, create_app
+from celeriac.dashboard import bulk
 from celeriac.dashboard.bulk import BULK_LIMIT
 from celeriac.dashboard.queries import TaskFilter, count_tasks, task_batches
 from celeriac.dashboard.store import Store
 from celeriac.events.event import Event
 from celeriac.message import decode
 
-from .helpers import lifecycle
+from .helpers import dashboard_client, lifecycle
 
 
 def _store_with(path: Path, failed: int, succeeded: int, at: float) -> Store:
@@ -59,20 +57,6 @@ def test_batches_cover_every_match_once_newest_first_within_the_snapshot(tmp_pat
 
 
 # -- the API --------------------------------------------------------------------------
-@pytest.fixture
-def cel(tmp_path: Path) -> Iterator[Celeriac]:
-    url = f"sqlite:///{tmp_path}/broker.sqlite3"
-    app = Celeriac("t", broker=url, backend=url, set_as_current=False, task_send_sent_event=False)
-    yield app
-    app.close()
-
-
-def _client(cel: Celeriac, tmp_path: Path, **options: Any) -> TestClient:
-    web = create_app(cel, store=tmp_path / "dash.sqlite3", collect=False, **options)
-    web.state.dashboard.collector.drain()
-    return TestClient(web)
-
-
 def _failures(cel: Celeriac, count: int, name: str = "proj.fail") -> list[str]:
     ids = [f"{name}-{i}" for i in range(count)]
     for i, task_id in enumerate(ids):
@@ -91,7 +75,7 @@ def test_a_dry_run_counts_then_retry_sends_every_match_again(cel: Celeriac, tmp_
     ids = _failures(cel, 5)
     _failures(cel, 2, name="proj.other")
     lifecycle(cel, "ok-1", name="proj.fail")
-    client = _client(cel, tmp_path)
+    client = dashboard_client(cel, tmp_path)
     flt = {"state": "FAILURE", "name": "proj.fail"}
     counted = client.get("/api/tasks/bulk/retry", params=flt).json()
     assert counted["count"] == 5 and counted["limit"] == BULK_LIMIT
@@ -113,7 +97,7 @@ def test_an_action_needs_the_confirmed_count_and_refuses_more(
     cel: Celeriac, tmp_path: Path
 ) -> None:
     ids = _failures(cel, 3)
-    client = _client(cel, tmp_path)
+    client = dashboard_client(cel, tmp_path)
     flt = {"state": "FAILURE"}
     missing = client.post("/api/tasks/bulk/revoke", json=flt)
     assert missing.status_code == 400 and "expected" in missing.json()["error"]
@@ -124,7 +108,7 @@ def test_an_action_needs_the_confirmed_count_and_refuses_more(
     assert unknown.status_code == 404 and "revoke, terminate, retry" in unknown.json()["error"]
     bad = client.post("/api/tasks/bulk/revoke", json={**flt, "expected": "many"})
     assert bad.status_code == 400 and "expected must be a number" in bad.json()["error"]
-    read_only = _client(cel, tmp_path, read_only=True)
+    read_only = dashboard_client(cel, tmp_path, read_only=True)
     assert read_only.post("/api/tasks/bulk/revoke", json={**flt, "expected": 3}).status_code == 403
     assert read_only.get("/api/tasks/bulk/revoke", params=flt).json()["count"] == 3
     assert cel.broker.revoked(ids) == set()
@@ -137,7 +121,7 @@ def test_revoke_is_one_broker_call_per_batch_and_skips_later_tasks(
     revoked with batches of 2, Expect 3 broker calls and the later 2 untouched."""
     monkeypatch.setattr(bulk, "BATCH_SIZE", 2)
     ids = _failures(cel, 5)
-    client = _client(cel, tmp_path)
+    client = dashboard_client(cel, tmp_path)
     counted = client.get("/api/tasks/bulk/terminate", params={"state": "FAILURE"}).json()
     for i in range(2):
         lifecycle(cel, f"late-{i}", outcome="task-failed", at=time.time() + 1)
@@ -165,7 +149,7 @@ def test_more_matches_than_the_limit_are_refused(
 ) -> None:
     monkeypatch.setattr(bulk, "BULK_LIMIT", 2)
     ids = _failures(cel, 3)
-    client = _client(cel, tmp_path)
+    client = dashboard_client(cel, tmp_path)
     assert client.get("/api/tasks/bulk/revoke").json()["over_limit"] is True
     refused = client.post("/api/tasks/bulk/revoke", json={"expected": 3})
     assert refused.status_code == 400 and "narrow it" in refused.json()["error"]
@@ -181,7 +165,7 @@ def test_the_list_offers_bulk_actions_behind_a_confirmation_with_the_count(
     and returns to the filtered list."""
     ids = _failures(cel, 3)
     lifecycle(cel, "ok-1", name="proj.fail")
-    client = _client(cel, tmp_path)
+    client = dashboard_client(cel, tmp_path)
     listed = client.get("/tasks", params={"state": "FAILURE", "name": "proj.fail"})
     assert 'action="/tasks/bulk"' in listed.text
     assert '<input type="hidden" name="state" value="FAILURE">' in listed.text
@@ -204,7 +188,7 @@ def test_the_list_offers_bulk_actions_behind_a_confirmation_with_the_count(
     assert client.get("/tasks/bulk", params={"action": "explode"}).status_code == 404
     nothing = client.get("/tasks/bulk", params={"action": "retry", "state": "STARTED"})
     assert "Nothing to do" in nothing.text and '<form method="post"' not in nothing.text
-    read_only = _client(cel, tmp_path, read_only=True)
+    read_only = dashboard_client(cel, tmp_path, read_only=True)
     assert 'action="/tasks/bulk"' not in read_only.get("/tasks").text
     offered = read_only.get("/tasks/bulk", params={"action": "revoke"}).text
     assert "read-only" in offered and '<form method="post"' not in offered
@@ -227,7 +211,7 @@ def test_the_time_range_bounds_the_action_and_cut_arguments_are_skipped(
     _failures(cel, 2)
     lifecycle(cel, "cut-1", name="proj.fail", outcome="task-failed", args="[1, 2, 3...")
     lifecycle(cel, "old-1", name="proj.fail", outcome="task-failed", at=time.time() - 7200)
-    client = _client(cel, tmp_path)
+    client = dashboard_client(cel, tmp_path)
     counted = client.get("/api/tasks/bulk/retry", params={"state": "FAILURE", "since": "1h"})
     assert counted.json()["count"] == 3
     assert counted.json()["filter"]["since"].endswith("+00:00")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +21,6 @@ from celeriac.dashboard import create_app
 from .helpers import lifecycle
 
 PREFIX = "/ops/dashboard"
-
-
-@pytest.fixture
-def cel(tmp_path: Path) -> Iterator[Celeriac]:
-    url = f"sqlite:///{tmp_path}/broker.sqlite3"
-    app = Celeriac("t", broker=url, backend=url, set_as_current=False, task_send_sent_event=False)
-    yield app
-    app.close()
 
 
 def host_app(dashboard: Starlette) -> Starlette:

@@ -4,33 +4,15 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from starlette.testclient import TestClient
 
 from celeriac import Celeriac
 from celeriac.backends.base import TaskMeta
-from celeriac.dashboard import create_app
 from celeriac.dashboard.pages import rate
 
-from .helpers import lifecycle
-
-
-@pytest.fixture
-def cel(tmp_path: Path) -> Iterator[Celeriac]:
-    url = f"sqlite:///{tmp_path}/broker.sqlite3"
-    app = Celeriac("t", broker=url, backend=url, set_as_current=False, task_send_sent_event=False)
-    yield app
-    app.close()
-
-
-def _client(cel: Celeriac, tmp_path: Path, **options: Any) -> TestClient:
-    web = create_app(cel, store=tmp_path / "dash.sqlite3", collect=False, **options)
-    web.state.dashboard.collector.drain()
-    return TestClient(web)
+from .helpers import dashboard_client, lifecycle
 
 
 @pytest.mark.parametrize(
@@ -47,7 +29,7 @@ def test_the_overview_shows_tasks_per_minute_readably(cel: Celeriac, tmp_path: P
     now = time.time()
     for i in range(750):
         lifecycle(cel, f"t-{i}", at=now - 600 + i * 0.1)
-    page = _client(cel, tmp_path).get("/")
+    page = dashboard_client(cel, tmp_path).get("/")
     assert '<b id="throughput">13</b>' in page.text
     assert "<b>750</b><span>succeeded" in page.text
 
@@ -72,7 +54,7 @@ def test_a_chord_members_page_shows_the_whole_workflow(cel: Celeriac, tmp_path: 
     cel.backend.store(
         [TaskMeta(f"m{i}", "SUCCESS", i * 2, name="proj.add", group_id="g-1") for i in range(3)]
     )
-    client = _client(cel, tmp_path)
+    client = dashboard_client(cel, tmp_path)
     page = client.get("/task/m1").text
     tree = page[page.index('<ul class="tree">') :]
     order = [tree.index(f'data-task="{name}"') for name in ("m0", "m1", "m2", "cb", "c1")]
@@ -92,7 +74,7 @@ def test_a_chord_members_page_shows_the_whole_workflow(cel: Celeriac, tmp_path: 
 
 def test_without_group_ids_the_tree_still_links_every_task(cel: Celeriac, tmp_path: Path) -> None:
     _chord_history(cel)
-    page = _client(cel, tmp_path).get("/task/c1").text
+    page = dashboard_client(cel, tmp_path).get("/task/c1").text
     tree = page[page.index('<ul class="tree">') :]
     assert 'class="group"' not in tree
     for name in ("m0", "m1", "m2", "cb", "c1"):
