@@ -36,6 +36,11 @@ def latencies_ms(once: Callable[[], Any], count: int, warm_up: int = 20) -> list
     return sorted(found)
 
 
+def round_trip_ms(task: Any, count: int) -> list[float]:
+    """Sorted ``task.delay().get()`` times in milliseconds (celeriac or Celery alike)."""
+    return latencies_ms(lambda: task.delay().get(timeout=10), count)
+
+
 def p50_p99(sorted_values: list[float]) -> tuple[float, float]:
     p99 = sorted_values[max(0, int(len(sorted_values) * 0.99) - 1)]
     return statistics.median(sorted_values), p99
@@ -80,19 +85,39 @@ def worker_process(
             proc.wait()
 
 
-def drain_and_round_trips(
-    name: str,
-    command: list[str],
+def compare_workers(
+    table: Table,
+    part: str,
     workdir: Path,
-    drain: Callable[[], float],
-    round_trip: Callable[[], Any],
-    count: int,
-) -> tuple[float, float, float]:
-    """With one worker running: the drain rate, then round-trip p50 and p99 (ms)."""
-    with worker_process(name, command, workdir):
-        drained = drain()
-        p50, p99 = p50_p99(latencies_ms(round_trip, count))
-    return drained, p50, p99
+    reset: Callable[[], None],
+    round_trips: int,
+    ours: tuple[Callable[[], float], Any],
+    theirs: tuple[Callable[[], float], Any],
+) -> None:
+    """One prefork -c 2 worker of each in turn (``benchtasks`` for celeriac, ``celerytasks``
+    for Celery, each with a ``stamp`` task): the drain rate (each side's ``drain`` returns
+    it), then ``delay().get()`` round trips; three rows of ``table``, labelled ``part``."""
+    figures = []
+    for kind, app_module, (drain, stamp) in (
+        ("celeriac", "benchtasks", ours),
+        ("celery", "celerytasks", theirs),
+    ):
+        reset()
+        with worker_process(kind, worker_command(kind, app_module), workdir):
+            drained = drain()
+            p50, p99 = p50_p99(round_trip_ms(stamp, round_trips))
+        figures.append((drained, p50, p99))
+    (our_rate, our_p50, our_p99), (their_rate, their_p50, their_p99) = figures
+    table.row(f"{part}. drain, prefork -c 2", our_rate, their_rate, "/s")
+    table.row(f"{part}. round trip delay().get() p50", our_p50, their_p50, "ms", True)
+    table.row(f"{part}. round trip delay().get() p99", our_p99, their_p99, "ms", True)
+
+
+def celery_drain(stamp: Any, tasks: int) -> float:
+    """Send ``tasks`` Celery stamps one by one; the rate between the first and last finish."""
+    results = [stamp.delay() for _ in range(tasks)]
+    done = [r.get(timeout=600) for r in results]
+    return rate(len(done) - 1, max(done) - min(done))
 
 
 class Table:

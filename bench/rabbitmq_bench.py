@@ -42,10 +42,10 @@ import pika
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import (
     Table,
-    drain_and_round_trips,
+    celery_drain,
+    compare_workers,
     rate,
     timed,
-    worker_command,
 )
 
 TASKS = """
@@ -185,38 +185,21 @@ class Bench:
 
     # -- e: workers ------------------------------------------------------------------------------
     def workers(self) -> None:
-        self.purge()
-        ours = drain_and_round_trips(
-            "celeriac",
-            worker_command("celeriac", "benchtasks"),
+        compare_workers(
+            self.table,
+            "e",
             self.workdir,
-            self._celeriac_drain,
-            lambda: self.stamp.delay().get(timeout=10),
+            self.purge,
             self.roundtrips,
+            (self._celeriac_drain, self.stamp),
+            (lambda: celery_drain(self.cstamp, self.tasks), self.cstamp),
         )
-        self.purge()
-        theirs = drain_and_round_trips(
-            "celery",
-            worker_command("celery", "celerytasks"),
-            self.workdir,
-            self._celery_drain,
-            lambda: self.cstamp.delay().get(timeout=10),
-            self.roundtrips,
-        )
-        self.table.row("e. drain, prefork -c 2", ours[0], theirs[0], "/s")
-        self.table.row("e. round trip delay().get() p50", ours[1], theirs[1], "ms", True)
-        self.table.row("e. round trip delay().get() p99", ours[2], theirs[2], "ms", True)
 
     def _celeriac_drain(self) -> float:
         messages = [self.stamp.build_message((), {}) for _ in range(self.tasks)]
         for i in range(0, len(messages), 1000):
             self.app.publish(messages[i : i + 1000])
         done = [self.app.AsyncResult(m.id).get(timeout=600) for m in messages]
-        return rate(len(done) - 1, max(done) - min(done))
-
-    def _celery_drain(self) -> float:
-        results = [self.cstamp.delay() for _ in range(self.tasks)]
-        done = [r.get(timeout=600) for r in results]
         return rate(len(done) - 1, max(done) - min(done))
 
     def report(self) -> None:

@@ -49,10 +49,10 @@ import redis
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import (
     Table,
-    drain_and_round_trips,
+    celery_drain,
+    compare_workers,
     rate,
     timed,
-    worker_command,
 )
 
 TASKS = """
@@ -198,27 +198,15 @@ class Bench:
 
     # -- f: workers ---------------------------------------------------------------------
     def workers(self) -> None:
-        self.flush()
-        ours = drain_and_round_trips(
-            "celeriac",
-            worker_command("celeriac", "benchtasks"),
+        compare_workers(
+            self.table,
+            "f",
             self.workdir,
-            self._celeriac_drain,
-            lambda: self.stamp.delay().get(timeout=10),
+            self.flush,
             self.roundtrips,
+            (self._celeriac_drain, self.stamp),
+            (lambda: celery_drain(self.cstamp, self.tasks), self.cstamp),
         )
-        self.flush()
-        theirs = drain_and_round_trips(
-            "celery",
-            worker_command("celery", "celerytasks"),
-            self.workdir,
-            self._celery_drain,
-            lambda: self.cstamp.delay().get(timeout=10),
-            self.roundtrips,
-        )
-        self.table.row("f. drain, prefork -c 2", ours[0], theirs[0], "/s")
-        self.table.row("f. round trip delay().get() p50", ours[1], theirs[1], "ms", True)
-        self.table.row("f. round trip delay().get() p99", ours[2], theirs[2], "ms", True)
 
     def _celeriac_drain(self) -> float:
         messages = [self.stamp.build_message((), {}) for _ in range(self.tasks)]
@@ -233,11 +221,6 @@ class Bench:
             done = [meta.result for meta in found.values() if meta.ready]
             if len(done) < len(ids):
                 time.sleep(0.05)
-        return rate(len(done) - 1, max(done) - min(done))
-
-    def _celery_drain(self) -> float:
-        results = [self.cstamp.delay() for _ in range(self.tasks)]
-        done = [r.get(timeout=300) for r in results]
         return rate(len(done) - 1, max(done) - min(done))
 
     def report(self) -> None:

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import latencies_ms, p50_p99, worker_command, worker_process
+from _common import p50_p99, round_trip_ms, worker_command, worker_process
 
 TASKS_MODULE = """
 from celeriac import Celeriac
@@ -79,7 +79,7 @@ def main() -> None:
             )
         )
 
-        p50, p99 = p50_p99(latencies_ms(lambda: noop.delay().get(timeout=10), opts.roundtrips))
+        p50, p99 = p50_p99(round_trip_ms(noop, opts.roundtrips))
         rows.append(("round trip delay().get() p50", f"{p50:.2f} ms"))
         rows.append(("round trip delay().get() p99", f"{p99:.2f} ms"))
 
