@@ -183,32 +183,17 @@ _queue_command("add_consumer", "Start consuming from QUEUE.")
 _queue_command("cancel_consumer", "Stop consuming from QUEUE.")
 
 
-@control.command()
-@remote_options
-@click.pass_context
-def shutdown(ctx: click.Context, destination: str | None, timeout: float, as_json: bool) -> None:
-    """Warm shutdown: finish running tasks, give back prefetched ones, exit."""
-    _send(ctx, "shutdown", {}, destination, timeout, as_json)
+def _plain_command(name: str, text: str) -> None:
+    @control.command(name, help=text)
+    @remote_options
+    @click.pass_context
+    def plain(ctx: click.Context, destination: str | None, timeout: float, as_json: bool) -> None:
+        _send(ctx, name, {}, destination, timeout, as_json)
 
 
-@control.command("enable_events")
-@remote_options
-@click.pass_context
-def enable_events(
-    ctx: click.Context, destination: str | None, timeout: float, as_json: bool
-) -> None:
-    """Turn task events on."""
-    _send(ctx, "enable_events", {}, destination, timeout, as_json)
-
-
-@control.command("disable_events")
-@remote_options
-@click.pass_context
-def disable_events(
-    ctx: click.Context, destination: str | None, timeout: float, as_json: bool
-) -> None:
-    """Turn task events off (worker events and heartbeats continue)."""
-    _send(ctx, "disable_events", {}, destination, timeout, as_json)
+_plain_command("shutdown", "Warm shutdown: finish running tasks, give back prefetched ones, exit.")
+_plain_command("enable_events", "Turn task events on.")
+_plain_command("disable_events", "Turn task events off (worker events and heartbeats continue).")
 
 
 @control.command()
