@@ -28,3 +28,25 @@ def need_module(name: str, extra: str, module_level: bool = False) -> ModuleType
         return importlib.import_module(name)
     except ImportError:
         missing(f"{name} is not installed: pip install 'celeriac[{extra}]'", module_level)
+
+
+_unreachable: dict[str, str | None] = {}  # database URL -> why it cannot be reached (None: it can)
+
+
+def need_database(url: str) -> None:
+    """A SQLAlchemy URL's database must answer (checked once per URL and test process)."""
+    sa = need_module("sqlalchemy", "sql")
+    if url not in _unreachable:
+        from celeriac.brokers import redact
+
+        engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+        try:
+            with engine.connect():
+                _unreachable[url] = None
+        except Exception as exc:
+            _unreachable[url] = f"{redact(url)} is not reachable: {exc}"
+        finally:
+            engine.dispose()
+    reason = _unreachable[url]
+    if reason is not None:
+        missing(reason)

@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from celeriac.brokers import redact
-from tests.needs import missing, need_module
+from tests.needs import need_database, need_module
 
 from .env import BackendEnv
 
@@ -27,26 +26,6 @@ MARIADB_URL = os.environ.get(
     "CELERIAC_TEST_SQL_MARIADB_URL", "db+mysql+pymysql://root@127.0.0.1:3306/test"
 )
 FACTORY = "celeriac.backends.sql:SQLBackend"
-_unreachable: dict[str, str | None] = {}  # url -> why it cannot be reached (None: it can)
-
-
-def require_server(request: pytest.FixtureRequest, url: str) -> None:
-    """Skip (locally) or fail (in CI) when the database at ``url`` cannot be reached."""
-    need_module("sqlalchemy", "sql")
-    if url not in _unreachable:
-        import sqlalchemy as sa
-
-        engine = sa.create_engine(url.removeprefix("db+"), poolclass=sa.pool.NullPool)
-        try:
-            with engine.connect():
-                _unreachable[url] = None
-        except Exception as exc:
-            _unreachable[url] = f"{redact(url)} is not reachable: {exc}"
-        finally:
-            engine.dispose()
-    reason = _unreachable[url]
-    if reason is not None:
-        missing(reason)
 
 
 def drop_tables(url: str, prefix: str) -> None:
@@ -63,7 +42,7 @@ def drop_tables(url: str, prefix: str) -> None:
 
 def fresh_sql_env(request: pytest.FixtureRequest, url: str) -> BackendEnv:
     """A SQL backend at ``url`` with tables no other test uses, dropped at teardown."""
-    require_server(request, url)
+    need_database(url.removeprefix("db+"))
     prefix = f"t{uuid.uuid4().hex[:10]}_"
     cleanup = contextlib.ExitStack()
     if "postgresql" in url:

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from celeriac.dashboard.store import Store
-from tests.needs import missing
+from tests.needs import need_database
 
 POSTGRES_URL = os.environ.get(
     "CELERIAC_TEST_DASHBOARD_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -29,27 +29,6 @@ MARIADB_URL = os.environ.get(
     "CELERIAC_TEST_DASHBOARD_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test"
 )
 URLS = {"sqlite": "", "postgresql": POSTGRES_URL, "mariadb": MARIADB_URL}
-_unreachable: dict[str, str | None] = {}  # url -> why it cannot be reached (None: it can)
-
-
-def require_server(url: str) -> None:
-    """Skip (locally) or fail (in CI) when the database at ``url`` cannot be reached."""
-    try:
-        import sqlalchemy as sa
-    except ImportError:
-        missing("SQLAlchemy is missing: pip install 'celeriac[sql]'")
-    if url not in _unreachable:
-        engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
-        try:
-            with engine.connect():
-                _unreachable[url] = None
-        except Exception as exc:
-            _unreachable[url] = f"{url} is not reachable: {exc}"
-        finally:
-            engine.dispose()
-    reason = _unreachable[url]
-    if reason is not None:
-        missing(reason)
 
 
 @dataclass
@@ -88,7 +67,7 @@ def store_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreE
         env.close()
         return
     url = URLS[kind]
-    require_server(url)
+    need_database(url)
     with contextlib.ExitStack() as cleanup:
         if kind == "postgresql":
             from tests.django.pg import server_lock

@@ -11,8 +11,9 @@ import uvicorn
 from click.testing import CliRunner
 
 from celeriac.cli.main import cli
+from tests.needs import need_database
 
-from .stores import URLS, StoreEnv, require_server
+from .stores import URLS, StoreEnv
 
 APP = ["-A", "tests.cli.cli_app:app", "dashboard"]
 
@@ -30,7 +31,7 @@ def test_db_takes_a_file_or_a_url(kind: str, served: list[Any], tmp_path: Path) 
     """Given --db naming each database, Expect the dashboard's history stored there."""
     location = str(tmp_path / "history.sqlite3") if kind == "sqlite" else URLS[kind]
     if kind != "sqlite":
-        require_server(location)
+        need_database(location)
     prefix = f"t{uuid.uuid4().hex[:10]}_"
     try:
         result = CliRunner().invoke(cli, [*APP, "--db", location, "--db-table-prefix", prefix])

@@ -15,9 +15,9 @@ from celeriac.dashboard.queries import TaskFilter, list_tasks
 from celeriac.dashboard.store import Store
 from celeriac.events.event import Event
 from celeriac.exceptions import ConfigurationError, MissingExtraError
-from tests.needs import need_module
+from tests.needs import need_database, need_module
 
-from .stores import POSTGRES_URL, require_server
+from .stores import POSTGRES_URL
 
 
 def test_sqlite_paths_and_urls_open_a_file(tmp_path: Path) -> None:
@@ -48,7 +48,7 @@ def test_a_missing_driver_says_what_to_install() -> None:
 def unprivileged_url() -> Iterator[str]:
     """A fresh PostgreSQL database without pg_trgm, and a role that may create tables in it
     but not extensions."""
-    require_server(POSTGRES_URL)
+    need_database(POSTGRES_URL)
     import sqlalchemy as sa
 
     from tests.django.pg import server_lock
