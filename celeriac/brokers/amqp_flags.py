@@ -6,8 +6,10 @@ drops the older one; clearing it deletes the queue. The names live in the
 state stream's registry, so ``flags(prefix)`` knows which queues to read.
 Reading takes each value without acking it on a private channel and closes
 the channel, which puts them all back. A reader that finds a flag's queue
-empty while it exists has met another reader in the middle of its read, so it
-asks again a few times before concluding the flag is unset.
+empty while it exists has met another reader in the middle of its read (or a
+setter between declaring and publishing), so it asks again, backing off, for up
+to ``_READ_PATIENCE`` seconds before concluding the flag is unset: under load
+another reader can hold a value for tens of milliseconds.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from .amqp_state import REREGISTER_AFTER, StateLog
 
 FLAG_PREFIX = "celeriac.flag."
 _NOT_FOUND = 404
-_READ_ATTEMPTS = 5
-_READ_PAUSE = 0.005
+_READ_PATIENCE = 1.0  # seconds a reader waits for a value another reader holds
+_READ_PAUSE = 0.002  # first pause; doubles up to _READ_MAX_PAUSE
+_READ_MAX_PAUSE = 0.05
 
 
 def flag_queue(name: str) -> str:
@@ -77,7 +80,8 @@ class Flags:
 
     def _peek(self, ch: BlockingChannel, queue: str) -> tuple[BlockingChannel, str | None]:
         """The flag's value, or None when its queue is gone; a usable channel either way."""
-        for _ in range(_READ_ATTEMPTS):
+        deadline, pause = time.monotonic() + _READ_PATIENCE, _READ_PAUSE
+        while True:
             try:
                 method, _, body = ch.basic_get(queue, auto_ack=False)
             except pe.ChannelClosedByBroker as exc:
@@ -86,5 +90,7 @@ class Flags:
                 return self._link.channel(), None  # cleared
             if method is not None:
                 return ch, body.decode()
-            time.sleep(_READ_PAUSE)  # set a moment ago, or another reader holds it now
-        return ch, None
+            if time.monotonic() >= deadline:
+                return ch, None
+            time.sleep(pause)  # set a moment ago, or another reader holds it now
+            pause = min(pause * 2, _READ_MAX_PAUSE)
