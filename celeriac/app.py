@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, overload
@@ -15,6 +14,7 @@ from .config import Settings, settings_from_object
 from .exceptions import NotRegistered
 from .message import Message
 from .middleware.base import Middleware, MiddlewareStack
+from .pid import this_pid
 from .publisher import SharedPublisher
 from .result import AsyncResult as _AsyncResult
 from .routing import Router
@@ -40,12 +40,6 @@ def current_app() -> Celeriac:
     if _current is None:
         _current = Celeriac("default")
     return _current
-
-
-# This process's id, kept by a fork hook: the connection check on every delay()
-# then costs no system call.
-_this_process = [os.getpid()]
-os.register_at_fork(after_in_child=lambda: _this_process.__setitem__(0, os.getpid()))
 
 
 class Celeriac:
@@ -142,7 +136,7 @@ class Celeriac:
     # -- connections: one per thread, new after fork ---------------------------
     def _connections(self) -> threading.local:
         local = self._local
-        pid = _this_process[0]
+        pid = this_pid()
         if getattr(local, "pid", None) != pid:
             local.pid = pid
             local.broker = None

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
 
 _CHUNK = 4096
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}  # RFC 4122's 10xx
 _local = threading.local()
 
 
@@ -24,17 +26,21 @@ def _reset() -> None:
 os.register_at_fork(after_in_child=_reset)
 
 
+def _uuids() -> Iterator[str]:
+    """Version 4 UUIDs made from 4 KiB of ``os.urandom`` at a time."""
+    while True:
+        h = os.urandom(_CHUNK).hex()
+        for i in range(0, len(h), 32):
+            yield (
+                f"{h[i : i + 8]}-{h[i + 8 : i + 12]}-4{h[i + 13 : i + 16]}-"
+                f"{_VARIANT[h[i + 16]]}{h[i + 17 : i + 20]}-{h[i + 20 : i + 32]}"
+            )
+
+
 def new_id() -> str:
     """A new random (version 4) UUID, as a string."""
-    local = _local
-    buffer: bytes = getattr(local, "buffer", b"")
-    offset: int = getattr(local, "offset", _CHUNK)
-    if offset >= len(buffer):
-        buffer, offset = os.urandom(_CHUNK), 0
-        local.buffer = buffer
-    local.offset = offset + 16
-    raw = bytearray(buffer[offset : offset + 16])
-    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
-    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
-    h = raw.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    try:
+        return next(_local.ids)  # type: ignore[no-any-return]
+    except AttributeError:  # this thread's first id
+        ids = _local.ids = _uuids()
+        return next(ids)

@@ -58,25 +58,24 @@ class SharedPublisher:
 
     def publish(self, broker: Broker, envelopes: Sequence[Envelope]) -> None:
         with self._lock:
-            leading = not self._busy
-            if leading:
+            mine = _Waiting(envelopes) if self._busy else None
+            if mine is None:
                 self._busy = True
             else:
-                mine = _Waiting(envelopes)
                 self._waiting.append(mine)
-        if leading:
-            return self._lead(broker, envelopes)
+        if mine is None:  # nothing in flight, so nobody waiting: send at once
+            return self._send(broker, envelopes, [])
         mine.turn.acquire()
         if mine.lead:
-            return self._lead(broker, envelopes)
+            with self._lock:
+                riders = self._waiting[:MAX_BATCH]
+                del self._waiting[:MAX_BATCH]
+            return self._send(broker, envelopes, riders)
         if mine.error is not None:
             raise mine.error
 
-    def _lead(self, broker: Broker, own: Sequence[Envelope]) -> None:
-        """Send ``own`` with what is queued, tell their threads, hand over to the next."""
-        with self._lock:
-            riders = self._waiting[:MAX_BATCH]
-            del self._waiting[:MAX_BATCH]
+    def _send(self, broker: Broker, own: Sequence[Envelope], riders: list[_Waiting]) -> None:
+        """Send ``own`` with the riders', tell their threads, hand over to the next."""
         envelopes = [*own, *(e for rider in riders for e in rider.envelopes)] if riders else own
         error: BaseException | None = None
         try:

@@ -208,12 +208,12 @@ class Router:
             options = {"queue": queue, "priority": priority}
             found = self.lookup(task.name, args, kwargs, options, task)
         queue = queue or found.get("queue") or task.queue or self._default_queue
-        for candidate in (
-            priority,
-            found.get("priority"),
-            task.priority,
-            self._queues.get(queue, {}).get("priority"),
-        ):
-            if candidate is not None:
-                return {"queue": queue, "priority": candidate}
-        return {"queue": queue, "priority": self._default_priority}
+        if priority is None:
+            priority = found.get("priority")
+        if priority is None:
+            priority = task.priority
+        if priority is None:
+            priority = self._queues.get(queue, {}).get("priority")
+        if priority is None:
+            priority = self._default_priority
+        return {"queue": queue, "priority": priority}

@@ -61,6 +61,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+import hiredis
+
 from ..exceptions import BrokerError, BrokerUnavailable, ConfigurationError
 from ..message import Delivery, Envelope, check_priority
 from .base import Broker
@@ -87,6 +89,11 @@ PUBLISH_CHUNK = 1000  # messages per publish script call
 _PUBLISH, _FETCH, _ACK = script("publish"), script("fetch"), script("ack")
 _RELEASE, _RELEASE_ALL = script("release"), script("release_all")
 _RENEW, _RECOVER, _DEAD_LETTER = script("renew"), script("recover"), script("dead_letter")
+
+
+# hiredis's stubs type its argument as a one-item tuple
+pack: Callable[[tuple[Any, ...]], bytes] = hiredis.pack_command  # type: ignore[assignment]
+_MULTI = pack(("MULTI",))
 
 
 class RedisBroker(RedisManagement, RedisStreams, Broker):
@@ -117,6 +124,7 @@ class RedisBroker(RedisManagement, RedisStreams, Broker):
         timeout = self.target.options["socket_timeout"]
         self._max_block = max(0.1, timeout - 1.0) if timeout else 300.0
         self._bases: dict[str, str] = {}
+        self._wakes: dict[str, bytes] = {}  # per queue base: see _publish_now
         self._registered: set[str] = set()  # queues this process has put in {P}:queues
         self._last_order = 0  # the order of this object's last single publish
         self._known: list[str] = []  # the last list of every queue
@@ -199,16 +207,15 @@ class RedisBroker(RedisManagement, RedisStreams, Broker):
         task_id = e.id.encode()
         entry = b"%d:0:%d:%d:%b%b" % (e.priority, order, len(task_id), task_id, e.body)
         base = self.base(e.queue)
+        wake = self._wakes.get(base)
+        if wake is None:  # LPUSH and LTRIM of the token, EXEC: the same for every message
+            notify = f"{base}:notify"
+            wake = self._wakes[base] = b"".join(
+                map(pack, [("LPUSH", notify, "1"), ("LTRIM", notify, 0, 0), ("EXEC",)])
+            )
         assert isinstance(self.link, HeldLink)  # off Cluster
-        replies = self.link.send(
-            [
-                ("MULTI",),
-                ("RPUSH", f"{base}:p{e.priority}", entry),
-                ("LPUSH", f"{base}:notify", "1"),
-                ("LTRIM", f"{base}:notify", 0, 0),
-                ("EXEC",),
-            ]
-        )
+        packed = b"%b%b%b" % (_MULTI, pack(("RPUSH", f"{base}:p{e.priority}", entry)), wake)
+        replies = self.link.send_packed(packed, 5)
         for reply in replies:
             if isinstance(reply, Exception):
                 raise reply

@@ -17,7 +17,6 @@ routes each command to its slot's node.
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from typing import Any
 import hiredis
 import redis
 
+from ..pid import this_pid
 from .redis_client import NoScriptError
 
 
@@ -162,13 +162,13 @@ class HeldLink:
         self._conn: Any = None
         self._sock: Any = None
         self._reader: Any = None
-        self._pid = os.getpid()
+        self._pid = this_pid()
         self._lock = threading.Lock()
 
     def _socket(self) -> Any:
-        if self._pid != os.getpid():  # forked: the socket belongs to the parent
+        if self._pid != this_pid():  # forked: the socket belongs to the parent
             self._conn = self._sock = None
-            self._pid = os.getpid()
+            self._pid = this_pid()
         if self._conn is None:
             self._conn = self._pool.get_connection()
         sock = getattr(self._conn, "_sock", None)
@@ -252,6 +252,10 @@ class HeldLink:
         packed = b"".join(hiredis.pack_command(args) for args in commands)
         return self._exchange(packed, len(commands), timeout)
 
+    def send_packed(self, packed: bytes, replies: int) -> list[Any]:
+        """Commands already packed by ``hiredis.pack_command``, and their ``replies``."""
+        return self._exchange(packed, replies)
+
     def load(self, s: Script) -> None:
         self.execute("SCRIPT", "LOAD", s.text)
 
@@ -260,7 +264,7 @@ class HeldLink:
 
     def close(self) -> None:
         with self._lock:
-            if self._conn is not None and self._pid == os.getpid():
+            if self._conn is not None and self._pid == this_pid():
                 self._conn.disconnect()
                 self._pool.release(self._conn)
             self._conn = self._sock = None

@@ -272,8 +272,28 @@ def test_task_ids_are_unique_version_4_uuids() -> None:
 
     ids = [new_id() for _ in range(20_000)]
     assert len(set(ids)) == len(ids)
-    parsed = uuid.UUID(ids[0])
-    assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122)
+    for text in ids:  # every one, across several 4 KiB refills of random bytes
+        parsed = uuid.UUID(text)
+        assert (parsed.version, parsed.variant, str(parsed)) == (4, uuid.RFC_4122, text)
+
+
+def test_a_forked_child_never_hands_out_its_parents_next_ids() -> None:
+    import os
+
+    from celeriac.ids import new_id
+
+    new_id()  # the parent holds random bytes for many more
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.write(write_end, ",".join(new_id() for _ in range(10)).encode())
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        child = set(pipe.read().decode().split(","))
+    os.waitpid(pid, 0)
+    parent = {new_id() for _ in range(10)}
+    assert len(child) == 10 and not child & parent
 
 
 def test_argument_check_still_catches_keyword_mistakes(app: Celeriac) -> None:
