@@ -12,6 +12,11 @@ broker writes included. It also reads the CPU time the worker's processes used
 clock. ``inprocess`` runs the same tasks through the executor in this process:
 the hot-path cost alone.
 
+Every drain starts on a fresh store (a new SQLite file, a new key prefix, a
+new memory broker): on a store that kept the last round's results and events
+each round would be slower than the one before, and whichever setting ran
+second would look worse. The rounds also alternate which setting runs first.
+
 Prints each round, then the best drain rate of each, the median CPU per task of
 each, and the on/off ratio of both (the target is >= 90%).
 """
@@ -42,13 +47,33 @@ def noop(i):
 """
 
 
-def _app(workdir: Path, url: str) -> Any:
-    (workdir / "eventsbenchtasks.py").write_text(TASKS_MODULE)
-    sys.path.insert(0, str(workdir))
-    os.environ["CELERIAC_BROKER_URL"] = url
-    import eventsbenchtasks  # type: ignore[import-not-found]
+class Store:
+    """One drain's broker: the worker's module reads the URL, the producer is made here."""
 
-    return eventsbenchtasks
+    def __init__(self, url: str) -> None:
+        from celeriac import Celeriac
+
+        self.url = url
+        self.app = Celeriac(
+            "eventsbench", broker=url, task_send_sent_event=False, set_as_current=False
+        )
+        self.noop = self.app.task(name="eventsbenchtasks.noop")(_noop)
+
+    def close(self) -> None:
+        self.app.broker.purge("celeriac")
+        if self.url.startswith("redis"):  # the results and events under our key prefix
+            import redis
+
+            prefix = self.url.rpartition("global_keyprefix=")[2]
+            client = redis.Redis.from_url(self.url.partition("?")[0])
+            for key in client.scan_iter(match=f"*{prefix}*", count=1000):
+                client.delete(key)
+            client.close()
+        self.app.broker.close()
+
+
+def _noop(i: int) -> int:
+    return i
 
 
 def _events_written(app: Any) -> int:
@@ -90,13 +115,16 @@ def _tree(pid: int) -> list[int]:
 
 
 def _drain_with_worker(
-    module: Any, workdir: Path, url: str, tasks: int, concurrency: int, events: bool
+    store: Store, workdir: Path, tasks: int, concurrency: int, events: bool
 ) -> tuple[float, float]:
     from _common import worker_command, worker_process
 
-    app = module.app
-    messages = [module.noop.build_message((i,), {}) for i in range(tasks)]
-    env = {"CELERIAC_BROKER_URL": url, "CELERIAC_WORKER_SEND_TASK_EVENTS": str(events).lower()}
+    app = store.app
+    messages = [store.noop.build_message((i,), {}) for i in range(tasks)]
+    env = {
+        "CELERIAC_BROKER_URL": store.url,
+        "CELERIAC_WORKER_SEND_TASK_EVENTS": str(events).lower(),
+    }
     command = worker_command(
         "celeriac", "eventsbenchtasks", concurrency, "--prefetch-multiplier", "16"
     )
@@ -116,13 +144,13 @@ def _drain_with_worker(
     return tasks / elapsed, cpu / tasks
 
 
-def _drain_in_process(module: Any, tasks: int, events: bool) -> tuple[float, float]:
+def _drain_in_process(store: Store, tasks: int, events: bool) -> tuple[float, float]:
     from celeriac.events import dispatcher_for
     from celeriac.worker.job import Executor
 
-    app = module.app
+    app = store.app
     app.conf.worker_send_task_events = events
-    app.publish([module.noop.build_message((i,), {}) for i in range(tasks)])
+    app.publish([store.noop.build_message((i,), {}) for i in range(tasks)])
     executor = Executor(app, "bench@host", "c1", app.connect_broker(), app.connect_backend())
     start, cpu = time.perf_counter(), time.process_time()
     while deliveries := app.broker.fetch(["celeriac"], "c1", 100, 0.0):
@@ -135,14 +163,15 @@ def _drain_in_process(module: Any, tasks: int, events: bool) -> tuple[float, flo
     return tasks / elapsed, cpu / tasks
 
 
-def _url(broker: str, workdir: Path) -> str:
+def _url(broker: str, workdir: Path, drain: int) -> str:
+    """A store of its own for each drain."""
     if broker == "sqlite":
-        return f"sqlite:///{workdir}/bench.sqlite3"
+        return f"sqlite:///{workdir}/bench-{drain}.sqlite3"
     if broker == "memory":
         return f"memory://events-bench-{uuid.uuid4().hex}"
     if broker.startswith("redis") and "global_keyprefix" not in broker:
         sep = "&" if "?" in broker else "?"
-        return f"{broker}{sep}global_keyprefix=eventsbench{os.getpid()}"  # our own keys
+        return f"{broker}{sep}global_keyprefix=eventsbench{os.getpid()}r{drain}"
     return broker
 
 
@@ -163,28 +192,35 @@ def main() -> None:
     from celeriac.brokers import redact
 
     workdir = Path(tempfile.mkdtemp(prefix="celeriac-events-bench-"))
-    url = _url(opts.broker or ("sqlite" if opts.mode == "worker" else "memory"), workdir)
-    module = _app(workdir, url)
+    (workdir / "eventsbenchtasks.py").write_text(TASKS_MODULE)
+    broker = opts.broker or ("sqlite" if opts.mode == "worker" else "memory")
     rates: dict[bool, list[float]] = {False: [], True: []}
     costs: dict[bool, list[float]] = {False: [], True: []}
-    for _ in range(opts.rounds):
-        for events in (False, True):
-            before = _events_written(module.app)
+    url = ""
+    for drain in range(2 * opts.rounds):
+        events = (drain % 2 == 0) == (drain // 2 % 2 == 1)  # off, on, on, off, off, on...
+        url = _url(broker, workdir, drain)
+        store = Store(url)
+        try:
             if opts.mode == "worker":
                 rate, cost = _drain_with_worker(
-                    module, workdir, url, opts.tasks, opts.concurrency, events
+                    store, workdir, opts.tasks, opts.concurrency, events
                 )
             else:
-                rate, cost = _drain_in_process(module, opts.tasks, events)
-            written = _events_written(module.app) - before
-            rates[events].append(rate)
-            costs[events].append(cost)
-            print(
-                f"  events {'on ' if events else 'off'}: {rate:>9,.0f} tasks/s, "
-                f"{cost * 1e6:6.1f} us CPU per task ({written / opts.tasks:.1f} events per task)",
-                flush=True,
-            )
-    module.app.broker.purge("celeriac")
+                rate, cost = _drain_in_process(store, opts.tasks, events)
+            written = _events_written(store.app)
+        finally:
+            store.close()
+        if url.startswith("sqlite"):
+            for path in workdir.glob(f"bench-{drain}.sqlite3*"):
+                path.unlink()
+        rates[events].append(rate)
+        costs[events].append(cost)
+        print(
+            f"  events {'on ' if events else 'off'}: {rate:>9,.0f} tasks/s, "
+            f"{cost * 1e6:6.1f} us CPU per task ({written / opts.tasks:.1f} events per task)",
+            flush=True,
+        )
 
     off, on = max(rates[False]), max(rates[True])
     cpu_off, cpu_on = statistics.median(costs[False]), statistics.median(costs[True])

@@ -37,7 +37,12 @@ if TYPE_CHECKING:
     from ..worker.job import Job
 
 
-_OPTIONAL = ("eta", "expires", "parent_id", "group_id", "group_index")
+def _add_optional(fields: dict[str, Any], message: Message, names: tuple[str, ...]) -> None:
+    """Fields most messages do not set, only when they are set."""
+    for name in names:
+        value = getattr(message, name)
+        if value is not None:
+            fields[name] = value
 
 
 def chord_of(message: Message) -> dict[str, Any] | None:
@@ -109,10 +114,10 @@ class TaskEvents(Middleware):
             "retries": message.retries,
             "root_id": message.root_id,
         }
-        for name in _OPTIONAL:  # only when set: most messages have none of them
-            value = getattr(message, name)
-            if value is not None:
-                fields[name] = value
+        if message.parent_id is not None or message.eta is not None or message.expires is not None:
+            _add_optional(fields, message, ("eta", "expires", "parent_id"))
+        if message.group_id is not None or message.group_index is not None:
+            _add_optional(fields, message, ("group_id", "group_index"))
         if message.chord:
             fields["chord"] = chord_of(message)
         put(fields)

@@ -62,6 +62,21 @@ def test_send_returns_at_once_and_events_arrive_packed_in_few_writes(
     dispatcher.close()
 
 
+def test_arguments_json_cannot_carry_are_sent_as_their_repr(app: Celeriac) -> None:
+    class Custom:
+        def __repr__(self) -> str:
+            return "<Custom>"
+
+    dispatcher = EventDispatcher(app, hostname="w1@h")
+    dispatcher.send("task-received", uuid="a", args=[Custom(), 2], kwargs={3: "int key"})
+    dispatcher.send("task-received", uuid="b", args=[2**70])
+    assert dispatcher.flush(timeout=10)
+    first, second = _events(app)
+    assert (first.args, first.kwargs) == (["<Custom>", 2], {"3": "int key"})
+    assert second.args == [str(2**70)]
+    dispatcher.close()
+
+
 def test_events_wait_out_a_broker_outage(app: Celeriac, monkeypatch: pytest.MonkeyPatch) -> None:
     _counting(app, monkeypatch)
     CountingBroker.failing = True
