@@ -92,8 +92,8 @@ _RENEW, _RECOVER, _DEAD_LETTER = script("renew"), script("recover"), script("dea
 
 
 # hiredis's stubs type its argument as a one-item tuple
-pack: Callable[[tuple[Any, ...]], bytes] = hiredis.pack_command  # type: ignore[assignment]
-_MULTI = pack(("MULTI",))
+_pack: Callable[[tuple[Any, ...]], bytes] = hiredis.pack_command  # type: ignore[assignment]
+_MULTI = _pack(("MULTI",))
 
 
 class RedisBroker(RedisManagement, RedisStreams, Broker):
@@ -211,10 +211,10 @@ class RedisBroker(RedisManagement, RedisStreams, Broker):
         if wake is None:  # LPUSH and LTRIM of the token, EXEC: the same for every message
             notify = f"{base}:notify"
             wake = self._wakes[base] = b"".join(
-                map(pack, [("LPUSH", notify, "1"), ("LTRIM", notify, 0, 0), ("EXEC",)])
+                map(_pack, [("LPUSH", notify, "1"), ("LTRIM", notify, 0, 0), ("EXEC",)])
             )
         assert isinstance(self.link, HeldLink)  # off Cluster
-        packed = b"%b%b%b" % (_MULTI, pack(("RPUSH", f"{base}:p{e.priority}", entry)), wake)
+        packed = b"%b%b%b" % (_MULTI, _pack(("RPUSH", f"{base}:p{e.priority}", entry)), wake)
         replies = self.link.send_packed(packed, 5)
         for reply in replies:
             if isinstance(reply, Exception):
