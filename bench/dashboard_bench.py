@@ -29,6 +29,7 @@ from celeriac.dashboard.collector import Collector
 from celeriac.dashboard.queries import TaskFilter, list_tasks, overview
 from celeriac.dashboard.store import Store
 from celeriac.events import EVENTS_STREAM, encode_event
+from celeriac.events.dispatcher import PACK_MAX, pack
 from celeriac.events.event import Event
 
 PREFIX = f"bench{os.getpid()}_"  # runs at the same time keep to their own tables
@@ -63,17 +64,19 @@ def ingest(target: Target, tasks: int) -> float:
         event_queue_maxlen=tasks * 4 + 10,
     )
     now = time.time()
-    items = [
-        encode_event(
-            {"type": kind, "uuid": f"t{i}", "name": "bench.add", "hostname": "w1",
-             "args": [i, 1], "timestamp": now + j, "result": i + 1, "runtime": 0.001},
-            10_000,
-        )
+    groups = [  # a task's events, as a worker writes them: one group, packed, compressed
+        b"[" + b",".join((
+            encode_event({"type": "task-received", "uuid": f"t{i}", "name": "bench.add",
+                          "hostname": "w1", "args": [i, 1], "timestamp": now}, 10_000),
+            encode_event({"type": "task-started", "timestamp": now + 1}, 10_000),
+            encode_event({"type": "task-succeeded", "uuid": f"t{i}", "name": "bench.add",
+                          "hostname": "w1", "timestamp": now + 2, "result": i + 1,
+                          "runtime": 0.001}, 10_000),
+        )) + b"]"
         for i in range(tasks)
-        for j, kind in enumerate(("task-received", "task-started", "task-succeeded"))
     ]  # fmt: skip
-    for start in range(0, len(items), 10_000):
-        app.broker.stream_add(EVENTS_STREAM, items[start : start + 10_000], maxlen=len(items) + 10)
+    items = [pack(groups[start : start + PACK_MAX]) for start in range(0, tasks, PACK_MAX)]
+    app.broker.stream_add(EVENTS_STREAM, items, maxlen=len(items) + 10)
     store = target.store("ingest")
     began = time.perf_counter()
     count = Collector(app, store).drain()

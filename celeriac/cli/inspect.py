@@ -69,6 +69,8 @@ def _print_tasks(tasks: list[dict[str, Any]]) -> None:
         parts = [f"{task.get('name')}[{task.get('id')}]"]
         if "args" in task or "kwargs" in task:
             parts.append(f"{dump_json(task.get('args', []))} {dump_json(task.get('kwargs', {}))}")
+        if task.get("truncated"):
+            parts.append(f"(truncated: {','.join(task['truncated'])})")
         if task.get("queue"):
             parts.append(f"queue {task['queue']}")
         parts.append(f"pid {task.get('worker_pid', '-')}")

@@ -9,13 +9,23 @@ seen. Encoding at once, rather than in the thread, keeps the buffer free of
 objects the garbage collector would have to walk, and records the arguments as
 they were when the event happened.
 
-The events of one flush travel as one stream item, a JSON array (a "pack", up
-to ``PACK_MAX`` events; a lone event is a plain object). Storing an item costs
-the broker far more than encoding an event does (a SQLite row, a Redis
-``XADD``), so a worker running thousands of tasks a second writes a few items a
-second instead of thousands. :class:`~celeriac.events.EventReceiver` unpacks
-them. ``event_queue_maxlen`` still counts events: each write trims the stream
-to that many events' worth of items, at this process's recent events per item.
+The events of one flush travel as one stream item, a JSON array compressed
+with zlib (a "pack", up to ``PACK_MAX`` entries; a lone event is a plain
+object). Storing an item costs the broker far more than encoding an event does
+(a SQLite row, a Redis ``XADD``), so a worker running thousands of tasks a
+second writes a few items a second instead of thousands, and compressed they
+take a tenth of the room in the broker. :class:`~celeriac.events.EventReceiver`
+unpacks them. ``event_queue_maxlen`` still counts events: each write trims the
+stream to that many events' worth of items, at this process's recent events
+per item.
+
+A task's first events (received, started) are encoded when they happen but
+held (:meth:`EventDispatcher.hold`) until its outcome joins them as one entry,
+a group, whose later events need not repeat the task id, name and worker the
+first one carries: one buffer entry per task instead of three. The writer
+takes whatever is still held at every write, so a task seen running is never
+held back longer than ``FLUSH_INTERVAL``; it takes groups only after the
+buffer, so an outcome that finds its group gone is written after it.
 
 While the broker is away the buffer keeps the newest ``MAX_BUFFER`` events and
 counts the ones it drops; events are a view of the cluster, not part of the
@@ -32,6 +42,7 @@ import socket
 import threading
 import time
 import weakref
+import zlib
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
@@ -48,10 +59,11 @@ logger = logging.getLogger("celeriac.events")
 
 EVENTS_STREAM = "events"
 FLUSH_INTERVAL = 0.2  # seconds: how stale a live view may be
-BATCH_SIZE = 1000  # events per stream_add; a full batch wakes the thread at once
-PACK_MAX = 500  # events per stream item
-MAX_BUFFER = 100_000  # events kept while the broker cannot be reached
+BATCH_SIZE = 1000  # entries per stream_add; a full batch wakes the thread at once
+PACK_MAX = 500  # entries per stream item
+MAX_BUFFER = 100_000  # entries (events, tasks' groups) kept while the broker is away
 _RETRY_BACKOFF = (0.5, 1.0, 2.0, 5.0)
+_GROUP = ord("[")  # the first byte of an entry that is a task's group of events
 
 _ALL: weakref.WeakSet[EventDispatcher] = weakref.WeakSet()
 _BY_APP: weakref.WeakKeyDictionary[Celeriac, EventDispatcher] = weakref.WeakKeyDictionary()
@@ -83,6 +95,7 @@ class EventDispatcher:
 
     def _init_process_state(self) -> None:
         self._buffer: deque[bytes] = deque()
+        self._held: dict[str, bytes] = {}  # task id -> its first events, encoded
         self._wake = threading.Event()
         self._idle = threading.Condition()
         self._start_lock = threading.Lock()
@@ -101,13 +114,49 @@ class EventDispatcher:
             fields["hostname"] = self.hostname
         self.put(fields)
 
-    def put(self, fields: dict[str, Any]) -> None:
+    def put(self, fields: dict[str, Any], task_id: str | None = None) -> None:
         """Queue one event given whole (``type``, ``timestamp``, ``hostname`` set): the
-        task middleware's form of :meth:`send`, with nothing to fill in."""
+        task middleware's form of :meth:`send`, with nothing to fill in. With ``task_id``,
+        the event joins that task's :meth:`hold` group when it is still held; it must be
+        whole all the same, as the group may have been written already."""
         if self.unsupported:
             return
-        fields["pid"] = self._pid
-        buffer = self._buffer
+        group = None if task_id is None else self._held.pop(task_id, None)
+        if group is not None:
+            data = group[:-1] + b"," + self._encode(fields) + b"]"
+        else:
+            fields["pid"] = self._pid
+            data = self._encode(fields)
+            # A copy: orjson's own result keeps a large allocation alive, and holding
+            # thousands of those costs the allocator ~20 us each; a copy costs 0.1 us.
+            data = memoryview(data).tobytes()
+        self._buffer.append(data)
+        if self._thread is None:
+            self._start()
+        elif len(self._buffer) == BATCH_SIZE:
+            self._wake.set()
+
+    def hold(self, task_id: str, events: list[dict[str, Any]]) -> None:
+        """Keep a task's first events (received, started) to be written as one group with
+        its outcome (:meth:`put` with ``task_id``), or at the next write, whichever comes
+        first: a task seen running is never held past one ``flush_interval``."""
+        if self.unsupported:
+            return
+        events[0]["pid"] = self._pid
+        try:
+            group = orjson.dumps(events)
+        except (orjson.JSONEncodeError, TypeError):
+            group = b""
+        if not group or len(group) > self.max_size:  # rare: let each event be cut alone
+            group = b"[" + b",".join(self._encode(fields) for fields in events) + b"]"
+        earlier = self._held.pop(task_id, None)
+        if earlier is not None:  # the same task id running twice here: keep both
+            self._buffer.append(earlier)
+        self._held[task_id] = group
+        if self._thread is None:
+            self._start()
+
+    def _encode(self, fields: dict[str, Any]) -> bytes:
         try:
             data = orjson.dumps(fields)  # plain JSON types: half the cost of the options below
         except (orjson.JSONEncodeError, TypeError):
@@ -117,13 +166,7 @@ class EventDispatcher:
                 data = encode_event(fields, self.max_size)  # a huge int, a cycle: the slow way
         if len(data) > self.max_size:
             data = encode_event(fields, self.max_size)  # cut what is too large
-        # A copy: orjson's own result keeps a large allocation alive, and holding thousands
-        # of those costs the allocator ~20 us each; an exact-size copy costs 0.1 us.
-        buffer.append(memoryview(data).tobytes())
-        if self._thread is None:
-            self._start()
-        elif len(buffer) == BATCH_SIZE:
-            self._wake.set()
+        return data
 
     # -- the background thread -------------------------------------------------------
     def _start(self) -> None:
@@ -145,13 +188,16 @@ class EventDispatcher:
             # Only what was there on waking: events sent meanwhile wait for the next round,
             # so writes stay few and large rather than chasing each new event.
             due = len(self._buffer)
-            while due > 0:
+            held = bool(self._held)
+            while due > 0 or held:
                 try:
                     broker = broker or guarded(self.app.connect_broker, self.app.broker_url)
-                    due -= self._write_batch(broker, min(due, BATCH_SIZE))
+                    due -= self._write_batch(broker, min(due, BATCH_SIZE), held)
+                    held = False
                     failures = 0
                 except NotImplementedError as exc:
                     self._unsupported(exc)
+                    held = False
                 except Exception as exc:  # any broker trouble: keep events, retry later
                     self._on_failure(broker, exc, failures)
                     broker = None
@@ -169,20 +215,30 @@ class EventDispatcher:
         if broker is not None:
             broker.close()
 
-    def _write_batch(self, broker: Broker, limit: int) -> int:
-        """Write up to ``limit`` buffered events, packed; returns how many."""
+    def _write_batch(self, broker: Broker, limit: int, held: bool) -> int:
+        """Write up to ``limit`` buffered entries, packed, and with ``held`` the groups of
+        tasks still running; returns how many buffered entries."""
         conf = self.app.conf
         self.max_size = int(conf.event_args_max_size)
         batch: list[bytes] = []
         buffer = self._buffer
         while buffer and len(batch) < limit:
             batch.append(buffer.popleft())
+        taken = len(batch)
+        if held:
+            # Only now, after the buffer: a task whose group is taken here puts its outcome
+            # in the buffer after this, so the outcome is written after the group.
+            for task_id in list(self._held):
+                group = self._held.pop(task_id, None)
+                if group is not None:
+                    batch.append(group)
         if not batch:  # emptied meanwhile (a fork, a broker without streams): round over
             return limit
         self._writing = True
         try:
             items = [pack(batch[i : i + PACK_MAX]) for i in range(0, len(batch), PACK_MAX)]
-            self.per_item = 0.8 * self.per_item + 0.2 * (len(batch) / len(items))
+            events = len(batch) + 2 * sum(entry[0] == _GROUP for entry in batch)
+            self.per_item = 0.8 * self.per_item + 0.2 * (events / len(items))
             maxlen = max(1, round(int(conf.event_queue_maxlen) / self.per_item))
             broker.stream_add(EVENTS_STREAM, items, maxlen=maxlen)
         except BaseException:
@@ -190,15 +246,16 @@ class EventDispatcher:
             raise
         finally:
             self._writing = False
-        self.sent += len(batch)
-        return len(batch)
+        self.sent += events
+        return taken
 
     def _unsupported(self, exc: NotImplementedError) -> None:
         if not self.unsupported:
             logger.info("events are off: %s", exc)
         self.unsupported = True
-        self.dropped += len(self._buffer)
+        self.dropped += len(self._buffer) + len(self._held)
         self._buffer.clear()
+        self._held.clear()
 
     def _on_failure(self, broker: Broker | None, exc: Exception, failures: int) -> None:
         if failures == 0:
@@ -217,12 +274,12 @@ class EventDispatcher:
     def flush(self, timeout: float = 5.0) -> bool:
         """Write everything queued so far; True when the buffer emptied within ``timeout``."""
         if self._thread is None:
-            if not self._buffer:
+            if not self._buffer and not self._held:
                 return True
             self._start()
         deadline = time.monotonic() + timeout
         with self._idle:
-            while self._buffer or self._writing:
+            while self._buffer or self._held or self._writing:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
@@ -243,9 +300,16 @@ class EventDispatcher:
             self._thread = None
 
 
-def pack(encoded: list[bytes]) -> bytes:
-    """One stream item: a lone event as is, several as a JSON array."""
-    return encoded[0] if len(encoded) == 1 else b"[" + b",".join(encoded) + b"]"
+def pack(entries: list[bytes]) -> bytes:
+    """One stream item: a lone event as is, several entries as a JSON array, compressed.
+
+    An entry is an event (a JSON object) or one task's group (a JSON array of its
+    events, written together), whose later events may leave out the task's id, name,
+    worker and pid: they share the first's (see :func:`~.event.decode_item`).
+    """
+    if len(entries) == 1 and entries[0][0] != _GROUP:
+        return entries[0]
+    return zlib.compress(b"[" + b",".join(entries) + b"]", 1)
 
 
 _last: tuple[Celeriac, EventDispatcher] | None = None  # most processes have one app

@@ -1,6 +1,7 @@
 """The event: what a worker or producer tells the cluster, and its wire form.
 
-Events travel as JSON objects on the broker's bounded stream ``"events"``. The
+Events travel as JSON objects on the broker's bounded stream ``"events"``,
+packed many to a stream item and compressed (:func:`decode_item` reads them). The
 field names are Celery's (``uuid``, ``hostname``, ``timestamp``, ``runtime``,
 ``freq``, ``sw_ver``...) so tools written for Celery's events read them the same.
 JSON is used whatever the task serializer is: events are for people and tools,
@@ -13,6 +14,7 @@ replaced by its start followed by ``...`` and its name is listed in ``truncated`
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -225,20 +227,47 @@ class Event:
 _FIELD_NAMES = tuple(name for name in Event.__dataclass_fields__ if name != "extra")
 
 
-def decode_item(position: str, data: bytes) -> list[Event]:
-    """The events of one stream item: one event, or a pack (a JSON array).
+#: What the later events of a task's group take from its first when they leave it out.
+GROUP_SHARED = ("uuid", "name", "hostname", "pid", "queue", "retries")
+_COMPRESSED = b"x"  # the first byte of a zlib stream; an item of JSON starts with { or [
 
-    The k-th event of a pack at ``P`` has the position ``"P:k"``; a lone event, ``"P"``.
+
+def decode_item(position: str, data: bytes) -> list[Event]:
+    """The events of one stream item: one event, or a pack (a JSON array, compressed).
+
+    A pack's entries are events, or a task's group of events (an array) whose later
+    events take the :data:`GROUP_SHARED` fields they leave out from the first. The k-th
+    event of a pack at ``P``, groups counted event by event, has the position ``"P:k"``;
+    a lone event, ``"P"``.
     """
+    if data.startswith(_COMPRESSED):
+        try:
+            data = zlib.decompress(data)
+        except zlib.error:
+            return [Event._unknown(data, position)]
     if not data.startswith(b"["):
         return [Event.decode(data, position)]
     try:
         parsed = orjson.loads(data)
     except orjson.JSONDecodeError:
         return [Event._unknown(data, position)]
-    return [
-        Event.from_dict(fields, f"{position}:{index}")
-        if isinstance(fields, dict)
-        else Event._unknown(orjson.dumps(fields), f"{position}:{index}")
-        for index, fields in enumerate(parsed)
+    events: list[Event] = []
+    for entry in parsed:
+        for fields in _group(entry) if isinstance(entry, list) else (entry,):
+            where = f"{position}:{len(events)}"
+            if isinstance(fields, dict):
+                events.append(Event.from_dict(fields, where))
+            else:
+                events.append(Event._unknown(orjson.dumps(fields), where))
+    return events
+
+
+def _group(entry: list[Any]) -> list[Any]:
+    """A task's group of events, each with the shared fields filled in from the first."""
+    first = entry[0] if entry else None
+    if not isinstance(first, dict):
+        return entry
+    shared = {name: first[name] for name in GROUP_SHARED if name in first}
+    return [first] + [
+        {**shared, **later} if isinstance(later, dict) else later for later in entry[1:]
     ]

@@ -4,10 +4,11 @@ Producers send ``task-sent``; workers send ``task-received`` and
 ``task-started`` just before the task runs (this middleware is last, so
 revoked, expired and rate-limited messages never look started), then one of
 ``task-succeeded``, ``task-failed``, ``task-retried``, ``task-rejected`` or
-``task-revoked`` after the ack. Each hook only appends to the process's
-:class:`~celeriac.events.EventDispatcher` buffer: no broker round trip on the
-task's path. ``worker_send_task_events`` (default on) turns the worker's
-events off; ``task_send_sent_event`` (default on) the producer's.
+``task-revoked`` after the ack. Each hook only hands its events to the
+process's :class:`~celeriac.events.EventDispatcher` (the first two held, to
+travel with the outcome as one group): no broker round trip on the task's
+path. ``worker_send_task_events`` (default on) turns the worker's events off;
+``task_send_sent_event`` (default on) the producer's.
 """
 
 from __future__ import annotations
@@ -88,18 +89,10 @@ class TaskEvents(Middleware):
     def before_process(self, job: Job) -> None:
         if job.request.is_eager or not job.app.conf.worker_send_task_events:
             return
-        put = dispatcher_for(job.app).put
-        self._received(job, put)
-        message = job.message
-        put({
-            "type": TASK_STARTED,
-            "timestamp": time.time(),
-            "uuid": message.id,
-            "name": message.task,
-            "hostname": job.request.hostname,
-        })  # fmt: skip
+        started = {"type": TASK_STARTED, "timestamp": time.time()}  # the rest from received
+        dispatcher_for(job.app).hold(job.message.id, [self._received(job), started])
 
-    def _received(self, job: Job, put: Any) -> None:
+    def _received(self, job: Job) -> dict[str, Any]:
         message = job.message
         fields = {
             "type": TASK_RECEIVED,
@@ -120,77 +113,70 @@ class TaskEvents(Middleware):
             _add_optional(fields, message, ("group_id", "group_index"))
         if message.chord:
             fields["chord"] = chord_of(message)
-        put(fields)
+        return fields
 
     def after_ack(self, job: Job) -> None:
         if job.request.is_eager or not job.app.conf.worker_send_task_events:
             return
-        if job.state == states.SUCCESS and job.skipped is None:  # the usual case, kept lean
-            message = job.message
-            dispatcher_for(job.app).put({
-                "type": TASK_SUCCEEDED,
-                "timestamp": time.time(),
-                "uuid": message.id,
-                "name": message.task,
-                "hostname": job.request.hostname,
-                "retries": message.retries,
-                "queue": message.queue,
-                "result": job.result,
-                "runtime": job.runtime,
-            })  # fmt: skip
-            return
-        self._outcome(job)
-
-    def _outcome(self, job: Job) -> None:
-        send = dispatcher_for(job.app).send
         message = job.message
-        common = {
+        fields = {
+            "type": TASK_SUCCEEDED,
+            "timestamp": time.time(),
             "uuid": message.id,
             "name": message.task,
             "hostname": job.request.hostname,
             "retries": message.retries,
             "queue": message.queue,
         }
+        if job.state == states.SUCCESS and job.skipped is None:  # the usual case, kept lean
+            fields["result"] = job.result
+            fields["runtime"] = job.runtime
+        elif not self._outcome(job, fields):
+            return
+        # With the task's received and started events, when they are still held.
+        dispatcher_for(job.app).put(fields, message.id)
+
+    def _outcome(self, job: Job, fields: dict[str, Any]) -> bool:
+        """Fill in an outcome other than success; False when there is none to tell."""
         if job.skipped is not None:
             if not job.started_at:
-                self._received(job, dispatcher_for(job.app).put)
+                dispatcher_for(job.app).put(self._received(job))
             reason = job.skipped.reason
-            send(
-                TASK_REVOKED,
+            fields.update(
+                type=TASK_REVOKED,
                 reason=reason,
                 expired=reason.startswith("expired"),
                 terminated=False,
-                **common,
             )
-            return
+            return True
         exc = job.exception
         if isinstance(exc, Reject):
-            send(
-                TASK_REJECTED,
+            fields.update(
+                type=TASK_REJECTED,
                 reason=str(exc.reason),
                 requeue=bool(exc.requeue),
                 runtime=job.runtime,
-                **common,
             )
         elif job.state == states.RETRY:
-            send(
-                TASK_RETRIED,
+            fields.update(
+                type=TASK_RETRIED,
                 exception=repr(exc),
                 traceback=job.traceback,
                 eta=job.retry_at,
                 runtime=job.runtime,
-                **common,
             )
         elif job.state == states.FAILURE:
-            send(
-                TASK_FAILED,
+            fields.update(
+                type=TASK_FAILED,
                 exception=repr(exc),
                 traceback=job.traceback,
                 runtime=job.runtime,
-                **common,
             )
         elif job.state == states.REVOKED:
-            send(TASK_REVOKED, reason="revoked", terminated=False, **common)
+            fields.update(type=TASK_REVOKED, reason="revoked", terminated=False)
+        else:
+            return False
+        return True
 
     def worker_stop(self, app: Celeriac, worker: Any) -> None:
         dispatcher_for(app).flush()

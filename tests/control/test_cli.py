@@ -76,9 +76,13 @@ def test_inspect_prints_each_worker_and_json(cluster: list[FakeWorker]) -> None:
             "worker_pid": 4242,
         }
     )
+    cluster[0].running.append(
+        {"id": "big", "name": "cli.add", "args": "[1,2,3...", "kwargs": {}, "truncated": ["args"]}
+    )  # arguments cut beyond event_args_max_size
     out = run("inspect", "active", "-d", "w1@host")
     assert out.exit_code == 0, out.output
     assert "-> w1@host: OK" in out.output and "cli.add[abc] [1,2] {} pid 4242" in out.output
+    assert 'cli.add[big] "[1,2,3..." {} (truncated: args)' in out.output
     assert "w2@host" not in out.output
     replies = orjson.loads(run("inspect", "registered", "--json").output)
     assert replies == {"w1@host": ["cli.add"], "w2@host": ["cli.add"]}

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
+import zlib
 from collections.abc import Sequence
 
 import orjson
@@ -144,4 +146,121 @@ def test_a_forked_child_sends_its_own_events_not_its_parents(app: Celeriac) -> N
     assert "child-event" in ids and "parent-event" not in ids
     assert dispatcher.flush()
     assert [e.task_id for e in _events(app)] == ["parent-event"]
+    dispatcher.close()
+
+
+def _outcomes_alone(app: Celeriac) -> int:
+    """Stream entries that are a lone task-succeeded: outcomes whose group was written."""
+    alone = 0
+    for _, data in app.broker.stream_read(EVENTS_STREAM, "0", 100_000):
+        parsed = orjson.loads(zlib.decompress(data) if data[:1] == b"x" else data)
+        entries = parsed if isinstance(parsed, list) else [parsed]
+        alone += sum(isinstance(e, dict) and e["type"] == "task-succeeded" for e in entries)
+    return alone
+
+
+def _started(task_id: str) -> list[dict[str, object]]:
+    return [
+        {"type": "task-received", "timestamp": time.time(), "uuid": task_id, "hostname": "w@h"},
+        {"type": "task-started", "timestamp": time.time()},
+    ]
+
+
+def _succeeded(task_id: str) -> dict[str, object]:
+    return {"type": "task-succeeded", "timestamp": time.time(), "uuid": task_id, "hostname": "w@h"}
+
+
+def test_a_task_that_ends_before_the_write_travels_as_one_group(app: Celeriac) -> None:
+    dispatcher = EventDispatcher(app, flush_interval=60)
+    dispatcher.hold("a", _started("a"))
+    dispatcher.put(_succeeded("a"), "a")
+    assert len(dispatcher._buffer) == 1 and not dispatcher._held
+    assert dispatcher.flush(timeout=10)
+    events = _events(app)
+    assert [(e.type, e.task_id, e.pid) for e in events] == [
+        ("task-received", "a", os.getpid()),
+        ("task-started", "a", os.getpid()),
+        ("task-succeeded", "a", os.getpid()),
+    ]
+    dispatcher.close()
+
+
+def test_a_running_tasks_events_are_written_without_waiting_for_its_outcome(
+    app: Celeriac,
+) -> None:
+    dispatcher = EventDispatcher(app, flush_interval=60)
+    dispatcher.hold("long", _started("long"))
+    assert dispatcher.flush(timeout=10)  # the task is still running
+    assert [e.type for e in _events(app)] == ["task-received", "task-started"]
+
+    dispatcher.put(_succeeded("long"), "long")  # no group left to join: it travels whole
+    assert dispatcher.flush(timeout=10)
+    succeeded = _events(app)[-1]
+    assert (succeeded.type, succeeded.task_id, succeeded.hostname) == (
+        "task-succeeded", "long", "w@h",
+    )  # fmt: skip
+    dispatcher.close()
+
+
+def test_each_tasks_events_arrive_once_and_in_order_while_the_writer_races_them(
+    app: Celeriac,
+) -> None:
+    dispatcher = EventDispatcher(app, flush_interval=0.0005)  # writes all the time
+    tasks = [str(i) for i in range(20_000)]
+    for task_id in tasks:
+        dispatcher.hold(task_id, _started(task_id))
+        time.sleep(0)  # lets the writer run: some groups are written before their outcome
+        dispatcher.put(_succeeded(task_id), task_id)
+    assert dispatcher.flush(timeout=30)
+    assert _outcomes_alone(app) > 0  # the race this test is about did happen
+    seen: dict[str, list[str]] = {}
+    for event in _events(app):
+        assert event.task_id is not None
+        seen.setdefault(event.task_id, []).append(event.type)
+    assert seen.keys() == set(tasks)
+    assert {tuple(types) for types in seen.values()} == {
+        ("task-received", "task-started", "task-succeeded")
+    }
+    dispatcher.close()
+
+
+def test_a_task_id_run_twice_at_once_keeps_both_runs_events(app: Celeriac) -> None:
+    dispatcher = EventDispatcher(app, flush_interval=60)
+    dispatcher.hold("twice", _started("twice"))
+    dispatcher.hold("twice", _started("twice"))
+    dispatcher.put(_succeeded("twice"), "twice")
+    dispatcher.put(_succeeded("twice"), "twice")
+    assert dispatcher.flush(timeout=10)
+    assert sorted(e.type for e in _events(app)) == sorted(
+        ["task-received", "task-started", "task-succeeded"] * 2
+    )
+    dispatcher.close()
+
+
+def test_tasks_running_on_many_threads_keep_their_events_apart(app: Celeriac) -> None:
+    # A threads pool: one dispatcher, tasks starting and ending on eight threads at once.
+    dispatcher = EventDispatcher(app, flush_interval=0.0005)
+    per_thread = 2_000
+
+    def run(thread: int) -> None:
+        for i in range(per_thread):
+            task_id = f"{thread}-{i}"
+            dispatcher.hold(task_id, _started(task_id))
+            time.sleep(0)
+            dispatcher.put(_succeeded(task_id), task_id)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert dispatcher.flush(timeout=30)
+    seen: dict[str, list[str]] = {}
+    for event in _events(app):
+        assert event.task_id is not None
+        seen.setdefault(event.task_id, []).append(event.type)
+    assert len(seen) == 8 * per_thread
+    assert {tuple(types) for types in seen.values()} == {
+        ("task-received", "task-started", "task-succeeded")
+    }
     dispatcher.close()

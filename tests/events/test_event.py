@@ -100,3 +100,41 @@ def test_a_pack_decodes_to_its_events_with_their_own_positions() -> None:
     assert [(e.task_id, e.position) for e in events] == [("a", "42:0"), ("b", "42:1")]
     assert [e.position for e in decode_item("43", pack([one]))] == ["43"]
     assert decode_item("44", b"[1, {]")[0].type == "unknown"
+
+
+def test_a_tasks_group_lends_its_first_events_id_name_and_worker_to_the_rest() -> None:
+    received = {
+        "type": "task-received", "timestamp": 1.0, "uuid": "a", "name": "t", "hostname": "w@h",
+        "pid": 7, "queue": "q", "retries": 2, "args": [1],
+    }  # fmt: skip
+    started = {"type": "task-started", "timestamp": 2.0}
+    failed = {"type": "task-failed", "timestamp": 3.0, "hostname": "other@h", "exception": "E"}
+    group = orjson.dumps([received, started, failed])
+    lone = encode_event({"type": "task-sent", "timestamp": 4.0, "uuid": "b"}, 1000)
+
+    events = decode_item("42", pack([group, lone]))
+    assert [(e.type, e.task_id, e.position) for e in events] == [
+        ("task-received", "a", "42:0"),
+        ("task-started", "a", "42:1"),
+        ("task-failed", "a", "42:2"),
+        ("task-sent", "b", "42:3"),
+    ]
+    started_event, failed_event = events[1], events[2]
+    assert (started_event.name, started_event.hostname, started_event.pid) == ("t", "w@h", 7)
+    assert (started_event.queue, started_event.retries) == ("q", 2)
+    assert started_event.args is None  # only the task's identity is shared, not its arguments
+    assert failed_event.hostname == "other@h" and failed_event.exception == "E"  # its own win
+    assert [e.type for e in decode_item("43", pack([group]))] == [
+        "task-received", "task-started", "task-failed",
+    ]  # fmt: skip
+
+
+def test_packs_travel_compressed_and_a_corrupt_one_becomes_an_unknown_event() -> None:
+    events = [
+        encode_event({"type": "task-sent", "timestamp": float(i), "uuid": str(i)}, 1000)
+        for i in range(100)
+    ]
+    item = pack(events)
+    assert len(item) < sum(map(len, events)) / 4
+    assert [e.task_id for e in decode_item("1", item)] == [str(i) for i in range(100)]
+    assert [e.type for e in decode_item("2", item[:-10])] == ["unknown"]
