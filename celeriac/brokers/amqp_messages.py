@@ -15,6 +15,7 @@ duplicated by a crash in between):
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -68,7 +69,9 @@ class Messages:
         due = env.eta if eta is None else eta
         headers: dict[str, Any] = {H_DELIVERIES: handed_out} if handed_out else {}
         if due is not None and due > now:
-            headers.update({H_QUEUE: env.queue, H_ETA: to_ms(due), H_SENT: to_ms(now)})
+            # Sent rounds up: a message sent after a purge mark never reads as sent before it.
+            sent = math.ceil(now * 1000)
+            headers.update({H_QUEUE: env.queue, H_ETA: to_ms(due), H_SENT: sent})
             exchange, key = delay_route(due - now)
             mandatory = False
         else:
