@@ -253,11 +253,13 @@ class AMQPBroker(Broker):
 
         Priority is strict within a queue; across queues it is strict among
         the messages in this object's prefetch window (see the module doc).
-        RabbitMQ pushes messages to consumers, so when fewer than ``limit``
-        have arrived (when the first arrives, or when ``timeout`` ran out: at
-        once for ``timeout=0``) the fetch asks how many more are ready and, if
-        the channel has room for them, waits a moment (at most ``_GRACE``) for
-        them to arrive.
+        RabbitMQ pushes messages to consumers: a fetch returns what is in hand
+        as soon as there is something (the next fetch takes what arrives
+        meanwhile; asking RabbitMQ what else is on its way costs two round
+        trips, more than a fetch). When ``timeout`` runs out with nothing in
+        hand (at once for ``timeout=0``), it asks how many are ready and, if the
+        channel has room for them, waits a moment (at most ``_GRACE``) for them
+        to arrive, so a fetch right after a publish finds the message.
         """
         owner = self._owner(consumer)
         if owner is not self:
@@ -275,10 +277,10 @@ class AMQPBroker(Broker):
             ready = self._once("fetch", self._wait, names, want, deadline)
             if ready < want and time.monotonic() < deadline:
                 continue
-            if graced or ready >= limit:
+            if ready or graced:
                 return self._once("fetch", self._take, consumer, names, limit)
-            # Something arrived, or the time is up: ask what else is on its way
-            # (once) and wait a moment for it, so a fetch takes all it can.
+            # The time is up with nothing in hand: ask what is on its way (once)
+            # and wait a moment for it.
             want = min(limit, self._once("fetch", self._coming, names))
             graced, deadline = True, time.monotonic() + _GRACE
             if want <= ready:

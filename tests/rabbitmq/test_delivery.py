@@ -50,6 +50,32 @@ def test_a_batch_is_confirmed_once_and_stored_persistent(
         conn.close()
 
 
+def test_a_fetch_with_messages_in_hand_makes_no_round_trip(
+    broker: AMQPBroker, queue: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given 200 waiting messages and a consumer that fetches 4 at a time and acks
+    each, expect 100 messages taken without one synchronous call to RabbitMQ:
+    a fetch returns what RabbitMQ pushed instead of asking what else is coming."""
+    broker.publish([Envelope(f"m{i}", queue, 5, b"") for i in range(200)])
+    for delivery in broker.fetch([queue], "c1", 4, 5.0):  # subscribed, the window set
+        broker.ack("c1", [delivery.tag])
+    calls: list[str] = []
+    for name in ("queue_declare", "basic_qos", "basic_get"):
+        real = getattr(pika.adapters.blocking_connection.BlockingChannel, name)
+
+        def counting(self: object, *args: object, _name: str = name, _real=real, **kw: object):  # type: ignore[no-untyped-def]
+            calls.append(_name)
+            return _real(self, *args, **kw)
+
+        monkeypatch.setattr(pika.adapters.blocking_connection.BlockingChannel, name, counting)
+    taken = 0
+    while taken < 100:
+        for delivery in broker.fetch([queue], "c1", 4, 5.0):
+            broker.ack("c1", [delivery.tag])
+            taken += 1
+    assert calls == []
+
+
 def test_late_ack_removes_and_unacked_returns_when_the_consumer_goes(
     make_broker: Callable[..., AMQPBroker], queue: str
 ) -> None:
