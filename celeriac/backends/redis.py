@@ -29,7 +29,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..brokers.redis_client import (
@@ -38,7 +38,9 @@ from ..brokers.redis_client import (
     connect,
     disconnect,
     is_unavailable,
+    may_share,
     parse_url,
+    run_id,
     translate,
 )
 from ..brokers.redis_scripts import Batch, HeldLink, PooledLink, script
@@ -89,9 +91,21 @@ class RedisBackend(Backend):
         return max(1, int(self.expires * 1000))
 
     # -- storing -------------------------------------------------------------------
-    def same_server(self, target: RedisTarget) -> bool:
-        """Whether a connection to ``target`` can also write this backend's records."""
-        return target.server == self.target.server
+    def same_server(
+        self, target: RedisTarget, their_run_id: Callable[[], str] | None = None
+    ) -> bool:
+        """Whether a connection to ``target`` can also write this backend's records.
+
+        The same URL host, port and login say so at once. Given ``their_run_id``
+        (the server id as ``target``'s side sees it), a host spelled another way
+        (``localhost``, ``127.0.0.1``, a DNS name) is recognised by comparing
+        server ids: one ``INFO`` each (a ``RedisError`` when asking fails).
+        """
+        if target.server == self.target.server:
+            return True
+        if their_run_id is None or not may_share(target, self.target):
+            return False
+        return their_run_id() == run_id(self.client)
 
     def store_into(
         self, batch: Batch, metas: Sequence[TaskMeta], from_db: int | None = None

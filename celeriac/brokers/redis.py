@@ -72,6 +72,7 @@ from .redis_client import (
     disconnect,
     is_unavailable,
     parse_url,
+    run_id,
     translate,
 )
 from .redis_entries import by_queue, fetched, queue_of
@@ -131,6 +132,7 @@ class RedisBroker(RedisManagement, RedisStreams, Broker):
         self._waker: Any = None  # Cluster: pub/sub for blocked fetches
         self._blocker: HeldLink | None = None  # elsewhere: a connection for blocked fetches
         self._subscribed: set[str] = set()
+        self._shared: tuple[Backend | None, bool] | None = None  # see _shares_server
 
     def __repr__(self) -> str:
         return f"<RedisBroker {self.target.url}>"
@@ -344,16 +346,31 @@ class RedisBroker(RedisManagement, RedisStreams, Broker):
         self, consumer: str, tags: Sequence[str], backend: Backend | None, metas: Sequence[TaskMeta]
     ) -> None:
         """Store results and ack in one round trip when the backend is this same Redis."""
-        store_into = getattr(backend, "store_into", None)
-        if not metas or store_into is None or not backend.same_server(self.target):  # type: ignore[union-attr]
+        if not metas or not self._shares_server(backend):
             return super().complete(consumer, tags, backend, metas)
         batch = Batch()
-        store_into(batch, metas, from_db=self.target.db)
+        backend.store_into(batch, metas, from_db=self.target.db)  # type: ignore[union-attr]
         self.ack_into(batch, tags)
         try:
             self.link.run(batch)
         except RedisError as exc:
             raise self._error(exc) from exc
+
+    def _shares_server(self, backend: Backend | None) -> bool:
+        """Whether ``backend`` keeps its records on this server (decided once per backend)."""
+        known = self._shared
+        if known is not None and known[0] is backend:
+            return known[1]
+        same_server = getattr(backend, "same_server", None)
+        if same_server is None or not hasattr(backend, "store_into"):
+            shared = False
+        else:
+            try:
+                shared = bool(same_server(self.target, lambda: run_id(self.client)))
+            except RedisError:
+                return False  # asked again next time: the two round trips work meanwhile
+        self._shared = (backend, shared)
+        return shared
 
     def release(
         self, consumer: str, tags: Sequence[str], delay: float = 0.0, count: bool = False

@@ -258,6 +258,17 @@ def _connection_kwargs(target: RedisTarget) -> dict[str, Any]:
     return kwargs
 
 
+def run_id(client: Any) -> str:
+    """The server process's random id (``INFO server``): equal ids are one server."""
+    return str(client.info("server")["run_id"])
+
+
+def may_share(a: RedisTarget, b: RedisTarget) -> bool:
+    """Whether two single-server targets with the same login might reach one server
+    under different spellings (``localhost`` and ``127.0.0.1``): ask ``run_id``."""
+    return a.kind == b.kind == "single" and (a.username, a.password) == (b.username, b.password)
+
+
 def connect(target: RedisTarget) -> Any:
     """A redis-py client for the target (``Redis``, a Sentinel master, or ``RedisCluster``)."""
     kwargs = _connection_kwargs(target)

@@ -143,13 +143,17 @@ def test_chord_join_fires_once_among_racing_threads(backend: RedisBackend) -> No
     assert len(fired) == 1
 
 
-def test_one_task_costs_four_round_trips(redis_server: RedisServer, redis_url: str) -> None:
-    """Given broker and results on one Redis (databases 0 and 1), expect: delay() one
-    round trip, fetch one, storing the result with the ack one, get() one."""
+@pytest.mark.parametrize("backend_host", ["127.0.0.1", "localhost"])
+def test_one_task_costs_four_round_trips(
+    redis_server: RedisServer, redis_url: str, backend_host: str
+) -> None:
+    """Given broker and results on one Redis (databases 0 and 1), the backend's host
+    spelled as the broker's or another way, expect: delay() one round trip, fetch one,
+    storing the result with the ack one, get() one."""
     app = Celeriac(
         "rt",
         broker=redis_url,
-        backend=redis_server.url(1),
+        backend=redis_server.url(1).replace("127.0.0.1", backend_host),
         set_as_current=False,
         task_send_sent_event=False,
         worker_send_task_events=False,
