@@ -253,13 +253,16 @@ class AMQPBroker(Broker):
 
         Priority is strict within a queue; across queues it is strict among
         the messages in this object's prefetch window (see the module doc).
-        RabbitMQ pushes messages to consumers: a fetch returns what is in hand
-        as soon as there is something (the next fetch takes what arrives
-        meanwhile; asking RabbitMQ what else is on its way costs two round
-        trips, more than a fetch). When ``timeout`` runs out with nothing in
-        hand (at once for ``timeout=0``), it asks how many are ready and, if the
-        channel has room for them, waits a moment (at most ``_GRACE``) for them
-        to arrive, so a fetch right after a publish finds the message.
+        RabbitMQ pushes messages to consumers. When this fetch opened or widened
+        the window (a first fetch, a new queue, a larger limit), it waits for
+        the first message, or for ``timeout`` (at once for ``timeout=0``), then
+        asks how many are ready and waits a moment (at most ``_GRACE``) for
+        as many as the window holds: a fresh consumer takes a full batch, and a
+        fetch right after a publish finds the message. A fetch through an
+        unchanged window returns what is in hand as soon as there is
+        something: RabbitMQ refills the window as messages are acked, and
+        asking what else is on its way costs two round trips, more than a
+        worker's whole fetch.
         """
         owner = self._owner(consumer)
         if owner is not self:
@@ -271,26 +274,28 @@ class AMQPBroker(Broker):
             return []
         names = list(queues)
         deadline = time.monotonic() + timeout
-        self._once("fetch", lambda: self._subscribe(names, consumer, limit))
+        widened = self._once("fetch", lambda: self._subscribe(names, consumer, limit))
         want, graced = 1, False
         while True:  # wait in short slices, so other threads can ack in between
             ready = self._once("fetch", self._wait, names, want, deadline)
             if ready < want and time.monotonic() < deadline:
                 continue
-            if ready or graced:
+            if graced or ready >= limit or (ready and not widened):
                 return self._once("fetch", self._take, consumer, names, limit)
-            # The time is up with nothing in hand: ask what is on its way (once)
-            # and wait a moment for it.
+            # A new window's first arrivals, or the time is up: ask what else is
+            # on its way (once) and wait a moment for it.
             want = min(limit, self._once("fetch", self._coming, names))
             graced, deadline = True, time.monotonic() + _GRACE
             if want <= ready:
                 return self._once("fetch", self._take, consumer, names, limit)
 
-    def _subscribe(self, queues: list[str], consumer: str, limit: int) -> None:
+    def _subscribe(self, queues: list[str], consumer: str, limit: int) -> bool:
+        """Consume ``queues`` with room for ``limit``; whether the window changed."""
         self._state.follow()
         for queue in queues:
             self._messages.ensure_queue(queue)
         intake = self._open_intake()
+        before = intake.window  # a new channel's is (0, none)
         for queue in intake.lost_subscriptions():
             self._topology.forget(queue)
             self._messages.ensure_queue(queue)
@@ -302,6 +307,7 @@ class AMQPBroker(Broker):
             self._consumers.add(consumer)
             with _owners_lock:
                 _owners[consumer] = weakref.ref(self)
+        return intake.window != before
 
     def _unsubscribe(self, consumer: str) -> None:
         intake = self._live_intake()

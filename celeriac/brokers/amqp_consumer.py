@@ -89,6 +89,11 @@ class Intake:
     def held_by(self, consumer: str) -> list[Raw]:
         return [raw for raw in self.held.values() if raw.holder == consumer]
 
+    @property
+    def window(self) -> tuple[int, frozenset[str]]:
+        """The prefetch count and the subscribed queues: what RabbitMQ may push here."""
+        return self.prefetch, frozenset(self._subscribed)
+
     def set_prefetch(self, count: int) -> None:
         """Bound what RabbitMQ sends this channel, over all its queues together."""
         if count != self.prefetch:
