@@ -292,6 +292,11 @@ class Celeriac:
         return found
 
     def close(self) -> None:
+        """Close this thread's broker and backend connections, and stop the events
+        thread after it sent what it holds (it starts again on the next event)."""
+        from .events.dispatcher import close_dispatcher
+
+        close_dispatcher(self)
         local = self._connections()
         for attr in ("broker", "backend"):
             conn = getattr(local, attr, None)

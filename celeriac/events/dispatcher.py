@@ -331,6 +331,14 @@ def dispatcher_for(app: Celeriac) -> EventDispatcher:
     return dispatcher
 
 
+def close_dispatcher(app: Celeriac) -> None:
+    """Flush and stop ``app``'s dispatcher in this process, if it has one; its broker
+    connection closes with its thread."""
+    dispatcher = _BY_APP.get(app)
+    if dispatcher is not None and dispatcher._pid == os.getpid():
+        dispatcher.close(timeout=2.0)
+
+
 def _after_fork_in_child() -> None:
     for dispatcher in list(_ALL):
         dispatcher._init_process_state()

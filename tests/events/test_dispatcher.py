@@ -43,6 +43,30 @@ def _counting(app: Celeriac, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(app, "connect_broker", lambda: CountingBroker(url))
 
 
+def test_closing_the_app_writes_its_events_and_closes_the_events_connection(
+    app: Celeriac, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given an app whose events thread is running, expect ``app.close()`` to write what
+    it holds, stop the thread and close the thread's broker connection."""
+    closed_by: list[str] = []
+
+    class ClosingBroker(CountingBroker):
+        def close(self) -> None:
+            closed_by.append(threading.current_thread().name)
+            super().close()
+
+    _counting(app, monkeypatch)
+    monkeypatch.setattr(app, "connect_broker", lambda: ClosingBroker(app.broker_url))
+    dispatcher = dispatcher_for(app)
+    dispatcher.send("worker-online")
+    thread = dispatcher._thread
+    assert thread is not None and thread.is_alive()
+    app.close()
+    assert not thread.is_alive()
+    assert "celeriac-events" in closed_by
+    assert [e.type for e in _events(app)] == ["worker-online"]
+
+
 def test_send_returns_at_once_and_events_arrive_packed_in_few_writes(
     app: Celeriac, monkeypatch: pytest.MonkeyPatch
 ) -> None:
