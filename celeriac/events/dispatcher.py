@@ -237,7 +237,10 @@ class EventDispatcher:
         self._writing = True
         try:
             items = [pack(batch[i : i + PACK_MAX]) for i in range(0, len(batch), PACK_MAX)]
-            events = len(batch) + 2 * sum(entry[0] == _GROUP for entry in batch)
+            # A buffered group is a task's three events (two for a rerun's first run), a
+            # group still held its two so far: its outcome is counted when it is written.
+            groups = sum(entry[0] == _GROUP for entry in batch[:taken])
+            events = taken + 2 * groups + 2 * (len(batch) - taken)
             self.per_item = 0.8 * self.per_item + 0.2 * (events / len(items))
             maxlen = max(1, round(int(conf.event_queue_maxlen) / self.per_item))
             broker.stream_add(EVENTS_STREAM, items, maxlen=maxlen)

@@ -216,9 +216,11 @@ def test_a_running_tasks_events_are_written_without_waiting_for_its_outcome(
     dispatcher.hold("long", _started("long"))
     assert dispatcher.flush(timeout=10)  # the task is still running
     assert [e.type for e in _events(app)] == ["task-received", "task-started"]
+    assert dispatcher.sent == 2
 
     dispatcher.put(_succeeded("long"), "long")  # no group left to join: it travels whole
     assert dispatcher.flush(timeout=10)
+    assert dispatcher.sent == 3
     succeeded = _events(app)[-1]
     assert (succeeded.type, succeeded.task_id, succeeded.hostname) == (
         "task-succeeded", "long", "w@h",
@@ -237,6 +239,7 @@ def test_each_tasks_events_arrive_once_and_in_order_while_the_writer_races_them(
         dispatcher.put(_succeeded(task_id), task_id)
     assert dispatcher.flush(timeout=30)
     assert _outcomes_alone(app) > 0  # the race this test is about did happen
+    assert dispatcher.sent == 3 * len(tasks)
     seen: dict[str, list[str]] = {}
     for event in _events(app):
         assert event.task_id is not None
