@@ -19,8 +19,8 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-from celeriac.brokers.sqlite import SQLiteBroker
 from celeriac.message import Envelope
+from celeriac.sqlite.broker import SQLiteBroker
 
 QUEUE = "bench"
 BODY = b'{"v":1,"id":"x","task":"bench.noop","args":[],"kwargs":{},"queue":"bench"}' + b" " * 200

@@ -14,16 +14,16 @@ if TYPE_CHECKING:
 
 _SCHEMES = {
     "memory": "celeriac.backends.memory:MemoryBackend",
-    "sqlite": "celeriac.backends.sqlite:SQLiteBackend",
-    "redis": "celeriac.backends.redis:RedisBackend",
-    "rediss": "celeriac.backends.redis:RedisBackend",
-    "redis+sentinel": "celeriac.backends.redis:RedisBackend",
-    "redis+cluster": "celeriac.backends.redis:RedisBackend",
+    "sqlite": "celeriac.sqlite.backend:SQLiteBackend",
+    "redis": "celeriac.redis.backend:RedisBackend",
+    "rediss": "celeriac.redis.backend:RedisBackend",
+    "redis+sentinel": "celeriac.redis.backend:RedisBackend",
+    "redis+cluster": "celeriac.redis.backend:RedisBackend",
     "django-db": "celeriac.contrib.django.backend:DjangoBackend",
     "disabled": "celeriac.backends.disabled:DisabledBackend",
 }
 #: ``db+<SQLAlchemy URL>``, as in Celery: any scheme with this prefix
-SQL_PREFIX, SQL_SPEC = "db+", "celeriac.backends.sql:SQLBackend"
+SQL_PREFIX, SQL_SPEC = "db+", "celeriac.sql.backend:SQLBackend"
 
 
 def connect_backend(url: str, conf: Settings, codec: Codec) -> Backend:

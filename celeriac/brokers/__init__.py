@@ -12,13 +12,13 @@ if TYPE_CHECKING:
 
 _SCHEMES = {
     "memory": "celeriac.brokers.memory:MemoryBroker",
-    "sqlite": "celeriac.brokers.sqlite:SQLiteBroker",
-    "redis": "celeriac.brokers.redis:RedisBroker",
-    "rediss": "celeriac.brokers.redis:RedisBroker",
-    "redis+sentinel": "celeriac.brokers.redis:RedisBroker",
-    "redis+cluster": "celeriac.brokers.redis:RedisBroker",
-    "amqp": "celeriac.brokers.amqp:AMQPBroker",
-    "amqps": "celeriac.brokers.amqp:AMQPBroker",
+    "sqlite": "celeriac.sqlite.broker:SQLiteBroker",
+    "redis": "celeriac.redis.broker:RedisBroker",
+    "rediss": "celeriac.redis.broker:RedisBroker",
+    "redis+sentinel": "celeriac.redis.broker:RedisBroker",
+    "redis+cluster": "celeriac.redis.broker:RedisBroker",
+    "amqp": "celeriac.rabbitmq.broker:AMQPBroker",
+    "amqps": "celeriac.rabbitmq.broker:AMQPBroker",
 }
 
 

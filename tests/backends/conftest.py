@@ -28,7 +28,7 @@ def memory_env(request: pytest.FixtureRequest, tmp_path: Path) -> BackendEnv:
 
 
 def sqlite_env(request: pytest.FixtureRequest, tmp_path: Path) -> BackendEnv:
-    return BackendEnv("celeriac.backends.sqlite:SQLiteBackend", f"sqlite:///{tmp_path}/r.sqlite3")
+    return BackendEnv("celeriac.sqlite.backend:SQLiteBackend", f"sqlite:///{tmp_path}/r.sqlite3")
 
 
 @dataclass(frozen=True)

@@ -25,13 +25,13 @@ POSTGRES_URL = os.environ.get(
 MARIADB_URL = os.environ.get(
     "CELERIAC_TEST_SQL_MARIADB_URL", "db+mysql+pymysql://root@127.0.0.1:3306/test"
 )
-FACTORY = "celeriac.backends.sql:SQLBackend"
+FACTORY = "celeriac.sql.backend:SQLBackend"
 
 
 def drop_tables(url: str, prefix: str) -> None:
     """Drop the tables of the backend at ``url`` whose names start with ``prefix``."""
-    from celeriac.backends.sql import SQLBackend
     from celeriac.serialization import Codec
+    from celeriac.sql.backend import SQLBackend
 
     backend = SQLBackend(Codec(), url, table_prefix=prefix, create_tables_at_setup=False)
     try:

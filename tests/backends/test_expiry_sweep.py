@@ -14,9 +14,9 @@ import pytest
 
 from celeriac import states
 from celeriac.backends import memory as memory_backend
-from celeriac.backends import sqlite as sqlite_backend
 from celeriac.backends.base import Backend, TaskMeta
 from celeriac.serialization import Codec
+from celeriac.sqlite import backend as sqlite_backend
 
 
 def _fill(backend: Backend, batches: int, batch: int = 7) -> None:

@@ -27,8 +27,8 @@ from .env import BackendEnv
 from .helpers import SPAWN, connect_and_store
 
 sa = need_module("sqlalchemy", "sql", module_level=True)
-from celeriac.backends import sql as sql_backend  # noqa: E402 - after the check above
-from celeriac.backends import sql_expiry  # noqa: E402
+from celeriac.sql import backend as sql_backend  # noqa: E402 - after the check above
+from celeriac.sql import expiry as sql_expiry  # noqa: E402
 
 SQL_KINDS = ["sql-sqlite", "sql-postgresql", "sql-mariadb"]
 
@@ -221,7 +221,7 @@ def test_an_in_memory_sqlite_database_is_refused() -> None:
 
 
 def test_without_sqlalchemy_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in [m for m in sys.modules if m.startswith("celeriac.backends.sql")]:
+    for name in [m for m in sys.modules if m.startswith("celeriac.sql.")]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "sqlalchemy", None)
     with pytest.raises(MissingExtraError, match=r"celeriac\[sql\]"):

@@ -32,7 +32,7 @@ def memory_env(request: pytest.FixtureRequest, tmp_path: Path) -> BrokerEnv:
 
 
 def sqlite_env(request: pytest.FixtureRequest, tmp_path: Path) -> BrokerEnv:
-    return BrokerEnv("celeriac.brokers.sqlite:SQLiteBroker", f"sqlite:///{tmp_path}/broker.sqlite3")
+    return BrokerEnv("celeriac.sqlite.broker:SQLiteBroker", f"sqlite:///{tmp_path}/broker.sqlite3")
 
 
 @dataclass(frozen=True)

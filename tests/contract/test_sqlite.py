@@ -14,10 +14,10 @@ import pytest
 from celeriac import states
 from celeriac.backends.base import TaskMeta
 from celeriac.backends.memory import MemoryBackend
-from celeriac.backends.sqlite import SQLiteBackend
-from celeriac.brokers.sqlite import SQLiteBroker
 from celeriac.exceptions import BrokerError, BrokerUnavailable, ConfigurationError
 from celeriac.serialization import Codec
+from celeriac.sqlite.backend import SQLiteBackend
+from celeriac.sqlite.broker import SQLiteBroker
 
 from .env import BrokerEnv
 from .helpers import SPAWN, envelope, ids
@@ -107,7 +107,7 @@ def _publish_one(env: BrokerEnv, out: object) -> None:
 
 
 def test_processes_starting_at_once_on_a_new_file_create_it_once(tmp_path: Path) -> None:
-    env = BrokerEnv("celeriac.brokers.sqlite:SQLiteBroker", f"sqlite:///{tmp_path}/new.sqlite3")
+    env = BrokerEnv("celeriac.sqlite.broker:SQLiteBroker", f"sqlite:///{tmp_path}/new.sqlite3")
     out = SPAWN.Queue()
     procs = [SPAWN.Process(target=_publish_one, args=(env, out)) for _ in range(4)]
     for proc in procs:

@@ -23,8 +23,8 @@ from tests.needs import missing, need_module
 
 pika = need_module("pika", "rabbitmq", module_level=True)
 
-from celeriac.brokers.amqp import AMQPBroker  # noqa: E402
-from celeriac.brokers.amqp_topology import dead_queue  # noqa: E402
+from celeriac.rabbitmq.broker import AMQPBroker  # noqa: E402
+from celeriac.rabbitmq.topology import dead_queue  # noqa: E402
 
 HOST = os.environ.get("CELERIAC_TEST_AMQP_HOST", "127.0.0.1")
 PORT = int(os.environ.get("CELERIAC_TEST_AMQP_PORT", "5672"))

@@ -48,7 +48,7 @@ def rabbitmq_env(request: pytest.FixtureRequest, tmp_path: Path) -> BrokerEnv:
     need_module("pika", "rabbitmq")
     vhost = _vhost(request)
     return BrokerEnv(
-        "celeriac.brokers.amqp:AMQPBroker",
+        "celeriac.rabbitmq.broker:AMQPBroker",
         f"amqp://guest:guest@{HOST}:{PORT}/{vhost}",
         prefix=f"t{uuid.uuid4().hex[:10]}-",
         features=frozenset({"flags", "streams", "rates"}),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from celeriac.brokers.amqp import AMQPBroker
+from celeriac.rabbitmq.broker import AMQPBroker
 
 
 def reserve_slots(url: str, key: str, interval: float, count: int, go: Any, out: Any) -> None:

@@ -8,9 +8,9 @@ from collections.abc import Callable
 import pika
 import pika.exceptions
 
-from celeriac.brokers.amqp import AMQPBroker
-from celeriac.brokers.amqp_topology import delay_name, delay_route
 from celeriac.message import Envelope
+from celeriac.rabbitmq.broker import AMQPBroker
+from celeriac.rabbitmq.topology import delay_name, delay_route
 
 from .conftest import wait_for
 

@@ -9,10 +9,10 @@ from collections.abc import Callable
 import pika
 import pytest
 
-from celeriac.brokers.amqp import AMQPBroker
-from celeriac.brokers.amqp_connection import Link
 from celeriac.brokers.base import DeadLetter
 from celeriac.message import Envelope
+from celeriac.rabbitmq.broker import AMQPBroker
+from celeriac.rabbitmq.connection import Link
 
 from .conftest import wait_for
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pika
 import pytest
 
-from celeriac.brokers.amqp_topology import DELAY_LEVELS, delay_name
+from celeriac.rabbitmq.topology import DELAY_LEVELS, delay_name
 from tests.control.e2e import Cluster, cluster, wait_until
 
 __all__ = ["cluster"]

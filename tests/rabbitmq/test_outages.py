@@ -9,9 +9,9 @@ from collections.abc import Callable
 
 import pytest
 
-from celeriac.brokers.amqp import AMQPBroker
 from celeriac.exceptions import BrokerUnavailable
 from celeriac.message import Delivery, Envelope
+from celeriac.rabbitmq.broker import AMQPBroker
 
 from .conftest import rabbitmqctl, wait_for
 
@@ -72,7 +72,7 @@ def test_consumer_calls_raise_at_once_when_the_server_is_gone() -> None:
 
 HOLDER = """
 import sys, time
-from celeriac.brokers.amqp import AMQPBroker
+from celeriac.rabbitmq.broker import AMQPBroker
 broker = AMQPBroker(sys.argv[1])
 taken = []
 while not taken:

@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from celeriac import Celeriac
-from celeriac.brokers.amqp import AMQPBroker
 from celeriac.message import Envelope, decode
+from celeriac.rabbitmq.broker import AMQPBroker
 
 from .conftest import wait_for
 

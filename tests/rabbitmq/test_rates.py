@@ -13,9 +13,9 @@ from collections.abc import Callable
 import pika
 import pytest
 
-from celeriac.brokers import amqp_rates
-from celeriac.brokers.amqp import AMQPBroker
-from celeriac.brokers.amqp_rates import rate_queue
+from celeriac.rabbitmq import rates as amqp_rates
+from celeriac.rabbitmq.broker import AMQPBroker
+from celeriac.rabbitmq.rates import rate_queue
 
 from .rate_child import reserve_slots
 

@@ -7,10 +7,10 @@ from collections.abc import Callable
 
 import pytest
 
-from celeriac.brokers.amqp import AMQPBroker
-from celeriac.brokers.amqp_replies import REPLY_EXPIRES_MS, reply_queue
-from celeriac.brokers.amqp_streams import stream_queue
 from celeriac.message import Envelope
+from celeriac.rabbitmq.broker import AMQPBroker
+from celeriac.rabbitmq.replies import REPLY_EXPIRES_MS, reply_queue
+from celeriac.rabbitmq.streams import stream_queue
 
 from .conftest import rabbitmqctl, wait_for
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from celeriac.brokers.redis import RedisBroker
+from celeriac.redis.broker import RedisBroker
 
 from .servers import RedisServer, require_binaries, start_cluster, start_sentinel
 

@@ -38,7 +38,7 @@ def redis_env(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
 
     server = _session_server(request)
     return BrokerEnv(
-        "celeriac.brokers.redis:RedisBroker",
+        "celeriac.redis.broker:RedisBroker",
         server.url(0),
         options={"global_keyprefix": f"contract-{uuid.uuid4().hex[:12]}"},
     )
@@ -50,7 +50,7 @@ def redis_backend_env(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
 
     server = _session_server(request)
     return BackendEnv(
-        "celeriac.backends.redis:RedisBackend",
+        "celeriac.redis.backend:RedisBackend",
         server.url(1),
         options={"global_keyprefix": f"backend-{uuid.uuid4().hex[:12]}"},
     )

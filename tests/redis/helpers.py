@@ -10,8 +10,8 @@ from typing import Any
 import redis
 import redis.connection
 
-from celeriac.brokers.redis_scripts import HeldLink
 from celeriac.message import Envelope
+from celeriac.redis.scripts import HeldLink
 
 
 class Counter:

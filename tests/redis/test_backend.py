@@ -10,7 +10,7 @@ import pytest
 
 from celeriac import Celeriac, states
 from celeriac.backends.base import TaskMeta
-from celeriac.backends.redis import RedisBackend
+from celeriac.redis.backend import RedisBackend
 from celeriac.serialization import Codec
 from celeriac.worker.job import Executor
 

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from celeriac.brokers.redis import RedisBroker
 from celeriac.exceptions import BrokerUnavailable, ConfigurationError
+from celeriac.redis.broker import RedisBroker
 
 from .helpers import commands_processed, count_round_trips, drain, envelope, script_calls
 from .servers import RedisServer

@@ -6,8 +6,8 @@ import time
 from dataclasses import replace
 
 from celeriac import Celeriac
-from celeriac.brokers.redis import RedisBroker
 from celeriac.message import Envelope
+from celeriac.redis.broker import RedisBroker
 
 from .servers import RedisServer
 

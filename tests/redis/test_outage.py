@@ -10,9 +10,9 @@ import pytest
 
 from celeriac import states
 from celeriac.backends.base import TaskMeta
-from celeriac.backends.redis import RedisBackend
-from celeriac.brokers.redis import RedisBroker
 from celeriac.exceptions import BrokerUnavailable
+from celeriac.redis.backend import RedisBackend
+from celeriac.redis.broker import RedisBroker
 from celeriac.serialization import Codec
 
 from .helpers import drain, envelope

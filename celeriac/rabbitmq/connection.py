@@ -1,0 +1,331 @@
+"""One pika connection to RabbitMQ: confirmed publishing, error translation, heartbeats.
+
+pika's ``BlockingConnection`` is not thread-safe, and it only answers
+RabbitMQ's heartbeats while some call is inside it. A worker that runs a long
+task between two fetches would therefore miss heartbeats, RabbitMQ would close
+the connection and hand the running task to someone else. So each link owns a
+lock that every caller takes, and a small keeper thread that, whenever the
+link is idle, lets pika answer heartbeats. The heartbeat timeout is the lease:
+a worker that loses power has its messages returned within about one lease.
+
+Publishing waits for publisher confirms once per batch, not per message
+(pika's blocking ``basic_publish`` waits for each one), by publishing on the
+channel's underlying asynchronous channel and waiting until every sequence
+number of the batch is confirmed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import math
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterator, MutableSequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import pika
+import pika.exceptions as pe
+from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
+
+from ..brokers import redact
+from ..exceptions import BrokerError, BrokerUnavailable, ConfigurationError
+
+logger = logging.getLogger("celeriac.rabbitmq.broker")
+
+_links = itertools.count(1)
+
+# pika logs every refused connection and every drop at ERROR, with tracebacks, on
+# top of celeriac's own one-line warning. Quiet it unless the user set its level.
+if logging.getLogger("pika").level == logging.NOTSET:
+    logging.getLogger("pika").setLevel(logging.CRITICAL)
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A message to publish."""
+
+    exchange: str
+    routing_key: str
+    body: bytes
+    properties: pika.BasicProperties
+    mandatory: bool = False
+
+
+def connection_parameters(url: str, heartbeat: int, connect_timeout: float) -> pika.URLParameters:
+    """pika parameters for ``amqp://user:pass@host:port/vhost`` or ``amqps://``.
+
+    The virtual host is the path, URL-quoted; an empty path, ``/`` or ``//``
+    (kombu's spelling) all mean the default vhost ``/``.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("amqp", "amqps"):
+        raise ConfigurationError(f"{redact(url)!r} is not an amqp:// or amqps:// URL")
+    try:
+        params = pika.URLParameters(url)
+    except ValueError as exc:
+        raise ConfigurationError(f"bad RabbitMQ URL {redact(url)!r}: {exc}") from exc
+    path = parts.path[1:] if parts.path.startswith("/") else parts.path
+    params.virtual_host = unquote(path) if path not in ("", "/") else "/"
+    if "heartbeat" not in parts.query:
+        params.heartbeat = heartbeat
+    if "connection_attempts" not in parts.query:
+        params.connection_attempts = 1
+    if "socket_timeout" not in parts.query:
+        params.socket_timeout = connect_timeout
+    if "blocked_connection_timeout" not in parts.query:
+        params.blocked_connection_timeout = 60.0
+    return params
+
+
+def describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+class Link:
+    """A lazily opened connection with a confirming publish channel and an admin channel.
+
+    ``generation`` grows with every new connection: delivery tags and consumer
+    channels of an older generation are gone (RabbitMQ requeued their messages).
+    """
+
+    def __init__(
+        self, url: str, *, heartbeat: int, connect_timeout: float, confirm_timeout: float
+    ) -> None:
+        self.url = url
+        self.params = connection_parameters(url, heartbeat, connect_timeout)
+        self.params.client_properties = {"connection_name": f"celeriac-{next(_links)}"}
+        self.confirm_timeout = confirm_timeout
+        self.lock = threading.RLock()
+        self.generation = 0
+        self.conn: BlockingConnection | None = None
+        self.lost: str | None = None  # why the last connection broke, until reported
+        self.on_reset: list[Callable[[], None]] = []
+        self.before_close: list[Callable[[BlockingConnection], None]] = []
+        self._pub: BlockingChannel | None = None
+        self._admin: BlockingChannel | None = None
+        self._outstanding: dict[int, int] = {}  # sequence number -> index in the batch
+        self._seq = 0
+        self._nacked: list[int] = []
+        self.returned: list[tuple[str, str]] = []  # (message id, routing key) sent back
+        self._keeper: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._last_io = time.monotonic()
+        self._keep_every = max(0.5, heartbeat / 4) if heartbeat else 0.0
+
+    # -- connecting --------------------------------------------------------------
+    def ensure(self) -> BlockingConnection:
+        """The open connection, connecting if needed; reports a lost one first."""
+        if self.lost is not None:
+            lost, self.lost = self.lost, None
+            raise BrokerUnavailable(f"connection to RabbitMQ was lost: {lost}")
+        if self.conn is not None and self.conn.is_open:
+            return self.conn
+        self.reset(None)
+        try:
+            self.conn = BlockingConnection(self.params)
+        except (pe.ProbableAuthenticationError, pe.AuthenticationError) as exc:
+            raise BrokerError(
+                f"RabbitMQ refused the login of {redact(self.url)}: check user and password"
+            ) from exc
+        except pe.ProbableAccessDeniedError as exc:
+            raise BrokerError(
+                f"RabbitMQ refused access to virtual host {self.params.virtual_host!r} of "
+                f"{redact(self.url)}: create it or grant permissions (rabbitmqctl add_vhost, "
+                "set_permissions)"
+            ) from exc
+        except (pe.AMQPError, OSError) as exc:
+            raise BrokerUnavailable(
+                f"cannot connect to RabbitMQ at {redact(self.url)}: {describe(exc)}"
+            ) from exc
+        self.generation += 1
+        self._last_io = time.monotonic()
+        self._start_keeper()
+        return self.conn
+
+    def reset(self, cause: BaseException | None) -> None:
+        """Forget the connection (closing it if it is still open) and everything on it."""
+        conn, self.conn = self.conn, None
+        self._pub = self._admin = None
+        self._outstanding.clear()
+        self._nacked.clear()
+        if cause is not None and conn is not None:
+            logger.warning("RabbitMQ connection lost (%s); reconnecting", describe(cause))
+        if conn is not None and conn.is_open:
+            for before in self.before_close:
+                with contextlib.suppress(Exception):
+                    before(conn)
+            with contextlib.suppress(Exception):
+                conn.close()
+        for forget in self.on_reset:
+            forget()
+
+    def close(self) -> None:
+        self._stop.set()
+        with self.lock:
+            self.reset(None)
+
+    @contextlib.contextmanager
+    def guard(self, what: str) -> Iterator[None]:
+        """Translate pika's exceptions: a lost connection is ``BrokerUnavailable``."""
+        try:
+            yield
+            self._last_io = time.monotonic()
+        except pe.ChannelClosedByBroker as exc:
+            self._drop_closed_channels()
+            raise BrokerError(
+                f"RabbitMQ refused {what}: {exc.reply_code} {exc.reply_text}"
+            ) from exc
+        except (pe.AMQPError, OSError) as exc:
+            open_ = self.conn is not None and self.conn.is_open
+            if open_ and not isinstance(exc, (pe.AMQPConnectionError, OSError)):
+                self._drop_closed_channels()  # a channel or encoding error: the link lives
+                raise BrokerError(f"{what} failed on RabbitMQ: {describe(exc)}") from exc
+            self.reset(exc)
+            raise BrokerUnavailable(f"{what}: RabbitMQ connection lost ({describe(exc)})") from exc
+
+    def _drop_closed_channels(self) -> None:
+        if self._pub is not None and not self._pub.is_open:
+            self._pub = None
+            self._outstanding.clear()
+        if self._admin is not None and not self._admin.is_open:
+            self._admin = None
+
+    # -- channels ----------------------------------------------------------------
+    def admin(self) -> BlockingChannel:
+        """A channel for declarations and inspection (reopened after a channel error)."""
+        if self._admin is None or not self._admin.is_open:
+            self._admin = self.ensure().channel()
+        return self._admin
+
+    def channel(self) -> BlockingChannel:
+        """A new channel on the current connection."""
+        return self.ensure().channel()
+
+    def _publisher(self) -> BlockingChannel:
+        if self._pub is not None and self._pub.is_open:
+            return self._pub
+        ch = self.ensure().channel()
+        selected: list[bool] = []
+        ch._impl.confirm_delivery(
+            ack_nack_callback=self._on_confirm, callback=lambda _frame: selected.append(True)
+        )
+        ch._impl.add_on_return_callback(self._on_return)
+        ch._flush_output(lambda: bool(selected))
+        self._pub, self._seq = ch, 0
+        self._outstanding.clear()
+        return ch
+
+    def _on_confirm(self, frame: Any) -> None:
+        method = frame.method
+        tags = [method.delivery_tag]
+        if method.multiple:
+            tags = [seq for seq in self._outstanding if seq <= method.delivery_tag]
+        for seq in tags:
+            index = self._outstanding.pop(seq, None)
+            if index is not None and isinstance(method, pika.spec.Basic.Nack):
+                self._nacked.append(index)
+
+    def _on_return(self, _ch: Any, method: Any, properties: Any, _body: bytes) -> None:
+        self.returned.append((str(properties.message_id), method.routing_key))
+
+    # -- publishing ----------------------------------------------------------------
+    def publish(self, batch: MutableSequence[Outgoing]) -> None:
+        """Publish and wait until RabbitMQ confirmed all; on failure ``batch`` keeps the rest.
+
+        Must run inside :meth:`guard`. When the connection breaks half way,
+        ``batch`` is cut down to the messages that were not confirmed, so a
+        retry sends only those (they may have arrived: at least once).
+        """
+        if not batch:
+            return
+        ch = self._publisher()
+        self._nacked.clear()
+        sent: dict[int, int] = {}
+        try:
+            for index, out in enumerate(batch):
+                self._seq += 1
+                self._outstanding[self._seq] = index
+                sent[self._seq] = index
+                ch._impl.basic_publish(
+                    out.exchange, out.routing_key, out.body, out.properties, out.mandatory
+                )
+            self.wait(lambda: not self._outstanding, self.confirm_timeout, "publisher confirms")
+        except BaseException:
+            unconfirmed = {index for seq, index in sent.items() if seq in self._outstanding}
+            batch[:] = [out for index, out in enumerate(batch) if index in unconfirmed]
+            raise
+        if self._nacked:
+            nacked = sorted(set(self._nacked))
+            batch[:] = [batch[index] for index in nacked]
+            raise BrokerError(f"RabbitMQ refused {len(nacked)} message(s) (basic.nack)")
+        batch[:] = []
+
+    def wait(self, done: Callable[[], bool], timeout: float, what: str) -> None:
+        """Let pika work until ``done()``; a connection that stays silent is broken."""
+        conn = self.ensure()
+        deadline = time.monotonic() + timeout
+        timer = conn.call_later(timeout, _nothing)
+        try:
+            conn._flush_output(lambda: done() or time.monotonic() >= deadline)
+        finally:
+            if conn.is_open:
+                conn.remove_timeout(timer)
+        if not done():
+            raise pe.StreamLostError(f"no answer from RabbitMQ within {timeout:.0f}s ({what})")
+
+    # -- heartbeats ------------------------------------------------------------------
+    def _start_keeper(self) -> None:
+        if not self._keep_every or (self._keeper is not None and self._keeper.is_alive()):
+            return
+        self._keeper = threading.Thread(
+            target=_keep,
+            args=(weakref.ref(self), self._stop, self._keep_every),
+            name="celeriac-amqp-heartbeat",
+            daemon=True,
+        )
+        self._keeper.start()
+
+    def service(self) -> None:
+        """Answer heartbeats and take in what arrived, if nobody else is using the link."""
+        if not self.lock.acquire(blocking=False):
+            return
+        try:
+            conn = self.conn
+            if conn is None or not conn.is_open:
+                return
+            if time.monotonic() - self._last_io < self._keep_every:
+                return
+            try:
+                conn.process_data_events(0)
+                self._last_io = time.monotonic()
+            except Exception as exc:  # reported to the owner's next call
+                self.lost = describe(exc)
+                self.reset(exc)
+        finally:
+            self.lock.release()
+
+
+def _nothing() -> None:
+    """A timer callback: the timer only wakes pika's loop up."""
+
+
+def _keep(ref: weakref.ref[Link], stop: threading.Event, every: float) -> None:
+    while not stop.wait(every):
+        link = ref()
+        if link is None:
+            return
+        try:
+            link.service()
+        except Exception:  # a keeper must never die noisily
+            logger.debug("heartbeat keeper error", exc_info=True)
+        del link
+
+
+def heartbeat_for(lease_seconds: float) -> int:
+    """The AMQP heartbeat timeout that matches a lease (whole seconds, at least 5)."""
+    return max(5, math.ceil(lease_seconds))

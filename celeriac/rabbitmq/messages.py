@@ -1,0 +1,185 @@
+"""Building, sending and sending back messages on RabbitMQ.
+
+A message goes back to RabbitMQ in four cases, always as a new confirmed
+publish followed by the ack of the old delivery (so it is never lost, at worst
+duplicated by a crash in between):
+
+* it came back ``redelivered``: a consumer held it and never acked it, so that
+  delivery counts; it is published again with its count raised, or buried in
+  dead letters when the count reached ``max_deliveries``;
+* it arrived from the delay ladder before its eta (an eta beyond the ladder,
+  or clocks apart): it goes round the ladder again;
+* it is released (``release``), to its queue or through the ladder;
+* it was never handed out and its consumer stops: it goes back uncounted.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import pika
+
+from ..message import Envelope, check_priority
+from .connection import Link, Outgoing
+from .consumer import Intake, Raw
+from .dead import burial
+from .state import REREGISTER_AFTER, StateLog
+from .topology import (
+    H_DELIVERIES,
+    H_ETA,
+    H_QUEUE,
+    H_SENT,
+    Topology,
+    delay_route,
+    from_ms,
+    to_ms,
+)
+
+EARLY = 0.05  # a delayed message this close to its eta runs now rather than going round again
+
+
+class Messages:
+    """What the broker publishes, for one link."""
+
+    def __init__(
+        self, link: Link, topology: Topology, state: StateLog, max_deliveries: int
+    ) -> None:
+        self._link = link
+        self._topology = topology
+        self._state = state
+        self._max_deliveries = max_deliveries
+        self._registered: dict[str, float] = {}  # queue -> when we last registered it
+        self._sent: list[tuple[str, Outgoing]] = []  # the last batch published
+
+    def ensure_queue(self, queue: str) -> None:
+        """Declare the queue on this connection and keep it in the registry."""
+        fresh = self._topology.ensure_queue(queue)
+        now = time.time()
+        if fresh and now - self._registered.get(queue, 0.0) > REREGISTER_AFTER:
+            self._state.append([{"k": "queue", "name": queue, "at": now}])
+            self._registered[queue] = now
+
+    def outgoing(
+        self, env: Envelope, now: float, handed_out: int = 0, eta: float | None = None
+    ) -> Outgoing:
+        """The publish of ``env``: straight to its queue, or into the ladder when due later."""
+        due = env.eta if eta is None else eta
+        headers: dict[str, Any] = {H_DELIVERIES: handed_out} if handed_out else {}
+        if due is not None and due > now:
+            # Sent rounds up: a message sent after a purge mark never reads as sent before it.
+            sent = math.ceil(now * 1000)
+            headers.update({H_QUEUE: env.queue, H_ETA: to_ms(due), H_SENT: sent})
+            exchange, key = delay_route(due - now)
+            mandatory = False
+        else:
+            exchange, key = self._topology.route(env.queue)
+            mandatory = True  # unroutable means the queue was deleted: we want to know
+        props = pika.BasicProperties(
+            delivery_mode=2,
+            priority=check_priority(env.priority),
+            message_id=env.id,
+            headers=headers or None,
+        )
+        return Outgoing(exchange, key, env.body, props, mandatory)
+
+    def send(self, items: list[tuple[str, Outgoing]]) -> None:
+        """Declare what the messages need and publish them, confirmed.
+
+        Must run inside the link's guard. When the connection breaks, ``items``
+        keeps only what RabbitMQ did not confirm, so a retry sends only those.
+        A queue deleted since we declared it returns its messages
+        (``mandatory``): declare it again and resend them.
+        """
+        self._declare(items)
+        self._link.returned.clear()
+        self._publish(items)
+        returned = {message_id for message_id, _ in self._link.returned}
+        if returned:
+            items[:] = [
+                (queue, out) for queue, out in self._sent if out.properties.message_id in returned
+            ]
+            for queue in {queue for queue, _ in items}:
+                self._topology.forget(queue)
+            self._declare(items)
+            self._publish(items)
+
+    def _publish(self, items: list[tuple[str, Outgoing]]) -> None:
+        self._sent = list(items)
+        batch = [out for _, out in items]
+        try:
+            self._link.publish(batch)
+        finally:
+            left = {id(out) for out in batch}  # what RabbitMQ did not confirm
+            items[:] = [(queue, out) for queue, out in items if id(out) in left]
+
+    def _declare(self, items: Iterable[tuple[str, Outgoing]]) -> None:
+        for queue in {queue for queue, _ in items}:
+            self.ensure_queue(queue)
+        delayed = {queue for queue, out in items if not out.mandatory}
+        for queue in delayed:
+            self._topology.ensure_delayed(queue)
+
+    # -- sending back ---------------------------------------------------------------------
+    def sift(self, intake: Intake) -> int:
+        """Look at what arrived: count redeliveries, resend early ones, drop purged ones.
+
+        Returns how many went straight back to their queue (they come again).
+        """
+        if not intake.inbox:
+            return 0
+        now = time.time()
+        arrived, intake.inbox = intake.inbox, []
+        again: list[tuple[Raw, Outgoing]] = []
+        dropped: list[Raw] = []
+        for raw in arrived:
+            headers = raw.headers
+            eta = from_ms(headers[H_ETA]) if H_ETA in headers else None
+            if raw.redelivered:  # handed out before and never acked: that delivery counts
+                again.append((raw, self.requeue(raw, raw.handed_out + 1, now)))
+            elif eta is not None and from_ms(headers.get(H_SENT)) < self._state.purged.get(
+                raw.queue, 0.0
+            ):
+                dropped.append(raw)  # its queue was purged while it waited in the ladder
+            elif eta is not None and eta - now > EARLY:
+                again.append((raw, self.requeue(raw, raw.handed_out, now, eta)))
+            else:
+                intake.ready(raw)
+        if again:
+            self._link.publish([out for _, out in again])
+        for raw in dropped + [raw for raw, _ in again]:
+            intake.channel.basic_ack(raw.delivery_tag)
+        return sum(1 for _, out in again if out.mandatory)  # mandatory: to the queue itself
+
+    def requeue(self, raw: Raw, handed_out: int, now: float, eta: float | None = None) -> Outgoing:
+        """The copy that puts ``raw`` back: on its queue, in the ladder, or in dead letters."""
+        if handed_out >= self._max_deliveries:
+            self._topology.ensure_dead(raw.queue)
+            reason = (
+                f"delivered {handed_out} times without an ack "
+                f"(max_deliveries={self._max_deliveries})"
+            )
+            return burial(raw, reason, handed_out, now)
+        if eta is not None and eta > now:
+            self._topology.ensure_delayed(raw.queue)
+        env = Envelope(raw.message_id, raw.queue, raw.priority, raw.body, eta)
+        return self.outgoing(env, now, handed_out, eta)
+
+    def give_back(self, intake: Intake, raws: list[Raw], counted: bool, delay: float = 0.0) -> None:
+        """Publish ``raws`` again (after ``delay``), then ack the deliveries."""
+        if not raws:
+            return
+        now = time.time()
+        eta = now + delay if delay > 0 else None
+        outs = [self.requeue(raw, raw.handed_out + (1 if counted else 0), now, eta) for raw in raws]
+        self._link.publish(outs)
+        for raw in raws:
+            intake.channel.basic_ack(raw.delivery_tag)
+
+    def bury(self, intake: Intake, raw: Raw, reason: str) -> None:
+        """Move a held message to its queue's dead letters."""
+        self._topology.ensure_dead(raw.queue)
+        self._link.publish([burial(raw, reason, raw.handed_out + 1, time.time())])
+        intake.channel.basic_ack(raw.delivery_tag)

@@ -1,0 +1,444 @@
+"""The Redis broker: every primitive one atomic Lua script, every batch one round trip.
+
+Key layout (``P`` is ``global_keyprefix``, default ``celeriac``; ``Q`` a queue).
+Every key of a queue starts with the same hash tag ``{P:Q}``, so a queue lives
+on one Redis Cluster slot and the scripts that touch it stay legal there::
+
+    {P:Q}:p0 .. {P:Q}:p9   lists of ready messages, one per priority (RPUSH to
+                           publish, LPOP to take; requeued messages go back to
+                           the front). An entry is the message in one string:
+                           "<priority>:<deliveries>:<order>:<id length>:<id><body>"
+                           where <order> is the time (microseconds) it became
+                           ready: FIFO across queues compares it (see below).
+    {P:Q}:delayed          sorted set of entries scored by eta (unix seconds)
+    {P:Q}:held:<consumer>  hash: delivery tag -> entry, what a consumer holds
+    {P:Q}:leases           sorted set: delivery tag -> lease deadline
+    {P:Q}:seq              counter for delivery tags
+    {P:Q}:notify           list of wake-up tokens for blocked fetches
+    {P:Q}:dead             list of dead letters "<ms>:<reason length>:<reason><entry>"
+    {P}:queues             set of every queue published to
+    {P}:clock              the last order given out: orders stay strictly increasing
+                           (FIFO across queues, even within one batch)
+    {P}:revoked            sorted set: task id -> revoked until (unix seconds)
+    {P}:flags              hash of cluster-wide flags
+    P:rate:<key>           GCRA state of one rate limit
+    P:stream:<name>        Redis stream (events, control, replies)
+
+Needs Redis 6.2 or later (LPOP with a count, ZADD GT, BLPOP with a
+fractional timeout).
+
+A delivery tag is ``"<queue length>:<queue>:<sequence>:<consumer>"``: acking,
+releasing or recovering needs nothing but the tag. All times are the Redis
+server's clock (``TIME`` inside the scripts), one clock for every worker, with
+one exception: a single message due now (one ``delay()``) is stored without a
+script, its entry and a wake-up token in one ``MULTI``, which costs the server a
+third of the script; its order is the producer's clock, strictly increasing
+within the producer. FIFO within a queue is the list's order and exact; FIFO
+across the queues of one priority holds up to the skew between producers' clocks.
+
+Fetching: one script promotes the due delayed messages of the named queues,
+takes up to ``limit`` of the best ready messages (highest priority, then
+lowest order across all the queues), records them as held under a lease, and
+flags the revoked ones. When nothing is ready the fetch blocks with ``BLPOP``
+on the queues' notify lists (publish pushes a token; a fetch that leaves
+messages behind pushes one for the next consumer) for at most the time until
+the next delayed message is due: it never sleep-polls.
+
+Redis Cluster: a script may touch one slot only, so a fetch over several
+queues first peeks every queue's best message (one pipeline), then takes from
+the best queue only what ranks before the second best queue's head, and
+repeats; priority stays strict across queues unless another consumer takes
+in between. There is no shared clock key either, so FIFO across queues at one
+priority follows the server time of each publish call. Revocations are
+checked with one more command, and a blocked fetch waits on a pub/sub wake
+channel per queue (``P:wake:<queue>``) because a multi-key BLPOP cannot span
+slots.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import hiredis
+
+from ..brokers.base import Broker
+from ..exceptions import BrokerError, BrokerUnavailable, ConfigurationError
+from ..message import Delivery, Envelope, check_priority
+from .client import (
+    RedisError,
+    connect,
+    disconnect,
+    is_unavailable,
+    parse_url,
+    run_id,
+    translate,
+)
+from .entries import by_queue, fetched, queue_of
+from .manage import RedisManagement
+from .scripts import Batch, HeldLink, PooledLink, script
+from .streams import RedisStreams
+
+if TYPE_CHECKING:
+    from ..backends.base import Backend, TaskMeta
+
+PROMOTE_BATCH = 1000  # due delayed messages promoted per queue per fetch
+RECOVER_BATCH = 1000
+PUBLISH_CHUNK = 1000  # messages per publish script call
+
+_PUBLISH, _FETCH, _ACK = script("publish"), script("fetch"), script("ack")
+_RELEASE, _RELEASE_ALL = script("release"), script("release_all")
+_RENEW, _RECOVER, _DEAD_LETTER = script("renew"), script("recover"), script("dead_letter")
+
+
+# hiredis's stubs type its argument as a one-item tuple
+_pack: Callable[[tuple[Any, ...]], bytes] = hiredis.pack_command  # type: ignore[assignment]
+_MULTI = _pack(("MULTI",))
+
+
+class RedisBroker(RedisManagement, RedisStreams, Broker):
+    """A broker on Redis, Redis Sentinel or Redis Cluster (see the module docstring)."""
+
+    def __init__(
+        self,
+        url: str = "redis://localhost:6379/0",
+        lease_seconds: float = 30.0,
+        max_deliveries: int = 5,
+        **options: Any,
+    ) -> None:
+        self.url = url
+        self.lease_seconds = lease_seconds
+        self.max_deliveries = max_deliveries
+        self.target = parse_url(url, options)
+        self.client = connect(self.target)
+        self.cluster = self.target.kind == "cluster"
+        self.link = (
+            PooledLink(self.client) if self.cluster else HeldLink(self.client.connection_pool)
+        )
+        p = self.prefix = self.target.prefix
+        self._queues_key, self._revoked_key = f"{{{p}}}:queues", f"{{{p}}}:revoked"
+        self._flags_key = f"{{{p}}}:flags"
+        # keys outside the queues' slots, which scripts may use only off Cluster
+        self._clock = () if self.cluster else (f"{{{p}}}:clock",)
+        self._retry_timeout = float(self.target.options["publish_retry_timeout"])
+        timeout = self.target.options["socket_timeout"]
+        self._max_block = max(0.1, timeout - 1.0) if timeout else 300.0
+        self._bases: dict[str, str] = {}
+        self._wakes: dict[str, bytes] = {}  # per queue base: see _publish_now
+        self._registered: set[str] = set()  # queues this process has put in {P}:queues
+        self._last_order = 0  # the order of this object's last single publish
+        self._known: list[str] = []  # the last list of every queue
+        self._waker: Any = None  # Cluster: pub/sub for blocked fetches
+        self._blocker: HeldLink | None = None  # elsewhere: a connection for blocked fetches
+        self._subscribed: set[str] = set()
+        self._shared: tuple[Backend | None, bool] | None = None  # see _shares_server
+
+    def __repr__(self) -> str:
+        return f"<RedisBroker {self.target.url}>"
+
+    # -- keys ------------------------------------------------------------------
+    def base(self, queue: str) -> str:
+        """The key base (and hash tag) of a queue."""
+        base = self._bases.get(queue)
+        if base is None:
+            if not isinstance(queue, str) or not queue or "{" in queue or "}" in queue:
+                raise ConfigurationError(
+                    f"queue name {queue!r} cannot be used on Redis: use a non-empty name "
+                    "without braces"
+                )
+            base = self._bases[queue] = f"{{{self.prefix}:{queue}}}"
+        return base
+
+    def _channel(self, queue: str) -> str:
+        return f"{self.prefix}:wake:{queue}" if self.cluster else ""
+
+    def _error(self, exc: BaseException) -> Exception:
+        return translate(exc, self.target, "Redis broker", BrokerUnavailable, BrokerError)
+
+    # -- producing ---------------------------------------------------------
+    def publish(self, envelopes: Sequence[Envelope]) -> None:
+        """Store messages in one round trip, retrying within ``publish_retry_timeout``."""
+        if not envelopes:
+            return
+        deadline, pause = 0.0, 0.05
+        while True:
+            try:
+                return self._publish(envelopes)
+            except RedisError as exc:
+                now = time.monotonic()
+                deadline = deadline or now + self._retry_timeout
+                if not is_unavailable(exc) or now >= deadline:
+                    raise self._error(exc) from exc
+                self._registered.clear()
+                time.sleep(min(pause, deadline - now))
+                pause = min(pause * 2, 1.0)
+
+    def _publish(self, envelopes: Sequence[Envelope]) -> None:
+        if len(envelopes) == 1 and envelopes[0].queue in self._registered:
+            e = envelopes[0]
+            check_priority(e.priority)
+            if e.eta is None and not self.cluster:
+                return self._publish_now(e)
+            keys = (self.base(e.queue), *self._clock)
+            args = (1, self._channel(e.queue), 1, e.priority, e.eta or "", e.id, e.body)
+            self.link.call(_PUBLISH, keys, args)
+            return
+        batch = Batch()
+        if self.cluster:  # one script reaches one slot: a call per queue
+            groups: dict[str, list[Envelope]] = {}
+            for e in envelopes:
+                groups.setdefault(e.queue, []).append(e)
+            for group in groups.values():
+                for i in range(0, len(group), PUBLISH_CHUNK):
+                    self._publish_call(batch, group[i : i + PUBLISH_CHUNK])
+        else:
+            for i in range(0, len(envelopes), PUBLISH_CHUNK):
+                self._publish_call(batch, envelopes[i : i + PUBLISH_CHUNK])
+        new = {e.queue for e in envelopes} - self._registered
+        if new:
+            batch.command("SADD", self._queues_key, *new)
+        self.link.run(batch)
+        self._registered |= new
+
+    def _publish_now(self, e: Envelope) -> None:
+        """One message due now, without a script: the entry and a wake-up token in one
+        MULTI (a third of a script's cost on the server), ordered by this process's
+        clock, strictly increasing (see the module docstring)."""
+        order = self._last_order = max(time.time_ns() // 1000, self._last_order + 1)
+        task_id = e.id.encode()
+        entry = b"%d:0:%d:%d:%b%b" % (e.priority, order, len(task_id), task_id, e.body)
+        base = self.base(e.queue)
+        wake = self._wakes.get(base)
+        if wake is None:  # LPUSH and LTRIM of the token, EXEC: the same for every message
+            notify = f"{base}:notify"
+            wake = self._wakes[base] = b"".join(
+                map(_pack, [("LPUSH", notify, "1"), ("LTRIM", notify, 0, 0), ("EXEC",)])
+            )
+        assert isinstance(self.link, HeldLink)  # off Cluster
+        packed = b"%b%b%b" % (_MULTI, _pack(("RPUSH", f"{base}:p{e.priority}", entry)), wake)
+        replies = self.link.send_packed(packed, 5)
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        if replies[-1] is None:  # EXEC aborted: nothing was stored
+            raise BrokerError(f"Redis refused to store message {e.id} in queue {e.queue!r}")
+        for reply in replies[-1]:
+            if isinstance(reply, Exception):
+                raise reply
+
+    def _publish_call(self, batch: Batch, envelopes: Sequence[Envelope]) -> None:
+        index: dict[str, int] = {}
+        args: list[Any] = []
+        for e in envelopes:
+            check_priority(e.priority)
+            qi = index.get(e.queue)
+            if qi is None:
+                qi = index[e.queue] = len(index) + 1
+            args += (qi, e.priority, e.eta or "", e.id, e.body)
+        keys = [*map(self.base, index), *self._clock]
+        batch.script(_PUBLISH, keys, (len(index), *map(self._channel, index), *args))
+
+    # -- consuming ---------------------------------------------------------
+    def fetch(
+        self, queues: Sequence[str], consumer: str, limit: int, timeout: float
+    ) -> list[Delivery]:
+        if limit <= 0 or not queues:
+            return []
+        deadline = time.monotonic() + timeout
+        try:
+            if self.cluster:
+                self._subscribe(queues)
+            wait, taken = self._take(queues, consumer, limit)
+            while not taken:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return []
+                seconds = remaining if wait is None else min(remaining, wait)
+                if self.cluster:
+                    self._block(queues, seconds)
+                    wait, taken = self._take(queues, consumer, limit)
+                else:
+                    wait, taken = self._block_and_take(queues, consumer, limit, seconds)
+            return taken
+        except RedisError as exc:
+            raise self._error(exc) from exc
+
+    def _fetch_args(
+        self, queues: Sequence[str], consumer: str, limit: int, bound: tuple[Any, Any] = ("", "")
+    ) -> list[Any]:
+        channels = f"{self.prefix}:wake:" if self.cluster else ""
+        return [
+            len(queues),
+            consumer,
+            limit,
+            self.lease_seconds,
+            PROMOTE_BATCH,
+            *bound,
+            channels,
+            *queues,
+        ]
+
+    def _take(
+        self, queues: Sequence[str], consumer: str, limit: int
+    ) -> tuple[float | None, list[Delivery]]:
+        if self.cluster:
+            from .cluster import take_across
+
+            return take_across(self, queues, consumer, limit)
+        keys = [*map(self.base, queues), self._revoked_key, *self._clock]
+        wait, _, taken = fetched(
+            self.link.call(_FETCH, keys, self._fetch_args(queues, consumer, limit))
+        )
+        return wait, taken
+
+    def _block_and_take(
+        self, queues: Sequence[str], consumer: str, limit: int, seconds: float
+    ) -> tuple[float | None, list[Delivery]]:
+        """Wait for a publish, then take, in one round trip: the server runs the fetch
+        script right after the blocking pop returns (or times out), since it serves
+        one connection's commands in order. On a connection of its own, so the held
+        one is never tied up while waiting."""
+        seconds = max(0.01, min(seconds, self._max_block))
+        if self._blocker is None:
+            self._blocker = HeldLink(self.client.connection_pool)
+        batch = Batch()
+        batch.command("BLPOP", *[self.base(q) + ":notify" for q in queues], seconds)
+        keys = [*map(self.base, queues), self._revoked_key, *self._clock]
+        batch.script(_FETCH, keys, self._fetch_args(queues, consumer, limit))
+        _, reply = self._blocker.run(batch, timeout=seconds + 5.0)
+        wait, _, taken = fetched(reply)
+        return wait, taken
+
+    def _block(self, queues: Sequence[str], seconds: float) -> None:
+        from .cluster import wait_for_wake
+
+        wait_for_wake(self, max(0.01, min(seconds, self._max_block)))
+
+    def _subscribe(self, queues: Sequence[str]) -> None:
+        from .cluster import subscribe
+
+        subscribe(self, [self._channel(q) for q in queues])
+
+    def _by_queue(self, s: Any, tags: Sequence[str], head: Callable[[str], list[Any]]) -> Any:
+        """Run a per-queue script over tags grouped by queue (one round trip)."""
+        groups = by_queue(tags)
+        try:
+            if len(groups) == 1:
+                queue, group = next(iter(groups.items()))
+                return self.link.call(s, (self.base(queue),), (*head(queue), *group))
+            batch = Batch()
+            for queue, group in groups.items():
+                batch.script(s, (self.base(queue),), (*head(queue), *group))
+            return self.link.run(batch) if batch else None
+        except RedisError as exc:
+            raise self._error(exc) from exc
+
+    def ack(self, consumer: str, tags: Sequence[str]) -> None:
+        self._by_queue(_ACK, tags, lambda q: [])
+
+    def ack_into(self, batch: Batch, tags: Sequence[str]) -> None:
+        """Add the acks of these tags to a batch (to share its round trip)."""
+        for queue, group in by_queue(tags).items():
+            batch.script(_ACK, (self.base(queue),), group)
+
+    def complete(
+        self, consumer: str, tags: Sequence[str], backend: Backend | None, metas: Sequence[TaskMeta]
+    ) -> None:
+        """Store results and ack in one round trip when the backend is this same Redis."""
+        if not metas or not self._shares_server(backend):
+            return super().complete(consumer, tags, backend, metas)
+        batch = Batch()
+        backend.store_into(batch, metas, from_db=self.target.db)  # type: ignore[union-attr]
+        self.ack_into(batch, tags)
+        try:
+            self.link.run(batch)
+        except RedisError as exc:
+            raise self._error(exc) from exc
+
+    def _shares_server(self, backend: Backend | None) -> bool:
+        """Whether ``backend`` keeps its records on this server (decided once per backend)."""
+        known = self._shared
+        if known is not None and known[0] is backend:
+            return known[1]
+        same_server = getattr(backend, "same_server", None)
+        if same_server is None or not hasattr(backend, "store_into"):
+            shared = False
+        else:
+            try:
+                shared = bool(same_server(self.target, lambda: run_id(self.client)))
+            except RedisError:
+                return False  # asked again next time: the two round trips work meanwhile
+        self._shared = (backend, shared)
+        return shared
+
+    def release(
+        self, consumer: str, tags: Sequence[str], delay: float = 0.0, count: bool = False
+    ) -> None:
+        flag = "1" if count else "0"
+        self._by_queue(
+            _RELEASE,
+            tags,
+            lambda q: [max(0.0, delay), flag, self._channel(q), self.max_deliveries],
+        )
+
+    def _per_queue(self, s: Any, args: Callable[[str], list[Any]]) -> list[Any]:
+        """Run a script on every known queue: one round trip unless new queues appeared."""
+        try:
+            known = self._known
+            batch = Batch()
+            batch.command("SMEMBERS", self._queues_key)
+            for queue in known:
+                batch.script(s, (self.base(queue),), args(queue))
+            results = self.link.run(batch)
+            current = sorted(m.decode() for m in results[0])
+            self._known = current
+            results = results[1:]
+            new = sorted(set(current) - set(known))
+            if new:
+                batch = Batch()
+                for queue in new:
+                    batch.script(s, (self.base(queue),), args(queue))
+                results += self.link.run(batch)
+            return results
+        except RedisError as exc:
+            raise self._error(exc) from exc
+
+    def release_all(self, consumer: str) -> int:
+        return sum(
+            self._per_queue(
+                _RELEASE_ALL, lambda q: [consumer, self.max_deliveries, self._channel(q)]
+            )
+        )
+
+    def renew(self, consumers: Sequence[str]) -> None:
+        if consumers:
+            self._per_queue(_RENEW, lambda q: [self.lease_seconds, *consumers])
+
+    def recover(self) -> int:
+        total = 0
+        for _ in range(100):  # bounded: a huge backlog is finished by the next call
+            counts = self._per_queue(
+                _RECOVER, lambda q: [self.max_deliveries, RECOVER_BATCH, self._channel(q)]
+            )
+            total += sum(counts)
+            if max(counts, default=0) < RECOVER_BATCH:
+                break
+        return total
+
+    def dead_letter(self, consumer: str, tag: str, reason: str) -> None:
+        if queue_of(tag):
+            self._run(_DEAD_LETTER, queue_of(tag), (tag, reason))
+
+    def close(self) -> None:
+        if self._waker is not None:
+            self._waker.close()
+            self._waker = None
+        if self._blocker is not None:
+            self._blocker.close()
+            self._blocker = None
+        self.link.close()
+        disconnect(self.client)
+
+
+__all__ = ["RedisBroker", "queue_of"]

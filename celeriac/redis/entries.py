@@ -1,0 +1,76 @@
+"""The Redis broker's strings: delivery tags, stored entries, dead letters, fetch replies.
+
+Layouts (see :mod:`celeriac.redis.broker`): an entry is
+``"<priority>:<deliveries>:<order>:<id length>:<id><body>"``, a tag
+``"<queue length>:<queue>:<sequence>:<consumer>"`` and a dead letter
+``"<ms>:<reason length>:<reason><entry>"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ..brokers.base import DeadLetter
+from ..message import Delivery
+
+
+def queue_of(tag: str) -> str:
+    """The queue a delivery tag belongs to ("" for a string that is not one of our tags)."""
+    length, _, rest = tag.partition(":")
+    if not length.isdigit() or rest[int(length) : int(length) + 1] != ":":
+        return ""
+    return rest[: int(length)]
+
+
+def by_queue(tags: Sequence[str]) -> dict[str, list[str]]:
+    """Tags grouped by queue; strings that are not tags are ignored, like unknown tags."""
+    groups: dict[str, list[str]] = {}
+    for tag in tags:
+        queue = queue_of(tag)
+        if queue:
+            groups.setdefault(queue, []).append(tag)
+    return groups
+
+
+def _delivery(tag: bytes, entry: bytes, revoked: Any) -> Delivery:
+    a = entry.index(b":", 2)
+    b = entry.index(b":", a + 1)
+    c = entry.index(b":", b + 1)
+    end = c + 1 + int(entry[b + 1 : c])
+    text = tag.decode()
+    return Delivery(
+        entry[c + 1 : end].decode(),
+        queue_of(text),
+        entry[0] - 48,
+        entry[end:],
+        text,
+        int(entry[2:a]),
+        bool(revoked),
+    )
+
+
+def dead_letter_of(queue: str, record: bytes) -> DeadLetter:
+    a = record.index(b":")
+    b = record.index(b":", a + 1)
+    reason_end = b + 1 + int(record[a + 1 : b])
+    d = _delivery(b"0:", record[reason_end:], 0)
+    return DeadLetter(
+        d.id,
+        queue,
+        d.priority,
+        d.body,
+        record[b + 1 : reason_end].decode(),
+        d.deliveries,
+        int(record[:a]) / 1000.0,
+    )
+
+
+def fetched(out: list[Any]) -> tuple[float | None, tuple[int, int] | None, list[Delivery]]:
+    """Parse the fetch script's reply: wait hint, best head left, deliveries."""
+    wait = float(out[0]) if out[0] else None
+    head = (int(out[1]), int(out[2])) if out[1] else None
+    return wait, head, [_delivery(*out[i : i + 3]) for i in range(3, len(out), 3)]
+
+
+__all__ = ["by_queue", "dead_letter_of", "fetched", "queue_of"]

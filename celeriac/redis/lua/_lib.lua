@@ -1,0 +1,112 @@
+-- Helpers shared by every celeriac script; the loader puts this file in front
+-- of each script, so each one stays self-contained on the server.
+--
+-- A message is stored as one string, an "entry":
+--   "<priority>:<deliveries>:<order>:<id length>:<id><body>"
+-- <order> is the server time in microseconds when it became ready: FIFO
+-- within a priority across queues compares it. Keys of one queue all start
+-- with its key base "{prefix:queue}" (see celeriac/redis/broker.py).
+
+local function clock()
+  local t = redis.call('TIME')
+  local us = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  return us / 1000000, us
+end
+
+-- integers above 1e14 must not be printed in exponent form
+local function fmt(n)
+  return string.format('%.0f', n)
+end
+
+-- Orders: the server time in microseconds, kept strictly increasing by the
+-- shared clock key when there is one (not on Redis Cluster, where a script
+-- reaches one slot: there, ties between calls are possible and harmless).
+local function order_clock(key, now_us)
+  local last = now_us - 1
+  if key then
+    local saved = tonumber(redis.call('GET', key))
+    if saved and saved > last then
+      last = saved
+    end
+  end
+  local orders = {}
+  function orders.next()
+    last = last + 1
+    return fmt(last)
+  end
+  function orders.save()
+    if key then
+      redis.call('SET', key, fmt(last))
+    end
+  end
+  return orders
+end
+
+-- priority (a digit, as a string), deliveries, and where "<order>:" starts
+local function header(e)
+  local p, d, pos = string.match(e, '^(%d):(%d+):()')
+  return p, tonumber(d), pos
+end
+
+local function order_of(e)
+  return tonumber(string.match(e, '^%d:%d+:(%d+):'))
+end
+
+local function id_of(e)
+  local n, pos = string.match(e, '^%d:%d+:%d+:(%d+):()')
+  return string.sub(e, pos, pos + tonumber(n) - 1)
+end
+
+-- the entry with another delivery count and, when given, another order
+local function rewrite(e, deliveries, order)
+  local p, _, pos = header(e)
+  local rest = string.match(e, '^%d+:()', pos)
+  order = order or string.sub(e, pos, rest - 2)
+  return p .. ':' .. deliveries .. ':' .. order .. ':' .. string.sub(e, rest)
+end
+
+-- a delivery tag is "<queue length>:<queue>:<sequence>:<consumer>"
+local function consumer_of(tag)
+  local n, pos = string.match(tag, '^(%d+):()')
+  local at = n and string.match(tag, '^%d+:()', pos + tonumber(n) + 1)
+  return at and string.sub(tag, at) or ''  -- not one of our tags: held by no one
+end
+
+-- Wake a consumer waiting on this queue: a token in its notify list (taken by
+-- one BLPOP), or in Redis Cluster a message on the queue's wake channel.
+local function wake(base, channel)
+  if channel ~= '' then
+    redis.call('PUBLISH', channel, '1')
+  elseif redis.call('LLEN', base .. ':notify') == 0 then
+    redis.call('RPUSH', base .. ':notify', '1')
+  end
+end
+
+-- remove a held message; returns its entry, or nil when the tag is unknown
+local function unhold(base, tag)
+  local held = base .. ':held:' .. consumer_of(tag)
+  local e = redis.call('HGET', held, tag)
+  if e then
+    redis.call('HDEL', held, tag)
+  end
+  redis.call('ZREM', base .. ':leases', tag)
+  return e
+end
+
+-- back to the front of their priority lists, the oldest first
+local function put_front(base, entries)
+  table.sort(entries, function(a, b) return order_of(a) > order_of(b) end)
+  for _, e in ipairs(entries) do
+    redis.call('LPUSH', base .. ':p' .. string.sub(e, 1, 1), e)
+  end
+end
+
+-- a dead letter is "<dead at, ms>:<reason length>:<reason><entry>"
+local function bury(base, e, reason, now)
+  redis.call('RPUSH', base .. ':dead', fmt(now * 1000) .. ':' .. #reason .. ':' .. reason .. e)
+end
+
+local function entry_of_dead(record)
+  local n, pos = string.match(record, '^%d+:(%d+):()')
+  return string.sub(record, pos + tonumber(n))
+end

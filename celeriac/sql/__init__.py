@@ -1,0 +1,1 @@
+"""SQL result backend through SQLAlchemy Core (``db+postgresql://``, ``db+mysql://``, ``db+sqlite://``)."""

@@ -1,0 +1,125 @@
+"""The SQLite broker's shared state beyond queues: rate limits, streams, flags.
+
+Streams (events, control commands, replies) are rows of one table; a position
+is the row's AUTOINCREMENT key, so positions only grow and are never reused,
+whichever stream they belong to. Trimming to ``maxlen`` runs once every tenth of
+``maxlen`` additions per process, so a stream holds "about" ``maxlen`` items
+as the contract allows, without an extra scan per add. Reply streams live
+for one command each; ones older than an hour are dropped now and then.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .db import Database
+
+REPLY_PREFIX = "reply:"
+REPLY_MAX_AGE = 3600.0
+_added_since_trim: dict[str, int] = {}  # stream -> items this process added since its trim
+_last_reply_sweep = 0.0
+
+
+def rate_reserve(conn: sqlite3.Connection, key: str, interval: float, burst: int) -> float:
+    """GCRA with reservation (see ``Broker.rate_reserve``), in the caller's transaction."""
+    now = time.time()
+    row = conn.execute("SELECT tat FROM celeriac_rates WHERE key = ?", (key,)).fetchone()
+    tat = max(row[0], now) if row else now
+    run_at = max(now, tat - (burst - 1) * interval)
+    conn.execute(
+        "INSERT OR REPLACE INTO celeriac_rates (key, tat) VALUES (?, ?)", (key, tat + interval)
+    )
+    return run_at - now
+
+
+def stream_add(conn: sqlite3.Connection, stream: str, items: Sequence[bytes], maxlen: int) -> None:
+    """Append items; trim to about ``maxlen`` now and then."""
+    now = time.time()
+    conn.executemany(
+        "INSERT INTO celeriac_streams (stream, item, added_at) VALUES (?, ?, ?)",
+        [(stream, item, now) for item in items],
+    )
+    added = _added_since_trim.get(stream, 0) + len(items)
+    if added >= max(1, maxlen // 10):
+        conn.execute(
+            "DELETE FROM celeriac_streams WHERE stream = :s AND pos <= (SELECT pos FROM"
+            " celeriac_streams WHERE stream = :s ORDER BY pos DESC LIMIT 1 OFFSET :n)",
+            {"s": stream, "n": maxlen},
+        )
+        added = 0
+    _added_since_trim[stream] = added
+    if stream.startswith(REPLY_PREFIX):
+        _added_since_trim.pop(stream, None)  # one stream per command: do not remember them
+        _sweep_replies(conn, now)
+
+
+def _sweep_replies(conn: sqlite3.Connection, now: float) -> None:
+    global _last_reply_sweep
+    if now - _last_reply_sweep < 60.0:
+        return
+    _last_reply_sweep = now
+    conn.execute(
+        "DELETE FROM celeriac_streams WHERE stream >= ? AND stream < ? AND added_at < ?",
+        (REPLY_PREFIX, REPLY_PREFIX[:-1] + chr(ord(REPLY_PREFIX[-1]) + 1), now - REPLY_MAX_AGE),
+    )
+
+
+def stream_read(
+    db: Database, stream: str, after: str, limit: int, timeout: float
+) -> list[tuple[str, bytes]]:
+    """Items after ``after``, oldest first, waiting up to ``timeout`` for one."""
+    try:
+        position = int(after)
+    except ValueError:
+        raise ValueError(f"stream position {after!r} is not one this broker returned") from None
+    deadline = time.monotonic() + timeout
+    interval = 0.001
+    while True:
+        version = db.version()
+        with db.read() as conn:
+            rows = conn.execute(
+                "SELECT pos, item FROM celeriac_streams WHERE stream = ? AND pos > ?"
+                " ORDER BY pos LIMIT ?",
+                (stream, position, limit),
+            ).fetchall()
+        if rows:
+            return [(str(pos), bytes(item)) for pos, item in rows]
+        while True:  # sleep at least once, so a busy database does not make this spin
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return []
+            time.sleep(min(interval, remaining))
+            interval = min(interval * 2, 0.025)
+            if db.version() != version:
+                break
+
+
+def stream_last(conn: sqlite3.Connection, stream: str) -> str:
+    """The newest position of a stream, "0" when it is empty."""
+    (last,) = conn.execute(
+        "SELECT max(pos) FROM celeriac_streams WHERE stream = ?", (stream,)
+    ).fetchone()
+    return "0" if last is None else str(last)
+
+
+def set_flag(conn: sqlite3.Connection, name: str, value: str | None) -> None:
+    """Set a flag, or clear it with None."""
+    if value is None:
+        conn.execute("DELETE FROM celeriac_flags WHERE name = ?", (name,))
+    else:
+        conn.execute(
+            "INSERT OR REPLACE INTO celeriac_flags (name, value) VALUES (?, ?)", (name, value)
+        )
+
+
+def flags(conn: sqlite3.Connection, prefix: str) -> dict[str, str]:
+    """Every flag whose name starts with ``prefix``."""
+    rows = conn.execute(
+        "SELECT name, value FROM celeriac_flags WHERE substr(name, 1, ?) = ?",
+        (len(prefix), prefix),
+    )
+    return dict(rows.fetchall())
