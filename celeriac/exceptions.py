@@ -26,6 +26,7 @@ backend boundary: ``raise BrokerError(...) from exc``.
 from __future__ import annotations
 
 import builtins
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -110,17 +111,29 @@ class RemoteError(TaskError):
 
 
 class Retry(CeleriacError):
-    """Raised by ``Task.retry`` so the current attempt ends and another is scheduled."""
+    """Raised by ``Task.retry`` so the current attempt ends and another is scheduled.
+
+    ``when`` is the delay in seconds or a ``datetime``; with ``is_eta`` a number is
+    the unix time to run at instead. ``new_args`` / ``new_kwargs``, when given,
+    replace the arguments of the next attempt.
+    """
 
     def __init__(
         self,
         message: str | None = None,
         exc: BaseException | None = None,
         when: float | datetime | None = None,
+        *,
+        is_eta: bool = False,
+        new_args: Sequence[Any] | None = None,
+        new_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(message or f"Retry in {when}s" if when is not None else "Retry")
+        super().__init__(message or (f"Retry in {when}s" if when is not None else "Retry"))
         self.exc = exc
         self.when = when
+        self.is_eta = is_eta
+        self.new_args = new_args
+        self.new_kwargs = new_kwargs
 
 
 class Reject(CeleriacError):

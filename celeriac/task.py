@@ -401,10 +401,7 @@ class Task(Generic[P, R]):
         if countdown is None and eta is None:
             countdown = self.option("default_retry_delay", "task_default_retry_delay")
         when: float | None = countdown if eta is None else _to_timestamp(eta, "eta")
-        retry = Retry(exc=exc, when=when)
-        retry.is_eta = eta is not None  # type: ignore[attr-defined]
-        if args is not None or kwargs is not None:
-            retry.new_args = (args, kwargs)  # type: ignore[attr-defined]
+        retry = Retry(exc=exc, when=when, is_eta=eta is not None, new_args=args, new_kwargs=kwargs)
         if throw:
             raise retry
         return retry

@@ -72,19 +72,16 @@ class Retries(Middleware):
         when = retry.when
         if isinstance(when, datetime):
             eta = when.timestamp()
-        elif getattr(retry, "is_eta", False) and when is not None:
+        elif retry.is_eta and when is not None:
             eta = float(when)
         else:
             eta = now + float(when or 0.0)
         message = job.message
-        new_args = getattr(retry, "new_args", None)
         changes: dict[str, Any] = {"retries": message.retries + 1, "eta": eta, "sent_at": now}
-        if new_args is not None:
-            args, kwargs = new_args
-            if args is not None:
-                changes["args"] = tuple(args)
-            if kwargs is not None:
-                changes["kwargs"] = dict(kwargs)
+        if retry.new_args is not None:
+            changes["args"] = tuple(retry.new_args)
+        if retry.new_kwargs is not None:
+            changes["kwargs"] = dict(retry.new_kwargs)
         job.retry_at = eta
         job.retry_message = message.replace(**changes)
         job.state = states.RETRY

@@ -15,8 +15,9 @@ from celeriac.exceptions import (
     SerializationError,
     TaskRevokedError,
 )
-from celeriac.message import decode
-from celeriac.worker.job import Executor
+from celeriac.message import Message, decode
+from celeriac.middleware import Middleware
+from celeriac.worker.job import Executor, Job
 
 
 @pytest.fixture
@@ -163,6 +164,29 @@ def test_retry_goes_through_the_delayed_set(app: Celeriac) -> None:
     run_one(app)
     run_one(app)
     assert result.get(timeout=1) == 2
+
+
+def test_retry_with_new_arguments_and_an_eta(app: Celeriac) -> None:
+    """Given a retry asking for other arguments at a unix time, expect the next attempt's
+    message to carry them, due at that time."""
+    scheduled: list[Message] = []
+
+    class Spy(Middleware):
+        def after_ack(self, job: Job) -> None:
+            if job.retry_message is not None:
+                scheduled.append(job.retry_message)
+
+    app.middleware.add(Spy())
+
+    @app.task(bind=True)
+    def again(self, a: int, b: int = 0) -> int:  # type: ignore[no-untyped-def]
+        raise self.retry(args=(10,), kwargs={"b": 5}, eta=4_000_000_000.0)
+
+    again.delay(1)
+    run_one(app)
+    [message] = scheduled
+    assert (message.args, message.kwargs, message.retries) == ((10,), {"b": 5}, 1)
+    assert message.eta == 4_000_000_000.0
 
 
 def test_autoretry_then_failure_after_max_retries(app: Celeriac) -> None:
