@@ -214,7 +214,7 @@ class Celeriac:
     # -- sending ---------------------------------------------------------------
     def publish(self, messages: Sequence[Message]) -> None:
         """Send messages through the middleware to the broker, in one batch."""
-        before = self.middleware.before_enqueue  # type: ignore[attr-defined]
+        before = self.middleware.before_enqueue
         if before:
             changed = []
             for message in messages:
@@ -224,9 +224,9 @@ class Celeriac:
             messages = changed
         codec = self.codec
         self._publisher.publish(self.broker, [m.envelope(codec) for m in messages])
-        for hook in self.middleware.after_enqueue:  # type: ignore[attr-defined]
+        for after in self.middleware.after_enqueue:
             for message in messages:
-                hook(self, message)
+                after(self, message)
 
     def revoke(
         self, task_ids: Sequence[str], terminate: bool = False, signal: str = "SIGTERM"

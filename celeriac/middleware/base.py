@@ -17,24 +17,14 @@ than loses it), the message is acked, ``after_ack``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Iterator
+from types import MethodType
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from ..app import Celeriac
     from ..message import Message
     from ..worker.job import Job
-
-HOOKS = (
-    "before_enqueue",
-    "after_enqueue",
-    "before_process",
-    "after_process",
-    "after_result",
-    "after_ack",
-    "worker_start",
-    "worker_stop",
-)
 
 
 class SkipMessage(Exception):
@@ -96,20 +86,49 @@ class Middleware:
         pass
 
 
+Hook = TypeVar("Hook", bound=Callable[..., Any])
+
+
+def _overrides(hook: Callable[..., Any], base: object) -> bool:
+    """Whether a middleware's bound ``hook`` is its own, not ``base`` (a no-op of
+    :class:`Middleware`): hooks left as no-ops are never called."""
+    return not (isinstance(hook, MethodType) and hook.__func__ is base)
+
+
+def _overriding(
+    items: Iterable[Middleware], hook: Callable[[Middleware], Hook], base: object
+) -> list[Hook]:
+    """Each middleware's ``hook`` where it overrides ``base``."""
+    return [bound for bound in map(hook, items) if _overrides(bound, base)]
+
+
 class MiddlewareStack:
     """The app's middleware, with each hook pre-resolved to the overriding methods."""
+
+    before_enqueue: list[Callable[[Celeriac, Message], Message]]
+    after_enqueue: list[Callable[[Celeriac, Message], None]]
+    before_process: list[Callable[[Job], None]]
+    after_process: list[Callable[[Job], None]]
+    #: The middleware whose ``after_result`` has work; each is asked ``wants_after_result``.
+    after_result: list[Middleware]
+    after_ack: list[Callable[[Job], None]]
+    worker_start: list[Callable[[Celeriac, Any], None]]
+    worker_stop: list[Callable[[Celeriac, Any], None]]
 
     def __init__(self, middleware: Iterable[Middleware] = ()) -> None:
         self._items: list[Middleware] = list(middleware)
         self._resolve()
 
     def _resolve(self) -> None:
-        for hook in HOOKS:
-            base = getattr(Middleware, hook)
-            bound = [
-                getattr(m, hook) for m in self._items if getattr(type(m), hook, base) is not base
-            ]
-            setattr(self, hook, bound)
+        items, base = self._items, Middleware
+        self.before_enqueue = _overriding(items, lambda m: m.before_enqueue, base.before_enqueue)
+        self.after_enqueue = _overriding(items, lambda m: m.after_enqueue, base.after_enqueue)
+        self.before_process = _overriding(items, lambda m: m.before_process, base.before_process)
+        self.after_process = _overriding(items, lambda m: m.after_process, base.after_process)
+        self.after_result = [m for m in items if _overrides(m.after_result, base.after_result)]
+        self.after_ack = _overriding(items, lambda m: m.after_ack, base.after_ack)
+        self.worker_start = _overriding(items, lambda m: m.worker_start, base.worker_start)
+        self.worker_stop = _overriding(items, lambda m: m.worker_stop, base.worker_stop)
 
     def add(self, middleware: Middleware, before: type[Middleware] | None = None) -> None:
         """Add a middleware, at the end or before the first one of type ``before``."""
@@ -124,7 +143,7 @@ class MiddlewareStack:
         self._items = [m for m in self._items if not isinstance(m, kind)]
         self._resolve()
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Middleware]:
         return iter(self._items)
 
     def __len__(self) -> int:

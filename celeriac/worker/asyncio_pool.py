@@ -169,7 +169,7 @@ class AsyncioPool:
             loop.add_signal_handler(signum, self._on_signal)
         await self._io(self._connect)
         self._fetch_broker = await loop.run_in_executor(self._fetch_thread, self.app.connect_broker)
-        for hook in self.app.middleware.worker_start:  # type: ignore[attr-defined]
+        for hook in self.app.middleware.worker_start:
             hook(self.app, self.state)
         self.announce(
             f"{self.options.hostname} ready: asyncio, up to {self.size} tasks at "
@@ -181,7 +181,7 @@ class AsyncioPool:
             await self._give_back()
             await self._drain()
         finally:
-            for hook in self.app.middleware.worker_stop:  # type: ignore[attr-defined]
+            for hook in self.app.middleware.worker_stop:
                 hook(self.app, self.state)
             await self._close()
 

@@ -95,13 +95,13 @@ def child_main(
     follower = follow_control(app, options.hostname)  # revocations, limits, queue changes
     if line is not None:
         serve(line, _answers(app, options.hostname, state, consumer))
-    for hook in app.middleware.worker_start:  # type: ignore[attr-defined]
+    for hook in app.middleware.worker_start:
         hook(app, state)
     try:
         consumer.run()
     finally:
         follower.stop()
-        for hook in app.middleware.worker_stop:  # type: ignore[attr-defined]
+        for hook in app.middleware.worker_stop:
             hook(app, state)
 
 

@@ -20,7 +20,7 @@ from .. import states
 from ..backends.base import TaskMeta, exception_to_dict
 from ..exceptions import MessageDecodeError, NotRegistered, Reject, Retry
 from ..message import Delivery, Message, decode
-from ..middleware.base import SkipMessage
+from ..middleware.base import Middleware, SkipMessage
 from ..task import Request, Task, reset_current_request, set_current_request
 
 if TYPE_CHECKING:
@@ -119,10 +119,10 @@ class Executor:
         self.processed = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         mw = app.middleware
-        self._before = mw.before_process  # type: ignore[attr-defined]
-        self._after = list(reversed(mw.after_process))  # type: ignore[attr-defined]
-        self._after_result = mw.after_result  # type: ignore[attr-defined]
-        self._after_ack = mw.after_ack  # type: ignore[attr-defined]
+        self._before = mw.before_process
+        self._after = list(reversed(mw.after_process))
+        self._after_result = mw.after_result
+        self._after_ack = mw.after_ack
         self._debug = logger.isEnabledFor(logging.DEBUG)
 
     # -- from delivery to job ------------------------------------------------------
@@ -180,8 +180,8 @@ class Executor:
                 exception=exc,
                 finished_at=time.time(),
             )
-            for hook in self._after_result_for(job):
-                hook(job)
+            for middleware in self._after_result_for(job):
+                middleware.after_result(job)
         self.broker.dead_letter(self.consumer_id, delivery.tag, f"unknown task {message.task}")
 
     # -- running ---------------------------------------------------------------------
@@ -293,8 +293,8 @@ class Executor:
             return
         if metas:
             self.backend.store(metas)
-        for hook in after_result:
-            hook(job)
+        for middleware in after_result:
+            middleware.after_result(job)
         if isinstance(job.exception, Reject) and not job.exception.requeue:
             self.broker.dead_letter(
                 self.consumer_id, job.delivery.tag, f"rejected: {job.exception.reason}"
@@ -306,9 +306,9 @@ class Executor:
         for hook in self._after_ack:
             hook(job)
 
-    def _after_result_for(self, job: Job) -> list[Callable[[Job], None]]:
-        """The ``after_result`` hooks with work for this job (see ``wants_after_result``)."""
-        return [hook for hook in self._after_result if hook.__self__.wants_after_result(job)]
+    def _after_result_for(self, job: Job) -> list[Middleware]:
+        """The middleware whose ``after_result`` has work for this job."""
+        return [m for m in self._after_result if m.wants_after_result(job)]
 
     def _should_store(self, job: Job) -> bool:
         if not job.message.ignore_result:

@@ -58,7 +58,7 @@ class SoloPool:
         )
         signals.install()
         heartbeat.start()
-        for hook in self.app.middleware.worker_start:  # type: ignore[attr-defined]
+        for hook in self.app.middleware.worker_start:
             hook(self.app, self.state)
         try:
             consumer.run()
@@ -69,7 +69,7 @@ class SoloPool:
                 self._deadline.cancel()
             heartbeat.stop()
             heartbeat.join()
-            for hook in self.app.middleware.worker_stop:  # type: ignore[attr-defined]
+            for hook in self.app.middleware.worker_stop:
                 hook(self.app, self.state)
             signals.restore()
         return 0

@@ -128,7 +128,7 @@ class ThreadPool:
             self._changed.set, self._changed.set, self.options.shutdown_timeout
         )
         signals.install()
-        for hook in self.app.middleware.worker_start:  # type: ignore[attr-defined]
+        for hook in self.app.middleware.worker_start:
             hook(self.app, self.state)
         for index in range(self.options.concurrency):
             self._start(index)
@@ -138,7 +138,7 @@ class ThreadPool:
         finally:
             self.heartbeat.stop()
             self.heartbeat.join()
-            for hook in self.app.middleware.worker_stop:  # type: ignore[attr-defined]
+            for hook in self.app.middleware.worker_stop:
                 hook(self.app, self.state)
             signals.restore()
         return 0
