@@ -18,7 +18,6 @@ from .. import states
 from ..brokers import redact
 from ..exceptions import CeleriacError
 from ..rate import parse_rate
-from .described import count_active
 from .queues import _BY_NODE
 from .registry import command
 
@@ -46,8 +45,7 @@ def _reserved(handler: ControlHandler) -> Any:
 @command("scheduled")
 def _scheduled(handler: ControlHandler) -> Any:
     # Delayed tasks wait in the broker's delayed set, never in a worker's memory.
-    scheduled = getattr(handler.worker, "scheduled_tasks", None)
-    return scheduled() if callable(scheduled) else []
+    return []
 
 
 @command("registered")
@@ -79,8 +77,7 @@ def _stats(handler: ControlHandler) -> Any:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     from .. import __version__
 
-    summary = getattr(worker, "stats", None)  # the pool's own: messages held, child pids
-    own: dict[str, Any] = summary() if callable(summary) else {}
+    own = worker.stats()  # the pool's own: messages held, child pids
     return {
         **own,
         "hostname": handler.hostname,
@@ -88,11 +85,11 @@ def _stats(handler: ControlHandler) -> Any:
         "sw_ver": __version__,
         "uptime": round(time.time() - handler.started_at, 3),
         "total": worker.processed(),
-        "active": count_active(worker),
+        "active": worker.active_count(),
         "pool": {
             **(own.get("pool") or {}),
             "max-concurrency": worker.pool_size(),
-            "implementation": str(getattr(worker, "pool_name", app.conf.worker_pool)),
+            "implementation": worker.pool_name,
         },
         "prefetch_count": worker.pool_size() * int(app.conf.worker_prefetch_multiplier),
         "queues": worker.queues(),

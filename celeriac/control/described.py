@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from ..message import Delivery, Message
     from ..worker.job import Job
     from ..worker.state import WorkerState
-    from .handler import WorkerHandle
 
 TRUNCATED_MARK = "..."
 
@@ -122,12 +121,6 @@ def reserved_info(
     }
 
 
-def count_active(worker: WorkerHandle) -> int:
-    """How many tasks run now; without describing them where the worker can count."""
-    counter = getattr(worker, "active_count", None)
-    return int(counter()) if callable(counter) else len(worker.active_tasks())
-
-
 def running_info(app: Celeriac, state: WorkerState) -> list[dict[str, Any]]:
     """The tasks this process runs, one per busy slot, with their arguments.
 
@@ -145,7 +138,6 @@ def running_info(app: Celeriac, state: WorkerState) -> list[dict[str, Any]]:
 
 __all__ = [
     "TRUNCATED_MARK",
-    "count_active",
     "job_info",
     "max_args_size",
     "message_info",

@@ -37,16 +37,16 @@ logger = logging.getLogger("celeriac.control")
 
 @runtime_checkable
 class WorkerHandle(Protocol):
-    """What remote control needs from a worker; each pool implements it.
-
-    Optional: ``active_count()``, how many tasks run, without describing them
-    (heartbeats and ``stats`` use it when present, ``len(active_tasks())`` otherwise).
-    """
+    """What remote control needs from a worker; each pool implements it."""
 
     hostname: str
+    pool_name: str  # "prefork", "threads", ...: what ``inspect stats`` reports
 
     def active_tasks(self) -> list[dict[str, Any]]:
         """The tasks running now, as :func:`task_info` dicts."""
+
+    def active_count(self) -> int:
+        """How many tasks run now, without describing them (for heartbeats and stats)."""
 
     def reserved_tasks(self) -> list[dict[str, Any]]:
         """Messages prefetched and not started yet, as :func:`task_info` dicts."""
@@ -55,6 +55,9 @@ class WorkerHandle(Protocol):
         """Tasks finished since the worker started, all processes together."""
 
     def pool_size(self) -> int: ...
+
+    def stats(self) -> dict[str, Any]:
+        """The pool's own part of ``inspect stats``: messages held, child pids..."""
 
     def pool_grow(self, n: int) -> int:
         """Add ``n`` slots (processes, threads); returns the new size."""

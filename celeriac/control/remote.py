@@ -16,7 +16,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..events.worker import WorkerEvents
-from .described import count_active
 from .handler import ControlHandler, WorkerHandle
 from .listener import ControlListener, handled_position
 
@@ -27,7 +26,7 @@ if TYPE_CHECKING:
 def heartbeat_stats(worker: WorkerHandle) -> dict[str, Any]:
     """The load a heartbeat carries, read from the worker."""
     return {
-        "active": count_active(worker),
+        "active": worker.active_count(),
         "processed": worker.processed(),
         "pool_size": worker.pool_size(),
         "queues": worker.queues(),

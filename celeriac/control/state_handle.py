@@ -2,9 +2,9 @@
 
 Every pool keeps a :class:`~celeriac.worker.state.WorkerState` (its slots and
 what each runs, counts, the pool itself), so this adapter needs nothing from
-the pools beyond what they already publish: ``grow``/``shrink`` where a pool
-has them, the slot records for ``inspect active`` and ``terminate``, and the
-warm-shutdown signal every pool already handles.
+the pools beyond what :class:`~celeriac.worker.pool.Pool` declares (``grow``,
+``shrink``, ``terminate``, where their consumers run), the slot records for
+``inspect active``, and the warm-shutdown signal every pool already handles.
 
 ``inspect active`` adds each running task's arguments from the job its slot
 keeps in the consumer's process, and ``inspect reserved`` lists what each
@@ -31,20 +31,8 @@ if TYPE_CHECKING:
     from ..brokers.base import Broker
     from ..message import Delivery
     from ..worker.options import WorkerOptions
+    from ..worker.pool import Pool
     from ..worker.state import WorkerState
-
-
-def signal_number(name: str | int) -> int:
-    """``"SIGKILL"``, ``"KILL"``, ``"9"`` or ``9`` -> 9; a clear error otherwise."""
-    text = str(name).upper()
-    if text.isdigit():
-        return int(text)
-    try:
-        return int(signals.Signals[text if text.startswith("SIG") else f"SIG{text}"])
-    except KeyError:
-        raise ValueError(
-            f"unknown signal {name!r}: use a name such as SIGTERM or SIGKILL"
-        ) from None
 
 
 class StateHandle:
@@ -57,15 +45,11 @@ class StateHandle:
         self.pool_name = state.options.pool
         self._queues = start_worker_queues(state.hostname, state.options.queues)
 
-    @property
-    def _pool(self) -> Any:
-        return getattr(self.state, "pool", None)
-
     def active_tasks(self) -> list[dict[str, Any]]:
-        ask_children = getattr(self._pool, "ask_children", None)
-        if ask_children is None:  # the consumers run in this process
+        pool = self.state.pool
+        if pool is None or not pool.consumers_in_children:  # the consumers run here
             return running_info(self.app, self.state)
-        answers = {i: a for i, a in ask_children("active").items() if isinstance(a, list)}
+        answers = {i: a for i, a in pool.ask_children("active").items() if isinstance(a, list)}
         # A child that did not answer (in time, or at all): what its slot record says,
         # without the arguments.
         found = [e for e in self.state.active() if e["slot"] not in answers]
@@ -78,19 +62,19 @@ class StateHandle:
         return len(self.state.active())
 
     def reserved_tasks(self) -> list[dict[str, Any]]:
-        ask_children = getattr(self._pool, "ask_children", None)
-        if ask_children is not None:  # prefork: each child keeps its prefetched messages
-            answers = ask_children("reserved")
+        pool = self.state.pool
+        if pool is None:  # the pool has not started
+            return []
+        if pool.consumers_in_children:  # prefork: each child keeps its prefetched messages
+            answers = pool.ask_children("reserved")
             return [
                 entry
                 for _, entries in sorted(answers.items())
                 if isinstance(entries, list)
                 for entry in entries
             ]
-        held = getattr(self._pool, "reserved_deliveries", None)
-        if held is None:  # the pool has not started
-            return []
-        return [reserved_info(self.app, delivery, self.hostname) for delivery in held()]
+        held = pool.reserved_deliveries()
+        return [reserved_info(self.app, delivery, self.hostname) for delivery in held]
 
     def processed(self) -> int:
         return self.state.processed
@@ -103,22 +87,18 @@ class StateHandle:
         # Before the pool starts its consumers (worker-online), report what it will have.
         return self.state.pool_size or self.state.options.concurrency
 
-    def _resize(self, verb: str) -> Any:
-        method = getattr(self._pool, verb, None)
-        if method is None:
-            raise CeleriacError(
-                f"the {self.pool_name} pool cannot {verb} at runtime: restart the worker with "
-                "another -c (prefork can)"
-            )
-        return method
+    def _started_pool(self) -> Pool:
+        if self.state.pool is None:
+            raise CeleriacError(f"the {self.pool_name} pool has not started yet: try again")
+        return self.state.pool
 
     def pool_grow(self, n: int) -> int:
-        self._resize("grow")(n)
+        self._started_pool().grow(n)
         return self.state.pool_size
 
     def pool_shrink(self, n: int) -> int:
-        retired = self._resize("shrink")(n)
-        return self.state.pool_size - (retired if isinstance(retired, int) else 0)
+        retired = self._started_pool().shrink(n)
+        return self.state.pool_size - retired
 
     def queues(self) -> list[str]:
         return self._queues.current()
@@ -130,26 +110,8 @@ class StateHandle:
         self._queues.remove(queue)
 
     def terminate(self, task_id: str, signal: str) -> bool:
-        own = getattr(self._pool, "terminate", None)
-        if own is not None:  # a pool that stops tasks its own way (asyncio cancels)
-            return bool(own(task_id, signal))
-        number = signal_number(signal)
-        if number == signals.SIGTERM:
-            # A prefork child takes SIGTERM as "finish your task, then stop": the opposite
-            # of what terminate asks. Kill it; the supervisor replaces it.
-            number = signals.SIGKILL
-        for slot in list(self.state.slots.values()):
-            running = slot.running()
-            if running is None or running.task_id != task_id:
-                continue
-            if not slot.pid or slot.pid == os.getpid():
-                return False  # a thread cannot be killed: only prefork children can
-            try:
-                os.kill(slot.pid, number)
-            except ProcessLookupError:
-                return False
-            return True
-        return False
+        pool = self.state.pool
+        return pool is not None and pool.terminate(task_id, signal)
 
     def shutdown(self) -> None:
         # Every pool turns SIGTERM into a warm shutdown; send ourselves one.
@@ -168,4 +130,4 @@ def fetch_open(
     return broker.fetch(queues, consumer_id, limit, options.fetch_timeout)
 
 
-__all__ = ["StateHandle", "fetch_open", "signal_number"]
+__all__ = ["StateHandle", "fetch_open"]

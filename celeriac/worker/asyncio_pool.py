@@ -32,6 +32,7 @@ from .coroutines import run_limited
 from .heartbeat import HeartbeatThread
 from .job import Executor, Job
 from .outage import Outage
+from .pool import Pool
 from .shutdown import SHUTDOWN_SIGNALS
 from .slots import Slot
 from .timelimits import limits_for, raise_in_thread
@@ -92,7 +93,7 @@ def _ignore_outcome(future: asyncio.Future[Any]) -> None:
         future.exception()  # retrieved, so asyncio does not log it
 
 
-class AsyncioPool:
+class AsyncioPool(Pool):
     """Runs the asyncio worker until shut down."""
 
     def __init__(
@@ -102,7 +103,7 @@ class AsyncioPool:
         state: WorkerState,
         announce: Callable[[str], None],
     ) -> None:
-        self.app, self.options, self.state, self.announce = app, options, state, announce
+        super().__init__(app, options, state, announce)
         self.consumer_id = consumer_id(options.hostname, os.getpid(), 0)
         self.size = options.concurrency
         self.limit = options.prefetch_per_consumer

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from .. import __version__
 from ..brokers import scheme_of
@@ -20,10 +20,7 @@ from .state import WorkerState
 if TYPE_CHECKING:
     from ..app import Celeriac
     from .options import WorkerOptions
-
-
-class Pool(Protocol):
-    def run(self) -> int: ...
+    from .pool import Pool
 
 
 def _stderr(text: str) -> None:

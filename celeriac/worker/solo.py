@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from .child import consumer_id
 from .consumer import Consumer
 from .heartbeat import HeartbeatThread
+from .pool import Pool
 from .shutdown import ColdShutdown, ShutdownSignals
 from .slots import Slot
 from .timelimits import SignalTimer
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from .state import WorkerState
 
 
-class SoloPool:
+class SoloPool(Pool):
     """Runs tasks one at a time in the main thread."""
 
     def __init__(
@@ -37,7 +38,7 @@ class SoloPool:
         state: WorkerState,
         announce: Callable[[str], None],
     ) -> None:
-        self.app, self.options, self.state, self.announce = app, options, state, announce
+        super().__init__(app, options, state, announce)
         slot = Slot(0, shared=False)
         state.add_slot(slot)
         self.consumer = Consumer(

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .options import WorkerOptions
+    from .pool import Pool
     from .slots import Slot
 
 
@@ -26,7 +27,7 @@ class WorkerState:
         self.started_at = time.time()
         self.slots: dict[int, Slot] = {}
         self._retired_processed = 0  # tasks run by consumers since replaced
-        self.pool: Any = None  # the running pool; prefork's has grow(n) and shrink(n)
+        self.pool: Pool | None = None  # the running pool, once made
 
     # -- bookkeeping, by the pool ---------------------------------------------------
     def add_slot(self, slot: Slot) -> None:

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from .child import child_main, consumer_id
 from .heartbeat import Heartbeat
 from .inquiry import Inquirer
+from .pool import Pool
 from .slots import Running, Slot
 from .timelimits import record_time_limit
 
@@ -65,8 +66,10 @@ class _Child:
     killed_for: Running | None = None  # killed at this task's hard limit
 
 
-class Supervisor:
+class Supervisor(Pool):
     """Runs a prefork worker until it is shut down; ``run`` returns the exit status."""
+
+    consumers_in_children = True
 
     def __init__(
         self,
@@ -75,7 +78,7 @@ class Supervisor:
         state: WorkerState,
         announce: Callable[[str], None],
     ) -> None:
-        self.app, self.options, self.state, self.announce = app, options, state, announce
+        super().__init__(app, options, state, announce)
         self.children: dict[int, _Child] = {}
         self.heartbeat = Heartbeat(app, f"supervisor {options.hostname}")
         self.inquirer = Inquirer()  # asks children what they run and hold (inspect)

@@ -22,6 +22,7 @@ from ..exceptions import TimeLimitExceeded
 from .child import consumer_id
 from .consumer import Consumer
 from .heartbeat import HeartbeatThread
+from .pool import Pool
 from .shutdown import ShutdownSignals
 from .slots import Running, Slot
 from .timelimits import ThreadTimer, raise_in_thread, record_time_limit
@@ -56,7 +57,7 @@ class _SoftTimer:
             self.thread_id = 0
 
 
-class ThreadPool:
+class ThreadPool(Pool):
     """Runs N consumers in threads until shut down."""
 
     def __init__(
@@ -66,7 +67,7 @@ class ThreadPool:
         state: WorkerState,
         announce: Callable[[str], None],
     ) -> None:
-        self.app, self.options, self.state, self.announce = app, options, state, announce
+        super().__init__(app, options, state, announce)
         self.consumers: dict[int, tuple[Consumer, threading.Thread]] = {}
         self._lock = threading.Lock()  # guards consumers: the watchdog replaces them
         self._generation = 0

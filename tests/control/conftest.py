@@ -20,6 +20,7 @@ class FakeWorker:
     """Records what remote control asked of it."""
 
     hostname: str
+    pool_name: str = "prefork"
     size: int = 2
     consuming: list[str] = field(default_factory=lambda: ["celeriac"])
     running: list[dict[str, Any]] = field(default_factory=list)
@@ -29,6 +30,9 @@ class FakeWorker:
     def active_tasks(self) -> list[dict[str, Any]]:
         return list(self.running)
 
+    def active_count(self) -> int:
+        return len(self.running)
+
     def reserved_tasks(self) -> list[dict[str, Any]]:
         return []
 
@@ -37,6 +41,9 @@ class FakeWorker:
 
     def pool_size(self) -> int:
         return self.size
+
+    def stats(self) -> dict[str, Any]:
+        return {}
 
     def pool_grow(self, n: int) -> int:
         self.size += n

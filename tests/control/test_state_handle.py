@@ -11,6 +11,7 @@ from celeriac.message import Delivery, encode
 from celeriac.task import Request
 from celeriac.worker.job import Job
 from celeriac.worker.options import WorkerOptions
+from celeriac.worker.pool import Pool
 from celeriac.worker.slots import Slot
 from celeriac.worker.state import WorkerState
 
@@ -26,17 +27,25 @@ def _job(app: Celeriac, *args: Any, **kwargs: Any) -> Job:
     return Job(app, message, app.tasks["t.add"], request, delivery, started_at=1.0)
 
 
-class _InProcessPool:
+class _InProcessPool(Pool):
     def __init__(self, held: list[Delivery]) -> None:
         self.held = held
+
+    def run(self) -> int:
+        return 0
 
     def reserved_deliveries(self) -> list[Delivery]:
         return list(self.held)
 
 
-class _PreforkPool:
+class _PreforkPool(Pool):
+    consumers_in_children = True
+
     def __init__(self, answers: dict[str, dict[int, Any]]) -> None:
         self.answers = answers
+
+    def run(self) -> int:
+        return 0
 
     def ask_children(self, question: str) -> dict[int, Any]:
         return self.answers[question]
