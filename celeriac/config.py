@@ -199,6 +199,26 @@ def _env_value(raw: str) -> Any:
 class Settings(Mapping[str, Any]):
     """An app's settings: ``conf.broker_url``, ``conf["broker_url"]``, ``conf.update(...)``."""
 
+    # Settings read for every task or message, with their types. Annotations only: the
+    # values live in the instance's __dict__ (see __init__), so reading one stays a plain
+    # attribute lookup.
+    task_acks_late: bool
+    task_ignore_result: bool
+    task_default_max_retries: int | None
+    task_default_retry_delay: float
+    task_always_eager: bool
+    task_eager_propagates: bool
+    task_track_started: bool
+    task_store_errors_even_if_ignored: bool
+    task_send_sent_event: bool
+    task_default_rate_limit: str | float | None
+    task_time_limit: float | None
+    task_soft_time_limit: float | None
+    result_extended: bool
+    worker_send_task_events: bool
+    worker_disable_rate_limits: bool
+    event_args_max_size: int
+
     def __init__(self, on_change: Callable[[set[str]], None] | None = None) -> None:
         values = {name: default for name, (default, _) in SETTINGS.items()}
         for name, value in values.items():

@@ -183,10 +183,30 @@ class Task(Generic[P, R]):
             return self.run(self, *args, **kwargs)  # type: ignore[no-any-return]
         return self.run(*args, **kwargs)  # type: ignore[no-any-return]
 
-    # -- effective options (task option, else the app's default) ---------------
-    def option(self, name: str, setting: str) -> Any:
-        value = getattr(self, name)
-        return self.app.conf[setting] if value is None else value
+    # -- effective options: the task's own, else the app's setting --------------
+    @property
+    def effective_acks_late(self) -> bool:
+        """Ack after the task ran (``acks_late``, else ``task_acks_late``)."""
+        acks_late = self.acks_late
+        return self.app.conf.task_acks_late if acks_late is None else acks_late
+
+    @property
+    def effective_ignore_result(self) -> bool:
+        """Store no result (``ignore_result``, else ``task_ignore_result``)."""
+        ignore_result = self.ignore_result
+        return self.app.conf.task_ignore_result if ignore_result is None else ignore_result
+
+    @property
+    def effective_max_retries(self) -> int | None:
+        """Retries allowed (``max_retries``, else ``task_default_max_retries``); None: no end."""
+        max_retries = self.max_retries
+        return self.app.conf.task_default_max_retries if max_retries is None else max_retries
+
+    @property
+    def effective_retry_delay(self) -> float:
+        """Seconds before a retry (``default_retry_delay``, else ``task_default_retry_delay``)."""
+        delay = self.default_retry_delay
+        return self.app.conf.task_default_retry_delay if delay is None else delay
 
     @property
     def request(self) -> Request:
@@ -335,7 +355,7 @@ class Task(Generic[P, R]):
             if current is not None and current.id is not None:
                 parent_id, root_id = current.id, root_id or current.root_id or current.id
         if ignore_result is None:
-            ignore_result = self.option("ignore_result", "task_ignore_result")
+            ignore_result = self.effective_ignore_result
         return Message(
             id=task_id,
             task=self.name,
@@ -390,8 +410,7 @@ class Task(Generic[P, R]):
     ) -> Retry:
         """End this attempt and schedule another; past ``max_retries``, fail with ``exc``."""
         request = self.request
-        limit = self.option("max_retries", "task_default_max_retries")
-        limit = max_retries if max_retries is not None else limit
+        limit = max_retries if max_retries is not None else self.effective_max_retries
         if limit is not None and request.retries >= limit:
             if exc is not None:
                 raise exc
@@ -399,7 +418,7 @@ class Task(Generic[P, R]):
 
             raise TaskError(f"{self.name}[{request.id}] exceeded max_retries={limit}")
         if countdown is None and eta is None:
-            countdown = self.option("default_retry_delay", "task_default_retry_delay")
+            countdown = self.effective_retry_delay
         when: float | None = countdown if eta is None else _to_timestamp(eta, "eta")
         retry = Retry(exc=exc, when=when, is_eta=eta is not None, new_args=args, new_kwargs=kwargs)
         if throw:

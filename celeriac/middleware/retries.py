@@ -53,7 +53,7 @@ class Retries(Middleware):
         kwargs = task.retry_kwargs or {}
         if "max_retries" in kwargs:
             return kwargs["max_retries"]
-        return task.option("max_retries", "task_default_max_retries")
+        return task.effective_max_retries
 
     def _auto_delay(self, job: Job) -> float:
         task = job.task
@@ -65,7 +65,7 @@ class Retries(Middleware):
             )
         if "countdown" in kwargs:
             return float(kwargs["countdown"])
-        return float(task.option("default_retry_delay", "task_default_retry_delay"))
+        return float(task.effective_retry_delay)
 
     def _schedule(self, job: Job, retry: Retry) -> None:
         now = time.time()

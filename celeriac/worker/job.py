@@ -205,7 +205,7 @@ class Executor:
 
     def begin(self, job: Job) -> bool:
         """Ack on receipt if the task asks for it, then ``before_process``; False if skipped."""
-        if job.delivery is not None and not job.task.option("acks_late", "task_acks_late"):
+        if job.delivery is not None and not job.task.effective_acks_late:
             assert self.broker is not None
             self.broker.ack(self.consumer_id, [job.delivery.tag])  # at most once
             job.acked = True

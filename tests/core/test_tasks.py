@@ -331,3 +331,19 @@ def test_argument_check_still_catches_keyword_mistakes(app: Celeriac) -> None:
         add.delay(1, 2, 3)
     with pytest.raises(TypeError, match="unexpected keyword"):
         add.delay(1, c=3)
+
+
+def test_effective_options_are_the_tasks_own_else_the_apps_setting(app: Celeriac) -> None:
+    @app.task
+    def plain() -> None:
+        pass
+
+    @app.task(acks_late=False, ignore_result=True, max_retries=7, default_retry_delay=2)
+    def own() -> None:
+        pass
+
+    app.conf.update(task_acks_late=True, task_default_max_retries=None)
+    assert (plain.effective_acks_late, own.effective_acks_late) == (True, False)
+    assert (plain.effective_ignore_result, own.effective_ignore_result) == (False, True)
+    assert (plain.effective_max_retries, own.effective_max_retries) == (None, 7)
+    assert (plain.effective_retry_delay, own.effective_retry_delay) == (180.0, 2)
