@@ -57,7 +57,7 @@ class Celeriac:
     ) -> None:
         self.main = main
         self.tasks: dict[str, Task[Any, Any]] = {}
-        self._local = threading.local()
+        self._local = _Connections()
         self._publisher = SharedPublisher()
         self._router: Router | None = None
         self._codec: Codec | None = None
@@ -100,7 +100,7 @@ class Celeriac:
         if names & {"task_serializer", "accept_content", "security_key"}:
             self._codec = None
         if names & {"broker_url", "result_backend", "broker_transport_options", "result_expires"}:
-            self._local = threading.local()
+            self._local = _Connections()
 
     @property
     def router(self) -> Router:
@@ -134,10 +134,10 @@ class Celeriac:
         return f"broker {redact(self.broker_url)}{embedded}, results {redact(self.backend_url)}"
 
     # -- connections: one per thread, new after fork ---------------------------
-    def _connections(self) -> threading.local:
+    def _connections(self) -> _Connections:
         local = self._local
         pid = this_pid()
-        if getattr(local, "pid", None) != pid:
+        if local.pid != pid:
             local.pid = pid
             local.broker = None
             local.backend = None
@@ -149,7 +149,7 @@ class Celeriac:
         local = self._connections()
         if local.broker is None:
             local.broker = self.connect_broker()
-        return local.broker  # type: ignore[no-any-return]
+        return local.broker
 
     @property
     def backend(self) -> Backend:
@@ -157,7 +157,7 @@ class Celeriac:
         local = self._connections()
         if local.backend is None:
             local.backend = self.connect_backend()
-        return local.backend  # type: ignore[no-any-return]
+        return local.backend
 
     def connect_broker(self) -> Broker:
         """A new broker connection of this app's own."""
@@ -298,11 +298,20 @@ class Celeriac:
 
         close_dispatcher(self)
         local = self._connections()
-        for attr in ("broker", "backend"):
-            conn = getattr(local, attr, None)
-            if conn is not None:
-                conn.close()
-                setattr(local, attr, None)
+        if local.broker is not None:
+            local.broker.close()
+            local.broker = None
+        if local.backend is not None:
+            local.backend.close()
+            local.backend = None
+
+
+class _Connections(threading.local):
+    """One thread's broker and backend connections, made in process ``pid``."""
+
+    pid: int | None = None
+    broker: Broker | None = None
+    backend: Backend | None = None
 
 
 def _unknown_task(*args: Any, **kwargs: Any) -> Any:

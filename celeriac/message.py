@@ -113,10 +113,12 @@ def encode(message: Message, codec: Codec) -> bytes:
 
 
 def _add_times_and_parent(body: dict[str, Any], message: Message) -> None:
-    for name in ("eta", "expires", "parent_id"):
-        value = getattr(message, name)
-        if value is not None:
-            body[name] = value
+    if message.eta is not None:
+        body["eta"] = message.eta
+    if message.expires is not None:
+        body["expires"] = message.expires
+    if message.parent_id is not None:
+        body["parent_id"] = message.parent_id
 
 
 def _add_workflow(body: dict[str, Any], message: Message, tag: bool) -> None:

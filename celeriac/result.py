@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import time
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -26,7 +27,7 @@ def _raise_failure(meta: TaskMeta) -> None:
         reason = meta.result.get("exc_message") if isinstance(meta.result, dict) else None
         raise TaskRevokedError(f"task {meta.task_id} was revoked: {reason or 'revoked'}")
     exc = exception_from_dict(meta.result)
-    if meta.traceback and hasattr(exc, "add_note"):
+    if meta.traceback and sys.version_info >= (3, 11):
         exc.add_note(f"\nRemote traceback (task {meta.task_id}):\n{meta.traceback}")
     raise exc
 

@@ -102,7 +102,7 @@ def _as_router(entry: Any) -> RouteFunction:
         return _table_router(entry)
     route_for_task = getattr(entry, "route_for_task", None)
     if route_for_task is not None and not inspect.isclass(entry):  # Celery-style router object
-        return _adapt_arity(route_for_task)  # type: ignore[no-any-return]
+        return _adapt_arity(route_for_task)
     if callable(entry):
         return _adapt_arity(entry)
     raise ConfigurationError(

@@ -6,7 +6,7 @@ import contextvars
 import inspect
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
@@ -243,7 +243,7 @@ class Task(Generic[P, R]):
             if link is not None or link_error is not None:  # callbacks run eagerly too
                 sig = self.signature(args, kwargs, link=link, link_error=link_error)
                 return sig.apply(task_id=task_id)  # type: ignore[no-any-return]
-            return self.apply(args, kwargs, task_id=task_id)  # type: ignore[return-value]
+            return self.apply(args, kwargs, task_id=task_id)
         message = self.build_message(
             args,
             kwargs,
@@ -480,7 +480,7 @@ def _signature_dicts(value: Any) -> tuple[dict[str, Any], ...]:
     if value is None:
         return ()
     items = value if isinstance(value, (list, tuple)) else [value]
-    return tuple(item.to_dict() if hasattr(item, "to_dict") else dict(item) for item in items)
+    return tuple(dict(item) if isinstance(item, Mapping) else item.to_dict() for item in items)
 
 
 def set_current_request(request: Request) -> contextvars.Token[Request | None]:

@@ -41,7 +41,7 @@ class chord(_Workflow):
     def __repr__(self) -> str:
         return f"chord({self.header!r}, {self.body!r})"
 
-    def __call__(self, body: Any = None, **options: Any) -> Any:  # type: ignore[override]
+    def __call__(self, body: Any = None, **options: Any) -> Any:
         """``chord(header)(body)``: send the chord (Celery's spelling)."""
         node = self if body is None else chord(self.header, body, app=self._app, **self.options)
         return node.apply_async(**options)

@@ -37,7 +37,7 @@ def failed(result: Any) -> bool:
     """Whether an eager result (or any member of a group's) failed."""
     if isinstance(result, GroupResult):
         return any(failed(r) for r in result.results)
-    return result.state in _FAILED  # type: ignore[no-any-return]
+    return result.state in _FAILED
 
 
 def run_task(

@@ -92,8 +92,7 @@ _RELEASE, _RELEASE_ALL = script("release"), script("release_all")
 _RENEW, _RECOVER, _DEAD_LETTER = script("renew"), script("recover"), script("dead_letter")
 
 
-# hiredis's stubs type its argument as a one-item tuple
-_pack: Callable[[tuple[Any, ...]], bytes] = hiredis.pack_command  # type: ignore[assignment]
+_pack: Callable[[tuple[Any, ...]], bytes] = hiredis.pack_command
 _MULTI = _pack(("MULTI",))
 
 

@@ -291,8 +291,8 @@ def connect(target: RedisTarget) -> Any:
         sentinel_kwargs = dict(target.options.get("sentinel_kwargs") or {})
         sentinel_kwargs.setdefault("socket_timeout", kwargs["socket_timeout"])
         sentinel_kwargs.setdefault("socket_connect_timeout", kwargs["socket_connect_timeout"])
-        sentinel = Sentinel(list(target.hosts), sentinel_kwargs=sentinel_kwargs)  # type: ignore[no-untyped-call]
-        return sentinel.master_for(  # type: ignore[no-untyped-call]
+        sentinel = Sentinel(list(target.hosts), sentinel_kwargs=sentinel_kwargs)
+        return sentinel.master_for(
             target.options["master_name"],
             db=target.db,
             retry=retry,

@@ -16,6 +16,7 @@ import asyncio
 import contextvars
 import logging
 import os
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -268,7 +269,7 @@ class AsyncioPool(Pool):
             if message.id not in self._terminated:
                 raise
             self._terminated.discard(message.id)  # revoke(terminate=True): record and ack
-            if current is not None and hasattr(current, "uncancel"):
+            if current is not None and sys.version_info >= (3, 11):
                 current.uncancel()
             executor.failed(job, TaskRevokedError("terminated by remote control"))
             job.state = states.REVOKED

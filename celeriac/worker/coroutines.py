@@ -11,6 +11,7 @@ coroutine's pending ``await``. The task may catch it and return.
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Coroutine, Generator
 from typing import Any
 
@@ -55,9 +56,8 @@ class _Interruptible:
             return cancelled
         self.soft_pending = False
         task = asyncio.current_task()
-        uncancel = getattr(task, "uncancel", None)  # Python 3.11+: the cancel was consumed
-        if uncancel is not None:
-            uncancel()
+        if task is not None and sys.version_info >= (3, 11):
+            task.uncancel()  # the cancel was consumed
         return SoftTimeLimitExceeded("soft time limit exceeded")
 
 
