@@ -8,6 +8,7 @@ up. ``wait`` returns as soon as a task is ready: backends that can be notified
 
 from __future__ import annotations
 
+import math
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .. import states
+from ..backoff import Backoff
 from ..exceptions import TimeoutError
 from ..serialization import Codec, from_wire, to_wire
 
@@ -129,18 +131,17 @@ class Backend(ABC):
     def wait(self, task_id: str, timeout: float | None = None) -> TaskMeta:
         """Block until the task is ready; raise ``TimeoutError`` after ``timeout``."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        interval = self.poll_interval
+        pauses = Backoff(self.poll_interval, cap=self.max_poll_interval)
         while True:
             meta = self.get(task_id)
             if meta.ready:
                 return meta
+            remaining = math.inf
             if deadline is not None:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise TimeoutError(f"task {task_id} not ready after {timeout}s")
-                interval = min(interval, remaining)
-            time.sleep(interval)
-            interval = min(interval * 2, self.max_poll_interval)
+            pauses.sleep(remaining)
 
     # -- groups and chords -------------------------------------------------
     @abstractmethod

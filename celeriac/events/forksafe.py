@@ -22,6 +22,8 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from ..backoff import Backoff
+
 T = TypeVar("T")
 
 _GUARD = threading.RLock()
@@ -63,15 +65,14 @@ class Guarded:
         self, stream: str, after: str, limit: int = 1000, timeout: float = 0.0
     ) -> list[tuple[str, bytes]]:
         deadline = time.monotonic() + timeout
-        pause = _POLL_MIN
+        pauses = Backoff(_POLL_MIN, cap=_POLL_MAX)
         while True:
             with _GUARD:
                 items: list[tuple[str, bytes]] = self._target.stream_read(stream, after, limit, 0.0)
             remaining = deadline - time.monotonic()
             if items or remaining <= 0:
                 return items
-            time.sleep(min(pause, remaining))  # outside the guard: a fork may happen now
-            pause = min(pause * 2, _POLL_MAX)
+            pauses.sleep(remaining)  # outside the guard: a fork may happen now
 
 
 def guarded(connect: Callable[[], T], url: str) -> T:

@@ -6,23 +6,17 @@ the broker's delayed set (never in a worker's memory) and survives restarts.
 
 from __future__ import annotations
 
-import random
 import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .. import states
+from ..backoff import exponential
 from ..exceptions import Retry
 from .base import Middleware
 
 if TYPE_CHECKING:
     from ..worker.job import Job
-
-
-def backoff_delay(retries: int, factor: float, maximum: float, jitter: bool) -> float:
-    """Exponential backoff: ``factor * 2**retries`` capped at ``maximum``, jittered."""
-    delay = min(float(maximum), float(factor) * (2**retries))
-    return random.uniform(0, delay) if jitter else delay
 
 
 class Retries(Middleware):
@@ -60,8 +54,11 @@ class Retries(Middleware):
         kwargs = task.retry_kwargs or {}
         if task.retry_backoff:
             factor = 1.0 if task.retry_backoff is True else float(task.retry_backoff)
-            return backoff_delay(
-                job.message.retries, factor, task.retry_backoff_max, bool(task.retry_jitter)
+            return exponential(
+                job.message.retries,
+                first=factor,
+                cap=task.retry_backoff_max,
+                jitter=bool(task.retry_jitter),
             )
         if "countdown" in kwargs:
             return float(kwargs["countdown"])

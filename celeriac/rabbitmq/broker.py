@@ -53,6 +53,7 @@ if importlib.util.find_spec("pika") is None:  # pragma: no cover - depends on th
 
 import pika.exceptions as pe
 
+from ..backoff import Backoff
 from ..brokers.base import Broker, DeadLetter, QueueStats
 from ..exceptions import BrokerUnavailable, ConfigurationError
 from ..message import Delivery, Envelope, check_priority
@@ -179,7 +180,7 @@ class AMQPBroker(Broker):
     def _retrying(self, what: str, op: Callable[[], T]) -> T:
         """A producer call: retried with backoff over a lost connection, within a bound."""
         deadline = time.monotonic() + self._retry_seconds
-        pause = 0.05
+        pauses: Backoff | None = None
         with self._link.lock:
             while True:
                 try:
@@ -191,8 +192,8 @@ class AMQPBroker(Broker):
                         raise BrokerUnavailable(
                             f"{what}: RabbitMQ unreachable for {self._retry_seconds:.0f}s ({exc})"
                         ) from exc
-                    time.sleep(min(pause, remaining))
-                    pause = min(pause * 2, 1.0)
+                    pauses = pauses or Backoff(0.05, cap=1.0)
+                    pauses.sleep(remaining)
 
     def _once(self, what: str, op: Callable[..., T], *args: Any) -> T:
         """A consumer call: a lost connection raises at once; the worker backs off."""

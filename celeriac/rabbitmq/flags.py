@@ -20,6 +20,7 @@ import pika
 import pika.exceptions as pe
 from pika.adapters.blocking_connection import BlockingChannel
 
+from ..backoff import Backoff
 from ..exceptions import ConfigurationError
 from .connection import Link, Outgoing
 from .state import REREGISTER_AFTER, StateLog
@@ -80,7 +81,8 @@ class Flags:
 
     def _peek(self, ch: BlockingChannel, queue: str) -> tuple[BlockingChannel, str | None]:
         """The flag's value, or None when its queue is gone; a usable channel either way."""
-        deadline, pause = time.monotonic() + _READ_PATIENCE, _READ_PAUSE
+        deadline = time.monotonic() + _READ_PATIENCE
+        pauses = Backoff(_READ_PAUSE, cap=_READ_MAX_PAUSE)
         while True:
             try:
                 method, _, body = ch.basic_get(queue, auto_ack=False)
@@ -92,5 +94,4 @@ class Flags:
                 return ch, body.decode()
             if time.monotonic() >= deadline:
                 return ch, None
-            time.sleep(pause)  # set a moment ago, or another reader holds it now
-            pause = min(pause * 2, _READ_MAX_PAUSE)
+            pauses.sleep()  # set a moment ago, or another reader holds it now

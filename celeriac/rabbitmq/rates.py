@@ -43,6 +43,7 @@ import pika
 import pika.exceptions as pe
 from pika.adapters.blocking_connection import BlockingChannel
 
+from ..backoff import Backoff
 from .connection import Link, Outgoing
 
 RATE_PREFIX = "celeriac.rate."
@@ -99,7 +100,7 @@ class Rates:
         if burst < 1:
             raise ValueError(f"a rate limit's burst must be at least 1, not {burst!r}")
         queue = rate_queue(key)
-        pause, empty_since = _PAUSE_MIN, time.monotonic()
+        pauses, empty_since = Backoff(_PAUSE_MIN, cap=_PAUSE_MAX), time.monotonic()
         while True:
             taken = self._take(queue)
             if taken is None:  # no queue yet: the first reserver makes it
@@ -114,8 +115,7 @@ class Rates:
             if time.monotonic() - empty_since > LOST_AFTER:
                 self._create(queue, replace=True)
                 empty_since = time.monotonic()
-            time.sleep(pause)  # another worker holds the token for a round trip or two
-            pause = min(pause * 2, _PAUSE_MAX)
+            pauses.sleep()  # another worker holds the token for a round trip or two
 
     def _take(self, queue: str) -> tuple[int | None, bytes | None] | None:
         """The token (delivery tag, body); (None, None) when held elsewhere; None: no queue."""

@@ -63,6 +63,7 @@ from typing import TYPE_CHECKING, Any
 
 import hiredis
 
+from ..backoff import Backoff
 from ..brokers.base import Broker
 from ..exceptions import BrokerError, BrokerUnavailable, ConfigurationError
 from ..message import Delivery, Envelope, check_priority
@@ -160,7 +161,8 @@ class RedisBroker(RedisManagement, RedisStreams, Broker):
         """Store messages in one round trip, retrying within ``publish_retry_timeout``."""
         if not envelopes:
             return
-        deadline, pause = 0.0, 0.05
+        deadline = 0.0
+        pauses: Backoff | None = None
         while True:
             try:
                 return self._publish(envelopes)
@@ -170,8 +172,8 @@ class RedisBroker(RedisManagement, RedisStreams, Broker):
                 if not is_unavailable(exc) or now >= deadline:
                     raise self._error(exc) from exc
                 self._registered.clear()
-                time.sleep(min(pause, deadline - now))
-                pause = min(pause * 2, 1.0)
+                pauses = pauses or Backoff(0.05, cap=1.0)
+                pauses.sleep(deadline - now)
 
     def _publish(self, envelopes: Sequence[Envelope]) -> None:
         if len(envelopes) == 1 and envelopes[0].queue in self._registered:

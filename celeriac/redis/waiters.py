@@ -20,6 +20,8 @@ import time
 import uuid
 from typing import Any
 
+from ..backoff import Backoff
+
 
 class Slot:
     """One waiting thread: given its record's bytes, told to look again, or to read."""
@@ -101,7 +103,7 @@ class WaitHub:
             return None  # told to take the reading role: the caller tries
 
     def _read(self, slot: Slot, end: float) -> None:
-        pause = 0.05
+        pauses = Backoff(0.05, cap=1.0)
         while not self._closed and not slot.event.is_set():
             left = end - time.monotonic()
             if left <= 0:
@@ -109,10 +111,9 @@ class WaitHub:
             try:
                 message = self._pubsub.get_message(timeout=left)
             except Exception:  # the connection dropped; reading again reconnects
-                time.sleep(min(pause, max(left, 0.0)))
-                pause = min(pause * 2, 1.0)
+                pauses.sleep(left)
                 continue
-            pause = 0.05
+            pauses.reset()
             if message is None:
                 continue
             if message["type"] == "message":

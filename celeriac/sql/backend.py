@@ -32,6 +32,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..backends.base import DEFAULT_RESULT_EXPIRES, Backend, TaskMeta
+from ..backoff import exponential
 from ..brokers import redact
 from ..exceptions import BackendError, TimeoutError
 from ..serialization import Codec
@@ -171,7 +172,7 @@ class SQLBackend(Backend):
             except sa.exc.DBAPIError as exc:
                 if attempt == RETRIES - 1 or not is_transient(exc):
                     raise self._error(exc) from exc
-                time.sleep(0.01 * 2**attempt)
+                time.sleep(exponential(attempt, first=0.01))
             except sa.exc.SQLAlchemyError as exc:
                 raise self._error(exc) from exc
         raise AssertionError("unreachable")  # pragma: no cover

@@ -14,11 +14,13 @@ reads the record only when someone has committed.
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Sequence
 from typing import Any
 
 from ..backends.base import DEFAULT_RESULT_EXPIRES, Backend, TaskMeta
+from ..backoff import Backoff
 from ..exceptions import BackendError, TimeoutError
 from ..serialization import Codec
 from .db import DEFAULT_BUSY_TIMEOUT, Database, Errors, Schema, path_from_url
@@ -144,21 +146,19 @@ class SQLiteBackend(Backend):
 
     def wait(self, task_id: str, timeout: float | None = None) -> TaskMeta:
         deadline = None if timeout is None else time.monotonic() + timeout
-        interval = self.poll_interval
+        pauses = Backoff(self.poll_interval, cap=self.max_poll_interval)
         while True:
             version = self._db.version()  # before reading: a later commit wakes us
             meta = self.get(task_id)
             if meta.ready:
                 return meta
             while True:  # sleep at least once, so a busy database does not make this spin
-                pause = interval
+                remaining = math.inf
                 if deadline is not None:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         raise TimeoutError(f"task {task_id} not ready after {timeout}s")
-                    pause = min(pause, remaining)
-                time.sleep(pause)
-                interval = min(interval * 2, self.max_poll_interval)
+                pauses.sleep(remaining)
                 if self._db.version() != version:
                     break
 

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..backends.base import Backend, TaskMeta
+from ..backoff import Backoff
 from ..brokers.base import (
     DEFAULT_LEASE_SECONDS,
     DEFAULT_MAX_DELIVERIES,
@@ -147,7 +148,7 @@ class SQLiteBroker(Broker):
 
     def _wait_for_work(self, names: list[str], version: tuple[int, int], deadline: float) -> bool:
         """Sleep until something in ``names`` may be ready (True) or the deadline (False)."""
-        interval = self.poll_interval
+        pauses = Backoff(self.poll_interval, cap=self.max_poll_interval)
         ready, next_due = self._probe(names)
         while not ready:
             now = time.time()
@@ -156,9 +157,7 @@ class SQLiteBroker(Broker):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
-            wake_in = remaining if next_due is None else min(remaining, next_due - now)
-            time.sleep(min(interval, wake_in))
-            interval = min(interval * 2, self.max_poll_interval)
+            pauses.sleep(remaining if next_due is None else min(remaining, next_due - now))
             current = self._db.version()
             if current != version:  # someone committed: look again
                 version = current

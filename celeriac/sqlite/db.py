@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..backoff import Backoff
 from ..exceptions import CeleriacError, ConfigurationError
 
 DEFAULT_BUSY_TIMEOUT = 10.0
@@ -147,7 +148,7 @@ class Database:
         (two workers starting on a fresh file), so wait here as busy_timeout would.
         """
         deadline = time.monotonic() + self.busy_timeout
-        delay = 0.001
+        pauses = Backoff(0.001, cap=0.05)
         while True:
             try:
                 conn.execute("PRAGMA journal_mode=WAL")
@@ -155,8 +156,7 @@ class Database:
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) or time.monotonic() > deadline:
                     raise
-            time.sleep(delay)
-            delay = min(delay * 2, 0.05)
+            pauses.sleep()
 
     def _ensure_schema(self, conn: sqlite3.Connection) -> None:
         """Create this component's tables once; safe when many processes start at once."""

@@ -15,6 +15,8 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from ..backoff import Backoff
+
 if TYPE_CHECKING:
     from .db import Database
 
@@ -77,7 +79,7 @@ def stream_read(
     except ValueError:
         raise ValueError(f"stream position {after!r} is not one this broker returned") from None
     deadline = time.monotonic() + timeout
-    interval = 0.001
+    pauses = Backoff(0.001, cap=0.025)
     while True:
         version = db.version()
         with db.read() as conn:
@@ -92,8 +94,7 @@ def stream_read(
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return []
-            time.sleep(min(interval, remaining))
-            interval = min(interval * 2, 0.025)
+            pauses.sleep(remaining)
             if db.version() != version:
                 break
 

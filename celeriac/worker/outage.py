@@ -6,6 +6,8 @@ import logging
 import time
 from collections.abc import Callable
 
+from ..backoff import Backoff
+
 logger = logging.getLogger("celeriac.worker")
 
 FIRST_DELAY = 0.1
@@ -19,7 +21,7 @@ class Outage:
         self.what = what  # e.g. "consumer celeriac@web1/123/0"
         self.stopping = stopping  # a plain flag check: safe to set from a signal handler
         self.since: float | None = None
-        self._delay = FIRST_DELAY
+        self._backoff = Backoff(FIRST_DELAY, cap=MAX_DELAY)
 
     @property
     def ongoing(self) -> bool:
@@ -37,10 +39,10 @@ class Outage:
         Returns early when ``stopping()``, so shutdown is not delayed by an outage.
         """
         self.noted(exc)
-        until = time.monotonic() + self._delay
+        delay = self._backoff.next()
+        until = time.monotonic() + delay
         while not self.stopping() and time.monotonic() < until:
-            time.sleep(min(0.05, self._delay))
-        self._delay = min(self._delay * 2, MAX_DELAY)
+            time.sleep(min(0.05, delay))
 
     def succeeded(self) -> None:
         """A broker call worked: log the recovery once."""
@@ -51,4 +53,4 @@ class Outage:
                 time.monotonic() - self.since,
             )
             self.since = None
-            self._delay = FIRST_DELAY
+            self._backoff.reset()

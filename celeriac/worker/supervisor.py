@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import wait
 from typing import TYPE_CHECKING, Any
 
+from ..backoff import exponential
 from .child import child_main, consumer_id
 from .heartbeat import Heartbeat
 from .inquiry import Inquirer
@@ -210,7 +211,7 @@ class Supervisor(Pool):
         index = child.slot.index
         if code != 0 and time.monotonic() - child.started < CRASH_WINDOW:
             crashes = self._crashes[index] = self._crashes.get(index, 0) + 1
-            delay = min(MAX_RESTART_DELAY, 0.5 * 2 ** (crashes - 1))
+            delay = exponential(crashes - 1, first=0.5, cap=MAX_RESTART_DELAY)
             logger.error("child of slot %d keeps dying at start: restarting in %.1fs", index, delay)
             self._restarts[index] = time.monotonic() + delay
         else:
