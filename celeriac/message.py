@@ -21,13 +21,20 @@ MIN_PRIORITY, MAX_PRIORITY = 0, 9
 
 @dataclass(frozen=True, slots=True)
 class Envelope:
-    """What a broker stores: routing facts plus the encoded message body."""
+    """What a broker stores: routing facts plus the encoded message body.
+
+    Every message passes here on its way to a broker, so this is where its priority
+    is checked, once, for every broker: 0 (lowest) to 9 (highest).
+    """
 
     id: str
     queue: str
     priority: int
     body: bytes
     eta: float | None = None  # unix seconds; None means now
+
+    def __post_init__(self) -> None:
+        check_priority(self.priority)
 
 
 @dataclass(slots=True)
@@ -192,7 +199,12 @@ def decode(data: bytes, codec: Codec, carrier: Carrier | None = None) -> Message
 
 
 def check_priority(priority: int) -> int:
-    """Priorities are 0 (lowest) to 9 (highest) on every broker."""
+    """Priorities are 0 (lowest) to 9 (highest) on every broker.
+
+    Every :class:`Envelope` checks its own, so no message reaches a broker without;
+    the defaults a task or a signature keeps for later are checked where they are
+    written, so a mistake fails there rather than at the first send.
+    """
     if not isinstance(priority, int) or not MIN_PRIORITY <= priority <= MAX_PRIORITY:
         from .exceptions import ConfigurationError
 

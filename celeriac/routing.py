@@ -37,7 +37,6 @@ from typing import TYPE_CHECKING, Any
 
 from .config import load_object
 from .exceptions import ConfigurationError
-from .message import MAX_PRIORITY, MIN_PRIORITY
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -147,17 +146,10 @@ def _checked(answer: Any, router: Any) -> Mapping[str, Any]:
             f"task router {router!r} returned {answer!r}: a route is a dict such as "
             '{"queue": "q", "priority": 5}, a queue name, or None to let the next router decide'
         )
-    queue, priority = route.get("queue"), route.get("priority")
+    queue = route.get("queue")
     if queue is not None and (not isinstance(queue, str) or not queue):
         raise ConfigurationError(f"task router {router!r} returned queue {queue!r}: use a name")
-    if priority is not None and (
-        not isinstance(priority, int) or not MIN_PRIORITY <= priority <= MAX_PRIORITY
-    ):
-        raise ConfigurationError(
-            f"task router {router!r} returned priority {priority!r}: use an int from "
-            f"{MIN_PRIORITY} (lowest) to {MAX_PRIORITY} (highest)"
-        )
-    return route
+    return route  # its priority is checked with every message's, in the envelope
 
 
 class Router:

@@ -362,7 +362,7 @@ class Task(Generic[P, R]):
             args=args,
             kwargs=kwargs,
             queue=route["queue"],
-            priority=check_priority(route["priority"]),
+            priority=route["priority"],
             eta=eta_ts if eta_ts and eta_ts > now else None,
             expires=expires_ts,
             retries=retries,

@@ -22,7 +22,7 @@ from typing import Any
 
 import pika
 
-from ..message import Envelope, check_priority
+from ..message import Envelope
 from .connection import Link, Outgoing
 from .consumer import Intake, Raw
 from .dead import burial
@@ -79,7 +79,7 @@ class Messages:
             mandatory = True  # unroutable means the queue was deleted: we want to know
         props = pika.BasicProperties(
             delivery_mode=2,
-            priority=check_priority(env.priority),
+            priority=env.priority,
             message_id=env.id,
             headers=headers or None,
         )

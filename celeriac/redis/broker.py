@@ -66,7 +66,7 @@ import hiredis
 from ..backoff import Backoff
 from ..brokers.base import Broker
 from ..exceptions import BrokerError, BrokerUnavailable, ConfigurationError
-from ..message import Delivery, Envelope, check_priority
+from ..message import Delivery, Envelope
 from .client import (
     RedisError,
     connect,
@@ -178,7 +178,6 @@ class RedisBroker(RedisManagement, RedisStreams, Broker):
     def _publish(self, envelopes: Sequence[Envelope]) -> None:
         if len(envelopes) == 1 and envelopes[0].queue in self._registered:
             e = envelopes[0]
-            check_priority(e.priority)
             if e.eta is None and not self.cluster:
                 return self._publish_now(e)
             keys = (self.base(e.queue), *self._clock)
@@ -232,7 +231,6 @@ class RedisBroker(RedisManagement, RedisStreams, Broker):
         index: dict[str, int] = {}
         args: list[Any] = []
         for e in envelopes:
-            check_priority(e.priority)
             qi = index.get(e.queue)
             if qi is None:
                 qi = index[e.queue] = len(index) + 1

@@ -31,7 +31,7 @@ from ..brokers.base import (
     QueueStats,
 )
 from ..exceptions import BrokerError, BrokerUnavailable, ConfigurationError
-from ..message import Delivery, Envelope, check_priority
+from ..message import Delivery, Envelope
 from . import admin, streams
 from .backend import SQLiteBackend
 from .db import DEFAULT_BUSY_TIMEOUT, Database, Errors, path_from_url
@@ -95,7 +95,6 @@ class SQLiteBroker(Broker):
         now = time.time()
         rows: list[tuple[str, str, int, bytes, int, float | None, float | None]] = []
         for env in envelopes:
-            check_priority(env.priority)
             if env.eta is not None and env.eta > now:
                 rows.append((env.id, env.queue, env.priority, env.body, 1, env.eta, None))
             else:
