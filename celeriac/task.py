@@ -239,11 +239,10 @@ class Task(Generic[P, R]):
         args, kwargs = tuple(args or ()), dict(kwargs or {})
         if self.typing:
             self._check_arguments(args, kwargs)
-        if self.app.conf.task_always_eager:
-            if link is not None or link_error is not None:  # callbacks run eagerly too
-                sig = self.signature(args, kwargs, link=link, link_error=link_error)
-                return sig.apply(task_id=task_id)  # type: ignore[no-any-return]
-            return self.apply(args, kwargs, task_id=task_id)
+        if self.app.conf.task_always_eager:  # callbacks run eagerly too
+            return self.apply(
+                args, kwargs, task_id, headers=headers, link=link, link_error=link_error
+            )
         message = self.build_message(
             args,
             kwargs,
@@ -381,11 +380,34 @@ class Task(Generic[P, R]):
     def apply(
         self,
         args: Sequence[Any] | None = None,
-        kwargs: dict[str, Any] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
         task_id: str | None = None,
+        *,
+        headers: Mapping[str, Any] | None = None,
+        retries: int = 0,
+        throw: bool | None = None,
+        link: Any = None,
+        link_error: Any = None,
         **options: Any,
     ) -> EagerResult[R]:
-        """Run the task here and now, as a worker would, and return its result."""
+        """Run the task here and now, as a worker would, and return its result.
+
+        ``headers`` reach ``self.request.headers``; ``retries`` is the retry this run
+        counts as (``self.request.retries``); ``throw`` raises a failure here, or not
+        (default: ``task_eager_propagates``); ``link`` / ``link_error`` run after it,
+        with the arguments a worker gives them. Where and when to send (``queue``,
+        ``countdown``...) mean nothing for a run here: those and unknown options are
+        refused.
+        """
+        if options:
+            raise ConfigurationError(_refused_apply_options(self.name, options))
+        if link is not None or link_error is not None:
+            from .canvas.eager import run_linked
+
+            sig = self.signature(args, kwargs, task_id=task_id, link=link, link_error=link_error)
+            if headers:
+                sig.set(headers=dict(headers))
+            return run_linked(self.app, sig, retries, throw)
         from .worker.eager import run_eagerly
 
         message = Message(
@@ -393,8 +415,10 @@ class Task(Generic[P, R]):
             task=self.name,
             args=tuple(args or ()),
             kwargs=dict(kwargs or {}),
+            retries=retries,
+            headers=dict(headers) if headers else {},
         )
-        return run_eagerly(self, message)
+        return run_eagerly(self, message, throw)
 
     # -- inside a running task ---------------------------------------------------
     def retry(
@@ -441,7 +465,7 @@ class Task(Generic[P, R]):
     def signature(
         self,
         args: Sequence[Any] | None = None,
-        kwargs: dict[str, Any] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
         **options: Any,
     ) -> Signature:
         from .canvas import Signature
@@ -474,6 +498,22 @@ def _positional_range(signature: inspect.Signature, bind: bool) -> tuple[int, in
         return None
     required = sum(1 for p in params if p.default is p.empty)
     return required, len(params)
+
+
+#: What ``apply_async`` takes that ``apply`` refuses: where and when to send.
+_SENDING_OPTIONS = frozenset({"queue", "priority", "countdown", "eta", "expires", "ignore_result"})
+
+
+def _refused_apply_options(name: str, options: dict[str, Any]) -> str:
+    sending = sorted(_SENDING_OPTIONS.intersection(options))
+    unknown = sorted(set(options) - _SENDING_OPTIONS)
+    reasons = [f"unknown option(s) {unknown}"] if unknown else []
+    if sending:
+        reasons.append(f"{sending} say how to send it: use apply_async")
+    return (
+        f"{name}.apply() runs the task here and now: {'; '.join(reasons)} "
+        "(it takes args, kwargs, task_id, headers, retries, throw, link, link_error)"
+    )
 
 
 def _signature_dicts(value: Any) -> tuple[dict[str, Any], ...]:

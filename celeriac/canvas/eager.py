@@ -40,14 +40,30 @@ def failed(result: Any) -> bool:
     return result.state in _FAILED
 
 
+def run_linked(
+    app: Celeriac, sig: Signature, retries: int = 0, throw: bool | None = None
+) -> EagerResult[Any]:
+    """One task signature, then its callbacks or errbacks (``Task.apply(link=...)``)."""
+    prepare(app, sig)
+    return run_task(app, sig, (), {}, retries, throw)
+
+
 def run_task(
-    app: Celeriac, sig: Signature, args: Sequence[Any], kwargs: Mapping[str, Any]
+    app: Celeriac,
+    sig: Signature,
+    args: Sequence[Any],
+    kwargs: Mapping[str, Any],
+    retries: int = 0,
+    throw: bool | None = None,
 ) -> EagerResult[Any]:
     """Run one task, then its callbacks or its errbacks."""
     task = app.get_task(sig.task)
     call_args, call_kwargs = sig.merged(args, kwargs)
+    headers = sig.options.get("headers")
     try:
-        result = task.apply(call_args, call_kwargs, task_id=sig.id)
+        result = task.apply(
+            call_args, call_kwargs, sig.id, headers=headers, retries=retries, throw=throw
+        )
     except Exception as exc:  # task_eager_propagates: errbacks first, then raise
         message = Message(sig.id or "", sig.task, call_args, call_kwargs)
         info = failure_info(message, exception_to_dict(exc), traceback.format_exc())
@@ -104,4 +120,4 @@ def _failed_like(app: Celeriac, target: Any, meta: TaskMeta) -> Any:
     return EagerResult(copy, app)
 
 
-__all__ = ["fail_chord", "failed", "run", "run_errbacks", "run_task"]
+__all__ = ["fail_chord", "failed", "run", "run_errbacks", "run_linked", "run_task"]

@@ -14,8 +14,13 @@ if TYPE_CHECKING:
     from ..task import Task
 
 
-def run_eagerly(task: Task[Any, Any], message: Message) -> EagerResult[Any]:
-    """Run through the same middleware a worker uses; retries run again at once."""
+def run_eagerly(
+    task: Task[Any, Any], message: Message, throw: bool | None = None
+) -> EagerResult[Any]:
+    """Run through the same middleware a worker uses; retries run again at once.
+
+    A failure raises here with ``throw``, by default ``task_eager_propagates``.
+    """
     app = task.app
     executor = Executor(app, "eager", "eager", None, None)
     try:
@@ -28,6 +33,7 @@ def run_eagerly(task: Task[Any, Any], message: Message) -> EagerResult[Any]:
     finally:
         executor.close()
     meta = job.meta()
-    if job.state == states.FAILURE and app.conf.task_eager_propagates and job.exception:
+    propagate = app.conf.task_eager_propagates if throw is None else throw
+    if job.state == states.FAILURE and propagate and job.exception:
         raise job.exception
     return EagerResult(meta, app)
