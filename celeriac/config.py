@@ -274,10 +274,6 @@ class Settings(Mapping[str, Any]):
     def __len__(self) -> int:
         return len(self._values)
 
-    def transport_option(self, name: str, default: Any) -> Any:
-        """One of ``broker_transport_options``."""
-        return (self._values["broker_transport_options"] or {}).get(name, default)
-
 
 def load_object(spec: str) -> Any:
     """Import ``"pkg.module"`` or ``"pkg.module:attr"`` (``attr`` may be dotted)."""

@@ -14,7 +14,6 @@
     ├── TaskError                   raised inside a worker, travel back as a task failure
     │   ├── SoftTimeLimitExceeded   the soft time limit; the task may catch it and clean up
     │   ├── TimeLimitExceeded       the hard time limit; the task was stopped
-    │   ├── WorkerLostError         the process running the task died
     │   └── RemoteError             a task's exception whose type cannot be imported here
     ├── Retry                       raised by Task.retry() to ask for another attempt
     └── Reject                      raised by a task to refuse its message (dead-letter it)
@@ -95,10 +94,6 @@ class SoftTimeLimitExceeded(TaskError):
 
 class TimeLimitExceeded(TaskError):
     """The task ran past its hard time limit and was stopped."""
-
-
-class WorkerLostError(TaskError):
-    """The process running the task died before the task finished."""
 
 
 class RemoteError(TaskError):

@@ -116,9 +116,3 @@ class MemoryBackend(Backend):
                 chord.fired = True
                 return True
             return False
-
-
-def reset_memory_backends() -> None:
-    """Forget every in-memory result store (for tests)."""
-    with _STORES_LOCK:
-        _STORES.clear()

@@ -79,7 +79,6 @@ class ControlListener:
         self.on_change = on_change  # after a command that changes what heartbeats report
         # Read the commands after this stream position; None: from the end at start.
         self.position: str | None = after
-        self.handled = 0
         self._broker: Broker | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -185,7 +184,6 @@ class ControlListener:
             self._dispatch(broker, command)
 
     def _dispatch(self, broker: Broker, command: Command) -> None:
-        self.handled += 1
         if self.handler is None:
             apply_local(self.app, self.hostname, command.name, command.arguments)
             return

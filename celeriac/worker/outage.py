@@ -23,10 +23,6 @@ class Outage:
         self.since: float | None = None
         self._backoff = Backoff(FIRST_DELAY, cap=MAX_DELAY)
 
-    @property
-    def ongoing(self) -> bool:
-        return self.since is not None
-
     def noted(self, exc: BaseException) -> None:
         """A broker call failed: log it if it is the first failure of this outage."""
         if self.since is None:
