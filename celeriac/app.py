@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from .backends import Backend, connect_backend
-from .brokers import Broker, connect_broker, redact, scheme_of
+from .brokers import Broker, connect_broker
 from .config import Settings, settings_from_object
 from .exceptions import NotRegistered
 from .message import Message
@@ -20,6 +20,7 @@ from .result import AsyncResult as _AsyncResult
 from .routing import Router
 from .serialization import Codec
 from .task import Task
+from .urls import redact, scheme_of
 
 if TYPE_CHECKING:
     from .control import Control

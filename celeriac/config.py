@@ -12,7 +12,6 @@ that celeriac does not need is accepted with a warning that says why.
 from __future__ import annotations
 
 import difflib
-import importlib
 import os
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -21,6 +20,7 @@ from typing import Any
 import orjson
 
 from .exceptions import ConfigurationError
+from .urls import load_object
 
 
 class ConfigWarning(UserWarning):
@@ -257,23 +257,6 @@ class Settings(Mapping[str, Any]):
     def transport_option(self, name: str, default: Any) -> Any:
         """One of ``broker_transport_options``."""
         return (self._values["broker_transport_options"] or {}).get(name, default)
-
-
-def load_object(spec: str) -> Any:
-    """Import ``"pkg.module"`` or ``"pkg.module:attr"`` (``attr`` may be dotted)."""
-    module_name, _, attr = spec.partition(":")
-    try:
-        obj: Any = importlib.import_module(module_name)
-    except ImportError as exc:
-        if exc.name and module_name.startswith(exc.name):
-            raise ConfigurationError(
-                f"cannot import {module_name!r}: is it on sys.path (run from the project's "
-                "directory, or set PYTHONPATH)?"
-            ) from exc
-        raise
-    for part in filter(None, attr.split(".")):
-        obj = getattr(obj, part)
-    return obj
 
 
 def settings_from_object(obj: Any, namespace: str | None = None) -> dict[str, Any]:

@@ -35,9 +35,9 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .config import load_object
 from .exceptions import ConfigurationError
 from .message import MAX_PRIORITY, MIN_PRIORITY
+from .urls import load_object
 
 if TYPE_CHECKING:
     from .config import Settings

@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..brokers import scheme_of
 from ..exceptions import ConfigurationError
 from ..message import Message
 from ..result import GroupResult
+from ..urls import scheme_of
 from .group import group
 from .signature import Context, Result, Signature, maybe_signature, register_type
 from .workflows import _Workflow, without_start

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..brokers import redact
 from ..exceptions import ConfigurationError, MissingExtraError
+from ..urls import redact
 from .main import app_from
 
 if TYPE_CHECKING:

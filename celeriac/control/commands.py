@@ -15,9 +15,9 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from .. import states
-from ..brokers import redact
 from ..exceptions import CeleriacError
 from ..rate import parse_rate
+from ..urls import redact
 from .described import count_active
 from .queues import _BY_NODE
 from .registry import command

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from .. import __version__
-from ..brokers import scheme_of
 from ..exceptions import ConfigurationError
+from ..urls import scheme_of
 from .state import WorkerState
 
 if TYPE_CHECKING:

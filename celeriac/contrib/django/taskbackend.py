@@ -38,8 +38,8 @@ from typing import Any
 from ... import states
 from ...app import Celeriac, current_app, shared_task
 from ...backends.base import TaskMeta
-from ...config import load_object
 from ...exceptions import ConfigurationError
+from ...urls import load_object
 from . import tasks_compat as fw
 from .backend import to_datetime
 
