@@ -12,6 +12,7 @@ from .backends import Backend, connect_backend
 from .brokers import Broker, connect_broker
 from .config import Settings, settings_from_object
 from .exceptions import NotRegistered
+from .integration import Integration, default_integration, registered_integration
 from .message import Message
 from .middleware.base import Middleware, MiddlewareStack
 from .pid import this_pid
@@ -254,6 +255,11 @@ class Celeriac:
         self.control.on_revoke(task_ids, terminate, signal)
 
     # -- discovery -------------------------------------------------------------
+    @property
+    def integration(self) -> Integration | None:
+        """The web framework integration loaded in this process (Django's), if any."""
+        return registered_integration()
+
     def defer_until_import(self, step: Callable[[], None]) -> None:
         """Run ``step`` at the next ``import_modules()`` (a worker calls it as it starts)."""
         self._deferred.append(step)
@@ -273,12 +279,11 @@ class Celeriac:
         """Import ``<package>.tasks`` for each package (default: Django's INSTALLED_APPS).
 
         With no packages, Django's installed apps are searched once Django has
-        loaded them (see ``celeriac.contrib.django``); until then this returns ``[]``.
+        loaded them (see ``celeriac.contrib.django``, which :mod:`celeriac.integration`
+        loads by name for this call); until then this returns ``[]``.
         """
         if packages is None:
-            from .contrib.django.bootstrap import autodiscover
-
-            return autodiscover(self, related_name)
+            return default_integration().discover_tasks(self, related_name)
         names = list(packages() if callable(packages) else packages)
         found = []
         for package in names:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextvars
 import inspect
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -246,8 +245,9 @@ class Task(Generic[P, R]):
     def delay_on_commit(self, *args: P.args, **kwargs: P.kwargs) -> AsyncResult[R]:
         """Send the task once the current database transaction commits; never on rollback.
 
-        With Django in use this waits for ``transaction.on_commit``; outside a
-        transaction, or without Django, it sends at once. The returned result's
+        With the Django integration loaded (``celeriac.contrib.django``) this
+        waits for ``transaction.on_commit``; outside a transaction, or without
+        it, it sends at once. The returned result's
         id is fixed now, so it can be saved in the same transaction.
         """
         return self.apply_async_on_commit(args, kwargs)
@@ -270,12 +270,11 @@ class Task(Generic[P, R]):
         def send() -> None:
             sent.append(self.apply_async(args, kwargs, task_id=task_id, **options))
 
-        if "django.db" in sys.modules:  # Django is in use here: its transactions count
-            from .contrib.django.transaction import on_commit
-
-            on_commit(send, using=using)
-        else:
+        integration = self.app.integration
+        if integration is None:  # no web framework here: no transaction to wait for
             send()
+        else:
+            integration.on_commit(send, using)
         if sent:  # no transaction to wait for: sent already (or run, when eager)
             return sent[0]
         result: AsyncResult[R] = self.app.AsyncResult(task_id, task_name=self.name)

@@ -8,13 +8,12 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
+from ...app import current_app
 from ...backends.base import TaskMeta
 from .models import TaskResult
 
 
 def _decoded(obj: TaskResult) -> TaskMeta | None:
-    from ...app import current_app
-
     try:
         return TaskMeta.from_bytes(bytes(obj.meta), current_app().codec)
     except Exception:  # a record written with a serializer this process does not accept
