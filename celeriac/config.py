@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from .exceptions import ConfigurationError
+from .rate import parse_rate
 from .urls import load_object
 
 
@@ -56,8 +57,6 @@ def _url(name: str, value: Any) -> Any:
 
 def _rate(name: str, value: Any) -> Any:
     if value is not None:
-        from .rate import parse_rate
-
         parse_rate(value)
     return value
 

@@ -15,9 +15,14 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from .. import states
+from ..backends.base import TaskMeta
+from ..events.dispatcher import dispatcher_for
+from ..events.event import TASK_REVOKED
 from ..exceptions import CeleriacError
+from ..middleware.revocation import Revocation
 from ..rate import parse_rate
 from ..urls import redact
+from ..version import __version__
 from .described import count_active
 from .queues import _BY_NODE
 from .registry import command
@@ -77,8 +82,6 @@ def _active_queues(handler: ControlHandler) -> Any:
 def _stats(handler: ControlHandler) -> Any:
     worker, app = handler.worker, handler.app
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    from .. import __version__
-
     summary = getattr(worker, "stats", None)  # the pool's own: messages held, child pids
     own: dict[str, Any] = summary() if callable(summary) else {}
     return {
@@ -123,8 +126,6 @@ def _revoked(handler: ControlHandler) -> Any:
 
 # -- control ------------------------------------------------------------------------
 def _revocation(app: Celeriac) -> Any:
-    from ..middleware.revocation import Revocation
-
     found = [m for m in app.middleware if isinstance(m, Revocation)]
     if not found:
         raise CeleriacError("this worker has no Revocation middleware")
@@ -164,10 +165,6 @@ def _revoke(
 def _record_terminated(
     handler: ControlHandler, tasks: dict[str, str | None], signal: str, when: float
 ) -> None:
-    from ..backends.base import TaskMeta
-    from ..events.dispatcher import dispatcher_for
-    from ..events.event import TASK_REVOKED
-
     reason = f"terminated by remote control ({signal})"
     error = {
         "exc_type": "TaskRevokedError",

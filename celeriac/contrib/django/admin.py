@@ -8,8 +8,8 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from ...app import current_app
 from ...backends.base import TaskMeta
+from ...current import current_app
 from .models import TaskResult
 
 
