@@ -203,7 +203,7 @@ def main() -> None:
     )  # fmt: skip
     opts = parser.parse_args()
 
-    from celeriac.brokers import redact
+    from celeriac.urls import redact
 
     workdir = Path(tempfile.mkdtemp(prefix="celeriac-events-bench-"))
     (workdir / "eventsbenchtasks.py").write_text(TASKS_MODULE)

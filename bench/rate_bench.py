@@ -19,8 +19,9 @@ import time
 import uuid
 from typing import Any
 
-from celeriac.brokers import connect_broker, redact
+from celeriac.brokers import connect_broker
 from celeriac.config import Settings
+from celeriac.urls import redact
 
 INTERVAL = 1e-6  # the slots themselves do not matter here, only the reservations
 

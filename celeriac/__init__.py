@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from . import states
-from .app import Celeriac, current_app, shared_task
+from .app import Celeriac
 from .canvas import Signature, chain, chord, chunks, group, signature
+from .current import current_app, shared_task
 from .middleware import Middleware
 from .result import AsyncResult, EagerResult, GroupResult
 from .task import Task
-
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = [
     "AsyncResult",

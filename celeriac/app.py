@@ -6,40 +6,33 @@ import importlib
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import Any, TypeVar, overload
 
 from .backends import Backend, connect_backend
-from .brokers import Broker, connect_broker, redact, scheme_of
+from .brokers import Broker, connect_broker
 from .config import Settings, settings_from_object
+from .control import Control
+from .current import current_app, set_current_app, shared_task, shared_tasks, use_default_app
+from .events.dispatcher import close_dispatcher
 from .exceptions import NotRegistered
+from .integration import Integration, default_integration, registered_integration
 from .message import Message
+from .middleware import default_middleware
 from .middleware.base import Middleware, MiddlewareStack
 from .pid import this_pid
 from .publisher import SharedPublisher
 from .result import AsyncResult as _AsyncResult
+from .result import GroupResult as _GroupResult
 from .routing import Router
 from .serialization import Codec
 from .task import Task
-
-if TYPE_CHECKING:
-    from .control import Control
+from .urls import redact, scheme_of
 
 logger = logging.getLogger("celeriac")
 
 F = TypeVar("F", bound=Callable[..., Any])
 EMBEDDED_BROKER_URL = "sqlite:///celeriac.sqlite3"
 _SAME_STORE_SCHEMES = {"memory", "sqlite", "redis", "rediss", "redis+sentinel", "redis+cluster"}
-
-_current: Celeriac | None = None
-_shared_tasks: list[tuple[Callable[..., Any], dict[str, Any]]] = []
-
-
-def current_app() -> Celeriac:
-    """The app most recently created or set current; a default one if there is none."""
-    global _current
-    if _current is None:
-        _current = Celeriac("default")
-    return _current
 
 
 class Celeriac:
@@ -71,12 +64,10 @@ class Celeriac:
         self.conf.update(settings)
         self.conf.apply_environment()
         if middleware is None:
-            from .middleware import default_middleware
-
             middleware = default_middleware()
         self.middleware = MiddlewareStack(middleware)
         self._deferred: list[Callable[[], None]] = []  # run by import_modules()
-        for fun, options in _shared_tasks:
+        for fun, options in shared_tasks():
             self._register(fun, options)
         if set_as_current:
             self.set_current()
@@ -85,8 +76,8 @@ class Celeriac:
         return f"<Celeriac {self.main or '__main__'}>"
 
     def set_current(self) -> None:
-        global _current
-        _current = self
+        """Make this the app of results, signatures and shared tasks made without one."""
+        set_current_app(self)
 
     # -- configuration ---------------------------------------------------------
     def config_from_object(self, obj: Any, namespace: str | None = None) -> None:
@@ -200,16 +191,17 @@ class Celeriac:
         **options: Any,
     ) -> _AsyncResult[Any]:
         """Send a task by name, without importing its code."""
-        task = self.tasks.get(name) or Task(self, _unknown_task, name=name, typing=False)
-        return task.apply_async(args, kwargs, **options)
+        return self.sendable_task(name).apply_async(args, kwargs, **options)
+
+    def sendable_task(self, name: str) -> Task[Any, Any]:
+        """The registered task ``name``, or a stand-in that can send it by name (not run it)."""
+        return self.tasks.get(name) or Task(self, _unknown_task, name=name, typing=False)
 
     def AsyncResult(self, task_id: str, task_name: str | None = None) -> _AsyncResult[Any]:
         return _AsyncResult(task_id, self, task_name)
 
     def GroupResult(self, group_id: str, results: Sequence[_AsyncResult[Any]]) -> Any:
-        from .result import GroupResult
-
-        return GroupResult(group_id, results, self)
+        return _GroupResult(group_id, results, self)
 
     # -- sending ---------------------------------------------------------------
     def publish(self, messages: Sequence[Message]) -> None:
@@ -243,8 +235,6 @@ class Celeriac:
         """Remote control of the workers: ``app.control.ping()``, ``.inspect().active()``..."""
         control: Control | None = self.__dict__.get("_control")
         if control is None:
-            from .control import Control
-
             control = self.__dict__["_control"] = Control(self)
         return control
 
@@ -253,6 +243,11 @@ class Celeriac:
         self.control.on_revoke(task_ids, terminate, signal)
 
     # -- discovery -------------------------------------------------------------
+    @property
+    def integration(self) -> Integration | None:
+        """The web framework integration loaded in this process (Django's), if any."""
+        return registered_integration()
+
     def defer_until_import(self, step: Callable[[], None]) -> None:
         """Run ``step`` at the next ``import_modules()`` (a worker calls it as it starts)."""
         self._deferred.append(step)
@@ -272,12 +267,11 @@ class Celeriac:
         """Import ``<package>.tasks`` for each package (default: Django's INSTALLED_APPS).
 
         With no packages, Django's installed apps are searched once Django has
-        loaded them (see ``celeriac.contrib.django``); until then this returns ``[]``.
+        loaded them (see ``celeriac.contrib.django``, which :mod:`celeriac.integration`
+        loads by name for this call); until then this returns ``[]``.
         """
         if packages is None:
-            from .contrib.django.bootstrap import autodiscover
-
-            return autodiscover(self, related_name)
+            return default_integration().discover_tasks(self, related_name)
         names = list(packages() if callable(packages) else packages)
         found = []
         for package in names:
@@ -294,8 +288,6 @@ class Celeriac:
     def close(self) -> None:
         """Close this thread's broker and backend connections, and stop the events
         thread after it sent what it holds (it starts again on the next event)."""
-        from .events.dispatcher import close_dispatcher
-
         close_dispatcher(self)
         local = self._connections()
         if local.broker is not None:
@@ -318,39 +310,6 @@ def _unknown_task(*args: Any, **kwargs: Any) -> Any:
     raise NotRegistered("this task is not registered in this process")
 
 
-class _SharedTask:
-    """Stands for a shared task: resolves to the current app's copy at each use."""
+use_default_app(lambda: Celeriac("default"))
 
-    def __init__(self, fun: Callable[..., Any], options: dict[str, Any]) -> None:
-        self._fun, self._options = fun, options
-        self.name: str = options.get("name") or f"{fun.__module__}.{fun.__name__}"
-        self.__wrapped__ = fun
-        self.__doc__ = fun.__doc__
-
-    def _task(self) -> Task[Any, Any]:
-        app = current_app()
-        task = app.tasks.get(self.name)
-        return task if task is not None else app._register(self._fun, self._options)
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._task()(*args, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._task(), name)
-
-    def __repr__(self) -> str:
-        return f"<shared task {self.name}>"
-
-
-def shared_task(fun: Any = None, **options: Any) -> Any:
-    """A task that belongs to every app: registered with each app, now and later."""
-
-    def register(f: Callable[..., Any]) -> Any:
-        _shared_tasks.append((f, options))
-        if _current is not None:
-            _current._register(f, options)
-        return _SharedTask(f, options)
-
-    if fun is not None and callable(fun):
-        return register(fun)
-    return register
+__all__ = ["EMBEDDED_BROKER_URL", "Celeriac", "current_app", "shared_task"]

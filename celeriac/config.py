@@ -12,7 +12,6 @@ that celeriac does not need is accepted with a warning that says why.
 from __future__ import annotations
 
 import difflib
-import importlib
 import os
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -21,6 +20,8 @@ from typing import Any
 import orjson
 
 from .exceptions import ConfigurationError
+from .rate import parse_rate
+from .urls import load_object
 
 
 class ConfigWarning(UserWarning):
@@ -56,8 +57,6 @@ def _url(name: str, value: Any) -> Any:
 
 def _rate(name: str, value: Any) -> Any:
     if value is not None:
-        from .rate import parse_rate
-
         parse_rate(value)
     return value
 
@@ -273,23 +272,6 @@ class Settings(Mapping[str, Any]):
 
     def __len__(self) -> int:
         return len(self._values)
-
-
-def load_object(spec: str) -> Any:
-    """Import ``"pkg.module"`` or ``"pkg.module:attr"`` (``attr`` may be dotted)."""
-    module_name, _, attr = spec.partition(":")
-    try:
-        obj: Any = importlib.import_module(module_name)
-    except ImportError as exc:
-        if exc.name and module_name.startswith(exc.name):
-            raise ConfigurationError(
-                f"cannot import {module_name!r}: is it on sys.path (run from the project's "
-                "directory, or set PYTHONPATH)?"
-            ) from exc
-        raise
-    for part in filter(None, attr.split(".")):
-        obj = getattr(obj, part)
-    return obj
 
 
 def settings_from_object(obj: Any, namespace: str | None = None) -> dict[str, Any]:

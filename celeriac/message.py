@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from .exceptions import MessageDecodeError
+from .exceptions import ConfigurationError, MessageDecodeError
 from .serialization import Codec, from_wire, to_wire
 
 PROTOCOL_VERSION = 1
@@ -206,8 +206,6 @@ def check_priority(priority: int) -> int:
     written, so a mistake fails there rather than at the first send.
     """
     if not isinstance(priority, int) or not MIN_PRIORITY <= priority <= MAX_PRIORITY:
-        from .exceptions import ConfigurationError
-
         raise ConfigurationError(
             f"priority {priority!r} is out of range: use an int from 0 (lowest) to 9 (highest)"
         )

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from . import states
 from .backends.base import TaskMeta, exception_from_dict
+from .current import current_app
 from .exceptions import TaskRevokedError, TimeoutError
 
 if TYPE_CHECKING:
@@ -37,8 +38,6 @@ class AsyncResult(Generic[R]):
 
     def __init__(self, id: str, app: Celeriac | None = None, task_name: str | None = None) -> None:
         if app is None:
-            from .app import current_app
-
             app = current_app()
         self.id = id
         self.app = app
@@ -164,8 +163,6 @@ class GroupResult:
     def __init__(
         self, id: str, results: Sequence[AsyncResult[Any]], app: Celeriac | None = None
     ) -> None:
-        from .app import current_app
-
         self.id = id
         self.results = list(results)
         self.app = app or current_app()
@@ -258,8 +255,6 @@ class GroupResult:
 
     @classmethod
     def restore(cls, group_id: str, app: Celeriac | None = None) -> GroupResult | None:
-        from .app import current_app
-
         app = app or current_app()
         ids = app.backend.get_group(group_id)
         return None if ids is None else cls(group_id, [AsyncResult(i, app) for i in ids], app)

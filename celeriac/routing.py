@@ -35,8 +35,8 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .config import load_object
 from .exceptions import ConfigurationError
+from .urls import load_object
 
 if TYPE_CHECKING:
     from .config import Settings

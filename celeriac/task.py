@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-import contextvars
 import inspect
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
-from .exceptions import ConfigurationError, Retry
+from .canvas import Signature, chunks, xmap, xstarmap
+from .canvas.eager import run_linked
+from .exceptions import ConfigurationError, Retry, TaskError
 from .ids import new_id
 from .message import Message, check_priority
+from .rate import parse_rate
+from .request import Request, current_request
+from .worker.eager import run_eagerly
 
 if TYPE_CHECKING:
     from .app import Celeriac
-    from .canvas import Signature
     from .result import AsyncResult, EagerResult
 
 P = ParamSpec("P")
@@ -50,63 +51,6 @@ TASK_OPTIONS: dict[str, Any] = {
 }
 
 
-@dataclass
-class Request:
-    """What a running task knows about its own invocation (``self.request``)."""
-
-    id: str | None = None
-    task: str | None = None
-    args: tuple[Any, ...] = ()
-    kwargs: dict[str, Any] = field(default_factory=dict)
-    retries: int = 0
-    eta: float | None = None
-    expires: float | None = None
-    parent_id: str | None = None
-    root_id: str | None = None
-    group_id: str | None = None
-    group_index: int | None = None
-    hostname: str | None = None
-    is_eager: bool = False
-    delivery_info: dict[str, Any] = field(default_factory=dict)
-    headers: dict[str, Any] = field(default_factory=dict)
-    message: Message | None = None
-
-    @classmethod
-    def from_message(
-        cls,
-        message: Message,
-        hostname: str | None = None,
-        deliveries: int = 1,
-        is_eager: bool = False,
-    ) -> Request:
-        return cls(
-            id=message.id,
-            task=message.task,
-            args=message.args,
-            kwargs=message.kwargs,
-            retries=message.retries,
-            eta=message.eta,
-            expires=message.expires,
-            parent_id=message.parent_id,
-            root_id=message.root_id,
-            group_id=message.group_id,
-            group_index=message.group_index,
-            hostname=hostname,
-            is_eager=is_eager,
-            delivery_info={
-                "queue": message.queue,
-                "priority": message.priority,
-                "redelivered": deliveries > 1,
-                "deliveries": deliveries,
-            },
-            headers=message.headers,
-            message=message,
-        )
-
-
-_current_request: contextvars.ContextVar[Request | None] = contextvars.ContextVar(
-    "celeriac_request", default=None
-)
 _NO_REQUEST = Request()
 
 
@@ -168,8 +112,6 @@ class Task(Generic[P, R]):
         if self.priority is not None:
             check_priority(self.priority)
         if self.rate_limit is not None:
-            from .rate import parse_rate
-
             parse_rate(self.rate_limit)
         self.autoretry_for = tuple(self.autoretry_for or ())
         self._signature = inspect.signature(fun)
@@ -211,7 +153,7 @@ class Task(Generic[P, R]):
     @property
     def request(self) -> Request:
         """The invocation being run in this thread or coroutine."""
-        return _current_request.get() or _NO_REQUEST
+        return current_request() or _NO_REQUEST
 
     # -- sending ---------------------------------------------------------------
     def delay(self, *args: P.args, **kwargs: P.kwargs) -> AsyncResult[R]:
@@ -265,8 +207,9 @@ class Task(Generic[P, R]):
     def delay_on_commit(self, *args: P.args, **kwargs: P.kwargs) -> AsyncResult[R]:
         """Send the task once the current database transaction commits; never on rollback.
 
-        With Django in use this waits for ``transaction.on_commit``; outside a
-        transaction, or without Django, it sends at once. The returned result's
+        With the Django integration loaded (``celeriac.contrib.django``) this
+        waits for ``transaction.on_commit``; outside a transaction, or without
+        it, it sends at once. The returned result's
         id is fixed now, so it can be saved in the same transaction.
         """
         return self.apply_async_on_commit(args, kwargs)
@@ -289,12 +232,11 @@ class Task(Generic[P, R]):
         def send() -> None:
             sent.append(self.apply_async(args, kwargs, task_id=task_id, **options))
 
-        if "django.db" in sys.modules:  # Django is in use here: its transactions count
-            from .contrib.django.transaction import on_commit
-
-            on_commit(send, using=using)
-        else:
+        integration = self.app.integration
+        if integration is None:  # no web framework here: no transaction to wait for
             send()
+        else:
+            integration.on_commit(send, using)
         if sent:  # no transaction to wait for: sent already (or run, when eager)
             return sent[0]
         result: AsyncResult[R] = self.app.AsyncResult(task_id, task_name=self.name)
@@ -350,7 +292,7 @@ class Task(Generic[P, R]):
             expires_ts = _to_timestamp(expires, "expires")
         task_id = task_id or new_id()
         if parent_id is None:
-            current = _current_request.get()
+            current = current_request()
             if current is not None and current.id is not None:
                 parent_id, root_id = current.id, root_id or current.root_id or current.id
         if ignore_result is None:
@@ -402,14 +344,10 @@ class Task(Generic[P, R]):
         if options:
             raise ConfigurationError(_refused_apply_options(self.name, options))
         if link is not None or link_error is not None:
-            from .canvas.eager import run_linked
-
             sig = self.signature(args, kwargs, task_id=task_id, link=link, link_error=link_error)
             if headers:
                 sig.set(headers=dict(headers))
             return run_linked(self.app, sig, retries, throw)
-        from .worker.eager import run_eagerly
-
         message = Message(
             id=task_id or new_id(),
             task=self.name,
@@ -438,8 +376,6 @@ class Task(Generic[P, R]):
         if limit is not None and request.retries >= limit:
             if exc is not None:
                 raise exc
-            from .exceptions import TaskError
-
             raise TaskError(f"{self.name}[{request.id}] exceeded max_retries={limit}")
         if countdown is None and eta is None:
             countdown = self.effective_retry_delay
@@ -452,14 +388,10 @@ class Task(Generic[P, R]):
     # -- canvas ------------------------------------------------------------------
     def s(self, *args: Any, **kwargs: Any) -> Signature:
         """A signature of this task with these (partial) arguments."""
-        from .canvas import Signature
-
         return Signature(self.name, args, kwargs, app=self.app)
 
     def si(self, *args: Any, **kwargs: Any) -> Signature:
         """An immutable signature: a parent's result is not prepended to its arguments."""
-        from .canvas import Signature
-
         return Signature(self.name, args, kwargs, immutable=True, app=self.app)
 
     def signature(
@@ -468,26 +400,18 @@ class Task(Generic[P, R]):
         kwargs: Mapping[str, Any] | None = None,
         **options: Any,
     ) -> Signature:
-        from .canvas import Signature
-
         return Signature(self.name, tuple(args or ()), dict(kwargs or {}), options, app=self.app)
 
     def map(self, it: Any) -> Signature:
         """One ``celeriac.map`` task that calls this task's function on each item."""
-        from .canvas import xmap
-
         return xmap(self.s(), it)
 
     def starmap(self, it: Any) -> Signature:
         """One ``celeriac.starmap`` task that calls this task's function with each item's args."""
-        from .canvas import xstarmap
-
         return xstarmap(self.s(), it)
 
     def chunks(self, it: Any, n: int) -> Signature:
         """A group of ``celeriac.starmap`` tasks over ``it`` (argument tuples), ``n`` per task."""
-        from .canvas import chunks
-
         return chunks(self.s(), it, n)
 
 
@@ -521,11 +445,3 @@ def _signature_dicts(value: Any) -> tuple[dict[str, Any], ...]:
         return ()
     items = value if isinstance(value, (list, tuple)) else [value]
     return tuple(dict(item) if isinstance(item, Mapping) else item.to_dict() for item in items)
-
-
-def set_current_request(request: Request) -> contextvars.Token[Request | None]:
-    return _current_request.set(request)
-
-
-def reset_current_request(token: contextvars.Token[Request | None]) -> None:
-    _current_request.reset(token)

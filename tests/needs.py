@@ -37,7 +37,7 @@ def need_database(url: str) -> None:
     """A SQLAlchemy URL's database must answer (checked once per URL and test process)."""
     sa = need_module("sqlalchemy", "sql")
     if url not in _unreachable:
-        from celeriac.brokers import redact
+        from celeriac.urls import redact
 
         engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
         try:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..brokers import _load, redact, scheme_of
 from ..exceptions import ConfigurationError
+from ..urls import load_object, redact, scheme_of
 from .base import Backend, TaskMeta
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ def connect_backend(url: str, conf: Settings, codec: Codec) -> Backend:
             f"{', '.join(s + '://' for s in _SCHEMES)} or {SQL_PREFIX}<SQLAlchemy URL> "
             f"({SQL_PREFIX}postgresql://user@host/db)"
         )
-    cls = _load(spec)
+    cls = load_object(spec)
     options = cls.options_from(conf) if hasattr(cls, "options_from") else {}
     return cls(codec, url, expires=float(conf.result_expires), **options)  # type: ignore[no-any-return]
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from .. import states
 from ..backoff import Backoff
-from ..exceptions import TimeoutError
+from ..exceptions import RemoteError, TimeoutError
 from ..serialization import Codec, from_wire, to_wire
 
 DEFAULT_RESULT_EXPIRES = 86400.0
@@ -82,8 +82,6 @@ def exception_to_dict(exc: BaseException) -> dict[str, Any]:
 
 def exception_from_dict(data: Any) -> BaseException:
     """Rebuild a task's exception: its own type when importable, else ``RemoteError``."""
-    from ..exceptions import RemoteError
-
     if not isinstance(data, dict) or "exc_type" not in data:
         return RemoteError("Exception", repr(data))
     name, module = data["exc_type"], data.get("exc_module", "builtins")

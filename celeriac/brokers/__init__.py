@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..exceptions import ConfigurationError
+from ..urls import load_object, redact, scheme_of
 from .base import Broker, DeadLetter, QueueStats
 
 if TYPE_CHECKING:
@@ -22,27 +23,6 @@ _SCHEMES = {
 }
 
 
-def scheme_of(url: str) -> str:
-    return url.partition("://")[0].lower()
-
-
-def redact(url: str) -> str:
-    """The URL without its password, for logs."""
-    scheme, sep, rest = url.partition("://")
-    creds, at, host = rest.rpartition("@")
-    if not at:
-        return url
-    user = creds.partition(":")[0]
-    return f"{scheme}{sep}{user}:***@{host}" if ":" in creds else url
-
-
-def _load(spec: str) -> Any:
-    import importlib
-
-    module, _, attr = spec.partition(":")
-    return getattr(importlib.import_module(module), attr)
-
-
 def connect_broker(url: str, conf: Settings) -> Broker:
     """A new connection to the broker at ``url``."""
     spec = _SCHEMES.get(scheme_of(url))
@@ -54,7 +34,7 @@ def connect_broker(url: str, conf: Settings) -> Broker:
     options = dict(conf.broker_transport_options or {})
     if spec.endswith(":AMQPBroker") and conf.task_queues and "task_queues" not in options:
         options["task_queues"] = conf.task_queues  # exchanges and routing keys per queue
-    cls = _load(spec)
+    cls = load_object(spec)
     return cls(  # type: ignore[no-any-return]
         url,
         lease_seconds=float(options.pop("visibility_timeout", 30.0)),
@@ -63,4 +43,4 @@ def connect_broker(url: str, conf: Settings) -> Broker:
     )
 
 
-__all__ = ["Broker", "DeadLetter", "QueueStats", "connect_broker", "redact", "scheme_of"]
+__all__ = ["Broker", "DeadLetter", "QueueStats", "connect_broker"]

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..task import _current_request
-from .signature import Context, Result, Signature
+from ..request import current_request
+from .context import Context
 
 if TYPE_CHECKING:
     from ..app import Celeriac
     from ..message import Message
+    from .signature import Result, Signature
 
 
 def prepare(app: Celeriac, node: Signature) -> Result:
@@ -49,7 +50,7 @@ def send(app: Celeriac, node: Signature) -> Any:
     root; otherwise the first task sent is the root of the whole workflow.
     """
     result = prepare(app, node)
-    current = _current_request.get()
+    current = current_request()
     parent_id = root_id = None
     if current is not None and current.id is not None:
         parent_id, root_id = current.id, current.root_id or current.id

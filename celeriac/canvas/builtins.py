@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..app import shared_task
+from ..current import shared_task
 from .signature import Signature
 
 

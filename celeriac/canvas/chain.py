@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING, Any
 from ..exceptions import ConfigurationError
 from ..message import Message
 from .chord import chord
+from .context import Context
+from .eager import failed
 from .group import group
-from .signature import Context, Result, Signature, maybe_signature, register_type
+from .signature import Result, Signature, maybe_signature, register_type
 from .workflows import _Workflow, signatures, without_start
 
 if TYPE_CHECKING:
@@ -127,8 +129,6 @@ class chain(_Workflow):
         return first._messages(ctx, call_args, call_kwargs)
 
     def _apply(self, app: Celeriac, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
-        from .eager import failed
-
         call_args, call_kwargs = self.merged(args, kwargs)
         result: Any = None
         for step in self.tasks:

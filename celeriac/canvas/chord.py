@@ -12,12 +12,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..brokers import scheme_of
 from ..exceptions import ConfigurationError
 from ..message import Message
 from ..result import GroupResult
+from ..urls import scheme_of
+from .context import Context
+from .eager import fail_chord, failed
 from .group import group
-from .signature import Context, Result, Signature, maybe_signature, register_type
+from .signature import Result, Signature, maybe_signature, register_type
 from .workflows import _Workflow, without_start
 
 if TYPE_CHECKING:
@@ -136,8 +138,6 @@ class chord(_Workflow):
         return self.header._messages(ctx, call_args, call_kwargs)
 
     def _apply(self, app: Celeriac, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
-        from .eager import fail_chord, failed
-
         call_args, call_kwargs = self.merged(args, kwargs)
         header = self.header._apply(app, call_args, call_kwargs)
         failure = next((r for r in header.results if failed(r)), None)

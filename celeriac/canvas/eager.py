@@ -19,10 +19,10 @@ from ..message import Message
 from ..result import EagerResult, GroupResult
 from .build import prepare
 from .errbacks import error_arguments, failure_info
-from .signature import Signature
 
 if TYPE_CHECKING:
     from ..app import Celeriac
+    from .signature import Signature
 
 _FAILED = (states.FAILURE, states.REVOKED)
 
@@ -83,12 +83,10 @@ def run_task(
 
 def run_errbacks(app: Celeriac, errbacks: Sequence[Signature], info: dict[str, Any]) -> None:
     """Run each errback with the arguments its convention asks for."""
-    from .workflows import _Workflow
-
     for errback in errbacks:
         if errback.immutable:
             run(app, errback.clone())
-        elif isinstance(errback, _Workflow):
+        elif errback.is_workflow:
             run(app, errback.clone((info["request"]["id"],)))
         else:
             task = app.get_task(errback.task)

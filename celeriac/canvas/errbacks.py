@@ -27,7 +27,7 @@ import inspect
 from typing import TYPE_CHECKING, Any
 
 from ..backends.base import exception_from_dict
-from ..task import Request
+from ..request import Request
 
 if TYPE_CHECKING:
     from ..message import Message

@@ -28,8 +28,9 @@ from ..backends.base import TaskMeta, exception_to_dict
 from ..exceptions import BackendError, BrokerError, Reject, TaskError
 from ..message import Message
 from .build import build, prepare
+from .context import Context
 from .errbacks import ERRBACK_HEADER, failure_info
-from .signature import Context, Signature, maybe_signature
+from .signature import Signature, maybe_signature
 
 if TYPE_CHECKING:
     from ..app import Celeriac
@@ -116,8 +117,6 @@ def send_errbacks(
     hostname: str | None = None,
 ) -> None:
     """Send errbacks; the failure rides in a header (see ``celeriac.canvas.errbacks``)."""
-    from .workflows import _Workflow
-
     info = failure_info(failed, failure.result, failure.traceback, hostname)
     ctx = Context(app, failed.id, failed.root_id, check_arguments=False)
     messages: list[Message] = []
@@ -126,7 +125,7 @@ def send_errbacks(
             prepare(app, errback)
             if errback.immutable:
                 messages += errback._messages(ctx)
-            elif isinstance(errback, _Workflow):
+            elif errback.is_workflow:
                 messages += errback._messages(ctx, (failed.id,))
             else:
                 for m in errback._messages(ctx):

@@ -15,7 +15,8 @@ from ..exceptions import ConfigurationError
 from ..ids import new_id
 from ..message import Message
 from ..result import AsyncResult, GroupResult
-from .signature import Context, Result, Signature, maybe_signature, register_type
+from .context import Context
+from .signature import Result, Signature, maybe_signature, register_type
 from .workflows import _Workflow, signatures
 
 if TYPE_CHECKING:

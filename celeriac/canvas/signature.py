@@ -18,14 +18,17 @@ each task its id up front), ``_messages`` (the messages that start the node),
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from ..current import current_app
 from ..exceptions import ConfigurationError
 from ..ids import new_id
 from ..message import Message, check_priority
 from ..result import AsyncResult, GroupResult
+from .build import send
+from .context import Context
+from .eager import run, run_task
 
 if TYPE_CHECKING:
     from ..app import Celeriac
@@ -58,37 +61,12 @@ STARTING = ("countdown", "eta")
 Result = AsyncResult[Any] | GroupResult
 
 
-def _current_app() -> Celeriac:
-    from ..app import current_app
-
-    return current_app()
-
-
-@dataclass
-class Context:
-    """What building the messages of one workflow shares: app, lineage, task lookups."""
-
-    app: Celeriac
-    parent_id: str | None = None
-    root_id: str | None = None
-    check_arguments: bool = True
-    _tasks: dict[str, Task[Any, Any]] = field(default_factory=dict)
-
-    def task(self, name: str) -> Task[Any, Any]:
-        """The registered task, or a stand-in that can send (not run) one by name."""
-        found = self.app.tasks.get(name) or self._tasks.get(name)
-        if found is None:
-            from ..app import _unknown_task
-            from ..task import Task
-
-            found = self._tasks[name] = Task(self.app, _unknown_task, name=name, typing=False)
-        return found
-
-
 class Signature:
     """A task call that can be passed around: ``add.s(1, 2)``, ``signature("proj.add")``."""
 
     subtask_type: ClassVar[str | None] = None
+    #: a chain, group or chord rather than one task call
+    is_workflow: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -114,7 +92,7 @@ class Signature:
     # -- identity --------------------------------------------------------------
     @property
     def app(self) -> Celeriac:
-        return self._app or _current_app()
+        return self._app or current_app()
 
     @property
     def name(self) -> str:
@@ -218,8 +196,6 @@ class Signature:
         app = self.app
         if app.conf.task_always_eager:
             return self.apply(args, kwargs, **options)
-        from .build import send
-
         return send(app, self.clone(args, kwargs, **options))
 
     def delay(self, *args: Any, **kwargs: Any) -> Any:
@@ -233,8 +209,6 @@ class Signature:
         **options: Any,
     ) -> Any:
         """Run it here and now, workflows included, as ``task_always_eager`` does."""
-        from .eager import run
-
         return run(self.app, self.clone(args, kwargs, **options))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -243,10 +217,9 @@ class Signature:
         return self.type(*call_args, **call_kwargs)
 
     def __or__(self, other: Any) -> Signature:
-        from .chain import chain
-
         if not isinstance(other, Signature):
             return NotImplemented
+        chain: Callable[..., Signature] = _TYPES["chain"]  # a subclass: registered, not imported
         return chain(self, other, app=self._app)
 
     # -- the travelling form ---------------------------------------------------------
@@ -334,8 +307,6 @@ class Signature:
         ]
 
     def _apply(self, app: Celeriac, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
-        from .eager import run_task
-
         return run_task(app, self, args, kwargs)
 
 
@@ -404,7 +375,6 @@ __all__ = [
     "OPTIONS",
     "SPREAD",
     "STARTING",
-    "Context",
     "Signature",
     "maybe_signature",
     "register_type",

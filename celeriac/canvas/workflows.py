@@ -44,6 +44,8 @@ def signatures(tasks: tuple[Any, ...], app: Celeriac | None) -> list[Signature]:
 class _Workflow(Signature):
     """What chain, group and chord share: options that apply to the tasks inside."""
 
+    is_workflow = True
+
     def __init__(self, name: str, app: Celeriac | None, options: dict[str, Any]) -> None:
         super().__init__(name, app=app)
         self.set(**options)

@@ -10,7 +10,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 import orjson
 
-from ..brokers import redact
+from ..urls import redact
 
 F = TypeVar("F", bound=Callable[..., Any])
 

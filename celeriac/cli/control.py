@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
-from ..brokers import redact
 from ..rate import parse_rate
+from ..urls import redact
 from ._cluster import EXIT_NO_ANSWER, destinations, dump_json, no_answer, remote_options
 from .main import app_from
 

@@ -4,22 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
-from ..brokers import redact
+from ..dashboard.store import Store
 from ..exceptions import ConfigurationError, MissingExtraError
+from ..urls import redact
 from .main import app_from
-
-if TYPE_CHECKING:
-    from ..dashboard.store import Store
 
 
 def _open_store(db: str, prefix: str, **retention: Any) -> Store:
     """The history's store, or a click error saying what is wrong with ``--db``."""
-    from ..dashboard.store import Store
-
     try:
         return Store(db, table_prefix=prefix, **retention)
     except MissingExtraError:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -167,6 +168,8 @@ def demo(keep: bool) -> None:
     started = time.monotonic()
     _say(click.style("celeriac demo", bold=True) + f": embedded broker {url}")
     _say("starting two workers: queue1@demo (1 slot), queue2@demo (2 slots) ...")
+    # Imported here, not at the top: the demo's app reads CELERIAC_BROKER_URL, set above,
+    # when its module is imported.
     from ..demo import tasks
 
     try:
@@ -182,6 +185,4 @@ def demo(keep: bool) -> None:
     finally:
         tasks.app.close()
         if not keep:
-            import shutil
-
             shutil.rmtree(workdir, ignore_errors=True)

@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
-from ..brokers import redact
 from ..events.worker import MISSED_BEATS, WorkerStatus, read_presence
+from ..urls import redact
 from ._cluster import (
     EXIT_NO_ANSWER,
     ago,

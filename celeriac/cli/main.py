@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 from typing import Any
 
 import click
 
+from ..app import Celeriac
 from ..exceptions import CeleriacError
+from ..urls import load_object
 
 #: command name -> "module:function" (imported only when the command runs)
 COMMANDS = {
@@ -36,15 +37,11 @@ class _LazyGroup(click.Group):
         spec = COMMANDS.get(name)
         if spec is None:
             return None
-        module, _, attr = spec.partition(":")
-        return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+        return load_object(spec)  # type: ignore[no-any-return]
 
 
 def load_app(spec: str | None) -> Any:
     """Find the app: ``proj``, ``proj.module``, ``proj.module:app``."""
-    from ..app import Celeriac
-    from ..config import load_object
-
     if spec is None:
         raise click.UsageError("this command needs an app: pass -A/--app module[:attribute]")
     if os.getcwd() not in sys.path:

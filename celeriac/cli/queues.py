@@ -7,39 +7,9 @@ from typing import Any
 
 import click
 
-from ..brokers.base import DeadLetter, QueueStats
-from ..control.pause import paused_queues
-from ..events.worker import read_presence
-from ..message import decode
+from ..control.inventory import describe_dead_letter, queue_rows
 from ._cluster import age, dump_json
 from .main import app_from
-
-
-def _known_queues(app: Any) -> tuple[list[str], dict[str, list[str]], set[str]]:
-    """Every queue: in the broker, consumed by a live worker, or paused."""
-    broker = app.broker
-    consumers: dict[str, list[str]] = {}
-    for worker in read_presence(broker):
-        if worker.alive:
-            for queue in worker.get("queues") or []:
-                consumers.setdefault(queue, []).append(worker.hostname)
-    paused = set(paused_queues(broker))
-    names = sorted(set(broker.queues()) | set(consumers) | paused)
-    return names, consumers, paused
-
-
-def _row(stats: QueueStats, consumers: list[str], paused: bool) -> dict[str, Any]:
-    return {
-        "queue": stats.queue,
-        "waiting": stats.total_waiting,
-        "by_priority": {str(p): n for p, n in sorted(stats.waiting.items(), reverse=True) if n},
-        "delayed": stats.delayed,
-        "in_flight": stats.in_flight,
-        "dead": stats.dead,
-        "oldest_age": stats.oldest_age,
-        "consumers": consumers,
-        "paused": paused,
-    }
 
 
 @click.command()
@@ -48,9 +18,7 @@ def _row(stats: QueueStats, consumers: list[str], paused: bool) -> dict[str, Any
 def queues(ctx: click.Context, as_json: bool) -> None:
     """Every queue the broker knows, consumed or not: waiting per priority, delayed,
     in flight, dead letters, oldest age, consumers."""
-    app = app_from(ctx)
-    names, consumers, paused = _known_queues(app)
-    rows = [_row(app.broker.stats(q), consumers.get(q, []), q in paused) for q in names]
+    rows = queue_rows(app_from(ctx))
     if as_json:
         click.echo(dump_json(rows))
         return
@@ -82,23 +50,6 @@ def _queues_with_dead(app: Any, queue: str | None) -> list[str]:
     return [q for q in app.broker.queues() if app.broker.stats(q).dead]
 
 
-def _describe(app: Any, dead: DeadLetter) -> dict[str, Any]:
-    info: dict[str, Any] = {
-        "id": dead.id,
-        "queue": dead.queue,
-        "priority": dead.priority,
-        "reason": dead.reason,
-        "deliveries": dead.deliveries,
-        "dead_at": dead.dead_at,
-    }
-    try:
-        message = decode(dead.body, app.codec, dead)
-        info.update(task=message.task, args=list(message.args), kwargs=message.kwargs)
-    except Exception as exc:  # an undecodable message is exactly what lands here
-        info["undecodable"] = str(exc)
-    return info
-
-
 @dead_letters.command("list")
 @click.option("--queue", "-Q", help="comma-separated queues (default: every queue with some)")
 @click.option("--limit", "-n", type=click.IntRange(min=1), default=100, show_default=True)
@@ -108,7 +59,7 @@ def list_dead(ctx: click.Context, queue: str | None, limit: int, as_json: bool) 
     """Show the oldest dead letters with their reasons."""
     app = app_from(ctx)
     found = [
-        _describe(app, d)
+        describe_dead_letter(app, d)
         for q in _queues_with_dead(app, queue)
         for d in app.broker.dead_letters(q, limit)
     ]

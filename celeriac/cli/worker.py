@@ -7,6 +7,8 @@ import sys
 
 import click
 
+from ..worker.options import resolve_options
+from ..worker.runner import run_worker
 from .main import app_from
 
 LOG_FORMAT = "[%(asctime)s: %(levelname)s/%(processName)s] %(message)s"
@@ -101,9 +103,6 @@ def worker(
     task_events: bool,
 ) -> None:
     """Consume tasks and run them until SIGTERM or Ctrl-C (twice: at once)."""
-    from ..worker.options import resolve_options
-    from ..worker.runner import run_worker
-
     app = app_from(ctx)
     setup_logging((loglevel or app.conf.worker_log_level or "INFO").upper())
     if task_events:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..events.event import StreamsUnavailable
 from ..events.worker import read_presence
+from ..rate import parse_rate
 from .pause import pause_queue, paused_queues, resume_queue
 from .protocol import CONTROL_MAXLEN, CONTROL_STREAM, Command, ProtocolError, Reply, reply_stream
 
@@ -149,8 +150,6 @@ class Control:
         reply: bool = False,
         timeout: float = DEFAULT_TIMEOUT,
     ) -> list[dict[str, Any]]:
-        from ..rate import parse_rate
-
         parse_rate(rate_limit)  # refuse a bad rate here, not on every worker
         return self._action(
             "rate_limit",

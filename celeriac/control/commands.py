@@ -15,9 +15,13 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from .. import states
-from ..brokers import redact
+from ..backends.base import TaskMeta
+from ..events.dispatcher import dispatcher_for
+from ..events.event import TASK_REVOKED
 from ..exceptions import CeleriacError
+from ..middleware.revocation import Revocation
 from ..rate import parse_rate
+from ..urls import redact
 from .queues import _BY_NODE
 from .registry import command
 
@@ -120,8 +124,6 @@ def _revoked(handler: ControlHandler) -> Any:
 
 # -- control ------------------------------------------------------------------------
 def _revocation(app: Celeriac) -> Any:
-    from ..middleware.revocation import Revocation
-
     found = [m for m in app.middleware if isinstance(m, Revocation)]
     if not found:
         raise CeleriacError("this worker has no Revocation middleware")
@@ -161,10 +163,6 @@ def _revoke(
 def _record_terminated(
     handler: ControlHandler, tasks: dict[str, str | None], signal: str, when: float
 ) -> None:
-    from ..backends.base import TaskMeta
-    from ..events.dispatcher import dispatcher_for
-    from ..events.event import TASK_REVOKED
-
     reason = f"terminated by remote control ({signal})"
     error = {
         "exc_type": "TaskRevokedError",

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from ..brokers.base import Broker
+
 if TYPE_CHECKING:
     from ..app import Celeriac
-    from ..brokers.base import Broker
 
 logger = logging.getLogger("celeriac.control")
 
@@ -64,8 +65,6 @@ class PausedQueues:
         self._supported = True
 
     def _broker(self, broker: Broker | None) -> Broker:
-        from ..brokers.base import Broker
-
         if broker is not None:
             return broker
         source = self._source

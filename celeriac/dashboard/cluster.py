@@ -1,16 +1,16 @@
 """Live data from the broker and the workers, and the actions the dashboard offers.
 
 Queue rows and dead letters come from the same functions as ``celeriac queues``
-and ``celeriac dead-letters``; actions go through ``app.control`` and
-``app.send_task``. Every function here is blocking: the web layer runs it in
-a thread.
+and ``celeriac dead-letters`` (:mod:`celeriac.control.inventory`); actions go
+through ``app.control`` and ``app.send_task``. Every function here is blocking:
+the web layer runs it in a thread.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..cli.queues import _describe, _known_queues, _row
+from ..control.inventory import describe_dead_letter, queue_rows
 from .queries import get_task
 from .store import Store
 
@@ -18,15 +18,9 @@ if TYPE_CHECKING:
     from ..app import Celeriac
 
 
-def queue_rows(app: Celeriac) -> list[dict[str, Any]]:
-    """Every queue: in the broker, consumed by a live worker, or paused."""
-    names, consumers, paused = _known_queues(app)
-    return [_row(app.broker.stats(q), consumers.get(q, []), q in paused) for q in names]
-
-
 def dead_letters(app: Celeriac, queue: str, limit: int = 100) -> list[dict[str, Any]]:
     """The oldest dead letters of ``queue``, decoded where possible."""
-    return [_describe(app, dead) for dead in app.broker.dead_letters(queue, limit)]
+    return [describe_dead_letter(app, dead) for dead in app.broker.dead_letters(queue, limit)]
 
 
 def retry_task(app: Celeriac, store: Store, task_id: str) -> str:
@@ -64,3 +58,6 @@ def float_arg(value: Any) -> float | None:
         return float(value)
     except (TypeError, ValueError):
         raise ValueError(f"expected a number, got {value!r}") from None
+
+
+__all__ = ["dead_letters", "float_arg", "int_arg", "queue_rows", "retry_task"]

@@ -15,8 +15,8 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..brokers import redact
 from ..exceptions import ConfigurationError
+from ..urls import redact
 from .dialects import SQLITE, Dialect
 
 Row = Mapping[str, Any]

@@ -12,8 +12,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from ..brokers import redact
 from ..exceptions import ConfigurationError, MissingExtraError
+from ..urls import redact
 from .database import NO_PARAMS, Params, Row, Session
 from .dialects import DIALECTS
 

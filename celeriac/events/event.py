@@ -22,14 +22,13 @@ import orjson
 
 from .. import states
 from ..exceptions import CeleriacError
+from ..urls import redact
 
 
 class StreamsUnavailable(CeleriacError, NotImplementedError):
     """The broker keeps no streams: no events and no remote control on it."""
 
     def __init__(self, url: str, what: str) -> None:
-        from ..brokers import redact
-
         super().__init__(
             f"broker {redact(url)} keeps no streams, so {what} is not available on it: "
             "use a Redis, RabbitMQ or SQLite broker for events and remote control"

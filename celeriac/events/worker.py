@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from ..version import __version__
 from .dispatcher import dispatcher_for
 from .event import WORKER_HEARTBEAT, WORKER_OFFLINE, WORKER_ONLINE
 from .forksafe import guarded
@@ -42,8 +43,6 @@ StatsSource = Callable[[], dict[str, Any]]
 
 
 def _software() -> dict[str, Any]:
-    from .. import __version__
-
     return {"sw_ident": "celeriac", "sw_ver": __version__, "sw_sys": platform.system()}
 
 

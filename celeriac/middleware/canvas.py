@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..canvas.errbacks import with_error_arguments
+from ..canvas.flow import on_result
 from .base import Middleware
 
 if TYPE_CHECKING:
@@ -26,8 +28,6 @@ class Canvas(Middleware):
     def before_process(self, job: Job) -> None:
         info = job.message.headers.get(_ERRBACK_HEADER)
         if info is not None:
-            from ..canvas.errbacks import with_error_arguments
-
             job.task = with_error_arguments(job.task, info, len(job.message.args))
 
     def wants_after_result(self, job: Job) -> bool:
@@ -36,6 +36,4 @@ class Canvas(Middleware):
 
     def after_result(self, job: Job) -> None:
         # Imported here: the canvas imports the app module, which imports this one.
-        from ..canvas.flow import on_result
-
         on_result(job)

@@ -32,8 +32,8 @@ import pika
 import pika.exceptions as pe
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 
-from ..brokers import redact
 from ..exceptions import BrokerError, BrokerUnavailable, ConfigurationError
+from ..urls import redact
 
 logger = logging.getLogger("celeriac.rabbitmq.broker")
 

@@ -76,6 +76,7 @@ from .client import (
     run_id,
     translate,
 )
+from .cluster import subscribe, take_across, wait_for_wake
 from .entries import by_queue, fetched, queue_of
 from .manage import RedisManagement
 from .scripts import Batch, HeldLink, PooledLink, script
@@ -282,8 +283,6 @@ class RedisBroker(RedisManagement, RedisStreams, Broker):
         self, queues: Sequence[str], consumer: str, limit: int
     ) -> tuple[float | None, list[Delivery]]:
         if self.cluster:
-            from .cluster import take_across
-
             return take_across(self, queues, consumer, limit)
         keys = [*map(self.base, queues), self._revoked_key, *self._clock]
         wait, _, taken = fetched(
@@ -310,13 +309,9 @@ class RedisBroker(RedisManagement, RedisStreams, Broker):
         return wait, taken
 
     def _block(self, queues: Sequence[str], seconds: float) -> None:
-        from .cluster import wait_for_wake
-
         wait_for_wake(self, max(0.01, min(seconds, self._max_block)))
 
     def _subscribe(self, queues: Sequence[str]) -> None:
-        from .cluster import subscribe
-
         subscribe(self, [self._channel(q) for q in queues])
 
     def _by_queue(self, s: Any, tags: Sequence[str], head: Callable[[str], list[Any]]) -> Any:

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from ..brokers import redact
 from ..exceptions import ConfigurationError, MissingExtraError
+from ..urls import redact
 
 try:
     import redis

@@ -33,9 +33,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..backends.base import DEFAULT_RESULT_EXPIRES, Backend, TaskMeta
 from ..backoff import exponential
-from ..brokers import redact
 from ..exceptions import BackendError, TimeoutError
 from ..serialization import Codec
+from ..urls import redact
 from .expiry import Sweeper
 from .notify import Listener, can_listen, channel_name, notify_statement
 from .rows import (

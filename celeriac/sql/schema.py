@@ -21,9 +21,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ..brokers import redact
 from ..config import table_map
 from ..exceptions import ConfigurationError, MissingExtraError
+from ..urls import redact
 
 try:
     import sqlalchemy as sa

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from .. import states
 from ..control.state_handle import fetch_open  # consumed queues, minus paused ones
 from ..exceptions import SoftTimeLimitExceeded, TaskRevokedError, TimeLimitExceeded
-from ..task import reset_current_request, set_current_request
+from ..request import reset_current_request, set_current_request
 from .child import consumer_id
 from .consumer import finish_with_retry
 from .coroutines import run_limited

@@ -17,6 +17,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from ..control.described import reserved_info, running_info
+from ..control.remote import follow_control
 from .consumer import Consumer
 from .inquiry import close_inherited, serve
 from .state import WorkerState
@@ -90,8 +91,6 @@ def child_main(
 
     signal.signal(signal.SIGTERM, warm_stop)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})  # see Supervisor._spawn
-    from ..control.remote import follow_control
-
     follower = follow_control(app, options.hostname)  # revocations, limits, queue changes
     if line is not None:
         serve(line, _answers(app, options.hostname, state, consumer))

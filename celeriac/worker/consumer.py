@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import resource
 import threading
 import time
 import traceback
@@ -347,6 +348,4 @@ def resident_kib() -> int:
             pages = int(statm.read().split()[1])
         return pages * os.sysconf("SC_PAGE_SIZE") // 1024
     except (OSError, ValueError, IndexError):
-        import resource
-
         return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)

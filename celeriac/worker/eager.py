@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import states
+from ..request import Request
 from ..result import EagerResult
-from ..task import Request
 from .job import Executor, Job
 
 if TYPE_CHECKING:

@@ -21,12 +21,13 @@ from ..backends.base import TaskMeta, exception_to_dict
 from ..exceptions import MessageDecodeError, NotRegistered, Reject, Retry
 from ..message import Delivery, Message, decode
 from ..middleware.base import Middleware, SkipMessage
-from ..task import Request, Task, reset_current_request, set_current_request
+from ..request import Request, reset_current_request, set_current_request
 
 if TYPE_CHECKING:
     from ..app import Celeriac
     from ..backends.base import Backend
     from ..brokers.base import Broker
+    from ..task import Task
 
 logger = logging.getLogger("celeriac.worker")
 
@@ -168,12 +169,10 @@ class Executor:
             ]
         )
         if self._after_result:  # dependants (a chain's next step, a chord) learn it failed
-            from ..app import _unknown_task
-
             job = Job(
                 self.app,
                 message,
-                Task(self.app, _unknown_task, name=message.task, typing=False),
+                self.app.sendable_task(message.task),
                 Request.from_message(message, self.hostname, delivery.deliveries),
                 delivery,
                 state=states.FAILURE,

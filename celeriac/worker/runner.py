@@ -12,10 +12,16 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from .. import __version__
-from ..brokers import scheme_of
+from ..control.remote import WorkerRemote
+from ..control.state_handle import StateHandle
 from ..exceptions import ConfigurationError
+from ..urls import scheme_of
+from ..version import __version__
+from .asyncio_pool import AsyncioPool
+from .solo import SoloPool
 from .state import WorkerState
+from .supervisor import Supervisor
+from .threads import ThreadPool
 
 if TYPE_CHECKING:
     from ..app import Celeriac
@@ -65,19 +71,11 @@ def _pool(
                 "the memory:// broker lives inside one process, so prefork children cannot "
                 "share it: use -P threads or -P solo, or a broker such as sqlite:///tasks.db"
             )
-        from .supervisor import Supervisor
-
         return Supervisor(app, options, state, announce)
     if options.pool == "threads":
-        from .threads import ThreadPool
-
         return ThreadPool(app, options, state, announce)
     if options.pool == "asyncio":
-        from .asyncio_pool import AsyncioPool
-
         return AsyncioPool(app, options, state, announce)
-    from .solo import SoloPool
-
     return SoloPool(app, options, state, announce)
 
 
@@ -98,9 +96,6 @@ def run_worker(
     if on_state is not None:
         on_state(state)
     announce(banner(app, options))
-    from ..control.remote import WorkerRemote
-    from ..control.state_handle import StateHandle
-
     remote = WorkerRemote(app, StateHandle(app, state))  # heartbeat events, remote control
     remote.start()
     try:

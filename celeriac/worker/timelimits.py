@@ -54,6 +54,7 @@ import orjson
 
 from .. import states
 from ..backends.base import TaskMeta, exception_to_dict
+from ..events import TASK_FAILED, dispatcher_for
 from ..exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from ..middleware.revocation import STOPPED_FLAG
 
@@ -220,8 +221,6 @@ def record_time_limit(
         ).decode()
         _hand_over(broker, consumer_id, running.tag, running, flag, app)
     if app is not None and app.conf.worker_send_task_events:  # the task's own process is gone
-        from ..events import TASK_FAILED, dispatcher_for
-
         dispatcher_for(app).send(
             TASK_FAILED,
             uuid=running.task_id,

@@ -249,11 +249,11 @@ def test_eager_apply_and_always_eager(app: Celeriac) -> None:
 @pytest.fixture
 def forget_shared_tasks() -> Iterator[None]:
     """Shared tasks join every app made later: take this test's out again afterwards."""
-    from celeriac import app as app_module
+    from celeriac import current
 
-    before = list(app_module._shared_tasks)
+    before = list(current._shared_tasks)
     yield
-    app_module._shared_tasks[:] = before
+    current._shared_tasks[:] = before
 
 
 @pytest.mark.usefixtures("forget_shared_tasks")

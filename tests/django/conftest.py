@@ -27,7 +27,7 @@ BROKER_URL = "memory://django-tests"
 @pytest.fixture(scope="package")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """The example project, set up in this process; returns its environment."""
-    import celeriac.app as celeriac_app
+    import celeriac.current as celeriac_current
 
     tmp = tmp_path_factory.mktemp("djcelery")
     env = {
@@ -36,7 +36,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
         "BROKER_URL": BROKER_URL,
     }
     saved_env = {name: os.environ.get(name) for name in env}
-    previous_app, shared_before = celeriac_app._current, len(celeriac_app._shared_tasks)
+    previous_app, shared_before = celeriac_current._current, len(celeriac_current._shared_tasks)
     os.environ.update(env)
     sys.path.insert(0, str(EXAMPLE))
     try:
@@ -53,8 +53,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     finally:
         # Django stays set up (it cannot be undone), but the tests of other packages
         # get back the environment, celeriac app and shared tasks they had.
-        celeriac_app._current = previous_app
-        del celeriac_app._shared_tasks[shared_before:]
+        celeriac_current._current = previous_app
+        del celeriac_current._shared_tasks[shared_before:]
         sys.path.remove(str(EXAMPLE))
         for name, value in saved_env.items():
             if value is None:

@@ -11,6 +11,9 @@ What the integration gives (see docs/django.md):
 * a ``django-db://`` result backend, with an admin;
 * a backend for Django's Tasks framework
   (``celeriac.contrib.django.tasks.CeleriacBackend``).
+
+Importing this package registers Django's transactions and installed apps
+with the core (:mod:`celeriac.integration`); the core never imports Django.
 """
 
 from __future__ import annotations
@@ -22,6 +25,12 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise MissingExtraError("django", "django") from exc
 
-from .bootstrap import install
+from ...integration import Integration, register_integration
+from .bootstrap import autodiscover, install
+from .transaction import on_commit
 
-__all__ = ["install"]
+#: Django's hooks, registered with the core when this package is imported.
+DJANGO = Integration("django", on_commit=on_commit, discover_tasks=autodiscover)
+register_integration(DJANGO)
+
+__all__ = ["DJANGO", "install"]

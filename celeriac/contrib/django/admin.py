@@ -9,12 +9,11 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from ...backends.base import TaskMeta
+from ...current import current_app
 from .models import TaskResult
 
 
 def _decoded(obj: TaskResult) -> TaskMeta | None:
-    from ...app import current_app
-
     try:
         return TaskMeta.from_bytes(bytes(obj.meta), current_app().codec)
     except Exception:  # a record written with a serializer this process does not accept

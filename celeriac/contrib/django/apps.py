@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from django.apps import AppConfig
 
+from .bootstrap import discover_waiting
+from .middleware import register_fork_hook
+
 
 class CeleriacConfig(AppConfig):  # type: ignore[misc]
     """Configures celeriac when Django's apps are ready, never at import time."""
@@ -14,8 +17,5 @@ class CeleriacConfig(AppConfig):  # type: ignore[misc]
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from .bootstrap import discover_waiting
-        from .middleware import register_fork_hook
-
         register_fork_hook()
         discover_waiting()

@@ -16,6 +16,7 @@ import weakref
 from typing import TYPE_CHECKING
 
 from ...exceptions import ConfigurationError
+from .middleware import DjangoConnections, register_fork_hook
 
 if TYPE_CHECKING:
     from ...app import Celeriac
@@ -96,8 +97,6 @@ def install(app: Celeriac) -> None:
     ``app.autodiscover_tasks()`` calls this; call it yourself for an app that
     does not discover tasks from ``INSTALLED_APPS``. Idempotent.
     """
-    from .middleware import DjangoConnections, register_fork_hook
-
     if not any(isinstance(m, DjangoConnections) for m in app.middleware):
         first = next(iter(app.middleware), None)
         # First in line: the connection is checked before any middleware or the task uses it.

@@ -36,10 +36,11 @@ from datetime import datetime
 from typing import Any
 
 from ... import states
-from ...app import Celeriac, current_app, shared_task
+from ...app import Celeriac
 from ...backends.base import TaskMeta
-from ...config import load_object
+from ...current import current_app, shared_task
 from ...exceptions import ConfigurationError
+from ...urls import load_object
 from . import tasks_compat as fw
 from .backend import to_datetime
 
