@@ -31,7 +31,7 @@ from ..events.event import Event
 from ..sql.rows import chunks
 from ..sql.schema import ID_LENGTH, mysql
 from ..sql.statements import upsert
-from .database import DEFAULT_PATH, BatchStatement, Database, Row, open_database
+from .database import DEFAULT_PATH, BatchStatement, Database, Row, dicts, open_database
 from .grams import gram_words
 from .merge import FINAL_STATES, merge_event, merge_worker
 from .schema import GRAMS_COLUMN, KEY_COLUMNS, SEARCHED, TASK_COLUMNS, Tables, check_prefix
@@ -163,7 +163,7 @@ class Store:
         found: dict[str, dict[str, Any]] = {}
         words: dict[str, str] = {}
         for chunk in chunks(sorted(ids)):  # under SQLite's bound on host parameters
-            for row in connection.execute(self._select_tasks, {"ids": chunk}).mappings():
+            for row in dicts(connection.execute(self._select_tasks, {"ids": chunk})):
                 found[row["id"]] = decode_task(row)
                 words[row["id"]] = row.get(GRAMS_COLUMN) or ""
         return found, words
@@ -252,7 +252,7 @@ def _count_words(words: sa.Table) -> Any:
     return statement.on_duplicate_key_update(tasks=words.c.tasks + statement.inserted.tasks)
 
 
-def decode_task(row: Mapping[Any, Any]) -> dict[str, Any]:
+def decode_task(row: Mapping[str, Any]) -> dict[str, Any]:
     """A stored task row as a dict, its JSON columns decoded."""
     task = dict(row)
     task.pop(GRAMS_COLUMN, None)  # MySQL's search words: not the task's

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from celeriac.dashboard.database import SQLiteDatabase, engine_url, open_database, sqlite_path
 from celeriac.dashboard.queries import TaskFilter, list_tasks
@@ -18,7 +19,9 @@ from celeriac.events.event import Event
 from celeriac.exceptions import ConfigurationError, MissingExtraError
 from tests.needs import need_database
 
-from .stores import POSTGRES_URL
+from .stores import POSTGRES_URL, StoreEnv, store_env
+
+__all__ = ["store_env"]  # the fixture, parametrised over SQLite, PostgreSQL and MariaDB
 
 
 def test_sqlite_paths_and_urls_open_a_file(tmp_path: Path) -> None:
@@ -102,3 +105,15 @@ def test_without_sqlalchemy_the_store_names_the_dashboard_extra(
         monkeypatch.delitem(sys.modules, name)
     with pytest.raises(MissingExtraError, match=r"celeriac\[dashboard\]"):
         importlib.import_module("celeriac.dashboard.store")
+
+
+def test_a_statement_the_database_refuses_leaves_the_store_working(store_env: StoreEnv) -> None:
+    """Given a read and a batch that the database refuses, Expect each error raised and
+    the store reading and writing as before afterwards (the shared SQLite connection too)."""
+    store = store_env.open()
+    with pytest.raises(sa.exc.DBAPIError):
+        store.query(sa.select(sa.column("nope")).select_from(sa.table("no_such_table")))
+    with pytest.raises(sa.exc.DBAPIError), store.db.transaction() as connection:
+        connection.execute(sa.select(sa.column("nope")).select_from(sa.table("no_such_table")))
+    store.apply([Event.from_dict({"type": "task-sent", "uuid": "t1", "name": "proj.add"})])
+    assert [t["id"] for t in list_tasks(store, TaskFilter())] == ["t1"]
