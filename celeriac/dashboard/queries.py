@@ -94,6 +94,10 @@ def _page(statement: sa.Select[Any]) -> sa.Select[Any]:
     return statement.limit(sa.bindparam("limit")).offset(sa.bindparam("offset"))
 
 
+def _paging(flt: TaskFilter) -> dict[str, int]:
+    return {"limit": flt.limit, "offset": flt.offset}
+
+
 def _recent_page(store: Store, flt: TaskFilter) -> list[dict[str, Any]] | None:
     """The page of a search from the newest rows alone, or None when they do not fill it.
 
@@ -113,8 +117,7 @@ def _recent_page(store: Store, flt: TaskFilter) -> list[dict[str, Any]] | None:
 
     rows = store.query(
         store.prepared(("recent", match.shape), build),
-        {**match.params, **scan_params(flt.search), "window": RECENT_WINDOW}
-        | {"limit": flt.limit, "offset": flt.offset},
+        {**match.params, **scan_params(flt.search), "window": RECENT_WINDOW, **_paging(flt)},
     )
     return [decode_task(row) for row in rows] if len(rows) == flt.limit else None
 
@@ -133,7 +136,7 @@ def list_tasks(store: Store, flt: TaskFilter) -> list[dict[str, Any]]:
 
     rows = store.query(
         store.prepared(("list", match.shape), build),
-        {**match.params, "limit": flt.limit, "offset": flt.offset},
+        {**match.params, **_paging(flt)},
     )
     return [decode_task(row) for row in rows]
 
