@@ -24,6 +24,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.schema import DropIndex
+
 from celeriac import Celeriac
 from celeriac.dashboard.collector import Collector
 from celeriac.dashboard.queries import TaskFilter, list_tasks, overview
@@ -88,14 +90,13 @@ def ingest(target: Target, tasks: int) -> float:
 
 def drop_search_index(store: Store) -> bool:
     """Drop the store's search index (triggers on SQLite); False when it has none."""
-    with store.db.transaction() as session:
+    with store.db.transaction() as connection:
         if store.search_index == "fts5":
             for trigger in ("insert", "update", "delete"):
-                session.run(f"DROP TRIGGER {store.tables.fts}_{trigger}")
-        elif store.search_index == "pg_trgm":
-            session.run(f"DROP INDEX {store.tables.search_index}")
-        elif store.search_index == "grams":  # the words are still computed, not indexed
-            session.run(f"DROP INDEX {store.tables.search_index} ON {store.tables.tasks}")
+                connection.exec_driver_sql(f"DROP TRIGGER {store.tables.fts.name}_{trigger}")
+        elif store.search_index and store.tables.search_index is not None:
+            # MySQL's words are still computed, not indexed
+            connection.execute(DropIndex(store.tables.search_index))
         else:
             return False
     return True
@@ -154,13 +155,10 @@ def fill(store: Store, rows: int) -> None:
 
 def analyze(store: Store) -> None:
     """Fresh planner statistics, as autovacuum (PostgreSQL) or InnoDB would gather them."""
-    with store.db.transaction() as session:
-        if store.dialect.name == "postgresql":
-            session.run(f"ANALYZE {store.tables.tasks}")
-        elif store.dialect.name == "mysql":
-            session.rows(f"ANALYZE TABLE {store.tables.tasks}")
-        else:
-            session.run("ANALYZE")
+    tasks = store.tables.tasks.name
+    statement = {"postgresql": f"ANALYZE {tasks}", "mysql": f"ANALYZE TABLE {tasks}"}
+    with store.db.transaction() as connection:
+        connection.exec_driver_sql(statement.get(store.db.kind, "ANALYZE"))
 
 
 def timed(label: str, function: Callable[[], Any], runs: int) -> None:

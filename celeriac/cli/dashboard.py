@@ -49,7 +49,7 @@ def _credentials(
     default="celeriac-dashboard.sqlite3",
     show_default=True,
     help="where the task history lives: a SQLite file, or a database URL "
-    "(postgresql+psycopg://user@host/db, mysql+pymysql://user@host/db; needs celeriac[sql])",
+    "(postgresql+psycopg://user@host/db, mysql+pymysql://user@host/db; pip install the driver)",
 )
 @click.option(
     "--db-table-prefix",

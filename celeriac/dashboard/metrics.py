@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from ..events.event import Event
@@ -68,12 +69,15 @@ class Metrics:
             self._prefetch_times(started)
 
     def _prefetch_times(self, started: list[Event]) -> None:
-        ids = {f"i{n}": e.task_id for n, e in enumerate(started[:500])}
-        rows = self.store.query(
-            f"SELECT id, received FROM {self.store.tables.tasks} "
-            f"WHERE id IN ({', '.join(':' + name for name in ids)})",
-            ids,
+        tasks = self.store.tables.tasks.c
+        received_at = self.store.prepared(
+            "received",
+            lambda: sa.select(tasks.id, tasks.received).where(
+                tasks.id.in_(sa.bindparam("ids", expanding=True))
+            ),
         )
+        ids = [event.task_id for event in started[:500]]
+        rows = self.store.query(received_at, {"ids": ids})
         received = {row["id"]: row["received"] for row in rows}
         for event in started[:500]:
             at = received.get(event.task_id)
@@ -92,11 +96,16 @@ class Metrics:
             self.online.labels(worker["hostname"]).set(1 if worker["alive"] else 0)
             self.executing.labels(worker["hostname"]).set(worker.get("active") or 0)
         self.prefetched.clear()
-        for row in self.store.query(
-            f"SELECT worker, name, COUNT(*) AS n FROM {self.store.tables.tasks} "
-            "WHERE state = 'RECEIVED' "
-            "GROUP BY worker, name"
-        ):
+        tasks = self.store.tables.tasks.c
+        prefetched = self.store.prepared(
+            "prefetched",
+            lambda: (
+                sa.select(tasks.worker, tasks.name, sa.func.count().label("n"))
+                .where(tasks.state == "RECEIVED")
+                .group_by(tasks.worker, tasks.name)
+            ),
+        )
+        for row in self.store.query(prefetched):
             self.prefetched.labels(row["worker"] or "", row["name"] or "").set(row["n"])
         self.queue_length.clear()
         try:

@@ -1,4 +1,4 @@
-"""The store's tables and indexes, for each database.
+"""The store's tables and indexes, as SQLAlchemy Core ``Table``\\s for one database.
 
 ``tasks`` has one row per task. Lists are ordered by ``seen`` (when the task
 was first seen: sent or received), newest first, so each filter has an index
@@ -21,15 +21,20 @@ The search index differs by database (see :mod:`.search`):
   searched text's trigrams as words (see :mod:`.grams`) under a FULLTEXT index.
 
 Every name starts with the store's table prefix, so several stores can share
-one database.
+one database. Text is ``LONGTEXT`` on MySQL, as in the SQL result backend's tables,
+and the key columns hold 255 characters there (its indexes need a bound).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import Any
 
-from .dialects import Dialect
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql, sqlite
+from sqlalchemy.schema import CreateIndex, CreateTable
+
+from ..sql.schema import ID_LENGTH, LONG_TEXT, schema_lock
 from .grams import WORD_DIGITS
 
 TASK_COLUMNS = (
@@ -39,124 +44,171 @@ TASK_COLUMNS = (
     "retries", "parent_id", "root_id", "eta", "expires", "timeline",
 )  # fmt: skip
 
-# Column kinds: "key" columns are compared whole (ids, filters), "text" holds JSON or free text.
-_KEYS = ("id", "name", "state", "worker", "queue", "parent_id", "root_id")
+#: "key" columns are compared whole (ids, filters); MySQL holds ``ID_LENGTH`` characters
+KEY_COLUMNS = ("id", "name", "state", "worker", "queue", "parent_id", "root_id")
 _TEXTS = ("args", "kwargs", "result", "exception", "traceback", "timeline")
 _INTEGERS = ("priority", "rank", "retries")
-_NOT_NULL = ("id", "state", "seen", "updated", "rank")
+_NOT_NULL = ("state", "seen", "updated", "rank")
 #: the columns a search looks in
 SEARCHED = ("name", "args", "kwargs", "result", "exception")
 #: MySQL's column of trigram words (of the id and the searched columns)
 GRAMS_COLUMN = "search_grams"
-_INDEXES = (
-    ("seen", "seen"),
-    ("state", "state, seen"),
-    ("name", "name, seen"),
-    ("worker", "worker, seen"),
-    ("queue", "queue, seen"),
-)
+#: the indexes of the filters, each followed by ``seen``: the order of every page
+_FILTERED = ("seen", "state", "name", "worker", "queue")
+#: partial indexes where the database has them: only rows with a value
+_PARTIAL = {"finished": "finished", "parent": "parent_id", "root": "root_id"}
+LOCK = "celeriac_dashboard_tables"  # held while creating tables (PostgreSQL, MySQL)
+
+_KEY: sa.types.TypeEngine[str] = sa.Text().with_variant(sa.String(ID_LENGTH), "mysql", "mariadb")
+_REAL: sa.types.TypeEngine[float] = sa.Double().with_variant(sqlite.REAL(), "sqlite")
+# Columns compare byte for byte on MySQL (utf8mb4_bin: a filter on a name is exact).
+_TABLE_OPTIONS: dict[str, Any] = {
+    f"{dialect}_{option}": value
+    for dialect in ("mysql", "mariadb")
+    for option, value in (("engine", "InnoDB"), ("charset", "utf8mb4"), ("collate", "utf8mb4_bin"))
+}
 
 
-@dataclass(frozen=True)
+def check_prefix(prefix: str) -> str:
+    """``prefix``, when it is fit to start a table name."""
+    if not re.fullmatch(r"[A-Za-z0-9_]*", prefix):
+        raise ValueError(f"table prefix {prefix!r}: use letters, digits and underscores only")
+    return prefix
+
+
+def _column_type(column: str) -> Any:
+    if column in KEY_COLUMNS:
+        return _KEY
+    if column in _TEXTS:
+        return LONG_TEXT
+    return sa.Integer() if column in _INTEGERS else _REAL
+
+
+def searched_text(columns: Any) -> sa.ColumnElement[str]:
+    """PostgreSQL: the searched columns as one text, as its trigram index holds it.
+
+    chr(1) between the columns: JSON and repr() escape control characters, so no stored
+    text holds it and no match spans two columns. Constants are written inline, so the
+    queries' expression is the index's."""
+    separator = sa.func.chr(sa.literal_column("1"))
+    parts = [sa.func.coalesce(columns[name], sa.literal_column("''")) for name in SEARCHED]
+    text: sa.ColumnElement[Any] = parts[0]
+    for part in parts[1:]:
+        text = text.op("||")(separator).op("||")(part)
+    return text
+
+
 class Tables:
-    """The names of one store's tables: ``prefix`` + tasks, meta, workers."""
+    """One store's tables (``prefix`` + tasks, meta, workers) for the database ``kind``:
+    ``"sqlite"``, ``"postgresql"`` or ``"mysql"`` (MariaDB too)."""
 
-    prefix: str = ""
-
-    def __post_init__(self) -> None:
-        if not re.fullmatch(r"[A-Za-z0-9_]*", self.prefix):
-            raise ValueError(
-                f"table prefix {self.prefix!r}: use letters, digits and underscores only"
-            )
-
-    @property
-    def tasks(self) -> str:
-        return f"{self.prefix}tasks"
-
-    @property
-    def meta(self) -> str:
-        return f"{self.prefix}meta"
-
-    @property
-    def workers(self) -> str:
-        return f"{self.prefix}workers"
-
-    @property
-    def fts(self) -> str:
-        return f"{self.prefix}tasks_fts"
-
-    @property
-    def words(self) -> str:
-        return f"{self.prefix}tasks_words"
-
-    @property
-    def search_index(self) -> str:
-        return f"{self.prefix}tasks_search"
-
-
-def _column_type(dialect: Dialect, column: str) -> str:
-    if column in _KEYS:
-        kind = dialect.key_type
-    elif column in _TEXTS:
-        kind = dialect.text_type
-    elif column in _INTEGERS:
-        kind = dialect.int_type
-    else:
-        kind = dialect.real_type
-    if column == "id":
-        return f"{kind} PRIMARY KEY"
-    return f"{kind} NOT NULL" if column in _NOT_NULL else kind
-
-
-def _indexes(tables: Tables) -> list[tuple[str, str, str]]:
-    """(name, columns, the rows indexed when partial indexes exist)."""
-    return [
-        *[(f"{tables.tasks}_{name}", on, "") for name, on in _INDEXES],
-        (f"{tables.tasks}_finished", "finished", "finished IS NOT NULL"),
-        (f"{tables.tasks}_parent", "parent_id", "parent_id IS NOT NULL"),
-        (f"{tables.tasks}_root", "root_id", "root_id IS NOT NULL"),  # a workflow's tasks
-    ]
-
-
-def table_statements(dialect: Dialect, tables: Tables) -> list[str]:
-    """``CREATE ... IF NOT EXISTS`` of the tables and their plain indexes."""
-    q, options, key = dialect.quote, dialect.table_options, dialect.key_type
-    columns = [f"{q(c)} {_column_type(dialect, c)}" for c in TASK_COLUMNS]
-    inline = dialect.name == "mysql"  # no CREATE INDEX IF NOT EXISTS, no partial indexes
-    if inline:
-        columns += [f"INDEX {name} ({on})" for name, on, _ in _indexes(tables)]
-        columns += [
-            f"{GRAMS_COLUMN} {dialect.text_type}",
-            f"FULLTEXT INDEX {tables.search_index} ({GRAMS_COLUMN})",
-        ]
-    statements = [
-        f"CREATE TABLE IF NOT EXISTS {tables.meta} "
-        f"({q('key')} {key} PRIMARY KEY, {q('value')} {dialect.text_type}){options}",
-        f"CREATE TABLE IF NOT EXISTS {tables.tasks} (\n    "
-        + ",\n    ".join(columns)
-        + f"\n){options}",
-        f"CREATE TABLE IF NOT EXISTS {tables.workers} ({q('hostname')} {key} PRIMARY KEY, "
-        f"last_seen {dialect.real_type} NOT NULL, online {dialect.int_type} NOT NULL, "
-        f"freq {dialect.real_type} NOT NULL, info {dialect.text_type} NOT NULL){options}",
-    ]
-    if inline:
-        statements.append(
-            f"CREATE TABLE IF NOT EXISTS {tables.words} (word CHAR({WORD_DIGITS}) "
-            "CHARACTER SET ascii COLLATE ascii_bin PRIMARY KEY, tasks BIGINT NOT NULL)"
-            " ENGINE=InnoDB"
+    def __init__(self, prefix: str = "", kind: str = "sqlite") -> None:
+        self.prefix, self.kind = check_prefix(prefix), kind
+        self.metadata = sa.MetaData()
+        grams = kind == "mysql"
+        self.tasks = sa.Table(
+            f"{prefix}tasks",
+            self.metadata,
+            sa.Column("id", _KEY, primary_key=True),
+            *(sa.Column(c, _column_type(c), nullable=c not in _NOT_NULL) for c in TASK_COLUMNS[1:]),
+            *([sa.Column(GRAMS_COLUMN, LONG_TEXT)] if grams else []),
+            **_TABLE_OPTIONS,
         )
-    else:
-        statements += [
-            f"CREATE INDEX IF NOT EXISTS {name} ON {tables.tasks} ({on})"
-            + (f" WHERE {where}" if where else "")
-            for name, on, where in _indexes(tables)
-        ]
-    return statements
+        self.meta = sa.Table(
+            f"{prefix}meta",
+            self.metadata,
+            sa.Column("key", _KEY, primary_key=True),
+            sa.Column("value", LONG_TEXT),
+            **_TABLE_OPTIONS,
+        )
+        self.workers = sa.Table(
+            f"{prefix}workers",
+            self.metadata,
+            sa.Column("hostname", _KEY, primary_key=True),
+            sa.Column("last_seen", _REAL, nullable=False),
+            sa.Column("online", sa.Integer, nullable=False),
+            sa.Column("freq", _REAL, nullable=False),
+            sa.Column("info", LONG_TEXT, nullable=False),
+            **_TABLE_OPTIONS,
+        )
+        self._index_tasks()
+        self.words = self._words_table() if grams else None
+        self.fts = sa.Table(  # SQLite's FTS5 table: made by .search, read by queries
+            f"{prefix}tasks_fts",
+            sa.MetaData(),
+            sa.Column("rowid", sa.Integer),
+            *(sa.Column(name, sa.Text) for name in SEARCHED),
+            sa.Column(f"{prefix}tasks_fts", sa.Text),  # the hidden column MATCH takes
+        )
+        self.search_index = self._search_index()
+
+    def _index_tasks(self) -> None:
+        tasks = self.tasks.c
+        for name in _FILTERED:
+            filtered = [tasks[name]] if name != "seen" else []
+            sa.Index(f"{self.tasks.name}_{name}", *filtered, tasks.seen)
+        for name, column in _PARTIAL.items():
+            present = tasks[column].is_not(None)
+            where: dict[str, Any] = {"sqlite_where": present, "postgresql_where": present}
+            sa.Index(f"{self.tasks.name}_{name}", tasks[column], **where)
+
+    def _words_table(self) -> sa.Table:
+        """MySQL: how many tasks were written with each trigram word (see .grams)."""
+        word = mysql.CHAR(WORD_DIGITS, charset="ascii", collation="ascii_bin")
+        return sa.Table(
+            f"{self.prefix}tasks_words",
+            self.metadata,
+            sa.Column("word", word, primary_key=True),
+            sa.Column("tasks", sa.BigInteger, nullable=False),
+            mysql_engine="InnoDB",
+            mariadb_engine="InnoDB",
+        )
+
+    def _search_index(self) -> sa.Index | None:
+        """The index of the searched text: PostgreSQL's trigrams (made by .search, which
+        knows what to do without pg_trgm), MySQL's FULLTEXT words; none on SQLite."""
+        name = f"{self.tasks.name}_search"
+        if self.kind == "postgresql":
+            return sa.Index(
+                name,
+                searched_text(self.tasks.c).label("searched"),
+                postgresql_using="gin",
+                postgresql_ops={"searched": "gin_trgm_ops"},
+            )
+        if self.kind == "mysql":
+            fulltext: dict[str, Any] = {"mysql_prefix": "FULLTEXT", "mariadb_prefix": "FULLTEXT"}
+            return sa.Index(name, self.tasks.c[GRAMS_COLUMN], **fulltext)
+        return None
+
+    def create(self, conn: sa.Connection) -> None:
+        """Create the missing tables and indexes (not PostgreSQL's search index)."""
+        with schema_lock(conn, LOCK):
+            inspector = sa.inspect(conn)
+            for table in self.metadata.sorted_tables:
+                present: set[str | None] = set()
+                if inspector.has_table(table.name):
+                    present = {index["name"] for index in inspector.get_indexes(table.name)}
+                else:
+                    conn.execute(CreateTable(table))
+                for index in sorted(table.indexes, key=lambda index: str(index.name)):
+                    if index.name not in present and not self._made_by_search(index):
+                        conn.execute(CreateIndex(index))
+
+    def _made_by_search(self, index: sa.Index) -> bool:
+        return index is self.search_index and self.kind == "postgresql"
+
+    def drop(self, conn: sa.Connection) -> None:
+        """Drop the tables and everything in them."""
+        if self.kind == "sqlite":
+            self.fts.drop(conn, checkfirst=True)
+        self.metadata.drop_all(conn, checkfirst=True)
 
 
 def fts5_statements(tables: Tables) -> list[str]:
-    """SQLite's trigram index over the searched text, and the triggers that keep it."""
-    t, fts = tables.tasks, tables.fts
+    """SQLite's trigram index over the searched text, and the triggers that keep it.
+
+    SQLite's own DDL: SQLAlchemy has no construct for virtual tables or triggers."""
+    t, fts = tables.tasks.name, tables.fts.name
     cols = ", ".join(SEARCHED)
     new = ", ".join(f"new.{c}" for c in SEARCHED)
     old = ", ".join(f"old.{c}" for c in SEARCHED)
@@ -174,20 +226,8 @@ def fts5_statements(tables: Tables) -> list[str]:
     ]
 
 
-def fts5_backfill(tables: Tables) -> str:
+def fts5_backfill(tables: Tables) -> sa.Insert:
     """Stores written before the index existed: fill it once from the rows."""
-    cols = ", ".join(SEARCHED)
-    return f"INSERT INTO {tables.fts} (rowid, {cols}) SELECT rowid, {cols} FROM {tables.tasks}"
-
-
-# chr(1) between the columns: JSON and repr() escape control characters, so no stored
-# text holds it and no match spans two columns.
-TRIGRAM_TEXT = " || chr(1) || ".join(f"coalesce({c}, '')" for c in SEARCHED)
-
-
-def trigram_index_statement(tables: Tables) -> str:
-    """PostgreSQL's GIN index of trigrams over the searched text (needs ``pg_trgm``)."""
-    return (
-        f"CREATE INDEX IF NOT EXISTS {tables.search_index} ON {tables.tasks} "
-        f"USING gin (({TRIGRAM_TEXT}) gin_trgm_ops)"
-    )
+    searched = [tables.tasks.c[name] for name in SEARCHED]
+    rows = sa.select(sa.literal_column("rowid"), *searched)
+    return tables.fts.insert().from_select(["rowid", *SEARCHED], rows)

@@ -38,16 +38,7 @@ from ..serialization import Codec
 from ..urls import redact
 from .expiry import Sweeper
 from .notify import Listener, can_listen, channel_name, notify_statement
-from .rows import (
-    RowCodec,
-    chunks,
-    insert_new,
-    insert_or_lock,
-    is_ready,
-    is_transient,
-    upsert,
-    utcnow,
-)
+from .rows import RowCodec, chunks, is_ready, is_transient, utcnow
 from .schema import (
     DEFAULT_TABLE_PREFIX,
     TableNames,
@@ -56,6 +47,7 @@ from .schema import (
     engine_url,
     sa,
 )
+from .statements import insert_new, insert_or_lock, upsert
 
 if TYPE_CHECKING:
     from ..config import Settings

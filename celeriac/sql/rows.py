@@ -1,4 +1,4 @@
-"""Rows of the SQL result backend: TaskMeta to columns and back, and dialect statements.
+"""Rows of the SQL result backend: TaskMeta to columns and back, and transient errors.
 
 ``result``, ``args`` and ``kwargs`` are each encoded with the app's serializer
 (a one-key document, ``{"result": ...}`` in JSON), so a person reading the table
@@ -15,7 +15,7 @@ from typing import Any
 from .. import states
 from ..backends.base import TaskMeta
 from ..serialization import Codec, to_wire
-from .schema import mysql, postgresql, sa, sqlite
+from .schema import sa
 
 CHUNK = 500  # rows or ids per statement: far below every database's parameter limit
 _ENCODED = ("result", "args", "kwargs")
@@ -90,55 +90,6 @@ class RowCodec:
 
 def is_ready(row: dict[str, Any]) -> bool:
     return row["status"] in states.READY_STATES
-
-
-def _insert(dialect: str, table: sa.Table) -> Any:
-    if dialect == "postgresql":
-        return postgresql.insert(table)
-    if dialect == "sqlite":
-        return sqlite.insert(table)
-    return mysql.insert(table)
-
-
-def upsert(dialect: str, table: sa.Table) -> Any:
-    """Insert a row, replacing the other columns when its primary key exists.
-
-    One statement object, executed with a list of rows: compiled once, and sent
-    as one multi-row statement by pymysql, as one pipeline by psycopg, and run
-    in one call by sqlite3.
-    """
-    statement = _insert(dialect, table)
-    keys = [column.name for column in table.primary_key]
-    others = [column.name for column in table.columns if column.name not in keys]
-    if dialect in ("mysql", "mariadb"):
-        new_values = {name: statement.inserted[name] for name in others}
-        return statement.on_duplicate_key_update(new_values)
-    return statement.on_conflict_do_update(
-        index_elements=keys, set_={name: statement.excluded[name] for name in others}
-    )
-
-
-def insert_new(dialect: str, table: sa.Table) -> Any:
-    """Insert a row unless its primary key exists (rowcount 1 or 0)."""
-    # SQLAlchemy keeps an INSERT's rowcount only when asked to
-    statement = _insert(dialect, table).execution_options(preserve_rowcount=True)
-    if dialect in ("mysql", "mariadb"):
-        return statement.prefix_with("IGNORE")
-    return statement.on_conflict_do_nothing()
-
-
-def insert_or_lock(dialect: str, table: sa.Table, column: str) -> Any:
-    """Insert a row, or leave the existing one as it is: either way it is locked until commit.
-
-    The no-op update is what takes the lock on an existing row (PostgreSQL's
-    ``DO UPDATE``, MySQL's ``ON DUPLICATE KEY UPDATE``); SQLite locks the whole
-    database for the first write of a transaction.
-    """
-    statement = _insert(dialect, table)
-    if dialect in ("mysql", "mariadb"):
-        return statement.on_duplicate_key_update({column: table.c[column]})
-    keys = [key.name for key in table.primary_key]
-    return statement.on_conflict_do_update(index_elements=keys, set_={column: table.c[column]})
 
 
 def is_transient(exc: sa.exc.DBAPIError) -> bool:

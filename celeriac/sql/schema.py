@@ -50,7 +50,7 @@ SQLITE_BUSY_TIMEOUT = 30.0  # seconds a SQLite writer waits for another one
 
 # MySQL's BLOB and TEXT stop at 64 KiB and its DATETIME at whole seconds by default.
 _Blob = sa.LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
-_Text = sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
+LONG_TEXT = sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
 _Time = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 ID_LENGTH = 255
 LOCK = "celeriac_sql_backend_tables"  # the advisory lock held while creating tables
@@ -159,7 +159,7 @@ class Tables:
             sa.Column("task_id", sa.String(ID_LENGTH), primary_key=True),
             sa.Column("status", sa.String(50), nullable=False),
             sa.Column("result", _Blob),
-            sa.Column("traceback", _Text),
+            sa.Column("traceback", LONG_TEXT),
             sa.Column("date_done", _Time),
             sa.Column("name", sa.String(ID_LENGTH)),
             sa.Column("args", _Blob),
@@ -170,7 +170,7 @@ class Tables:
             sa.Column("parent_id", sa.String(ID_LENGTH)),
             sa.Column("root_id", sa.String(ID_LENGTH)),
             sa.Column("group_id", sa.String(ID_LENGTH)),
-            sa.Column("children", _Text),
+            sa.Column("children", LONG_TEXT),
             sa.Column("date_received", _Time),
             sa.Column("date_started", _Time),
             sa.Column("expires_at", _Time, nullable=False, index=True),
@@ -180,7 +180,7 @@ class Tables:
             names["group"],
             self.metadata,
             sa.Column("group_id", sa.String(ID_LENGTH), primary_key=True),
-            sa.Column("task_ids", _Text, nullable=False),
+            sa.Column("task_ids", LONG_TEXT, nullable=False),
             sa.Column("date_done", _Time, nullable=False),
             sa.Column("expires_at", _Time, nullable=False, index=True),
             schema=schemas["group"],
@@ -210,7 +210,7 @@ class Tables:
         """Create missing tables; safe when several processes start at once."""
         for attempt in range(attempts):
             try:
-                with engine.begin() as conn, _schema_lock(conn):
+                with engine.begin() as conn, schema_lock(conn, LOCK):
                     self.metadata.create_all(conn, checkfirst=True)
                 return
             except sa.exc.DBAPIError:
@@ -226,19 +226,20 @@ class Tables:
 
 
 @contextlib.contextmanager
-def _schema_lock(conn: sa.Connection) -> Iterator[None]:
-    """Serialise table creation between processes (SQLite's write lock does it there)."""
+def schema_lock(conn: sa.Connection, name: str) -> Iterator[None]:
+    """Serialise table creation between processes, by the lock ``name`` (SQLite's write
+    lock does it there)."""
     if conn.dialect.name == "postgresql":
         # PostgreSQL's DDL is transactional: this lock ends with the transaction.
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": LOCK})
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": name})
         yield
         return
     if conn.dialect.name in ("mysql", "mariadb"):
-        got = conn.execute(sa.text("SELECT GET_LOCK(:name, 30)"), {"name": LOCK}).scalar()
+        got = conn.execute(sa.text("SELECT GET_LOCK(:name, 30)"), {"name": name}).scalar()
         try:
             yield
         finally:
             if got == 1:
-                conn.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": LOCK})
+                conn.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": name})
         return
     yield

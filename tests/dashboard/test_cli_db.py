@@ -39,7 +39,7 @@ def test_db_takes_a_file_or_a_url(kind: str, served: list[Any], tmp_path: Path) 
         [web] = served
         store = web.state.dashboard.store
         assert store.dialect.name == {"mariadb": "mysql"}.get(kind, kind)
-        assert store.tables.tasks == f"{prefix}tasks"
+        assert store.tables.tasks.name == f"{prefix}tasks"
         store.close()
     finally:
         StoreEnv(kind, location, prefix).close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 import uuid
@@ -9,15 +10,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
-from celeriac.dashboard.database import SQLiteDatabase, open_database, sqlite_path
+from celeriac.dashboard.database import SQLiteDatabase, engine_url, open_database, sqlite_path
 from celeriac.dashboard.queries import TaskFilter, list_tasks
 from celeriac.dashboard.store import Store
 from celeriac.events.event import Event
 from celeriac.exceptions import ConfigurationError, MissingExtraError
-from tests.needs import need_database, need_module
+from tests.needs import need_database
 
-from .stores import POSTGRES_URL
+from .stores import POSTGRES_URL, StoreEnv, store_env
+
+__all__ = ["store_env"]  # the fixture, parametrised over SQLite, PostgreSQL and MariaDB
 
 
 def test_sqlite_paths_and_urls_open_a_file(tmp_path: Path) -> None:
@@ -35,9 +39,6 @@ def test_other_schemes_are_refused_with_what_to_give() -> None:
 
 
 def test_a_missing_driver_says_what_to_install() -> None:
-    need_module("sqlalchemy", "sql")
-    from celeriac.dashboard.sqlalchemy_db import engine_url
-
     assert engine_url("postgresql://u@h/db").drivername == "postgresql+psycopg"
     assert engine_url("mariadb://u@h/db").drivername == "mariadb+pymysql"
     with pytest.raises(ConfigurationError, match=r"psycopg2 driver: pip install 'psycopg2'"):
@@ -94,16 +95,25 @@ def test_postgresql_without_pg_trgm_warns_and_searches_by_scanning(
         store.close()
 
 
-def test_without_sqlalchemy_sqlite_works_and_a_url_names_the_extra(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_without_sqlalchemy_the_store_names_the_dashboard_extra(
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Given SQLAlchemy not installed, Expect a SQLite store as usual, and a server URL
-    refused with the extra to install."""
+    """Given SQLAlchemy not installed, Expect importing the store (on any database, SQLite
+    too) refused with the extra to install."""
     monkeypatch.setitem(sys.modules, "sqlalchemy", None)
-    monkeypatch.delitem(sys.modules, "celeriac.dashboard.sqlalchemy_db", raising=False)
-    store = Store(tmp_path / "plain.sqlite3")
+    for name in [m for m in sys.modules if m.startswith("celeriac.dashboard")]:
+        monkeypatch.delitem(sys.modules, name)
+    with pytest.raises(MissingExtraError, match=r"celeriac\[dashboard\]"):
+        importlib.import_module("celeriac.dashboard.store")
+
+
+def test_a_statement_the_database_refuses_leaves_the_store_working(store_env: StoreEnv) -> None:
+    """Given a read and a batch that the database refuses, Expect each error raised and
+    the store reading and writing as before afterwards (the shared SQLite connection too)."""
+    store = store_env.open()
+    with pytest.raises(sa.exc.DBAPIError):
+        store.query(sa.select(sa.column("nope")).select_from(sa.table("no_such_table")))
+    with pytest.raises(sa.exc.DBAPIError), store.db.transaction() as connection:
+        connection.execute(sa.select(sa.column("nope")).select_from(sa.table("no_such_table")))
     store.apply([Event.from_dict({"type": "task-sent", "uuid": "t1", "name": "proj.add"})])
     assert [t["id"] for t in list_tasks(store, TaskFilter())] == ["t1"]
-    store.close()
-    with pytest.raises(MissingExtraError, match=r"celeriac\[sql\]"):
-        open_database("postgresql+psycopg://postgres@127.0.0.1/test")
