@@ -8,8 +8,9 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from .backends import Backend, connect_backend
-from .brokers import Broker, connect_broker, redact, scheme_of
+from .backends import Backend, connect_backend, default_backend_url
+from .brokers import Broker, connect_broker, redact
+from .brokers.capabilities import require
 from .config import Settings, settings_from_object
 from .exceptions import NotRegistered
 from .message import Message
@@ -28,7 +29,6 @@ logger = logging.getLogger("celeriac")
 
 F = TypeVar("F", bound=Callable[..., Any])
 EMBEDDED_BROKER_URL = "sqlite:///celeriac.sqlite3"
-_SAME_STORE_SCHEMES = {"memory", "sqlite", "redis", "rediss", "redis+sentinel", "redis+cluster"}
 
 _current: Celeriac | None = None
 _shared_tasks: list[tuple[Callable[..., Any], dict[str, Any]]] = []
@@ -124,9 +124,7 @@ class Celeriac:
     def backend_url(self) -> str:
         if self.conf.result_backend:
             return self.conf.result_backend  # type: ignore[no-any-return]
-        if scheme_of(self.broker_url) in _SAME_STORE_SCHEMES:
-            return self.broker_url
-        return "disabled://"
+        return default_backend_url(self.broker_url)
 
     def describe(self) -> str:
         """Broker and backend, passwords removed, for logs and banners."""
@@ -232,7 +230,9 @@ class Celeriac:
         self, task_ids: Sequence[str], terminate: bool = False, signal: str = "SIGTERM"
     ) -> None:
         """Revoke tasks in the broker (durable, with ``task_revoke_ttl``)."""
-        self.broker.revoke(list(task_ids), float(self.conf.task_revoke_ttl))
+        broker = self.broker
+        revocations = require(broker, broker.revocations, "revocations", "revoking tasks")
+        revocations.revoke(list(task_ids), float(self.conf.task_revoke_ttl))
         hook = getattr(self, "on_revoke", None)
         if hook is not None:  # remote control broadcasts terminate requests
             hook(task_ids, terminate, signal)

@@ -43,14 +43,24 @@ def _load(spec: str) -> Any:
     return getattr(importlib.import_module(module), attr)
 
 
-def connect_broker(url: str, conf: Settings) -> Broker:
-    """A new connection to the broker at ``url``."""
+def _spec(url: str) -> str:
     spec = _SCHEMES.get(scheme_of(url))
     if spec is None:
         raise ConfigurationError(
             f"broker URL {redact(url)!r} has an unknown scheme: use one of "
             f"{', '.join(s + '://' for s in _SCHEMES)}"
         )
+    return spec
+
+
+def broker_class(url: str) -> type[Broker]:
+    """The class of the broker at ``url``, to read what it declares without connecting."""
+    return _load(_spec(url))  # type: ignore[no-any-return]
+
+
+def connect_broker(url: str, conf: Settings) -> Broker:
+    """A new connection to the broker at ``url``."""
+    spec = _spec(url)
     options = dict(conf.broker_transport_options or {})
     if spec.endswith(":AMQPBroker") and conf.task_queues and "task_queues" not in options:
         options["task_queues"] = conf.task_queues  # exchanges and routing keys per queue
@@ -63,4 +73,12 @@ def connect_broker(url: str, conf: Settings) -> Broker:
     )
 
 
-__all__ = ["Broker", "DeadLetter", "QueueStats", "connect_broker", "redact", "scheme_of"]
+__all__ = [
+    "Broker",
+    "DeadLetter",
+    "QueueStats",
+    "broker_class",
+    "connect_broker",
+    "redact",
+    "scheme_of",
+]

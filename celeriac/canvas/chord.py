@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..brokers import scheme_of
 from ..exceptions import ConfigurationError
 from ..message import Message
 from ..result import GroupResult
@@ -122,7 +121,7 @@ class chord(_Workflow):
         if not members:  # nothing to wait for
             return body._messages(ctx, ([],), {})
         call_args, call_kwargs = self.merged(args, kwargs)
-        if scheme_of(ctx.app.backend_url) == "disabled":
+        if not ctx.app.backend.stores_results:
             raise ConfigurationError(
                 "a chord needs a result backend, where its header's results meet: set "
                 "result_backend (redis://..., sqlite:///results.sqlite3, ...)"

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from .. import __version__
-from ..brokers import scheme_of
+from ..brokers import broker_class
 from ..exceptions import ConfigurationError
 from .state import WorkerState
 
@@ -63,7 +63,7 @@ def _pool(
     app: Celeriac, options: WorkerOptions, state: WorkerState, announce: Callable[[str], None]
 ) -> Pool:
     if options.pool == "prefork":
-        if scheme_of(app.broker_url) == "memory":
+        if not broker_class(app.broker_url).spans_processes:
             raise ConfigurationError(
                 "the memory:// broker lives inside one process, so prefork children cannot "
                 "share it: use -P threads or -P solo, or a broker such as sqlite:///tasks.db"
