@@ -99,7 +99,8 @@ class Celeriac:
             self._router = None
         if names & {"task_serializer", "accept_content", "security_key"}:
             self._codec = None
-        if names & {"broker_url", "result_backend", "broker_transport_options", "result_expires"}:
+        connections = {"broker_url", "broker_capabilities_url", "broker_transport_options"}
+        if names & (connections | {"result_backend", "result_expires"}):
             self._local = threading.local()
 
     @property

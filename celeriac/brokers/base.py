@@ -200,7 +200,8 @@ class QueueAdmin(Protocol):
 
 class AdminBroker(Broker):
     """A broker whose inspecting and managing calls go to its :class:`QueueAdmin`,
-    ``_admin``, which the subclass makes (Redis, SQLite)."""
+    ``_admin``, which the subclass makes (Redis, SQLite; a composed broker's is the
+    broker that delivers)."""
 
     _admin: QueueAdmin
 

@@ -15,7 +15,9 @@ A caller that cannot do without one takes it through :func:`require`, which
 turns its absence into a :class:`~celeriac.exceptions.CapabilityUnavailable`
 that names the broker, the capability and what to configure.
 
-Memory, SQLite, Redis and RabbitMQ brokers offer all four.
+Memory, SQLite, Redis and RabbitMQ brokers offer all four. With
+``broker_capabilities_url`` set, a broker takes them from that store instead
+(:mod:`celeriac.brokers.composed`).
 """
 
 from __future__ import annotations
@@ -117,7 +119,7 @@ def require(broker: Broker, offered: T | None, capability: str, purpose: str) ->
     raise CapabilityUnavailable(
         f"broker {redact(broker.url)} ({type(broker).__name__}) keeps no {noun}, so "
         f"{purpose} is not available on it: use a Redis, RabbitMQ or SQLite broker, "
-        f"which offer {noun}"
+        f"which offer {noun}, or set broker_capabilities_url to a Redis or SQLite store"
     )
 
 

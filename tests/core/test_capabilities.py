@@ -17,10 +17,12 @@ from celeriac.backends import default_backend_url
 from celeriac.backends.disabled import DisabledBackend
 from celeriac.brokers import broker_class
 from celeriac.brokers.capabilities import CAPABILITIES, require
+from celeriac.brokers.composed import ComposedBroker
 from celeriac.brokers.memory import MemoryBroker
 from celeriac.control import PausedQueues
 from celeriac.events import EventReceiver, dispatcher_for
 from celeriac.exceptions import CapabilityUnavailable, ConfigurationError
+from celeriac.sqlite.broker import SQLiteBroker
 
 
 def _without(*capabilities: str) -> type[MemoryBroker]:
@@ -113,3 +115,45 @@ def test_what_brokers_and_backends_are_is_declared_not_read_from_their_urls() ->
     assert DisabledBackend.stores_results is False
     assert default_backend_url("amqp://guest@localhost//") == "disabled://"
     assert default_backend_url("redis://localhost/0") == "redis://localhost/0"
+
+
+def test_capabilities_come_from_the_store_broker_capabilities_url_names(
+    app: Celeriac, sqlite_url: str
+) -> None:
+    """Given a memory broker whose capabilities live in a SQLite file, expect flags,
+    streams, rates and revocations in that file, and fetched messages flagged revoked
+    from it."""
+    app.conf.broker_capabilities_url = sqlite_url
+
+    @app.task(name="t.echo")
+    def echo(x: int) -> int:
+        return x
+
+    broker = app.broker
+    assert isinstance(broker, ComposedBroker)
+    app.control.pause("q")
+    app.revoke(["gone"])
+    assert broker.streams is not None and broker.rates is not None
+    broker.streams.add("events", [b"e"])
+    assert broker.rates.reserve("k", 60.0) == 0.0
+    store = SQLiteBroker(sqlite_url)
+    assert store.flags is not None and set(store.flags.read("paused:")) == {"paused:q"}
+    assert store.streams is not None and store.streams.read("events", "0")[0][1] == b"e"
+    assert store.rates is not None and store.rates.reserve("k", 60.0) > 0  # the same slots
+    assert store.revocations is not None and store.revocations.revoked(["gone"]) == {"gone"}
+    store.close()
+
+    echo.apply_async((1,), task_id="gone")
+    echo.apply_async((2,), task_id="kept")
+    taken = broker.fetch(["celeriac"], "c", 10, 1.0)
+    assert {d.id: d.revoked for d in taken} == {"gone": True, "kept": False}
+
+
+def test_a_capabilities_store_in_one_process_memory_is_refused_for_a_shared_broker(
+    sqlite_url: str,
+) -> None:
+    app = Celeriac(
+        "x", broker=sqlite_url, broker_capabilities_url="memory://caps", set_as_current=False
+    )
+    with pytest.raises(ConfigurationError, match="lives inside one process"):
+        app.connect_broker()
