@@ -132,8 +132,7 @@ class RedisBroker(AdminBroker):
         self._wake_prefix = f"{p}:wake:" if self.cluster else ""
         self._retry_timeout = float(self.target.options["publish_retry_timeout"])
         timeout = self.target.options["socket_timeout"]
-        max_block = max(0.1, timeout - 1.0) if timeout else 300.0
-        self._max_block = max_block
+        self._max_block = max(0.1, timeout - 1.0) if timeout else 300.0
         self._bases: dict[str, str] = {}
         self._wakes: dict[str, bytes] = {}  # per queue base: see _publish_now
         self._registered: set[str] = set()  # queues this process has put in {P}:queues
@@ -151,7 +150,7 @@ class RedisBroker(AdminBroker):
             if pooled is None
             else ClusterFetch(self.client, pooled, self.base, self._wake_prefix, revocations)
         )
-        self.streams = RedisStreams(self.client, p, max_block, error)
+        self.streams = RedisStreams(self.client, p, self._max_block, error)
         self.flags = RedisFlags(self.client, f"{{{p}}}:flags", error)
         self.rates = RedisRates(self.link, p, error)
         self.revocations = revocations
