@@ -198,8 +198,8 @@ class EventDispatcher:
                     held = False
                     failures = 0
                 except CapabilityUnavailable as exc:
-                    self._unsupported(exc)
-                    held = False
+                    self._unsupported(exc)  # drops what is buffered and held: round over
+                    due, held = 0, False
                 except Exception as exc:  # any broker trouble: keep events, retry later
                     self._on_failure(broker, exc, failures)
                     broker = None

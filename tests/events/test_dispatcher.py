@@ -154,7 +154,9 @@ def test_a_broker_without_streams_turns_events_off(
     assert dispatcher.unsupported and dispatcher.dropped == 1
     dispatcher.send("task-sent", uuid="2")  # ignored from now on
     assert dispatcher.dropped == 1 and not dispatcher._buffer
+    thread = dispatcher._thread
     dispatcher.close()
+    assert thread is not None and not thread.is_alive()  # it went idle, not round in circles
 
 
 def test_the_stream_keeps_about_event_queue_maxlen_events(app: Celeriac) -> None:
