@@ -78,7 +78,7 @@ def ingest(target: Target, tasks: int) -> float:
         for i in range(tasks)
     ]  # fmt: skip
     items = [pack(groups[start : start + PACK_MAX]) for start in range(0, tasks, PACK_MAX)]
-    app.broker.stream_add(EVENTS_STREAM, items, maxlen=len(items) + 10)
+    app.broker.streams.add(EVENTS_STREAM, items, maxlen=len(items) + 10)
     store = target.store("ingest")
     began = time.perf_counter()
     count = Collector(app, store).drain()

@@ -83,7 +83,7 @@ def _stream_end(app: Any) -> str:
     """Where the event stream ends now: a RabbitMQ stream outlives the drains."""
     broker = app.connect_broker()
     try:
-        return broker.stream_last("events")
+        return str(broker.streams.last("events"))
     finally:
         broker.close()
 
@@ -91,7 +91,7 @@ def _stream_end(app: Any) -> str:
 def _events_written(app: Any, position: str) -> int:
     broker = app.connect_broker()
     count = 0
-    while batch := broker.stream_read("events", position, 10_000):
+    while batch := broker.streams.read("events", position, 10_000):
         count += sum(
             e.type.startswith("task-") for pos, data in batch for e in decode_item(pos, data)
         )

@@ -1,4 +1,4 @@
-"""What a cluster-wide rate-limit reservation costs (``Broker.rate_reserve``), on any broker.
+"""What a cluster-wide rate-limit reservation costs (``broker.rates.reserve``), on any broker.
 
     python bench/rate_bench.py --broker amqp://guest:guest@localhost:5672//
                                [--reservations 2000] [--processes 4]
@@ -20,19 +20,25 @@ import uuid
 from typing import Any
 
 from celeriac.brokers import connect_broker
+from celeriac.brokers.capabilities import RateLimits, require
 from celeriac.config import Settings
 from celeriac.urls import redact
 
 INTERVAL = 1e-6  # the slots themselves do not matter here, only the reservations
 
 
+def _rates(broker: Any) -> RateLimits:
+    return require(broker, broker.rates, "rates", "the rate-limit bench")
+
+
 def _latencies(url: str, key: str, count: int) -> list[float]:
     broker = connect_broker(url, Settings())
-    broker.rate_reserve(f"{key}:warm", INTERVAL)  # connected, queue declared
+    rates = _rates(broker)
+    rates.reserve(f"{key}:warm", INTERVAL)  # connected, queue declared
     spent = []
     for _ in range(count):
         start = time.perf_counter()
-        broker.rate_reserve(key, INTERVAL)
+        rates.reserve(key, INTERVAL)
         spent.append(time.perf_counter() - start)
     broker.close()
     return spent
@@ -40,12 +46,13 @@ def _latencies(url: str, key: str, count: int) -> list[float]:
 
 def _contend(url: str, key: str, count: int, go: Any, out: Any) -> None:
     broker = connect_broker(url, Settings())
-    broker.rate_reserve(f"{key}:warm:{uuid.uuid4().hex}", INTERVAL)
+    rates = _rates(broker)
+    rates.reserve(f"{key}:warm:{uuid.uuid4().hex}", INTERVAL)
     go.wait(60)
     spent = []
     for _ in range(count):
         start = time.perf_counter()
-        broker.rate_reserve(key, INTERVAL)
+        rates.reserve(key, INTERVAL)
         spent.append(time.perf_counter() - start)
     out.put(spent)
     broker.close()
@@ -61,7 +68,7 @@ def main() -> None:
     parser.add_argument("--reservations", type=int, default=2000)
     parser.add_argument("--processes", type=int, default=4)
     opts = parser.parse_args()
-    print(f"rate_reserve on {redact(opts.broker)}")
+    print(f"rates.reserve on {redact(opts.broker)}")
 
     spent = sorted(_latencies(opts.broker, f"bench:{uuid.uuid4().hex}", opts.reservations))
     p99 = spent[int(len(spent) * 0.99) - 1]

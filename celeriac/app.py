@@ -8,8 +8,9 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar, overload
 
-from .backends import Backend, connect_backend
+from .backends import Backend, connect_backend, default_backend_url
 from .brokers import Broker, connect_broker
+from .brokers.capabilities import require
 from .config import Settings, settings_from_object
 from .control import Control
 from .current import current_app, set_current_app, shared_task, shared_tasks, use_default_app
@@ -26,13 +27,12 @@ from .result import GroupResult as _GroupResult
 from .routing import Router
 from .serialization import Codec
 from .task import Task
-from .urls import redact, scheme_of
+from .urls import redact
 
 logger = logging.getLogger("celeriac")
 
 F = TypeVar("F", bound=Callable[..., Any])
 EMBEDDED_BROKER_URL = "sqlite:///celeriac.sqlite3"
-_SAME_STORE_SCHEMES = {"memory", "sqlite", "redis", "rediss", "redis+sentinel", "redis+cluster"}
 
 
 class Celeriac:
@@ -90,7 +90,8 @@ class Celeriac:
             self._router = None
         if names & {"task_serializer", "accept_content", "security_key"}:
             self._codec = None
-        if names & {"broker_url", "result_backend", "broker_transport_options", "result_expires"}:
+        connections = {"broker_url", "broker_capabilities_url", "broker_transport_options"}
+        if names & (connections | {"result_backend", "result_expires"}):
             self._local = _Connections()
 
     @property
@@ -115,9 +116,7 @@ class Celeriac:
     def backend_url(self) -> str:
         if self.conf.result_backend:
             return self.conf.result_backend  # type: ignore[no-any-return]
-        if scheme_of(self.broker_url) in _SAME_STORE_SCHEMES:
-            return self.broker_url
-        return "disabled://"
+        return default_backend_url(self.broker_url)
 
     def describe(self) -> str:
         """Broker and backend, passwords removed, for logs and banners."""
@@ -224,7 +223,9 @@ class Celeriac:
         self, task_ids: Sequence[str], terminate: bool = False, signal: str = "SIGTERM"
     ) -> None:
         """Revoke tasks in the broker (durable, with ``task_revoke_ttl``)."""
-        self.broker.revoke(list(task_ids), float(self.conf.task_revoke_ttl))
+        broker = self.broker
+        revocations = require(broker, broker.revocations, "revocations", "revoking tasks")
+        revocations.revoke(list(task_ids), float(self.conf.task_revoke_ttl))
         hook = getattr(self, "on_revoke", None)
         if hook is not None:  # remote control broadcasts terminate requests
             hook(task_ids, terminate, signal)

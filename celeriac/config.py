@@ -104,6 +104,7 @@ Validator = Callable[[str, Any], Any]
 #: name -> (default, validator); defaults that are mutable are copied per app.
 SETTINGS: dict[str, tuple[Any, Validator | None]] = {
     "broker_url": (None, _url),
+    "broker_capabilities_url": (None, _url),
     "result_backend": (None, _url),
     "broker_transport_options": ({}, None),
     "broker_connection_retry": (True, None),

@@ -2,6 +2,7 @@
 
     CeleriacError
     ├── ConfigurationError          a bad setting, URL or option; says what to change
+    │   └── CapabilityUnavailable   the broker lacks a capability a caller needs; says what to use
     ├── MissingExtraError           an optional dependency is not installed; names the extra
     ├── SerializationError          an argument or result cannot be encoded; names it
     ├── MessageDecodeError          bytes from the broker are not a message we can read
@@ -36,6 +37,13 @@ class CeleriacError(Exception):
 
 class ConfigurationError(CeleriacError):
     """A setting, URL or option is wrong; the message says what to change."""
+
+
+class CapabilityUnavailable(ConfigurationError):
+    """The broker offers no streams, flags, rate limits or revocations, and a caller needs them.
+
+    The message names the broker, the capability and what to configure instead.
+    """
 
 
 class MissingExtraError(ConfigurationError, ImportError):

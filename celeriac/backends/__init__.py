@@ -26,6 +26,14 @@ _SCHEMES = {
 SQL_PREFIX, SQL_SPEC = "db+", "celeriac.sql.backend:SQLBackend"
 
 
+def default_backend_url(broker_url: str) -> str:
+    """Where results go when no ``result_backend`` is set: the broker's own store when
+    it keeps results too (memory, SQLite, Redis), else nowhere (``disabled://``)."""
+    if scheme_of(broker_url) in _SCHEMES:
+        return broker_url
+    return "disabled://"
+
+
 def connect_backend(url: str, conf: Settings, codec: Codec) -> Backend:
     """A new connection to the result backend at ``url``."""
     scheme = scheme_of(url)
@@ -37,8 +45,8 @@ def connect_backend(url: str, conf: Settings, codec: Codec) -> Backend:
             f"({SQL_PREFIX}postgresql://user@host/db)"
         )
     cls = load_object(spec)
-    options = cls.options_from(conf) if hasattr(cls, "options_from") else {}
+    options = cls.options_from(conf)
     return cls(codec, url, expires=float(conf.result_expires), **options)  # type: ignore[no-any-return]
 
 
-__all__ = ["Backend", "TaskMeta", "connect_backend"]
+__all__ = ["Backend", "TaskMeta", "connect_backend", "default_backend_url"]

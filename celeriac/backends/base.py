@@ -4,6 +4,8 @@ A backend stores one :class:`TaskMeta` per task id, each expiring
 ``result_expires`` seconds after it was written, with no extra process to clean
 up. ``wait`` returns as soon as a task is ready: backends that can be notified
 (memory, Redis) block on a notification; the others poll with a short backoff.
+What a backend is beyond that it declares in attributes (``stores_results``,
+``fork_sensitive``), so callers ask the object, never its URL.
 """
 
 from __future__ import annotations
@@ -13,12 +15,15 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import states
 from ..backoff import Backoff
 from ..exceptions import RemoteError, TimeoutError
 from ..serialization import Codec, from_wire, to_wire
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 DEFAULT_RESULT_EXPIRES = 86400.0
 
@@ -106,9 +111,20 @@ class Backend(ABC):
     expires: float = DEFAULT_RESULT_EXPIRES
     poll_interval: float = 0.001  # first poll interval for backends that cannot notify
     max_poll_interval: float = 0.05
+    #: Whether records are kept (False for the stand-in used when none is configured:
+    #: what needs results to meet, a chord's join, cannot work on it).
+    stores_results: bool = True
+    #: Whether a fork in the middle of one of its calls can leave the child stuck
+    #: (SQLite): see ``Broker.fork_sensitive``.
+    fork_sensitive: bool = False
 
     def __init__(self, codec: Codec) -> None:
         self.codec = codec
+
+    @classmethod
+    def options_from(cls, conf: Settings) -> dict[str, Any]:
+        """Keyword arguments for the constructor from an app's settings (none by default)."""
+        return {}
 
     @abstractmethod
     def store(self, metas: Sequence[TaskMeta]) -> None:

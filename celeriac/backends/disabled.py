@@ -17,6 +17,8 @@ _WHY = (
 class DisabledBackend(Backend):
     """Stores nothing; reading a result says how to configure a backend."""
 
+    stores_results = False
+
     def __init__(self, codec: Codec, url: str = "disabled://", expires: float = 0.0) -> None:
         super().__init__(codec)
         self.url = url

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from ..exceptions import ConfigurationError
 from ..urls import load_object, redact, scheme_of
 from .base import Broker, DeadLetter, QueueStats
+from .composed import ComposedBroker
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -23,24 +24,54 @@ _SCHEMES = {
 }
 
 
-def connect_broker(url: str, conf: Settings) -> Broker:
-    """A new connection to the broker at ``url``."""
+def _spec(url: str) -> str:
     spec = _SCHEMES.get(scheme_of(url))
     if spec is None:
         raise ConfigurationError(
             f"broker URL {redact(url)!r} has an unknown scheme: use one of "
             f"{', '.join(s + '://' for s in _SCHEMES)}"
         )
+    return spec
+
+
+def broker_class(url: str) -> type[Broker]:
+    """The class of the broker at ``url``, to read what it declares without connecting."""
+    return load_object(_spec(url))  # type: ignore[no-any-return]
+
+
+def connect_broker(url: str, conf: Settings) -> Broker:
+    """A new connection to the broker at ``url``; with ``broker_capabilities_url`` set,
+    one whose capabilities come from that store (see :mod:`celeriac.brokers.composed`)."""
+    spec = _spec(url)
     options = dict(conf.broker_transport_options or {})
     if spec.endswith(":AMQPBroker") and conf.task_queues and "task_queues" not in options:
         options["task_queues"] = conf.task_queues  # exchanges and routing keys per queue
-    cls = load_object(spec)
-    return cls(  # type: ignore[no-any-return]
-        url,
-        lease_seconds=float(options.pop("visibility_timeout", 30.0)),
-        max_deliveries=int(options.pop("max_deliveries", 5)),
-        **options,
+    lease_seconds = float(options.pop("visibility_timeout", 30.0))
+    max_deliveries = int(options.pop("max_deliveries", 5))
+    broker: Broker = load_object(spec)(
+        url, lease_seconds=lease_seconds, max_deliveries=max_deliveries, **options
     )
+    store_url = conf.broker_capabilities_url
+    if not store_url:
+        return broker
+    store_class = load_object(_spec(store_url))
+    if broker.spans_processes and not store_class.spans_processes:
+        broker.close()
+        raise ConfigurationError(
+            f"broker_capabilities_url {redact(store_url)!r} lives inside one process, so "
+            "other workers could not share it: use a Redis or SQLite URL"
+        )
+    # The store's own options go in its URL: the transport options are the broker's.
+    store: Broker = store_class(
+        store_url, lease_seconds=lease_seconds, max_deliveries=max_deliveries
+    )
+    return ComposedBroker(broker, store)
 
 
-__all__ = ["Broker", "DeadLetter", "QueueStats", "connect_broker"]
+__all__ = [
+    "Broker",
+    "DeadLetter",
+    "QueueStats",
+    "broker_class",
+    "connect_broker",
+]

@@ -1,4 +1,4 @@
-"""The broker contract: the few primitives every broker implements.
+"""The broker contract: the few delivery primitives every broker implements.
 
 Every broker honours the delivery contract of the design:
 
@@ -11,11 +11,17 @@ Every broker honours the delivery contract of the design:
   all the queues one fetch names.
 * A message with an ``eta`` in the future waits in the broker's delayed set and
   is promoted when due by whichever consumer fetches next.
-* Revocations are stored with a time to live.
 
 Delivery tags are opaque strings chosen by the broker; each carries whatever the
 broker needs to find its message again (a supervisor acks a dead child's message
 by tag alone).
+
+Everything else a broker may keep for the cluster (streams for events and
+remote control, flags, rate-limit slots, revocations) is a capability object on
+a typed attribute, ``None`` where the broker has none: see
+:mod:`celeriac.brokers.capabilities`. What a broker is, beyond that, it declares
+in attributes too (``spans_processes``, ``fork_sensitive``), so callers ask the
+object and never its URL.
 """
 
 from __future__ import annotations
@@ -23,12 +29,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from ..message import Delivery, Envelope
 
 if TYPE_CHECKING:
     from ..backends.base import Backend, TaskMeta
+    from .capabilities import Flags, RateLimits, Revocations, Streams
 
 DEFAULT_LEASE_SECONDS = 30.0
 DEFAULT_MAX_DELIVERIES = 5
@@ -70,6 +77,20 @@ class Broker(ABC):
     lease_seconds: float = DEFAULT_LEASE_SECONDS
     max_deliveries: int = DEFAULT_MAX_DELIVERIES
 
+    #: Whether connections made in other processes see the same queues (False for a
+    #: broker in one process's memory: prefork children could not share it).
+    spans_processes: bool = True
+    #: Whether a fork in the middle of one of its calls can leave the child stuck
+    #: (SQLite's process-wide mutexes): background threads of a forking process then
+    #: call it under a lock forks wait for (:mod:`celeriac.events.forksafe`).
+    fork_sensitive: bool = False
+
+    # -- capabilities (celeriac.brokers.capabilities): None where the broker has none --
+    streams: Streams | None = None  # events, control commands, replies
+    flags: Flags | None = None  # paused queues, worker presence, stopped tasks
+    rates: RateLimits | None = None  # cluster-wide rate-limit slots
+    revocations: Revocations | None = None  # revoked task ids; fetch flags them
+
     # -- producing ---------------------------------------------------------
     @abstractmethod
     def publish(self, envelopes: Sequence[Envelope]) -> None:
@@ -85,7 +106,9 @@ class Broker(ABC):
         Promotes due delayed messages of these queues first. Waits up to
         ``timeout`` seconds when nothing is ready; returns ``[]`` then. No
         queues returns ``[]`` at once, and a broker that pushes messages to its
-        consumers (RabbitMQ) gives back what it pushed to this one.
+        consumers (RabbitMQ) gives back what it pushed to this one. Each
+        delivery says whether its task is revoked (``Delivery.revoked``), as the
+        broker's ``revocations`` know it, so a worker skips it without asking.
         """
 
     @abstractmethod
@@ -101,8 +124,9 @@ class Broker(ABC):
     ) -> None:
         """Store task records, then ack: a task's finish, in one round trip where possible.
 
-        A broker that shares its server with the backend (Redis) sends both at
-        once; the default stores, then acks.
+        The default stores, then acks. A broker that recognises the backend as
+        one of its own engine on the same server or file (Redis, SQLite) overrides
+        this and sends both at once.
         """
         if metas and backend is not None:
             backend.store(metas)
@@ -159,53 +183,42 @@ class Broker(ABC):
     def purge_dead(self, queue: str, ids: Sequence[str] | None = None) -> int:
         """Delete dead letters (all, or those ids)."""
 
-    # -- revocations ---------------------------------------------------------
-    @abstractmethod
-    def revoke(self, ids: Sequence[str], ttl: float) -> None:
-        """Remember these task ids as revoked for ``ttl`` seconds."""
-
-    @abstractmethod
-    def revoked(self, ids: Sequence[str]) -> set[str]:
-        """Which of these task ids are revoked."""
-
-    # -- rate limits -----------------------------------------------------------
-    def rate_reserve(self, key: str, interval: float, burst: int = 1) -> float:
-        """Reserve the next slot of a rate limit shared by every worker; seconds until it.
-
-        GCRA with reservation: each call takes the next free slot
-        (``interval`` = 1 / rate apart, up to ``burst`` at once) and returns
-        how long to wait for it, 0.0 when it is now. Atomic in the broker's
-        store, so the limit holds for the whole cluster.
-        """
-        raise NotImplementedError(f"{type(self).__name__} does not implement rate limits")
-
-    # -- streams: events and remote control -----------------------------------
-    # A stream is an append-only, bounded log of opaque items. Positions are
-    # opaque strings that increase; "0" is before the first item. Events go to
-    # the stream "events", control commands to "control", replies to
-    # "reply:<command id>".
-    def stream_add(self, stream: str, items: Sequence[bytes], maxlen: int = 100_000) -> None:
-        """Append items, keeping about the newest ``maxlen``."""
-        raise NotImplementedError(f"{type(self).__name__} does not implement streams")
-
-    def stream_read(
-        self, stream: str, after: str, limit: int = 1000, timeout: float = 0.0
-    ) -> list[tuple[str, bytes]]:
-        """Items after position ``after``, oldest first; waits up to ``timeout`` for one."""
-        raise NotImplementedError(f"{type(self).__name__} does not implement streams")
-
-    def stream_last(self, stream: str) -> str:
-        """The position of the newest item ("0" when empty): read after it for new items."""
-        raise NotImplementedError(f"{type(self).__name__} does not implement streams")
-
-    # -- flags: small durable state shared by the cluster (paused queues) -------
-    def set_flag(self, name: str, value: str | None) -> None:
-        """Set (or with None, clear) a named flag."""
-        raise NotImplementedError(f"{type(self).__name__} does not implement flags")
-
-    def flags(self, prefix: str = "") -> dict[str, str]:
-        """Every flag whose name starts with ``prefix``."""
-        raise NotImplementedError(f"{type(self).__name__} does not implement flags")
-
     def close(self) -> None:
         """Release connections and files."""
+
+
+class QueueAdmin(Protocol):
+    """The inspecting and managing primitives of a broker, as one composed object."""
+
+    def queues(self) -> list[str]: ...
+    def stats(self, queue: str) -> QueueStats: ...
+    def purge(self, queue: str) -> int: ...
+    def dead_letters(self, queue: str, limit: int) -> list[DeadLetter]: ...
+    def requeue_dead(self, queue: str, ids: Sequence[str] | None) -> int: ...
+    def purge_dead(self, queue: str, ids: Sequence[str] | None) -> int: ...
+
+
+class AdminBroker(Broker):
+    """A broker whose inspecting and managing calls go to its :class:`QueueAdmin`,
+    ``_admin``, which the subclass makes (Redis, SQLite; a composed broker's is the
+    broker that delivers)."""
+
+    _admin: QueueAdmin
+
+    def queues(self) -> list[str]:
+        return self._admin.queues()
+
+    def stats(self, queue: str) -> QueueStats:
+        return self._admin.stats(queue)
+
+    def purge(self, queue: str) -> int:
+        return self._admin.purge(queue)
+
+    def dead_letters(self, queue: str, limit: int = 100) -> list[DeadLetter]:
+        return self._admin.dead_letters(queue, limit)
+
+    def requeue_dead(self, queue: str, ids: Sequence[str] | None = None) -> int:
+        return self._admin.requeue_dead(queue, ids)
+
+    def purge_dead(self, queue: str, ids: Sequence[str] | None = None) -> int:
+        return self._admin.purge_dead(queue, ids)

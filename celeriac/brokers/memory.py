@@ -1,7 +1,8 @@
 """The in-process broker: for tests and eager runs, one process only.
 
 Every ``memory://name`` URL in a process shares one store, so a producer and the
-worker threads of a test see the same queues.
+worker threads of a test see the same queues. The broker's capabilities
+(streams, flags, rate limits, revocations) are small objects on the same store.
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ def _store_for(url: str) -> _Store:
 class MemoryBroker(Broker):
     """A thread-safe broker in this process's memory."""
 
+    spans_processes = False  # prefork children would each have their own
+
     def __init__(
         self,
         url: str = "memory://",
@@ -66,7 +69,11 @@ class MemoryBroker(Broker):
         self.url = url
         self.lease_seconds = lease_seconds
         self.max_deliveries = max_deliveries
-        self._s = _store_for(url)
+        self._s = store = _store_for(url)
+        self.streams = MemoryStreams(store)
+        self.flags = MemoryFlags(store)
+        self.rates = MemoryRates(store)
+        self.revocations = MemoryRevocations(store)
 
     # -- producing ---------------------------------------------------------
     def publish(self, envelopes: Sequence[Envelope]) -> None:
@@ -274,7 +281,17 @@ class MemoryBroker(Broker):
         with self._s.lock:
             return len(self._take_dead(queue, ids))
 
-    # -- revocations ---------------------------------------------------------
+
+class _OnStore:
+    """A capability of the memory broker, on its process-wide store."""
+
+    def __init__(self, store: _Store) -> None:
+        self._s = store
+
+
+class MemoryRevocations(_OnStore):
+    """Revoked task ids with their expiry; fetch reads them as it takes."""
+
     def revoke(self, ids: Sequence[str], ttl: float) -> None:
         now = time.time()
         with self._s.lock:
@@ -289,8 +306,11 @@ class MemoryBroker(Broker):
         with self._s.lock:
             return {i for i in ids if self._s.revoked.get(i, 0.0) > now}
 
-    # -- rate limits -----------------------------------------------------------
-    def rate_reserve(self, key: str, interval: float, burst: int = 1) -> float:
+
+class MemoryRates(_OnStore):
+    """GCRA rate-limit slots, one theoretical arrival time per key."""
+
+    def reserve(self, key: str, interval: float, burst: int = 1) -> float:
         now = time.time()
         with self._s.lock:
             tat = max(self._s.rate_tat.get(key, now), now)
@@ -298,8 +318,11 @@ class MemoryBroker(Broker):
             self._s.rate_tat[key] = tat + interval
         return run_at - now
 
-    # -- streams and flags ----------------------------------------------------------
-    def stream_add(self, stream: str, items: Sequence[bytes], maxlen: int = 100_000) -> None:
+
+class MemoryStreams(_OnStore):
+    """Streams as lists; positions are one counter shared by every stream."""
+
+    def add(self, stream: str, items: Sequence[bytes], maxlen: int = 100_000) -> None:
         with self._s.lock:
             log = self._s.streams.setdefault(stream, [])
             log.extend((next(self._s.stream_seq), item) for item in items)
@@ -307,7 +330,7 @@ class MemoryBroker(Broker):
                 del log[: len(log) - maxlen]
             self._s.lock.notify_all()
 
-    def stream_read(
+    def read(
         self, stream: str, after: str, limit: int = 1000, timeout: float = 0.0
     ) -> list[tuple[str, bytes]]:
         position = int(after)
@@ -321,19 +344,23 @@ class MemoryBroker(Broker):
                     return found
                 self._s.lock.wait(remaining)
 
-    def stream_last(self, stream: str) -> str:
+    def last(self, stream: str) -> str:
         with self._s.lock:
             log = self._s.streams.get(stream)
             return str(log[-1][0]) if log else "0"
 
-    def set_flag(self, name: str, value: str | None) -> None:
+
+class MemoryFlags(_OnStore):
+    """Flags in a dict."""
+
+    def set(self, name: str, value: str | None) -> None:
         with self._s.lock:
             if value is None:
                 self._s.flags.pop(name, None)
             else:
                 self._s.flags[name] = value
 
-    def flags(self, prefix: str = "") -> dict[str, str]:
+    def read(self, prefix: str = "") -> dict[str, str]:
         with self._s.lock:
             return {k: v for k, v in self._s.flags.items() if k.startswith(prefix)}
 

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 from ..exceptions import ConfigurationError
 from ..message import Message
 from ..result import GroupResult
-from ..urls import scheme_of
 from .context import Context
 from .eager import fail_chord, failed
 from .group import group
@@ -124,7 +123,7 @@ class chord(_Workflow):
         if not members:  # nothing to wait for
             return body._messages(ctx, ([],), {})
         call_args, call_kwargs = self.merged(args, kwargs)
-        if scheme_of(ctx.app.backend_url) == "disabled":
+        if not ctx.app.backend.stores_results:
             raise ConfigurationError(
                 "a chord needs a result backend, where its header's results meet: set "
                 "result_backend (redis://..., sqlite:///results.sqlite3, ...)"

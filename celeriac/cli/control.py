@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from ..brokers.capabilities import require
 from ..rate import parse_rate
 from ..urls import redact
 from ._cluster import EXIT_NO_ANSWER, destinations, dump_json, no_answer, remote_options
@@ -83,7 +84,9 @@ def revoke(
     """Revoke TASK_IDS: never start them (stored in the broker); --terminate stops running ones."""
     app = app_from(ctx)
     ids = list(task_ids)
-    app.broker.revoke(ids, float(app.conf.task_revoke_ttl))
+    broker = app.broker
+    revocations = require(broker, broker.revocations, "revocations", "revoking tasks")
+    revocations.revoke(ids, float(app.conf.task_revoke_ttl))
     replies = app.control.on_revoke(ids, terminate, signal, reply=True, timeout=timeout)
     if not replies:  # the durable revocation holds: not an error
         click.echo(

@@ -17,8 +17,9 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..events.event import StreamsUnavailable
+from ..brokers.capabilities import Streams, require
 from ..events.worker import read_presence
+from ..exceptions import CapabilityUnavailable
 from ..rate import parse_rate
 from .pause import pause_queue, paused_queues, resume_queue
 from .protocol import CONTROL_MAXLEN, CONTROL_STREAM, Command, ProtocolError, Reply, reply_stream
@@ -50,28 +51,29 @@ class Control:
     ) -> list[dict[str, Any]]:
         """Send ``command`` to the workers; with ``reply``, their answers as ``[{host: value}]``."""
         message = Command.create(command, arguments, destination, reply)
-        broker = self.app.broker
+        streams = self._streams()
         expected = self._expected(message) if reply else set()
-        try:
-            broker.stream_add(CONTROL_STREAM, [message.encode()], maxlen=CONTROL_MAXLEN)
-        except NotImplementedError:
-            raise StreamsUnavailable(self.app.broker_url, "remote control") from None
+        streams.add(CONTROL_STREAM, [message.encode()], maxlen=CONTROL_MAXLEN)
         if not reply:
             return []
         return self._collect(message, expected, timeout, limit)
 
+    def _streams(self) -> Streams:
+        broker = self.app.broker
+        return require(broker, broker.streams, "streams", "remote control")
+
     def _expected(self, message: Command) -> set[str]:
         if message.destination is not None:
             return set(message.destination)
-        try:
-            return {w.hostname for w in read_presence(self.app.broker) if w.alive}
-        except NotImplementedError:
+        broker = self.app.broker
+        if broker.flags is None:
             return set()  # no presence on this broker: wait for the whole timeout
+        return {w.hostname for w in read_presence(broker) if w.alive}
 
     def _collect(
         self, message: Command, expected: set[str], timeout: float, limit: int | None
     ) -> list[dict[str, Any]]:
-        broker = self.app.broker
+        streams = self._streams()
         stream = reply_stream(message.id)
         position = "0"
         replies: list[dict[str, Any]] = []
@@ -81,7 +83,7 @@ class Control:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            items = broker.stream_read(stream, position, 1000, remaining)
+            items = streams.read(stream, position, 1000, remaining)
             if items:
                 position = items[-1][0]
             for _, data in items:
@@ -138,7 +140,7 @@ class Control:
         arguments = {"task_ids": list(task_ids), "terminate": terminate, "signal": signal}
         try:
             return self.broadcast("revoke", arguments, reply=reply, timeout=timeout)
-        except NotImplementedError:  # no control channel on this broker: the durable part holds
+        except CapabilityUnavailable:  # no control channel on this broker: the durable part holds
             logger.debug("broker has no control channel; revocation is stored only")
             return []
 

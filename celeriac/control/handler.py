@@ -104,13 +104,13 @@ class ControlHandler:
     @property
     def broker(self) -> Broker:
         if self._broker is None:
-            self._broker = guarded(self.app.connect_broker, self.app.broker_url)
+            self._broker = guarded(self.app.connect_broker)
         return self._broker
 
     @property
     def backend(self) -> Backend:
         if self._backend is None:
-            self._backend = guarded(self.app.connect_backend, self.app.backend_url)
+            self._backend = guarded(self.app.connect_backend)
         return self._backend
 
     def close(self) -> None:

@@ -25,7 +25,9 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from ..brokers.capabilities import Streams, require
 from ..events.forksafe import guarded
+from ..exceptions import CapabilityUnavailable
 from .handler import ControlHandler, apply_local
 from .protocol import (
     CONTROL_MAXLEN,
@@ -62,6 +64,10 @@ def handled_position(hostname: str) -> str | None:
     return _HANDLED.get(hostname)
 
 
+def _streams(broker: Broker) -> Streams:
+    return require(broker, broker.streams, "streams", "remote control")
+
+
 class ControlListener:
     """Reads commands for ``hostname`` and runs them, in a daemon thread."""
 
@@ -84,7 +90,7 @@ class ControlListener:
         self._thread: threading.Thread | None = None
 
     def _connect(self) -> Broker:
-        return guarded(self.app.connect_broker, self.app.broker_url)
+        return guarded(self.app.connect_broker)
 
     def start(self) -> None:
         """Note the stream's end now (so no later command is missed), then listen.
@@ -95,9 +101,9 @@ class ControlListener:
         try:
             self._broker = self._connect()
             if self.position is None:
-                self.position = self._broker.stream_last(CONTROL_STREAM)
+                self.position = _streams(self._broker).last(CONTROL_STREAM)
                 self._handled(self.position)
-        except NotImplementedError:
+        except CapabilityUnavailable:
             pass  # the thread says so once, and ends
         except Exception as exc:  # an outage at start is not a reason not to start
             logger.warning("control channel not reachable yet: %r", exc)
@@ -122,7 +128,7 @@ class ControlListener:
         try:
             broker = self._connect()
             try:
-                broker.stream_add(CONTROL_STREAM, [wake], maxlen=CONTROL_MAXLEN)
+                _streams(broker).add(CONTROL_STREAM, [wake], maxlen=CONTROL_MAXLEN)
             finally:
                 broker.close()
         except Exception:  # the broker is away: the read times out by itself
@@ -135,7 +141,7 @@ class ControlListener:
                 self._broker = self._broker or self._connect()
                 self._read_once(self._broker)
                 failures = 0
-            except NotImplementedError as exc:  # a broker without streams: nothing to listen to
+            except CapabilityUnavailable as exc:  # a broker without streams: nothing to listen to
                 logger.info("remote control is off: %s", exc)
                 break
             except Exception as exc:  # broker trouble: reconnect with backoff, keep position
@@ -161,18 +167,19 @@ class ControlListener:
             _HANDLED[self.hostname] = position
 
     def _read_once(self, broker: Broker) -> None:
+        streams = _streams(broker)
         if self.position is None:
-            self.position = broker.stream_last(CONTROL_STREAM)
+            self.position = streams.last(CONTROL_STREAM)
             self._handled(self.position)
-        items = broker.stream_read(CONTROL_STREAM, self.position, 100, READ_TIMEOUT)
+        items = streams.read(CONTROL_STREAM, self.position, 100, READ_TIMEOUT)
         for position, data in items:
             self.position = position
             try:
-                self._handle_item(broker, data)
+                self._handle_item(streams, data)
             finally:  # handled, or failed for good: either way a forked child need not redo it
                 self._handled(position)
 
-    def _handle_item(self, broker: Broker, data: bytes) -> None:
+    def _handle_item(self, streams: Streams, data: bytes) -> None:
         try:
             command = Command.decode(data)
         except ProtocolError as exc:
@@ -181,9 +188,9 @@ class ControlListener:
         if command.name == WAKE or self._stop.is_set():
             return
         if command.is_for(self.hostname) and not command.expired:
-            self._dispatch(broker, command)
+            self._dispatch(streams, command)
 
-    def _dispatch(self, broker: Broker, command: Command) -> None:
+    def _dispatch(self, streams: Streams, command: Command) -> None:
         if self.handler is None:
             apply_local(self.app, self.hostname, command.name, command.arguments)
             return
@@ -191,7 +198,7 @@ class ControlListener:
         value = self.handler.handle(command.name, command.arguments)
         if command.reply:
             reply = Reply(self.hostname, value).encode()
-            broker.stream_add(reply_stream(command.id), [reply], maxlen=REPLY_MAXLEN)
+            streams.add(reply_stream(command.id), [reply], maxlen=REPLY_MAXLEN)
         self.handler.run_after_reply()
         if self.on_change is not None and command.name in CHANGES:
             self.on_change()

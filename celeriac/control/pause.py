@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from ..brokers.base import Broker
+from ..brokers.capabilities import Flags, require
 
 if TYPE_CHECKING:
     from ..app import Celeriac
@@ -28,24 +29,30 @@ PAUSED_PREFIX = "paused:"
 REFRESH = 1.0  # seconds between two reads of the paused flags
 
 
+def _flags(broker: Broker) -> Flags:
+    return require(broker, broker.flags, "flags", "pausing queues")
+
+
 def pause_queue(broker: Broker, queue: str, by: str = "") -> None:
     """Stop every worker fetching from ``queue`` until :func:`resume_queue`."""
     if not queue:
         raise ValueError("pause needs a queue name")
-    broker.set_flag(PAUSED_PREFIX + queue, orjson.dumps({"since": time.time(), "by": by}).decode())
+    info = orjson.dumps({"since": time.time(), "by": by}).decode()
+    _flags(broker).set(PAUSED_PREFIX + queue, info)
 
 
 def resume_queue(broker: Broker, queue: str) -> bool:
     """Let workers fetch from ``queue`` again; False when it was not paused."""
-    was_paused = PAUSED_PREFIX + queue in broker.flags(PAUSED_PREFIX + queue)
-    broker.set_flag(PAUSED_PREFIX + queue, None)
+    flags = _flags(broker)
+    was_paused = PAUSED_PREFIX + queue in flags.read(PAUSED_PREFIX + queue)
+    flags.set(PAUSED_PREFIX + queue, None)
     return was_paused
 
 
 def paused_queues(broker: Broker) -> dict[str, dict[str, Any]]:
     """Paused queue -> {"since": unix seconds, "by": who paused it}."""
     found: dict[str, dict[str, Any]] = {}
-    for name, raw in broker.flags(PAUSED_PREFIX).items():
+    for name, raw in _flags(broker).read(PAUSED_PREFIX).items():
         try:
             info = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -78,9 +85,11 @@ class PausedQueues:
         if self._supported and now - self._read_at >= self.refresh:
             self._read_at = now  # concurrent callers: one reads, the others use the last set
             try:
-                self._paused = frozenset(paused_queues(self._broker(broker)))
-            except NotImplementedError:
-                self._supported = False  # this broker has no flags: nothing is ever paused
+                source = self._broker(broker)
+                if source.flags is None:
+                    self._supported = False  # this broker has no flags: nothing is ever paused
+                else:
+                    self._paused = frozenset(paused_queues(source))
             except Exception as exc:  # the broker is away: keep the last known state
                 logger.debug("cannot read paused queues: %r", exc)
         return self._paused

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from ..events.event import Event
+from ..exceptions import CapabilityUnavailable
 from .store import Store
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -111,6 +112,6 @@ class Metrics:
         try:
             for queue in queues():
                 self.queue_length.labels(queue["queue"]).set(queue["waiting"])
-        except NotImplementedError:  # a broker without queue stats
+        except CapabilityUnavailable:  # a broker without presence or paused queues
             pass
         return generate_latest(self.registry)

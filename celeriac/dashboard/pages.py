@@ -16,6 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
+from ..exceptions import CapabilityUnavailable
 from . import cluster
 from .access import csrf_token, set_csrf_cookie
 from .api import task_filter
@@ -108,7 +109,7 @@ async def overview_page(request: Request) -> Response:
     found = await blocking(workers, board.store)
     try:
         queues = await blocking(cluster.queue_rows, board.app)
-    except NotImplementedError:
+    except CapabilityUnavailable:  # a broker without presence or paused queues
         queues = []
     return render(
         request,

@@ -3,7 +3,7 @@
 ``send`` encodes the event (one ``orjson.dumps``, well under a microsecond)
 and appends the bytes to an in-memory deque (atomic under the GIL, no lock, no
 I/O); a daemon thread per process writes what has gathered to the broker's
-``"events"`` stream in one ``stream_add`` every ``FLUSH_INTERVAL`` seconds, or
+``"events"`` stream in one ``streams.add`` every ``FLUSH_INTERVAL`` seconds, or
 sooner when a batch fills. So a task never waits for a broker round trip to be
 seen. Encoding at once, rather than in the thread, keeps the buffer free of
 objects the garbage collector would have to walk, and records the arguments as
@@ -48,6 +48,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from ..brokers.capabilities import require
+from ..exceptions import CapabilityUnavailable
 from .event import encode_event, show
 from .forksafe import guarded
 
@@ -59,7 +61,7 @@ logger = logging.getLogger("celeriac.events")
 
 EVENTS_STREAM = "events"
 FLUSH_INTERVAL = 0.2  # seconds: how stale a live view may be
-BATCH_SIZE = 1000  # entries per stream_add; a full batch wakes the thread at once
+BATCH_SIZE = 1000  # entries per streams.add; a full batch wakes the thread at once
 PACK_MAX = 500  # entries per stream item
 MAX_BUFFER = 100_000  # entries (events, tasks' groups) kept while the broker is away
 _RETRY_BACKOFF = (0.5, 1.0, 2.0, 5.0)
@@ -191,13 +193,13 @@ class EventDispatcher:
             held = bool(self._held)
             while due > 0 or held:
                 try:
-                    broker = broker or guarded(self.app.connect_broker, self.app.broker_url)
+                    broker = broker or guarded(self.app.connect_broker)
                     due -= self._write_batch(broker, min(due, BATCH_SIZE), held)
                     held = False
                     failures = 0
-                except NotImplementedError as exc:
-                    self._unsupported(exc)
-                    held = False
+                except CapabilityUnavailable as exc:
+                    self._unsupported(exc)  # drops what is buffered and held: round over
+                    due, held = 0, False
                 except Exception as exc:  # any broker trouble: keep events, retry later
                     self._on_failure(broker, exc, failures)
                     broker = None
@@ -218,6 +220,7 @@ class EventDispatcher:
     def _write_batch(self, broker: Broker, limit: int, held: bool) -> int:
         """Write up to ``limit`` buffered entries, packed, and with ``held`` the groups of
         tasks still running; returns how many buffered entries."""
+        streams = require(broker, broker.streams, "streams", "sending events")
         conf = self.app.conf
         self.max_size = int(conf.event_args_max_size)
         batch: list[bytes] = []
@@ -243,7 +246,7 @@ class EventDispatcher:
             events = taken + 2 * groups + 2 * (len(batch) - taken)
             self.per_item = 0.8 * self.per_item + 0.2 * (events / len(items))
             maxlen = max(1, round(int(conf.event_queue_maxlen) / self.per_item))
-            broker.stream_add(EVENTS_STREAM, items, maxlen=maxlen)
+            streams.add(EVENTS_STREAM, items, maxlen=maxlen)
         except BaseException:
             buffer.extendleft(reversed(batch))  # in order, ahead of newer events
             raise
@@ -252,7 +255,7 @@ class EventDispatcher:
         self.sent += events
         return taken
 
-    def _unsupported(self, exc: NotImplementedError) -> None:
+    def _unsupported(self, exc: CapabilityUnavailable) -> None:
         if not self.unsupported:
             logger.info("events are off: %s", exc)
         self.unsupported = True

@@ -21,18 +21,11 @@ from typing import Any
 import orjson
 
 from .. import states
-from ..exceptions import CeleriacError
-from ..urls import redact
+from ..exceptions import CapabilityUnavailable
 
-
-class StreamsUnavailable(CeleriacError, NotImplementedError):
-    """The broker keeps no streams: no events and no remote control on it."""
-
-    def __init__(self, url: str, what: str) -> None:
-        super().__init__(
-            f"broker {redact(url)} keeps no streams, so {what} is not available on it: "
-            "use a Redis, RabbitMQ or SQLite broker for events and remote control"
-        )
+#: What reading events or remote control raises on a broker without streams (the
+#: name events and control have always raised; the error is the general one).
+StreamsUnavailable = CapabilityUnavailable
 
 
 TASK_SENT = "task-sent"

@@ -23,8 +23,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..brokers.capabilities import require
 from .dispatcher import EVENTS_STREAM
-from .event import Event, StreamsUnavailable, decode_item
+from .event import Event, decode_item
 
 if TYPE_CHECKING:
     from ..app import Celeriac
@@ -84,6 +85,7 @@ class EventReceiver:
         self.checkpoint = Path(checkpoint) if checkpoint is not None else None
         self._broker = broker or app.connect_broker()
         self._own_broker = broker is None
+        self._streams = require(self._broker, self._broker.streams, "streams", "reading events")
         self._stop = threading.Event()
         saved = self._read_checkpoint()
         self._skip: tuple[str, int] | None = None
@@ -102,10 +104,7 @@ class EventReceiver:
         return text or None
 
     def _start_position(self, after: str) -> str:
-        try:
-            last = self._broker.stream_last(self.stream)
-        except NotImplementedError:
-            raise StreamsUnavailable(self.app.broker_url, "reading events") from None
+        last = self._streams.last(self.stream)
         if after == NEWEST:
             return last
         if after == OLDEST:
@@ -124,7 +123,7 @@ class EventReceiver:
     # -- reading -------------------------------------------------------------------
     def poll(self, timeout: float = 1.0, limit: int = 1000) -> list[Event]:
         """The next events (from at most ``limit`` stream items), waiting up to ``timeout``."""
-        items = self._broker.stream_read(self.stream, self._after, limit, timeout)
+        items = self._streams.read(self.stream, self._after, limit, timeout)
         if not items:
             return []
         events: list[Event] = []

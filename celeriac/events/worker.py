@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from ..brokers.capabilities import require
 from ..version import __version__
 from .dispatcher import dispatcher_for
 from .event import WORKER_HEARTBEAT, WORKER_OFFLINE, WORKER_ONLINE
@@ -69,7 +70,7 @@ class WorkerEvents:
         self._broker: Broker | None = None
 
     def _connect(self) -> Broker:
-        return guarded(self.app.connect_broker, self.app.broker_url)
+        return guarded(self.app.connect_broker)
 
     def _fields(self) -> dict[str, Any]:
         fields = {
@@ -91,10 +92,12 @@ class WorkerEvents:
         dispatcher_for(self.app).send(kind, **fields)
         try:
             self._broker = self._broker or self._connect()
-            self._broker.set_flag(
-                PRESENCE_PREFIX + self.hostname,
-                orjson.dumps({**fields, "type": kind}, default=repr).decode(),
-            )
+            flags = self._broker.flags
+            if flags is not None:  # a broker without flags shows no presence
+                flags.set(
+                    PRESENCE_PREFIX + self.hostname,
+                    orjson.dumps({**fields, "type": kind}, default=repr).decode(),
+                )
         except Exception as exc:  # the broker is away; the next beat tries again
             logger.warning("cannot write the heartbeat of %s: %r", self.hostname, exc)
             self._broker = None
@@ -126,7 +129,8 @@ class WorkerEvents:
         dispatcher_for(self.app).send(WORKER_OFFLINE, **self._fields())
         try:
             broker = self._broker or self._connect()
-            broker.set_flag(PRESENCE_PREFIX + self.hostname, None)
+            if broker.flags is not None:
+                broker.flags.set(PRESENCE_PREFIX + self.hostname, None)
             broker.close()
         except Exception as exc:
             logger.warning("cannot clear the presence of %s: %r", self.hostname, exc)
@@ -158,8 +162,9 @@ class WorkerStatus:
 
 def read_presence(broker: Broker, forget_after: float = FORGET_AFTER) -> list[WorkerStatus]:
     """Every worker with a recent heartbeat, alive or lost, by hostname; forgets old ones."""
+    flags = require(broker, broker.flags, "flags", "worker presence")
     found = []
-    for name, raw in broker.flags(PRESENCE_PREFIX).items():
+    for name, raw in flags.read(PRESENCE_PREFIX).items():
         try:
             info = orjson.loads(raw)
             status = WorkerStatus(
@@ -169,7 +174,7 @@ def read_presence(broker: Broker, forget_after: float = FORGET_AFTER) -> list[Wo
             logger.warning("ignoring malformed presence flag %s", name)
             continue
         if status.age > forget_after:
-            broker.set_flag(name, None)
+            flags.set(name, None)
             continue
         found.append(status)
     return sorted(found, key=lambda s: s.hostname)

@@ -1,7 +1,7 @@
 """Rate limits that hold for the whole cluster.
 
 Each task over its limit reserves the next free slot in the broker's shared
-store (GCRA: ``Broker.rate_reserve``) and goes back to the broker's delayed set
+store (GCRA: the broker's ``rates`` capability) and goes back to the broker's delayed set
 until that slot, so it holds no worker slot and blocks no other task. When it
 comes back, its reservation is honoured without asking again.
 
@@ -56,20 +56,21 @@ class RateLimit(Middleware):
 
     def _reserve(self, job: Job, key: str, interval: float) -> float:
         """A slot from the broker's shared store; from this process's when it has none."""
-        try:
-            return job.app.broker.rate_reserve(key, interval)
-        except NotImplementedError:
-            if not self._warned:
-                self._warned = True
-                logger.warning(
-                    "broker %s keeps no shared rate-limit state: rate limits hold per worker "
-                    "process, not for the cluster (Redis, RabbitMQ and SQLite brokers keep one)",
-                    type(job.app.broker).__name__,
-                )
-            now = time.time()
-            tat = max(self._local.get(key, now), now)
-            self._local[key] = tat + interval
-            return tat - now
+        broker = job.app.broker
+        rates = broker.rates
+        if rates is not None:
+            return rates.reserve(key, interval)
+        if not self._warned:
+            self._warned = True
+            logger.warning(
+                "broker %s keeps no shared rate-limit state: rate limits hold per worker "
+                "process, not for the cluster (Redis, RabbitMQ and SQLite brokers keep one)",
+                type(broker).__name__,
+            )
+        now = time.time()
+        tat = max(self._local.get(key, now), now)
+        self._local[key] = tat + interval
+        return tat - now
 
     def _rate(self, job: Job) -> float | None:
         limit = job.task.rate_limit

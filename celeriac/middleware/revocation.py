@@ -45,15 +45,14 @@ def _stopped_reason(job: Job) -> dict[str, Any] | None:
     worker to take it finishes it as a failure through the whole middleware.
     Read only for revoked deliveries, so it costs nothing on the hot path.
     """
-    broker = job.app.broker
-    name = STOPPED_FLAG + job.message.id
-    try:
-        reason = broker.flags(name).get(name)
-    except NotImplementedError:
+    flags = job.app.broker.flags
+    if flags is None:  # no shared state: nothing was recorded
         return None
+    name = STOPPED_FLAG + job.message.id
+    reason = flags.read(name).get(name)
     if reason is None:
         return None
-    broker.set_flag(name, None)
+    flags.set(name, None)
     try:
         found = orjson.loads(reason)
     except orjson.JSONDecodeError:

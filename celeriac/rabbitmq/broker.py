@@ -29,15 +29,19 @@ How the delivery contract maps onto RabbitMQ (docs/rabbitmq.md says more):
   again with its count raised (and acked), or dead-lettered when it reached
   ``max_deliveries``.
 * Revocations, the queue registry and purge marks live in a stream
-  (``state``), since RabbitMQ has no key-value store.
+  (``state``, ``revocations``), since RabbitMQ has no key-value store.
 * Events and remote control use stream queues, replies small expiring queues
   (``streams``, ``replies``); rate limits pass one token per limit
   from worker to worker (``rates``).
+
+The broker is composed of helper objects sharing its link; the ones that are
+its capabilities (``streams``, ``flags``, ``rates``, ``revocations``) are its
+attributes of those names, and call RabbitMQ through the broker's retrying
+(``_retrying``), as its own producer calls do.
 """
 
 from __future__ import annotations
 
-import functools
 import importlib.util
 import logging
 import threading
@@ -64,6 +68,7 @@ from .dead import DeadLetters
 from .flags import Flags
 from .messages import Messages
 from .rates import Rates
+from .revocations import Revocations
 from .state import StateLog
 from .streams import Retention, Streams
 from .topology import Topology, check_queue_name, parse_routes
@@ -161,9 +166,13 @@ class AMQPBroker(Broker):
         self._admin = Admin(
             self._link, self._messages, self._state, self._dead, self._default_priority
         )
-        self._flags = Flags(self._link, self._state)
-        self._streams = Streams(self._link, _retention(opts), float(opts["confirm_timeout"]))
-        self._rates = Rates(self._link)
+        self._streams = Streams(
+            self._link, _retention(opts), float(opts["confirm_timeout"]), self._retrying
+        )
+        self.streams = self._streams
+        self.flags = Flags(self._link, self._state, self._retrying)
+        self.rates = Rates(self._link, self._retrying)
+        self.revocations = Revocations(self._state, self._retrying)
         self._intake: Intake | None = None  # the consuming channel, opened by the first fetch
         self._consumers: set[str] = set()  # consumer ids that fetch through this object
         self._link.on_reset.append(self._forget_connection)
@@ -488,56 +497,6 @@ class AMQPBroker(Broker):
 
     def purge_dead(self, queue: str, ids: Sequence[str] | None = None) -> int:
         return self._retrying("purge_dead", lambda: self._dead.purge(queue, ids))
-
-    # -- revocations -------------------------------------------------------------------
-    def revoke(self, ids: Sequence[str], ttl: float) -> None:
-        if not ids:
-            return
-        record = {"k": "revoke", "ids": list(ids), "until": time.time() + ttl}
-        self._retrying("revoke", lambda: self._state.append([record]))
-
-    def revoked(self, ids: Sequence[str]) -> set[str]:
-        def op() -> set[str]:
-            self._state.catch_up()
-            now = time.time()
-            return {i for i in ids if self._state.revoked_now(i, now)}
-
-        return self._retrying("revoked", op)
-
-    # -- flags -------------------------------------------------------------------------
-    def set_flag(self, name: str, value: str | None) -> None:
-        """Set (or with None, clear) a flag: a queue that keeps only its newest value."""
-        self._retrying("set_flag", lambda: self._flags.set(name, value))
-
-    def flags(self, prefix: str = "") -> dict[str, str]:
-        return self._retrying("flags", lambda: self._flags.read(prefix))
-
-    # -- rate limits ---------------------------------------------------------------------
-    def rate_reserve(self, key: str, interval: float, burst: int = 1) -> float:
-        """The next slot of a cluster-wide limit, by passing its token (see rates)."""
-        return self._retrying("rate_reserve", lambda: self._rates.reserve(key, interval, burst))
-
-    # -- streams: events and remote control ------------------------------------------------
-    def stream_add(self, stream: str, items: Sequence[bytes], maxlen: int = 100_000) -> None:
-        if not items:
-            return
-        self._retrying("stream_add", lambda: self._streams.add(stream, items, maxlen))
-
-    def stream_read(
-        self, stream: str, after: str, limit: int = 1000, timeout: float = 0.0
-    ) -> list[tuple[str, bytes]]:
-        """Items after ``after``; a wait happens in short slices, so other threads get a turn."""
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            wait = min(max(remaining, 0.0), _SLICE) if timeout > 0 else 0.0
-            read = functools.partial(self._streams.read, stream, after, limit, wait)
-            items = self._retrying("stream_read", read)
-            if items or remaining <= 0 or timeout <= 0:
-                return items
-
-    def stream_last(self, stream: str) -> str:
-        return self._retrying("stream_last", lambda: self._streams.last(stream))
 
     def close(self) -> None:
         """Give back what no task started, then close the connection."""

@@ -25,7 +25,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterator, MutableSequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 from urllib.parse import unquote, urlsplit
 
 import pika
@@ -38,11 +38,19 @@ from ..urls import redact
 logger = logging.getLogger("celeriac.rabbitmq.broker")
 
 _links = itertools.count(1)
+T = TypeVar("T")
 
 # pika logs every refused connection and every drop at ERROR, with tracebacks, on
 # top of celeriac's own one-line warning. Quiet it unless the user set its level.
 if logging.getLogger("pika").level == logging.NOTSET:
     logging.getLogger("pika").setLevel(logging.CRITICAL)
+
+
+class Retrying(Protocol):
+    """Runs ``op`` under the link's lock, retried over a lost connection within a bound
+    (the broker's ``_retrying``): how the broker's capabilities call RabbitMQ."""
+
+    def __call__(self, what: str, op: Callable[[], T]) -> T: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ from pika.adapters.blocking_connection import BlockingChannel
 
 from ..backoff import Backoff
 from ..exceptions import ConfigurationError
-from .connection import Link, Outgoing
+from .connection import Link, Outgoing, Retrying
 from .state import REREGISTER_AFTER, StateLog
 
 FLAG_PREFIX = "celeriac.flag."
@@ -40,15 +40,24 @@ def flag_queue(name: str) -> str:
 
 
 class Flags:
-    """Set, clear and read flags through one link."""
+    """The broker's flags capability: set, clear and read flags through one link."""
 
-    def __init__(self, link: Link, state: StateLog) -> None:
+    def __init__(self, link: Link, state: StateLog, retrying: Retrying) -> None:
         self._link = link
         self._state = state
+        self._retrying = retrying
         self._registered: dict[str, float] = {}  # name -> when we last registered it
         self._declared: set[tuple[int, str]] = set()  # (link generation, queue)
 
     def set(self, name: str, value: str | None) -> None:
+        """Set (or with None, clear) a flag: a queue that keeps only its newest value."""
+        self._retrying("flags.set", lambda: self._set(name, value))
+
+    def read(self, prefix: str = "") -> dict[str, str]:
+        """Every flag whose name starts with ``prefix``."""
+        return self._retrying("flags.read", lambda: self._read(prefix))
+
+    def _set(self, name: str, value: str | None) -> None:
         queue = flag_queue(name)
         if value is None:
             self._link.admin().queue_delete(queue)
@@ -64,7 +73,7 @@ class Flags:
             self._state.append([{"k": "flag", "name": name}])
             self._registered[name] = now
 
-    def read(self, prefix: str) -> dict[str, str]:
+    def _read(self, prefix: str) -> dict[str, str]:
         self._state.follow()
         names = sorted(n for n in self._state.flag_names if n.startswith(prefix))
         found: dict[str, str] = {}

@@ -8,7 +8,7 @@ arrival time, ``tat``). To reserve a slot a worker:
 
 1. takes the token (``basic.get``, unacknowledged): no one else can take it now;
 2. computes the slot as the Redis script and the SQLite transaction do
-   (``Broker.rate_reserve``), with its own clock;
+   (``RateLimits.reserve`` in ``celeriac.brokers.capabilities``), with its own clock;
 3. publishes the new token (confirmed), then acks the old one.
 
 Two round trips, and atomic for the whole cluster: reservations are serialised
@@ -44,7 +44,7 @@ import pika.exceptions as pe
 from pika.adapters.blocking_connection import BlockingChannel
 
 from ..backoff import Backoff
-from .connection import Link, Outgoing
+from .connection import Link, Outgoing, Retrying
 
 RATE_PREFIX = "celeriac.rate."
 CREATE_PREFIX = "celeriac.rate-create."
@@ -82,10 +82,11 @@ def _tat(body: bytes) -> float:
 
 
 class Rates:
-    """Rate reservations through one link (under its lock)."""
+    """The broker's rate-limit capability: reservations through one link (under its lock)."""
 
-    def __init__(self, link: Link) -> None:
+    def __init__(self, link: Link, retrying: Retrying) -> None:
         self._link = link
+        self._retrying = retrying
         self._channel: BlockingChannel | None = None
         self._props = pika.BasicProperties(delivery_mode=2, content_type="application/json")
 
@@ -94,7 +95,11 @@ class Rates:
             self._channel = self._link.channel()
         return self._channel
 
-    def reserve(self, key: str, interval: float, burst: int) -> float:
+    def reserve(self, key: str, interval: float, burst: int = 1) -> float:
+        """The next slot of a cluster-wide limit, by passing its token."""
+        return self._retrying("rates.reserve", lambda: self._reserve(key, interval, burst))
+
+    def _reserve(self, key: str, interval: float, burst: int) -> float:
         if not interval > 0:
             raise ValueError(f"a rate limit's interval must be positive, not {interval!r}")
         if burst < 1:

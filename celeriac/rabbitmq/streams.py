@@ -11,11 +11,11 @@ for new items on its consumer (RabbitMQ pushes them), without polling.
   and "after position p" is "from offset p". A reader that restarts from a
   saved position attaches a consumer at that offset (``x-stream-offset``).
 * **The end of a stream.** AMQP 0-9-1 does not tell a client a stream's last
-  offset. So a reader that must know it (``stream_last``, and a read that
+  offset. So a reader that must know it (``last``, and a read that
   must return at once everything appended before it) appends a marker item
   and reads up to it: everything before the marker was appended before the
   call. Markers are skipped by every reader; they cost one small item each,
-  appended once per ``stream_last`` and per instant read that finds nothing
+  appended once per ``last`` and per instant read that finds nothing
   in hand (a reader that follows the stream with a timeout never writes one).
 * **Bounds.** RabbitMQ trims streams by size and age only, whole segments at a
   time: ``x-max-length-bytes`` (``stream_max_bytes``, default 100 MiB),
@@ -34,6 +34,8 @@ for new items on its consumer (RabbitMQ pushes them), without polling.
 
 from __future__ import annotations
 
+import functools
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -44,7 +46,7 @@ import pika.exceptions as pe
 from pika.adapters.blocking_connection import BlockingConnection
 
 from ..exceptions import ConfigurationError
-from .connection import Link, Outgoing
+from .connection import Link, Outgoing, Retrying
 from .replies import REPLY_PREFIX, Replies
 from .tail import H_MARK, H_MAXLEN, StreamItem, Tail, pump
 
@@ -53,6 +55,7 @@ _PREFETCH = 256  # deliveries a reader may have in hand (event packs weigh up to
 _KEEP_CURSORS = 8  # streams a broker object keeps a consumer on
 _SCAN_WINDOW = 64  # items read back from a marker to find the newest real item
 _PRECONDITION_FAILED = 406
+_SLICE = 0.05  # longest a waiting read keeps the link to itself
 
 
 def stream_queue(stream: str) -> str:
@@ -130,10 +133,14 @@ class _Cursor:
 
 
 class Streams:
-    """The stream primitives of one broker object (under its link's lock)."""
+    """The broker's streams capability; each call under its link's lock, retried over a
+    lost connection."""
 
-    def __init__(self, link: Link, retention: Retention, timeout: float) -> None:
+    def __init__(
+        self, link: Link, retention: Retention, timeout: float, retrying: Retrying
+    ) -> None:
         self._link = link
+        self._retrying = retrying
         self._retention = retention
         self._timeout = timeout
         self._declared: set[str] = set()
@@ -156,8 +163,30 @@ class Streams:
             tail.close(conn)
         self.replies.close_channels(conn)
 
-    # -- the primitives --------------------------------------------------------------
-    def add(self, stream: str, items: Sequence[bytes], maxlen: int) -> None:
+    # -- the capability ------------------------------------------------------------
+    def add(self, stream: str, items: Sequence[bytes], maxlen: int = 100_000) -> None:
+        if not items:
+            return
+        self._retrying("streams.add", lambda: self._add(stream, items, maxlen))
+
+    def read(
+        self, stream: str, after: str, limit: int = 1000, timeout: float = 0.0
+    ) -> list[tuple[str, bytes]]:
+        """Items after ``after``; a wait happens in short slices, so other threads get a turn."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            wait = min(max(remaining, 0.0), _SLICE) if timeout > 0 else 0.0
+            read = functools.partial(self._read, stream, after, limit, wait)
+            items = self._retrying("streams.read", read)
+            if items or remaining <= 0 or timeout <= 0:
+                return items
+
+    def last(self, stream: str) -> str:
+        return self._retrying("streams.last", lambda: self._last(stream))
+
+    # -- the primitives, under the link's lock -------------------------------------------
+    def _add(self, stream: str, items: Sequence[bytes], maxlen: int) -> None:
         if stream.startswith(REPLY_PREFIX):
             self.replies.add(stream, items)
             return
@@ -167,13 +196,13 @@ class Streams:
         props = pika.BasicProperties(delivery_mode=2, headers={H_MAXLEN: maxlen})
         self._link.publish([Outgoing("", queue, bytes(item), props) for item in items])
 
-    def last(self, stream: str) -> str:
+    def _last(self, stream: str) -> str:
         if stream.startswith(REPLY_PREFIX):
             return self.replies.last(stream)
         newest = self._newest(stream)
         return "0" if newest is None else str(newest + 1)
 
-    def read(self, stream: str, after: str, limit: int, wait: float) -> list[tuple[str, bytes]]:
+    def _read(self, stream: str, after: str, limit: int, wait: float) -> list[tuple[str, bytes]]:
         """What is in hand after ``after``; waits up to ``wait`` for an item to arrive.
 
         With ``wait == 0`` it reads up to a marker first, so it returns what

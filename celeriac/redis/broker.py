@@ -53,20 +53,28 @@ priority follows the server time of each publish call. Revocations are
 checked with one more command, and a blocked fetch waits on a pub/sub wake
 channel per queue (``P:wake:<queue>``) because a multi-key BLPOP cannot span
 slots.
+
+The broker is composed of parts, each holding the link it needs: queue
+management (``manage.RedisAdmin``), the Cluster fetch (``cluster.ClusterFetch``)
+and its capabilities, ``streams`` and ``flags`` (``streams``), ``rates`` and
+``revocations`` (``manage``). ``complete`` stores a task's result with its ack in
+one round trip when the backend is a :class:`~celeriac.redis.backend.RedisBackend`
+on the same server.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import hiredis
 
 from ..backoff import Backoff
-from ..brokers.base import Broker
+from ..brokers.base import AdminBroker
 from ..exceptions import BrokerError, BrokerUnavailable, ConfigurationError
 from ..message import Delivery, Envelope
+from .backend import RedisBackend
 from .client import (
     RedisError,
     connect,
@@ -76,16 +84,15 @@ from .client import (
     run_id,
     translate,
 )
-from .cluster import subscribe, take_across, wait_for_wake
-from .entries import by_queue, fetched, queue_of
-from .manage import RedisManagement
+from .cluster import ClusterFetch
+from .entries import by_queue, fetch_args, fetched, queue_of
+from .manage import RedisAdmin, RedisRates, RedisRevocations
 from .scripts import Batch, HeldLink, PooledLink, script
-from .streams import RedisStreams
+from .streams import RedisFlags, RedisStreams
 
 if TYPE_CHECKING:
     from ..backends.base import Backend, TaskMeta
 
-PROMOTE_BATCH = 1000  # due delayed messages promoted per queue per fetch
 RECOVER_BATCH = 1000
 PUBLISH_CHUNK = 1000  # messages per publish script call
 
@@ -98,8 +105,10 @@ _pack: Callable[[tuple[Any, ...]], bytes] = hiredis.pack_command
 _MULTI = _pack(("MULTI",))
 
 
-class RedisBroker(RedisManagement, RedisStreams, Broker):
+class RedisBroker(AdminBroker):
     """A broker on Redis, Redis Sentinel or Redis Cluster (see the module docstring)."""
+
+    _admin: RedisAdmin
 
     def __init__(
         self,
@@ -114,14 +123,13 @@ class RedisBroker(RedisManagement, RedisStreams, Broker):
         self.target = parse_url(url, options)
         self.client = connect(self.target)
         self.cluster = self.target.kind == "cluster"
-        self.link = (
-            PooledLink(self.client) if self.cluster else HeldLink(self.client.connection_pool)
-        )
+        pooled = PooledLink(self.client) if self.cluster else None
+        self.link: HeldLink | PooledLink = pooled or HeldLink(self.client.connection_pool)
         p = self.prefix = self.target.prefix
         self._queues_key, self._revoked_key = f"{{{p}}}:queues", f"{{{p}}}:revoked"
-        self._flags_key = f"{{{p}}}:flags"
         # keys outside the queues' slots, which scripts may use only off Cluster
         self._clock = () if self.cluster else (f"{{{p}}}:clock",)
+        self._wake_prefix = f"{p}:wake:" if self.cluster else ""
         self._retry_timeout = float(self.target.options["publish_retry_timeout"])
         timeout = self.target.options["socket_timeout"]
         self._max_block = max(0.1, timeout - 1.0) if timeout else 300.0
@@ -130,10 +138,22 @@ class RedisBroker(RedisManagement, RedisStreams, Broker):
         self._registered: set[str] = set()  # queues this process has put in {P}:queues
         self._last_order = 0  # the order of this object's last single publish
         self._known: list[str] = []  # the last list of every queue
-        self._waker: Any = None  # Cluster: pub/sub for blocked fetches
-        self._blocker: HeldLink | None = None  # elsewhere: a connection for blocked fetches
-        self._subscribed: set[str] = set()
-        self._shared: tuple[Backend | None, bool] | None = None  # see _shares_server
+        self._blocker: HeldLink | None = None  # off Cluster: a connection for blocked fetches
+        self._shared: tuple[Backend | None, bool] | None = None  # see _same_store
+        error = self._error
+        self._admin = RedisAdmin(
+            self.client, self.link, self._queues_key, self.base, self._channel, error
+        )
+        revocations = RedisRevocations(self.link, self._revoked_key, error)
+        self._cluster = (
+            None
+            if pooled is None
+            else ClusterFetch(self.client, pooled, self.base, self._wake_prefix, revocations)
+        )
+        self.streams = RedisStreams(self.client, p, self._max_block, error)
+        self.flags = RedisFlags(self.client, f"{{{p}}}:flags", error)
+        self.rates = RedisRates(self.link, p, error)
+        self.revocations = revocations
 
     def __repr__(self) -> str:
         return f"<RedisBroker {self.target.url}>"
@@ -152,7 +172,7 @@ class RedisBroker(RedisManagement, RedisStreams, Broker):
         return base
 
     def _channel(self, queue: str) -> str:
-        return f"{self.prefix}:wake:{queue}" if self.cluster else ""
+        return self._wake_prefix + queue if self.cluster else ""
 
     def _error(self, exc: BaseException) -> Exception:
         return translate(exc, self.target, "Redis broker", BrokerUnavailable, BrokerError)
@@ -246,17 +266,18 @@ class RedisBroker(RedisManagement, RedisStreams, Broker):
         if limit <= 0 or not queues:
             return []
         deadline = time.monotonic() + timeout
+        cluster = self._cluster
         try:
-            if self.cluster:
-                self._subscribe(queues)
+            if cluster is not None:
+                cluster.subscribe(queues)
             wait, taken = self._take(queues, consumer, limit)
             while not taken:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return []
                 seconds = remaining if wait is None else min(remaining, wait)
-                if self.cluster:
-                    self._block(queues, seconds)
+                if cluster is not None:
+                    cluster.wait(max(0.01, min(seconds, self._max_block)))
                     wait, taken = self._take(queues, consumer, limit)
                 else:
                     wait, taken = self._block_and_take(queues, consumer, limit, seconds)
@@ -264,30 +285,14 @@ class RedisBroker(RedisManagement, RedisStreams, Broker):
         except RedisError as exc:
             raise self._error(exc) from exc
 
-    def _fetch_args(
-        self, queues: Sequence[str], consumer: str, limit: int, bound: tuple[Any, Any] = ("", "")
-    ) -> list[Any]:
-        channels = f"{self.prefix}:wake:" if self.cluster else ""
-        return [
-            len(queues),
-            consumer,
-            limit,
-            self.lease_seconds,
-            PROMOTE_BATCH,
-            *bound,
-            channels,
-            *queues,
-        ]
-
     def _take(
         self, queues: Sequence[str], consumer: str, limit: int
     ) -> tuple[float | None, list[Delivery]]:
-        if self.cluster:
-            return take_across(self, queues, consumer, limit)
+        if self._cluster is not None:
+            return self._cluster.take(queues, consumer, limit, self.lease_seconds)
         keys = [*map(self.base, queues), self._revoked_key, *self._clock]
-        wait, _, taken = fetched(
-            self.link.call(_FETCH, keys, self._fetch_args(queues, consumer, limit))
-        )
+        args = fetch_args(queues, consumer, limit, self.lease_seconds, "")
+        wait, _, taken = fetched(self.link.call(_FETCH, keys, args))
         return wait, taken
 
     def _block_and_take(
@@ -303,16 +308,10 @@ class RedisBroker(RedisManagement, RedisStreams, Broker):
         batch = Batch()
         batch.command("BLPOP", *[self.base(q) + ":notify" for q in queues], seconds)
         keys = [*map(self.base, queues), self._revoked_key, *self._clock]
-        batch.script(_FETCH, keys, self._fetch_args(queues, consumer, limit))
+        batch.script(_FETCH, keys, fetch_args(queues, consumer, limit, self.lease_seconds, ""))
         _, reply = self._blocker.run(batch, timeout=seconds + 5.0)
         wait, _, taken = fetched(reply)
         return wait, taken
-
-    def _block(self, queues: Sequence[str], seconds: float) -> None:
-        wait_for_wake(self, max(0.01, min(seconds, self._max_block)))
-
-    def _subscribe(self, queues: Sequence[str]) -> None:
-        subscribe(self, [self._channel(q) for q in queues])
 
     def _by_queue(self, s: Any, tags: Sequence[str], head: Callable[[str], list[Any]]) -> Any:
         """Run a per-queue script over tags grouped by queue (one round trip)."""
@@ -340,27 +339,27 @@ class RedisBroker(RedisManagement, RedisStreams, Broker):
         self, consumer: str, tags: Sequence[str], backend: Backend | None, metas: Sequence[TaskMeta]
     ) -> None:
         """Store results and ack in one round trip when the backend is this same Redis."""
-        if not metas or not self._shares_server(backend):
+        if not metas or not self._same_store(backend):
             return super().complete(consumer, tags, backend, metas)
         batch = Batch()
-        backend.store_into(batch, metas, from_db=self.target.db)  # type: ignore[union-attr]
+        backend.store_into(batch, metas, from_db=self.target.db)
         self.ack_into(batch, tags)
         try:
             self.link.run(batch)
         except RedisError as exc:
             raise self._error(exc) from exc
 
-    def _shares_server(self, backend: Backend | None) -> bool:
-        """Whether ``backend`` keeps its records on this server (decided once per backend)."""
+    def _same_store(self, backend: Backend | None) -> TypeGuard[RedisBackend]:
+        """Whether ``backend`` is a Redis backend keeping its records on this server
+        (decided once per backend)."""
         known = self._shared
         if known is not None and known[0] is backend:
             return known[1]
-        same_server = getattr(backend, "same_server", None)
-        if same_server is None or not hasattr(backend, "store_into"):
+        if not isinstance(backend, RedisBackend):
             shared = False
         else:
             try:
-                shared = bool(same_server(self.target, lambda: run_id(self.client)))
+                shared = backend.same_server(self.target, lambda: run_id(self.client))
             except RedisError:
                 return False  # asked again next time: the two round trips work meanwhile
         self._shared = (backend, shared)
@@ -422,12 +421,11 @@ class RedisBroker(RedisManagement, RedisStreams, Broker):
 
     def dead_letter(self, consumer: str, tag: str, reason: str) -> None:
         if queue_of(tag):
-            self._run(_DEAD_LETTER, queue_of(tag), (tag, reason))
+            self._admin.run(_DEAD_LETTER, queue_of(tag), (tag, reason))
 
     def close(self) -> None:
-        if self._waker is not None:
-            self._waker.close()
-            self._waker = None
+        if self._cluster is not None:
+            self._cluster.close()
         if self._blocker is not None:
             self._blocker.close()
             self._blocker = None

@@ -15,109 +15,128 @@ before it looked, so no announcement between its look and its wait is missed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .entries import fetched
-from .scripts import Batch, script
+from .entries import fetch_args, fetched
+from .manage import RedisRevocations
+from .scripts import Batch, PooledLink, script
 
 if TYPE_CHECKING:
     from ..message import Delivery
-    from .broker import RedisBroker
 
 _FETCH = script("fetch")
 
 
-def take_across(
-    broker: RedisBroker, queues: Sequence[str], consumer: str, limit: int
-) -> tuple[float | None, list[Delivery]]:
-    """Lease up to ``limit`` messages, best first across the queues."""
-    if len(queues) == 1:
-        wait, _, got = fetched(
-            broker.link.call(
-                _FETCH,
-                (broker.base(queues[0]),),
-                broker._fetch_args(queues, consumer, limit),
+class ClusterFetch:
+    """The Cluster side of one broker's fetch: taking across slots, and waiting."""
+
+    def __init__(
+        self,
+        client: Any,
+        link: PooledLink,
+        base: Callable[[str], str],
+        wake_prefix: str,
+        revocations: RedisRevocations,
+    ) -> None:
+        self._client = client
+        self._link = link
+        self._base = base  # a queue's key base (and hash tag)
+        self._wake_prefix = wake_prefix  # "P:wake:", the channels' common start
+        self._revocations = revocations
+        self._waker: Any = None  # the pub/sub connection, opened by the first subscribe
+        self._subscribed: set[str] = set()
+
+    def take(
+        self, queues: Sequence[str], consumer: str, limit: int, lease_seconds: float
+    ) -> tuple[float | None, list[Delivery]]:
+        """Lease up to ``limit`` messages, best first across the queues."""
+
+        def args(queue: str, count: int, bound: tuple[Any, Any] = ("", "")) -> list[Any]:
+            return fetch_args([queue], consumer, count, lease_seconds, self._wake_prefix, bound)
+
+        if len(queues) == 1:
+            out = self._link.call(_FETCH, (self._base(queues[0]),), args(queues[0], limit))
+            wait, _, got = fetched(out)
+            return wait, self._flag_revoked(got)
+        batch = Batch()
+        for queue in queues:
+            batch.script(_FETCH, (self._base(queue),), args(queue, 0))
+        heads: dict[int, tuple[int, int]] = {}
+        waits = []
+        for i, out in enumerate(self._link.run(batch)):
+            wait, head, _ = fetched(out)
+            if head is not None:
+                heads[i] = head
+            if wait is not None:
+                waits.append(wait)
+        taken: list[Delivery] = []
+        for _ in range(limit + 2 * len(queues)):  # each step takes one or learns a new head
+            if len(taken) >= limit or not heads:
+                break
+            ranked = sorted((head, i) for i, head in heads.items())
+            best = ranked[0][1]
+            bound: tuple[Any, Any] = ("", "")
+            if len(ranked) > 1:
+                (rank, order), second = ranked[1]
+                # ties in order go to the queue named first
+                bound = (rank, order + (1 if best < second else 0))
+            queue = queues[best]
+            out = self._link.call(
+                _FETCH, (self._base(queue),), args(queue, limit - len(taken), bound)
             )
-        )
-        return wait, _flag_revoked(broker, got)
-    batch = Batch()
-    for queue in queues:
-        batch.script(_FETCH, (broker.base(queue),), broker._fetch_args([queue], consumer, 0))
-    heads: dict[int, tuple[int, int]] = {}
-    waits = []
-    for i, out in enumerate(broker.link.run(batch)):
-        wait, head, _ = fetched(out)
-        if head is not None:
-            heads[i] = head
-        if wait is not None:
-            waits.append(wait)
-    taken: list[Delivery] = []
-    for _ in range(limit + 2 * len(queues)):  # each step takes one or learns a new head
-        if len(taken) >= limit or not heads:
-            break
-        ranked = sorted((head, i) for i, head in heads.items())
-        best = ranked[0][1]
-        bound: tuple[Any, Any] = ("", "")
-        if len(ranked) > 1:
-            (rank, order), second = ranked[1]
-            # ties in order go to the queue named first
-            bound = (rank, order + (1 if best < second else 0))
-        out = broker.link.call(
-            _FETCH,
-            (broker.base(queues[best]),),
-            broker._fetch_args([queues[best]], consumer, limit - len(taken), bound),
-        )
-        _, head, got = fetched(out)
-        taken += got
-        if head is None:
-            del heads[best]
-        else:
-            heads[best] = head
-    return (min(waits) if waits else None), _flag_revoked(broker, taken)
+            _, head, got = fetched(out)
+            taken += got
+            if head is None:
+                del heads[best]
+            else:
+                heads[best] = head
+        return (min(waits) if waits else None), self._flag_revoked(taken)
 
+    def _flag_revoked(self, taken: list[Delivery]) -> list[Delivery]:
+        if taken:
+            revoked = self._revocations.revoked([d.id for d in taken])
+            for delivery in taken:
+                delivery.revoked = delivery.id in revoked
+        return taken
 
-def _flag_revoked(broker: RedisBroker, taken: list[Delivery]) -> list[Delivery]:
-    if taken:
-        revoked = broker.revoked([d.id for d in taken])
-        for delivery in taken:
-            delivery.revoked = delivery.id in revoked
-    return taken
+    def subscribe(self, queues: Sequence[str]) -> None:
+        """Listen on these queues' wake channels, confirmed by the server before returning."""
+        new = [c for c in (self._wake_prefix + q for q in queues) if c not in self._subscribed]
+        if not new:
+            return
+        if self._waker is None:
+            self._waker = self._client.pubsub()
+        waker = self._waker
+        waker.subscribe(*new)
+        pending = set(new)
+        for _ in range(100 * len(new)):
+            message = waker.get_message(timeout=1.0)
+            if message is None:
+                continue
+            if message["type"] == "subscribe":
+                pending.discard(_text(message["channel"]))
+            if not pending:
+                break
+        self._subscribed.update(new)
 
+    def wait(self, seconds: float) -> None:
+        """Wait up to ``seconds`` for a wake message, then drain the others that came."""
+        waker = self._waker
+        if waker is None:
+            return
+        message = waker.get_message(timeout=seconds)
+        while message is not None:
+            message = waker.get_message(timeout=0.0)
 
-def subscribe(broker: RedisBroker, channels: Sequence[str]) -> None:
-    """Listen on these wake channels, confirmed by the server before returning."""
-    new = [c for c in channels if c not in broker._subscribed]
-    if not new:
-        return
-    if broker._waker is None:
-        broker._waker = broker.client.pubsub()
-    waker = broker._waker
-    waker.subscribe(*new)
-    pending = set(new)
-    for _ in range(100 * len(new)):
-        message = waker.get_message(timeout=1.0)
-        if message is None:
-            continue
-        if message["type"] == "subscribe":
-            pending.discard(_text(message["channel"]))
-        if not pending:
-            break
-    broker._subscribed.update(new)
-
-
-def wait_for_wake(broker: RedisBroker, seconds: float) -> None:
-    """Wait up to ``seconds`` for a wake message, then drain the others that came."""
-    waker = broker._waker
-    if waker is None:
-        return
-    message = waker.get_message(timeout=seconds)
-    while message is not None:
-        message = waker.get_message(timeout=0.0)
+    def close(self) -> None:
+        if self._waker is not None:
+            self._waker.close()
+            self._waker = None
 
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-__all__ = ["subscribe", "take_across", "wait_for_wake"]
+__all__ = ["ClusterFetch"]

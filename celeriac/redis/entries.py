@@ -1,4 +1,4 @@
-"""The Redis broker's strings: delivery tags, stored entries, dead letters, fetch replies.
+"""The Redis broker's strings: delivery tags, stored entries, dead letters, fetch calls.
 
 Layouts (see :mod:`celeriac.redis.broker`): an entry is
 ``"<priority>:<deliveries>:<order>:<id length>:<id><body>"``, a tag
@@ -13,6 +13,8 @@ from typing import Any
 
 from ..brokers.base import DeadLetter
 from ..message import Delivery
+
+PROMOTE_BATCH = 1000  # due delayed messages promoted per queue per fetch
 
 
 def queue_of(tag: str) -> str:
@@ -66,6 +68,28 @@ def dead_letter_of(queue: str, record: bytes) -> DeadLetter:
     )
 
 
+def fetch_args(
+    queues: Sequence[str],
+    consumer: str,
+    limit: int,
+    lease_seconds: float,
+    wake_prefix: str,
+    bound: tuple[Any, Any] = ("", ""),
+) -> list[Any]:
+    """The fetch script's arguments (``wake_prefix``: the wake channels' start on
+    Cluster, "" elsewhere; ``bound``: take only what ranks before it)."""
+    return [
+        len(queues),
+        consumer,
+        limit,
+        lease_seconds,
+        PROMOTE_BATCH,
+        *bound,
+        wake_prefix,
+        *queues,
+    ]
+
+
 def fetched(out: list[Any]) -> tuple[float | None, tuple[int, int] | None, list[Delivery]]:
     """Parse the fetch script's reply: wait hint, best head left, deliveries."""
     wait = float(out[0]) if out[0] else None
@@ -73,4 +97,4 @@ def fetched(out: list[Any]) -> tuple[float | None, tuple[int, int] | None, list[
     return wait, head, [_delivery(*out[i : i + 3]) for i in range(3, len(out), 3)]
 
 
-__all__ = ["by_queue", "dead_letter_of", "fetched", "queue_of"]
+__all__ = ["PROMOTE_BATCH", "by_queue", "dead_letter_of", "fetch_args", "fetched", "queue_of"]

@@ -1,4 +1,10 @@
-"""Inspecting and managing queues, revocations and rate limits on the Redis broker."""
+"""Inspecting and managing the Redis broker's queues; its revocations and rate limits.
+
+Each part is an object the broker owns, holding the link it calls its scripts
+through: :class:`RedisAdmin` serves the broker's management primitives,
+:class:`RedisRevocations` and :class:`RedisRates` are its capabilities
+(:mod:`celeriac.brokers.capabilities`).
+"""
 
 from __future__ import annotations
 
@@ -8,39 +14,54 @@ from typing import Any
 from ..brokers.base import DeadLetter, QueueStats
 from .client import RedisError
 from .entries import dead_letter_of
-from .scripts import HeldLink, PooledLink, script
+from .scripts import HeldLink, PooledLink, Script, script
+from .streams import Translate
 
 _STATS, _PURGE, _DEAD = script("stats"), script("purge"), script("dead")
 _REVOKE, _REVOKED, _RATE = script("revoke"), script("revoked"), script("rate")
 
+Link = HeldLink | PooledLink
 
-class RedisManagement:
-    """Mixed into :class:`~celeriac.redis.broker.RedisBroker`."""
 
-    client: Any
-    link: HeldLink | PooledLink
-    prefix: str
-    _queues_key: str
-    _revoked_key: str
-    _error: Callable[[BaseException], Exception]
-    base: Callable[[str], str]
-    _channel: Callable[[str], str]
+def _call(link: Link, error: Translate, s: Script, key: str, args: Sequence[Any]) -> Any:
+    """One script on one key, a redis-py error translated."""
+    try:
+        return link.call(s, (key,), args)
+    except RedisError as exc:
+        raise error(exc) from exc
 
-    # -- inspecting and managing ---------------------------------------------
+
+class RedisAdmin:
+    """Queue listing, stats, purges and dead letters (one script per queue each)."""
+
+    def __init__(
+        self,
+        client: Any,
+        link: Link,
+        queues_key: str,
+        base: Callable[[str], str],
+        channel: Callable[[str], str],
+        error: Translate,
+    ) -> None:
+        self._client = client
+        self._link = link
+        self._queues_key = queues_key
+        self._base = base  # a queue's key base (and hash tag)
+        self._channel = channel  # a queue's wake channel on Cluster, "" elsewhere
+        self._error = error
+
+    def run(self, s: Script, queue: str, args: Sequence[Any]) -> Any:
+        """Run a per-queue script on ``queue``."""
+        return _call(self._link, self._error, s, self._base(queue), args)
+
     def queues(self) -> list[str]:
         try:
-            return sorted(m.decode() for m in self.client.smembers(self._queues_key))
-        except RedisError as exc:
-            raise self._error(exc) from exc
-
-    def _run(self, s: Any, queue: str, args: Sequence[Any]) -> Any:
-        try:
-            return self.link.call(s, (self.base(queue),), args)
+            return sorted(m.decode() for m in self._client.smembers(self._queues_key))
         except RedisError as exc:
             raise self._error(exc) from exc
 
     def stats(self, queue: str) -> QueueStats:
-        out = self._run(_STATS, queue, ())
+        out = self.run(_STATS, queue, ())
         now_us, counts = int(out[0]), out[1:11]
         stats = QueueStats(
             queue,
@@ -54,45 +75,57 @@ class RedisManagement:
         return stats
 
     def purge(self, queue: str) -> int:
-        return int(self._run(_PURGE, queue, ()))
+        return int(self.run(_PURGE, queue, ()))
 
-    def dead_letters(self, queue: str, limit: int = 100) -> list[DeadLetter]:
+    def dead_letters(self, queue: str, limit: int) -> list[DeadLetter]:
         try:
-            records = self.client.lrange(self.base(queue) + ":dead", 0, max(0, limit - 1))
+            records = self._client.lrange(self._base(queue) + ":dead", 0, max(0, limit - 1))
         except RedisError as exc:
             raise self._error(exc) from exc
         return [dead_letter_of(queue, r) for r in records] if limit > 0 else []
 
-    def requeue_dead(self, queue: str, ids: Sequence[str] | None = None) -> int:
+    def requeue_dead(self, queue: str, ids: Sequence[str] | None) -> int:
         if ids is not None and not ids:
             return 0
-        return int(self._run(_DEAD, queue, ("requeue", self._channel(queue), *(ids or ()))))
+        return int(self.run(_DEAD, queue, ("requeue", self._channel(queue), *(ids or ()))))
 
-    def purge_dead(self, queue: str, ids: Sequence[str] | None = None) -> int:
+    def purge_dead(self, queue: str, ids: Sequence[str] | None) -> int:
         if ids is not None and not ids:
             return 0
-        return int(self._run(_DEAD, queue, ("purge", "", *(ids or ()))))
+        return int(self.run(_DEAD, queue, ("purge", "", *(ids or ()))))
 
-    # -- revocations ---------------------------------------------------------
+
+class RedisRevocations:
+    """Revoked task ids in the sorted set ``{P}:revoked`` (id -> revoked until)."""
+
+    def __init__(self, link: Link, key: str, error: Translate) -> None:
+        self._link = link
+        self._key = key
+        self._error = error
+
     def revoke(self, ids: Sequence[str], ttl: float) -> None:
         if ids:
-            self._call_global(_REVOKE, self._revoked_key, (ttl, *ids))
+            _call(self._link, self._error, _REVOKE, self._key, (ttl, *ids))
 
     def revoked(self, ids: Sequence[str]) -> set[str]:
         if not ids:
             return set()
-        return {m.decode() for m in self._call_global(_REVOKED, self._revoked_key, ids)}
+        return {m.decode() for m in _call(self._link, self._error, _REVOKED, self._key, ids)}
 
-    def _call_global(self, s: Any, key: str, args: Sequence[Any]) -> Any:
-        try:
-            return self.link.call(s, (key,), args)
-        except RedisError as exc:
-            raise self._error(exc) from exc
 
-    # -- rate limits, streams, flags --------------------------------------------
-    def rate_reserve(self, key: str, interval: float, burst: int = 1) -> float:
-        out = self._call_global(_RATE, f"{self.prefix}:rate:{key}", (interval, max(1, burst)))
+class RedisRates:
+    """Rate-limit slots: GCRA state in ``P:rate:<key>``, one script call each."""
+
+    def __init__(self, link: Link, prefix: str, error: Translate) -> None:
+        self._link = link
+        self._prefix = prefix
+        self._error = error
+
+    def reserve(self, key: str, interval: float, burst: int = 1) -> float:
+        out = _call(
+            self._link, self._error, _RATE, f"{self._prefix}:rate:{key}", (interval, max(1, burst))
+        )
         return float(out)
 
 
-__all__ = ["RedisManagement"]
+__all__ = ["RedisAdmin", "RedisRates", "RedisRevocations"]

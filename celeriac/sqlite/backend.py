@@ -70,6 +70,7 @@ class SQLiteBackend(Backend):
     """A result store in one SQLite file; one object per thread or process."""
 
     max_poll_interval = 0.01  # data_version polls are cheap: keep get() latency low
+    fork_sensitive = True  # SQLite's process-wide mutexes (celeriac.events.forksafe)
 
     def __init__(
         self,

@@ -11,6 +11,13 @@ Waiting for work polls, but cheaply: ``PRAGMA data_version`` tells whether
 anyone committed since the last look without reading a table, the poll interval
 backs off from 1 ms to 25 ms, and a consumer wakes early for the next delayed
 message that falls due.
+
+The broker is composed of parts that share its :class:`~celeriac.sqlite.db.Database`:
+queue management (:class:`~celeriac.sqlite.admin.SQLiteAdmin`) and its
+capabilities, streams, flags and rate limits (:mod:`celeriac.sqlite.streams`) and
+revocations (:class:`~celeriac.sqlite.admin.SQLiteRevocations`). ``complete``
+stores a task's result and acks it in one transaction when the backend is a
+:class:`~celeriac.sqlite.backend.SQLiteBackend` on the same file.
 """
 
 from __future__ import annotations
@@ -26,13 +33,11 @@ from ..backoff import Backoff
 from ..brokers.base import (
     DEFAULT_LEASE_SECONDS,
     DEFAULT_MAX_DELIVERIES,
-    Broker,
-    DeadLetter,
-    QueueStats,
+    AdminBroker,
 )
 from ..exceptions import BrokerError, BrokerUnavailable, ConfigurationError
 from ..message import Delivery, Envelope
-from . import admin, streams
+from .admin import SQLiteAdmin, SQLiteRevocations
 from .backend import SQLiteBackend
 from .db import DEFAULT_BUSY_TIMEOUT, Database, Errors, path_from_url
 from .schema import (
@@ -43,6 +48,7 @@ from .schema import (
     promote_sql,
     take_sql,
 )
+from .streams import SQLiteFlags, SQLiteRates, SQLiteStreams
 
 logger = logging.getLogger("celeriac.sqlite")
 
@@ -60,11 +66,12 @@ _EXPIRED = (
 )
 
 
-class SQLiteBroker(Broker):
+class SQLiteBroker(AdminBroker):
     """A broker in one SQLite file; one object per thread or process (see :class:`Database`)."""
 
     poll_interval = 0.001  # first pause when nothing is ready; doubles up to the max
     max_poll_interval = 0.025
+    fork_sensitive = True  # SQLite's process-wide mutexes (celeriac.events.forksafe)
 
     def __init__(
         self,
@@ -83,7 +90,12 @@ class SQLiteBroker(Broker):
         self.url = url
         self.lease_seconds = float(lease_seconds)
         self.max_deliveries = int(max_deliveries)
-        self._db = Database(path_from_url(url), SCHEMA, ERRORS, float(busy_timeout))
+        self._db = db = Database(path_from_url(url), SCHEMA, ERRORS, float(busy_timeout))
+        self._admin = SQLiteAdmin(db)
+        self.streams = SQLiteStreams(db)
+        self.flags = SQLiteFlags(db)
+        self.rates = SQLiteRates(db)
+        self.revocations = SQLiteRevocations(db)
 
     @property
     def path(self) -> str:
@@ -282,67 +294,6 @@ class SQLiteBroker(Broker):
                 (reason, time.time(), seqs[0]),
             )
             conn.execute("DELETE FROM celeriac_messages WHERE seq = ? AND state = 2", (seqs[0],))
-
-    # -- inspecting and managing ---------------------------------------------
-    def queues(self) -> list[str]:
-        with self._db.read() as conn:
-            return admin.queues(conn)
-
-    def stats(self, queue: str) -> QueueStats:
-        with self._db.snapshot() as conn:  # the counts and the oldest age of one moment
-            return admin.stats(conn, queue)
-
-    def purge(self, queue: str) -> int:
-        with self._db.write() as conn:
-            return admin.purge(conn, queue)
-
-    def dead_letters(self, queue: str, limit: int = 100) -> list[DeadLetter]:
-        with self._db.read() as conn:
-            return admin.dead_letters(conn, queue, limit)
-
-    def requeue_dead(self, queue: str, ids: Sequence[str] | None = None) -> int:
-        with self._db.write() as conn:
-            return admin.requeue_dead(conn, queue, ids)
-
-    def purge_dead(self, queue: str, ids: Sequence[str] | None = None) -> int:
-        with self._db.write() as conn:
-            return admin.purge_dead(conn, queue, ids)
-
-    # -- revocations ---------------------------------------------------------
-    def revoke(self, ids: Sequence[str], ttl: float) -> None:
-        with self._db.write() as conn:
-            admin.revoke(conn, ids, ttl)
-
-    def revoked(self, ids: Sequence[str]) -> set[str]:
-        with self._db.read() as conn:
-            return admin.revoked(conn, ids)
-
-    # -- rate limits, streams, flags -------------------------------------------
-    def rate_reserve(self, key: str, interval: float, burst: int = 1) -> float:
-        with self._db.write() as conn:
-            return streams.rate_reserve(conn, key, interval, burst)
-
-    def stream_add(self, stream: str, items: Sequence[bytes], maxlen: int = 100_000) -> None:
-        if items:
-            with self._db.write() as conn:
-                streams.stream_add(conn, stream, items, maxlen)
-
-    def stream_read(
-        self, stream: str, after: str, limit: int = 1000, timeout: float = 0.0
-    ) -> list[tuple[str, bytes]]:
-        return streams.stream_read(self._db, stream, after, limit, timeout)
-
-    def stream_last(self, stream: str) -> str:
-        with self._db.read() as conn:
-            return streams.stream_last(conn, stream)
-
-    def set_flag(self, name: str, value: str | None) -> None:
-        with self._db.write() as conn:
-            streams.set_flag(conn, name, value)
-
-    def flags(self, prefix: str = "") -> dict[str, str]:
-        with self._db.read() as conn:
-            return streams.flags(conn, prefix)
 
     def close(self) -> None:
         self._db.close()

@@ -1,4 +1,8 @@
-"""The SQLite broker's shared state beyond queues: rate limits, streams, flags.
+"""The SQLite broker's shared state beyond queues: streams, flags, rate limits.
+
+Each is a capability object (:mod:`celeriac.brokers.capabilities`) holding the
+broker's :class:`~celeriac.sqlite.db.Database`, so it runs in the same file and
+under the same lock as the broker's own calls.
 
 Streams (events, control commands, replies) are rows of one table; a position
 is the row's AUTOINCREMENT key, so positions only grow and are never reused,
@@ -13,12 +17,9 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from ..backoff import Backoff
-
-if TYPE_CHECKING:
-    from .db import Database
+from .db import Database
 
 REPLY_PREFIX = "reply:"
 REPLY_MAX_AGE = 3600.0
@@ -26,37 +27,71 @@ _added_since_trim: dict[str, int] = {}  # stream -> items this process added sin
 _last_reply_sweep = 0.0
 
 
-def rate_reserve(conn: sqlite3.Connection, key: str, interval: float, burst: int) -> float:
-    """GCRA with reservation (see ``Broker.rate_reserve``), in the caller's transaction."""
-    now = time.time()
-    row = conn.execute("SELECT tat FROM celeriac_rates WHERE key = ?", (key,)).fetchone()
-    tat = max(row[0], now) if row else now
-    run_at = max(now, tat - (burst - 1) * interval)
-    conn.execute(
-        "INSERT OR REPLACE INTO celeriac_rates (key, tat) VALUES (?, ?)", (key, tat + interval)
-    )
-    return run_at - now
+class SQLiteStreams:
+    """Streams in the ``celeriac_streams`` table."""
 
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
-def stream_add(conn: sqlite3.Connection, stream: str, items: Sequence[bytes], maxlen: int) -> None:
-    """Append items; trim to about ``maxlen`` now and then."""
-    now = time.time()
-    conn.executemany(
-        "INSERT INTO celeriac_streams (stream, item, added_at) VALUES (?, ?, ?)",
-        [(stream, item, now) for item in items],
-    )
-    added = _added_since_trim.get(stream, 0) + len(items)
-    if added >= max(1, maxlen // 10):
-        conn.execute(
-            "DELETE FROM celeriac_streams WHERE stream = :s AND pos <= (SELECT pos FROM"
-            " celeriac_streams WHERE stream = :s ORDER BY pos DESC LIMIT 1 OFFSET :n)",
-            {"s": stream, "n": maxlen},
-        )
-        added = 0
-    _added_since_trim[stream] = added
-    if stream.startswith(REPLY_PREFIX):
-        _added_since_trim.pop(stream, None)  # one stream per command: do not remember them
-        _sweep_replies(conn, now)
+    def add(self, stream: str, items: Sequence[bytes], maxlen: int = 100_000) -> None:
+        """Append items; trim to about ``maxlen`` now and then."""
+        if not items:
+            return
+        with self._db.write() as conn:
+            now = time.time()
+            conn.executemany(
+                "INSERT INTO celeriac_streams (stream, item, added_at) VALUES (?, ?, ?)",
+                [(stream, item, now) for item in items],
+            )
+            added = _added_since_trim.get(stream, 0) + len(items)
+            if added >= max(1, maxlen // 10):
+                conn.execute(
+                    "DELETE FROM celeriac_streams WHERE stream = :s AND pos <= (SELECT pos FROM"
+                    " celeriac_streams WHERE stream = :s ORDER BY pos DESC LIMIT 1 OFFSET :n)",
+                    {"s": stream, "n": maxlen},
+                )
+                added = 0
+            _added_since_trim[stream] = added
+            if stream.startswith(REPLY_PREFIX):
+                _added_since_trim.pop(stream, None)  # one stream per command: do not remember them
+                _sweep_replies(conn, now)
+
+    def read(
+        self, stream: str, after: str, limit: int = 1000, timeout: float = 0.0
+    ) -> list[tuple[str, bytes]]:
+        """Items after ``after``, oldest first, waiting up to ``timeout`` for one."""
+        try:
+            position = int(after)
+        except ValueError:
+            raise ValueError(f"stream position {after!r} is not one this broker returned") from None
+        db = self._db
+        deadline = time.monotonic() + timeout
+        pauses = Backoff(0.001, cap=0.025)
+        while True:
+            version = db.version()
+            with db.read() as conn:
+                rows = conn.execute(
+                    "SELECT pos, item FROM celeriac_streams WHERE stream = ? AND pos > ?"
+                    " ORDER BY pos LIMIT ?",
+                    (stream, position, limit),
+                ).fetchall()
+            if rows:
+                return [(str(pos), bytes(item)) for pos, item in rows]
+            while True:  # sleep at least once, so a busy database does not make this spin
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return []
+                pauses.sleep(remaining)
+                if db.version() != version:
+                    break
+
+    def last(self, stream: str) -> str:
+        """The newest position of a stream, "0" when it is empty."""
+        with self._db.read() as conn:
+            (last,) = conn.execute(
+                "SELECT max(pos) FROM celeriac_streams WHERE stream = ?", (stream,)
+            ).fetchone()
+        return "0" if last is None else str(last)
 
 
 def _sweep_replies(conn: sqlite3.Connection, now: float) -> None:
@@ -70,57 +105,51 @@ def _sweep_replies(conn: sqlite3.Connection, now: float) -> None:
     )
 
 
-def stream_read(
-    db: Database, stream: str, after: str, limit: int, timeout: float
-) -> list[tuple[str, bytes]]:
-    """Items after ``after``, oldest first, waiting up to ``timeout`` for one."""
-    try:
-        position = int(after)
-    except ValueError:
-        raise ValueError(f"stream position {after!r} is not one this broker returned") from None
-    deadline = time.monotonic() + timeout
-    pauses = Backoff(0.001, cap=0.025)
-    while True:
-        version = db.version()
-        with db.read() as conn:
+class SQLiteFlags:
+    """Flags in the ``celeriac_flags`` table."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def set(self, name: str, value: str | None) -> None:
+        """Set a flag, or clear it with None."""
+        with self._db.write() as conn:
+            if value is None:
+                conn.execute("DELETE FROM celeriac_flags WHERE name = ?", (name,))
+            else:
+                conn.execute(
+                    "INSERT OR REPLACE INTO celeriac_flags (name, value) VALUES (?, ?)",
+                    (name, value),
+                )
+
+    def read(self, prefix: str = "") -> dict[str, str]:
+        """Every flag whose name starts with ``prefix``."""
+        with self._db.read() as conn:
             rows = conn.execute(
-                "SELECT pos, item FROM celeriac_streams WHERE stream = ? AND pos > ?"
-                " ORDER BY pos LIMIT ?",
-                (stream, position, limit),
-            ).fetchall()
-        if rows:
-            return [(str(pos), bytes(item)) for pos, item in rows]
-        while True:  # sleep at least once, so a busy database does not make this spin
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return []
-            pauses.sleep(remaining)
-            if db.version() != version:
-                break
+                "SELECT name, value FROM celeriac_flags WHERE substr(name, 1, ?) = ?",
+                (len(prefix), prefix),
+            )
+            return dict(rows.fetchall())
 
 
-def stream_last(conn: sqlite3.Connection, stream: str) -> str:
-    """The newest position of a stream, "0" when it is empty."""
-    (last,) = conn.execute(
-        "SELECT max(pos) FROM celeriac_streams WHERE stream = ?", (stream,)
-    ).fetchone()
-    return "0" if last is None else str(last)
+class SQLiteRates:
+    """Rate-limit slots in the ``celeriac_rates`` table, one write transaction each."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def reserve(self, key: str, interval: float, burst: int = 1) -> float:
+        """GCRA with reservation (see :class:`~celeriac.brokers.capabilities.RateLimits`)."""
+        with self._db.write() as conn:
+            now = time.time()
+            row = conn.execute("SELECT tat FROM celeriac_rates WHERE key = ?", (key,)).fetchone()
+            tat = max(row[0], now) if row else now
+            run_at = max(now, tat - (burst - 1) * interval)
+            conn.execute(
+                "INSERT OR REPLACE INTO celeriac_rates (key, tat) VALUES (?, ?)",
+                (key, tat + interval),
+            )
+        return run_at - now
 
 
-def set_flag(conn: sqlite3.Connection, name: str, value: str | None) -> None:
-    """Set a flag, or clear it with None."""
-    if value is None:
-        conn.execute("DELETE FROM celeriac_flags WHERE name = ?", (name,))
-    else:
-        conn.execute(
-            "INSERT OR REPLACE INTO celeriac_flags (name, value) VALUES (?, ?)", (name, value)
-        )
-
-
-def flags(conn: sqlite3.Connection, prefix: str) -> dict[str, str]:
-    """Every flag whose name starts with ``prefix``."""
-    rows = conn.execute(
-        "SELECT name, value FROM celeriac_flags WHERE substr(name, 1, ?) = ?",
-        (len(prefix), prefix),
-    )
-    return dict(rows.fetchall())
+__all__ = ["SQLiteFlags", "SQLiteRates", "SQLiteStreams"]

@@ -12,10 +12,10 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from ..brokers import broker_class
 from ..control.remote import WorkerRemote
 from ..control.state_handle import StateHandle
 from ..exceptions import ConfigurationError
-from ..urls import scheme_of
 from ..version import __version__
 from .asyncio_pool import AsyncioPool
 from .solo import SoloPool
@@ -66,7 +66,7 @@ def _pool(
     app: Celeriac, options: WorkerOptions, state: WorkerState, announce: Callable[[str], None]
 ) -> Pool:
     if options.pool == "prefork":
-        if scheme_of(app.broker_url) == "memory":
+        if not broker_class(app.broker_url).spans_processes:
             raise ConfigurationError(
                 "the memory:// broker lives inside one process, so prefork children cannot "
                 "share it: use -P threads or -P solo, or a broker such as sqlite:///tasks.db"

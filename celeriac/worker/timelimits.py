@@ -249,10 +249,10 @@ def _hand_over(
     it again.
     """
     ttl = float(app.conf.task_revoke_ttl) if app is not None else 86400.0
-    try:
-        broker.set_flag(STOPPED_FLAG + running.task_id, flag)
-    except NotImplementedError:  # no shared state: record the failure and drop it
+    flags, revocations = broker.flags, broker.revocations
+    if flags is None or revocations is None:  # no shared state: record the failure, drop it
         broker.ack(consumer_id, [tag])
         return
-    broker.revoke([running.task_id], ttl)
+    flags.set(STOPPED_FLAG + running.task_id, flag)
+    revocations.revoke([running.task_id], ttl)
     broker.release(consumer_id, [tag])

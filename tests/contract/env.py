@@ -24,9 +24,9 @@ class BrokerEnv:
     # process's consumer returns its messages; exact_stats: stats count waiting per
     # priority, delayed and in flight; global_priority: strict across a fetch's queues.
     # RabbitMQ has none of these (docs/rabbitmq.md): its BrokerKind.lacks says so.
-    features: frozenset[str] = frozenset(
-        {"streams", "flags", "rates", "leases", "exact_stats", "global_priority"}
-    )
+    # Capabilities (streams, flags, ...) are not listed: the broker object says which
+    # it offers (test_capabilities.py).
+    features: frozenset[str] = frozenset({"leases", "exact_stats", "global_priority"})
     _opened: list[Broker] = field(default_factory=list, repr=False)
 
     def q(self, name: str) -> str:

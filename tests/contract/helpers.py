@@ -13,10 +13,22 @@ from collections.abc import Sequence
 from multiprocessing.context import SpawnContext
 from typing import Any
 
+import pytest
+
 from celeriac.brokers.base import Broker
 from celeriac.message import Delivery, Envelope
 
 SPAWN: SpawnContext = multiprocessing.get_context("spawn")
+
+
+def offered(broker: Broker, capability: str) -> Any:
+    """The broker object's ``capability`` (``streams``, ``flags``, ...); a test of one the
+    object does not offer does not apply to it (test_capabilities.py states, per engine,
+    what each offers, so one lost fails there)."""
+    found = getattr(broker, capability)
+    if found is None:
+        pytest.skip(f"{type(broker).__name__} offers no {capability}")
+    return found
 
 
 def envelope(

@@ -1,10 +1,9 @@
-"""What operators use: stats, queue listing, purges, dead letters, revocations."""
+"""What operators use: stats, queue listing, purges, dead letters."""
 
 from __future__ import annotations
 
 import threading
 import time
-import uuid
 
 import pytest
 
@@ -95,30 +94,6 @@ def test_dead_letters_can_be_listed_requeued_and_purged(env: BrokerEnv) -> None:
     broker.dead_letter("c3", m2.tag, "again")
     assert broker.purge_dead(q) == 1
     assert broker.dead_letters(q) == [] and broker.stats(q).dead == 0
-
-
-def test_revocations_are_remembered_for_their_ttl(env: BrokerEnv, broker: Broker) -> None:
-    short, long_, never = (f"{name}-{uuid.uuid4().hex}" for name in ("short", "long", "never"))
-    broker.revoke([short], ttl=0.3)
-    broker.revoke([long_], ttl=60)
-
-    assert broker.revoked([short, long_, never]) == {short, long_}
-    deadline = time.monotonic() + 5
-    while short in broker.revoked([short]):
-        assert time.monotonic() < deadline, "revocation outlived its ttl"
-        time.sleep(0.02)
-    assert broker.revoked([short, long_, never]) == {long_}
-
-
-def test_fetched_deliveries_carry_the_revoked_flag(env: BrokerEnv, broker: Broker) -> None:
-    q = env.q("revoked")
-    gone, kept = f"gone-{uuid.uuid4().hex}", f"kept-{uuid.uuid4().hex}"
-    broker.revoke([gone], ttl=60)
-    broker.publish([envelope(q, task_id=gone), envelope(q, task_id=kept)])
-
-    flags = {d.id: d.revoked for d in broker.fetch([q], "c1", 10, 0.0)}
-
-    assert flags == {gone: True, kept: False}
 
 
 @pytest.mark.needs("exact_stats")

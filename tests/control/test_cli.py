@@ -112,7 +112,7 @@ def test_control_revoke_terminates_and_is_durable(cluster: list[FakeWorker]) -> 
     out = run("control", "revoke", "t-9", "--terminate", "--signal", "SIGKILL", "--json")
     replies = orjson.loads(out.output)
     assert replies["w2@host"]["terminated"] == ["t-9"] and replies["w1@host"]["terminated"] == []
-    assert app.broker.revoked(["t-9"]) == {"t-9"}
+    assert app.broker.revocations.revoked(["t-9"]) == {"t-9"}
     assert app.backend.get("t-9").state == "REVOKED"
 
 

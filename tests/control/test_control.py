@@ -89,7 +89,7 @@ def test_async_result_revoke_goes_through_control(app: Celeriac, workers: list[F
     result = app.send_task("t.add", [1, 2])
     workers[1].running.append({"id": result.id, "name": "t.add"})
     result.revoke(terminate=True)
-    assert app.broker.revoked([result.id]) == {result.id}  # durable
+    assert app.broker.revocations.revoked([result.id]) == {result.id}  # durable
     deadline = time.monotonic() + 5
     while ("terminate", (result.id, "SIGTERM")) not in workers[1].calls:
         assert time.monotonic() < deadline, workers[1].calls
@@ -143,7 +143,7 @@ def test_unknown_commands_and_bad_arguments_are_answered_with_errors(
 
 def test_stale_commands_are_ignored(app: Celeriac, workers: list[FakeWorker]) -> None:
     stale = Command("shutdown", sent_at=time.time() - 120, ttl=60)
-    app.broker.stream_add(CONTROL_STREAM, [stale.encode()])
+    app.broker.streams.add(CONTROL_STREAM, [stale.encode()])
     assert app.control.ping(destination=["w1@host"]) == [{"w1@host": {"ok": "pong"}}]
     assert not workers[0].stopped.is_set()  # the ping after it was handled, not the shutdown
 
@@ -183,17 +183,22 @@ def test_pause_is_a_durable_flag_consumers_see_within_a_refresh(app: Celeriac) -
 def test_a_broker_without_streams_is_a_clear_error(
     app: Celeriac, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from celeriac.brokers.base import Broker
+    from celeriac.brokers.memory import MemoryBroker
     from celeriac.events import EventReceiver, StreamsUnavailable
 
-    for name in ("stream_add", "stream_read", "stream_last"):
-        monkeypatch.setattr(type(app.broker), name, getattr(Broker, name))
+    class NoStreams(MemoryBroker):
+        def __init__(self, url: str) -> None:
+            super().__init__(url)
+            self.streams = None
+
+    monkeypatch.setattr(app, "connect_broker", lambda: NoStreams(app.broker_url))
+    app._connections().broker = NoStreams(app.broker_url)
     with pytest.raises(StreamsUnavailable, match="keeps no streams, so remote control"):
         app.control.ping()
     with pytest.raises(StreamsUnavailable, match="so reading events is not available"):
         EventReceiver(app)
     app.control.revoke("t-1")  # the durable revocation still holds
-    assert app.broker.revoked(["t-1"]) == {"t-1"}
+    assert app.broker.revocations.revoked(["t-1"]) == {"t-1"}
     listener = follow_control(app, "w@h")  # a worker's listener ends quietly
     listener.stop(timeout=5)
     assert listener._thread is not None and not listener._thread.is_alive()
@@ -215,13 +220,13 @@ def test_the_worker_records_how_far_it_has_handled_the_control_stream(
     before = handled_position("w1@host")
     assert before is not None  # noted when the listener started
     app.control.pool_grow(1, destination=["w1@host"], reply=True)
-    grown_at = app.broker.stream_last(CONTROL_STREAM)
+    grown_at = app.broker.streams.last(CONTROL_STREAM)
     _until(lambda: handled_position("w1@host") == grown_at)
 
 
 def test_a_follower_given_a_position_applies_what_was_sent_since(app: Celeriac) -> None:
     # Given a child forked when its supervisor had handled the stream up to here
-    forked_at = app.broker.stream_last(CONTROL_STREAM)
+    forked_at = app.broker.streams.last(CONTROL_STREAM)
     child_app = Celeriac("child", broker=app.broker_url, set_as_current=False)
 
     @child_app.task(name="t.add")

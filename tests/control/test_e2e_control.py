@@ -165,9 +165,9 @@ def test_reply_streams_expire_on_redis(cluster: Cluster) -> None:
 
     cluster.start(NODE, "-P", "threads", "-c", "1")
     broker = cluster.client.broker
-    before = broker.stream_last("control")
+    before = broker.streams.last("control")
     assert cluster.client.control.ping(destination=[NODE], timeout=5) == [{NODE: {"ok": "pong"}}]
-    [(_, data)] = [i for i in broker.stream_read("control", before) if b'"ping"' in i[1]]
+    [(_, data)] = [i for i in broker.streams.read("control", before) if b'"ping"' in i[1]]
     command_id = orjson.loads(data)["id"]
     prefix = cluster.url.partition("global_keyprefix=")[2]
     client = redis.Redis.from_url(cluster.url.partition("?")[0])

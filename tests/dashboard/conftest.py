@@ -96,7 +96,7 @@ def flood(app: Celeriac, seconds: float, tasks_per_second: int, prefix: str = "f
             for kind in ("task-received", "task-started", "task-succeeded")
         ]  # fmt: skip
         if items:
-            app.broker.stream_add(EVENTS_STREAM, items, maxlen=1_000_000)
+            app.broker.streams.add(EVENTS_STREAM, items, maxlen=1_000_000)
         sent = due
         time.sleep(max(0.0, began + elapsed + 0.1 - time.monotonic()))  # pace: 10 batches/s
     return sent

@@ -16,7 +16,7 @@ from celeriac.events import EVENTS_STREAM, encode_event
 def emit(app: Celeriac, kind: str, **fields: Any) -> None:
     """Append one event of type ``kind`` to the app's event stream."""
     fields.setdefault("timestamp", time.time())
-    app.broker.stream_add(EVENTS_STREAM, [encode_event({"type": kind, **fields}, 10_000)])
+    app.broker.streams.add(EVENTS_STREAM, [encode_event({"type": kind, **fields}, 10_000)])
 
 
 def lifecycle(

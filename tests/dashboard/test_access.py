@@ -56,7 +56,7 @@ def test_a_viewer_sees_everything_and_may_act_on_nothing(
         assert "operator" in refused.json()["error"]
     bulk = scripted.post("/api/tasks/bulk/revoke", json={"expected": 1}, headers=credentials)
     assert bulk.status_code == 403
-    assert cel.control.paused() == {} and cel.broker.revoked(["bad-1"]) == set()
+    assert cel.control.paused() == {} and cel.broker.revocations.revoked(["bad-1"]) == set()
 
 
 @pytest.mark.parametrize("credentials", [_basic(*OPERATOR), {"X-API-Token": "op-token"}])

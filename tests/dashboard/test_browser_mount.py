@@ -54,7 +54,7 @@ def test_the_mounted_dashboard_lives_and_acts_under_its_prefix(
         page.click("button:text('Revoke')")
         page.wait_for_selector(f".flash:text('Revoked \\'{waiting.id}\\'')", timeout=15_000)
         assert page.url.startswith(f"{base}/task/{waiting.id}?")
-        assert client.broker.revoked([waiting.id]) == {waiting.id}
+        assert client.broker.revocations.revoked([waiting.id]) == {waiting.id}
     finally:
         dashboard.state.dashboard.changes.close()
         server.should_exit = True

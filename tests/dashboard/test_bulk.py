@@ -103,7 +103,7 @@ def test_an_action_needs_the_confirmed_count_and_refuses_more(
     assert missing.status_code == 400 and "expected" in missing.json()["error"]
     more = client.post("/api/tasks/bulk/revoke", json={**flt, "expected": 2})
     assert more.status_code == 409 and "3 tasks" in more.json()["error"]
-    assert cel.broker.revoked(ids) == set()
+    assert cel.broker.revocations.revoked(ids) == set()
     unknown = client.post("/api/tasks/bulk/explode", json={**flt, "expected": 3})
     assert unknown.status_code == 404 and "revoke, terminate, retry" in unknown.json()["error"]
     bad = client.post("/api/tasks/bulk/revoke", json={**flt, "expected": "many"})
@@ -111,7 +111,7 @@ def test_an_action_needs_the_confirmed_count_and_refuses_more(
     read_only = dashboard_client(cel, tmp_path, read_only=True)
     assert read_only.post("/api/tasks/bulk/revoke", json={**flt, "expected": 3}).status_code == 403
     assert read_only.get("/api/tasks/bulk/revoke", params=flt).json()["count"] == 3
-    assert cel.broker.revoked(ids) == set()
+    assert cel.broker.revocations.revoked(ids) == set()
 
 
 def test_revoke_is_one_broker_call_per_batch_and_skips_later_tasks(
@@ -127,21 +127,22 @@ def test_revoke_is_one_broker_call_per_batch_and_skips_later_tasks(
         lifecycle(cel, f"late-{i}", outcome="task-failed", at=time.time() + 1)
     client.app.state.dashboard.collector.drain()
     calls: list[list[str]] = []
-    broker_class = type(cel.broker)  # each thread has its own connection: patch them all
-    revoke = broker_class.revoke
+    # each thread has its own connection: patch the revocations of them all
+    revocations_class = type(cel.broker.revocations)
+    revoke = revocations_class.revoke
 
     def counted_revoke(self: Any, task_ids: list[str], ttl: float) -> None:
         calls.append(list(task_ids))
         revoke(self, task_ids, ttl)
 
-    monkeypatch.setattr(broker_class, "revoke", counted_revoke)
+    monkeypatch.setattr(revocations_class, "revoke", counted_revoke)
     done = client.post(
         "/api/tasks/bulk/terminate",
         data={"state": "FAILURE", "expected": "5", "snapshot": str(counted["snapshot"])},
     ).json()
     assert done["count"] == 5 and done["message"] == "Revoked and terminated 5 tasks"
     assert [len(c) for c in calls] == [2, 2, 1]
-    assert cel.broker.revoked([*ids, "late-0", "late-1"]) == set(ids)
+    assert cel.broker.revocations.revoked([*ids, "late-0", "late-1"]) == set(ids)
 
 
 def test_more_matches_than_the_limit_are_refused(
@@ -153,7 +154,7 @@ def test_more_matches_than_the_limit_are_refused(
     assert client.get("/api/tasks/bulk/revoke").json()["over_limit"] is True
     refused = client.post("/api/tasks/bulk/revoke", json={"expected": 3})
     assert refused.status_code == 400 and "narrow it" in refused.json()["error"]
-    assert cel.broker.revoked(ids) == set()
+    assert cel.broker.revocations.revoked(ids) == set()
 
 
 # -- the pages ------------------------------------------------------------------------
@@ -180,11 +181,11 @@ def test_the_list_offers_bulk_actions_behind_a_confirmation_with_the_count(
     form = _hidden_fields(page.text)
     assert form["next"] == "/tasks?state=FAILURE&name=proj.fail"
     forged = client.post("/api/tasks/bulk/revoke", data={**form, "csrf_token": "wrong"})
-    assert forged.status_code == 403 and cel.broker.revoked(ids) == set()
+    assert forged.status_code == 403 and cel.broker.revocations.revoked(ids) == set()
     done = client.post("/api/tasks/bulk/revoke", data=form, follow_redirects=False)
     assert done.status_code == 303
     assert done.headers["location"] == ("/tasks?state=FAILURE&name=proj.fail&msg=Revoked+3+tasks")
-    assert cel.broker.revoked([*ids, "ok-1"]) == set(ids)
+    assert cel.broker.revocations.revoked([*ids, "ok-1"]) == set(ids)
     assert client.get("/tasks/bulk", params={"action": "explode"}).status_code == 404
     nothing = client.get("/tasks/bulk", params={"action": "retry", "state": "STARTED"})
     assert "Nothing to do" in nothing.text and '<form method="post"' not in nothing.text

@@ -7,15 +7,38 @@ import threading
 import time
 import zlib
 from collections.abc import Sequence
+from typing import Any
 
 import orjson
 import pytest
 
 from celeriac import Celeriac
+from celeriac.brokers.capabilities import Streams
 from celeriac.brokers.memory import MemoryBroker
 from celeriac.events import EVENTS_STREAM, Event, EventDispatcher, dispatcher_for
 from celeriac.events.dispatcher import PACK_MAX
 from celeriac.events.event import decode_item
+
+
+class CountingStreams:
+    """A broker's streams, counting writes into ``CountingBroker``; failing when it says."""
+
+    def __init__(self, streams: Streams) -> None:
+        self._streams = streams
+
+    def add(self, stream: str, items: Sequence[bytes], maxlen: int = 100_000) -> None:
+        if CountingBroker.failing:
+            raise ConnectionError("broker away")
+        CountingBroker.calls.append(len(items))
+        self._streams.add(stream, items, maxlen)
+
+    def read(
+        self, stream: str, after: str, limit: int = 1000, timeout: float = 0.0
+    ) -> list[tuple[str, bytes]]:
+        return self._streams.read(stream, after, limit, timeout)
+
+    def last(self, stream: str) -> str:
+        return self._streams.last(stream)
 
 
 class CountingBroker(MemoryBroker):
@@ -24,15 +47,14 @@ class CountingBroker(MemoryBroker):
     calls: list[int] = []
     failing = False
 
-    def stream_add(self, stream: str, items: Sequence[bytes], maxlen: int = 100_000) -> None:
-        if CountingBroker.failing:
-            raise ConnectionError("broker away")
-        CountingBroker.calls.append(len(items))
-        super().stream_add(stream, items, maxlen)
+    def __init__(self, url: str, **options: Any) -> None:
+        super().__init__(url, **options)
+        assert self.streams is not None
+        self.streams = CountingStreams(self.streams)
 
 
 def _events(app: Celeriac) -> list[Event]:
-    items = app.broker.stream_read(EVENTS_STREAM, "0", 100_000)
+    items = app.broker.streams.read(EVENTS_STREAM, "0", 100_000)
     return [event for position, data in items for event in decode_item(position, data)]
 
 
@@ -81,7 +103,7 @@ def test_send_returns_at_once_and_events_arrive_packed_in_few_writes(
     events = _events(app)
     assert [e.task_id for e in events] == [str(i) for i in range(5000)]
     assert {e.hostname for e in events} == {"w1@h"} and {e.pid for e in events} == {os.getpid()}
-    assert len(CountingBroker.calls) <= 20  # stream_add calls
+    assert len(CountingBroker.calls) <= 20  # streams.add calls
     assert sum(CountingBroker.calls) <= 5000 // PACK_MAX + 20  # stream items: packs of events
     assert len({e.position for e in events}) == 5000  # each event has its own position
     assert per_event < 50e-6, f"send() took {per_event * 1e6:.1f} us per event"
@@ -121,8 +143,9 @@ def test_a_broker_without_streams_turns_events_off(
     app: Celeriac, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     class NoStreams(MemoryBroker):
-        def stream_add(self, stream: str, items: Sequence[bytes], maxlen: int = 0) -> None:
-            raise NotImplementedError("NoStreams does not implement streams")
+        def __init__(self, url: str) -> None:
+            super().__init__(url)
+            self.streams = None
 
     monkeypatch.setattr(app, "connect_broker", lambda: NoStreams(app.broker_url))
     dispatcher = EventDispatcher(app)
@@ -131,7 +154,9 @@ def test_a_broker_without_streams_turns_events_off(
     assert dispatcher.unsupported and dispatcher.dropped == 1
     dispatcher.send("task-sent", uuid="2")  # ignored from now on
     assert dispatcher.dropped == 1 and not dispatcher._buffer
+    thread = dispatcher._thread
     dispatcher.close()
+    assert thread is not None and not thread.is_alive()  # it went idle, not round in circles
 
 
 def test_the_stream_keeps_about_event_queue_maxlen_events(app: Celeriac) -> None:
@@ -176,7 +201,7 @@ def test_a_forked_child_sends_its_own_events_not_its_parents(app: Celeriac) -> N
 def _outcomes_alone(app: Celeriac) -> int:
     """Stream entries that are a lone task-succeeded: outcomes whose group was written."""
     alone = 0
-    for _, data in app.broker.stream_read(EVENTS_STREAM, "0", 100_000):
+    for _, data in app.broker.streams.read(EVENTS_STREAM, "0", 100_000):
         parsed = orjson.loads(zlib.decompress(data) if data[:1] == b"x" else data)
         entries = parsed if isinstance(parsed, list) else [parsed]
         alone += sum(isinstance(e, dict) and e["type"] == "task-succeeded" for e in entries)

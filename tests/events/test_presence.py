@@ -13,7 +13,7 @@ from celeriac.events.worker import PRESENCE_PREFIX
 
 
 def _read(app: Celeriac) -> list[Event]:
-    items = app.broker.stream_read(EVENTS_STREAM, "0")
+    items = app.broker.streams.read(EVENTS_STREAM, "0")
     return [event for position, data in items for event in decode_item(position, data)]
 
 
@@ -52,7 +52,7 @@ def test_a_silent_worker_shows_as_lost_then_is_forgotten(app: Celeriac) -> None:
         ).decode()
 
     for age in (1.0, 30.0, 7200.0):
-        app.broker.set_flag(f"{PRESENCE_PREFIX}w{age}", flag(age))
+        app.broker.flags.set(f"{PRESENCE_PREFIX}w{age}", flag(age))
     found = {s.hostname: s.alive for s in read_presence(app.broker)}
     assert found == {"w1.0": True, "w30.0": False}
-    assert f"{PRESENCE_PREFIX}w7200.0" not in app.broker.flags(PRESENCE_PREFIX)
+    assert f"{PRESENCE_PREFIX}w7200.0" not in app.broker.flags.read(PRESENCE_PREFIX)

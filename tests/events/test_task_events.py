@@ -43,7 +43,7 @@ def _work(app: Celeriac, count: int) -> None:
 def _events_by_task(app: Celeriac) -> dict[str, list[Event]]:
     assert dispatcher_for(app).flush()
     found: dict[str, list[Event]] = {}
-    for position, data in app.broker.stream_read(EVENTS_STREAM, "0", 1000):
+    for position, data in app.broker.streams.read(EVENTS_STREAM, "0", 1000):
         for event in decode_item(position, data):
             found.setdefault(event.task_id or "", []).append(event)
     return found

@@ -11,8 +11,8 @@ from celeriac.rabbitmq.broker import AMQPBroker
 def reserve_slots(url: str, key: str, interval: float, count: int, go: Any, out: Any) -> None:
     """Connect, wait for ``go``, reserve ``count`` slots; report when each slot is (unix time)."""
     broker = AMQPBroker(url)
-    broker.flags("")  # connected before the start
+    broker.flags.read("")  # connected before the start
     go.wait(30)
-    slots = [time.time() + broker.rate_reserve(key, interval) for _ in range(count)]
+    slots = [time.time() + broker.rates.reserve(key, interval) for _ in range(count)]
     out.put(slots)
     broker.close()

@@ -179,14 +179,14 @@ def test_revocations_are_shared_through_the_broker(
     producer, worker = make_broker(), make_broker()
     worker.fetch([queue], "w", 1, 0.1)  # the worker follows the state stream from now on
     producer.publish([Envelope("doomed", queue, 5, b""), Envelope("fine", queue, 5, b"")])
-    producer.revoke(["doomed"], ttl=60)
-    assert make_broker().revoked(["doomed", "fine"]) == {"doomed"}
+    producer.revocations.revoke(["doomed"], ttl=60)
+    assert make_broker().revocations.revoked(["doomed", "fine"]) == {"doomed"}
     taken = []
     while len(taken) < 2:
         taken += worker.fetch([queue], "w", 2, 5.0)
     assert {d.id: d.revoked for d in taken} == {"doomed": True, "fine": False}
-    producer.revoke(["brief"], ttl=-1)  # already expired
-    assert producer.revoked(["brief"]) == set()
+    producer.revocations.revoke(["brief"], ttl=-1)  # already expired
+    assert producer.revocations.revoked(["brief"]) == set()
 
 
 def test_queues_lists_declared_queues_consumed_or_not(
@@ -255,16 +255,16 @@ def test_flags_keep_the_newest_value_and_readers_do_not_hide_them_from_each_othe
     at the same time, 50 times each, to see it every time."""
     writer = make_broker()
     name = f"pause:{queue}"
-    writer.set_flag(name, "old")
-    writer.set_flag(name, "new")
+    writer.flags.set(name, "old")
+    writer.flags.set(name, "new")
     readers = [make_broker(), make_broker()]
     for reader in readers:
-        reader.flags("pause:")  # connected and following the registry
+        reader.flags.read("pause:")  # connected and following the registry
     seen: list[dict[str, str]] = []
 
     def read(reader: AMQPBroker) -> None:
         for _ in range(50):
-            seen.append(reader.flags(name))
+            seen.append(reader.flags.read(name))
 
     threads = [threading.Thread(target=read, args=(r,)) for r in readers]
     for thread in threads:
@@ -272,5 +272,5 @@ def test_flags_keep_the_newest_value_and_readers_do_not_hide_them_from_each_othe
     for thread in threads:
         thread.join(timeout=60)
     assert seen == [{name: "new"}] * 100
-    writer.set_flag(name, None)
-    assert readers[0].flags(name) == {}
+    writer.flags.set(name, None)
+    assert readers[0].flags.read(name) == {}

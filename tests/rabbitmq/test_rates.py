@@ -79,14 +79,14 @@ def test_a_reservation_waits_while_another_holds_the_token_and_goes_on_when_it_d
 ) -> None:
     key = _key()
     first = time.time()
-    assert broker.rate_reserve(key, 1.0) == pytest.approx(0.0, abs=0.01)
+    assert broker.rates.reserve(key, 1.0) == pytest.approx(0.0, abs=0.01)
     holder = _connection(amqp_url)
     method, _, _ = holder.channel().basic_get(rate_queue(key), auto_ack=False)
     assert method is not None  # another worker holds the token now
     waits: list[float] = []
 
     def reserve() -> None:
-        wait = broker.rate_reserve(key, 1.0)
+        wait = broker.rates.reserve(key, 1.0)
         waits.append(time.time() + wait)  # when the slot is
 
     reserving = threading.Thread(target=reserve)
@@ -108,7 +108,7 @@ def test_a_holder_that_dies_after_publishing_leaves_only_its_new_token(
     """Given a holder that published the new state (a slot 30 s away) and died before its
     ack, expect its old token dropped when requeued, and the next slot after the new state."""
     key = _key()
-    broker.rate_reserve(key, 1.0)
+    broker.rates.reserve(key, 1.0)
     holder = _connection(amqp_url)
     channel = holder.channel()
     method, _, _ = channel.basic_get(rate_queue(key), auto_ack=False)
@@ -121,15 +121,15 @@ def test_a_holder_that_dies_after_publishing_leaves_only_its_new_token(
     )
     holder.close()
 
-    assert broker.rate_reserve(key, 1.0) == pytest.approx(30.0, abs=0.5)
+    assert broker.rates.reserve(key, 1.0) == pytest.approx(30.0, abs=0.5)
     assert _tokens(amqp_url, key) == 1
 
 
 def test_bad_limits_are_clear_errors(broker: AMQPBroker) -> None:
     with pytest.raises(ValueError, match="interval must be positive"):
-        broker.rate_reserve(_key(), 0.0)
+        broker.rates.reserve(_key(), 0.0)
     with pytest.raises(ValueError, match="burst must be at least 1"):
-        broker.rate_reserve(_key(), 1.0, burst=0)
+        broker.rates.reserve(_key(), 1.0, burst=0)
 
 
 def test_a_very_long_key_gets_a_digest_queue_name(
@@ -137,8 +137,8 @@ def test_a_very_long_key_gets_a_digest_queue_name(
 ) -> None:
     key = "k" * 400
     first, second = make_broker(), make_broker()
-    assert first.rate_reserve(key, 0.5) == pytest.approx(0.0, abs=0.01)
-    assert second.rate_reserve(key, 0.5) == pytest.approx(0.5, abs=0.05)
+    assert first.rates.reserve(key, 0.5) == pytest.approx(0.0, abs=0.01)
+    assert second.rates.reserve(key, 0.5) == pytest.approx(0.5, abs=0.05)
     assert len(rate_queue(key).encode()) <= 255
 
 
@@ -154,7 +154,7 @@ def test_a_token_lost_with_its_creator_is_made_again(
     conn.close()
 
     started = time.monotonic()
-    assert broker.rate_reserve(key, 1.0) == pytest.approx(0.0, abs=0.01)
+    assert broker.rates.reserve(key, 1.0) == pytest.approx(0.0, abs=0.01)
 
     assert 0.3 <= time.monotonic() - started < 5.0
     assert _tokens(amqp_url, key) == 1

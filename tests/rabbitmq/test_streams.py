@@ -26,20 +26,20 @@ def test_a_reader_that_restarts_resumes_after_its_saved_position(
     connection reading after that position to get exactly the 4th and 5th."""
     writer, first = make_broker(), make_broker()
     stream = _stream()
-    writer.stream_add(stream, [b"1", b"2", b"3"])
-    writer.stream_add(stream, [b"4", b"5"])
-    items = first.stream_read(stream, "0", limit=3)
+    writer.streams.add(stream, [b"1", b"2", b"3"])
+    writer.streams.add(stream, [b"4", b"5"])
+    items = first.streams.read(stream, "0", limit=3)
     saved = items[-1][0]
     first.close()
 
     second = make_broker()
-    rest = second.stream_read(stream, saved)
+    rest = second.streams.read(stream, saved)
 
     assert [body for _, body in items] == [b"1", b"2", b"3"]
     assert [body for _, body in rest] == [b"4", b"5"]
     positions = [int(p) for p, _ in items + rest]
     assert positions == sorted(positions) and len(set(positions)) == 5
-    assert second.stream_last(stream) == rest[-1][0]
+    assert second.streams.last(stream) == rest[-1][0]
 
 
 def test_a_following_reader_writes_no_markers_and_sees_items_in_order(
@@ -48,17 +48,17 @@ def test_a_following_reader_writes_no_markers_and_sees_items_in_order(
     """Given a reader following the stream with a timeout, expect each new item once, in order."""
     writer, reader = make_broker(), make_broker()
     stream = _stream()
-    position = reader.stream_last(stream)
+    position = reader.streams.last(stream)
     seen: list[bytes] = []
     for n in range(20):
-        writer.stream_add(stream, [str(n).encode()])
-        got = reader.stream_read(stream, position, timeout=5.0)
+        writer.streams.add(stream, [str(n).encode()])
+        got = reader.streams.read(stream, position, timeout=5.0)
         if got:
             position = got[-1][0]
             seen.extend(body for _, body in got)
 
     while len(seen) < 20:
-        got = reader.stream_read(stream, position, timeout=5.0)
+        got = reader.streams.read(stream, position, timeout=5.0)
         assert got, "an item written was never read"
         position = got[-1][0]
         seen.extend(body for _, body in got)
@@ -71,14 +71,14 @@ def test_a_reader_from_an_old_position_starts_about_maxlen_before_the_newest(
 ) -> None:
     writer, reader = make_broker(), make_broker()
     stream = _stream()
-    writer.stream_add(stream, [b"old"], maxlen=5)
-    old = writer.stream_last(stream)
-    writer.stream_add(stream, [str(n).encode() for n in range(30)], maxlen=5)
+    writer.streams.add(stream, [b"old"], maxlen=5)
+    old = writer.streams.last(stream)
+    writer.streams.add(stream, [str(n).encode() for n in range(30)], maxlen=5)
 
-    items = reader.stream_read(stream, "0")
+    items = reader.streams.read(stream, "0")
 
     assert [body for _, body in items] == [str(n).encode() for n in range(25, 30)]
-    assert [body for _, body in make_broker().stream_read(stream, old)] == [
+    assert [body for _, body in make_broker().streams.read(stream, old)] == [
         str(n).encode() for n in range(25, 30)
     ]
 
@@ -90,14 +90,14 @@ def test_reply_streams_are_expiring_queues_read_in_full(
     again from "0", from a non-durable queue that RabbitMQ deletes by itself."""
     client, worker_a, worker_b = make_broker(), make_broker(), make_broker()
     stream = f"reply:{uuid.uuid4().hex}"
-    worker_a.stream_add(stream, [b"a"])
-    worker_b.stream_add(stream, [b"b"])
+    worker_a.streams.add(stream, [b"a"])
+    worker_b.streams.add(stream, [b"b"])
 
-    assert [body for _, body in client.stream_read(stream, "0")] == [b"a", b"b"]
-    replies = client.stream_read(stream, "0", timeout=1.0)
+    assert [body for _, body in client.streams.read(stream, "0")] == [b"a", b"b"]
+    replies = client.streams.read(stream, "0", timeout=1.0)
     assert replies == [("1", b"a"), ("2", b"b")]
-    assert client.stream_last(stream) == "2"
-    assert client.stream_read(stream, "2", timeout=0.1) == []
+    assert client.streams.last(stream) == "2"
+    assert client.streams.read(stream, "2", timeout=0.1) == []
 
     listing = rabbitmqctl("list_queues", "-p", vhost, "name", "durable", "arguments")
     [line] = [line for line in listing.splitlines() if line.startswith(reply_queue(stream))]
@@ -128,7 +128,7 @@ def test_a_fetch_of_no_queues_gives_back_what_rabbitmq_pushed(
 @pytest.mark.parametrize("bad", ["-1", "abc", "1-2"])
 def test_a_position_this_broker_never_gave_is_a_clear_error(broker: AMQPBroker, bad: str) -> None:
     with pytest.raises(ValueError, match="not one the RabbitMQ broker returned"):
-        broker.stream_read(_stream(), bad)
+        broker.streams.read(_stream(), bad)
 
 
 def test_an_instant_read_returns_all_appended_before_it_beyond_the_prefetch_window(
@@ -138,15 +138,15 @@ def test_an_instant_read_returns_all_appended_before_it_beyond_the_prefetch_wind
     timeout to return them all, in order, and a second one to return only the rest."""
     writer, reader = make_broker(), make_broker()
     stream = _stream()
-    writer.stream_add(stream, [str(n).encode() for n in range(700)])
+    writer.streams.add(stream, [str(n).encode() for n in range(700)])
 
-    items = reader.stream_read(stream, "0", limit=1000)
-    writer.stream_add(stream, [b"late"])
-    rest = reader.stream_read(stream, items[-1][0], limit=1000)
+    items = reader.streams.read(stream, "0", limit=1000)
+    writer.streams.add(stream, [b"late"])
+    rest = reader.streams.read(stream, items[-1][0], limit=1000)
 
     assert [body for _, body in items] == [str(n).encode() for n in range(700)]
     assert [body for _, body in rest] == [b"late"]
-    assert reader.stream_read(stream, "0", limit=300) == items[:300]
+    assert reader.streams.read(stream, "0", limit=300) == items[:300]
 
 
 def test_a_reader_of_many_streams_keeps_consumers_on_the_recent_ones_only(
@@ -155,8 +155,8 @@ def test_a_reader_of_many_streams_keeps_consumers_on_the_recent_ones_only(
     writer, reader = make_broker(), make_broker()
     streams = [_stream() for _ in range(12)]
     for stream in streams:
-        writer.stream_add(stream, [stream.encode()])
-        assert reader.stream_read(stream, "0") == [("1", stream.encode())]
+        writer.streams.add(stream, [stream.encode()])
+        assert reader.streams.read(stream, "0") == [("1", stream.encode())]
 
     listing = rabbitmqctl("list_queues", "-p", vhost, "name", "consumers")
     consumers = {
@@ -165,4 +165,4 @@ def test_a_reader_of_many_streams_keeps_consumers_on_the_recent_ones_only(
         if name.startswith("celeriac.stream.s-")
     }
     assert sum(consumers.get(stream_queue(s), 0) for s in streams) == 8
-    assert reader.stream_read(streams[0], "0") == [("1", streams[0].encode())]  # again
+    assert reader.streams.read(streams[0], "0") == [("1", streams[0].encode())]  # again

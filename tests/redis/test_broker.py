@@ -89,7 +89,7 @@ def test_every_key_of_a_queue_shares_its_hash_tag(
 def test_global_keyprefix_names_every_key(redis_url: str, redis_server: RedisServer) -> None:
     broker = RedisBroker(redis_url, global_keyprefix="tenant7")
     broker.publish([envelope(1)])
-    broker.revoke(["x"], 60)
+    broker.revocations.revoke(["x"], 60)
     keys = {k.decode() for k in redis_server.client().keys("*")}
     assert keys == {
         "{tenant7:q}:p5",
@@ -159,7 +159,7 @@ def test_more_messages_than_one_fetch_wake_the_next_waiting_consumer(
 
 
 def test_fetch_flags_revoked_tasks_in_the_same_round_trip(broker: RedisBroker) -> None:
-    broker.revoke(["2"], 60)
+    broker.revocations.revoke(["2"], 60)
     broker.publish([envelope(1), envelope(2)])
     with count_round_trips() as trips:
         got = broker.fetch(["q"], "c", 10, 0)

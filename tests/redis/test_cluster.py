@@ -90,7 +90,7 @@ def test_cluster_a_waiting_fetch_wakes_on_publish(cluster_broker: RedisBroker) -
 
 
 def test_cluster_recover_revoke_and_dead_letters(cluster_broker: RedisBroker) -> None:
-    cluster_broker.revoke(["2"], 60)
+    cluster_broker.revocations.revoke(["2"], 60)
     cluster_broker.publish([envelope(1), envelope(2, "other")])
     taken = cluster_broker.fetch(["q", "other"], "c", 10, 0)
     assert {d.id: d.revoked for d in taken} == {"1": False, "2": True}

@@ -1,0 +1,133 @@
+"""What a broker may offer beyond delivery: small typed capabilities.
+
+The delivery contract (:mod:`celeriac.brokers.base`) is what every broker must
+do. Events, remote control, paused queues, worker presence, cluster-wide rate
+limits and revocations need a little shared state besides, which a broker
+offers as capability objects on typed attributes, ``None`` where it has none::
+
+    broker.streams       Streams      events, control commands and their replies
+    broker.flags         Flags        paused queues, worker presence, stopped tasks
+    broker.rates         RateLimits   cluster-wide rate-limit slots
+    broker.revocations   Revocations  revoked task ids, with a time to live
+
+Callers ask the object (``if broker.streams is not None``), never its URL.
+A caller that cannot do without one takes it through :func:`require`, which
+turns its absence into a :class:`~celeriac.exceptions.CapabilityUnavailable`
+that names the broker, the capability and what to configure.
+
+Memory, SQLite, Redis and RabbitMQ brokers offer all four. With
+``broker_capabilities_url`` set, a broker takes them from that store instead
+(:mod:`celeriac.brokers.composed`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
+from ..exceptions import CapabilityUnavailable
+from ..urls import redact
+
+if TYPE_CHECKING:
+    from .base import Broker
+
+T = TypeVar("T")
+
+#: The capability attributes of a broker, in the order the docs list them.
+CAPABILITIES = ("streams", "flags", "rates", "revocations")
+
+
+class Streams(Protocol):
+    """Append-only, bounded logs of opaque items, read by any number of readers.
+
+    Positions are opaque strings that increase; ``"0"`` is before the first
+    item. Events go to the stream ``"events"``, control commands to
+    ``"control"``, replies to ``"reply:<command id>"``.
+    """
+
+    def add(self, stream: str, items: Sequence[bytes], maxlen: int = 100_000) -> None:
+        """Append items, keeping about the newest ``maxlen``."""
+        ...
+
+    def read(
+        self, stream: str, after: str, limit: int = 1000, timeout: float = 0.0
+    ) -> list[tuple[str, bytes]]:
+        """Items after position ``after``, oldest first; waits up to ``timeout`` for one."""
+        ...
+
+    def last(self, stream: str) -> str:
+        """The position of the newest item (``"0"`` when empty): read after it for new items."""
+        ...
+
+
+class Flags(Protocol):
+    """Small durable named values shared by the cluster (paused queues, presence)."""
+
+    def set(self, name: str, value: str | None) -> None:
+        """Set (or with None, clear) a named flag."""
+        ...
+
+    def read(self, prefix: str = "") -> dict[str, str]:
+        """Every flag whose name starts with ``prefix``."""
+        ...
+
+
+class RateLimits(Protocol):
+    """Slots of rate limits shared by every worker of the cluster."""
+
+    def reserve(self, key: str, interval: float, burst: int = 1) -> float:
+        """Reserve the next slot of the limit ``key``; seconds until it.
+
+        GCRA with reservation: each call takes the next free slot
+        (``interval`` = 1 / rate apart, up to ``burst`` at once) and returns
+        how long to wait for it, 0.0 when it is now. Atomic in the broker's
+        store, so the limit holds for the whole cluster.
+        """
+        ...
+
+
+class Revocations(Protocol):
+    """Revoked task ids, remembered for a time to live.
+
+    A broker that offers them flags revoked messages as it delivers them
+    (``Delivery.revoked``), so a worker skips them without asking.
+    """
+
+    def revoke(self, ids: Sequence[str], ttl: float) -> None:
+        """Remember these task ids as revoked for ``ttl`` seconds."""
+        ...
+
+    def revoked(self, ids: Sequence[str]) -> set[str]:
+        """Which of these task ids are revoked now."""
+        ...
+
+
+_NOUNS = {
+    "streams": "streams",
+    "flags": "flags",
+    "rates": "rate-limit state",
+    "revocations": "revocations",
+}
+
+
+def require(broker: Broker, offered: T | None, capability: str, purpose: str) -> T:
+    """``offered`` (``broker``'s ``capability`` attribute), or a clear error naming what
+    to do when the broker does not offer it; ``purpose`` says what needed it."""
+    if offered is not None:
+        return offered
+    noun = _NOUNS.get(capability, capability)
+    raise CapabilityUnavailable(
+        f"broker {redact(broker.url)} ({type(broker).__name__}) keeps no {noun}, so "
+        f"{purpose} is not available on it: use a Redis, RabbitMQ or SQLite broker, "
+        f"which offer {noun}, or set broker_capabilities_url to a Redis or SQLite store"
+    )
+
+
+__all__ = [
+    "CAPABILITIES",
+    "Flags",
+    "RateLimits",
+    "Revocations",
+    "Streams",
+    "require",
+]

@@ -1,0 +1,159 @@
+"""Capabilities beyond delivery, on every engine that offers them: streams (events,
+control, replies), flags (paused queues, presence), rate-limit slots, revocations.
+
+Each test runs against every engine of the registry and takes the capability from
+the broker object (:func:`offered`): what the object offers is what is tested. So
+that a capability cannot silently stop being tested, the first test states, per
+engine, what each one offers.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from typing import Any
+
+import pytest
+
+from celeriac.brokers.capabilities import CAPABILITIES
+
+from .env import BrokerEnv
+from .helpers import envelope, offered
+
+ALL = frozenset(CAPABILITIES)
+#: What each engine offers today: losing one is a failure here, not a quiet gap.
+DECLARED: dict[str, frozenset[str]] = {
+    "memory": ALL,
+    "sqlite": ALL,
+    "redis": ALL,
+    "rabbitmq": ALL,
+}
+
+
+def test_each_engine_offers_the_capabilities_it_declares(
+    env: BrokerEnv, request: pytest.FixtureRequest
+) -> None:
+    engine = request.node.callspec.params["env"]
+    broker = env.connect()
+
+    found = {name for name in CAPABILITIES if getattr(broker, name) is not None}
+
+    assert found == DECLARED[engine], f"{engine} offers {sorted(found)}"
+
+
+def test_a_stream_is_read_in_order_after_a_position(env: BrokerEnv) -> None:
+    streams = offered(env.connect(), "streams")
+    stream = env.q("events")
+    assert streams.last(stream) == "0"
+    assert streams.read(stream, "0") == []
+
+    streams.add(stream, [b"a", b"b"])
+    streams.add(stream, [b"c"])
+    items = streams.read(stream, "0")
+    last = streams.last(stream)
+
+    assert [item for _, item in items] == [b"a", b"b", b"c"]
+    assert items[-1][0] == last
+    assert streams.read(stream, items[0][0]) == items[1:]
+    assert streams.read(stream, "0", limit=2) == items[:2]
+    assert streams.read(stream, last) == []
+    assert streams.read(env.q("other"), "0") == []
+
+
+def test_a_stream_keeps_about_maxlen_newest_items(env: BrokerEnv) -> None:
+    streams = offered(env.connect(), "streams")
+    stream = env.q("bounded")
+    for i in range(50):
+        streams.add(stream, [str(i).encode()], maxlen=10)
+
+    items = [int(item) for _, item in streams.read(stream, "0", limit=1000)]
+
+    assert 10 <= len(items) <= 20  # "about": a broker may trim lazily
+    assert items == list(range(50 - len(items), 50))
+
+
+def test_a_waiting_stream_read_wakes_up_for_a_new_item(env: BrokerEnv) -> None:
+    reader, writer = offered(env.connect(), "streams"), offered(env.connect(), "streams")
+    stream = env.q("control")
+    start = reader.last(stream)
+    added_at: list[float] = []
+
+    def add_soon() -> None:
+        time.sleep(0.2)
+        added_at.append(time.monotonic())
+        writer.add(stream, [b"ping"])
+
+    thread = threading.Thread(target=add_soon)
+    thread.start()
+    items = reader.read(stream, start, timeout=10.0)
+    woke_at = time.monotonic()
+    thread.join()
+
+    assert [item for _, item in items] == [b"ping"]
+    assert woke_at - added_at[0] < 1.0  # not at the end of the 10 s timeout
+    begin = time.monotonic()
+    assert reader.read(stream, items[-1][0], timeout=0.2) == []
+    assert 0.15 <= time.monotonic() - begin < 1.5
+
+
+def test_flags_are_set_listed_by_prefix_and_cleared(env: BrokerEnv) -> None:
+    flags, other = offered(env.connect(), "flags"), offered(env.connect(), "flags")
+    prefix = env.q("paused:")
+    flags.set(prefix + "a", "1")
+    flags.set(prefix + "b", "2")
+    flags.set(env.q("presence:w1"), "up")
+
+    assert other.read(prefix) == {prefix + "a": "1", prefix + "b": "2"}
+    flags.set(prefix + "a", None)
+    flags.set(prefix + "b", "3")
+    assert other.read(prefix) == {prefix + "b": "3"}
+
+
+def test_rate_slots_are_shared_by_every_connection(env: BrokerEnv) -> None:
+    """Given 10/s shared by two connections, successive reservations are 0.1 s apart."""
+    first, second = offered(env.connect(), "rates"), offered(env.connect(), "rates")
+    key = env.q("rate:task")
+
+    waits = [rates.reserve(key, 0.1) for rates in (first, second, first, second)]
+
+    assert waits[0] == pytest.approx(0.0, abs=0.01)
+    for n, wait in enumerate(waits):
+        assert wait == pytest.approx(0.1 * n, abs=0.05)
+
+
+def test_a_rate_burst_allows_that_many_at_once(env: BrokerEnv) -> None:
+    rates = offered(env.connect(), "rates")
+    key = env.q("rate:burst")
+
+    waits = [rates.reserve(key, 1.0, burst=3) for _ in range(4)]
+
+    assert waits[:3] == [pytest.approx(0.0, abs=0.01)] * 3
+    assert waits[3] == pytest.approx(1.0, abs=0.05)
+
+
+def test_revocations_are_remembered_for_their_ttl(env: BrokerEnv) -> None:
+    revocations = offered(env.connect(), "revocations")
+    short, long_, never = (f"{name}-{uuid.uuid4().hex}" for name in ("short", "long", "never"))
+    revocations.revoke([short], ttl=0.3)
+    revocations.revoke([long_], ttl=60)
+
+    assert revocations.revoked([short, long_, never]) == {short, long_}
+    deadline = time.monotonic() + 5
+    while short in revocations.revoked([short]):
+        assert time.monotonic() < deadline, "revocation outlived its ttl"
+        time.sleep(0.02)
+    assert revocations.revoked([short, long_, never]) == {long_}
+
+
+def test_fetched_deliveries_carry_the_revoked_flag(env: BrokerEnv) -> None:
+    broker = env.connect()
+    revocations: Any = offered(broker, "revocations")
+    q = env.q("revoked")
+    gone, kept = f"gone-{uuid.uuid4().hex}", f"kept-{uuid.uuid4().hex}"
+    revocations.revoke([gone], ttl=60)
+    broker.publish([envelope(q, task_id=gone), envelope(q, task_id=kept)])
+
+    flags = {d.id: d.revoked for d in broker.fetch([q], "c1", 10, 0.0)}
+
+    assert flags == {gone: True, kept: False}
