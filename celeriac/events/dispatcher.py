@@ -16,8 +16,9 @@ object). Storing an item costs the broker far more than encoding an event does
 second writes a few items a second instead of thousands, and compressed they
 take a tenth of the room in the broker. :class:`~celeriac.events.EventReceiver`
 unpacks them. ``event_queue_maxlen`` still counts events: each write trims the
-stream to that many events' worth of items, at this process's recent events
-per item.
+stream to that many events' worth of items, at the events per item of this
+process's writes that make up its newest ``event_queue_maxlen`` events
+(:class:`~celeriac.events.budget.StreamBudget`).
 
 A task's first events (received, started) are encoded when they happen but
 held (:meth:`EventDispatcher.hold`) until its outcome joins them as one entry,
@@ -50,6 +51,7 @@ import orjson
 
 from ..brokers.capabilities import require
 from ..exceptions import CapabilityUnavailable
+from .budget import StreamBudget
 from .event import encode_event, show
 from .forksafe import guarded
 
@@ -89,7 +91,7 @@ class EventDispatcher:
         self.flush_interval = flush_interval
         self.sent = 0  # events written to the broker
         self.dropped = 0  # events lost because the buffer overflowed
-        self.per_item = 1.0  # recent events per stream item, to trim by events
+        self.budget = StreamBudget()  # how many items hold event_queue_maxlen events
         self.unsupported = False  # the broker has no streams: events are dropped
         self.max_size = int(app.conf.event_args_max_size)  # re-read by the thread each round
         self._init_process_state()
@@ -244,8 +246,7 @@ class EventDispatcher:
             # group still held its two so far: its outcome is counted when it is written.
             groups = sum(entry[0] == _GROUP for entry in batch[:taken])
             events = taken + 2 * groups + 2 * (len(batch) - taken)
-            self.per_item = 0.8 * self.per_item + 0.2 * (events / len(items))
-            maxlen = max(1, round(int(conf.event_queue_maxlen) / self.per_item))
+            maxlen = self.budget.maxlen(len(items), events, int(conf.event_queue_maxlen))
             streams.add(EVENTS_STREAM, items, maxlen=maxlen)
         except BaseException:
             buffer.extendleft(reversed(batch))  # in order, ahead of newer events
