@@ -40,6 +40,8 @@ def _delivery(tag: bytes, entry: bytes, revoked: Any) -> Delivery:
     b = entry.index(b":", a + 1)
     c = entry.index(b":", b + 1)
     end = c + 1 + int(entry[b + 1 : c])
+    if end > len(entry):
+        raise ValueError("the id length runs past the end of the entry")
     text = tag.decode()
     return Delivery(
         entry[c + 1 : end].decode(),
@@ -53,19 +55,30 @@ def _delivery(tag: bytes, entry: bytes, revoked: Any) -> Delivery:
 
 
 def dead_letter_of(queue: str, record: bytes) -> DeadLetter:
-    a = record.index(b":")
-    b = record.index(b":", a + 1)
-    reason_end = b + 1 + int(record[a + 1 : b])
-    d = _delivery(b"0:", record[reason_end:], 0)
-    return DeadLetter(
-        d.id,
-        queue,
-        d.priority,
-        d.body,
-        record[b + 1 : reason_end].decode(),
-        d.deliveries,
-        int(record[:a]) / 1000.0,
-    )
+    """A dead letter; one whose entry cannot be parsed (written to the queue by
+    another program) comes back whole as its body, with its id as escaped text."""
+    try:
+        a = record.index(b":")
+        b = record.index(b":", a + 1)
+        reason_end = b + 1 + int(record[a + 1 : b])
+        dead_at = int(record[:a]) / 1000.0
+        reason = record[b + 1 : reason_end].decode("utf-8", "replace")
+    except ValueError:
+        return DeadLetter("", queue, 0, record, "not a dead letter record", 0, 0.0)
+    entry = record[reason_end:]
+    try:
+        d = _delivery(b"0:", entry, 0)
+    except (ValueError, IndexError):
+        return DeadLetter(_raw_id(entry), queue, 0, entry, reason, 0, dead_at)
+    return DeadLetter(d.id, queue, d.priority, d.body, reason, d.deliveries, dead_at)
+
+
+def _raw_id(entry: bytes) -> str:
+    """What a malformed entry gives as its id, as escaped text ("" when nothing)."""
+    parts = entry.split(b":", 4)
+    if len(parts) == 5 and parts[3].isdigit():
+        return parts[4][: int(parts[3])].decode("utf-8", "backslashreplace")
+    return ""
 
 
 def fetch_args(

@@ -27,9 +27,14 @@ for qi = 1, n do
   local base = KEYS[qi]
   local due = redis.call('ZRANGEBYSCORE', base .. ':delayed', '-inf', now, 'LIMIT', 0, batch)
   for _, e in ipairs(due) do
-    local _, d = header(e)
-    redis.call('RPUSH', base .. ':p' .. string.sub(e, 1, 1), rewrite(e, d, orders.next()))
-    promoted = true
+    local bad = malformed(e)
+    if bad then
+      bury(base, e, bad, now)
+    else
+      local _, d = header(e)
+      redis.call('RPUSH', base .. ':p' .. string.sub(e, 1, 1), rewrite(e, d, orders.next()))
+      promoted = true
+    end
   end
   for i = 1, #due, 1000 do
     redis.call('ZREM', base .. ':delayed', unpack(due, i, math.min(i + 999, #due)))
@@ -41,6 +46,11 @@ end
 
 local function lease_one(qi, e)
   local base, queue = KEYS[qi], ARGV[8 + qi]
+  local bad = malformed(e)
+  if bad then  -- set aside alone, with the reason: its neighbours are leased as usual
+    bury(base, e, bad, now)
+    return
+  end
   local _, d = header(e)
   local held = rewrite(e, d + 1)
   local tag = #queue .. ':' .. queue .. ':' .. redis.call('INCR', base .. ':seq') .. ':' .. consumer
@@ -66,17 +76,24 @@ for p = 9, 0, -1 do
   end
   local bounded = bound_rank and rank == bound_rank
   if n == 1 and not bounded then
+    -- a malformed entry taken here is buried, not counted: take again for the rest
     local got = redis.call('LPOP', KEYS[1] .. ':p' .. p, limit - count)
-    if got then
+    while got do
       for _, e in ipairs(got) do
         lease_one(1, e)
       end
+      got = count < limit and redis.call('LPOP', KEYS[1] .. ':p' .. p, limit - count)
     end
   else
     while count < limit do
       local best, best_order = nil, nil
       for qi = 1, n do
-        local e = redis.call('LINDEX', KEYS[qi] .. ':p' .. p, 0)
+        local key = KEYS[qi] .. ':p' .. p
+        local e = redis.call('LINDEX', key, 0)
+        while e and malformed(e) do
+          bury(KEYS[qi], redis.call('LPOP', key), malformed(e), now)
+          e = redis.call('LINDEX', key, 0)
+        end
         if e then
           local o = order_of(e)
           if not best or o < best_order then
@@ -101,7 +118,7 @@ for qi = 1, n do
   for p = 9, 0, -1 do
     local e = redis.call('LINDEX', base .. ':p' .. p, 0)
     if e then
-      rank, order = 9 - p, order_of(e)
+      rank, order = 9 - p, order_of(e) or 0  -- a malformed head goes when it is taken
       break
     end
   end
