@@ -87,10 +87,12 @@ def fetch_args(
     limit: int,
     lease_seconds: float,
     wake_prefix: str,
+    fetch_id: str,
     bound: tuple[Any, Any] = ("", ""),
 ) -> list[Any]:
     """The fetch script's arguments (``wake_prefix``: the wake channels' start on
-    Cluster, "" elsewhere; ``bound``: take only what ranks before it)."""
+    Cluster, "" elsewhere; ``fetch_id``: the same for a call sent again, see
+    ``lua/fetch.lua``; ``bound``: take only what ranks before it)."""
     return [
         len(queues),
         consumer,
@@ -99,6 +101,7 @@ def fetch_args(
         PROMOTE_BATCH,
         *bound,
         wake_prefix,
+        fetch_id,
         *queues,
     ]
 

@@ -7,10 +7,18 @@
 -- ARGV[5] how many due messages to promote per queue at most
 -- ARGV[6], ARGV[7]  bound rank and order ('' = none): take only messages that
 --   rank before it (Cluster fetch across queues, see redis.py)
--- ARGV[8] wake channel prefix ('' = notify lists)   ARGV[9..8+n] queue names
+-- ARGV[8] wake channel prefix ('' = notify lists)   ARGV[9] fetch id
+-- ARGV[10..9+n] queue names
 -- Returns {wait, head rank, head order, tag, entry, revoked, ...}: wait is the
 -- seconds until the next delayed message is due ('' = none); head is the best
 -- message left in these queues ('' = none).
+--
+-- A fetch is safe to repeat: what it leased is recorded under its id in
+-- "<first queue's base>:fetch:<consumer>" (tags and their key bases, for one
+-- lease), and a call with the same id returns those messages, those the
+-- consumer still holds, instead of leasing more. A client whose reply was lost
+-- (the connection dropped after the server ran the script) sends the same id
+-- again, so nothing is left held by a consumer that does not know it.
 local n = tonumber(ARGV[1])
 local consumer, limit, lease = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local batch = tonumber(ARGV[5])
@@ -21,6 +29,42 @@ local now, now_us = clock()
 local deadline = now + lease
 local out = {'', '', ''}
 local count = 0
+local fetch_id, record = ARGV[9], KEYS[1] .. ':fetch:' .. consumer
+
+local function revoked_flag(e)
+  if revoked then
+    local until_ = redis.call('ZSCORE', revoked, id_of(e))
+    if until_ and tonumber(until_) > now then
+      return 1
+    end
+  end
+  return 0
+end
+
+local last = redis.call('GET', record)
+if last then
+  local parts, start = {}, 1
+  while true do
+    local stop = string.find(last, '\n', start, true)
+    parts[#parts + 1] = string.sub(last, start, (stop or 0) - 1)
+    if not stop then
+      break
+    end
+    start = stop + 1
+  end
+  if parts[1] == fetch_id then  -- the same fetch again: its messages, not new ones
+    for i = 2, #parts - 1, 2 do
+      local held = redis.call('HGET', parts[i] .. ':held:' .. consumer, parts[i + 1])
+      if held then
+        out[#out + 1] = parts[i + 1]
+        out[#out + 1] = held
+        out[#out + 1] = revoked_flag(held)
+      end
+    end
+    return out
+  end
+end
+local leased = {fetch_id}
 
 local orders, promoted = order_clock(KEYS[n + 2], now_us), false
 for qi = 1, n do
@@ -45,7 +89,7 @@ if promoted then
 end
 
 local function lease_one(qi, e)
-  local base, queue = KEYS[qi], ARGV[8 + qi]
+  local base, queue = KEYS[qi], ARGV[9 + qi]
   local bad = malformed(e)
   if bad then  -- set aside alone, with the reason: its neighbours are leased as usual
     bury(base, e, bad, now)
@@ -56,16 +100,11 @@ local function lease_one(qi, e)
   local tag = #queue .. ':' .. queue .. ':' .. redis.call('INCR', base .. ':seq') .. ':' .. consumer
   redis.call('HSET', base .. ':held:' .. consumer, tag, held)
   redis.call('ZADD', base .. ':leases', deadline, tag)
-  local flag = 0
-  if revoked then
-    local until_ = redis.call('ZSCORE', revoked, id_of(e))
-    if until_ and tonumber(until_) > now then
-      flag = 1
-    end
-  end
   out[#out + 1] = tag
   out[#out + 1] = held
-  out[#out + 1] = flag
+  out[#out + 1] = revoked_flag(e)
+  leased[#leased + 1] = base
+  leased[#leased + 1] = tag
   count = count + 1
 end
 
@@ -109,6 +148,10 @@ for p = 9, 0, -1 do
   end
 end
 
+if count > 0 then
+  redis.call('SET', record, table.concat(leased, '\n'), 'PX', math.ceil(lease * 1000))
+end
+
 -- what is left: wake the next consumer when there is more, and say when
 -- the next delayed message is due when there is nothing
 local best_rank, best_order, wait = nil, nil, nil
@@ -124,7 +167,7 @@ for qi = 1, n do
   end
   if rank then
     if count > 0 then
-      wake(base, channels ~= '' and channels .. ARGV[8 + qi] or '')
+      wake(base, channels ~= '' and channels .. ARGV[9 + qi] or '')
     end
     if not best_rank or rank < best_rank or (rank == best_rank and order < best_order) then
       best_rank, best_order = rank, order
