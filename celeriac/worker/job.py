@@ -55,6 +55,9 @@ class Job:
 
     @property
     def runtime(self) -> float:
+        """Seconds the task ran; 0 for one that never started (stopped by middleware)."""
+        if not self.started_at:
+            return 0.0
         return max(0.0, self.finished_at - self.started_at)
 
     def meta(self) -> TaskMeta:

@@ -18,6 +18,7 @@ from ..control.state_handle import StateHandle
 from ..exceptions import ConfigurationError
 from ..version import __version__
 from .asyncio_pool import AsyncioPool
+from .preflight import check_settings
 from .solo import SoloPool
 from .state import WorkerState
 from .supervisor import Supervisor
@@ -90,6 +91,7 @@ def run_worker(
     ``on_state`` receives the :class:`WorkerState` before consuming starts (for
     remote control: what runs where, counts, pool size).
     """
+    check_settings(app)
     state = WorkerState(options)
     pool = _pool(app, options, state, announce)
     state.pool = pool

@@ -70,3 +70,10 @@ def test_unimportable_app_is_explained() -> None:
     out = CliRunner().invoke(cli, ["-A", "no_such_project", "result", "x"])
     assert out.exit_code != 0
     assert "no_such_project" in str(out.exception) + out.output
+
+
+def test_arguments_that_do_not_fit_the_task_are_a_usage_error() -> None:
+    out = CliRunner().invoke(cli, [*APP, "call", "tests.cli.cli_app.add", "--args", "[1, 2, 3]"])
+    assert out.exit_code == 2, out.output
+    assert "do not fit the task" in out.output and "too many positional arguments" in out.output
+    assert out.exception is None or isinstance(out.exception, SystemExit)
