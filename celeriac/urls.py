@@ -1,8 +1,9 @@
 """URLs and dotted paths: what registries, logs and error messages need of them.
 
-``scheme_of`` picks the engine of a broker or backend URL, ``redact`` keeps a
-password out of logs, and ``load_object`` imports what a registry or a setting
-names as ``"package.module:attribute"``.
+``scheme_of`` picks the engine of a broker or backend URL; ``redact`` and
+``redact_setting`` are the one rule that keeps secrets out of everything shown
+(CLI, logs, control replies, events, the dashboard and its API); ``load_object``
+imports what a registry or a setting names as ``"package.module:attribute"``.
 """
 
 from __future__ import annotations
@@ -18,14 +19,56 @@ def scheme_of(url: str) -> str:
     return url.partition("://")[0].lower()
 
 
+#: words that make a setting, option or query parameter a secret, wherever it is shown
+SECRET_WORDS = ("password", "passwd", "pwd", "secret", "token", "key", "credential", "auth")
+HIDDEN = "***"
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a setting, option or URL parameter of this name holds a secret."""
+    lowered = name.lower()
+    return any(word in lowered for word in SECRET_WORDS)
+
+
 def redact(url: str) -> str:
-    """The URL without its password, for logs."""
+    """The URL without its secrets, for logs, banners, replies and pages: the password
+    of its userinfo and the value of every query parameter whose name says secret,
+    password, token or key (``?password=...``)."""
     scheme, sep, rest = url.partition("://")
-    creds, at, host = rest.rpartition("@")
-    if not at:
+    if not sep:
         return url
-    user = creds.partition(":")[0]
-    return f"{scheme}{sep}{user}:***@{host}" if ":" in creds else url
+    rest, hash_, fragment = rest.partition("#")
+    rest, question, query = rest.partition("?")
+    creds, at, host = rest.rpartition("@")
+    if at and ":" in creds:
+        rest = f"{creds.partition(':')[0]}:{HIDDEN}@{host}"
+    if question:
+        query = "&".join(_redact_parameter(p) for p in query.split("&"))
+    return f"{scheme}{sep}{rest}{question}{query}{hash_}{fragment}"
+
+
+def _redact_parameter(parameter: str) -> str:
+    name, eq, value = parameter.partition("=")
+    return f"{name}={HIDDEN}" if eq and value and is_secret_name(name) else parameter
+
+
+def redact_setting(name: str, value: Any) -> Any:
+    """A setting's value as it may be shown: secrets hidden by name, URLs redacted,
+    and the same inside dicts and lists (``broker_transport_options``)."""
+    if is_secret_name(name):
+        return HIDDEN if value else value
+    return redact_value(value)
+
+
+def redact_value(value: Any) -> Any:
+    """A value as it may be shown: URLs redacted, secrets in dicts hidden by key."""
+    if isinstance(value, str):
+        return redact(value) if "://" in value else value
+    if isinstance(value, dict):
+        return {k: redact_setting(str(k), v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(redact_value(v) for v in value)
+    return value
 
 
 def load_object(spec: str) -> Any:
@@ -45,4 +88,13 @@ def load_object(spec: str) -> Any:
     return obj
 
 
-__all__ = ["load_object", "redact", "scheme_of"]
+__all__ = [
+    "HIDDEN",
+    "SECRET_WORDS",
+    "is_secret_name",
+    "load_object",
+    "redact",
+    "redact_setting",
+    "redact_value",
+    "scheme_of",
+]

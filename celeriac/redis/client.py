@@ -179,7 +179,7 @@ def _hosts(netloc: str, default_port: int, url: str) -> tuple[tuple[str, int], .
         try:
             hosts.append((host, int(port or default_port)))
         except ValueError:
-            raise ConfigurationError(f"Redis URL {url!r} has a bad port {port!r}") from None
+            raise ConfigurationError(f"Redis URL {redact(url)!r} has a bad port {port!r}") from None
     return tuple(hosts)
 
 
