@@ -9,6 +9,7 @@ imports what a registry or a setting names as ``"package.module:attribute"``.
 from __future__ import annotations
 
 import importlib
+import re
 from typing import Any
 
 from .exceptions import ConfigurationError
@@ -19,15 +20,34 @@ def scheme_of(url: str) -> str:
     return url.partition("://")[0].lower()
 
 
-#: words that make a setting, option or query parameter a secret, wherever it is shown
-SECRET_WORDS = ("password", "passwd", "pwd", "secret", "token", "key", "credential", "auth")
+# A name holds a secret when one of its words (split on _ - . and spaces, and between
+# camelCase humps) is one of these...
+SECRET_WORDS = frozenset(
+    {"secret", "secrets", "password", "passwords", "passwd", "pwd", "passphrase", "token",
+     "tokens", "credential", "credentials", "apikey", "privatekey"}
+)  # fmt: skip
+# ... or when it is a key of a secret kind: api_key, secret_key, private-key, access.key
+# (task_default_routing_key or result_key_prefix name no secret)
+SECRET_KEY_KINDS = frozenset(
+    {"api", "secret", "private", "access", "signing", "encryption", "auth", "master",
+     "client", "account", "sas", "security", "hmac", "session", "license"}
+)  # fmt: skip
+# ... or ends with one (sslpassword, authtoken, clientsecret)
+_SECRET_ENDINGS = ("password", "passwd", "passphrase", "secret", "token", "credentials")
+_WORD_SEPARATORS = re.compile(r"[_\-.\s]+")
+_CAMEL_HUMP = re.compile(r"([a-z0-9])([A-Z])")  # apiKey -> api_Key
 HIDDEN = "***"
 
 
 def is_secret_name(name: str) -> bool:
     """Whether a setting, option or URL parameter of this name holds a secret."""
-    lowered = name.lower()
-    return any(word in lowered for word in SECRET_WORDS)
+    words = [w for w in _WORD_SEPARATORS.split(_CAMEL_HUMP.sub(r"\1_\2", name).lower()) if w]
+    if any(word in SECRET_WORDS or word.endswith(_SECRET_ENDINGS) for word in words):
+        return True
+    return any(
+        word == "key" and index > 0 and words[index - 1] in SECRET_KEY_KINDS
+        for index, word in enumerate(words)
+    )
 
 
 def redact(url: str) -> str:
@@ -90,6 +110,7 @@ def load_object(spec: str) -> Any:
 
 __all__ = [
     "HIDDEN",
+    "SECRET_KEY_KINDS",
     "SECRET_WORDS",
     "is_secret_name",
     "load_object",

@@ -28,8 +28,8 @@ SECRET = "s3cr3t-value"
         ),
         (f"amqp://guest:{SECRET}@host:5672//", "amqp://guest:***@host:5672//"),
         (
-            f"db+postgresql://u:{SECRET}@h/db?sslkey={SECRET}",
-            "db+postgresql://u:***@h/db?sslkey=***",
+            f"db+postgresql://u:{SECRET}@h/db?sslpassword={SECRET}",
+            "db+postgresql://u:***@h/db?sslpassword=***",
         ),
         (f"sqs://host/?access_token={SECRET}#x", "sqs://host/?access_token=***#x"),
         ("redis://host:6379/0?db=2&socket_timeout=5", "redis://host:6379/0?db=2&socket_timeout=5"),
@@ -48,6 +48,11 @@ def test_settings_named_secret_and_urls_inside_settings_are_hidden() -> None:
     assert redact_setting("security_key", None) is None
     assert redact_setting("result_backend", f"redis://h/1?password={SECRET}").endswith("=***")
     assert redact_setting("some_urls", [f"redis://:{SECRET}@h/0"]) == ["redis://:***@h/0"]
+    # names are read word by word: a routing key or a key prefix is no secret
+    assert redact_setting("task_default_routing_key", "tasks") == "tasks"
+    assert redact_setting("result_key_prefix", "celery-") == "celery-"
+    assert redact_setting("aws_secret_access_key", SECRET) == "***"
+    assert redact_setting("apiKey", SECRET) == "***"
 
 
 @pytest.fixture
