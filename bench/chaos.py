@@ -4,8 +4,9 @@
     python bench/chaos.py --broker redis --fault connkill --tasks 20000
     python bench/chaos.py --broker sqlite --fault child --fault malformed --together
 
-Each run publishes ``--tasks`` tasks, starts ``--workers`` prefork workers and injects
-its faults until every task ran. A task appends "<index> <pid>" to a record file
+Each run publishes ``--tasks`` tasks, starts ``--workers`` prefork workers (results
+stored in the same SQLite file or Redis server; on RabbitMQ, in a SQLite file) and
+injects its faults until every task ran. A task appends "<index> <pid>" to a record file
 (``O_APPEND``: a line survives its process's ``kill -9``), so the driver counts what
 ran: *done* (distinct tasks), *lost* (sent, never ran), *duplicated* (extra runs) and
 how many of those ran in a process that was killed (a task killed after its work and
@@ -68,7 +69,7 @@ from celeriac import Celeriac
 app = Celeriac(
     "chaosapp",
     broker=os.environ["CHAOS_BROKER"],
-    backend="disabled://",
+    backend=os.environ["CHAOS_BACKEND"],
     broker_transport_options={"visibility_timeout": float(os.environ["CHAOS_LEASE"])},
     worker_send_task_events=False,
     worker_shutdown_timeout=10,
@@ -94,6 +95,7 @@ class BrokerServer:
 
     name = ""
     url = ""
+    results_url = ""  # where the workers store results (a task that finished is not rerun)
     restartable = False
 
     def restart(self) -> None:
@@ -113,7 +115,7 @@ class SQLiteServer(BrokerServer):
     name = "sqlite"
 
     def __init__(self, workdir: Path) -> None:
-        self.url = f"sqlite:///{workdir}/broker.sqlite3"
+        self.url = self.results_url = f"sqlite:///{workdir}/broker.sqlite3"
 
 
 def _free_port() -> int:
@@ -140,6 +142,7 @@ class RedisServer(BrokerServer):
             "--save", "", "--appendonly", "yes", "--appendfsync", "always",
         ]  # fmt: skip
         self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.results_url = f"redis://127.0.0.1:{self.port}/1"
         self.admin = redis.Redis(port=self.port, socket_timeout=5)
         self.process: subprocess.Popen[bytes] | None = None
         self._start()
@@ -198,6 +201,7 @@ class RabbitServer(BrokerServer):
         rabbitmqctl("add_vhost", self.vhost)
         rabbitmqctl("set_permissions", "-p", self.vhost, "guest", ".*", ".*", ".*")
         self.url = f"amqp://guest:guest@{host}:5672/{self.vhost}"
+        self.results_url = f"sqlite:///{workdir}/results.sqlite3"
 
     def connkill_interval(self) -> float:
         return 2.0
@@ -432,6 +436,7 @@ def _drain(
         **os.environ,
         "PYTHONPATH": str(workdir),
         "CHAOS_BROKER": server.url,
+        "CHAOS_BACKEND": server.results_url,
         "CHAOS_LEASE": str(LEASE),
         "CHAOS_RECORD": str(record),
     }
