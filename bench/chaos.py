@@ -165,7 +165,7 @@ class RedisServer(BrokerServer):
         assert self.process is not None
         self.process.kill()
         self.process.wait()
-        time.sleep(0.5)
+        time.sleep(0.5)  # the outage: half a second without a server
         self._start()
 
     def kill_connections(self) -> int:
@@ -469,8 +469,7 @@ def _drain(
         stop.set()
         for thread in injectors:
             thread.join(30)
-        time.sleep(0.5)  # a run that was under way when the last task finished
-        pool.stop()
+        pool.stop()  # a warm stop: a run under way when the last task finished ends first
         runs, pids = _count(record)
         good = {i: n for i, n in runs.items() if i >= 0}
         outcome.done = len(good)
