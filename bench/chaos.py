@@ -17,8 +17,9 @@ Faults:
 
 ``child``       kill -9 a random prefork child every second
 ``supervisor``  kill -9 a whole worker (supervisor and children) every 2.5 s, start another
-``restart``     kill -9 the broker and start it again, twice (Redis with AOF; the shared
-                RabbitMQ and the SQLite file have no server of their own to restart)
+``restart``     kill -9 the broker and start it again, twice: Redis (AOF), and RabbitMQ
+                on a node of the run's own (``rabbitmq-server`` with its own name, ports
+                and files); the SQLite file has no server to restart
 ``connkill``    close every client connection: Redis every 0.1 s (CLIENT KILL), RabbitMQ
                 every 2 s (rabbitmqctl close_all_connections in the private vhost)
 ``malformed``   ``--malformed`` bad bodies (wrong shapes, not JSON) among the tasks,
@@ -218,6 +219,87 @@ class RabbitServer(BrokerServer):
             rabbitmqctl("delete_vhost", self.vhost)
 
 
+class PrivateRabbitServer(BrokerServer):
+    """A RabbitMQ node of the run's own (``rabbitmq-server`` with its own name, ports and
+    files in the run's directory), so that it can be killed and started again."""
+
+    name = "rabbitmq"
+    restartable = True
+
+    def __init__(self, workdir: Path) -> None:
+        if shutil.which("rabbitmq-server") is None:
+            raise RuntimeError("rabbitmq-server is not on PATH: the restart needs a node")
+        self.dir = workdir / "rabbitmq"
+        self.dir.mkdir()
+        os.chmod(workdir, 0o755)  # the server may run as the rabbitmq user
+        os.chmod(self.dir, 0o777)
+        (self.dir / "enabled_plugins").write_text("[].\n")
+        (self.dir / "env.conf").write_text("")
+        self.port, dist = _free_port(), _free_port()
+        (self.dir / "rabbitmq.conf").write_text(f"listeners.tcp.local = 127.0.0.1:{self.port}\n")
+        d = str(self.dir)
+        self.env = {
+            **os.environ,
+            "RABBITMQ_NODENAME": f"chaos{os.getpid()}{self.port}@localhost",
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(dist),
+            "RABBITMQ_CONF_ENV_FILE": f"{d}/env.conf",
+            "RABBITMQ_CONFIG_FILE": f"{d}/rabbitmq.conf",
+            "RABBITMQ_ENABLED_PLUGINS_FILE": f"{d}/enabled_plugins",
+            "RABBITMQ_MNESIA_BASE": f"{d}/mnesia",
+            "RABBITMQ_LOG_BASE": f"{d}/log",
+            "RABBITMQ_PID_FILE": f"{d}/pid",
+            "RABBITMQ_FEATURE_FLAGS_FILE": f"{d}/feature_flags",
+            "RABBITMQ_QUORUM_DIR": f"{d}/quorum",
+            "RABBITMQ_STREAM_DIR": f"{d}/stream",
+        }
+        self.url = f"amqp://guest:guest@127.0.0.1:{self.port}/%2F"
+        self.results_url = f"sqlite:///{workdir}/results.sqlite3"
+        self._start()
+
+    def _start(self) -> None:
+        log = open(self.dir / "server.out", "ab")  # noqa: SIM115 - lives with the process
+        subprocess.Popen(
+            ["rabbitmq-server"], env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        log.close()
+        deadline = time.monotonic() + 120
+        while True:
+            with contextlib.suppress(OSError):
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the private RabbitMQ node did not start: see {self.dir}")
+            time.sleep(0.2)
+
+    def _kill(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            pid = int((self.dir / "pid").read_text().split()[0])
+            os.kill(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 30
+            while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+
+    def restart(self) -> None:
+        self._kill()
+        self._start()
+
+    def connkill_interval(self) -> float:
+        return 2.0
+
+    def kill_connections(self) -> int:
+        node = self.env["RABBITMQ_NODENAME"]
+        try:
+            rabbitmqctl("-n", node, "close_all_connections", "-p", "/", "chaos: connection kill")
+            return 1
+        except (RuntimeError, subprocess.TimeoutExpired):
+            return 0
+
+    def close(self) -> None:
+        self._kill()
+
+
 SERVERS: dict[str, Callable[[Path], BrokerServer]] = {
     "sqlite": SQLiteServer,
     "redis": RedisServer,
@@ -410,7 +492,8 @@ def run(
         workdir = Path(tmp)
         (workdir / "chaosapp.py").write_text(APP)
         record = workdir / "record.txt"
-        server = SERVERS[broker](workdir)
+        private = broker == "rabbitmq" and "restart" in faults
+        server = PrivateRabbitServer(workdir) if private else SERVERS[broker](workdir)
         try:
             _drain(server, workdir, record, outcome, tasks, workers, concurrency, work_ms,
                    malformed if "malformed" in faults else 0, timeout, say)  # fmt: skip
@@ -552,7 +635,7 @@ def _restarts(
 def applicable(broker: str, fault: str) -> bool:
     """Whether a fault can be injected on a broker (see the module docstring)."""
     if fault == "restart":
-        return broker == "redis"
+        return broker == "redis" or (broker == "rabbitmq" and bool(shutil.which("rabbitmq-server")))
     if fault == "connkill":
         return broker in ("redis", "rabbitmq")
     return True

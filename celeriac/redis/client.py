@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from ..exceptions import ConfigurationError, MissingExtraError
+from ..exceptions import BrokerError, BrokerRefused, ConfigurationError, MissingExtraError
 from ..urls import redact
 
 try:
@@ -349,7 +349,8 @@ def translate(
 ) -> Exception:
     """The celeriac exception for a redis-py one (raise it ``from exc``)."""
     if isinstance(exc, redis.exceptions.AuthenticationError):
-        return error(
+        refused = BrokerRefused if error is BrokerError else error
+        return refused(
             f"{what} at {target.url} refused the credentials: check the user and "
             f"password in the URL ({exc})"
         )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from ..exceptions import BrokerError, BrokerUnavailable, ConfigurationError
+from ..exceptions import BrokerError, ConfigurationError
 
 if TYPE_CHECKING:
     from ..app import Celeriac
@@ -29,26 +29,25 @@ def check_settings(app: Celeriac) -> None:
     _check_broker(app)
     try:
         app.connect_backend().close()
-    except (ConfigurationError, BrokerError) as exc:
+    except ConfigurationError as exc:
         raise ConfigurationError(f"result_backend: {exc}") from exc
 
 
 def _check_broker(app: Celeriac) -> None:
+    """Connect once: a refusal (credentials, access, a file that cannot be) is fatal
+    (:class:`ConfigurationError`, which :class:`BrokerRefused` is); any other broker
+    trouble is the broker's, which the worker waits out."""
+    broker = None
     try:
         broker = app.connect_broker()
-    except BrokerUnavailable as exc:
-        logger.warning("broker unavailable at start, waiting for it: %s", exc)
-        return
-    except (ConfigurationError, BrokerError) as exc:
-        raise ConfigurationError(f"broker_url: {exc}") from exc
-    try:
         broker.queues()  # one round trip: credentials, permissions, the file, the vhost
-    except BrokerUnavailable as exc:
-        logger.warning("broker unavailable at start, waiting for it: %s", exc)
-    except (ConfigurationError, BrokerError) as exc:
+    except ConfigurationError as exc:
         raise ConfigurationError(f"broker_url: {exc}") from exc
+    except BrokerError as exc:
+        logger.warning("broker not ready at start, the worker waits for it: %s", exc)
     finally:
-        broker.close()
+        if broker is not None:
+            broker.close()
 
 
 __all__ = ["check_settings"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -12,6 +13,7 @@ from celeriac import Celeriac
 from celeriac.exceptions import ConfigurationError
 from celeriac.worker.options import resolve_options
 from tests.e2e.workers import launch
+from tests.needs import missing
 from tests.worker.fixtures import make_sandbox
 
 
@@ -61,3 +63,16 @@ def test_an_empty_queue_list_is_refused() -> None:
     for value in (",", " , ,", []):
         with pytest.raises(ConfigurationError, match="names no queue"):
             resolve_options(app, queues=value)
+
+
+def test_refused_rabbitmq_credentials_end_the_worker_before_ready(tmp_path: Path) -> None:
+    try:
+        socket.create_connection(("127.0.0.1", 5672), timeout=2).close()
+    except OSError as exc:
+        missing(f"no RabbitMQ at 127.0.0.1:5672 ({exc})")
+    url = "amqp://guest:wrong-password@127.0.0.1:5672//"
+    status, log, _ = run_to_exit(tmp_path, {"CELERIAC_BROKER_URL": url})
+    assert status == 2 and "ready" not in log and "Traceback" not in log, log
+    [error] = [line for line in log.splitlines() if line.startswith("error:")]
+    assert "broker_url" in error and "refused the login" in error
+    assert "wrong-password" not in error
