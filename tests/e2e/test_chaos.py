@@ -24,7 +24,7 @@ CHAOS = Path(__file__).parents[2] / "bench" / "chaos.py"
 PLANS = {
     "sqlite": ["child", "supervisor", "malformed"],
     "redis": ["child", "supervisor", "restart", "connkill", "malformed"],
-    "rabbitmq": ["child", "supervisor", "connkill", "malformed"],
+    "rabbitmq": ["child", "supervisor", "restart", "connkill", "malformed"],
 }
 
 
@@ -36,8 +36,8 @@ def _need(broker: str) -> None:
             socket.create_connection(("127.0.0.1", 5672), timeout=2).close()
         except OSError as exc:
             missing(f"no RabbitMQ at 127.0.0.1:5672 ({exc})")
-        if shutil.which("rabbitmqctl") is None:
-            missing("rabbitmqctl is not on PATH: the chaos run creates a virtual host with it")
+        if shutil.which("rabbitmqctl") is None or shutil.which("rabbitmq-server") is None:
+            missing("rabbitmqctl and rabbitmq-server must be on PATH: the chaos run starts a node")
         try:
             import pika  # noqa: F401
         except ImportError:
