@@ -67,6 +67,7 @@ class Celeriac:
             middleware = default_middleware()
         self.middleware = MiddlewareStack(middleware)
         self._deferred: list[Callable[[], None]] = []  # run by import_modules()
+        self.on_after_configure = _Signal()  # Celery's: fired once, when a worker or beat starts
         for fun, options in shared_tasks():
             self._register(fun, options)
         if set_as_current:
@@ -259,6 +260,7 @@ class Celeriac:
             self._deferred.pop(0)()
         for name in (*self.conf.imports, *self.conf.include):
             importlib.import_module(name)
+        self.on_after_configure.send_once(self, source=self.conf)
 
     def autodiscover_tasks(
         self,
@@ -297,6 +299,29 @@ class Celeriac:
         if local.backend is not None:
             local.backend.close()
             local.backend = None
+
+
+class _Signal:
+    """Celery's app signal shape: ``@app.on_after_configure.connect`` then
+    ``fn(sender, **kwargs)``; sent once."""
+
+    def __init__(self) -> None:
+        self._receivers: list[Callable[..., Any]] = []
+        self._sent = False
+
+    def connect(self, fn: F | None = None, **_: Any) -> Any:
+        """Connect a receiver; usable as ``@connect`` or ``@connect(weak=False)``."""
+        if fn is None:
+            return self.connect
+        self._receivers.append(fn)
+        return fn
+
+    def send_once(self, sender: Any, **kwargs: Any) -> None:
+        if self._sent:
+            return
+        self._sent = True
+        for fn in list(self._receivers):
+            fn(sender, **kwargs)
 
 
 class _Connections(threading.local):
