@@ -193,6 +193,37 @@ class Celeriac:
         """Send a task by name, without importing its code."""
         return self.sendable_task(name).apply_async(args, kwargs, **options)
 
+    def add_periodic_task(
+        self,
+        schedule: Any,
+        sig: Any,
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        name: str | None = None,
+        **opts: Any,
+    ) -> str:
+        """Add an entry to ``beat_schedule``, as Celery does: ``schedule`` in seconds, a
+        timedelta or ``crontab(...)``, ``sig`` a signature (``say.s("hello")``); the
+        entry's name (``name``, else the signature's text) is returned."""
+        task = getattr(sig, "task", None)
+        if not isinstance(task, str):
+            raise TypeError(f"add_periodic_task needs a signature such as say.s('hi'), not {sig!r}")
+        call_args = (*getattr(sig, "args", ()), *args)
+        call_kwargs = {**getattr(sig, "kwargs", {}), **(kwargs or {})}
+        shown = [*map(repr, call_args), *(f"{k}={v!r}" for k, v in call_kwargs.items())]
+        key = name or f"{task}({', '.join(shown)})"
+        options = {**getattr(sig, "options", {}), **opts}
+        catch_up = options.pop("catch_up", "once")
+        self.conf.beat_schedule[key] = {
+            "task": task,
+            "schedule": schedule,
+            "args": call_args,
+            "kwargs": call_kwargs,
+            "options": options,
+            "catch_up": catch_up,
+        }
+        return key
+
     def sendable_task(self, name: str) -> Task[Any, Any]:
         """The registered task ``name``, or a stand-in that can send it by name (not run it)."""
         return self.tasks.get(name) or Task(self, _unknown_task, name=name, typing=False)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import os
 import warnings
+import zoneinfo
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -53,6 +54,25 @@ def _url(name: str, value: Any) -> Any:
             f"sqlite:///celeriac.sqlite3 or memory://, not {value!r}"
         )
     return value
+
+
+def _positive_number(name: str, value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ConfigurationError(f"{name} must be a number of seconds > 0, not {value!r}")
+    return float(value)
+
+
+def _timezone(name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    try:
+        zoneinfo.ZoneInfo(str(value))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigurationError(
+            f"{name} {value!r} is not a known time zone: use an IANA name such as "
+            "'Europe/Berlin' or 'UTC' (the tzdata package provides them where the system has none)"
+        ) from None
+    return str(value)
 
 
 def _rate(name: str, value: Any) -> Any:
@@ -155,6 +175,11 @@ SETTINGS: dict[str, tuple[Any, Validator | None]] = {
     "event_args_max_size": (10_000, _positive_int),
     "event_heartbeat_interval": (2.0, _non_negative_number),
     "worker_log_level": ("INFO", None),
+    # periodic tasks (celeriac.beat)
+    "beat_schedule": ({}, _mapping),
+    "beat_lease_seconds": (10.0, _positive_number),
+    "timezone": (None, _timezone),
+    "enable_utc": (True, _bool),
 }
 
 #: Celery settings that mean nothing here, and why; accepted with a warning.
@@ -164,8 +189,10 @@ UNNECESSARY: dict[str, str] = {
     "task_create_missing_queues": "queues are always created on first use",
     "broker_connection_retry_on_startup": "workers always retry with backoff at start",
     "worker_enable_remote_control": "control replies cost nothing while idle",
-    "enable_utc": "celeriac keeps every time as a UTC timestamp",
-    "timezone": "celeriac keeps every time as a UTC timestamp",
+    "beat_scheduler": "the beat keeps its schedule and state in the broker",
+    "beat_schedule_filename": "the beat keeps its state in the broker, not a file",
+    "beat_sync_every": "the beat records each run in the broker as it sends it",
+    "beat_max_loop_interval": "the beat wakes at each due time and within 0.5 s of a change",
     "result_chord_join_timeout": "a chord's join is an atomic counter, nothing waits",
     "worker_hijack_root_logger": "celeriac configures only its own loggers",
     "task_reject_on_worker_lost": "a lost worker's tasks always go back to their queue",

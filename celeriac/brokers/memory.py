@@ -17,6 +17,7 @@ from typing import Any
 
 from ..message import Delivery, Envelope
 from .base import Broker, DeadLetter, QueueStats
+from .capabilities import BeatRun, Lease
 
 
 @dataclass(slots=True)
@@ -43,6 +44,8 @@ class _Store:
     streams: dict[str, list[tuple[int, bytes]]] = field(default_factory=dict)
     stream_seq: itertools.count = field(default_factory=lambda: itertools.count(1))  # type: ignore[type-arg]
     flags: dict[str, str] = field(default_factory=dict)
+    beat_lease: Lease | None = None
+    beat_last: dict[str, int] = field(default_factory=dict)  # entry -> last due (ms)
 
 
 _STORES: dict[str, _Store] = {}
@@ -74,6 +77,7 @@ class MemoryBroker(Broker):
         self.flags = MemoryFlags(store)
         self.rates = MemoryRates(store)
         self.revocations = MemoryRevocations(store)
+        self.beat = MemoryBeat(self)
 
     # -- producing ---------------------------------------------------------
     def publish(self, envelopes: Sequence[Envelope]) -> None:
@@ -363,6 +367,55 @@ class MemoryFlags(_OnStore):
     def read(self, prefix: str = "") -> dict[str, str]:
         with self._s.lock:
             return {k: v for k, v in self._s.flags.items() if k.startswith(prefix)}
+
+
+class MemoryBeat:
+    """The beat's lease and last runs, under the store's lock with the queues."""
+
+    def __init__(self, broker: MemoryBroker) -> None:
+        self._broker = broker
+        self._s = broker._s
+
+    def hold(self, holder: str, seconds: float) -> Lease:
+        now = time.time()
+        with self._s.lock:
+            lease = self._s.beat_lease
+            if lease is None or lease.until <= now or lease.holder == holder:
+                lease = self._s.beat_lease = Lease(holder, now + seconds)
+            return lease
+
+    def lease(self) -> Lease | None:
+        with self._s.lock:
+            return self._s.beat_lease
+
+    def release(self, holder: str) -> None:
+        with self._s.lock:
+            lease = self._s.beat_lease
+            if lease is not None and lease.holder == holder:
+                self._s.beat_lease = Lease("", min(lease.until, time.time()))
+
+    def record(self, runs: Sequence[BeatRun]) -> list[bool]:
+        now = time.time()
+        taken: list[bool] = []
+        with self._s.lock:
+            last = self._s.beat_last
+            for run in runs:
+                fresh = run.due_ms > last.get(run.entry, -1)
+                if fresh:
+                    last[run.entry] = run.due_ms
+                    if run.envelope is not None:
+                        self._broker._put(run.envelope, 0, now)
+                taken.append(fresh)
+            self._s.lock.notify_all()
+        return taken
+
+    def last_runs(self) -> dict[str, int]:
+        with self._s.lock:
+            return dict(self._s.beat_last)
+
+    def forget(self, entry: str) -> None:
+        with self._s.lock:
+            self._s.beat_last.pop(entry, None)
 
 
 def reset_memory_brokers() -> None:

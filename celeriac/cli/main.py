@@ -15,6 +15,7 @@ from ..urls import load_object
 #: command name -> "module:function" (imported only when the command runs)
 COMMANDS = {
     "worker": "celeriac.cli.worker:worker",
+    "beat": "celeriac.cli.beat:beat",
     "call": "celeriac.cli.tasks:call",
     "result": "celeriac.cli.tasks:result",
     "purge": "celeriac.cli.tasks:purge",

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 
 import click
 
+from ..beat import Beat
 from ..worker.options import resolve_options
 from ..worker.runner import run_worker
 from .main import app_from
@@ -86,6 +88,7 @@ def setup_logging(level: str) -> None:
     default=False,
     help="send task events (worker_send_task_events)",
 )
+@click.option("-B", "--beat", "embed_beat", is_flag=True, help="also run a beat in this worker")
 @click.pass_context
 def worker(
     ctx: click.Context,
@@ -101,6 +104,7 @@ def worker(
     time_limit: float | None,
     soft_time_limit: float | None,
     task_events: bool,
+    embed_beat: bool,
 ) -> None:
     """Consume tasks and run them until SIGTERM or Ctrl-C (twice: at once)."""
     app = app_from(ctx)
@@ -120,4 +124,14 @@ def worker(
         time_limit=time_limit,
         soft_time_limit=soft_time_limit,
     )
-    ctx.exit(run_worker(app, options))
+    if not embed_beat:
+        ctx.exit(run_worker(app, options))
+    runner = Beat(app)
+    thread = threading.Thread(target=runner.run, name="celeriac-beat", daemon=True)
+    thread.start()
+    try:
+        status = run_worker(app, options)
+    finally:
+        runner.stop()
+        thread.join(timeout=10)
+    ctx.exit(status)

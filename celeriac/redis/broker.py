@@ -75,6 +75,7 @@ from ..brokers.base import AdminBroker
 from ..exceptions import BrokerError, BrokerUnavailable, ConfigurationError
 from ..message import Delivery, Envelope
 from .backend import RedisBackend
+from .beat import RedisBeat
 from .client import (
     RedisError,
     connect,
@@ -154,6 +155,8 @@ class RedisBroker(AdminBroker):
         self.flags = RedisFlags(self.client, f"{{{p}}}:flags", error)
         self.rates = RedisRates(self.link, p, error)
         self.revocations = revocations
+        if not self.cluster:  # recording a run with its message spans slots
+            self.beat = RedisBeat(self.link, self.client, p, self.base, self._clock, error)
 
     def __repr__(self) -> str:
         return f"<RedisBroker {self.target.url}>"

@@ -1,0 +1,259 @@
+"""The beat: any number run, one leads, and each due run of each entry is sent once.
+
+Every beat process tries to hold the lease in the broker (``broker.beat``);
+the one that holds it renews it every third of ``beat_lease_seconds`` and sends
+the runs that fall due. The others try again every sixth of a lease, so when
+the leader dies one of them takes over within a lease and a sixth.
+
+A run is named by (entry, due time). Sending it and recording it as the entry's
+last run is one atomic step in the broker, which records only a due time later
+than the last: a run is sent once even if two processes both think they lead.
+The message carries its due time (header ``beat``: entry and due ms) and a task
+id derived from both.
+
+Runs missed while nobody led (after the last lease ended, before this leader
+took over) follow the entry's ``catch_up``: ``"once"`` sends the latest of them,
+``"skip"`` none. Runs that fell due while a leader held its lease, which a dead
+leader could not send, are sent each, late, by its successor.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from ..brokers.capabilities import BeatRun, BeatState, Lease
+from ..events.dispatcher import EventDispatcher
+from ..events.forksafe import guarded
+from ..exceptions import BrokerUnavailable, CapabilityUnavailable
+from ..message import Envelope
+from ..urls import redact
+from .entries import Entry, app_timezone, load_entries
+
+if TYPE_CHECKING:
+    from ..app import Celeriac
+    from ..brokers.base import Broker
+
+logger = logging.getLogger("celeriac.beat")
+
+BEAT_SENT, BEAT_SKIPPED, BEAT_LEADER = "beat-sent", "beat-skipped", "beat-leader"
+REFRESH_SECONDS = 0.5  # runtime changes reach the leader within this
+_NAMESPACE = uuid.UUID("6f1c1a52-3b1e-4a4e-9d57-2a7d3b1c0b7e")
+_MAX_BACKLOG = 10_000  # due times enumerated per entry and round at most
+
+
+def run_id(entry: str, due_ms: int) -> str:
+    """The task id of a run: the same in every process for one (entry, due time)."""
+    return str(uuid.uuid5(_NAMESPACE, f"{entry}\0{due_ms}"))
+
+
+def beat_state(broker: Broker) -> BeatState:
+    """The broker's beat state, or an error saying which brokers keep one."""
+    if broker.beat is None:
+        raise CapabilityUnavailable(
+            f"broker {redact(broker.url)} ({type(broker).__name__}) cannot record periodic "
+            "runs atomically with their messages, so celeriac beat cannot run on it: use a "
+            "Redis (not Cluster), SQLite or memory:// broker as broker_url"
+        )
+    return broker.beat
+
+
+class Beat:
+    """One beat process (or thread): campaigns for the lease, and sends due runs while leading."""
+
+    def __init__(self, app: Celeriac, name: str | None = None, events: bool = True) -> None:
+        self.app = app
+        self.name = name or f"beat-{os.getpid()}@{socket.gethostname()}"
+        self.holder = f"{self.name}:{uuid.uuid4().hex[:8]}"
+        self.lease_seconds = float(app.conf.beat_lease_seconds)
+        self.tz = app_timezone(app)
+        self.events = EventDispatcher(app, hostname=self.name) if events else None
+        self.leading = False
+        self.sent = 0
+        self._stop = threading.Event()
+        self._broker: Broker | None = None
+        self._entries: dict[str, Entry] = {}
+        self._flags_seen: dict[str, str] | None = None
+        self._last: dict[str, int] = {}
+        self._heap: list[tuple[int, str]] = []
+        self._owed_until_ms = 0  # runs due up to here were a leader's to send
+        self._led_since_ms = 0
+        self._lease_until = 0.0
+
+    # -- lifecycle -------------------------------------------------------------
+    def stop(self) -> None:
+        """Ask the loop to end (from a signal handler or another thread)."""
+        self._stop.set()
+
+    def run(self) -> None:
+        """Campaign and lead until :meth:`stop`; gives the lease up on the way out."""
+        # guarded: a worker with an embedded beat (-B) forks children while it runs
+        broker = self._broker = guarded(self.app.connect_broker)
+        state = beat_state(broker)
+        logger.info("beat %s started on %s", self.name, redact(broker.url))
+        try:
+            while not self._stop.is_set():
+                try:
+                    pause = self.step(state)
+                except BrokerUnavailable as exc:  # an outage: try again, the lease may hold
+                    logger.warning("beat %s: the broker is unavailable (%s)", self.name, exc)
+                    pause = 1.0
+                self._stop.wait(pause)
+        finally:
+            if self.leading:
+                state.release(self.holder)
+                self.leading = False
+                self._leader_changed(self.name)
+            if self.events is not None:
+                self.events.close()
+            broker.close()
+
+    def step(self, state: BeatState) -> float:
+        """One round: hold or take the lease, send what is due; seconds until the next."""
+        previous = None if self.leading else state.lease()
+        lease = state.hold(self.holder, self.lease_seconds)
+        now = time.time()
+        if lease.holder != self.holder:
+            if self.leading:
+                self.leading = False
+                logger.warning("beat %s lost the lead to %s", self.name, lease.holder)
+            return max(0.05, min(self.lease_seconds / 6, lease.until - now + 0.01))
+        self._lease_until = lease.until
+        if not self.leading:
+            self._elected(state, previous, now)
+        self._refresh(state)
+        self._send_due(state)
+        return self._pause()
+
+    # -- leading ---------------------------------------------------------------
+    def _elected(self, state: BeatState, previous: Lease | None, now: float) -> None:
+        # A lease that ended by expiry was a live leader's until it died, and its successor
+        # may need one more lease to notice: runs due until then are owed, each of them.
+        if previous is None:
+            owed_until = 0.0
+        elif previous.holder:
+            owed_until = previous.until + self.lease_seconds
+        else:
+            owed_until = previous.until
+        self._owed_until_ms = int(owed_until * 1000)
+        self._led_since_ms = int(now * 1000)
+        self.leading = True
+        self._flags_seen = None
+        self._last = state.last_runs()
+        logger.info("beat %s leads now (after %s)", self.name, previous and previous.holder)
+        self._leader_changed(previous.holder if previous else None)
+
+    def _leader_changed(self, previous: str | None) -> None:
+        if self.events is not None:
+            leader = self.name if self.leading else None
+            self.events.send(BEAT_LEADER, leader=leader, previous=previous, beat=self.name)
+
+    def _refresh(self, state: BeatState) -> None:
+        """Re-read runtime changes (every :data:`REFRESH_SECONDS` at most)."""
+        flags = self._broker.flags if self._broker is not None else None
+        found = flags.read("beat:") if flags is not None else {}
+        found = {k: v for k, v in found.items() if not k.startswith(("beat:last:", "beat:lease"))}
+        if found == self._flags_seen:
+            return
+        self._flags_seen = found
+        entries = load_entries(self.app, found)
+        now_ms = int(time.time() * 1000)
+        self._heap = []
+        for entry in entries.values():
+            last = self._last.get(entry.name)
+            after = last if last is not None else now_ms
+            heapq.heappush(self._heap, (entry.schedule.next_due(after, self.tz), entry.name))
+        for gone in set(self._last) - set(entries):
+            state.forget(gone)
+            del self._last[gone]
+        self._entries = entries
+
+    def _send_due(self, state: BeatState) -> None:
+        now_ms = int(time.time() * 1000)
+        runs: list[BeatRun] = []
+        skipped: list[BeatRun] = []
+        while self._heap and self._heap[0][0] <= now_ms:
+            due, name = heapq.heappop(self._heap)
+            entry = self._entries[name]
+            chosen, latest, catch_up = self._runs_of(entry, due, now_ms)
+            for run_due in chosen:
+                envelope = self._envelope(entry, run_due, run_due == catch_up)
+                runs.append(BeatRun(name, run_due, envelope))
+            if latest not in chosen:  # skipped: recorded, so no successor sends it
+                skipped.append(BeatRun(name, latest, None))
+            heapq.heappush(self._heap, (entry.schedule.next_due(latest, self.tz), name))
+        if not runs and not skipped:
+            return
+        taken = state.record(runs + skipped)
+        for run, ok in zip(runs + skipped, taken, strict=True):
+            if ok:
+                self._last[run.entry] = max(run.due_ms, self._last.get(run.entry, 0))
+        if not all(taken):  # another process recorded some: follow the broker's record
+            self._last.update(state.last_runs())
+        self._report(runs, taken[: len(runs)], skipped)
+
+    def _runs_of(self, entry: Entry, first_due: int, now_ms: int) -> tuple[list[int], int, int]:
+        """The due times to send of an entry due since ``first_due``, the latest one, and
+        the catch-up run among them (0 when none)."""
+        dues = [first_due]
+        while len(dues) < _MAX_BACKLOG:
+            following = entry.schedule.next_due(dues[-1], self.tz)
+            if following > now_ms:
+                break
+            dues.append(following)
+        latest = dues[-1]
+        if entry.paused:
+            return [], latest, 0
+        owed = [d for d in dues if d <= self._owed_until_ms or d >= self._led_since_ms]
+        missed = [d for d in dues if self._owed_until_ms < d < self._led_since_ms]
+        if missed and entry.catch_up == "once":
+            return sorted({*owed, missed[-1]}), latest, missed[-1]
+        return owed, latest, 0
+
+    def _envelope(self, entry: Entry, due_ms: int, catch_up: bool) -> Envelope:
+        app = self.app
+        options = dict(entry.options)
+        run = {"entry": entry.name, "due": due_ms, "catch_up": catch_up}
+        headers = {**options.pop("headers", {}), "beat": run}
+        message = app.sendable_task(entry.task).build_message(
+            entry.args, entry.kwargs, task_id=run_id(entry.name, due_ms), headers=headers, **options
+        )
+        for hook in app.middleware.before_enqueue:
+            message = hook(app, message)
+        return message.envelope(app.codec)
+
+    def _report(
+        self, runs: Sequence[BeatRun], taken: Sequence[bool], skipped: Sequence[BeatRun]
+    ) -> None:
+        sent = [run for run, ok in zip(runs, taken, strict=True) if ok]
+        self.sent += len(sent)
+        if self.events is None:
+            return
+        for run in sent:
+            entry = self._entries[run.entry]
+            assert run.envelope is not None
+            self.events.send(
+                BEAT_SENT,
+                entry=run.entry,
+                due=run.due_ms / 1000,
+                task=entry.task,
+                uuid=run.envelope.id,
+                queue=run.envelope.queue,
+                lag=time.time() - run.due_ms / 1000,
+            )
+        for run in skipped:
+            reason = "paused" if self._entries[run.entry].paused else "missed while no beat led"
+            self.events.send(BEAT_SKIPPED, entry=run.entry, due=run.due_ms / 1000, reason=reason)
+
+    def _pause(self) -> float:
+        now = time.time()
+        renew_in = self._lease_until - self.lease_seconds * 2 / 3 - now
+        due_in = (self._heap[0][0] / 1000 - now) if self._heap else REFRESH_SECONDS
+        return max(0.0, min(renew_in, due_in, REFRESH_SECONDS))
