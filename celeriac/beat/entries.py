@@ -1,8 +1,8 @@
 """Periodic-task entries: from ``beat_schedule``, ``add_periodic_task`` and runtime changes.
 
 Settings give the defaults. Changes made while the cluster runs are flags in the
-broker (``beat:entry:<name>`` a JSON entry, ``beat:paused:<name>``,
-``beat:removed:<name>``), which the leader reads every half second.
+broker (``beat.entry.<name>`` a JSON entry, ``beat.paused.<name>``,
+``beat.removed.<name>``), which the leader reads every half second.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from ..schedules import BaseSchedule, as_schedule, crontab, schedule
 if TYPE_CHECKING:
     from ..app import Celeriac
 
-ENTRY, PAUSED, REMOVED = "beat:entry:", "beat:paused:", "beat:removed:"
+ENTRY, PAUSED, REMOVED = "beat.entry.", "beat.paused.", "beat.removed."
+CHANGES = "beat."  # the prefix of every runtime change (the beat's own state uses "beat:")
 CATCH_UP = ("once", "skip")
 _KEYS = {"task", "schedule", "args", "kwargs", "options", "catch_up", "relative"}
 
@@ -121,7 +122,7 @@ def entry_from_json(name: str, raw: str) -> Entry:
 
 def load_entries(app: Celeriac, flags: Mapping[str, str]) -> dict[str, Entry]:
     """Every entry now: settings, then runtime entries over them, less removed ones, paused
-    ones marked. ``flags`` are the broker's flags under ``beat:``."""
+    ones marked. ``flags`` are the broker's flags under ``beat.``."""
     entries = {name: entry_from(name, spec) for name, spec in dict(app.conf.beat_schedule).items()}
     for key, raw in flags.items():
         if key.startswith(ENTRY):

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ..brokers.capabilities import Flags, Lease, require
 from ..exceptions import ConfigurationError
 from .entries import (
+    CHANGES,
     ENTRY,
     PAUSED,
     REMOVED,
@@ -47,7 +48,7 @@ def _flags(app: Celeriac) -> Flags:
 
 
 def _entries(app: Celeriac) -> dict[str, Entry]:
-    return load_entries(app, _flags(app).read("beat:"))
+    return load_entries(app, _flags(app).read(CHANGES))
 
 
 def _entry(app: Celeriac, name: str) -> Entry:

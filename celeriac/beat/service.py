@@ -32,10 +32,10 @@ from typing import TYPE_CHECKING
 from ..brokers.capabilities import BeatRun, BeatState, Lease
 from ..events.dispatcher import EventDispatcher
 from ..events.forksafe import guarded
-from ..exceptions import BrokerUnavailable, CapabilityUnavailable
+from ..exceptions import BrokerUnavailable, CapabilityUnavailable, CeleriacError
 from ..message import Envelope
 from ..urls import redact
-from .entries import Entry, app_timezone, load_entries
+from .entries import CHANGES, Entry, app_timezone, load_entries
 
 if TYPE_CHECKING:
     from ..app import Celeriac
@@ -86,6 +86,7 @@ class Beat:
         self._owed_until_ms = 0  # runs due up to here were a leader's to send
         self._led_since_ms = 0
         self._lease_until = 0.0
+        self._refresh_due = 0.0  # monotonic time of the next look at runtime changes
 
     # -- lifecycle -------------------------------------------------------------
     def stop(self) -> None:
@@ -104,6 +105,10 @@ class Beat:
                     pause = self.step(state)
                 except BrokerUnavailable as exc:  # an outage: try again, the lease may hold
                     logger.warning("beat %s: the broker is unavailable (%s)", self.name, exc)
+                    pause = 1.0
+                except CeleriacError:
+                    logger.exception("beat %s: a round failed; it gives up the lead", self.name)
+                    self._step_down(state)
                     pause = 1.0
                 self._stop.wait(pause)
         finally:
@@ -128,9 +133,21 @@ class Beat:
         self._lease_until = lease.until
         if not self.leading:
             self._elected(state, previous, now)
-        self._refresh(state)
+        if time.monotonic() >= self._refresh_due:
+            self._refresh(state)
+            self._refresh_due = time.monotonic() + REFRESH_SECONDS
         self._send_due(state)
         return self._pause()
+
+    def _step_down(self, state: BeatState) -> None:
+        """Give the lead up after an error, so a beat that can send takes it."""
+        if not self.leading:
+            return
+        self.leading = False
+        try:
+            state.release(self.holder)
+        except CeleriacError:
+            logger.warning("beat %s could not give up its lease; it runs out", self.name)
 
     # -- leading ---------------------------------------------------------------
     def _elected(self, state: BeatState, previous: Lease | None, now: float) -> None:
@@ -146,6 +163,7 @@ class Beat:
         self._led_since_ms = int(now * 1000)
         self.leading = True
         self._flags_seen = None
+        self._refresh_due = 0.0
         self._last = state.last_runs()
         logger.info("beat %s leads now (after %s)", self.name, previous and previous.holder)
         self._leader_changed(previous.holder if previous else None)
@@ -158,8 +176,7 @@ class Beat:
     def _refresh(self, state: BeatState) -> None:
         """Re-read runtime changes (every :data:`REFRESH_SECONDS` at most)."""
         flags = self._broker.flags if self._broker is not None else None
-        found = flags.read("beat:") if flags is not None else {}
-        found = {k: v for k, v in found.items() if not k.startswith(("beat:last:", "beat:lease"))}
+        found = flags.read(CHANGES) if flags is not None else {}
         if found == self._flags_seen:
             return
         self._flags_seen = found

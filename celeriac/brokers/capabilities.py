@@ -20,7 +20,7 @@ Memory, SQLite, Redis and RabbitMQ brokers offer all four. With
 ``broker_capabilities_url`` set, a broker takes them from that store instead
 (:mod:`celeriac.brokers.composed`). ``beat`` is apart: recording a run and
 sending its message are one atomic step, so only the delivery broker itself can
-offer it (memory, SQLite, Redis without Cluster).
+offer it (memory, SQLite, Redis without Cluster, RabbitMQ).
 """
 
 from __future__ import annotations
@@ -151,7 +151,11 @@ class BeatState(Protocol):
 
     def record(self, runs: Sequence[BeatRun]) -> list[bool]:
         """Record each run whose due time is after its entry's last run, publishing its
-        envelope in the same atomic step; for each run, whether it was recorded."""
+        envelope in the same atomic step; for each run, whether it was recorded.
+
+        The leader calls it. Where the store has a compare-and-set (memory, SQLite,
+        Redis) any caller is safe; RabbitMQ records only for the connection that holds
+        the lease (an exclusive queue), and returns False for every run otherwise."""
         ...
 
     def last_runs(self) -> dict[str, int]:

@@ -87,6 +87,11 @@ class Beats:
         self.procs[name].send_signal(signal.SIGTERM)
         assert self.procs[name].wait(10) == 0, self.logs()
 
+    def close(self) -> None:
+        """Stop every beat and close this reader's connections."""
+        self.stop_all()
+        self.app.close()
+
     def stop_all(self) -> None:
         for proc in self.procs.values():
             if proc.poll() is None:

@@ -1,4 +1,4 @@
-"""Real ``celeriac beat`` processes on SQLite and Redis: one leader, each run sent once.
+"""Real ``celeriac beat`` processes on SQLite, Redis and RabbitMQ: one leader, each run sent once.
 
 The issue's scenario is 30 s with the leader killed at 10 s and a beat started at
 20 s; here it is shortened to 12 s with a 2 s lease (kill at 4 s, a new beat at
@@ -40,19 +40,21 @@ def test_three_beats_leader_killed_each_second_sent_once(tmp_path: Path, beat_ur
         beats.stop_all()
         ended = time.time()
         runs = beats.runs()
+        logs = beats.logs()
     finally:
-        beats.stop_all()
+        beats.close()
     dues = _whole_seconds([r.due for r in runs])
     # Expect every second's run, from the first to the last, sent exactly once
     assert len(dues) == len(set(dues)), f"duplicates: {sorted(dues)}"
     assert dues == list(range(dues[0], dues[-1] + 1)), f"gaps: {dues}"
-    assert dues[0] <= started + 1.5 and dues[-1] >= ended - 1.5, (started, ended, dues)
+    assert dues[0] <= started + 1.5 and dues[-1] >= ended - 1.5, (started, ended, dues, logs)
     # ... and the successor took over within one lease (plus its polling, a sixth of one)
     assert successor != leader
     assert took_over - killed <= LEASE * 7 / 6 + 0.5, took_over - killed
-    # the runs due while nobody led were sent by the successor, late
+    # runs due while nobody led were sent by the successor, late (on RabbitMQ the lead
+    # is free the moment the leader's connection closes: usually none are late there)
     late = [r for r in runs if r.sent_at - r.due > 0.5]
-    assert late and all(killed - 1 <= r.due <= took_over + 0.5 for r in late), late
+    assert all(killed - 1 <= r.due <= took_over + 0.5 for r in late), late
     assert not [r for r in runs if r.catch_up], "a takeover sends each run, it does not catch up"
 
 
@@ -76,7 +78,7 @@ def test_a_stopped_beat_catches_up_once_or_not_at_all(
         beats.stop_all()
         runs = beats.runs()
     finally:
-        beats.stop_all()
+        beats.close()
     dues = _whole_seconds([r.due for r in runs])
     assert len(dues) == len(set(dues)), dues
     # Expect one catch-up run for all the missed ones ("once"), or none ("skip"), not six

@@ -1,12 +1,12 @@
 """The brokers' ``beat`` capability: one lease holder; a run recorded and sent once, atomically.
 
-Run against memory, SQLite and Redis (a private server).
+Run against memory, SQLite, Redis (a private server) and RabbitMQ (a vhost of its own).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -18,20 +18,35 @@ from celeriac.brokers.memory import reset_memory_brokers
 from celeriac.message import Envelope
 
 
-@pytest.fixture(params=["memory", "sqlite", "redis"])
-def broker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Broker]:
+@pytest.fixture(params=["memory", "sqlite", "redis", "rabbitmq"])
+def connect(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], Broker]]:
+    """Connections to one broker (each one process's view of it)."""
     if request.param == "memory":
         reset_memory_brokers()
         url = "memory://beat-state"
     elif request.param == "sqlite":
         url = f"sqlite:///{tmp_path}/state.sqlite3"
+    elif request.param == "rabbitmq":
+        url = request.getfixturevalue("beat_amqp")
     else:
         server = request.getfixturevalue("beat_redis")
         server.client().flushall()
         url = server.url(0)
-    b = Celeriac("state", broker=url, set_as_current=False).connect_broker()
-    yield b
-    b.close()
+    app = Celeriac("state", broker=url, set_as_current=False)
+    made: list[Broker] = []
+
+    def make() -> Broker:
+        made.append(app.connect_broker())
+        return made[-1]
+
+    yield make
+    for b in made:
+        b.close()
+
+
+@pytest.fixture
+def broker(connect: Callable[[], Broker]) -> Broker:
+    return connect()
 
 
 def _state(broker: Broker) -> BeatState:
@@ -43,25 +58,29 @@ def _envelope(n: int) -> Envelope:
     return Envelope(f"id-{n}", "beatq", 5, b"body-%d" % n)
 
 
-def test_one_holder_at_a_time_and_takeover_after_expiry(broker: Broker) -> None:
-    state = _state(broker)
-    assert state.lease() is None
-    a = state.hold("a", 0.5)
+def test_one_holder_at_a_time_and_takeover_when_it_ends(connect: Callable[[], Broker]) -> None:
+    first, second = connect(), connect()
+    a_state, b_state = _state(first), _state(second)
+    assert a_state.lease() is None
+    a = a_state.hold("a", 0.5)
     assert a.holder == "a" and a.until > time.time()
-    assert state.hold("b", 0.5).holder == "a"  # taken
-    assert state.hold("a", 0.5).until >= a.until  # renewed
-    time.sleep(0.6)
-    assert state.hold("b", 0.5).holder == "b"  # expired: taken over
-    state.release("a")  # not a's any more: nothing changes
-    assert state.lease() is not None and state.lease().holder == "b"  # type: ignore[union-attr]
-    state.release("b")
-    ended = state.lease()
+    assert b_state.hold("b", 0.5).holder == "a"  # taken
+    assert a_state.hold("a", 0.5).until >= a.until  # renewed
+    # the holder dies: its lease runs out (on RabbitMQ, its connection closes)
+    if first.url.startswith("amqp"):
+        first.close()
+    else:
+        time.sleep(0.6)
+    assert b_state.hold("b", 0.5).holder == "b"  # taken over
+    b_state.release("b")
+    ended = b_state.lease()
     assert ended is not None and ended.holder == "" and ended.until <= time.time()
-    assert state.hold("c", 0.5).holder == "c"
+    assert b_state.hold("c", 0.5).holder == "c"
 
 
 def test_a_run_is_recorded_and_sent_once(broker: Broker) -> None:
     state = _state(broker)
+    assert state.hold("me", 5).holder == "me"  # a leader records (RabbitMQ: only a leader)
     runs = [BeatRun("e", 1000, _envelope(1)), BeatRun("e", 2000, _envelope(2))]
     assert state.record(runs) == [True, True]
     # the same runs again, an older one, and a skip: nothing new sent
