@@ -8,7 +8,15 @@ schedule while it runs.
 from __future__ import annotations
 
 from .entries import Entry
-from .runtime import add_entry, list_entries, pause_entry, remove_entry, resume_entry, run_entry
+from .runtime import (
+    add_entry,
+    current_leader,
+    list_entries,
+    pause_entry,
+    remove_entry,
+    resume_entry,
+    run_entry,
+)
 from .service import BEAT_LEADER, BEAT_SENT, BEAT_SKIPPED, Beat, run_id
 
 __all__ = [
@@ -18,6 +26,7 @@ __all__ = [
     "Beat",
     "Entry",
     "add_entry",
+    "current_leader",
     "list_entries",
     "pause_entry",
     "remove_entry",

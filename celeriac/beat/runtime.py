@@ -123,3 +123,13 @@ def list_entries(app: Celeriac) -> tuple[list[EntryStatus], Lease | None]:
 
 def _when(ms: int | None, tz: Any) -> datetime | None:
     return None if ms is None else datetime.fromtimestamp(ms / 1000, tz or timezone.utc)
+
+
+def current_leader(app: Celeriac) -> tuple[str | None, Lease | None]:
+    """The leading beat's name (None when no beat leads now), and the lease it was read from
+    (None when no beat ever ran on this broker, or the broker keeps no beat state)."""
+    beat = app.broker.beat
+    lease = beat.lease() if beat is not None else None
+    if lease is None or not lease.holder or lease.until <= time.time():
+        return None, lease
+    return lease.holder.rsplit(":", 1)[0], lease

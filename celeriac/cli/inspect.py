@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from ..beat import current_leader
 from ..events.worker import MISSED_BEATS, WorkerStatus, read_presence
 from ..urls import redact
 from ._cluster import (
@@ -57,6 +58,9 @@ def status(ctx: click.Context, as_json: bool) -> None:
             f"\n{alive} worker{'s' if alive != 1 else ''} online"
             + (f", {lost} lost (silent for {MISSED_BEATS} heartbeats)" if lost else "")
         )
+        leader, lease = current_leader(app)
+        if lease is not None:  # a beat ran on this broker: say who leads now
+            click.echo(f"beat leader: {leader or 'none (no beat holds the lease)'}")
     if not alive:
         click.echo(f"error: no worker online on broker {redact(app.broker_url)}", err=True)
         sys.exit(EXIT_NO_ANSWER)
