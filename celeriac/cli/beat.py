@@ -16,14 +16,15 @@ from .worker import LEVELS, setup_logging
 @click.group(invoke_without_command=True)
 @click.option("-l", "--loglevel", type=click.Choice(LEVELS, case_sensitive=False))
 @click.option("-n", "--name", help="this beat's name in events and status (default beat-pid@host)")
+@click.option("--no-events", is_flag=True, help="send no beat-sent/skipped/leader events")
 @click.pass_context
-def beat(ctx: click.Context, loglevel: str | None, name: str | None) -> None:
+def beat(ctx: click.Context, loglevel: str | None, name: str | None, no_events: bool) -> None:
     """Send periodic tasks: any number of beats may run, one leads, each run is sent once."""
     if ctx.invoked_subcommand is not None:
         return
     app = app_from(ctx)
     setup_logging((loglevel or app.conf.worker_log_level or "INFO").upper())
-    runner = Beat(app, name=name)
+    runner = Beat(app, name=name, events=not no_events)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: runner.stop())
     click.echo(
