@@ -16,6 +16,8 @@ from celeriac import Celeriac
 from celeriac.beat import Beat, add_entry, list_entries, pause_entry, resume_entry, run_entry
 from celeriac.beat.entries import load_entries
 from celeriac.brokers.memory import reset_memory_brokers
+from celeriac.cli.events import _line
+from celeriac.events.event import decode_item
 from celeriac.exceptions import ConfigurationError
 from celeriac.message import Message, decode
 from celeriac.schedules import crontab, schedule
@@ -190,3 +192,30 @@ def test_celery_example_runs_with_only_imports_changed(
         thread.join(5)
     assert sent[0].task == "periodic.test"
     assert sent[0].headers["beat"]["due"] % 10_000 == 0
+
+
+def test_events_say_sent_skipped_and_leader(app: Celeriac) -> None:
+    app.conf.beat_schedule = {"tick": {"task": "t", "schedule": 0.1}}
+    beat = Beat(app, name="evented")
+    thread = threading.Thread(target=beat.run, daemon=True)
+    thread.start()
+    try:
+        _until(lambda: beat.sent >= 2, 3, "two runs")
+        pause_entry(app, "tick")
+        time.sleep(0.8)
+    finally:
+        beat.stop()
+        thread.join(5)
+    streams = app.connect_broker().streams
+    assert streams is not None
+    events = [e for pos, item in streams.read("events", "0", 1000) for e in decode_item(pos, item)]
+    kinds = [e.type for e in events if e.type.startswith("beat-")]
+    assert kinds[0] == "beat-leader" and kinds[-1] == "beat-leader"
+    assert {"beat-sent", "beat-skipped"} <= set(kinds)
+    sent = next(e for e in events if e.type == "beat-sent")
+    assert sent.extra["entry"] == "tick" and sent.task_id and sent.hostname == "evented"
+    skipped = next(e for e in events if e.type == "beat-skipped")
+    assert skipped.extra["reason"] == "paused"
+    assert "entry=tick" in _line(sent)  # as `celeriac events` shows it
+    first, last = (e for e in events if e.type == "beat-leader")
+    assert first.extra["leader"] == "evented" and last.extra["leader"] is None
