@@ -60,7 +60,7 @@ def list_command(ctx: click.Context, as_json: bool) -> None:
         ]
         click.echo(orjson.dumps({"leader": leader, "entries": rows}).decode())
         return
-    click.echo(f"leader: {leader or 'none'}")
+    click.echo(f"leader: {leader.rsplit(':', 1)[0] if leader else 'none'}")
     for s in found:
         state = "paused" if s.entry.paused else f"next {_when(s.next_run)}"
         last = _when(s.last_run)

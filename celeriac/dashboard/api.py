@@ -19,6 +19,7 @@ from . import cluster
 from .bulk import BulkConflict, bulk_request, count_matches, run_bulk
 from .context import Dashboard, action_params, blocking, dashboard, done, refused
 from .queries import TaskFilter, get_task, list_tasks, overview, task_types, workers
+from .schedules import SCHEDULE_ACTIONS, schedule_action, schedule_rows
 from .times import time_range
 
 Action = Callable[[Dashboard, dict[str, Any]], dict[str, Any]]
@@ -253,6 +254,10 @@ def action(function: Action) -> Callable[[Request], Any]:
     return endpoint
 
 
+async def api_schedules(request: Request) -> Response:
+    return _JSON(await blocking(schedule_rows, dashboard(request)))
+
+
 def _post(path: str, function: Action) -> Route:
     return Route(path, action(function), methods=["POST"])
 
@@ -286,4 +291,6 @@ ROUTES = [
         _post(f"/api/queue/{kind}/{{queue}}", _queue_action(kind))
         for kind in ("pause", "resume", "purge", "requeue-dead", "purge-dead")
     ],
+    Route("/api/schedules", api_schedules),
+    *[_post(f"/api/schedule/{kind}/{{name}}", schedule_action(kind)) for kind in SCHEDULE_ACTIONS],
 ]

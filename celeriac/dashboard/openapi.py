@@ -81,6 +81,7 @@ TASK_ID = _path("task_id", "task id")
 WORKER = _path("worker", "worker hostname")
 NAME = _path("name", "task name")
 QUEUE = _path("queue", "queue name")
+ENTRY = _path("name", "periodic task (beat_schedule entry) name")
 BULK_ACTION = {
     **_path("action", "what to do to every match"),
     "schema": {"type": "string", "enum": list(BULK_ACTIONS)},
@@ -153,6 +154,10 @@ PATHS: dict[str, dict[str, Any]] = {
     "/api/queue/purge-dead/{queue}": _post(
         "delete dead letters", QUEUE, _param("ids", "query", "ids, comma-separated; none: all")
     ),
+    "/api/schedules": _get("periodic tasks: schedule, last and next run, last outcome, leader"),
+    "/api/schedule/pause/{name}": _post("pause a periodic task", ENTRY),
+    "/api/schedule/resume/{name}": _post("resume a periodic task", ENTRY),
+    "/api/schedule/run/{name}": _post("send one run of a periodic task now", ENTRY),
 }
 
 

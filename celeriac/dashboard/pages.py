@@ -1,4 +1,4 @@
-"""The HTML pages: overview, workers, tasks, queues. Each refreshes its live part by
+"""The HTML pages: overview, workers, tasks, queues, schedules. Each refreshes its live part by
 fetching itself with ``?partial=1`` (static/app.js): the overview and the task list
 when ``/live`` says something changed (see :mod:`.live`), the others every second."""
 
@@ -24,6 +24,7 @@ from .bulk import BULK_ACTIONS, bulk_request, count_matches
 from .context import blocking, dashboard
 from .metrics import CONTENT_TYPE
 from .queries import get_task, list_tasks, overview, task_types, workers
+from .schedules import schedule_rows
 from .times import RANGES
 from .tree import workflow_tree
 
@@ -211,6 +212,11 @@ async def queue_page(request: Request) -> Response:
     return render(request, "queue.html", queue=queue, row=row, dead=dead)
 
 
+async def schedules_page(request: Request) -> Response:
+    board = dashboard(request)
+    return render(request, "schedules.html", **await blocking(schedule_rows, board))
+
+
 def _scrape(request: Request) -> bytes:
     board = dashboard(request)
     return board.metrics.scrape(workers(board.store), lambda: cluster.queue_rows(board.app))
@@ -229,5 +235,6 @@ ROUTES = [
     Route("/task/{task_id}", task_page),
     Route("/queues", queues_page),
     Route("/queue/{queue}", queue_page),
+    Route("/schedules", schedules_page),
     Route("/metrics", metrics_page),
 ]
