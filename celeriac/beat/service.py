@@ -125,6 +125,10 @@ class Beat:
 
     def step(self, state: BeatState) -> float:
         """One round: hold or take the lease, send what is due; seconds until the next."""
+        now = time.time()
+        if self.leading and now < self._lease_until - self.lease_seconds * 2 / 3:
+            self._send_round(state)  # renewed less than a third of a lease ago
+            return self._pause()
         previous = None if self.leading else state.lease()
         lease = state.hold(self.holder, self.lease_seconds)
         now = time.time()
@@ -136,11 +140,14 @@ class Beat:
         self._lease_until = lease.until
         if not self.leading:
             self._elected(state, previous, now)
+        self._send_round(state)
+        return self._pause()
+
+    def _send_round(self, state: BeatState) -> None:
         if time.monotonic() >= self._refresh_due:
             self._refresh(state)
             self._refresh_due = time.monotonic() + REFRESH_SECONDS
         self._send_due(state)
-        return self._pause()
 
     def _step_down(self, state: BeatState) -> None:
         """Give the lead up after an error, so a beat that can send takes it."""
