@@ -7,6 +7,7 @@ broker (``beat.entry.<name>`` a JSON entry, ``beat.paused.<name>``,
 
 from __future__ import annotations
 
+import logging
 import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ from ..schedules import BaseSchedule, as_schedule, crontab, schedule
 
 if TYPE_CHECKING:
     from ..app import Celeriac
+
+logger = logging.getLogger("celeriac.beat")
 
 ENTRY, PAUSED, REMOVED = "beat.entry.", "beat.paused.", "beat.removed."
 CHANGES = "beat."  # the prefix of every runtime change (the beat's own state uses "beat:")
@@ -127,7 +130,11 @@ def load_entries(app: Celeriac, flags: Mapping[str, str]) -> dict[str, Entry]:
     for key, raw in flags.items():
         if key.startswith(ENTRY):
             name = key[len(ENTRY) :]
-            entries[name] = entry_from_json(name, raw)
+            try:
+                entries[name] = entry_from_json(name, raw)
+            except (ConfigurationError, ValueError, KeyError, TypeError) as exc:
+                # written around add_entry (which checks): skip it, keep the others running
+                logger.error("periodic task %r in the broker is unreadable, skipped: %s", name, exc)
     for key in flags:
         if key.startswith(REMOVED):
             entries.pop(key[len(REMOVED) :], None)

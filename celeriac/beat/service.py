@@ -62,7 +62,7 @@ def beat_state(broker: Broker) -> BeatState:
         raise CapabilityUnavailable(
             f"broker {redact(broker.url)} ({type(broker).__name__}) cannot record periodic "
             "runs atomically with their messages, so celeriac beat cannot run on it: use a "
-            "Redis (not Cluster), SQLite or memory:// broker as broker_url"
+            "Redis (not Cluster), RabbitMQ, SQLite or memory:// broker as broker_url"
         )
     return broker.beat
 
@@ -98,6 +98,7 @@ class Beat:
 
     def run(self) -> None:
         """Campaign and lead until :meth:`stop`; gives the lease up on the way out."""
+        load_entries(self.app, {})  # a bad beat_schedule fails here, not in every round
         # guarded: a worker with an embedded beat (-B) forks children while it runs
         broker = self._broker = guarded(self.app.connect_broker)
         state = beat_state(broker)
@@ -116,8 +117,7 @@ class Beat:
                 self._stop.wait(pause)
         finally:
             if self.leading:
-                state.release(self.holder)
-                self.leading = False
+                self._step_down(state)
                 self._leader_changed(self.name)
             if self.events is not None:
                 self.events.close()

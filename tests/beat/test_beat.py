@@ -219,3 +219,21 @@ def test_events_say_sent_skipped_and_leader(app: Celeriac) -> None:
     assert "entry=tick" in _line(sent)  # as `celeriac events` shows it
     first, last = (e for e in events if e.type == "beat-leader")
     assert first.extra["leader"] == "evented" and last.extra["leader"] is None
+
+
+def test_a_bad_settings_entry_stops_the_beat_at_start(app: Celeriac) -> None:
+    app.conf.beat_schedule = {"bad": {"task": "t", "schedule": "soon"}}
+    with pytest.raises(ConfigurationError, match="periodic task 'bad': schedule must be seconds"):
+        Beat(app, events=False).run()
+
+
+def test_an_unreadable_runtime_entry_is_skipped_and_the_rest_run(
+    app: Celeriac, running: Callable[[], Beat]
+) -> None:
+    app.conf.beat_schedule = {"tick": {"task": "t", "schedule": 0.1}}
+    flags = app.broker.flags
+    assert flags is not None
+    flags.set("beat.entry.broken", '{"task": "t", "schedule": {"every": "x"}}')
+    running()
+    assert _until(lambda: _taken(app), 3, "the good entry's runs")
+    assert {s.entry.name for s in list_entries(app)[0]} == {"tick"}

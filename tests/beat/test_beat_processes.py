@@ -50,7 +50,7 @@ def test_three_beats_leader_killed_each_second_sent_once(tmp_path: Path, beat_ur
     assert dues[0] <= started + 1.5 and dues[-1] >= ended - 1.5, (started, ended, dues, logs)
     # ... and the successor took over within one lease (plus its polling, a sixth of one)
     assert successor != leader
-    assert took_over - killed <= LEASE * 7 / 6 + 0.5, took_over - killed
+    assert took_over - killed <= LEASE * 7 / 6 + 1.0, took_over - killed  # + scheduling slack
     # runs due while nobody led were sent by the successor, late (on RabbitMQ the lead
     # is free the moment the leader's connection closes: usually none are late there)
     late = [r for r in runs if r.sent_at - r.due > 0.5]
