@@ -81,3 +81,14 @@ def test_pyright_reports_each_wrong_use_and_nothing_else() -> None:
     # Expect exactly the marked lines reported (errors; its warnings do not count)
     pattern = rf"^\s*{re.escape(str(USES))}:(\d+):\d+ - error:"
     _compare("pyright", _reported_lines(output, pattern), output)
+
+
+def test_py_typed_ships_with_the_package() -> None:
+    # PEP 561: without the marker, type checkers ignore celeriac's annotations
+    import tomllib
+
+    import celeriac
+
+    assert (Path(celeriac.__file__).parent / "py.typed").is_file()
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "py.typed" in config["tool"]["setuptools"]["package-data"]["celeriac"]
