@@ -6,10 +6,14 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from celeriac import Celeriac
 from celeriac.testing.plugin import StartPreforkWorker
+from tests.needs import need_module
 
 USER_TESTS = """
 from celeriac.testing import InProcessWorker, SentRecorder
@@ -84,9 +88,28 @@ PREFORK_APP = textwrap.dedent(
 )
 
 
-def test_a_real_prefork_worker_runs_tasks_in_child_processes(tmp_path: Path) -> None:
+@pytest.fixture(params=["sqlite", "redis"])
+def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A broker URL that processes share: a SQLite file, or a private Redis server."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/celeriac.sqlite3"
+        return
+    need_module("redis", "redis")
+    from tests.redis.servers import RedisServer, require_binaries
+
+    require_binaries("redis-server")
+    server = RedisServer(tmp_path / "redis", "--appendonly", "no").start()
+    try:
+        yield server.url(0)
+    finally:
+        server.kill()
+
+
+def test_a_real_prefork_worker_runs_tasks_in_child_processes(
+    tmp_path: Path, shared_url: str
+) -> None:
     (tmp_path / "prefork_app.py").write_text(PREFORK_APP)
-    url = f"sqlite:///{tmp_path}/celeriac.sqlite3"
+    url = shared_url
     starter = StartPreforkWorker()
     try:
         worker = starter("prefork_app:app", url, concurrency=2, cwd=tmp_path)
