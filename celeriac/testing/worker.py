@@ -2,10 +2,11 @@
 
 It is the ``threads`` pool a production worker runs (same consumers, retries
 through the broker's delayed set, soft and hard time limits, chains and chords
-sent from the worker), started in a background thread. ``async def`` tasks run
-on each consumer thread's event loop. ``join()`` waits until the broker holds
-nothing and every sent task's result is stored, then raises the first task
-failure it has not raised yet, with the task's own traceback.
+sent from the worker), or its ``asyncio`` pool, started in a background thread.
+On the threads pool, ``async def`` tasks run on each consumer thread's event
+loop. ``join()`` waits until the broker holds nothing and every sent task's
+result is stored, then raises the first task failure it has not raised yet,
+with the task's own traceback.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from .. import states
 from ..exceptions import ConfigurationError
 from ..exceptions import TimeoutError as CeleriacTimeoutError
 from ..middleware.base import Middleware
+from ..worker.asyncio_pool import AsyncioPool
 from ..worker.options import resolve_options
 from ..worker.state import WorkerState
 from ..worker.threads import ThreadPool
@@ -62,8 +64,10 @@ class InProcessWorker:
     """A worker for tests: ``with InProcessWorker(app) as worker: ...; worker.join()``.
 
     ``queues`` defaults to the queues a ``celeriac worker`` of this app consumes;
-    ``concurrency`` is the number of consumer threads. Sending a task the app has
-    not registered fails at ``delay()`` (see :class:`~celeriac.testing.SentRecorder`).
+    ``pool`` is ``"threads"`` (``concurrency`` consumer threads) or ``"asyncio"``
+    (one event loop running up to ``concurrency`` tasks at once). Sending a task the
+    app has not registered fails at ``delay()`` (see
+    :class:`~celeriac.testing.SentRecorder`).
     """
 
     def __init__(
@@ -72,6 +76,7 @@ class InProcessWorker:
         queues: Sequence[str] | str | None = None,
         concurrency: int = 2,
         *,
+        pool: str = "threads",
         prefetch_multiplier: int = 1,
         time_limit: float | None = None,
         soft_time_limit: float | None = None,
@@ -82,13 +87,18 @@ class InProcessWorker:
                 "task_always_eager runs each task inside delay(), so a worker would get "
                 "nothing to do: set task_always_eager=False to test through a worker"
             )
+        if pool not in ("threads", "asyncio"):
+            raise ConfigurationError(
+                f"the test worker runs pool='threads' or pool='asyncio', not {pool!r}: for "
+                "child processes, use PreforkWorker"
+            )
         self.app = app
         self.join_timeout = join_timeout
         options = resolve_options(
             app,
             queues=queues,
             concurrency=concurrency,
-            pool="threads",
+            pool=pool,
             hostname=f"test-{uuid.uuid4().hex[:8]}@celeriac",
             prefetch_multiplier=prefetch_multiplier,
             time_limit=time_limit,
@@ -99,7 +109,12 @@ class InProcessWorker:
             options, fetch_timeout=_IDLE_FETCH, shutdown_timeout=float("inf")
         )
         self.state = WorkerState(self.options)
-        self.pool = ThreadPool(app, self.options, self.state, logger.debug)
+        self._started = threading.Event()
+        self.pool: ThreadPool | AsyncioPool
+        if pool == "asyncio":
+            self.pool = AsyncioPool(app, self.options, self.state, self._announce)
+        else:
+            self.pool = ThreadPool(app, self.options, self.state, self._announce)
         self.state.pool = self.pool
         self.sent = SentRecorder()
         self._failures = _Failures()
@@ -113,7 +128,7 @@ class InProcessWorker:
 
     # -- starting and stopping ------------------------------------------------------
     def start(self, timeout: float = 10.0) -> InProcessWorker:
-        """Start consuming; returns once every consumer thread is fetching."""
+        """Start consuming; returns once the pool says it is ready."""
         if self._thread is not None:
             raise RuntimeError("this worker was started already: make a new one")
         self.app.middleware.add(self.sent)
@@ -130,7 +145,7 @@ class InProcessWorker:
             if time.monotonic() > deadline:
                 self.stop()
                 raise CeleriacTimeoutError(f"the test worker was not consuming after {timeout}s")
-            time.sleep(_POLL)
+            self._started.wait(_POLL)
         return self
 
     def _run(self) -> None:
@@ -141,8 +156,17 @@ class InProcessWorker:
             logger.exception("the test worker stopped")
 
     def _ready(self) -> bool:
-        slots = list(self.state.slots.values())
-        return len(slots) == self.options.concurrency and all(s.ready for s in slots)
+        if self._started.is_set():
+            return True
+        slots = list(self.state.slots.values())  # threads: each consumer marks its slot
+        return isinstance(self.pool, ThreadPool) and (
+            len(slots) == self.options.concurrency and all(s.ready for s in slots)
+        )
+
+    def _announce(self, text: str) -> None:
+        logger.debug("%s", text)
+        if " ready: " in text:  # every pool says so once it consumes
+            self._started.set()
 
     def stop(self, timeout: float = _STOP_TIMEOUT) -> None:
         """Warm stop: running tasks finish, prefetched messages go back to the broker."""

@@ -55,10 +55,14 @@ def app() -> Iterator[Celeriac]:
     app.close()
 
 
-def test_runs_tasks_and_join_waits_for_their_results(app: Celeriac) -> None:
+POOLS = pytest.mark.parametrize("pool", ["threads", "asyncio"])
+
+
+@POOLS
+def test_runs_tasks_and_join_waits_for_their_results(app: Celeriac, pool: str) -> None:
     add = app.tasks["kit.add"]
     # Given a worker in this process, when tasks are sent and the test joins
-    with InProcessWorker(app) as worker:
+    with InProcessWorker(app, pool=pool) as worker:
         results = [add.delay(i, i) for i in range(20)]
         worker.join()
         # Expect every result stored by the time join returns
@@ -66,8 +70,9 @@ def test_runs_tasks_and_join_waits_for_their_results(app: Celeriac) -> None:
         assert [r.get(timeout=0) for r in results] == [2 * i for i in range(20)]
 
 
-def test_async_tasks_and_ignored_results_do_not_hold_join(app: Celeriac) -> None:
-    with InProcessWorker(app) as worker:
+@POOLS
+def test_async_tasks_and_ignored_results_do_not_hold_join(app: Celeriac, pool: str) -> None:
+    with InProcessWorker(app, pool=pool) as worker:
         fetched = app.tasks["kit.fetch"].delay("x")
         app.tasks["kit.ignored"].delay()
         worker.join()
@@ -75,8 +80,9 @@ def test_async_tasks_and_ignored_results_do_not_hold_join(app: Celeriac) -> None
         assert worker.state.processed == 2
 
 
-def test_join_raises_the_task_exception_with_the_task_traceback(app: Celeriac) -> None:
-    with InProcessWorker(app) as worker:
+@POOLS
+def test_join_raises_the_task_exception_with_the_task_traceback(app: Celeriac, pool: str) -> None:
+    with InProcessWorker(app, pool=pool) as worker:
         app.tasks["kit.fail"].delay("no way")
         # When the test joins, expect the very exception the task raised
         with pytest.raises(Boom, match="no way") as raised:
@@ -118,12 +124,13 @@ def test_soft_time_limit_is_raised_in_the_task(app: Celeriac) -> None:
         assert result.get(timeout=0) == "stopped at the soft limit"
 
 
-def test_runs_outside_the_main_thread_without_signal_handlers(app: Celeriac) -> None:
+@POOLS
+def test_runs_outside_the_main_thread_without_signal_handlers(app: Celeriac, pool: str) -> None:
     before = signal.getsignal(signal.SIGTERM)
     outcome: dict[str, Any] = {}
 
     def in_a_thread() -> None:
-        with InProcessWorker(app) as worker:
+        with InProcessWorker(app, pool=pool) as worker:
             result = app.tasks["kit.add"].delay(2, 3)
             worker.join()
             outcome["value"] = result.get(timeout=0)
@@ -133,13 +140,14 @@ def test_runs_outside_the_main_thread_without_signal_handlers(app: Celeriac) -> 
     thread.start()
     thread.join(10)
     assert outcome == {"value": 5, "handler": before}
-    with start_worker(app):  # and in the main thread, the handlers are put back after
+    with start_worker(app, pool=pool):  # and in the main thread, put back after
         pass
     assert signal.getsignal(signal.SIGTERM) == before
 
 
-def test_stop_is_quick_and_gives_back_what_was_not_started(app: Celeriac) -> None:
-    worker = InProcessWorker(app).start()
+@POOLS
+def test_stop_is_quick_and_gives_back_what_was_not_started(app: Celeriac, pool: str) -> None:
+    worker = InProcessWorker(app, pool=pool).start()
     started = time.monotonic()
     worker.stop()
     assert time.monotonic() - started < 1.0
@@ -151,7 +159,9 @@ def test_stop_is_quick_and_gives_back_what_was_not_started(app: Celeriac) -> Non
     assert result.get(timeout=0) == 2
 
 
-def test_refuses_an_eager_app() -> None:
+def test_refuses_an_eager_app_and_other_pools() -> None:
     app = memory_app("eager", task_always_eager=True)
     with pytest.raises(ConfigurationError, match="task_always_eager=False"):
         InProcessWorker(app)
+    with pytest.raises(ConfigurationError, match="use PreforkWorker"):
+        InProcessWorker(memory_app("prefork"), pool="prefork")
