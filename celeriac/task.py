@@ -253,7 +253,9 @@ class Task(Generic[P, R]):
             else:
                 self._signature.bind(*args, **kwargs)
         except TypeError as exc:
-            raise TypeError(f"{self.name}{self._signature}: {exc}") from None
+            raise TypeError(
+                f"{self.name}{_call_signature(self._signature, self.bind)}: {exc}"
+            ) from None
 
     def build_message(
         self,
@@ -460,6 +462,26 @@ class BoundTaskDecorator(Protocol):
     ) -> AsyncTask[_P, R]: ...
     @overload
     def __call__(self, fun: Callable[Concatenate[Any, _P], R], /) -> Task[_P, R]: ...
+
+
+def _call_signature(signature: inspect.Signature, bind: bool) -> str:
+    """The parameters a caller passes, for errors: ``(a: int, b: int)``, no bound ``self``,
+    annotations as written (unquoted under ``from __future__ import annotations``)."""
+    params = [
+        p.replace(annotation=_Written(p.annotation)) if isinstance(p.annotation, str) else p
+        for p in list(signature.parameters.values())[1 if bind else 0 :]
+    ]
+    return str(signature.replace(parameters=params, return_annotation=inspect.Signature.empty))
+
+
+class _Written:
+    """An annotation kept as text, shown without quotes."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
 
 
 def _positional_range(signature: inspect.Signature, bind: bool) -> tuple[int, int] | None:
