@@ -15,7 +15,7 @@
 See docs/testing.md.
 """
 
-from .app import memory_app, memory_url, use_memory
+from .app import discard_memory, memory_app, memory_url, use_memory
 from .prefork import PreforkWorker
 from .sent import Sent, SentRecorder, record_sent
 from .worker import InProcessWorker, JoinTimeout, start_worker
@@ -26,6 +26,7 @@ __all__ = [
     "PreforkWorker",
     "Sent",
     "SentRecorder",
+    "discard_memory",
     "memory_app",
     "memory_url",
     "record_sent",

@@ -8,6 +8,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..app import Celeriac
+from ..backends.memory import discard_memory_backend
+from ..brokers.memory import discard_memory_broker
 from ..current import current_app, set_current_app
 
 
@@ -16,10 +18,20 @@ def memory_url(label: str = "test") -> str:
     return f"memory://{label}-{uuid.uuid4().hex}"
 
 
+def discard_memory(app: Celeriac) -> None:
+    """Close ``app``'s connections and forget its in-memory queues and results."""
+    app.close()
+    for url in (app.conf.broker_url, app.conf.result_backend):
+        if isinstance(url, str) and url.startswith("memory://"):
+            discard_memory_broker(url)
+            discard_memory_backend(url)
+
+
 def memory_app(main: str = "tests", **settings: Any) -> Celeriac:
     """A new app on a fresh memory broker and backend (settings as keywords).
 
     It is not made current: shared tasks are registered with it all the same.
+    :func:`discard_memory` forgets its queues and results once the test is done.
     """
     url = memory_url(main)
     settings.setdefault("broker_url", url)
@@ -49,6 +61,6 @@ def use_memory(app: Celeriac, **settings: Any) -> Iterator[Celeriac]:
     try:
         yield app
     finally:
-        app.close()
+        discard_memory(app)
         app.conf.update(saved)
         set_current_app(previous)

@@ -28,7 +28,7 @@ import pytest
 
 from ..app import Celeriac
 from ..current import current_app, set_current_app
-from .app import memory_app
+from .app import discard_memory, memory_app
 from .prefork import PreforkWorker
 from .sent import SentRecorder, record_sent
 from .worker import InProcessWorker
@@ -49,7 +49,7 @@ def celeriac_app(celeriac_config: dict[str, Any]) -> Iterator[Celeriac]:
     try:
         yield app
     finally:
-        app.close()
+        discard_memory(app)
         set_current_app(previous)
 
 

@@ -165,3 +165,23 @@ def test_refuses_an_eager_app_and_other_pools() -> None:
         InProcessWorker(app)
     with pytest.raises(ConfigurationError, match="use PreforkWorker"):
         InProcessWorker(memory_app("prefork"), pool="prefork")
+
+
+def test_discard_memory_forgets_queues_and_results() -> None:
+    from celeriac.backends import memory as memory_backend
+    from celeriac.brokers import memory as memory_broker
+    from celeriac.testing import discard_memory
+
+    app = memory_app("discarded")
+
+    @app.task(name="kit.one")
+    def one() -> int:
+        return 1
+
+    with InProcessWorker(app) as worker:
+        one.delay()
+        worker.join()
+    url = app.conf.broker_url
+    assert url in memory_broker._STORES and url in memory_backend._STORES
+    discard_memory(app)
+    assert url not in memory_broker._STORES and url not in memory_backend._STORES
