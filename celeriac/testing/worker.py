@@ -245,6 +245,7 @@ class InProcessWorker:
         names = [f"{r.task_name}[{r.task_id}]" for r in running if r is not None]
         if names:
             parts.append(f"running now: {', '.join(names)}")
+        parts.extend(_dead_letters(self.app.broker, {s.id for s in missing}))
         return "; ".join(parts)
 
     def _raise_first_failure(self, ids: list[str], metas: dict[str, Any]) -> None:
@@ -274,6 +275,16 @@ def _busy_queues(broker: Any) -> dict[str, Any]:
         if stats.total_waiting or stats.delayed or stats.in_flight:
             busy[queue] = stats
     return busy
+
+
+def _dead_letters(broker: Any, ids: set[str]) -> list[str]:
+    """Why messages among ``ids`` went to dead letters: they will never store a result."""
+    found = []
+    for queue in broker.queues():
+        for dead in broker.dead_letters(queue, 100):
+            if dead.id in ids:
+                found.append(f"{dead.id} is in the dead letters of {queue!r}: {dead.reason}")
+    return found
 
 
 def start_worker(app: Celeriac, *args: Any, **kwargs: Any) -> InProcessWorker:

@@ -185,3 +185,23 @@ def test_discard_memory_forgets_queues_and_results() -> None:
     assert url in memory_broker._STORES and url in memory_backend._STORES
     discard_memory(app)
     assert url not in memory_broker._STORES and url not in memory_backend._STORES
+
+
+def test_join_timeout_names_a_message_gone_to_the_dead_letters(app: Celeriac) -> None:
+    from celeriac.message import Envelope
+
+    with InProcessWorker(app) as worker:
+        result = app.tasks["kit.add"].delay(1, 2)
+        worker.join()
+        # a message no worker can decode goes to the dead letters and stores no result
+        app.broker.publish([Envelope("undecodable", "celeriac", 5, b"\x00garbage")])
+        worker.sent.after_enqueue(app, _message("undecodable"))
+        with pytest.raises(JoinTimeout, match="undecodable is in the dead letters of 'celeriac'"):
+            worker.join(timeout=0.3)
+        assert result.get(timeout=0) == 3
+
+
+def _message(task_id: str) -> Any:
+    from celeriac.message import Message
+
+    return Message(id=task_id, task="kit.add", args=(1, 2))
