@@ -13,7 +13,8 @@ Fixtures:
   for the test. Override it to test your own app: ``with use_memory(my_app) as
   app: yield app``.
 * ``celeriac_worker``: an :class:`~celeriac.testing.InProcessWorker` consuming the
-  app's queues, stopped after the test.
+  app's queues, stopped after the test; ``celeriac_worker_options`` (override it)
+  gives its keywords: ``{"pool": "asyncio", "queues": ["celeriac", "reports"]}``.
 * ``celeriac_sent``: a :class:`~celeriac.testing.SentRecorder` of what the app sent.
 * ``celeriac_prefork_worker``: starts real prefork worker processes
   (:class:`~celeriac.testing.PreforkWorker`'s arguments), killed after the test.
@@ -54,9 +55,17 @@ def celeriac_app(celeriac_config: dict[str, Any]) -> Iterator[Celeriac]:
 
 
 @pytest.fixture
-def celeriac_worker(celeriac_app: Celeriac) -> Iterator[InProcessWorker]:
+def celeriac_worker_options() -> dict[str, Any]:
+    """Keywords of ``celeriac_worker``: queues, concurrency, pool (``{}`` here)."""
+    return {}
+
+
+@pytest.fixture
+def celeriac_worker(
+    celeriac_app: Celeriac, celeriac_worker_options: dict[str, Any]
+) -> Iterator[InProcessWorker]:
     """A worker running in this process on ``celeriac_app``; ``.join()`` to wait for it."""
-    with InProcessWorker(celeriac_app) as worker:
+    with InProcessWorker(celeriac_app, **celeriac_worker_options) as worker:
         yield worker
 
 

@@ -30,8 +30,9 @@ def test_fixtures(celeriac_app, celeriac_worker: InProcessWorker, celeriac_sent:
     assert [(s.task, s.args, s.priority) for s in celeriac_sent] == [("user.double", (21,), 7)]
 
 
-def test_config_fixture(celeriac_app):
+def test_config_fixtures(celeriac_app, celeriac_worker):
     assert celeriac_app.conf.task_default_priority == 3
+    assert (celeriac_worker.options.pool, celeriac_worker.queues) == ("asyncio", ("a", "b"))
 """
 
 CONFTEST = """
@@ -42,6 +43,13 @@ import pytest
 @pytest.fixture
 def celeriac_config():
     return {{"task_default_priority": 3}}
+
+
+@pytest.fixture
+def celeriac_worker_options(request):
+    if request.node.name == "test_config_fixtures":
+        return {{"pool": "asyncio", "queues": ["a", "b"]}}
+    return {{}}
 """
 
 
