@@ -130,6 +130,11 @@ class Beat:
             self._send_round(state)  # renewed less than a third of a lease ago
             return self._pause()
         previous = None if self.leading else state.lease()
+        if self.leading and now >= self._lease_until:
+            # our lease ran out unrenewed (a broker outage, a stalled process): the time
+            # since counts as time no beat led, as if we were elected anew
+            self.leading = False
+            previous = Lease("", self._lease_until)
         lease = state.hold(self.holder, self.lease_seconds)
         now = time.time()
         if lease.holder != self.holder:
@@ -163,9 +168,10 @@ class Beat:
     def _elected(self, state: BeatState, previous: Lease | None, now: float) -> None:
         # A lease that ended by expiry was a live leader's until it died, and its successor
         # may need one more lease to notice: runs due until then are owed, each of them.
+        # Our own lease that ran out (an outage) was ours until it ended: no slack.
         if previous is None:
             owed_until = 0.0
-        elif previous.holder:
+        elif previous.holder and previous.holder != self.holder:
             owed_until = previous.until + self.lease_seconds
         else:
             owed_until = previous.until

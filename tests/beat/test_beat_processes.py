@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.redis.servers import RedisServer, require_binaries
+
 from .processes import Beats
 
 pytestmark = pytest.mark.slow
@@ -87,3 +89,37 @@ def test_a_stopped_beat_catches_up_once_or_not_at_all(
     assert all(stopped < r.due <= restarted for r in caught_up), (stopped, restarted, caught_up)
     # the catch-up run is the latest missed one: none before it in the downtime
     assert not [d for d in dues if stopped + 0.5 < d < restarted - 1.1], (stopped, restarted, dues)
+
+
+def test_a_redis_outage_longer_than_the_lease_catches_up_once(tmp_path: Path) -> None:
+    # Given a beat on a Redis of its own (every write in its AOF) and an entry every second
+    require_binaries("redis-server")
+    server = RedisServer(tmp_path / "redis", "--appendonly", "yes", "--appendfsync", "always")
+    server.start()
+    beats = Beats(tmp_path, server.url(0), LEASE)
+    try:
+        beats.start("solo")
+        beats.wait_for_leader(timeout=20)
+        time.sleep(2.5)
+        # When Redis is down for 5 s (2.5 leases) and comes back
+        server.kill()
+        down = time.time()
+        time.sleep(5)
+        server.start()
+        up = time.time()
+        time.sleep(3)
+        runs = beats.runs()
+        logs = beats.logs()
+    finally:
+        beats.close()
+        server.kill()
+    # Expect the beat to carry on by itself: runs every second after the outage,
+    assert "the broker is unavailable" in logs
+    dues = [round(r.due) for r in runs]
+    assert len(dues) == len(set(dues)), dues
+    after = [d for d in dues if d > up + 1]
+    assert after == list(range(after[0], after[0] + len(after))) and len(after) >= 1, dues
+    # the runs due while its lease still held sent late, and one catch-up run for the rest
+    caught_up = [r for r in runs if r.catch_up]
+    assert len(caught_up) == 1 and down + LEASE < caught_up[0].due <= up + 1, (down, up, runs)
+    assert not [d for d in dues if down + LEASE + 1 < d < caught_up[0].due], (down, up, dues)
