@@ -19,6 +19,7 @@ leader could not send, are sent each, late, by its successor.
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import logging
 import os
@@ -33,7 +34,7 @@ from ..brokers.capabilities import BeatRun, BeatState, Lease
 from ..events.dispatcher import EventDispatcher
 from ..events.forksafe import guarded
 from ..exceptions import BrokerUnavailable, CapabilityUnavailable, CeleriacError
-from ..message import Envelope
+from ..message import Envelope, Message
 from ..urls import redact
 from .entries import CHANGES, Entry, app_timezone, load_entries
 
@@ -46,14 +47,17 @@ logger = logging.getLogger("celeriac.beat")
 
 BEAT_SENT, BEAT_SKIPPED, BEAT_LEADER = "beat-sent", "beat-skipped", "beat-leader"
 REFRESH_SECONDS = 0.5  # runtime changes reach the leader within this
-_NAMESPACE = uuid.UUID("6f1c1a52-3b1e-4a4e-9d57-2a7d3b1c0b7e")
+_ID_KEY = b"celeriac.beat.run"
 _MAX_BACKLOG = 10_000  # due times enumerated per entry and round at most
 RECORD_BATCH = 500  # runs recorded (and sent) per broker call
 
 
 def run_id(entry: str, due_ms: int) -> str:
-    """The task id of a run: the same in every process for one (entry, due time)."""
-    return str(uuid.uuid5(_NAMESPACE, f"{entry}\0{due_ms}"))
+    """The task id of a run: the same in every process for one (entry, due time), shaped
+    as a UUID (a keyed BLAKE2 hash: a quarter of ``uuid5``'s cost, which counts at 10,000
+    runs a second)."""
+    h = hashlib.blake2b(f"{entry}\0{due_ms}".encode(), digest_size=16, key=_ID_KEY).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def beat_state(broker: Broker) -> BeatState:
@@ -86,6 +90,7 @@ class Beat:
         self._last: dict[str, int] = {}
         self._heap: list[tuple[int, str]] = []
         self._tasks: dict[str, Task[Any, Any]] = {}
+        self._templates: dict[str, tuple[Entry, Message]] = {}  # entry name -> its message
         self._owed_until_ms = 0  # runs due up to here were a leader's to send
         self._led_since_ms = 0
         self._lease_until = 0.0
@@ -207,6 +212,7 @@ class Beat:
             state.forget(gone)
             del self._last[gone]
         self._entries = entries
+        self._templates = {n: t for n, t in self._templates.items() if n in entries}
 
     def _send_due(self, state: BeatState) -> None:
         """Send what is due, recording a batch at a time so the first runs leave early."""
@@ -257,19 +263,38 @@ class Beat:
         return owed, latest, 0
 
     def _envelope(self, entry: Entry, due_ms: int, catch_up: bool) -> Envelope:
+        """The run's message: the entry's message, built once (routed, defaults applied),
+        with this run's id, time and ``beat`` header."""
         app = self.app
-        options = dict(entry.options)
-        run = {"entry": entry.name, "due": due_ms, "catch_up": catch_up}
-        headers = {**options.pop("headers", {}), "beat": run}
-        task = self._tasks.get(entry.task)
-        if task is None:  # a stand-in made once: the beat need not import the tasks' code
-            task = self._tasks[entry.task] = app.sendable_task(entry.task)
-        message = task.build_message(
-            entry.args, entry.kwargs, task_id=run_id(entry.name, due_ms), headers=headers, **options
+        made = self._templates.get(entry.name)
+        if made is None or made[0] is not entry:  # new, or changed at runtime
+            made = self._templates[entry.name] = (entry, self._template(entry))
+        base = made[1]
+        now = time.time()
+        shift = now - base.sent_at  # expires and countdown count from the send, as in Celery
+        task_id = run_id(entry.name, due_ms)
+        message = base.replace(
+            id=task_id,
+            root_id=task_id,
+            sent_at=now,
+            headers={
+                **base.headers,
+                "beat": {"entry": entry.name, "due": due_ms, "catch_up": catch_up},
+            },
+            expires=None if base.expires is None else base.expires + shift,
+            eta=None if base.eta is None else base.eta + shift,
         )
         for hook in app.middleware.before_enqueue:
             message = hook(app, message)
         return message.envelope(app.codec)
+
+    def _template(self, entry: Entry) -> Message:
+        options = dict(entry.options)
+        headers = options.pop("headers", {})
+        task = self._tasks.get(entry.task)
+        if task is None:  # a stand-in made once: the beat need not import the tasks' code
+            task = self._tasks[entry.task] = self.app.sendable_task(entry.task)
+        return task.build_message(entry.args, entry.kwargs, headers=headers, **options)
 
     def _report(
         self, runs: Sequence[BeatRun], taken: Sequence[bool], skipped: Sequence[BeatRun]
