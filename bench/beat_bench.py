@@ -2,6 +2,7 @@
 
     python bench/beat_bench.py [--broker redis://localhost:6379/15] [--entries 10000]
                                [--seconds 20] [--warm-up 5] [--no-events]
+    python bench/beat_bench.py --rounds 5 [--entries 10000]     # the leader's work alone
 
 Starts ``celeriac -A <app> beat`` as its own process (the leader: it is the only
 beat) on an app with ``--entries`` entries ``schedule(1.0)``; this process drains
@@ -17,6 +18,10 @@ prints:
 as median and p99, the runs per second, and the leader's CPU (user + system,
 from /proc, as a share of one core) over the window. The broker's database or
 file is emptied first (Redis: FLUSHDB of the given database).
+
+With ``--rounds N`` it times instead the leader's own work in this process, on the
+memory broker: N rounds of ``--entries`` runs due at once (building each message,
+recording, events), CPU seconds per round and per run.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from _common import p50_p99
 
 from celeriac import Celeriac
 from celeriac.message import decode
+from celeriac.schedules import schedule
 from celeriac.urls import redact
 
 APP = """
@@ -59,6 +65,31 @@ def _empty(url: str) -> None:
         redis.Redis.from_url(url).flushdb()
 
 
+def rounds(entries: int, count: int) -> None:
+    """The leader's CPU per round of ``entries`` due runs, on the memory broker."""
+    from celeriac.beat import Beat
+
+    app = Celeriac("benchbeat", broker="memory://beat-bench", set_as_current=False)
+    app.conf.beat_schedule = {
+        f"entry-{i}": {"task": "benchbeat.noop", "schedule": schedule(1.0)} for i in range(entries)
+    }
+    beat = Beat(app, events=True)
+    beat._broker = broker = app.connect_broker()
+    assert broker.beat is not None
+    beat.step(broker.beat)  # leads, reads the entries
+    cpu = []
+    for _ in range(count):
+        time.sleep(max(0.0, beat._heap[0][0] / 1000 - time.time()))
+        started, before = time.process_time(), beat.sent
+        beat._send_due(broker.beat)
+        cpu.append((time.process_time() - started, beat.sent - before))
+        broker.purge("celeriac")
+    for seconds, sent in cpu:
+        print(f"round: {sent} runs in {seconds:.3f} CPU s ({seconds / sent * 1e6:.0f} us a run)")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"machine: {os.cpu_count()} cores, load average {load}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--broker", default="redis://localhost:6379/15")
@@ -66,7 +97,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--warm-up", type=float, default=5.0)
     parser.add_argument("--no-events", action="store_true", help="the leader sends no events")
+    parser.add_argument("--rounds", type=int, default=0, help="time the leader's work alone")
     args = parser.parse_args()
+    if args.rounds:
+        return rounds(args.entries, args.rounds)
     _empty(args.broker)
     workdir = Path(tempfile.mkdtemp(prefix="beat-bench-"))
     (workdir / "benchbeat.py").write_text(APP.format(url=args.broker, n=args.entries))
