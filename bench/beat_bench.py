@@ -10,7 +10,7 @@ the queue as fast as it can. For every run taken in the measured window it
 prints:
 
 * build lag: when the leader built the run's message (``sent_at``) minus its due
-  time: how far behind its schedule the leader works;
+  time (negative: built ahead of it, while the leader waited);
 * arrival lag: when this process took the message from the broker minus the due
   time: build lag plus recording it in the broker plus this reader's own delay
   (an upper bound of what a worker would see);

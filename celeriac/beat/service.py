@@ -50,6 +50,7 @@ REFRESH_SECONDS = 0.5  # runtime changes reach the leader within this
 _ID_KEY = b"celeriac.beat.run"
 _MAX_BACKLOG = 10_000  # due times enumerated per entry and round at most
 RECORD_BATCH = 500  # runs recorded (and sent) per broker call
+PREPARE_AHEAD = 1.0  # seconds before their due time the leader builds runs' messages
 
 
 def run_id(entry: str, due_ms: int) -> str:
@@ -91,6 +92,7 @@ class Beat:
         self._heap: list[tuple[int, str]] = []
         self._tasks: dict[str, Task[Any, Any]] = {}
         self._templates: dict[str, tuple[Entry, Message]] = {}  # entry name -> its message
+        self._prepared: dict[tuple[str, int], Envelope] = {}  # (entry, due ms) -> built early
         self._owed_until_ms = 0  # runs due up to here were a leader's to send
         self._led_since_ms = 0
         self._lease_until = 0.0
@@ -158,6 +160,24 @@ class Beat:
             self._refresh(state)
             self._refresh_due = time.monotonic() + REFRESH_SECONDS
         self._send_due(state)
+        self._prepare()
+
+    def _prepare(self) -> None:
+        """Build the messages of runs due within :data:`PREPARE_AHEAD` seconds now, while
+        waiting, so that at their due time there is only the recording left to do."""
+        if not self._heap:
+            return
+        now = time.time()
+        first_due = self._heap[0][0] / 1000
+        horizon_ms = int((now + PREPARE_AHEAD) * 1000)
+        for due, name in list(self._heap):
+            if due > horizon_ms or (name, due) in self._prepared:
+                continue
+            if time.time() >= first_due:  # a run is due: sending it comes first
+                return
+            entry = self._entries[name]
+            if not entry.paused:
+                self._prepared[(name, due)] = self._envelope(entry, due, False)
 
     def _step_down(self, state: BeatState) -> None:
         """Give the lead up after an error, so a beat that can send takes it."""
@@ -213,6 +233,7 @@ class Beat:
             del self._last[gone]
         self._entries = entries
         self._templates = {n: t for n, t in self._templates.items() if n in entries}
+        self._prepared.clear()  # built from entries that may have changed
 
     def _send_due(self, state: BeatState) -> None:
         """Send what is due, recording a batch at a time so the first runs leave early."""
@@ -224,7 +245,9 @@ class Beat:
             entry = self._entries[name]
             chosen, latest, catch_up = self._runs_of(entry, due, now_ms)
             for run_due in chosen:
-                envelope = self._envelope(entry, run_due, run_due == catch_up)
+                envelope = self._prepared.pop((name, run_due), None)
+                if envelope is None or run_due == catch_up:
+                    envelope = self._envelope(entry, run_due, run_due == catch_up)
                 runs.append(BeatRun(name, run_due, envelope))
             if latest not in chosen:  # skipped: recorded, so no successor sends it
                 skipped.append(BeatRun(name, latest, None))
@@ -234,6 +257,9 @@ class Beat:
                 runs, skipped = [], []
         if runs or skipped:
             self._record(state, runs, skipped)
+        if self._prepared and next(iter(self._prepared))[1] <= now_ms:
+            # built for runs that were skipped or paused since: forget them
+            self._prepared = {k: v for k, v in self._prepared.items() if k[1] > now_ms}
 
     def _record(self, state: BeatState, runs: list[BeatRun], skipped: list[BeatRun]) -> None:
         taken = state.record(runs + skipped)
@@ -271,7 +297,9 @@ class Beat:
             made = self._templates[entry.name] = (entry, self._template(entry))
         base = made[1]
         now = time.time()
-        shift = now - base.sent_at  # expires and countdown count from the send, as in Celery
+        # expires and countdown count from the send, as in Celery: from the due time for a
+        # message built ahead of it
+        shift = max(now, due_ms / 1000) - base.sent_at
         task_id = run_id(entry.name, due_ms)
         message = base.replace(
             id=task_id,
