@@ -79,8 +79,8 @@ class SQLiteBeat:
     def last_runs(self) -> dict[str, int]:
         with self._db.read() as conn:
             rows = conn.execute(
-                "SELECT name, value FROM celeriac_flags WHERE substr(name, 1, ?) = ?",
-                (len(LAST), LAST),
+                "SELECT name, value FROM celeriac_flags WHERE name >= ? AND name < ?",
+                (LAST, LAST + "\U0010ffff"),
             ).fetchall()
         return {name[len(LAST) :]: int(value) for name, value in rows}
 
