@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar, overload
@@ -15,7 +16,7 @@ from .config import Settings, settings_from_object
 from .control import Control
 from .current import current_app, set_current_app, shared_task, shared_tasks, use_default_app
 from .events.dispatcher import close_dispatcher
-from .exceptions import NotRegistered
+from .exceptions import ConfigurationError, NotRegistered
 from .integration import Integration, default_integration, registered_integration
 from .message import Message
 from .middleware import default_middleware
@@ -26,6 +27,7 @@ from .result import AsyncResult as _AsyncResult
 from .result import GroupResult as _GroupResult
 from .routing import Router
 from .serialization import Codec
+from .signals import Signal
 from .task import Task
 from .urls import redact
 
@@ -54,6 +56,11 @@ class Celeriac:
         self._publisher = SharedPublisher()
         self._router: Router | None = None
         self._codec: Codec | None = None
+        #: Celery's app signals, sent with ``sender=app``: ``on_after_configure`` (with
+        #: ``source=app.conf``) then ``on_after_finalize``, each once, by :meth:`finalize`.
+        self.on_after_configure = Signal("app.on_after_configure")
+        self.on_after_finalize = Signal("app.on_after_finalize")
+        self.finalized = False
         self.conf = Settings(on_change=self._settings_changed)
         if broker is not None:
             settings["broker_url"] = broker
@@ -84,6 +91,32 @@ class Celeriac:
         """Load settings from a module, object, dict, or ``"module:attr"``."""
         self.conf.update(settings_from_object(obj, namespace))
         self.conf.apply_environment()
+
+    def config_from_envvar(self, variable_name: str, silent: bool = False) -> bool:
+        """Load settings from the module the environment variable names (Celery's call)."""
+        module = os.environ.get(variable_name)
+        if not module:
+            if silent:
+                return False
+            raise ConfigurationError(
+                f"the environment variable {variable_name} is not set: set it to the module "
+                "that holds your settings (e.g. proj.celeriacconfig)"
+            )
+        self.config_from_object(module)
+        return True
+
+    def finalize(self) -> None:
+        """Send ``on_after_configure`` then ``on_after_finalize``, once each.
+
+        Workers, beat and every ``celeriac`` command call this after importing the
+        task modules (:meth:`import_modules`), so receivers connected at import time
+        run there, as in Celery (``add_periodic_task`` belongs in one).
+        """
+        if self.finalized:
+            return
+        self.finalized = True
+        self.on_after_configure.send(sender=self, source=self.conf)
+        self.on_after_finalize.send(sender=self)
 
     def _settings_changed(self, names: set[str]) -> None:
         if names & {"task_routes", "task_queues", "task_default_queue", "task_default_priority"}:
@@ -259,6 +292,7 @@ class Celeriac:
             self._deferred.pop(0)()
         for name in (*self.conf.imports, *self.conf.include):
             importlib.import_module(name)
+        self.finalize()
 
     def autodiscover_tasks(
         self,

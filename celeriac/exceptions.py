@@ -146,3 +146,21 @@ class Reject(CeleriacError):
         super().__init__(reason)
         self.reason = reason
         self.requeue = requeue
+
+
+class ExceptionInfo:
+    """A task's exception with its formatted traceback: the ``einfo`` of Celery's hooks.
+
+    ``str(einfo)`` is the traceback text, as in Celery.
+    """
+
+    def __init__(self, exception: BaseException, traceback: str | None) -> None:
+        self.exception = exception
+        self.type = type(exception)
+        self.traceback = traceback or f"{type(exception).__name__}: {exception}"
+
+    def __str__(self) -> str:
+        return self.traceback
+
+    def __repr__(self) -> str:
+        return f"<ExceptionInfo {self.exception!r}>"

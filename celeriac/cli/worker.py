@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from .. import signals
 from ..worker.options import resolve_options
 from ..worker.runner import run_worker
 from .main import app_from
@@ -16,7 +17,13 @@ LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def setup_logging(level: str) -> None:
-    """Log to stderr at ``level``; leave logging alone if the program configured it."""
+    """Log to stderr at ``level``; leave logging alone if the program configured it,
+    or if a ``setup_logging`` receiver does (Celery's signal)."""
+    if signals.setup_logging:
+        signals.setup_logging.send(
+            sender=None, loglevel=level, logfile=None, format=LOG_FORMAT, colorize=False
+        )
+        return
     root = logging.getLogger()
     if not root.handlers:
         handler = logging.StreamHandler(sys.stderr)

@@ -8,12 +8,22 @@ from .events import TaskEvents
 from .rate_limit import RateLimit
 from .retries import Retries
 from .revocation import Expiry, Revocation
+from .signals import Signals
 from .started import TrackStarted
 
 
 def default_middleware() -> list[Middleware]:
     """A new list of the standard middleware, in order."""
-    return [Revocation(), Expiry(), RateLimit(), TrackStarted(), Retries(), TaskEvents(), Canvas()]
+    return [
+        Revocation(),
+        Expiry(),
+        RateLimit(),
+        TrackStarted(),
+        Retries(),
+        TaskEvents(),
+        Canvas(),
+        Signals(),
+    ]
 
 
 __all__ = [
@@ -24,6 +34,7 @@ __all__ = [
     "RateLimit",
     "Retries",
     "Revocation",
+    "Signals",
     "SkipMessage",
     "TaskEvents",
     "TrackStarted",

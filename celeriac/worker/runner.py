@@ -90,15 +90,20 @@ def run_worker(
     ``on_state`` receives the :class:`WorkerState` before consuming starts (for
     remote control: what runs where, counts, pool size).
     """
+    app.finalize()
     state = WorkerState(options)
     pool = _pool(app, options, state, announce)
     state.pool = pool
     if on_state is not None:
         on_state(state)
     announce(banner(app, options))
+    for hook in app.middleware.worker_init:
+        hook(app, state)
     remote = WorkerRemote(app, StateHandle(app, state))  # heartbeat events, remote control
     remote.start()
     try:
         return pool.run()
     finally:
         remote.stop()
+        for hook in app.middleware.worker_shutdown:
+            hook(app, state)
