@@ -19,6 +19,8 @@ from typing import Any
 
 import orjson
 
+from .backends import check_backend_url
+from .brokers import check_broker_url
 from .exceptions import ConfigurationError
 from .rate import parse_rate
 from .urls import load_object
@@ -52,6 +54,18 @@ def _url(name: str, value: Any) -> Any:
             f"{name} must be a URL such as redis://localhost:6379/0, amqp://guest@localhost//, "
             f"sqlite:///celeriac.sqlite3 or memory://, not {value!r}"
         )
+    return value
+
+
+def _broker_url(name: str, value: Any) -> Any:
+    if _url(name, value) is not None:
+        check_broker_url(value, name)
+    return value
+
+
+def _backend_url(name: str, value: Any) -> Any:
+    if _url(name, value) is not None:
+        check_backend_url(value)
     return value
 
 
@@ -103,9 +117,9 @@ Validator = Callable[[str, Any], Any]
 
 #: name -> (default, validator); defaults that are mutable are copied per app.
 SETTINGS: dict[str, tuple[Any, Validator | None]] = {
-    "broker_url": (None, _url),
-    "broker_capabilities_url": (None, _url),
-    "result_backend": (None, _url),
+    "broker_url": (None, _broker_url),
+    "broker_capabilities_url": (None, _broker_url),
+    "result_backend": (None, _backend_url),
     "broker_transport_options": ({}, None),
     "broker_connection_retry": (True, None),
     "broker_connection_timeout": (4.0, _non_negative_number),

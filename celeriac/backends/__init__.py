@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..brokers import check_server_url
 from ..exceptions import ConfigurationError
 from ..urls import load_object, redact, scheme_of
 from .base import Backend, TaskMeta
@@ -34,8 +35,7 @@ def default_backend_url(broker_url: str) -> str:
     return "disabled://"
 
 
-def connect_backend(url: str, conf: Settings, codec: Codec) -> Backend:
-    """A new connection to the result backend at ``url``."""
+def _spec(url: str) -> str:
     scheme = scheme_of(url)
     spec = _SCHEMES.get(scheme) or (SQL_SPEC if scheme.startswith(SQL_PREFIX) else None)
     if spec is None:
@@ -44,9 +44,20 @@ def connect_backend(url: str, conf: Settings, codec: Codec) -> Backend:
             f"{', '.join(s + '://' for s in _SCHEMES)} or {SQL_PREFIX}<SQLAlchemy URL> "
             f"({SQL_PREFIX}postgresql://user@host/db)"
         )
-    cls = load_object(spec)
+    return spec
+
+
+def check_backend_url(url: str) -> None:
+    """Refuse, naming the part, a result backend URL that cannot work."""
+    _spec(url)
+    check_server_url(url, "result_backend")
+
+
+def connect_backend(url: str, conf: Settings, codec: Codec) -> Backend:
+    """A new connection to the result backend at ``url``."""
+    cls = load_object(_spec(url))
     options = cls.options_from(conf)
     return cls(codec, url, expires=float(conf.result_expires), **options)  # type: ignore[no-any-return]
 
 
-__all__ = ["Backend", "TaskMeta", "connect_backend", "default_backend_url"]
+__all__ = ["Backend", "TaskMeta", "check_backend_url", "connect_backend", "default_backend_url"]
