@@ -23,12 +23,13 @@ from .middleware import default_middleware
 from .middleware.base import Middleware, MiddlewareStack
 from .pid import this_pid
 from .publisher import SharedPublisher
+from .request import current_request
 from .result import AsyncResult as _AsyncResult
 from .result import GroupResult as _GroupResult
 from .routing import Router
 from .serialization import Codec
 from .signals import Signal
-from .task import Task
+from .task import Task as _Task
 from .urls import redact
 
 logger = logging.getLogger("celeriac")
@@ -51,7 +52,7 @@ class Celeriac:
         **settings: Any,
     ) -> None:
         self.main = main
-        self.tasks: dict[str, Task[Any, Any]] = {}
+        self.tasks: dict[str, _Task[Any, Any]] = {}
         self._local = _Connections()
         self._publisher = SharedPublisher()
         self._router: Router | None = None
@@ -192,21 +193,50 @@ class Celeriac:
 
     # -- tasks -----------------------------------------------------------------
     @overload
-    def task(self, fun: F) -> Task[Any, Any]: ...
+    def task(self, fun: F) -> _Task[Any, Any]: ...
     @overload
-    def task(self, **options: Any) -> Callable[[F], Task[Any, Any]]: ...
+    def task(self, **options: Any) -> Callable[[F], _Task[Any, Any]]: ...
     def task(self, fun: Any = None, **options: Any) -> Any:
         """Register a function as a task: ``@app.task`` or ``@app.task(queue="q")``."""
         if fun is not None and callable(fun):
             return self._register(fun, options)
         return lambda f: self._register(f, options)
 
-    def _register(self, fun: Callable[..., Any], options: dict[str, Any]) -> Task[Any, Any]:
-        task: Task[Any, Any] = Task(self, fun, **options)
+    def _register(self, fun: Callable[..., Any], options: dict[str, Any]) -> _Task[Any, Any]:
+        base = options.pop("base", None) or _Task
+        if not (isinstance(base, type) and issubclass(base, _Task)):
+            raise ConfigurationError(
+                f"base={base!r} on {fun.__qualname__}: a task's base must be a subclass of "
+                "celeriac.Task (or of app.Task)"
+            )
+        task: _Task[Any, Any] = base(self, fun, **options)
         self.tasks[task.name] = task
         return task
 
-    def get_task(self, name: str) -> Task[Any, Any]:
+    @property
+    def Task(self) -> type[_Task[Any, Any]]:
+        """This app's task class: subclass it for class-based tasks and task bases
+        (``class MyTask(app.Task): ...``); its instances belong to this app."""
+        bound: type[_Task[Any, Any]] | None = self.__dict__.get("_task_class")
+        if bound is None:
+            bound = type("Task", (_Task,), {"_bound_app": self, "__module__": _Task.__module__})
+            self.__dict__["_task_class"] = bound
+        return bound
+
+    def register_task(self, task: _Task[Any, Any] | type[_Task[Any, Any]]) -> _Task[Any, Any]:
+        """Register a class-based task (an instance, or its class) with this app."""
+        if isinstance(task, type):
+            task = task(self)
+        if not isinstance(task, _Task):
+            raise ConfigurationError(
+                f"register_task() takes a celeriac.Task (class-based task), not {task!r}: "
+                "decorate a function with @app.task instead"
+            )
+        task.app = self
+        self.tasks[task.name] = task
+        return task
+
+    def get_task(self, name: str) -> _Task[Any, Any]:
         try:
             return self.tasks[name]
         except KeyError:
@@ -225,9 +255,9 @@ class Celeriac:
         """Send a task by name, without importing its code."""
         return self.sendable_task(name).apply_async(args, kwargs, **options)
 
-    def sendable_task(self, name: str) -> Task[Any, Any]:
+    def sendable_task(self, name: str) -> _Task[Any, Any]:
         """The registered task ``name``, or a stand-in that can send it by name (not run it)."""
-        return self.tasks.get(name) or Task(self, _unknown_task, name=name, typing=False)
+        return self.tasks.get(name) or _Task(self, _unknown_task, name=name, typing=False)
 
     def AsyncResult(self, task_id: str, task_name: str | None = None) -> _AsyncResult[Any]:
         return _AsyncResult(task_id, self, task_name)
@@ -246,6 +276,9 @@ class Celeriac:
                     message = hook(self, message)
                 changed.append(message)
             messages = changed
+        current = current_request()
+        if current is not None and current.id is not None:  # sent by a running task
+            current.children.extend(m.id for m in messages if m.parent_id == current.id)
         codec = self.codec
         self._publisher.publish(self.broker, [m.envelope(codec) for m in messages])
         for after in self.middleware.after_enqueue:

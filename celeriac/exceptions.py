@@ -12,12 +12,15 @@
     ├── NotRegistered               a task name no one registered
     ├── TimeoutError                get() waited too long (also builtins.TimeoutError)
     ├── TaskRevokedError            get() on a task that was revoked or expired
+    ├── IncompleteStream            collect() met a task not finished yet
     ├── TaskError                   raised inside a worker, travel back as a task failure
     │   ├── SoftTimeLimitExceeded   the soft time limit; the task may catch it and clean up
     │   ├── TimeLimitExceeded       the hard time limit; the task was stopped
     │   └── RemoteError             a task's exception whose type cannot be imported here
     ├── Retry                       raised by Task.retry() to ask for another attempt
-    └── Reject                      raised by a task to refuse its message (dead-letter it)
+    ├── Ignore                      raised by a task: store no state, ack the message
+    └── Reject                      raised by a task to refuse its message (dead-letter it,
+                                    or with requeue=True give it back to its queue)
 
 Driver exceptions (sqlite3, redis, pika) are translated once, at the broker or
 backend boundary: ``raise BrokerError(...) from exc``.
@@ -92,6 +95,11 @@ class TaskRevokedError(CeleriacError):
     """The task was revoked or expired before it ran."""
 
 
+class IncompleteStream(CeleriacError):
+    """``AsyncResult.collect()`` reached a task that has not finished (its children are
+    not known yet): wait for it, or pass ``intermediate=True``."""
+
+
 class TaskError(CeleriacError):
     """A failure of a task itself, recorded as its result."""
 
@@ -137,6 +145,11 @@ class Retry(CeleriacError):
         self.is_eta = is_eta
         self.new_args = new_args
         self.new_kwargs = new_kwargs
+
+
+class Ignore(CeleriacError):
+    """Raised by a task to end without a state: nothing is stored, the message is acked
+    (as Celery's ``Ignore``: the task recorded its own state, or none is wanted)."""
 
 
 class Reject(CeleriacError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from .base import Middleware, MiddlewareStack, SkipMessage
 from .canvas import Canvas
 from .events import TaskEvents
+from .hooks import TaskHooks
 from .rate_limit import RateLimit
 from .retries import Retries
 from .revocation import Expiry, Revocation
@@ -22,6 +23,7 @@ def default_middleware() -> list[Middleware]:
         Retries(),
         TaskEvents(),
         Canvas(),
+        TaskHooks(),
         Signals(),
     ]
 
@@ -37,6 +39,7 @@ __all__ = [
     "Signals",
     "SkipMessage",
     "TaskEvents",
+    "TaskHooks",
     "TrackStarted",
     "default_middleware",
 ]

@@ -56,6 +56,11 @@ class SkipMessage(Exception):
 class Middleware:
     """Override any of the hooks below."""
 
+    #: Whether ``after_result`` runs for a task run here and now too (``apply()``,
+    #: ``task_always_eager``), after each attempt: for hooks a user expects there
+    #: (signals, a task class's ``on_success``...), not for work that sends messages.
+    runs_eagerly: bool = False
+
     def before_enqueue(self, app: Celeriac, message: Message) -> Message:
         return message
 

@@ -14,7 +14,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from .. import signals, states
-from ..exceptions import ExceptionInfo
+from ..exceptions import ExceptionInfo, Reject
 from ..request import reset_current_request, set_current_request
 from .base import Middleware
 
@@ -64,6 +64,8 @@ def _publish_arguments(message: Message) -> dict[str, Any]:
 class Signals(Middleware):
     """Sends the task and worker signals of :mod:`celeriac.signals`."""
 
+    runs_eagerly = True
+
     # -- the producer --------------------------------------------------------------
     def before_enqueue(self, app: Celeriac, message: Message) -> Message:
         if not signals.before_task_publish:
@@ -108,6 +110,10 @@ class Signals(Middleware):
     def _outcome(self, job: Job) -> None:
         task, message = job.task, job.message
         einfo = ExceptionInfo(job.exception, job.traceback) if job.exception else None
+        if job.state == states.IGNORED or (
+            isinstance(job.exception, Reject) and job.exception.requeue
+        ):
+            return  # no outcome: ignored, or back in its queue to run again
         if job.skipped is not None:
             if job.state == states.REVOKED:
                 signals.task_revoked.send(

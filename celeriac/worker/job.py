@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import states
 from ..backends.base import TaskMeta, exception_to_dict
-from ..exceptions import MessageDecodeError, NotRegistered, Reject, Retry
+from ..exceptions import Ignore, MessageDecodeError, NotRegistered, Reject, Retry
 from ..message import Delivery, Message, decode
 from ..middleware.base import Middleware, SkipMessage
 from ..request import Request, reset_current_request, set_current_request
@@ -87,10 +87,16 @@ class Job:
             parent_id=message.parent_id,
             root_id=message.root_id,
             group_id=message.group_id,
+            children=self.request.children,
             date_received=self.received_at or None,
             date_started=self.started_at or None,
             date_done=self.finished_at or time.time(),
         )
+
+
+def _requeued(job: Job) -> bool:
+    """The task refused its message back to its queue: it will run again."""
+    return isinstance(job.exception, Reject) and job.exception.requeue
 
 
 class Executor:
@@ -251,6 +257,8 @@ class Executor:
         job.exception = exc
         if isinstance(exc, Retry):
             job.state = states.RETRY
+        elif isinstance(exc, Ignore):
+            job.state = states.IGNORED
         elif isinstance(exc, Reject):
             job.state = states.FAILURE
         else:
@@ -310,6 +318,8 @@ class Executor:
         return [m for m in self._after_result if m.wants_after_result(job)]
 
     def _should_store(self, job: Job) -> bool:
+        if job.state == states.IGNORED or _requeued(job):
+            return False  # nothing to say, or the task will run again
         if not job.message.ignore_result:
             return True
         failed = job.state in (states.FAILURE, states.REVOKED)
