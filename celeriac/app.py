@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar, overload
 
 from .backends import Backend, connect_backend, default_backend_url
-from .brokers import Broker, connect_broker
+from .brokers import Broker, broker_class, connect_broker
 from .brokers.capabilities import require
 from .config import Settings, settings_from_object
 from .control import Control
@@ -116,6 +116,7 @@ class Celeriac:
         if self.finalized:
             return
         self.finalized = True
+        self.router  # noqa: B018 - routes are checked now, before anything is sent
         self.on_after_configure.send(sender=self, source=self.conf)
         self.on_after_finalize.send(sender=self)
 
@@ -128,10 +129,13 @@ class Celeriac:
         if names & (connections | {"result_backend", "result_expires"}):
             self._local = _Connections()
 
+    def _routes_by_exchange(self) -> bool:
+        return broker_class(self.broker_url).routes_by_exchange
+
     @property
     def router(self) -> Router:
         if self._router is None:
-            self._router = Router(self.conf)
+            self._router = Router(self.conf, self._routes_by_exchange)
         return self._router
 
     @property
