@@ -9,7 +9,14 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar, overload
 
-from .backends import Backend, connect_backend, default_backend_url
+from .backends import (
+    REPLY_TO,
+    Backend,
+    check_backend_with_broker,
+    connect_backend,
+    default_backend_url,
+    replies_to_sender,
+)
 from .brokers import Broker, broker_class, connect_broker
 from .brokers.capabilities import require
 from .config import Settings, settings_from_object
@@ -116,6 +123,7 @@ class Celeriac:
         if self.finalized:
             return
         self.finalized = True
+        check_backend_with_broker(self.conf.result_backend, self.conf.broker_url)
         self.router  # noqa: B018 - routes are checked now, before anything is sent
         self.on_after_configure.send(sender=self, source=self.conf)
         self.on_after_finalize.send(sender=self)
@@ -128,6 +136,9 @@ class Celeriac:
         connections = {"broker_url", "broker_capabilities_url", "broker_transport_options"}
         if names & (connections | {"result_backend", "result_expires"}):
             self._local = _Connections()
+            self._replies_to_sender: bool | None = None
+        if names & {"result_backend", "broker_url"} and self.conf.broker_url:
+            check_backend_with_broker(self.conf.result_backend, self.conf.broker_url)
 
     def _routes_by_exchange(self) -> bool:
         return broker_class(self.broker_url).routes_by_exchange
@@ -283,11 +294,32 @@ class Celeriac:
         current = current_request()
         if current is not None and current.id is not None:  # sent by a running task
             current.children.extend(m.id for m in messages if m.parent_id == current.id)
+        if self.replies_to_sender:
+            messages = self._with_reply_to(messages, current)
         codec = self.codec
         self._publisher.publish(self.broker, [m.envelope(codec) for m in messages])
         for after in self.middleware.after_enqueue:
             for message in messages:
                 after(self, message)
+
+    @property
+    def replies_to_sender(self) -> bool:
+        """Whether results go back to the sending client (``rpc://``), so each message
+        names the client's reply queue (known without connecting)."""
+        replies = self.__dict__.get("_replies_to_sender")
+        if replies is None:
+            replies = self._replies_to_sender = replies_to_sender(self.backend_url)
+        return replies
+
+    def _with_reply_to(self, messages: Sequence[Message], current: Any) -> list[Message]:
+        """Messages naming where their results go: the reply queue of the task being run
+        here (a workflow's next step goes back to the client that started it), else ours."""
+        inherited = current.headers.get(REPLY_TO) if current is not None else None
+        reply_to = inherited or self.backend.reply_to
+        return [
+            m if REPLY_TO in m.headers else m.replace(headers={**m.headers, REPLY_TO: reply_to})
+            for m in messages
+        ]
 
     def revoke(
         self, task_ids: Sequence[str], terminate: bool = False, signal: str = "SIGTERM"

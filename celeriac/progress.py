@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from .backends import REPLY_TO
 from .backends.base import TaskMeta
 from .events.dispatcher import dispatcher_for
 from .events.event import TASK_PROGRESS
@@ -40,6 +41,7 @@ def report_progress(
                 root_id=request.root_id,
                 group_id=request.group_id,
                 date_done=None,
+                reply_to=request.headers.get(REPLY_TO),
             )
         ]
     )

@@ -88,6 +88,8 @@ class Broker(ABC):
     #: that bindings declared in ``task_queues`` resolve to a queue (RabbitMQ); elsewhere a
     #: route must name a queue (:mod:`celeriac.routing`).
     routes_by_exchange: bool = False
+    #: Whether it can carry results back to the client that sent a task (``rpc://``).
+    carries_replies: bool = False
 
     # -- capabilities (celeriac.brokers.capabilities): None where the broker has none --
     streams: Streams | None = None  # events, control commands, replies

@@ -127,6 +127,7 @@ class AMQPBroker(Broker):
     """
 
     routes_by_exchange = True
+    carries_replies = True
 
     def __init__(
         self,

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .. import states
+from ..backends import REPLY_TO
 from ..backends.base import TaskMeta, exception_to_dict
 from ..exceptions import Ignore, MessageDecodeError, NotRegistered, Reject, Retry
 from ..message import Delivery, Message, decode
@@ -88,6 +89,7 @@ class Job:
             root_id=message.root_id,
             group_id=message.group_id,
             children=self.request.children,
+            reply_to=message.headers.get(REPLY_TO),
             date_received=self.received_at or None,
             date_started=self.started_at or None,
             date_done=self.finished_at or time.time(),
@@ -300,8 +302,12 @@ class Executor:
             return
         if metas:
             self.backend.store(metas)
-        for middleware in after_result:
-            middleware.after_result(job)
+        token = set_current_request(job.request)  # what it sends is its follow-up work
+        try:
+            for middleware in after_result:
+                middleware.after_result(job)
+        finally:
+            reset_current_request(token)
         if isinstance(job.exception, Reject) and not job.exception.requeue:
             self.broker.dead_letter(
                 self.consumer_id, job.delivery.tag, f"rejected: {job.exception.reason}"
