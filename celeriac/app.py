@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar, overload
@@ -37,12 +38,14 @@ from .routing import Router
 from .serialization import Codec
 from .signals import Signal
 from .task import Task as _Task
-from .urls import redact
+from .urls import load_object, redact
 
 logger = logging.getLogger("celeriac")
 
 F = TypeVar("F", bound=Callable[..., Any])
 EMBEDDED_BROKER_URL = "sqlite:///celeriac.sqlite3"
+#: The command line, named by dotted path: the core does not import it.
+_START_APP = "celeriac.cli.main:start_app"
 
 
 class Celeriac:
@@ -388,6 +391,26 @@ class Celeriac:
                 continue
             found.append(module)
         return found
+
+    # -- the command line --------------------------------------------------------------
+    def start(self, argv: Sequence[str] | None = None) -> None:
+        """Run a ``celeriac`` command with this app: ``python proj.py worker -l INFO``.
+
+        ``argv`` defaults to the program's arguments (``sys.argv`` after the script).
+        """
+        if argv is None:
+            argv = sys.argv[1:]
+        load_object(_START_APP)(self, list(argv))
+
+    def worker_main(self, argv: Sequence[str] | None = None) -> None:
+        """Run a worker with this app: ``app.worker_main(["worker", "-l", "INFO"])``."""
+        args = list(sys.argv[1:] if argv is None else argv)
+        if "worker" not in args:
+            raise ConfigurationError(
+                f"worker_main({args!r}): the arguments must include the worker command, "
+                "e.g. ['worker', '--loglevel=INFO']; use app.start() for other commands"
+            )
+        self.start(args)
 
     def close(self) -> None:
         """Close this thread's broker and backend connections, and stop the events

@@ -124,6 +124,10 @@ class Task(Generic[P, R]):
                 f"known options are {sorted(TASK_OPTIONS)}"
             )
         self.app = app or cls._bound_app or current_app()
+        if default_name.startswith("__main__.") and self.app.main:
+            # run as a script: named after the app, as Celery does, so that a worker
+            # importing the module by name knows the same task
+            default_name = f"{self.app.main}.{default_name.partition('.')[2]}"
         self.__wrapped__ = fun
         self.__doc__ = fun.__doc__
         self.__module__ = fun.__module__
