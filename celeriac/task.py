@@ -18,6 +18,7 @@ from .message import Message, check_priority
 from .progress import report_progress
 from .rate import parse_rate
 from .request import Request, current_request
+from .urls import load_object
 from .worker.eager import run_eagerly
 
 if TYPE_CHECKING:
@@ -51,7 +52,14 @@ TASK_OPTIONS: dict[str, Any] = {
     "serializer": None,
     "typing": True,
     "track_started": None,
+    # Celery 5.5: arguments validated into the pydantic models their annotations name
+    "pydantic": False,
+    "pydantic_strict": False,
+    "pydantic_context": None,
+    "pydantic_dump_kwargs": None,
 }
+#: The pydantic layer, named by dotted path: loaded only for ``pydantic=True`` tasks.
+_VALIDATING = "celeriac.validation:validating"
 
 
 _NO_REQUEST = Request()
@@ -94,6 +102,10 @@ class Task(Generic[P, R]):
     serializer: str | None
     typing: bool
     track_started: bool | None
+    pydantic: bool
+    pydantic_strict: bool
+    pydantic_context: dict[str, Any] | None
+    pydantic_dump_kwargs: dict[str, Any] | None
 
     #: The app a subclass of ``app.Task`` belongs to (see :attr:`Celeriac.Task`).
     _bound_app: ClassVar[Celeriac | None] = None
@@ -115,8 +127,15 @@ class Task(Generic[P, R]):
             fun = self.run
             default_name = f"{cls.__module__}.{cls.__name__}"
         else:
-            self.run = fun  # type: ignore[method-assign]
             default_name = f"{fun.__module__}.{fun.__name__}"
+            if options.get("pydantic"):
+                fun = load_object(_VALIDATING)(
+                    fun,
+                    strict=bool(options.get("pydantic_strict")),
+                    context=options.get("pydantic_context"),
+                    dump_kwargs=options.get("pydantic_dump_kwargs"),
+                )
+            self.run = fun  # type: ignore[method-assign]
         unknown = set(options) - set(TASK_OPTIONS)
         if unknown:
             raise ConfigurationError(
