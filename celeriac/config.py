@@ -163,6 +163,7 @@ SETTINGS: dict[str, tuple[Any, Validator | None]] = {
     "worker_max_memory_per_child": (None, _positive_int),
     "worker_disable_rate_limits": (False, None),
     "worker_shutdown_timeout": (60.0, _non_negative_number),
+    "worker_autoscale_keepalive": (30.0, _non_negative_number),
     "worker_send_task_events": (True, None),
     "task_send_sent_event": (True, None),
     "event_queue_maxlen": (100_000, _positive_int),

@@ -8,6 +8,7 @@ import sys
 import click
 
 from .. import signals
+from ..worker.autoscale import parse_autoscale
 from ..worker.options import resolve_options
 from ..worker.runner import run_worker
 from .main import app_from
@@ -87,6 +88,11 @@ def setup_logging(level: str) -> None:
     help="soft time limit in seconds for tasks that set none",
 )
 @click.option(
+    "--autoscale",
+    help="MAX,MIN: grow the prefork pool up to MAX children with the queues' depth, "
+    "shrink it back to MIN when idle",
+)
+@click.option(
     "-E",
     "--task-events",
     is_flag=True,
@@ -108,6 +114,7 @@ def worker(
     time_limit: float | None,
     soft_time_limit: float | None,
     task_events: bool,
+    autoscale: str | None,
 ) -> None:
     """Consume tasks and run them until SIGTERM or Ctrl-C (twice: at once)."""
     app = app_from(ctx)
@@ -126,5 +133,6 @@ def worker(
         max_memory_per_child=max_memory_per_child,
         time_limit=time_limit,
         soft_time_limit=soft_time_limit,
+        autoscale=parse_autoscale(autoscale) if autoscale else None,
     )
     ctx.exit(run_worker(app, options))
