@@ -14,6 +14,7 @@ from celeriac.signals import (
     task_postrun,
     task_prerun,
     task_retry,
+    task_revoked,
     task_success,
     worker_init,
     worker_process_init,
@@ -103,6 +104,11 @@ def on_failure(sender=None, task_id=None, exception=None, einfo=None, **kwargs):
 @task_retry.connect(sender="signals_app.flaky")
 def on_retry(sender=None, request=None, reason=None, **kwargs):
     record("task_retry", f"{sender.name} {request.id} {type(reason).__name__}")
+
+
+@task_revoked.connect
+def on_revoked(sender=None, request=None, expired=None, **kwargs):
+    record("task_revoked", f"{sender.name} {request.id} {expired}")
 
 
 @app.task

@@ -72,14 +72,19 @@ def test_signals_fire_in_the_documented_process(
             ok = module.add.delay(2, 3)
             bad = module.fail.delay()
             flaky = module.flaky.delay()
+            revoked = module.add.apply_async((1, 1), countdown=1)
+            revoked.revoke()
             assert ok.get(timeout=20) == 5
             with pytest.raises(ValueError):
                 bad.get(timeout=20)
             assert flaky.get(timeout=20) == "second time"
             wait_until(
-                lambda: sum(r[0] == "task_postrun" for r in records(log)) >= 4,
+                lambda: (
+                    sum(r[0] == "task_postrun" for r in records(log)) >= 4
+                    and any(r[0] == "task_revoked" for r in records(log))
+                ),
                 20,
-                "four task_postrun records",
+                "four task_postrun records and a task_revoked",
             )
             assert worker.stop() == 0
             module.app.close()
@@ -121,6 +126,7 @@ def test_signals_fire_in_the_documented_process(
     ]
     assert [d[1:] for d in by_name["task_failure"]] == [["signals_app.fail", bad.id, "ValueError"]]
     assert [d[1:] for d in by_name["task_retry"]] == [["signals_app.flaky", flaky.id, "KeyError"]]
+    assert [d[1:] for d in by_name["task_revoked"]] == [["signals_app.add", revoked.id, "False"]]
     postrun = sorted(d[1:] for d in by_name["task_postrun"])
     assert postrun == sorted(
         [
