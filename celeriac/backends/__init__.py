@@ -20,6 +20,7 @@ _SCHEMES = {
     "rediss": "celeriac.redis.backend:RedisBackend",
     "redis+sentinel": "celeriac.redis.backend:RedisBackend",
     "redis+cluster": "celeriac.redis.backend:RedisBackend",
+    "sentinel": "celeriac.redis.backend:RedisBackend",
     "django-db": "celeriac.contrib.django.backend:DjangoBackend",
     "disabled": "celeriac.backends.disabled:DisabledBackend",
     "rpc": "celeriac.rabbitmq.rpc:RPCBackend",

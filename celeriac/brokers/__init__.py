@@ -19,6 +19,7 @@ _SCHEMES = {
     "rediss": "celeriac.redis.broker:RedisBroker",
     "redis+sentinel": "celeriac.redis.broker:RedisBroker",
     "redis+cluster": "celeriac.redis.broker:RedisBroker",
+    "sentinel": "celeriac.redis.broker:RedisBroker",  # kombu's sentinel://h1;sentinel://h2
     "amqp": "celeriac.rabbitmq.broker:AMQPBroker",
     "amqps": "celeriac.rabbitmq.broker:AMQPBroker",
     "pyamqp": "celeriac.rabbitmq.broker:AMQPBroker",  # Celery's names for amqp://

@@ -99,3 +99,19 @@ def test_conf_update_refuses_too_and_keeps_the_old_value() -> None:
     with pytest.raises(ConfigurationError, match="broker_url"):
         app.conf.update(broker_url="redis://host:port/0")
     assert app.conf.broker_url == "memory://"
+
+
+def test_kombus_sentinel_url_form_is_read() -> None:
+    from celeriac.redis.client import parse_url as redis_url
+
+    url = "sentinel://:pw@localhost:26379;sentinel://localhost:26380;sentinel://h3:26381/2"
+    target = redis_url(url, {"master_name": "mymaster"})
+    assert target.kind == "sentinel" and target.password == "pw" and target.db == 2
+    assert target.hosts == (("localhost", 26379), ("localhost", 26380), ("h3", 26381))
+    app = Celeriac(
+        "t",
+        broker=url,
+        broker_transport_options={"master_name": "mymaster"},
+        set_as_current=False,
+    )
+    assert app.conf.broker_url == url
