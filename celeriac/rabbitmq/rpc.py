@@ -153,7 +153,8 @@ class RPCBackend(Backend):
                     raise TimeoutError(f"task {task_id} not ready after {timeout}s")
                 if self._queue is None:
                     raise ConfigurationError(
-                        f"task {task_id} was not sent by this process: "
+                        f"task {task_id} was not sent from this thread (rpc:// results come "
+                        "back to the connection that sent the task): "
                         + _NO_STATE.format(what="reading its result here")
                     )
                 self._drain(min(remaining, 1.0))

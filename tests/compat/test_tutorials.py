@@ -25,9 +25,9 @@ import pytest
 from celeriac import chain, chord, group
 from celeriac.exceptions import ConfigurationError
 from tests.e2e.workers import StartWorker, wait_until
-from tests.rabbitmq.conftest import HOST, PORT, rabbitmq
+from tests.rabbitmq.conftest import HOST, PORT, rabbitmq, vhost
 
-__all__ = ["rabbitmq"]  # the fixture
+__all__ = ["rabbitmq", "vhost"]  # the fixtures
 
 TUTORIAL = Path(__file__).with_name("tutorial")
 
@@ -98,3 +98,33 @@ def test_rpc_results_need_rabbitmq() -> None:
     app = Celeriac("t", backend="rpc://", set_as_current=False)  # no broker yet: later
     with pytest.raises(ConfigurationError, match="embedded SQLite broker"):
         app.finalize()
+
+
+def test_rpc_results_carry_progress_to_a_polling_client(
+    vhost: str, start_worker: StartWorker, tmp_path: Path
+) -> None:
+    """update_state through rpc://: the client polling ``state`` / ``info`` sees each step."""
+    from tests.compat.helpers import project_module
+
+    broker = f"amqp://guest@{HOST}:{PORT}/{vhost}"
+    queue = f"progress-{uuid.uuid4().hex[:8]}"
+    env = {
+        "CELERIAC_BROKER_URL": broker,
+        "CELERIAC_RESULT_BACKEND": "rpc://",
+        "CELERIAC_TASK_DEFAULT_QUEUE": queue,
+        "HOOKS_LOG": str(tmp_path / "hooks.log"),
+    }
+    with project_module("hooks_app", tmp_path) as module:
+        app = module.app
+        app.conf.update(broker_url=broker, result_backend="rpc://", task_default_queue=queue)
+        start_worker("hooks_app", "-P", "threads", "-c", "1", env=env)
+        gate = tmp_path / "gate"
+        result = module.progress.delay(2, str(gate))
+        wait_until(lambda: result.info == {"current": 1, "total": 2}, 20, "step 1")
+        assert result.state == "PROGRESS" and not result.ready()
+        Path(f"{gate}.1").touch()
+        wait_until(lambda: result.info == {"current": 2, "total": 2}, 20, "step 2")
+        Path(f"{gate}.2").touch()
+        assert result.get(timeout=20) == "done"
+        assert result.state == "SUCCESS"
+        app.close()
