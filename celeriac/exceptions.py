@@ -16,6 +16,7 @@
     ├── TaskError                   raised inside a worker, travel back as a task failure
     │   ├── SoftTimeLimitExceeded   the soft time limit; the task may catch it and clean up
     │   ├── TimeLimitExceeded       the hard time limit; the task was stopped
+    │   ├── MaxRetriesExceededError retry() past max_retries, with no exc to raise
     │   └── RemoteError             a task's exception whose type cannot be imported here
     ├── Retry                       raised by Task.retry() to ask for another attempt
     ├── Ignore                      raised by a task: store no state, ack the message
@@ -110,6 +111,10 @@ class SoftTimeLimitExceeded(TaskError):
 
 class TimeLimitExceeded(TaskError):
     """The task ran past its hard time limit and was stopped."""
+
+
+class MaxRetriesExceededError(TaskError):
+    """``self.retry()`` was called past ``max_retries`` without an ``exc`` to raise."""
 
 
 class RemoteError(TaskError):

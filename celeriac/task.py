@@ -12,7 +12,13 @@ from . import states
 from .canvas import Signature, chunks, xmap, xstarmap
 from .canvas.eager import run_linked
 from .current import current_app
-from .exceptions import ConfigurationError, ExceptionInfo, Retry, TaskError
+from .exceptions import (
+    ConfigurationError,
+    ExceptionInfo,
+    MaxRetriesExceededError,
+    Retry,
+    TaskError,
+)
 from .ids import new_id
 from .message import Message, check_priority
 from .progress import report_progress
@@ -494,7 +500,7 @@ class Task(Generic[P, R]):
         if limit is not None and request.retries >= limit:
             if exc is not None:
                 raise exc
-            raise TaskError(f"{self.name}[{request.id}] exceeded max_retries={limit}")
+            raise MaxRetriesExceededError(f"{self.name}[{request.id}] exceeded max_retries={limit}")
         if countdown is None and eta is None:
             countdown = self.effective_retry_delay
         when: float | None = countdown if eta is None else _to_timestamp(eta, "eta")

@@ -147,3 +147,16 @@ def test_hooks_and_options_of_a_base_run_eagerly_too() -> None:
     assert double.delay(21).get() == 42
     assert calls == [("on_success", 42)]
     assert os.getpid()  # the hook ran here, in this process
+
+
+def test_retry_past_max_retries_raises_celerys_error() -> None:
+    from celeriac.exceptions import MaxRetriesExceededError
+
+    app = Celeriac("t", broker="memory://", set_as_current=False, task_always_eager=True)
+
+    @app.task(bind=True, max_retries=1, default_retry_delay=0)
+    def stubborn(self: Task[..., None]) -> None:
+        raise self.retry()
+
+    with pytest.raises(MaxRetriesExceededError, match="max_retries=1"):
+        stubborn.delay()
