@@ -64,6 +64,8 @@ def _broker_url(name: str, value: Any) -> Any:
 
 
 def _backend_url(name: str, value: Any) -> Any:
+    if value == "rpc":  # Celery's alias, as in backend='rpc'
+        value = "rpc://"
     if _url(name, value) is not None:
         check_backend_url(value)
     return value

@@ -24,7 +24,7 @@ import pytest
 
 from celeriac import chain, chord, group
 from celeriac.exceptions import ConfigurationError
-from tests.e2e.workers import StartWorker, wait_until
+from tests.e2e.workers import StartWorker, WorkerProcess, wait_until
 from tests.rabbitmq.conftest import HOST, PORT, rabbitmq, vhost
 
 __all__ = ["rabbitmq", "vhost"]  # the fixtures
@@ -47,7 +47,9 @@ def project(rabbitmq: None, tmp_path: Path) -> Iterator[dict[str, str]]:
         yield env
     finally:
         sys.path.remove(str(tmp_path))
-        for name in [m for m in sys.modules if m == "tasks" or m.split(".")[0] == "proj"]:
+        for name in [
+            m for m in sys.modules if m in ("tasks", "myapp") or m.split(".")[0] == "proj"
+        ]:
             del sys.modules[name]
         del os.environ["CELERIAC_TASK_DEFAULT_QUEUE"]
         connection = pika.BlockingConnection(pika.ConnectionParameters(HOST, PORT))
@@ -128,3 +130,22 @@ def test_rpc_results_carry_progress_to_a_polling_client(
         assert result.get(timeout=20) == "done"
         assert result.state == "SUCCESS"
         app.close()
+
+
+def test_celerys_app_example_run_as_a_script(
+    project: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """examples/app/myapp.py: ``python myapp.py worker -l INFO``, with a result backend
+    added as its comment says (here through the environment, as deployments do)."""
+    monkeypatch.setenv("CELERIAC_RESULT_BACKEND", "rpc")  # Celery's alias of rpc://
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    args = [sys.executable, "myapp.py", "worker", "-l", "INFO"]  # as its docstring says
+    worker = WorkerProcess(args, tmp_path, env, tmp_path / "myapp.log")
+    try:
+        worker.wait_for("ready")
+        myapp = importlib.import_module("myapp")
+        assert myapp.add.delay(16, 16).get(timeout=20) == 32
+        myapp.app.close()
+        assert worker.stop() == 0
+    finally:
+        worker.kill()
