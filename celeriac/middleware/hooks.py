@@ -36,10 +36,15 @@ class TaskHooks(Middleware):
 
     def __init__(self) -> None:
         self._outcome_hooks: dict[type[Any], bool] = {}
+        self._before_start: dict[type[Any], bool] = {}
 
     def before_process(self, job: Job) -> None:
         task = job.task
-        if _overrides(type(task), "before_start"):
+        cls = type(task)
+        wanted = self._before_start.get(cls)
+        if wanted is None:
+            wanted = self._before_start[cls] = _overrides(cls, "before_start")
+        if wanted:
             message = job.message
             task.before_start(message.id, message.args, message.kwargs)
 

@@ -23,15 +23,6 @@ if TYPE_CHECKING:
     from ..message import Message
     from ..worker.job import Job
 
-_OUTCOME = (
-    signals.task_success,
-    signals.task_failure,
-    signals.task_retry,
-    signals.task_revoked,
-    signals.task_postrun,
-)
-
-
 #: What ``headers`` tells a publish receiver besides the message's own headers.
 _INFO = ("id", "task", "parent_id", "root_id", "group", "retries", "eta", "expires", "priority")
 
@@ -86,7 +77,7 @@ class Signals(Middleware):
 
     # -- where the task runs ---------------------------------------------------------
     def before_process(self, job: Job) -> None:
-        if signals.task_prerun:
+        if signals.task_prerun._receivers:
             message = job.message
             signals.task_prerun.send(
                 sender=job.task,
@@ -97,7 +88,14 @@ class Signals(Middleware):
             )
 
     def wants_after_result(self, job: Job) -> bool:
-        return any(_OUTCOME)
+        # Inline truth tests: this runs for every task, receivers or not.
+        return bool(
+            signals.task_success._receivers
+            or signals.task_failure._receivers
+            or signals.task_retry._receivers
+            or signals.task_revoked._receivers
+            or signals.task_postrun._receivers
+        )
 
     def after_result(self, job: Job) -> None:
         # Receivers read ``sender.request`` as in Celery: the job's, while they run.
