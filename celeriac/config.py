@@ -63,9 +63,12 @@ def _broker_url(name: str, value: Any) -> Any:
     return value
 
 
+#: Celery's (and django-celery-results') names of backends that need no URL.
+_BACKEND_ALIASES = {"rpc": "rpc://", "django-db": "django-db://", "disabled": "disabled://"}
+
+
 def _backend_url(name: str, value: Any) -> Any:
-    if value == "rpc":  # Celery's alias, as in backend='rpc'
-        value = "rpc://"
+    value = _BACKEND_ALIASES.get(value, value)
     if _url(name, value) is not None:
         check_backend_url(value)
     return value

@@ -50,3 +50,27 @@ def test_app_signals_are_sent_once_in_order_after_the_imports() -> None:
     app.import_modules()  # what a worker, beat and every command do first
     app.finalize()
     assert calls == [("configure", app, app.conf), ("finalize", app, None)]
+
+
+@pytest.mark.parametrize(("given", "stored"), [("rpc", "rpc://"), ("django-db", "django-db://")])
+def test_backend_aliases_without_a_url(given: str, stored: str) -> None:
+    app = Celeriac("t", broker="amqp://", backend=given, set_as_current=False)
+    assert app.conf.result_backend == stored
+
+
+def test_get_task_logger_records_carry_the_task(caplog: pytest.LogCaptureFixture) -> None:
+    from celeriac.utils.log import get_task_logger
+
+    logger = get_task_logger("proj.tasks")
+    app = Celeriac("t", broker="memory://", set_as_current=False, task_always_eager=True)
+
+    @app.task
+    def shout() -> None:
+        logger.warning("inside")
+
+    with caplog.at_level("WARNING", logger="proj.tasks"):
+        result = shout.delay()
+        logger.warning("outside")
+    inside, outside = caplog.records
+    assert (inside.task_id, inside.task_name) == (result.id, shout.name)  # type: ignore[attr-defined]
+    assert (outside.task_id, outside.task_name) == ("???", "???")  # type: ignore[attr-defined]
