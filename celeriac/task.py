@@ -63,6 +63,7 @@ TASK_OPTIONS: dict[str, Any] = {
     "pydantic_strict": False,
     "pydantic_context": None,
     "pydantic_dump_kwargs": None,
+    "trail": True,  # accepted for Celery's sake: the tasks a task sends are always recorded
 }
 #: The pydantic layer, named by dotted path: loaded only for ``pydantic=True`` tasks.
 _VALIDATING = "celeriac.validation:validating"
@@ -112,6 +113,7 @@ class Task(Generic[P, R]):
     pydantic_strict: bool
     pydantic_context: dict[str, Any] | None
     pydantic_dump_kwargs: dict[str, Any] | None
+    trail: bool
 
     #: The app a subclass of ``app.Task`` belongs to (see :attr:`Celeriac.Task`).
     _bound_app: ClassVar[Celeriac | None] = None
