@@ -62,7 +62,7 @@ def _expand(pattern: str, name: str) -> Path:
     return Path(pattern.replace("%n", name.partition("@")[0]).replace("%h", name).replace("%I", ""))
 
 
-def _take(args: list[str], option: str, default: str) -> str:
+def _take(args: list[str], option: str, default: str | None) -> str | None:
     """Remove ``--option=value`` or ``--option value`` from ``args``; its value."""
     for i, arg in enumerate(args):
         if arg == option and i + 1 < len(args):
@@ -75,26 +75,28 @@ def _take(args: list[str], option: str, default: str) -> str:
     return default
 
 
-def parse(arguments: list[str]) -> tuple[list[Node], list[str]]:
-    """The nodes named before the first option, and the worker's options."""
+def parse(arguments: list[str]) -> tuple[list[Node], list[str], str | None]:
+    """The nodes named before the first option, the worker's options, and the app when
+    given among them (``celery multi start w1 -A proj``)."""
     split = next((i for i, a in enumerate(arguments) if a.startswith("-")), len(arguments))
     names, options = arguments[:split], list(arguments[split:])
     if not names:
         raise click.UsageError("name the workers: celeriac multi start w1 w2 [worker options]")
     if len(names) == 1 and names[0].isdigit():
         names = [f"celeriac{i}" for i in range(1, int(names[0]) + 1)]
-    pidfile = _take(options, "--pidfile", "%n.pid")
-    logfile = _take(options, "--logfile", "%n%I.log")
+    pidfile = _take(options, "--pidfile", "%n.pid") or "%n.pid"
+    logfile = _take(options, "--logfile", "%n%I.log") or "%n%I.log"
+    app = _take(options, "-A", None) or _take(options, "--app", None)
     host = socket.gethostname()
     nodes = []
     for name in names:
         full = name if "@" in name else f"{name}@{host}"
         nodes.append(Node(full, _expand(pidfile, full), _expand(logfile, full)))
-    return nodes, options
+    return nodes, options, app
 
 
 def _command(node: Node, app_spec: str | None, options: list[str]) -> list[str]:
-    app = ["-A", app_spec] if app_spec and "-A" not in options and "--app" not in options else []
+    app = ["-A", app_spec] if app_spec else []
     return [sys.executable, "-m", "celeriac", *app, "worker", "-n", node.name, *options]
 
 
@@ -141,8 +143,8 @@ def _stop(node: Node, signum: int, wait: bool) -> bool:
 @click.pass_context
 def multi(ctx: click.Context, action: str, arguments: tuple[str, ...]) -> None:
     """Start, stop, restart or show several detached workers with pid and log files."""
-    nodes, options = parse(list(arguments))
-    app_spec = ctx.find_root().obj.get("app_spec")
+    nodes, options, app_spec = parse(list(arguments))
+    app_spec = app_spec or ctx.find_root().obj.get("app_spec")
     ok = True
     for node in nodes:
         command = _command(node, app_spec, options)

@@ -97,7 +97,7 @@ def test_report_shows_versions_and_settings_without_passwords(
 
 def _multi(tmp_path: Path, env: dict[str, str], *args: str) -> str:
     done = subprocess.run(
-        [CELERIAC, "-A", "cli_app", "multi", *args],
+        [CELERIAC, "multi", *args, "-A", "cli_app"],  # the app among the options, as Celery
         capture_output=True,
         text=True,
         cwd=tmp_path,
