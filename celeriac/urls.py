@@ -10,6 +10,7 @@ that is wrong, and ``load_object`` imports what a registry or a setting names as
 from __future__ import annotations
 
 import importlib
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote
@@ -79,14 +80,21 @@ def parse_url(url: str, setting: str = "broker_url") -> ServerURL:
     defaults = _DEFAULTS.get(scheme)
     if not sep or defaults is None:
         raise ConfigurationError(f"{setting} {shown!r} is not an amqp:// or redis:// URL")
+    if ";" in url:
+        raise ConfigurationError(
+            f"{setting} {shown!r} lists several URLs (kombu's failover, separated by ';'): "
+            "give one URL; for Redis failover use redis+sentinel://h1,h2 or sentinel://"
+        )
     rest, _, query = rest.partition("?")
     rest = rest.partition("#")[0]
     netloc, slash, path = rest.partition("/")
     creds, _, hostport = netloc.rpartition("@")
     user, colon, password = creds.partition(":")
     host, port = _host_port(hostport, defaults.port, setting, shown)
-    if any(c.isspace() for c in host):
-        raise ConfigurationError(f"{setting} {shown!r}: the host {host!r} contains a space")
+    if not _HOST.fullmatch(host):
+        raise ConfigurationError(
+            f"{setting} {shown!r}: the host {host!r} is not a host name or address"
+        )
     return ServerURL(
         scheme=scheme,
         hostname=unquote(host) or "localhost",
@@ -96,6 +104,10 @@ def parse_url(url: str, setting: str = "broker_url") -> ServerURL:
         path=unquote(path) if slash else "",
         query=dict(parse_qsl(query)),
     )
+
+
+#: A host name, an IPv4 address or (between brackets, taken off) an IPv6 one; or empty.
+_HOST = re.compile(r"[A-Za-z0-9._%~-]*|[0-9A-Fa-f:.%]+")
 
 
 def _host_port(hostport: str, default: int, setting: str, shown: str) -> tuple[str, int]:

@@ -81,6 +81,8 @@ def test_documented_broker_urls_are_accepted(url: str) -> None:
         ("broker", "redis://localhost:99999/0", "the port '99999'"),
         ("broker", "redis://localhost/zero", "the database 'zero'"),
         ("broker", "rabbit://localhost", "unknown scheme"),
+        ("broker", "amqp://h1//;amqp://h2//", "several URLs"),
+        ("broker", "amqp://rabbit host//", "the host 'rabbit host'"),
         ("broker", "localhost:6379", "must be a URL"),
         ("backend", "redis://localhost/one", "the database 'one'"),
         ("backend", "mongodb://localhost", "unknown scheme"),
