@@ -88,7 +88,7 @@ class Job:
             parent_id=message.parent_id,
             root_id=message.root_id,
             group_id=message.group_id,
-            children=self.request.children,
+            children=list(self.request.children),
             reply_to=message.headers.get(REPLY_TO),
             date_received=self.received_at or None,
             date_started=self.started_at or None,
