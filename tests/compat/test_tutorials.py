@@ -25,6 +25,7 @@ import pytest
 from celeriac import chain, chord, group
 from celeriac.exceptions import ConfigurationError
 from tests.e2e.workers import StartWorker, WorkerProcess, wait_until
+from tests.needs import missing
 from tests.rabbitmq.conftest import HOST, PORT, rabbitmq, vhost
 
 __all__ = ["rabbitmq", "vhost"]  # the fixtures
@@ -37,7 +38,7 @@ def project(rabbitmq: None, tmp_path: Path) -> Iterator[dict[str, str]]:
     """The tutorial's files in a directory of their own, importable, with a queue of this
     test's own; the modules and the queue are gone afterwards."""
     if HOST not in ("127.0.0.1", "localhost"):
-        pytest.skip("the tutorials' URLs name localhost")
+        missing("the tutorials' URLs name localhost: run RabbitMQ there")
     shutil.copytree(TUTORIAL, tmp_path, dirs_exist_ok=True)
     queue = f"tutorial-{uuid.uuid4().hex[:8]}"
     env = {"CELERIAC_TASK_DEFAULT_QUEUE": queue}
