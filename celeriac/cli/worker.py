@@ -7,6 +7,8 @@ import sys
 
 import click
 
+from .. import signals
+from ..worker.autoscale import parse_autoscale
 from ..worker.options import resolve_options
 from ..worker.runner import run_worker
 from .main import app_from
@@ -16,7 +18,13 @@ LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def setup_logging(level: str) -> None:
-    """Log to stderr at ``level``; leave logging alone if the program configured it."""
+    """Log to stderr at ``level``; leave logging alone if the program configured it,
+    or if a ``setup_logging`` receiver does (Celery's signal)."""
+    if signals.setup_logging:
+        signals.setup_logging.send(
+            sender=None, loglevel=level, logfile=None, format=LOG_FORMAT, colorize=False
+        )
+        return
     root = logging.getLogger()
     if not root.handlers:
         handler = logging.StreamHandler(sys.stderr)
@@ -80,6 +88,11 @@ def setup_logging(level: str) -> None:
     help="soft time limit in seconds for tasks that set none",
 )
 @click.option(
+    "--autoscale",
+    help="MAX,MIN: grow the prefork pool up to MAX children with the queues' depth, "
+    "shrink it back to MIN when idle",
+)
+@click.option(
     "-E",
     "--task-events",
     is_flag=True,
@@ -101,6 +114,7 @@ def worker(
     time_limit: float | None,
     soft_time_limit: float | None,
     task_events: bool,
+    autoscale: str | None,
 ) -> None:
     """Consume tasks and run them until SIGTERM or Ctrl-C (twice: at once)."""
     app = app_from(ctx)
@@ -119,5 +133,6 @@ def worker(
         max_memory_per_child=max_memory_per_child,
         time_limit=time_limit,
         soft_time_limit=soft_time_limit,
+        autoscale=parse_autoscale(autoscale) if autoscale else None,
     )
     ctx.exit(run_worker(app, options))
