@@ -20,6 +20,8 @@ from typing import Any
 
 import orjson
 
+from .backends import check_backend_url
+from .brokers import check_broker_url
 from .exceptions import ConfigurationError
 from .rate import parse_rate
 from .urls import load_object
@@ -75,6 +77,23 @@ def _timezone(name: str, value: Any) -> Any:
     return str(value)
 
 
+def _broker_url(name: str, value: Any) -> Any:
+    if _url(name, value) is not None:
+        check_broker_url(value, name)
+    return value
+
+
+#: Celery's (and django-celery-results') names of backends that need no URL.
+_BACKEND_ALIASES = {"rpc": "rpc://", "django-db": "django-db://", "disabled": "disabled://"}
+
+
+def _backend_url(name: str, value: Any) -> Any:
+    value = _BACKEND_ALIASES.get(value, value)
+    if _url(name, value) is not None:
+        check_backend_url(value)
+    return value
+
+
 def _rate(name: str, value: Any) -> Any:
     if value is not None:
         parse_rate(value)
@@ -123,9 +142,9 @@ Validator = Callable[[str, Any], Any]
 
 #: name -> (default, validator); defaults that are mutable are copied per app.
 SETTINGS: dict[str, tuple[Any, Validator | None]] = {
-    "broker_url": (None, _url),
-    "broker_capabilities_url": (None, _url),
-    "result_backend": (None, _url),
+    "broker_url": (None, _broker_url),
+    "broker_capabilities_url": (None, _broker_url),
+    "result_backend": (None, _backend_url),
     "broker_transport_options": ({}, None),
     "broker_connection_retry": (True, None),
     "broker_connection_timeout": (4.0, _non_negative_number),
@@ -169,6 +188,7 @@ SETTINGS: dict[str, tuple[Any, Validator | None]] = {
     "worker_max_memory_per_child": (None, _positive_int),
     "worker_disable_rate_limits": (False, None),
     "worker_shutdown_timeout": (60.0, _non_negative_number),
+    "worker_autoscale_keepalive": (30.0, _non_negative_number),
     "worker_send_task_events": (True, None),
     "task_send_sent_event": (True, None),
     "event_queue_maxlen": (100_000, _positive_int),

@@ -84,6 +84,12 @@ class Broker(ABC):
     #: (SQLite's process-wide mutexes): background threads of a forking process then
     #: call it under a lock forks wait for (:mod:`celeriac.events.forksafe`).
     fork_sensitive: bool = False
+    #: Whether it has AMQP exchanges, so a route may name an exchange and a routing key
+    #: that bindings declared in ``task_queues`` resolve to a queue (RabbitMQ); elsewhere a
+    #: route must name a queue (:mod:`celeriac.routing`).
+    routes_by_exchange: bool = False
+    #: Whether it can carry results back to the client that sent a task (``rpc://``).
+    carries_replies: bool = False
 
     # -- capabilities (celeriac.brokers.capabilities): None where the broker has none --
     streams: Streams | None = None  # events, control commands, replies

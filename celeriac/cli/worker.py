@@ -8,7 +8,9 @@ import threading
 
 import click
 
+from .. import signals
 from ..beat import Beat
+from ..worker.autoscale import parse_autoscale
 from ..worker.options import resolve_options
 from ..worker.runner import run_worker
 from .main import app_from
@@ -18,7 +20,13 @@ LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def setup_logging(level: str) -> None:
-    """Log to stderr at ``level``; leave logging alone if the program configured it."""
+    """Log to stderr at ``level``; leave logging alone if the program configured it,
+    or if a ``setup_logging`` receiver does (Celery's signal)."""
+    if signals.setup_logging:
+        signals.setup_logging.send(
+            sender=None, loglevel=level, logfile=None, format=LOG_FORMAT, colorize=False
+        )
+        return
     root = logging.getLogger()
     if not root.handlers:
         handler = logging.StreamHandler(sys.stderr)
@@ -82,6 +90,11 @@ def setup_logging(level: str) -> None:
     help="soft time limit in seconds for tasks that set none",
 )
 @click.option(
+    "--autoscale",
+    help="MAX,MIN: grow the prefork pool up to MAX children with the queues' depth, "
+    "shrink it back to MIN when idle",
+)
+@click.option(
     "-E",
     "--task-events",
     is_flag=True,
@@ -104,6 +117,7 @@ def worker(
     time_limit: float | None,
     soft_time_limit: float | None,
     task_events: bool,
+    autoscale: str | None,
     embed_beat: bool,
 ) -> None:
     """Consume tasks and run them until SIGTERM or Ctrl-C (twice: at once)."""
@@ -123,6 +137,7 @@ def worker(
         max_memory_per_child=max_memory_per_child,
         time_limit=time_limit,
         soft_time_limit=soft_time_limit,
+        autoscale=parse_autoscale(autoscale) if autoscale else None,
     )
     if not embed_beat:
         ctx.exit(run_worker(app, options))

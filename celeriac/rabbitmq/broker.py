@@ -127,6 +127,9 @@ class AMQPBroker(Broker):
     the event and control streams keep on the server, see ``streams``).
     """
 
+    routes_by_exchange = True
+    carries_replies = True
+
     def __init__(
         self,
         url: str = "amqp://",

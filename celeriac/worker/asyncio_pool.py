@@ -175,7 +175,7 @@ class AsyncioPool(Pool):
         self._fetch_broker = await loop.run_in_executor(self._fetch_thread, self.app.connect_broker)
         for hook in self.app.middleware.worker_start:
             hook(self.app, self.state)
-        self.announce(
+        self.announce_ready(
             f"{self.options.hostname} ready: asyncio, up to {self.size} tasks at "
             f"once, consuming {', '.join(self.options.queues)}"
         )

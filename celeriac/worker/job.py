@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .. import states
+from ..backends import REPLY_TO
 from ..backends.base import TaskMeta, exception_to_dict
-from ..exceptions import MessageDecodeError, NotRegistered, Reject, Retry
+from ..exceptions import Ignore, MessageDecodeError, NotRegistered, Reject, Retry
 from ..message import Delivery, Message, decode
 from ..middleware.base import Middleware, SkipMessage
 from ..request import Request, reset_current_request, set_current_request
@@ -87,10 +88,17 @@ class Job:
             parent_id=message.parent_id,
             root_id=message.root_id,
             group_id=message.group_id,
+            children=list(self.request.children),
+            reply_to=message.headers.get(REPLY_TO),
             date_received=self.received_at or None,
             date_started=self.started_at or None,
             date_done=self.finished_at or time.time(),
         )
+
+
+def _requeued(job: Job) -> bool:
+    """The task refused its message back to its queue: it will run again."""
+    return isinstance(job.exception, Reject) and job.exception.requeue
 
 
 class Executor:
@@ -251,6 +259,8 @@ class Executor:
         job.exception = exc
         if isinstance(exc, Retry):
             job.state = states.RETRY
+        elif isinstance(exc, Ignore):
+            job.state = states.IGNORED
         elif isinstance(exc, Reject):
             job.state = states.FAILURE
         else:
@@ -292,8 +302,12 @@ class Executor:
             return
         if metas:
             self.backend.store(metas)
-        for middleware in after_result:
-            middleware.after_result(job)
+        token = set_current_request(job.request)  # what it sends is its follow-up work
+        try:
+            for middleware in after_result:
+                middleware.after_result(job)
+        finally:
+            reset_current_request(token)
         if isinstance(job.exception, Reject) and not job.exception.requeue:
             self.broker.dead_letter(
                 self.consumer_id, job.delivery.tag, f"rejected: {job.exception.reason}"
@@ -310,6 +324,8 @@ class Executor:
         return [m for m in self._after_result if m.wants_after_result(job)]
 
     def _should_store(self, job: Job) -> bool:
+        if job.state == states.IGNORED or _requeued(job):
+            return False  # nothing to say, or the task will run again
         if not job.message.ignore_result:
             return True
         failed = job.state in (states.FAILURE, states.REVOKED)

@@ -68,6 +68,12 @@ class Pool(ABC):
     def run(self) -> int:
         """Consume until shut down; returns the exit status."""
 
+    def announce_ready(self, text: str) -> None:
+        """Every consumer is ready: run the ``worker_ready`` middleware hooks, then say so."""
+        for hook in self.app.middleware.worker_ready:
+            hook(self.app, self.state)
+        self.announce(text)
+
     def reserved_deliveries(self) -> list[Delivery]:
         """Messages this process's consumers prefetched and have not started."""
         return []

@@ -18,6 +18,7 @@ from ..control.state_handle import StateHandle
 from ..exceptions import ConfigurationError
 from ..version import __version__
 from .asyncio_pool import AsyncioPool
+from .autoscale import Autoscaler
 from .solo import SoloPool
 from .state import WorkerState
 from .supervisor import Supervisor
@@ -90,15 +91,28 @@ def run_worker(
     ``on_state`` receives the :class:`WorkerState` before consuming starts (for
     remote control: what runs where, counts, pool size).
     """
+    app.finalize()
     state = WorkerState(options)
     pool = _pool(app, options, state, announce)
     state.pool = pool
     if on_state is not None:
         on_state(state)
     announce(banner(app, options))
+    for hook in app.middleware.worker_init:
+        hook(app, state)
     remote = WorkerRemote(app, StateHandle(app, state))  # heartbeat events, remote control
     remote.start()
+    scaler = None
+    if options.autoscale is not None:
+        scaler = Autoscaler(
+            app, pool, state, options.queues, options.autoscale, options.concurrency
+        )
+        scaler.start()
     try:
         return pool.run()
     finally:
+        if scaler is not None:
+            scaler.stop()
         remote.stop()
+        for hook in app.middleware.worker_shutdown:
+            hook(app, state)

@@ -358,7 +358,7 @@ class Supervisor(Pool):
             return
         if all(c.slot.ready for c in self.children.values()) or time.monotonic() > self._ready_by:
             self._ready_by = None
-            self.announce(
+            self.announce_ready(
                 f"{self.options.hostname} ready: {len(self.children)} prefork "
                 f"children consuming {', '.join(self.options.queues)}"
             )

@@ -156,7 +156,7 @@ class ThreadPool(Pool):
             self._changed.clear()
             if not announced and all(s.ready for s in list(self.state.slots.values())):
                 announced = True
-                self.announce(
+                self.announce_ready(
                     f"{self.options.hostname} ready: {self.options.concurrency} "
                     f"threads consuming {', '.join(self.options.queues)}"
                 )
