@@ -36,6 +36,9 @@ TASK_FAILED = "task-failed"
 TASK_RETRIED = "task-retried"
 TASK_REVOKED = "task-revoked"
 TASK_REJECTED = "task-rejected"
+#: A task put back in the broker's delayed set without running (a rate limit's slot):
+#: no state of its own; ``eta`` says until when and ``reason`` why.
+TASK_DELAYED = "task-delayed"
 WORKER_ONLINE = "worker-online"
 WORKER_HEARTBEAT = "worker-heartbeat"
 WORKER_OFFLINE = "worker-offline"
@@ -53,7 +56,7 @@ TASK_EVENT_STATES: dict[str, str] = {
 }
 TASK_EVENTS = tuple(TASK_EVENT_STATES)
 WORKER_EVENTS = (WORKER_ONLINE, WORKER_HEARTBEAT, WORKER_OFFLINE)
-EVENT_TYPES = TASK_EVENTS + WORKER_EVENTS
+EVENT_TYPES = (*TASK_EVENTS, TASK_DELAYED, *WORKER_EVENTS)
 
 # Wire name -> attribute of Event, where they differ.
 _RENAMED = {"uuid": "task_id"}

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from .. import states
 from ..backends.base import TaskMeta, exception_to_dict
+from ..events.dispatcher import dispatcher_for
+from ..events.event import TASK_FAILED
 from ..exceptions import MessageDecodeError, NotRegistered, Reject, Retry
 from ..message import Delivery, Message, decode
 from ..middleware.base import Middleware, SkipMessage
@@ -181,7 +183,19 @@ class Executor:
             )
             for middleware in self._after_result_for(job):
                 middleware.after_result(job)
-        self.broker.dead_letter(self.consumer_id, delivery.tag, f"unknown task {message.task}")
+        reason = f"unknown task {message.task}"
+        self.broker.dead_letter(self.consumer_id, delivery.tag, reason)
+        if self.app.conf.worker_send_task_events:  # the dashboard shows what the backend says
+            dispatcher_for(self.app).send(
+                TASK_FAILED,
+                uuid=message.id,
+                name=message.task,
+                hostname=self.hostname,
+                queue=message.queue,
+                exception=repr(exc),
+                reason=reason,
+                dead_letter=message.queue,
+            )
 
     # -- running ---------------------------------------------------------------------
     def process(self, delivery: Delivery) -> Job | None:
@@ -276,9 +290,7 @@ class Executor:
         self._log_outcome(job)
         skip = job.skipped
         if skip is not None and skip.later is not None:  # waits in the delayed set
-            self.app.publish([skip.later])
-            if not job.acked:
-                self.broker.ack(self.consumer_id, [job.delivery.tag])
+            self._put_off(job, skip.later)
             return
         if job.retry_message is not None:
             self.app.publish([job.retry_message])
@@ -314,6 +326,15 @@ class Executor:
             return True
         failed = job.state in (states.FAILURE, states.REVOKED)
         return failed and bool(self.app.conf.task_store_errors_even_if_ignored)
+
+    def _put_off(self, job: Job, later: Message) -> None:
+        """Back to the delayed set without running (a rate limit's slot), then acked."""
+        assert self.broker is not None and job.delivery is not None
+        self.app.publish([later])
+        if not job.acked:
+            self.broker.ack(self.consumer_id, [job.delivery.tag])
+        for hook in self._after_ack:  # its events say where it waits, and why
+            hook(job)
 
     def _log_outcome(self, job: Job) -> None:
         message = job.message
