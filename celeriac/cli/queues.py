@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from ..control.inventory import describe_dead_letter, queue_rows
+from ..text import counted
 from ._cluster import age, dump_json
 from .main import app_from
 
@@ -90,7 +91,7 @@ def requeue(ctx: click.Context, queue: str | None, ids: tuple[str, ...]) -> None
         total += count
         if count:
             click.echo(f"{name}: {count} requeued")
-    click.echo(f"{total} dead letters requeued")
+    click.echo(f"{counted(total, 'dead letter')} requeued")
 
 
 @dead_letters.command()
@@ -108,4 +109,4 @@ def purge(ctx: click.Context, queue: str | None, ids: tuple[str, ...], force: bo
     if not force:
         click.confirm(f"Delete dead letters of {', '.join(names)} for good?", abort=True)
     total = sum(app.broker.purge_dead(name, list(ids) or None) for name in names)
-    click.echo(f"{total} dead letters purged")
+    click.echo(f"{counted(total, 'dead letter')} purged")

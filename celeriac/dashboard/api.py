@@ -15,6 +15,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ..brokers.capabilities import require
+from ..exceptions import ConfigurationError
+from ..text import counted
 from . import cluster
 from .bulk import BulkConflict, bulk_request, count_matches, run_bulk
 from .context import Dashboard, action_params, blocking, dashboard, done, refused
@@ -147,10 +150,31 @@ def _apply(board: Dashboard, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _revoke(board: Dashboard, params: dict[str, Any]) -> dict[str, Any]:
-    task_id = params["task_id"]
+    task_id = str(params["task_id"])
     terminate = str(params.get("terminate", "")).lower() in ("1", "true", "yes", "on")
-    board.app.control.revoke(task_id, terminate=terminate, signal=params.get("signal", "SIGTERM"))
-    return {"message": f"Revoked '{task_id}'" + (" and terminated" if terminate else "")}
+    app = board.app
+    revocations = require(app.broker, app.broker.revocations, "revocations", "revoking tasks")
+    revocations.revoke([task_id], float(app.conf.task_revoke_ttl))
+    replies = app.control.on_revoke(
+        [task_id], terminate, str(params.get("signal", "SIGTERM")), reply=True
+    )
+    return {"message": _revoked_message(task_id, replies), "replies": replies}
+
+
+def _revoked_message(task_id: str, replies: list[dict[str, Any]]) -> str:
+    """What the workers said about a revoked task, in a sentence."""
+    for reply in replies:
+        for host, value in reply.items():
+            if isinstance(value, dict) and task_id in (value.get("terminated") or ()):
+                return f"Revoked '{task_id}' and terminated it on {host}: REVOKED (terminated)"
+    runs = [host for reply in replies for host, value in reply.items()
+            if isinstance(value, dict) and task_id in (value.get("running") or ())]  # fmt: skip
+    if runs:
+        return (
+            f"Revoked '{task_id}': it runs on {', '.join(runs)} and will finish "
+            "(Terminate stops it)"
+        )
+    return f"Revoked '{task_id}': no worker runs it, it will not start"
 
 
 def _retry(board: Dashboard, params: dict[str, Any]) -> dict[str, Any]:
@@ -165,34 +189,73 @@ def _bulk(board: Dashboard, params: dict[str, Any]) -> dict[str, Any]:
     return run_bulk(board.app, board.store, bulk)
 
 
+class Refused(Exception):
+    """Every worker asked refused the action (or none answered): the answer is a 4xx."""
+
+    def __init__(self, message: str, status: int = 409) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 def _destination(params: dict[str, Any]) -> list[str] | None:
     name = params.get("workername") or params.get("worker")
     return [str(name)] if name else None
 
 
+def answered(replies: list[dict[str, Any]], asked: list[str] | None) -> dict[str, Any]:
+    """The workers' own answers to an action as its result: ``{"message", "replies"}``.
+
+    Raises :class:`Refused` when no worker answered (404) or every one refused (409):
+    an action reports what the workers did, never what was asked of them.
+    """
+    answers: dict[str, Any] = {}
+    for reply in replies:
+        answers.update(reply)
+    if not answers:
+        who = ", ".join(asked) if asked else "no worker"
+        raise Refused(f"{who} did not answer: is it running?", 404)
+    lines, refused = [], 0
+    for host, value in sorted(answers.items()):
+        if isinstance(value, dict) and "error" in value:
+            refused += 1
+            lines.append(f"{host} refused: {value['error']}")
+        else:
+            said = value.get("ok", value) if isinstance(value, dict) else value
+            lines.append(f"{host}: {said}")
+    message = "; ".join(lines)
+    if refused == len(answers):
+        raise Refused(message)
+    return {"message": message, "replies": answers}
+
+
 def _rate_limit(board: Dashboard, params: dict[str, Any]) -> dict[str, Any]:
     rate = params.get("ratelimit", params.get("rate_limit")) or None
-    board.app.control.rate_limit(params["name"], rate, destination=_destination(params))
-    return {"message": f"new rate limit set successfully for {params['name']}: {rate}"}
+    asked = _destination(params)
+    try:
+        replies = board.app.control.rate_limit(params["name"], rate, asked, reply=True)
+    except ConfigurationError as exc:  # a rate such as "banana"
+        raise ValueError(str(exc)) from None
+    return answered(replies, asked)
 
 
 def _timeout(board: Dashboard, params: dict[str, Any]) -> dict[str, Any]:
     soft, hard = cluster.float_arg(params.get("soft")), cluster.float_arg(params.get("hard"))
-    board.app.control.time_limit(params["name"], soft, hard, destination=_destination(params))
-    return {"message": f"time limits set successfully for {params['name']}: {soft} {hard}"}
+    asked = _destination(params)
+    replies = board.app.control.time_limit(params["name"], soft, hard, asked, reply=True)
+    return answered(replies, asked)
 
 
 def _shutdown(board: Dashboard, params: dict[str, Any]) -> dict[str, Any]:
-    board.app.control.shutdown(destination=[params["worker"]])
-    return {"message": "Shutting down!"}
+    asked = [params["worker"]]
+    return answered(board.app.control.shutdown(asked, reply=True), asked)
 
 
 def _pool(grow: bool) -> Action:
     def change(board: Dashboard, params: dict[str, Any]) -> dict[str, Any]:
         n = cluster.int_arg(params.get("n"), 1)
-        control = board.app.control
-        (control.pool_grow if grow else control.pool_shrink)(n, destination=[params["worker"]])
-        return {"message": f"{'Growing' if grow else 'Shrinking'} pool by {n}"}
+        control, asked = board.app.control, [params["worker"]]
+        replies = (control.pool_grow if grow else control.pool_shrink)(n, asked, reply=True)
+        return answered(replies, asked)
 
     return change
 
@@ -202,12 +265,11 @@ def _consumer(add: bool) -> Action:
         queue = str(params.get("queue") or "")
         if not queue:
             raise ValueError("give a queue")
-        control = board.app.control
-        (control.add_consumer if add else control.cancel_consumer)(
-            queue, destination=[params["worker"]]
+        control, asked = board.app.control, [params["worker"]]
+        replies = (control.add_consumer if add else control.cancel_consumer)(
+            queue, asked, reply=True
         )
-        verb = "add consumer" if add else "cancel consumer"
-        return {"message": f"Asked {params['worker']} to {verb} {queue}"}
+        return answered(replies, asked)
 
     return change
 
@@ -223,10 +285,12 @@ def _queue_action(kind: str) -> Action:
             app.control.resume(queue)
             return {"message": f"Resumed {queue}"}
         if kind == "purge":
-            return {"message": f"Purged {app.broker.purge(queue)} messages from {queue}"}
+            purged = counted(app.broker.purge(queue), "message")
+            return {"message": f"Purged {purged} from {queue}"}
         if kind == "requeue-dead":
-            return {"message": f"Requeued {app.broker.requeue_dead(queue, ids)} dead letters"}
-        return {"message": f"Deleted {app.broker.purge_dead(queue, ids)} dead letters"}
+            requeued = counted(app.broker.requeue_dead(queue, ids), "dead letter")
+            return {"message": f"Requeued {requeued}"}
+        return {"message": f"Deleted {counted(app.broker.purge_dead(queue, ids), 'dead letter')}"}
 
     return act
 
@@ -245,6 +309,8 @@ def action(function: Action) -> Callable[[Request], Any]:
             return done(params, {"error": str(exc)}, 404)
         except BulkConflict as exc:
             return done(params, {"error": str(exc)}, 409)
+        except Refused as exc:
+            return done(params, {"error": str(exc)}, exc.status)
         except (ValueError, TypeError, orjson.JSONDecodeError) as exc:
             return done(params, {"error": str(exc)}, 400)
         dashboard(request).inspector.forget()  # the next view asks the workers afresh

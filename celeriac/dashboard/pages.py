@@ -21,9 +21,10 @@ from . import cluster
 from .access import csrf_token, set_csrf_cookie
 from .api import task_filter
 from .bulk import BULK_ACTIONS, bulk_request, count_matches
-from .context import blocking, dashboard
+from .context import blocking, dashboard, page_url
 from .metrics import CONTENT_TYPE
 from .queries import get_task, list_tasks, overview, task_types, workers
+from .standing import standing
 from .times import RANGES
 from .tree import workflow_tree
 
@@ -71,11 +72,14 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
         csrf=csrf_token(request),
         read_only=not board.access.may_act(request),  # read-only mode, or a viewer
         message=request.query_params.get("msg", ""),
+        failed=request.query_params.get("failed") == "1",
         refresh_ms=board.refresh_ms,
         root=request.scope.get("root_path", ""),
-        here=request.scope.get("root_path", "")
-        + request.url.path.removeprefix(request.scope.get("root_path", ""))
-        + (f"?{request.url.query}" if request.url.query else ""),
+        here=page_url(
+            request.scope.get("root_path", "")
+            + request.url.path.removeprefix(request.scope.get("root_path", "")),
+            request.url.query,
+        ),
     )
     response = TEMPLATES.TemplateResponse(request, template, context, status_code=status)
     set_csrf_cookie(request, response)
@@ -194,7 +198,8 @@ async def task_page(request: Request) -> Response:
     if task is None:
         return render(request, "missing.html", what=request.path_params["task_id"])
     tree = await blocking(workflow_tree, board.app, board.store, task)
-    return render(request, "task.html", task=task, tree=tree, now=time.time())
+    shown = await blocking(standing, board, task)
+    return render(request, "task.html", task=task, shown=shown, tree=tree, now=time.time())
 
 
 async def queues_page(request: Request) -> Response:

@@ -34,6 +34,7 @@ from multiprocessing.connection import wait
 from typing import TYPE_CHECKING, Any
 
 from ..backoff import exponential
+from ..text import counted
 from .child import child_main, consumer_id
 from .heartbeat import Heartbeat
 from .inquiry import Inquirer
@@ -359,8 +360,9 @@ class Supervisor(Pool):
         if all(c.slot.ready for c in self.children.values()) or time.monotonic() > self._ready_by:
             self._ready_by = None
             self.announce(
-                f"{self.options.hostname} ready: {len(self.children)} prefork "
-                f"children consuming {', '.join(self.options.queues)}"
+                f"{self.options.hostname} ready: "
+                f"{counted(len(self.children), 'prefork child', 'prefork children')} "
+                f"consuming {', '.join(self.options.queues)}"
             )
 
     def _close(self) -> None:

@@ -182,6 +182,6 @@ def test_dead_letters_list_requeue_purge() -> None:
     ]
     assert "poisoned for the test" in run("dead-letters", "list", "-Q", "q").output
     out = run("dead-letters", "requeue", "-Q", "q", "--id", "m1")
-    assert "1 dead letters requeued" in out.output and broker.stats("q").total_waiting == 1
+    assert "1 dead letter requeued" in out.output and broker.stats("q").total_waiting == 1
     assert "2 dead letters purged" in run("dead-letters", "purge", "-f").output
     assert broker.stats("q").dead == 0
