@@ -4,7 +4,8 @@ Producers send ``task-sent``; workers send ``task-received`` and
 ``task-started`` just before the task runs (this middleware is last, so
 revoked, expired and rate-limited messages never look started), then one of
 ``task-succeeded``, ``task-failed``, ``task-retried``, ``task-rejected`` or
-``task-revoked`` after the ack. Each hook only hands its events to the
+``task-revoked`` after the ack (``task-delayed``, with ``eta`` and ``reason``, when its rate
+limit put it back in the delayed set). Each hook only hands its events to the
 process's :class:`~celeriac.events.EventDispatcher` (the first two held, to
 travel with the outcome as one group): no broker round trip on the task's
 path. ``worker_send_task_events`` (default on) turns the worker's events off;

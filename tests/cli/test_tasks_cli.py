@@ -70,3 +70,41 @@ def test_unimportable_app_is_explained() -> None:
     out = CliRunner().invoke(cli, ["-A", "no_such_project", "result", "x"])
     assert out.exit_code != 0
     assert "no_such_project" in str(out.exception) + out.output
+
+
+def test_result_exit_codes_say_how_a_task_stands() -> None:
+    """Expect 0 for SUCCESS, 1 for FAILURE and REVOKED (as call --wait), 3 for a task the
+    backend knows that has not finished, 4 (and why, on stderr) for an id it has no record of."""
+    from celeriac import states
+    from celeriac.backends.base import TaskMeta
+
+    runner = CliRunner()
+    backend = app.backend
+    backend.store(
+        [
+            TaskMeta("exit-ok", states.SUCCESS, 1),
+            TaskMeta("exit-failed", states.FAILURE, {"exc_type": "ValueError", "exc_message": "x"}),
+            TaskMeta("exit-revoked", states.REVOKED, None),
+            TaskMeta("exit-started", states.STARTED, None),
+        ]
+    )
+    codes = {
+        task_id: runner.invoke(cli, [*APP, "result", task_id]).exit_code
+        for task_id in ("exit-ok", "exit-failed", "exit-revoked", "exit-started")
+    }
+    assert codes == {"exit-ok": 0, "exit-failed": 1, "exit-revoked": 1, "exit-started": 3}
+    unknown = runner.invoke(cli, [*APP, "result", "not-a-real-id"])
+    assert unknown.exit_code == 4
+    assert "PENDING" in unknown.stdout and "no record of not-a-real-id" in unknown.stderr
+    waited = runner.invoke(cli, [*APP, "result", "not-a-real-id", "--wait", "--timeout", "0.2"])
+    assert waited.exit_code == 3 and "not ready" in waited.stderr
+
+
+def test_call_wait_exits_1_for_a_failure() -> None:
+    worker = threading.Thread(target=work_one)
+    worker.start()
+    out = CliRunner().invoke(
+        cli, [*APP, "call", "tests.cli.cli_app.add", "-a", '["a", 1]', "--wait", "--timeout", "5"]
+    )
+    worker.join()
+    assert out.exit_code == 1 and "TypeError" in out.output, out.output
