@@ -95,6 +95,15 @@ class Job:
         )
 
 
+def _outcome(job: Job) -> str:
+    """How a task ended, in a word or a few: succeeded, retried, revoked (why), delayed..."""
+    skipped = job.skipped
+    if skipped is not None:
+        return ("delayed: " if skipped.later is not None else "not run: ") + skipped.reason
+    words = {states.SUCCESS: "succeeded", states.RETRY: "retried", states.REVOKED: "revoked"}
+    return words.get(job.state, job.state.lower())
+
+
 class Executor:
     """Runs deliveries for one consumer (a process, a thread, or an eager call)."""
 
@@ -127,6 +136,9 @@ class Executor:
         self._after_result = mw.after_result
         self._after_ack = mw.after_ack
         self._debug = logger.isEnabledFor(logging.DEBUG)
+        self._log_outcomes = bool(app.conf.get("worker_log_task_outcomes", True)) and (
+            logger.isEnabledFor(logging.INFO)
+        )
 
     # -- from delivery to job ------------------------------------------------------
     def prepare(self, delivery: Delivery) -> Job | None:
@@ -347,9 +359,9 @@ class Executor:
                 job.exception,
                 job.traceback or "",
             )
-        elif self._debug:
-            logger.debug(
-                "task %s[%s] %s in %.4fs", message.task, message.id, job.state.lower(), job.runtime
+        elif self._log_outcomes:
+            logger.info(
+                "task %s[%s] %s in %.3fs", message.task, message.id, _outcome(job), job.runtime
             )
 
     def close(self) -> None:
