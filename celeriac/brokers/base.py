@@ -35,7 +35,7 @@ from ..message import Delivery, Envelope
 
 if TYPE_CHECKING:
     from ..backends.base import Backend, TaskMeta
-    from .capabilities import Flags, RateLimits, Revocations, Streams
+    from .capabilities import Flags, QueueBrowser, RateLimits, Revocations, Streams
 
 DEFAULT_LEASE_SECONDS = 30.0
 DEFAULT_MAX_DELIVERIES = 5
@@ -90,6 +90,7 @@ class Broker(ABC):
     flags: Flags | None = None  # paused queues, worker presence, stopped tasks
     rates: RateLimits | None = None  # cluster-wide rate-limit slots
     revocations: Revocations | None = None  # revoked task ids; fetch flags them
+    browse: QueueBrowser | None = None  # list and act on waiting/delayed/reserved messages
 
     # -- producing ---------------------------------------------------------
     @abstractmethod

@@ -50,6 +50,10 @@ class RedisAdmin:
         self._channel = channel  # a queue's wake channel on Cluster, "" elsewhere
         self._error = error
 
+    def channel(self, queue: str) -> str:
+        """The queue's wake channel on Cluster, "" elsewhere."""
+        return self._channel(queue)
+
     def run(self, s: Script, queue: str, args: Sequence[Any]) -> Any:
         """Run a per-queue script on ``queue``."""
         return _call(self._link, self._error, s, self._base(queue), args)

@@ -39,6 +39,7 @@ from ..exceptions import BrokerError, BrokerUnavailable, ConfigurationError
 from ..message import Delivery, Envelope
 from .admin import SQLiteAdmin, SQLiteRevocations
 from .backend import SQLiteBackend
+from .browse import SQLiteBrowser
 from .db import DEFAULT_BUSY_TIMEOUT, Database, Errors, path_from_url
 from .schema import (
     COPY,
@@ -96,6 +97,7 @@ class SQLiteBroker(AdminBroker):
         self.flags = SQLiteFlags(db)
         self.rates = SQLiteRates(db)
         self.revocations = SQLiteRevocations(db)
+        self.browse = SQLiteBrowser(db)
 
     @property
     def path(self) -> str:
