@@ -16,7 +16,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..brokers.capabilities import require
-from ..exceptions import ConfigurationError
+from ..control.waiting import browser, check_kind, waiting_page
+from ..exceptions import CapabilityUnavailable, ConfigurationError
 from ..text import counted
 from . import cluster
 from .bulk import BulkConflict, bulk_request, count_matches, run_bulk
@@ -85,6 +86,31 @@ async def api_queues(request: Request) -> Response:
 async def api_dead_letters(request: Request) -> Response:
     board = dashboard(request)
     return _JSON(await blocking(cluster.dead_letters, board.app, request.path_params["queue"]))
+
+
+def _page_params(params: Any) -> tuple[str, int, int, bool]:
+    """kind, limit, offset, newest first: of a page of a queue's messages."""
+    return (
+        str(params.get("kind") or "waiting"),
+        cluster.int_arg(params.get("limit"), 50),
+        max(0, int(params.get("offset") or 0)),
+        str(params.get("newest", "")).lower() in ("1", "true", "yes", "on"),
+    )
+
+
+async def api_queue_messages(request: Request) -> Response:
+    """``GET /api/queue/{queue}/messages?kind=waiting|delayed|reserved&limit&offset&newest``."""
+    app = dashboard(request).app
+    try:
+        kind, limit, offset, newest = _page_params(request.query_params)
+        page = await blocking(
+            waiting_page, app, request.path_params["queue"], kind, limit, offset, newest
+        )
+    except ValueError as exc:
+        return _JSON({"error": str(exc)}, status_code=400)
+    except CapabilityUnavailable as exc:
+        return _JSON({"error": str(exc)}, status_code=409)
+    return _JSON(page)
 
 
 async def api_task_info(request: Request) -> Response:
@@ -295,6 +321,33 @@ def _queue_action(kind: str) -> Action:
     return act
 
 
+def _message_action(kind: str) -> Action:
+    """Delete, run now or requeue single messages of a queue (``ids``: task ids)."""
+
+    def act(board: Dashboard, params: dict[str, Any]) -> dict[str, Any]:
+        queue = str(params["queue"])
+        ids = [i for i in str(params.get("ids") or "").split(",") if i]
+        if not ids:
+            raise ValueError("give the ids of the messages")
+        browse = browser(board.app)
+        if kind == "delete":
+            done = browse.delete(queue, check_kind(str(params.get("kind") or "waiting")), ids)
+        elif kind == "run-now":
+            done = browse.run_now(queue, ids)
+        else:
+            done = browse.requeue(queue, ids)
+        verb = {
+            "delete": "Deleted",
+            "run-now": "Moved to the queue, due now,",
+            "requeue": "Requeued",
+        }
+        if not done:
+            raise LookupError(f"none of {', '.join(ids)} is there (any more) in {queue}")
+        return {"message": f"{verb[kind]} {counted(done, 'message')} of {queue}", "count": done}
+
+    return act
+
+
 def action(function: Action) -> Callable[[Request], Any]:
     """A POST endpoint around a blocking action: access checks, errors as 400/404."""
 
@@ -311,6 +364,8 @@ def action(function: Action) -> Callable[[Request], Any]:
             return done(params, {"error": str(exc)}, 409)
         except Refused as exc:
             return done(params, {"error": str(exc)}, exc.status)
+        except CapabilityUnavailable as exc:
+            return done(params, {"error": str(exc)}, 409)
         except (ValueError, TypeError, orjson.JSONDecodeError) as exc:
             return done(params, {"error": str(exc)}, 400)
         dashboard(request).inspector.forget()  # the next view asks the workers afresh
@@ -336,6 +391,7 @@ ROUTES = [
     Route("/api/queues/length", api_queue_lengths),
     Route("/api/queues", api_queues),
     Route("/api/queue/{queue}/dead-letters", api_dead_letters),
+    Route("/api/queue/{queue}/messages", api_queue_messages),
     Route("/api/overview", api_overview),
     _post("/api/task/async-apply/{name}", _apply),
     _post("/api/task/send-task/{name}", _apply),
@@ -348,6 +404,10 @@ ROUTES = [
     _post("/api/worker/pool/shrink/{worker}", _pool(grow=False)),
     _post("/api/worker/queue/add-consumer/{worker}", _consumer(add=True)),
     _post("/api/worker/queue/cancel-consumer/{worker}", _consumer(add=False)),
+    *[
+        _post(f"/api/queue/{{queue}}/messages/{kind}", _message_action(kind))
+        for kind in ("delete", "run-now", "requeue")
+    ],
     *[
         _post(f"/api/queue/{kind}/{{queue}}", _queue_action(kind))
         for kind in ("pause", "resume", "purge", "requeue-dead", "purge-dead")

@@ -16,6 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
+from ..control.waiting import check_kind, waiting_page
 from ..exceptions import CapabilityUnavailable
 from . import cluster
 from .access import csrf_token, set_csrf_cookie
@@ -213,7 +214,26 @@ async def queue_page(request: Request) -> Response:
     rows = await blocking(cluster.queue_rows, board.app)
     row = next((r for r in rows if r["queue"] == queue), None)
     dead = await blocking(cluster.dead_letters, board.app, queue)
-    return render(request, "queue.html", queue=queue, row=row, dead=dead)
+    params = request.query_params
+    try:
+        kind, offset = (
+            check_kind(params.get("kind") or "waiting"),
+            max(0, int(params.get("offset") or 0)),
+        )
+    except ValueError as exc:
+        return render(request, "missing.html", status=400, problem=str(exc))
+    newest = params.get("newest") == "1"
+    try:
+        page = await blocking(waiting_page, board.app, queue, kind, PAGE, offset, newest)
+    except CapabilityUnavailable as exc:
+        page = {"unavailable": str(exc)}
+    return render(
+        request, "queue.html", queue=queue, row=row, dead=dead, page=page, kind=kind,
+        offset=offset, newest=newest, size=PAGE, now=time.time(),
+    )  # fmt: skip
+
+
+PAGE = 50  # messages of a queue per page
 
 
 def _scrape(request: Request) -> bytes:

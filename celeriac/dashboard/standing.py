@@ -27,7 +27,10 @@ def notes(task: dict[str, Any]) -> dict[str, Any]:
     merged: dict[str, Any] = {}
     for entry in task.get("timeline") or []:
         if len(entry) > 3 and isinstance(entry[3], dict):
-            merged.update(entry[3])
+            note = entry[3]
+            if merged.get("terminated") and note.get("reason") == "revoked":
+                continue  # its message came back and was skipped: it still was terminated
+            merged.update({k: v for k, v in note.items() if k != "terminated" or v})
     return merged
 
 

@@ -155,3 +155,43 @@ def test_time_limit_failure_shows_on_the_worker_that_ran_it(browser: Any, tmp_pa
         worker.kill()
         dispatcher_for(client).close()
         client.close()
+
+
+def test_browse_what_waits_and_run_a_delayed_task_now(
+    cluster: tuple[Celeriac, WorkerProcess], browser: Any, tmp_path: Path
+) -> None:
+    """Given a task on a 600 s countdown and two waiting on a queue no worker consumes,
+    Expect the queue pages to list them (the delayed one with its reason, the waiting ones
+    in the order workers take them, and newest first), Run now to run the delayed one at
+    once, and Delete to remove a waiting one."""
+    client, _worker = cluster
+    served = Served(client, tmp_path / "dash.sqlite3")
+    base = served.url
+    try:
+        delayed = client.send_task(f"{APP}.add", [20, 22], countdown=600)
+        low = client.send_task(f"{APP}.add", [1, 1], queue="spare", priority=1)
+        high = client.send_task(f"{APP}.add", [2, 2], queue="spare", priority=8)
+        page = browser.new_page()
+        page.goto(f"{base}/queue/spare")
+        rows = page.locator("table.messages tr[data-id]")
+        assert [rows.nth(i).get_attribute("data-id") for i in range(2)] == [high.id, low.id]
+        assert "2 waiting messages" in page.inner_text("#page-count")
+        page.click("a:text('newest first')")
+        page.wait_for_url("**newest=1**", timeout=15_000)
+        assert rows.nth(0).get_attribute("data-id") == low.id
+        rows.nth(0).locator("button:text('Delete')").click()
+        page.wait_for_selector(".flash:text('Deleted 1 message of spare')", timeout=15_000)
+        assert client.broker.stats("spare").total_waiting == 1
+
+        page.goto(f"{base}/queue/celeriac?kind=delayed")
+        row = page.locator(f"table.messages tr[data-id='{delayed.id}']")
+        assert "countdown / eta" in row.inner_text()
+        row.locator("button:text('Run now')").click()
+        page.wait_for_selector(".flash:text('due now')", timeout=15_000)
+        assert "kind=delayed" in page.url and "partial" not in page.url
+        assert delayed.get(timeout=30) == 42  # not in 600 s
+
+        api = httpx.get(f"{base}/api/queue/spare/messages", params={"kind": "soon"}, timeout=10)
+        assert api.status_code == 400 and "waiting, delayed, reserved" in api.json()["error"]
+    finally:
+        served.stop()
