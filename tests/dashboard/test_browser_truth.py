@@ -195,3 +195,53 @@ def test_browse_what_waits_and_run_a_delayed_task_now(
         assert api.status_code == 400 and "waiting, delayed, reserved" in api.json()["error"]
     finally:
         served.stop()
+
+
+def test_a_waiting_task_says_rate_limit_or_reserved_by_its_worker(
+    browser: Any, tmp_path: Path
+) -> None:
+    """Given a threads worker of one slot with prefetch 2, and a rate limit of 1/h set on
+    it, When two limited tasks are sent, and a task holds the slot while a second, taken
+    in the same fetch, waits in its reserve, Expect the second's page to say "reserved by
+    worker", the limited one that waits its slot to say "delayed until ... rate limit",
+    and the queue's delayed list to show it with that reason."""
+    shutil.copy(Path(__file__).parents[1] / "control" / f"{APP}.py", tmp_path / f"{APP}.py")
+    url = f"sqlite:///{tmp_path}/broker.sqlite3"
+    env = {"CELERIAC_BROKER_URL": url, "CELERIAC_RESULT_BACKEND": url}
+    client = Celeriac("client", broker=url, backend=url, set_as_current=False)
+    worker = launch(
+        APP, "-n", "slow@dash", "-P", "threads", "-c", "1", "--prefetch-multiplier", "2",
+        "-l", "WARNING", cwd=tmp_path, env=env,
+    )  # fmt: skip
+    served = Served(client, tmp_path / "dash.sqlite3")
+    gate = tmp_path / "gate"
+    try:
+        client.control.rate_limit(f"{APP}.limits", "1/h", reply=True, timeout=5)
+        first = client.send_task(f"{APP}.limits", [f"{APP}.limits"])
+        assert first.get(timeout=30) == ["1/h", None, None]
+        limited = client.send_task(f"{APP}.limits", [f"{APP}.limits"])
+        # Both on a queue it does not consume yet: it takes them in one fetch when it does.
+        holding = client.send_task(f"{APP}.hold", [str(gate)], queue="deep")
+        behind = client.send_task(f"{APP}.add", [1, 2], queue="deep")
+        client.control.add_consumer("deep", reply=True, timeout=5)
+        wait_until(lambda: _state(served.url, holding.id) == "STARTED", 30, "the hold to start")
+        page = browser.new_page()
+
+        def shown(task_id: str) -> str:
+            page.goto(f"{served.url}/task/{task_id}")
+            return str(page.inner_text("#waiting")) if page.locator("#waiting").count() else ""
+
+        wait_until(lambda: "reserved by worker slow@dash" in shown(behind.id), 30, "reserved")
+        wait_until(lambda: "rate limit" in shown(limited.id), 30, "the rate limit's wait")
+        assert "delayed until" in shown(limited.id)
+        page.goto(f"{served.url}/queue/celeriac?kind=delayed")
+        row = page.locator(f"table.messages tr[data-id='{limited.id}']")
+        assert "rate limit" in row.inner_text()
+        gate.touch()
+        assert behind.get(timeout=30) == 3
+    finally:
+        gate.touch()
+        served.stop()
+        worker.kill()
+        dispatcher_for(client).close()
+        client.close()
