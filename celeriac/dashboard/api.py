@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from ..brokers.capabilities import require
 from ..control.waiting import browser, check_kind, waiting_page
+from ..events.worker import forget_presence
 from ..exceptions import CapabilityUnavailable, ConfigurationError
 from ..text import counted
 from . import cluster
@@ -276,6 +277,24 @@ def _shutdown(board: Dashboard, params: dict[str, Any]) -> dict[str, Any]:
     return answered(board.app.control.shutdown(asked, reply=True), asked)
 
 
+def _forget(board: Dashboard, params: dict[str, Any]) -> dict[str, Any]:
+    """Forget an offline worker: its row in the history and its presence in the broker."""
+    name = str(params["worker"])
+    found = next((w for w in workers(board.store) if w["hostname"] == name), None)
+    if found is not None and found["alive"]:
+        raise Refused(f"{name} is online: shut it down before forgetting it")
+    try:
+        presence = forget_presence(board.app.broker, name)
+    except ValueError as exc:  # its heartbeat says online though the history does not
+        raise Refused(str(exc)) from None
+    except CapabilityUnavailable:  # no presence on this broker: the history is all
+        presence = False
+    stored = board.store.forget_worker(name)
+    if not (stored or presence):
+        raise LookupError(f"no worker {name} known")
+    return {"message": f"Forgot {name}"}
+
+
 def _pool(grow: bool) -> Action:
     def change(board: Dashboard, params: dict[str, Any]) -> dict[str, Any]:
         n = cluster.int_arg(params.get("n"), 1)
@@ -400,6 +419,7 @@ ROUTES = [
     _post("/api/task/rate-limit/{name}", _rate_limit),
     _post("/api/task/timeout/{name}", _timeout),
     _post("/api/worker/shutdown/{worker}", _shutdown),
+    _post("/api/worker/forget/{worker}", _forget),
     _post("/api/worker/pool/grow/{worker}", _pool(grow=True)),
     _post("/api/worker/pool/shrink/{worker}", _pool(grow=False)),
     _post("/api/worker/queue/add-consumer/{worker}", _consumer(add=True)),

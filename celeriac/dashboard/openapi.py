@@ -156,6 +156,9 @@ PATHS: dict[str, dict[str, Any]] = {
         _param("hard", "query", "seconds", "number"),
     ),
     "/api/worker/shutdown/{worker}": _post("shut a worker down", WORKER),
+    "/api/worker/forget/{worker}": _post(
+        "forget an offline worker (409 while it is online)", WORKER
+    ),
     "/api/worker/pool/grow/{worker}": _post(
         "grow a worker's pool", WORKER, _param("n", "query", "processes", "integer")
     ),

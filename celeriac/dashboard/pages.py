@@ -22,6 +22,7 @@ from . import cluster
 from .access import csrf_token, set_csrf_cookie
 from .api import task_filter
 from .bulk import BULK_ACTIONS, bulk_request, count_matches
+from .compare import by_task_name, failures_grouped
 from .context import blocking, dashboard, page_url
 from .metrics import CONTENT_TYPE
 from .queries import get_task, list_tasks, overview, task_types, workers
@@ -62,7 +63,24 @@ def rate(value: Any) -> str:
     return f"{int(value + 0.5):,}"
 
 
-TEMPLATES.env.filters.update(when=_when, json=_json, seconds=_seconds, rate=rate)
+def ago(value: Any, now: float | None = None) -> str:
+    """A time for people, relative: ``12 s ago``, ``3 min ago``, ``2 h ago``, ``in 5 min``."""
+    if not value:
+        return "-"
+    delta = (time.time() if now is None else now) - float(value)
+    span = abs(delta)
+    if span < 90:
+        text = f"{span:.0f} s"
+    elif span < 5400:
+        text = f"{span / 60:.0f} min"
+    elif span < 172_800:
+        text = f"{span / 3600:.0f} h"
+    else:
+        text = f"{span / 86400:.0f} days"
+    return f"{text} ago" if delta >= 0 else f"in {text}"
+
+
+TEMPLATES.env.filters.update(when=_when, json=_json, seconds=_seconds, rate=rate, ago=ago)
 
 
 def render(request: Request, template: str, status: int = 200, **context: Any) -> Response:
@@ -105,7 +123,12 @@ def chart(series: list[dict[str, Any]], width: int = 720, height: int = 120) -> 
                 f"{point['failed']} failed",
             }
         )
-    return {"bars": bars, "width": width, "height": height, "peak": peak}
+    ticks = [
+        {"left": 100.0 * i / max(len(series), 1), "label": _when(point["minute"])[11:16]}
+        for i, point in enumerate(series)
+        if int(point["minute"]) % 600 == 0  # a time every ten minutes
+    ]
+    return {"bars": bars, "width": width, "height": height, "peak": peak, "ticks": ticks}
 
 
 async def overview_page(request: Request) -> Response:
@@ -116,10 +139,14 @@ async def overview_page(request: Request) -> Response:
         queues = await blocking(cluster.queue_rows, board.app)
     except CapabilityUnavailable:  # a broker without presence or paused queues
         queues = []
+    by_name = await blocking(by_task_name, board.store)
+    failures = await blocking(failures_grouped, board.store)
     return render(
         request,
         "overview.html",
         stats=stats,
+        by_name=by_name,
+        failures=failures,
         chart=chart(stats["series"]),
         workers=found,
         online=sum(w["alive"] for w in found),
