@@ -188,9 +188,19 @@ class Supervisor(Pool):
     def _on_exit(self, child: _Child) -> None:
         index, code = child.slot.index, child.process.exitcode
         final = None if child.slot.torn else child.slot.running()  # final: the child is dead
+        stopped = self.terminated.pop(child.process.pid or 0, None)
         if child.killed_for is not None:
             if final is not None and final.task_id == child.killed_for.task_id:
                 self._record_time_limit(child, final)
+        elif stopped is not None:  # recorded REVOKED (terminated) by the revoke command
+            logger.info(
+                "child %s (slot %d) stopped: task %s terminated by remote control; "
+                "a new child takes its slot",
+                child.process.pid,
+                index,
+                stopped,
+            )
+            code = 0  # not a crash: no restart backoff
         elif code != 0 and not self._cold:
             doing = f" while running {final.task_name}[{final.task_id}]" if final else ""
             logger.error(

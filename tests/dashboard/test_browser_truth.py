@@ -79,7 +79,7 @@ def test_actions_show_the_workers_answer_on_a_full_page(
     page (navigation and message, no ?partial=1), marked failed, and a 4xx for a script;
     terminate shows REVOKED (terminated), and a task sent again links to its original and
     back."""
-    client, _worker = cluster
+    client, worker = cluster
     served = Served(client, tmp_path / "dash.sqlite3")
     base = served.url
     try:
@@ -107,6 +107,7 @@ def test_actions_show_the_workers_answer_on_a_full_page(
         page.wait_for_selector(".flash:text('REVOKED (terminated)')", timeout=15_000)
         page.wait_for_selector("#standing .state:text-is('REVOKED (terminated)')", timeout=30_000)
         assert running.state == "REVOKED"
+        assert "died with" not in worker.log  # a terminate is no crash (logged at INFO)
 
         page.click("button:text('Retry (send again)')")
         page.wait_for_selector("#sent-as a", timeout=15_000)
