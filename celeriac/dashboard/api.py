@@ -239,8 +239,9 @@ def answered(replies: list[dict[str, Any]], asked: list[str] | None) -> dict[str
     for reply in replies:
         answers.update(reply)
     if not answers:
-        who = ", ".join(asked) if asked else "no worker"
-        raise Refused(f"{who} did not answer: is it running?", 404)
+        if asked:
+            raise Refused(f"{', '.join(asked)} did not answer within a second: is it running?", 404)
+        raise Refused("no worker answered within a second: is any running?", 404)
     lines, refused = [], 0
     for host, value in sorted(answers.items()):
         if isinstance(value, dict) and "error" in value:
