@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from ..control.waiting import PAGE_MAX
 from ..exceptions import CapabilityUnavailable
 from .merge import FINAL_STATES
 from .queries import workers
@@ -49,7 +50,17 @@ def _backend_says(board: Dashboard, task_id: str) -> dict[str, Any] | None:
     return said
 
 
-def _reserved_by(board: Dashboard, task_id: str) -> str | None:
+def _reserved_by(board: Dashboard, task_id: str, queue: str | None) -> str | None:
+    """The worker holding the task's message unstarted: from the broker's reserved list
+    (one read), or on a broker that cannot list it, from the workers' own answers."""
+    browse = board.app.broker.browse
+    if browse is not None:
+        if not queue:
+            return None
+        for held in browse.messages(queue, "reserved", limit=PAGE_MAX):
+            if held.id == task_id:
+                return (held.holder or "").partition("/")[0] or held.holder  # node/pid/slot
+        return None
     for worker in workers(board.store):
         if not worker["alive"]:
             continue
@@ -84,7 +95,7 @@ def _waiting(board: Dashboard, task: dict[str, Any], noted: dict[str, Any], now:
         else:
             why = "countdown / eta"
         return f"delayed until {_clock(eta)} (in {_span(eta - now)}) because of {why}"
-    holder = _reserved_by(board, task["id"])
+    holder = _reserved_by(board, task["id"], queue)
     if holder is not None:
         return f"reserved by worker {holder}: prefetched, starts when a slot of it is free"
     return f"queued in {queue or 'its queue'} for {_span(now - float(task['seen']))}"
