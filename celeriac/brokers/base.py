@@ -184,8 +184,20 @@ class Broker(ABC):
     def purge_dead(self, queue: str, ids: Sequence[str] | None = None) -> int:
         """Delete dead letters (all, or those ids)."""
 
+    def forget_queue(self, queue: str) -> bool:
+        """Stop listing ``queue`` when it holds nothing (no waiting, delayed, held or dead
+        message); True when :meth:`queues` no longer lists it. A broker that lists only
+        queues with messages (SQLite) has nothing to forget; one that keeps a registry of
+        names (Redis, memory) overrides this; a queue the server itself keeps (RabbitMQ's
+        declared queues) stays: delete it with the server's own tools."""
+        return _empty(self.stats(queue)) and queue not in self.queues()
+
     def close(self) -> None:
         """Release connections and files."""
+
+
+def _empty(stats: QueueStats) -> bool:
+    return not (stats.total_waiting or stats.delayed or stats.in_flight or stats.dead)
 
 
 class QueueAdmin(Protocol):

@@ -99,6 +99,9 @@ class ComposedBroker(AdminBroker):
     def dead_letter(self, consumer: str, tag: str, reason: str) -> None:
         self.delivery.dead_letter(consumer, tag, reason)
 
+    def forget_queue(self, queue: str) -> bool:
+        return self.delivery.forget_queue(queue)
+
     def close(self) -> None:
         try:
             self.delivery.close()

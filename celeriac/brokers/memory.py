@@ -259,6 +259,17 @@ class MemoryBroker(Broker):
                 self._s.enqueued_at.pop(seq, None)
         return len(ready) + len(delayed)
 
+    def forget_queue(self, queue: str) -> bool:
+        s = self._s
+        with s.lock:
+            if s.ready.get(queue) or s.delayed.get(queue) or s.dead.get(queue):
+                return False
+            if any(held.envelope.queue == queue for held in s.held.values()):
+                return False
+            for names in (s.ready, s.delayed, s.dead):
+                names.pop(queue, None)
+        return True
+
     def dead_letters(self, queue: str, limit: int = 100) -> list[DeadLetter]:
         with self._s.lock:
             return list(self._s.dead.get(queue, [])[:limit])

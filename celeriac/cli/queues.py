@@ -9,7 +9,7 @@ from typing import Any
 import click
 import orjson
 
-from ..control.inventory import describe_dead_letter, queue_rows
+from ..control.inventory import describe_dead_letter, queue_rows, remove_queue
 from ..control.waiting import PAGE_MAX, browser, waiting_page
 from ..exceptions import CapabilityUnavailable
 from ..text import counted
@@ -114,6 +114,19 @@ def act(
     click.echo(f"{queue}: {counted(done, 'message')} {verb} of {len(ids)} asked")
     if done < len(ids):
         raise SystemExit(1)  # some ids were not there (any more)
+
+
+@queues.command("remove")
+@click.argument("queue")
+@click.pass_context
+def remove(ctx: click.Context, queue: str) -> None:
+    """Stop listing QUEUE, an empty queue no worker consumes and not paused (a stale name);
+    it comes back by itself when a message is sent to it."""
+    try:
+        remove_queue(app_from(ctx), queue)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"removed {queue}")
 
 
 def _task_text(info: dict[str, Any]) -> str:

@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..brokers.capabilities import require
+from ..control.inventory import remove_queue
 from ..control.waiting import browser, check_kind, waiting_page
 from ..events.worker import forget_presence
 from ..exceptions import CapabilityUnavailable, ConfigurationError
@@ -330,6 +331,12 @@ def _queue_action(kind: str) -> Action:
         if kind == "resume":
             app.control.resume(queue)
             return {"message": f"Resumed {queue}"}
+        if kind == "remove":
+            try:
+                remove_queue(app, queue)
+            except ValueError as exc:
+                raise Refused(str(exc)) from None
+            return {"message": f"Removed {queue} from the list"}
         if kind == "purge":
             purged = counted(app.broker.purge(queue), "message")
             return {"message": f"Purged {purged} from {queue}"}
@@ -431,6 +438,6 @@ ROUTES = [
     ],
     *[
         _post(f"/api/queue/{kind}/{{queue}}", _queue_action(kind))
-        for kind in ("pause", "resume", "purge", "requeue-dead", "purge-dead")
+        for kind in ("pause", "resume", "purge", "requeue-dead", "purge-dead", "remove")
     ],
 ]

@@ -174,6 +174,9 @@ PATHS: dict[str, dict[str, Any]] = {
     "/api/queue/pause/{queue}": _post("pause a queue", QUEUE),
     "/api/queue/resume/{queue}": _post("resume a queue", QUEUE),
     "/api/queue/purge/{queue}": _post("delete the messages waiting in a queue", QUEUE),
+    "/api/queue/remove/{queue}": _post(
+        "stop listing an empty queue no worker consumes (409 otherwise, with why)", QUEUE
+    ),
     "/api/queue/requeue-dead/{queue}": _post(
         "requeue dead letters", QUEUE, _param("ids", "query", "ids, comma-separated; none: all")
     ),

@@ -425,6 +425,9 @@ class RedisBroker(AdminBroker):
         if queue_of(tag):
             self._admin.run(_DEAD_LETTER, queue_of(tag), (tag, reason))
 
+    def forget_queue(self, queue: str) -> bool:
+        return self._admin.forget_queue(queue)
+
     def close(self) -> None:
         if self._cluster is not None:
             self._cluster.close()

@@ -106,3 +106,37 @@ def test_an_offline_worker_is_forgotten_and_an_online_one_is_not(
 
 
 CLI_APP: Celeriac | None = None  # the app `status --forget` runs on (set by the test)
+
+
+def test_an_empty_stale_queue_is_removed_from_the_page_and_the_command_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given queues that once held a message (a memory broker keeps their names), Expect
+    Remove offered for an empty one only, removing it to drop it from the list, a paused
+    one refused with why, and `queues remove` doing the same from the command line."""
+    url = f"memory://stale-{tmp_path.name}"
+    app = Celeriac("stale", broker=url, backend=url, set_as_current=False)
+    try:
+        for queue in ("old", "older", "busy"):
+            app.send_task("proj.add", [1, 1], queue=queue)
+        for queue in ("old", "older"):
+            [held] = app.broker.fetch([queue], "c1", 1, 0.0)
+            app.broker.ack("c1", [held.tag])
+        app.control.pause("older")
+        client = dashboard_client(app, tmp_path)
+        page = client.get("/queues").text
+        assert page.count(">Remove</button>") == 1  # old: busy holds one, older is paused
+        client.cookies.clear()
+        assert client.post("/api/queue/remove/busy", json={}).status_code == 409
+        refused = client.post("/api/queue/remove/older", json={})
+        assert refused.status_code == 409 and "resume it" in refused.json()["error"]
+        assert client.post("/api/queue/remove/old", json={}).status_code == 200
+        assert '/queue/old"' not in client.get("/queues").text
+        app.control.resume("older")
+        monkeypatch.setattr(sys.modules[__name__], "CLI_APP", app)
+        spec = ["-A", "tests.dashboard.test_compare:CLI_APP"]
+        done = CliRunner().invoke(cli, [*spec, "queues", "remove", "older"])
+        assert done.exit_code == 0 and "removed older" in done.output
+        assert app.broker.queues() == ["busy"]
+    finally:
+        app.close()
