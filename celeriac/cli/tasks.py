@@ -11,6 +11,7 @@ import orjson
 from .. import states
 from ..backends.base import TaskMeta
 from ..exceptions import TimeoutError as CeleriacTimeoutError
+from ..text import counted
 from .main import app_from
 
 if TYPE_CHECKING:
@@ -178,4 +179,4 @@ def purge(ctx: click.Context, queues: str | None, force: bool) -> None:
         count = broker.purge(name)
         total += count
         click.echo(f"{name}: {count} purged")
-    click.echo(f"{total} messages purged")
+    click.echo(f"{counted(total, 'message')} purged")

@@ -37,6 +37,7 @@ from ..brokers.base import (
 )
 from ..exceptions import BrokerError, BrokerUnavailable, ConfigurationError
 from ..message import Delivery, Envelope
+from ..text import counted
 from .admin import SQLiteAdmin, SQLiteRevocations
 from .backend import SQLiteBackend
 from .browse import SQLiteBrowser
@@ -279,8 +280,8 @@ class SQLiteBroker(AdminBroker):
         moved: int = conn.execute(f"DELETE FROM {rows}", params).rowcount
         if buried:
             logger.warning(
-                "%d messages dead-lettered: %s after %d deliveries",
-                buried,
+                "%s dead-lettered: %s after %d deliveries",
+                counted(buried, "message"),
                 why,
                 self.max_deliveries,
             )

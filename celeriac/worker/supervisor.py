@@ -245,7 +245,7 @@ class Supervisor(Pool):
             self._orphans.append(consumer)
             return
         if count:
-            logger.warning("handed back %d messages held by %s", count, consumer)
+            logger.warning("handed back %s held by %s", counted(count, "message"), consumer)
 
     def _retry_orphans(self) -> None:
         orphans, self._orphans = self._orphans, []
