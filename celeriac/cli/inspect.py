@@ -129,3 +129,8 @@ def inspect(
         _print_reply(what, host, replies[host])
     count = len(replies)
     click.echo(f"\n{count} node{'s' if count != 1 else ''} online.")
+    if what == "scheduled":
+        click.echo(
+            "Delayed tasks (countdown, eta, retries, rate limits) wait in the broker, not in "
+            "a worker: list them with celeriac queues show QUEUE --delayed"
+        )

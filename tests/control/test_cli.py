@@ -87,6 +87,8 @@ def test_inspect_prints_each_worker_and_json(cluster: list[FakeWorker]) -> None:
     replies = orjson.loads(run("inspect", "registered", "--json").output)
     assert replies == {"w1@host": ["cli.add"], "w2@host": ["cli.add"]}
     assert run("inspect", "nonsense").exit_code == 2
+    scheduled = run("inspect", "scheduled").output  # empty: they wait in the broker
+    assert "celeriac queues show QUEUE --delayed" in scheduled
 
 
 def test_control_commands(cluster: list[FakeWorker]) -> None:
