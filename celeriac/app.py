@@ -5,8 +5,8 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar, overload
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from typing import Any, Literal, ParamSpec, TypeVar, overload
 
 from .backends import Backend, connect_backend, default_backend_url
 from .brokers import Broker, connect_broker
@@ -26,12 +26,13 @@ from .result import AsyncResult as _AsyncResult
 from .result import GroupResult as _GroupResult
 from .routing import Router
 from .serialization import Codec
-from .task import Task
+from .task import AsyncTask, BoundTaskDecorator, Task, TaskDecorator, task_class
 from .urls import redact
 
 logger = logging.getLogger("celeriac")
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 EMBEDDED_BROKER_URL = "sqlite:///celeriac.sqlite3"
 
 
@@ -159,17 +160,27 @@ class Celeriac:
 
     # -- tasks -----------------------------------------------------------------
     @overload
-    def task(self, fun: F) -> Task[Any, Any]: ...
+    def task(self, fun: Callable[P, Coroutine[Any, Any, R]], /) -> AsyncTask[P, R]: ...
     @overload
-    def task(self, **options: Any) -> Callable[[F], Task[Any, Any]]: ...
-    def task(self, fun: Any = None, **options: Any) -> Any:
-        """Register a function as a task: ``@app.task`` or ``@app.task(queue="q")``."""
+    def task(self, fun: Callable[P, R], /) -> Task[P, R]: ...
+    @overload
+    def task(self, /, *, bind: Literal[True], **options: Any) -> BoundTaskDecorator: ...
+    @overload
+    def task(self, /, *, bind: Literal[False] = False, **options: Any) -> TaskDecorator: ...
+    @overload
+    def task(self, fun: Callable[..., Any], /, **options: Any) -> Task[..., Any]: ...
+    def task(self, fun: Any = None, /, **options: Any) -> Any:
+        """Register a function as a task: ``@app.task`` or ``@app.task(queue="q")``.
+
+        The task keeps the function's parameters and return type for type checkers
+        (with ``bind=True``, all but the first, ``self``); see docs/typing.md.
+        """
         if fun is not None and callable(fun):
             return self._register(fun, options)
         return lambda f: self._register(f, options)
 
     def _register(self, fun: Callable[..., Any], options: dict[str, Any]) -> Task[Any, Any]:
-        task: Task[Any, Any] = Task(self, fun, **options)
+        task: Task[Any, Any] = task_class(fun)(self, fun, **options)
         self.tasks[task.name] = task
         return task
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, overload
 
 from .canvas import Signature, chunks, xmap, xstarmap
 from .canvas.eager import run_linked
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 P = ParamSpec("P")
 R = TypeVar("R")
+_P = ParamSpec("_P")  # a task's parameters after the first (the parent's result in a chain)
 
 #: The options ``@app.task(...)`` accepts, with Celery's names and defaults.
 TASK_OPTIONS: dict[str, Any] = {
@@ -252,7 +253,9 @@ class Task(Generic[P, R]):
             else:
                 self._signature.bind(*args, **kwargs)
         except TypeError as exc:
-            raise TypeError(f"{self.name}{self._signature}: {exc}") from None
+            raise TypeError(
+                f"{self.name}{_call_signature(self._signature, self.bind)}: {exc}"
+            ) from None
 
     def build_message(
         self,
@@ -386,11 +389,21 @@ class Task(Generic[P, R]):
         return retry
 
     # -- canvas ------------------------------------------------------------------
+    @overload
+    def s(self, *args: P.args, **kwargs: P.kwargs) -> Signature: ...
+    @overload
+    def s(
+        self: Task[Concatenate[Any, _P], Any], *args: _P.args, **kwargs: _P.kwargs
+    ) -> Signature: ...
     def s(self, *args: Any, **kwargs: Any) -> Signature:
-        """A signature of this task with these (partial) arguments."""
+        """A signature of this task with these (partial) arguments.
+
+        Type checkers accept the task's full arguments, or all but the first, which
+        a chain fills in with the previous task's result.
+        """
         return Signature(self.name, args, kwargs, app=self.app)
 
-    def si(self, *args: Any, **kwargs: Any) -> Signature:
+    def si(self, *args: P.args, **kwargs: P.kwargs) -> Signature:
         """An immutable signature: a parent's result is not prepended to its arguments."""
         return Signature(self.name, args, kwargs, immutable=True, app=self.app)
 
@@ -404,15 +417,71 @@ class Task(Generic[P, R]):
 
     def map(self, it: Any) -> Signature:
         """One ``celeriac.map`` task that calls this task's function on each item."""
-        return xmap(self.s(), it)
+        return xmap(self.signature(), it)
 
     def starmap(self, it: Any) -> Signature:
         """One ``celeriac.starmap`` task that calls this task's function with each item's args."""
-        return xstarmap(self.s(), it)
+        return xstarmap(self.signature(), it)
 
     def chunks(self, it: Any, n: int) -> Signature:
         """A group of ``celeriac.starmap`` tasks over ``it`` (argument tuples), ``n`` per task."""
-        return chunks(self.s(), it, n)
+        return chunks(self.signature(), it, n)
+
+
+class AsyncTask(Task[P, R]):
+    """A task whose function is ``async def``: calling it here gives the coroutine to await;
+    ``delay`` and ``apply_async`` send it as any task, and its result is the awaited value."""
+
+    def __call__(  # type: ignore[override]
+        self, *args: P.args, **kwargs: P.kwargs
+    ) -> Coroutine[Any, Any, R]:
+        return super().__call__(*args, **kwargs)  # type: ignore[return-value]
+
+
+def task_class(fun: Callable[..., Any]) -> type[Task[Any, Any]]:
+    """The class a function registers as: :class:`AsyncTask` for ``async def``."""
+    return AsyncTask if inspect.iscoroutinefunction(fun) else Task
+
+
+class TaskDecorator(Protocol):
+    """What ``@app.task(...)`` returns: turns a function into a task of the same signature."""
+
+    @overload
+    def __call__(self, fun: Callable[_P, Coroutine[Any, Any, R]], /) -> AsyncTask[_P, R]: ...
+    @overload
+    def __call__(self, fun: Callable[_P, R], /) -> Task[_P, R]: ...
+
+
+class BoundTaskDecorator(Protocol):
+    """What ``@app.task(bind=True, ...)`` returns: the first parameter (the task itself,
+    ``self``) is not part of the task's call signature."""
+
+    @overload
+    def __call__(
+        self, fun: Callable[Concatenate[Any, _P], Coroutine[Any, Any, R]], /
+    ) -> AsyncTask[_P, R]: ...
+    @overload
+    def __call__(self, fun: Callable[Concatenate[Any, _P], R], /) -> Task[_P, R]: ...
+
+
+def _call_signature(signature: inspect.Signature, bind: bool) -> str:
+    """The parameters a caller passes, for errors: ``(a: int, b: int)``, no bound ``self``,
+    annotations as written (unquoted under ``from __future__ import annotations``)."""
+    params = [
+        p.replace(annotation=_Written(p.annotation)) if isinstance(p.annotation, str) else p
+        for p in list(signature.parameters.values())[1 if bind else 0 :]
+    ]
+    return str(signature.replace(parameters=params, return_annotation=inspect.Signature.empty))
+
+
+class _Written:
+    """An annotation kept as text, shown without quotes."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
 
 
 def _positional_range(signature: inspect.Signature, bind: bool) -> tuple[int, int] | None:

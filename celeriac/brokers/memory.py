@@ -473,3 +473,9 @@ def reset_memory_brokers() -> None:
     """Forget every in-memory store (for tests)."""
     with _STORES_LOCK:
         _STORES.clear()
+
+
+def discard_memory_broker(url: str) -> None:
+    """Forget the store of one URL: its queues, delayed and dead messages (for tests)."""
+    with _STORES_LOCK:
+        _STORES.pop(url, None)

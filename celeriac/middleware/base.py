@@ -143,6 +143,11 @@ class MiddlewareStack:
         self._items = [m for m in self._items if not isinstance(m, kind)]
         self._resolve()
 
+    def discard(self, middleware: Middleware) -> None:
+        """Remove this one middleware object, if it is there."""
+        self._items = [m for m in self._items if m is not middleware]
+        self._resolve()
+
     def __iter__(self) -> Iterator[Middleware]:
         return iter(self._items)
 
