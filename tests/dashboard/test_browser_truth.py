@@ -60,6 +60,12 @@ def test_states_shown_are_the_backends_with_the_reason(
         assert page.locator("button:text('Retry (send again)')").count() == 0
         page.goto(f"{base}/task/{paused.id}")
         assert "queue held is paused by test" in page.inner_text("#waiting")
+        retrying = client.send_task(f"{APP}.retry_later")
+        wait_until(lambda: _state(base, retrying.id) == "RETRY", 30, "the retry", 0.2)
+        page.goto(f"{base}/task/{retrying.id}")
+        assert "because of retry 1" in page.inner_text("#waiting")
+        page.goto(f"{base}/queue/celeriac?kind=delayed")
+        assert "(retry 1)" in page.inner_text(f"tr[data-id='{retrying.id}']")
 
         page.goto(f"{base}/task/{delayed.id}")
         page.click("button:text('Revoke')")
