@@ -157,6 +157,16 @@ def test_time_limit_failure_shows_on_the_worker_that_ran_it(browser: Any, tmp_pa
         assert "TimeLimitExceeded" in page.inner_text("#live")
         assert page.inner_text("#standing a") == "limited@dash"
         assert _state(served.url, stopped.id) == "FAILURE"
+
+        # A threads pool has a fixed size: not offered, and refused with the worker's words.
+        def answered() -> bool:  # the page knows the pool once the worker answered
+            page.goto(f"{served.url}/worker/limited@dash")
+            return "(threads)" in page.inner_text("#live")
+
+        wait_until(answered, 30, "the worker's answer", 0.5)
+        assert page.locator("button:text('Grow pool +1')").count() == 0
+        grown = httpx.post(f"{served.url}/api/worker/pool/grow/limited@dash", json={"n": 1})
+        assert grown.status_code == 409 and "cannot grow" in grown.json()["error"], grown.text
     finally:
         served.stop()
         worker.kill()
