@@ -28,6 +28,9 @@ from .queries import TaskFilter, get_task, list_tasks, overview, task_types, wor
 from .times import time_range
 
 Action = Callable[[Dashboard, dict[str, Any]], dict[str, Any]]
+#: How long an action waits for the workers' answers: a click, not a page refresh, so a
+#: loaded worker gets longer than a query's second; live workers usually answer in ms.
+ACTION_TIMEOUT = 3.0
 
 
 class _JSON(JSONResponse):
@@ -184,7 +187,7 @@ def _revoke(board: Dashboard, params: dict[str, Any]) -> dict[str, Any]:
     revocations = require(app.broker, app.broker.revocations, "revocations", "revoking tasks")
     revocations.revoke([task_id], float(app.conf.task_revoke_ttl))
     replies = app.control.on_revoke(
-        [task_id], terminate, str(params.get("signal", "SIGTERM")), reply=True
+        [task_id], terminate, str(params.get("signal", "SIGTERM")), True, ACTION_TIMEOUT
     )
     return {"message": _revoked_message(task_id, replies), "replies": replies}
 
@@ -241,8 +244,11 @@ def answered(replies: list[dict[str, Any]], asked: list[str] | None) -> dict[str
         answers.update(reply)
     if not answers:
         if asked:
-            raise Refused(f"{', '.join(asked)} did not answer within a second: is it running?", 404)
-        raise Refused("no worker answered within a second: is any running?", 404)
+            raise Refused(
+                f"{', '.join(asked)} did not answer within {ACTION_TIMEOUT:g} s: is it running?",
+                404,
+            )
+        raise Refused(f"no worker answered within {ACTION_TIMEOUT:g} s: is any running?", 404)
     lines, refused = [], 0
     for host, value in sorted(answers.items()):
         if isinstance(value, dict) and "error" in value:
@@ -261,7 +267,9 @@ def _rate_limit(board: Dashboard, params: dict[str, Any]) -> dict[str, Any]:
     rate = params.get("ratelimit", params.get("rate_limit")) or None
     asked = _destination(params)
     try:
-        replies = board.app.control.rate_limit(params["name"], rate, asked, reply=True)
+        replies = board.app.control.rate_limit(
+            params["name"], rate, asked, reply=True, timeout=ACTION_TIMEOUT
+        )
     except ConfigurationError as exc:  # a rate such as "banana"
         raise ValueError(str(exc)) from None
     return answered(replies, asked)
@@ -270,13 +278,15 @@ def _rate_limit(board: Dashboard, params: dict[str, Any]) -> dict[str, Any]:
 def _timeout(board: Dashboard, params: dict[str, Any]) -> dict[str, Any]:
     soft, hard = cluster.float_arg(params.get("soft")), cluster.float_arg(params.get("hard"))
     asked = _destination(params)
-    replies = board.app.control.time_limit(params["name"], soft, hard, asked, reply=True)
+    replies = board.app.control.time_limit(
+        params["name"], soft, hard, asked, reply=True, timeout=ACTION_TIMEOUT
+    )
     return answered(replies, asked)
 
 
 def _shutdown(board: Dashboard, params: dict[str, Any]) -> dict[str, Any]:
     asked = [params["worker"]]
-    return answered(board.app.control.shutdown(asked, reply=True), asked)
+    return answered(board.app.control.shutdown(asked, reply=True, timeout=ACTION_TIMEOUT), asked)
 
 
 def _forget(board: Dashboard, params: dict[str, Any]) -> dict[str, Any]:
@@ -301,7 +311,9 @@ def _pool(grow: bool) -> Action:
     def change(board: Dashboard, params: dict[str, Any]) -> dict[str, Any]:
         n = cluster.int_arg(params.get("n"), 1)
         control, asked = board.app.control, [params["worker"]]
-        replies = (control.pool_grow if grow else control.pool_shrink)(n, asked, reply=True)
+        replies = (control.pool_grow if grow else control.pool_shrink)(
+            n, asked, reply=True, timeout=ACTION_TIMEOUT
+        )
         return answered(replies, asked)
 
     return change
@@ -314,7 +326,7 @@ def _consumer(add: bool) -> Action:
             raise ValueError("give a queue")
         control, asked = board.app.control, [params["worker"]]
         replies = (control.add_consumer if add else control.cancel_consumer)(
-            queue, asked, reply=True
+            queue, asked, reply=True, timeout=ACTION_TIMEOUT
         )
         return answered(replies, asked)
 

@@ -43,6 +43,8 @@ def test_states_shown_are_the_backends_with_the_reason(
         client.control.pause("held", by="test")
         paused = client.send_task(f"{APP}.add", [2, 2], queue="held")
         wait_until(lambda: unknown.state == "FAILURE", 30, "the unknown task to fail", 0.1)
+        for sent in (delayed, paused):
+            wait_until(lambda s=sent: _state(base, s.id) is not None, 30, "the history", 0.1)
         page = browser.new_page()
         page.goto(f"{base}/task/{unknown.id}")
         page.wait_for_selector("#standing .state:text-is('FAILURE')", timeout=30_000)
