@@ -188,6 +188,7 @@ async def tasks_page(request: Request) -> Response:
         ranges=RANGES,
         query=query,
         bulk_fields={k: v for k, v in query.items() if k in FILTER_FIELDS and v},
+        now=time.time(),  # a task delayed in the broker says until when
         stream=True,
     )
 

@@ -62,6 +62,9 @@ def test_states_shown_are_the_backends_with_the_reason(
         assert page.locator("button:text('Retry (send again)')").count() == 0
         page.goto(f"{base}/task/{paused.id}")
         assert "queue held is paused by test" in page.inner_text("#waiting")
+        page.goto(f"{base}/tasks")
+        listed = page.inner_text(f"table.tasks tr:has(a[href$='{delayed.id}'])")
+        assert "PENDING" in listed and "runs in 10 min" in listed, listed
         retrying = client.send_task(f"{APP}.retry_later")
         wait_until(lambda: _state(base, retrying.id) == "RETRY", 30, "the retry", 0.2)
         page.goto(f"{base}/task/{retrying.id}")
