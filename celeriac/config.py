@@ -175,6 +175,8 @@ SETTINGS: dict[str, tuple[Any, Validator | None]] = {
     "event_args_max_size": (10_000, _positive_int),
     "event_heartbeat_interval": (2.0, _non_negative_number),
     "worker_log_level": ("INFO", None),
+    # one INFO line per finished task (name, id, outcome, runtime), as Celery logs
+    "worker_log_task_outcomes": (True, _bool),
 }
 
 #: Celery settings that mean nothing here, and why; accepted with a warning.

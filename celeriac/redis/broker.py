@@ -75,6 +75,7 @@ from ..brokers.base import AdminBroker
 from ..exceptions import BrokerError, BrokerUnavailable, ConfigurationError
 from ..message import Delivery, Envelope
 from .backend import RedisBackend
+from .browse import RedisBrowser
 from .client import (
     RedisError,
     connect,
@@ -154,6 +155,7 @@ class RedisBroker(AdminBroker):
         self.flags = RedisFlags(self.client, f"{{{p}}}:flags", error)
         self.rates = RedisRates(self.link, p, error)
         self.revocations = revocations
+        self.browse = RedisBrowser(self._admin)
 
     def __repr__(self) -> str:
         return f"<RedisBroker {self.target.url}>"
@@ -422,6 +424,9 @@ class RedisBroker(AdminBroker):
     def dead_letter(self, consumer: str, tag: str, reason: str) -> None:
         if queue_of(tag):
             self._admin.run(_DEAD_LETTER, queue_of(tag), (tag, reason))
+
+    def forget_queue(self, queue: str) -> bool:
+        return self._admin.forget_queue(queue)
 
     def close(self) -> None:
         if self._cluster is not None:
