@@ -200,6 +200,8 @@ SETTINGS: dict[str, tuple[Any, Validator | None]] = {
     "beat_lease_seconds": (10.0, _positive_number),
     "timezone": (None, _timezone),
     "enable_utc": (True, _bool),
+    # one INFO line per finished task (name, id, outcome, runtime), as Celery logs
+    "worker_log_task_outcomes": (True, _bool),
 }
 
 #: Celery settings that mean nothing here, and why; accepted with a warning.

@@ -35,7 +35,7 @@ from ..message import Delivery, Envelope
 
 if TYPE_CHECKING:
     from ..backends.base import Backend, TaskMeta
-    from .capabilities import BeatState, Flags, RateLimits, Revocations, Streams
+    from .capabilities import BeatState, Flags, QueueBrowser, RateLimits, Revocations, Streams
 
 DEFAULT_LEASE_SECONDS = 30.0
 DEFAULT_MAX_DELIVERIES = 5
@@ -97,6 +97,7 @@ class Broker(ABC):
     rates: RateLimits | None = None  # cluster-wide rate-limit slots
     revocations: Revocations | None = None  # revoked task ids; fetch flags them
     beat: BeatState | None = None  # periodic tasks: leader lease, last runs sent atomically
+    browse: QueueBrowser | None = None  # list and act on waiting/delayed/reserved messages
 
     # -- producing ---------------------------------------------------------
     @abstractmethod
@@ -190,8 +191,20 @@ class Broker(ABC):
     def purge_dead(self, queue: str, ids: Sequence[str] | None = None) -> int:
         """Delete dead letters (all, or those ids)."""
 
+    def forget_queue(self, queue: str) -> bool:
+        """Stop listing ``queue`` when it holds nothing (no waiting, delayed, held or dead
+        message); True when :meth:`queues` no longer lists it. A broker that lists only
+        queues with messages (SQLite) has nothing to forget; one that keeps a registry of
+        names (Redis, memory) overrides this; a queue the server itself keeps (RabbitMQ's
+        declared queues) stays: delete it with the server's own tools."""
+        return _empty(self.stats(queue)) and queue not in self.queues()
+
     def close(self) -> None:
         """Release connections and files."""
+
+
+def _empty(stats: QueueStats) -> bool:
+    return not (stats.total_waiting or stats.delayed or stats.in_flight or stats.dead)
 
 
 class QueueAdmin(Protocol):

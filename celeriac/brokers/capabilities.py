@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Literal, Protocol, TypeVar
 
 from ..exceptions import CapabilityUnavailable
 from ..message import Envelope
@@ -200,3 +200,57 @@ __all__ = [
     "Streams",
     "require",
 ]
+
+
+#: What browsing a queue lists: messages ready to run, waiting for their time, or held
+#: by a consumer (prefetched or running).
+Kind = Literal["waiting", "delayed", "reserved"]
+KINDS: tuple[Kind, ...] = ("waiting", "delayed", "reserved")
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """One message of a queue, as browsing lists it (the body is the encoded message)."""
+
+    id: str
+    queue: str
+    priority: int
+    body: bytes
+    kind: Kind
+    since: float | None = None  # waiting: when it became ready
+    eta: float | None = None  # delayed: when it is due
+    holder: str | None = None  # reserved: the consumer that holds it
+    deliveries: int = 0
+
+
+class QueueBrowser(Protocol):
+    """Lists what waits in a queue and acts on single messages (``broker.browse``).
+
+    Offered by the delivering broker itself (not by ``broker_capabilities_url``'s
+    store): memory, SQLite and Redis; RabbitMQ cannot read a queue without taking
+    its messages, so its ``browse`` is ``None``.
+    """
+
+    def messages(
+        self, queue: str, kind: Kind, limit: int = 50, offset: int = 0, newest_first: bool = False
+    ) -> list[Listed]:
+        """A page of the queue's messages of ``kind``: waiting by age, delayed by due time,
+        reserved by when they were taken; oldest (or soonest) first unless ``newest_first``."""
+        ...
+
+    def count(self, queue: str, kind: Kind) -> int:
+        """How many messages of ``kind`` the queue holds."""
+        ...
+
+    def delete(self, queue: str, kind: Kind, ids: Sequence[str]) -> int:
+        """Delete waiting or delayed messages by task id; how many went."""
+        ...
+
+    def run_now(self, queue: str, ids: Sequence[str]) -> int:
+        """Move delayed messages to the back of their queue, due now; how many moved."""
+        ...
+
+    def requeue(self, queue: str, ids: Sequence[str]) -> int:
+        """Take reserved messages from their holder, back to their queue (the holder's
+        later ack is ignored; one it already started may run twice); how many moved."""
+        ...

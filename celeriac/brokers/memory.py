@@ -17,7 +17,7 @@ from typing import Any
 
 from ..message import Delivery, Envelope
 from .base import Broker, DeadLetter, QueueStats
-from .capabilities import BeatRun, Lease
+from .capabilities import BeatRun, Kind, Lease, Listed
 
 
 @dataclass(slots=True)
@@ -78,6 +78,7 @@ class MemoryBroker(Broker):
         self.rates = MemoryRates(store)
         self.revocations = MemoryRevocations(store)
         self.beat = MemoryBeat(self)
+        self.browse = MemoryBrowser(self)
 
     # -- producing ---------------------------------------------------------
     def publish(self, envelopes: Sequence[Envelope]) -> None:
@@ -261,6 +262,17 @@ class MemoryBroker(Broker):
                 self._s.enqueued_at.pop(seq, None)
         return len(ready) + len(delayed)
 
+    def forget_queue(self, queue: str) -> bool:
+        s = self._s
+        with s.lock:
+            if s.ready.get(queue) or s.delayed.get(queue) or s.dead.get(queue):
+                return False
+            if any(held.envelope.queue == queue for held in s.held.values()):
+                return False
+            for names in (s.ready, s.delayed, s.dead):
+                names.pop(queue, None)
+        return True
+
     def dead_letters(self, queue: str, limit: int = 100) -> list[DeadLetter]:
         with self._s.lock:
             return list(self._s.dead.get(queue, [])[:limit])
@@ -284,6 +296,97 @@ class MemoryBroker(Broker):
     def purge_dead(self, queue: str, ids: Sequence[str] | None = None) -> int:
         with self._s.lock:
             return len(self._take_dead(queue, ids))
+
+
+class MemoryBrowser:
+    """Lists and acts on a queue's waiting, delayed and reserved messages."""
+
+    def __init__(self, broker: MemoryBroker) -> None:
+        self._broker = broker
+        self._s = broker._s
+
+    def _all(self, queue: str, kind: Kind) -> list[tuple[Any, Listed]]:
+        """(sort key, message) for every message of ``kind``: the order workers take the
+        waiting ones (highest priority, then oldest), due time, or the order taken."""
+        s = self._s
+        if kind == "waiting":
+            return [
+                ((-env.priority, seq), Listed(env.id, queue, env.priority, env.body, kind,
+                             since=s.enqueued_at.get(seq), deliveries=deliveries))
+                for _, seq, env, deliveries in s.ready.get(queue, [])
+            ]  # fmt: skip
+        if kind == "delayed":
+            return [
+                (due, Listed(env.id, queue, env.priority, env.body, kind, eta=due,
+                             deliveries=deliveries))
+                for due, _, env, deliveries in s.delayed.get(queue, [])
+            ]  # fmt: skip
+        return [
+            (held.seq, Listed(held.envelope.id, queue, held.envelope.priority, held.envelope.body,
+                              kind, holder=held.consumer, deliveries=held.deliveries))
+            for held in s.held.values()
+            if held.envelope.queue == queue
+        ]  # fmt: skip
+
+    def messages(
+        self, queue: str, kind: Kind, limit: int = 50, offset: int = 0, newest_first: bool = False
+    ) -> list[Listed]:
+        with self._s.lock:
+            found = sorted(self._all(queue, kind), key=lambda pair: pair[0], reverse=newest_first)
+        return [listed for _, listed in found[offset : offset + limit]]
+
+    def count(self, queue: str, kind: Kind) -> int:
+        with self._s.lock:
+            return len(self._all(queue, kind))
+
+    def delete(self, queue: str, kind: Kind, ids: Sequence[str]) -> int:
+        wanted = set(ids)
+        s = self._s
+        with s.lock:
+            if kind == "waiting":
+                ready = s.ready.get(queue, [])
+                s.ready[queue] = [entry for entry in ready if entry[2].id not in wanted]
+                heapq.heapify(s.ready[queue])
+                for _, seq, env, _ in ready:
+                    if env.id in wanted:
+                        s.enqueued_at.pop(seq, None)
+                return len(ready) - len(s.ready[queue])
+            if kind == "delayed":
+                delayed = s.delayed.get(queue, [])
+                s.delayed[queue] = [entry for entry in delayed if entry[2].id not in wanted]
+                heapq.heapify(s.delayed[queue])
+                return len(delayed) - len(s.delayed[queue])
+        raise ValueError("a reserved message is its holder's to delete: requeue it first")
+
+    def run_now(self, queue: str, ids: Sequence[str]) -> int:
+        wanted = set(ids)
+        s = self._s
+        now = time.time()
+        with s.lock:
+            heap = s.delayed.get(queue, [])
+            moving = [entry for entry in heap if entry[2].id in wanted]
+            s.delayed[queue] = [entry for entry in heap if entry[2].id not in wanted]
+            heapq.heapify(s.delayed[queue])
+            for _, _, env, deliveries in moving:
+                self._broker._put(env, deliveries, now, eta=now)
+            s.lock.notify_all()
+        return len(moving)
+
+    def requeue(self, queue: str, ids: Sequence[str]) -> int:
+        wanted = set(ids)
+        s = self._s
+        now = time.time()
+        with s.lock:
+            tags = [
+                t
+                for t, h in s.held.items()
+                if h.envelope.queue == queue and h.envelope.id in wanted
+            ]
+            for tag in tags:
+                held = s.held.pop(tag)
+                self._broker._put(held.envelope, held.deliveries - 1, now, eta=now)
+            s.lock.notify_all()
+        return len(tags)
 
 
 class _OnStore:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from .dispatcher import EVENTS_STREAM, EventDispatcher, dispatcher_for
 from .event import (
     EVENT_TYPES,
+    TASK_DELAYED,
     TASK_EVENT_STATES,
     TASK_EVENTS,
     TASK_FAILED,
@@ -40,6 +41,7 @@ __all__ = [
     "EVENT_TYPES",
     "NEWEST",
     "OLDEST",
+    "TASK_DELAYED",
     "TASK_EVENTS",
     "TASK_EVENT_STATES",
     "TASK_FAILED",

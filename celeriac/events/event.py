@@ -39,6 +39,9 @@ TASK_REJECTED = "task-rejected"
 #: ``self.update_state(state=..., meta=...)`` in a running task: ``state`` is the task's
 #: own name for it (PROGRESS...), ``result`` the meta.
 TASK_PROGRESS = "task-progress"
+#: A task put back in the broker's delayed set without running (a rate limit's slot):
+#: no state of its own; ``eta`` says until when and ``reason`` why.
+TASK_DELAYED = "task-delayed"
 WORKER_ONLINE = "worker-online"
 WORKER_HEARTBEAT = "worker-heartbeat"
 WORKER_OFFLINE = "worker-offline"
@@ -57,7 +60,7 @@ TASK_EVENT_STATES: dict[str, str] = {
 }
 TASK_EVENTS = tuple(TASK_EVENT_STATES)
 WORKER_EVENTS = (WORKER_ONLINE, WORKER_HEARTBEAT, WORKER_OFFLINE)
-EVENT_TYPES = TASK_EVENTS + WORKER_EVENTS
+EVENT_TYPES = (*TASK_EVENTS, TASK_DELAYED, *WORKER_EVENTS)
 
 # Wire name -> attribute of Event, where they differ.
 _RENAMED = {"uuid": "task_id"}

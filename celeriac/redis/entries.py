@@ -52,6 +52,11 @@ def _delivery(tag: bytes, entry: bytes, revoked: Any) -> Delivery:
     )
 
 
+def delivery_of(tag: bytes, entry: bytes) -> Delivery:
+    """A stored entry read as a delivery (under ``tag``, which may be empty), not revoked."""
+    return _delivery(tag, entry, False)
+
+
 def dead_letter_of(queue: str, record: bytes) -> DeadLetter:
     a = record.index(b":")
     b = record.index(b":", a + 1)

@@ -38,9 +38,11 @@ from ..brokers.base import (
 )
 from ..exceptions import BrokerError, BrokerUnavailable, ConfigurationError
 from ..message import Delivery, Envelope
+from ..text import counted
 from .admin import SQLiteAdmin, SQLiteRevocations
 from .backend import SQLiteBackend
 from .beat import SQLiteBeat
+from .browse import SQLiteBrowser
 from .db import DEFAULT_BUSY_TIMEOUT, Database, Errors, path_from_url
 from .schema import (
     COPY,
@@ -110,6 +112,7 @@ class SQLiteBroker(AdminBroker):
         self.rates = SQLiteRates(db)
         self.revocations = SQLiteRevocations(db)
         self.beat = SQLiteBeat(db, insert_messages)
+        self.browse = SQLiteBrowser(db)
 
     @property
     def path(self) -> str:
@@ -284,8 +287,8 @@ class SQLiteBroker(AdminBroker):
         moved: int = conn.execute(f"DELETE FROM {rows}", params).rowcount
         if buried:
             logger.warning(
-                "%d messages dead-lettered: %s after %d deliveries",
-                buried,
+                "%s dead-lettered: %s after %d deliveries",
+                counted(buried, "message"),
                 why,
                 self.max_deliveries,
             )

@@ -63,6 +63,8 @@ class Pool(ABC):
         announce: Callable[[str], None],
     ) -> None:
         self.app, self.options, self.state, self.announce = app, options, state, announce
+        # pid -> task id, for processes stopped by terminate: their exit is no crash
+        self.terminated: dict[int, str] = {}
 
     @abstractmethod
     def run(self) -> int:
@@ -114,9 +116,11 @@ class Pool(ABC):
                 continue
             if not slot.pid or slot.pid == os.getpid():
                 return False
+            self.terminated[slot.pid] = task_id
             try:
                 os.kill(slot.pid, number)
             except ProcessLookupError:
+                self.terminated.pop(slot.pid, None)
                 return False
             return True
         return False

@@ -16,6 +16,7 @@ from ..brokers import broker_class
 from ..control.remote import WorkerRemote
 from ..control.state_handle import StateHandle
 from ..exceptions import ConfigurationError
+from ..text import counted
 from ..version import __version__
 from .asyncio_pool import AsyncioPool
 from .autoscale import Autoscaler
@@ -48,7 +49,7 @@ def banner(app: Celeriac, options: WorkerOptions) -> str:
         f"  app:         {app.main or '__main__'}",
         f"  transport:   {app.describe()}",
         f"  pool:        {options.pool}, concurrency {options.concurrency}",
-        f"  prefetch:    {per} per consumer, at most {per * consumers} messages held",
+        f"  prefetch:    {per} per consumer, at most {counted(per * consumers, 'message')} held",
         f"  queues:      {', '.join(options.queues)}",
         f"  time limits: {limits or 'as each task sets them'}",
     ]
