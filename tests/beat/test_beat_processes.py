@@ -39,8 +39,8 @@ def test_three_beats_leader_killed_each_second_sent_once(tmp_path: Path, beat_ur
         time.sleep(max(0.0, killed + 4 - time.time()))
         beats.start("b4")  # and a new beat joins later
         time.sleep(4)
-        beats.stop_all()
         ended = time.time()
+        beats.stop_all()
         runs = beats.runs()
         logs = beats.logs()
     finally:
@@ -49,7 +49,8 @@ def test_three_beats_leader_killed_each_second_sent_once(tmp_path: Path, beat_ur
     # Expect every second's run, from the first to the last, sent exactly once
     assert len(dues) == len(set(dues)), f"duplicates: {sorted(dues)}"
     assert dues == list(range(dues[0], dues[-1] + 1)), f"gaps: {dues}"
-    assert dues[0] <= started + 1.5 and dues[-1] >= ended - 1.5, (started, ended, dues, logs)
+    # from the first lead to the stop (a run due in the last second may still be on its way)
+    assert dues[0] <= started + 1.5 and dues[-1] >= ended - 2.0, (started, ended, dues, logs)
     # ... and the successor took over within one lease (plus its polling, a sixth of one)
     assert successor != leader
     assert took_over - killed <= LEASE * 7 / 6 + 1.0, took_over - killed  # + scheduling slack
