@@ -14,11 +14,14 @@ from __future__ import annotations
 import difflib
 import os
 import warnings
+import zoneinfo
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import orjson
 
+from .backends import check_backend_url
+from .brokers import check_broker_url
 from .exceptions import ConfigurationError
 from .rate import parse_rate
 from .urls import load_object
@@ -52,6 +55,42 @@ def _url(name: str, value: Any) -> Any:
             f"{name} must be a URL such as redis://localhost:6379/0, amqp://guest@localhost//, "
             f"sqlite:///celeriac.sqlite3 or memory://, not {value!r}"
         )
+    return value
+
+
+def _positive_number(name: str, value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ConfigurationError(f"{name} must be a number of seconds > 0, not {value!r}")
+    return float(value)
+
+
+def _timezone(name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    try:
+        zoneinfo.ZoneInfo(str(value))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigurationError(
+            f"{name} {value!r} is not a known time zone: use an IANA name such as "
+            "'Europe/Berlin' or 'UTC' (the tzdata package provides them where the system has none)"
+        ) from None
+    return str(value)
+
+
+def _broker_url(name: str, value: Any) -> Any:
+    if _url(name, value) is not None:
+        check_broker_url(value, name)
+    return value
+
+
+#: Celery's (and django-celery-results') names of backends that need no URL.
+_BACKEND_ALIASES = {"rpc": "rpc://", "django-db": "django-db://", "disabled": "disabled://"}
+
+
+def _backend_url(name: str, value: Any) -> Any:
+    value = _BACKEND_ALIASES.get(value, value)
+    if _url(name, value) is not None:
+        check_backend_url(value)
     return value
 
 
@@ -103,9 +142,9 @@ Validator = Callable[[str, Any], Any]
 
 #: name -> (default, validator); defaults that are mutable are copied per app.
 SETTINGS: dict[str, tuple[Any, Validator | None]] = {
-    "broker_url": (None, _url),
-    "broker_capabilities_url": (None, _url),
-    "result_backend": (None, _url),
+    "broker_url": (None, _broker_url),
+    "broker_capabilities_url": (None, _broker_url),
+    "result_backend": (None, _backend_url),
     "broker_transport_options": ({}, None),
     "broker_connection_retry": (True, None),
     "broker_connection_timeout": (4.0, _non_negative_number),
@@ -149,12 +188,20 @@ SETTINGS: dict[str, tuple[Any, Validator | None]] = {
     "worker_max_memory_per_child": (None, _positive_int),
     "worker_disable_rate_limits": (False, None),
     "worker_shutdown_timeout": (60.0, _non_negative_number),
+    "worker_autoscale_keepalive": (30.0, _non_negative_number),
     "worker_send_task_events": (True, None),
     "task_send_sent_event": (True, None),
     "event_queue_maxlen": (100_000, _positive_int),
     "event_args_max_size": (10_000, _positive_int),
     "event_heartbeat_interval": (2.0, _non_negative_number),
     "worker_log_level": ("INFO", None),
+    # periodic tasks (celeriac.beat)
+    "beat_schedule": ({}, _mapping),
+    "beat_lease_seconds": (10.0, _positive_number),
+    "timezone": (None, _timezone),
+    "enable_utc": (True, _bool),
+    # one INFO line per finished task (name, id, outcome, runtime), as Celery logs
+    "worker_log_task_outcomes": (True, _bool),
 }
 
 #: Celery settings that mean nothing here, and why; accepted with a warning.
@@ -164,8 +211,10 @@ UNNECESSARY: dict[str, str] = {
     "task_create_missing_queues": "queues are always created on first use",
     "broker_connection_retry_on_startup": "workers always retry with backoff at start",
     "worker_enable_remote_control": "control replies cost nothing while idle",
-    "enable_utc": "celeriac keeps every time as a UTC timestamp",
-    "timezone": "celeriac keeps every time as a UTC timestamp",
+    "beat_scheduler": "the beat keeps its schedule and state in the broker",
+    "beat_schedule_filename": "the beat keeps its state in the broker, not a file",
+    "beat_sync_every": "the beat records each run in the broker as it sends it",
+    "beat_max_loop_interval": "the beat wakes at each due time and within 0.5 s of a change",
     "result_chord_join_timeout": "a chord's join is an atomic counter, nothing waits",
     "worker_hijack_root_logger": "celeriac configures only its own loggers",
     "task_reject_on_worker_lost": "a lost worker's tasks always go back to their queue",

@@ -9,12 +9,15 @@ the app module gives it the way to make the default app
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, overload
 
 if TYPE_CHECKING:
     from .app import Celeriac
-    from .task import Task
+    from .task import AsyncTask, BoundTaskDecorator, Task, TaskDecorator
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 _current: Celeriac | None = None
 _make_default_app: Callable[[], Celeriac] | None = None
@@ -72,8 +75,22 @@ class SharedTask:
         return f"<shared task {self.name}>"
 
 
-def shared_task(fun: Any = None, **options: Any) -> Any:
-    """A task that belongs to every app: registered with each app, now and later."""
+@overload
+def shared_task(fun: Callable[P, Coroutine[Any, Any, R]], /) -> AsyncTask[P, R]: ...
+@overload
+def shared_task(fun: Callable[P, R], /) -> Task[P, R]: ...
+@overload
+def shared_task(*, bind: Literal[True], **options: Any) -> BoundTaskDecorator: ...
+@overload
+def shared_task(*, bind: Literal[False] = False, **options: Any) -> TaskDecorator: ...
+@overload
+def shared_task(fun: Callable[..., Any], /, **options: Any) -> Task[..., Any]: ...
+def shared_task(fun: Any = None, /, **options: Any) -> Any:
+    """A task that belongs to every app: registered with each app, now and later.
+
+    It returns a :class:`SharedTask` standing for the current app's copy of the
+    task; type checkers see it as that task (same parameters and result type).
+    """
 
     def register(f: Callable[..., Any]) -> Any:
         _shared_tasks.append((f, options))

@@ -13,12 +13,16 @@
     ├── NotRegistered               a task name no one registered
     ├── TimeoutError                get() waited too long (also builtins.TimeoutError)
     ├── TaskRevokedError            get() on a task that was revoked or expired
+    ├── IncompleteStream            collect() met a task not finished yet
     ├── TaskError                   raised inside a worker, travel back as a task failure
     │   ├── SoftTimeLimitExceeded   the soft time limit; the task may catch it and clean up
     │   ├── TimeLimitExceeded       the hard time limit; the task was stopped
+    │   ├── MaxRetriesExceededError retry() past max_retries, with no exc to raise
     │   └── RemoteError             a task's exception whose type cannot be imported here
     ├── Retry                       raised by Task.retry() to ask for another attempt
-    └── Reject                      raised by a task to refuse its message (dead-letter it)
+    ├── Ignore                      raised by a task: store no state, ack the message
+    └── Reject                      raised by a task to refuse its message (dead-letter it,
+                                    or with requeue=True give it back to its queue)
 
 Driver exceptions (sqlite3, redis, pika) are translated once, at the broker or
 backend boundary: ``raise BrokerError(...) from exc``.
@@ -98,6 +102,11 @@ class TaskRevokedError(CeleriacError):
     """The task was revoked or expired before it ran."""
 
 
+class IncompleteStream(CeleriacError):
+    """``AsyncResult.collect()`` reached a task that has not finished (its children are
+    not known yet): wait for it, or pass ``intermediate=True``."""
+
+
 class TaskError(CeleriacError):
     """A failure of a task itself, recorded as its result."""
 
@@ -108,6 +117,10 @@ class SoftTimeLimitExceeded(TaskError):
 
 class TimeLimitExceeded(TaskError):
     """The task ran past its hard time limit and was stopped."""
+
+
+class MaxRetriesExceededError(TaskError):
+    """``self.retry()`` was called past ``max_retries`` without an ``exc`` to raise."""
 
 
 class RemoteError(TaskError):
@@ -145,6 +158,11 @@ class Retry(CeleriacError):
         self.new_kwargs = new_kwargs
 
 
+class Ignore(CeleriacError):
+    """Raised by a task to end without a state: nothing is stored, the message is acked
+    (as Celery's ``Ignore``: the task recorded its own state, or none is wanted)."""
+
+
 class Reject(CeleriacError):
     """Raised by a task to refuse its message; it goes to dead letters with the reason."""
 
@@ -152,3 +170,21 @@ class Reject(CeleriacError):
         super().__init__(reason)
         self.reason = reason
         self.requeue = requeue
+
+
+class ExceptionInfo:
+    """A task's exception with its formatted traceback: the ``einfo`` of Celery's hooks.
+
+    ``str(einfo)`` is the traceback text, as in Celery.
+    """
+
+    def __init__(self, exception: BaseException, traceback: str | None) -> None:
+        self.exception = exception
+        self.type = type(exception)
+        self.traceback = traceback or f"{type(exception).__name__}: {exception}"
+
+    def __str__(self) -> str:
+        return self.traceback
+
+    def __repr__(self) -> str:
+        return f"<ExceptionInfo {self.exception!r}>"

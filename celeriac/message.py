@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from .exceptions import ConfigurationError, MessageDecodeError
+from .exceptions import ConfigurationError, MessageDecodeError, SerializationError
 from .serialization import Codec, from_wire, to_wire
 
 PROTOCOL_VERSION = 1
@@ -76,8 +76,12 @@ class Message:
     headers: dict[str, Any] = field(default_factory=dict)  # middleware may extend these
 
     def envelope(self, codec: Codec) -> Envelope:
-        """Encode for a broker."""
-        return Envelope(self.id, self.queue, self.priority, encode(self, codec), self.eta)
+        """Encode for a broker; a value the serializer cannot carry names the task."""
+        try:
+            body = encode(self, codec)
+        except SerializationError as exc:
+            raise SerializationError(f"{self.task}[{self.id}]: {exc}") from None
+        return Envelope(self.id, self.queue, self.priority, body, self.eta)
 
     def replace(self, **changes: Any) -> Message:
         """A copy with some fields changed."""

@@ -34,6 +34,7 @@ class Request:
     delivery_info: dict[str, Any] = field(default_factory=dict)
     headers: dict[str, Any] = field(default_factory=dict)
     message: Message | None = None
+    children: list[str] = field(default_factory=list)  # ids of tasks it sent, stored with it
 
     @classmethod
     def from_message(

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import sys
 import time
+from collections import deque
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from . import states
 from .backends.base import TaskMeta, exception_from_dict
 from .current import current_app
-from .exceptions import TaskRevokedError, TimeoutError
+from .exceptions import IncompleteStream, TaskRevokedError, TimeoutError
 
 if TYPE_CHECKING:
     from .app import Celeriac
@@ -134,6 +135,35 @@ class AsyncResult(Generic[R]):
 
     def as_tuple(self) -> tuple[str, None]:
         return (self.id, None)
+
+    @property
+    def children(self) -> list[AsyncResult[Any]]:
+        """The tasks this task sent while it ran, once it has finished (stored with it)."""
+        return [AsyncResult(child, self.app) for child in self._fetch().children]
+
+    def iterdeps(
+        self, intermediate: bool = False
+    ) -> Iterator[tuple[AsyncResult[Any] | None, AsyncResult[Any]]]:
+        """``(parent, result)`` for this task and everything it sent, breadth first."""
+        pending: deque[tuple[AsyncResult[Any] | None, AsyncResult[Any]]] = deque([(None, self)])
+        while pending:
+            parent, node = pending.popleft()
+            yield parent, node
+            if node.ready():
+                pending.extend((node, child) for child in node.children)
+            elif not intermediate:
+                raise IncompleteStream(
+                    f"task {node.id} has not finished, so what it sends is not known yet: "
+                    "wait for it, or collect(intermediate=True)"
+                )
+
+    def collect(
+        self, intermediate: bool = False, **get_options: Any
+    ) -> Iterator[tuple[AsyncResult[Any], Any]]:
+        """``(result, value)`` for this task and every task it sent, recursively, as
+        Celery's ``collect()``; ``get_options`` go to each ``get()``."""
+        for _, node in self.iterdeps(intermediate=intermediate):
+            yield node, node.get(**get_options)
 
 
 class EagerResult(AsyncResult[R]):

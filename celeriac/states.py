@@ -9,6 +9,7 @@ SUCCESS = "SUCCESS"
 FAILURE = "FAILURE"
 RETRY = "RETRY"  # failed an attempt; another is scheduled
 REVOKED = "REVOKED"  # revoked or expired before it finished
+IGNORED = "IGNORED"  # the task raised Ignore: nothing is stored, the message is acked
 
 READY_STATES = frozenset({SUCCESS, FAILURE, REVOKED})
 UNREADY_STATES = frozenset({PENDING, RECEIVED, STARTED, RETRY})

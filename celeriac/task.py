@@ -4,17 +4,37 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    ClassVar,
+    Concatenate,
+    Generic,
+    ParamSpec,
+    Protocol,
+    TypeVar,
+    overload,
+)
 
+from . import states
 from .canvas import Signature, chunks, xmap, xstarmap
 from .canvas.eager import run_linked
-from .exceptions import ConfigurationError, Retry, TaskError
+from .current import current_app
+from .exceptions import (
+    ConfigurationError,
+    ExceptionInfo,
+    MaxRetriesExceededError,
+    Retry,
+    TaskError,
+)
 from .ids import new_id
 from .message import Message, check_priority
+from .progress import report_progress
 from .rate import parse_rate
 from .request import Request, current_request
+from .urls import load_object
 from .worker.eager import run_eagerly
 
 if TYPE_CHECKING:
@@ -23,6 +43,7 @@ if TYPE_CHECKING:
 
 P = ParamSpec("P")
 R = TypeVar("R")
+_P = ParamSpec("_P")  # a task's parameters after the first (the parent's result in a chain)
 
 #: The options ``@app.task(...)`` accepts, with Celery's names and defaults.
 TASK_OPTIONS: dict[str, Any] = {
@@ -48,7 +69,15 @@ TASK_OPTIONS: dict[str, Any] = {
     "serializer": None,
     "typing": True,
     "track_started": None,
+    # Celery 5.5: arguments validated into the pydantic models their annotations name
+    "pydantic": False,
+    "pydantic_strict": False,
+    "pydantic_context": None,
+    "pydantic_dump_kwargs": None,
+    "trail": True,  # accepted for Celery's sake: the tasks a task sends are always recorded
 }
+#: The pydantic layer, named by dotted path: loaded only for ``pydantic=True`` tasks.
+_VALIDATING = "celeriac.validation:validating"
 
 
 _NO_REQUEST = Request()
@@ -91,24 +120,61 @@ class Task(Generic[P, R]):
     serializer: str | None
     typing: bool
     track_started: bool | None
+    pydantic: bool
+    pydantic_strict: bool
+    pydantic_context: dict[str, Any] | None
+    pydantic_dump_kwargs: dict[str, Any] | None
+    trail: bool
 
-    def __init__(self, app: Celeriac, fun: Callable[..., Any], **options: Any) -> None:
+    #: The app a subclass of ``app.Task`` belongs to (see :attr:`Celeriac.Task`).
+    _bound_app: ClassVar[Celeriac | None] = None
+
+    def __init__(
+        self, app: Celeriac | None = None, fun: Callable[..., Any] | None = None, **options: Any
+    ) -> None:
+        """``Task(app, function, **options)`` for ``@app.task``; ``MyTask()`` for a
+        class-based task, whose ``run`` method is the body and whose class attributes
+        are its options (register it with ``app.register_task``)."""
+        cls = type(self)
+        class_based = fun is None
+        if fun is None:
+            if cls.run is Task.run:
+                raise ConfigurationError(
+                    f"{cls.__qualname__} has no run() method: a class-based task defines "
+                    "run(self, ...), the body of the task"
+                )
+            fun = self.run
+            default_name = f"{cls.__module__}.{cls.__name__}"
+        else:
+            default_name = f"{fun.__module__}.{fun.__name__}"
+            if options.get("pydantic"):
+                fun = load_object(_VALIDATING)(
+                    fun,
+                    strict=bool(options.get("pydantic_strict")),
+                    context=options.get("pydantic_context"),
+                    dump_kwargs=options.get("pydantic_dump_kwargs"),
+                )
+            self.run = fun  # type: ignore[method-assign]
         unknown = set(options) - set(TASK_OPTIONS)
         if unknown:
             raise ConfigurationError(
                 f"unknown task option(s) {sorted(unknown)} on {fun.__qualname__}: "
                 f"known options are {sorted(TASK_OPTIONS)}"
             )
-        self.app = app
-        self.run = fun
+        self.app = app or cls._bound_app or current_app()
+        if default_name.startswith("__main__.") and self.app.main:
+            # run as a script: named after the app, as Celery does, so that a worker
+            # importing the module by name knows the same task
+            default_name = f"{self.app.main}.{default_name.partition('.')[2]}"
         self.__wrapped__ = fun
         self.__doc__ = fun.__doc__
         self.__module__ = fun.__module__
-        self.name: str = options.get("name") or f"{fun.__module__}.{fun.__name__}"
+        class_name = getattr(cls, "name", None) if class_based else None
+        self.name: str = options.get("name") or class_name or default_name
         self.is_async = inspect.iscoroutinefunction(fun)
         for key, default in TASK_OPTIONS.items():
-            if key != "name":
-                setattr(self, key, options.get(key, default))
+            if key != "name":  # the option given, else a (sub)class attribute, else the default
+                setattr(self, key, options.get(key, getattr(cls, key, default)))
         if self.priority is not None:
             check_priority(self.priority)
         if self.rate_limit is not None:
@@ -119,6 +185,77 @@ class Task(Generic[P, R]):
 
     def __repr__(self) -> str:
         return f"<task {self.name}>"
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        """The body of the task: the decorated function, or a class-based task's method."""
+        raise NotImplementedError  # replaced by __init__ or overridden by a subclass
+
+    # -- lifecycle hooks: override in a base class (``@app.task(base=MyTask)``) ------------
+    # Called in the process that runs the task, with Celery's signatures: before_start
+    # before the body; the others once the outcome is stored, before the message is acked.
+    def before_start(self, task_id: str, args: Sequence[Any], kwargs: dict[str, Any]) -> None:
+        """The task is about to run."""
+
+    def on_success(
+        self, retval: Any, task_id: str, args: Sequence[Any], kwargs: dict[str, Any]
+    ) -> None:
+        """The task returned ``retval``."""
+
+    def on_failure(
+        self,
+        exc: BaseException,
+        task_id: str,
+        args: Sequence[Any],
+        kwargs: dict[str, Any],
+        einfo: ExceptionInfo,
+    ) -> None:
+        """The task failed with ``exc`` (``einfo.traceback`` is the formatted traceback)."""
+
+    def on_retry(
+        self,
+        exc: BaseException,
+        task_id: str,
+        args: Sequence[Any],
+        kwargs: dict[str, Any],
+        einfo: ExceptionInfo,
+    ) -> None:
+        """The task will run again, after failing with ``exc``."""
+
+    def after_return(
+        self,
+        status: str,
+        retval: Any,
+        task_id: str,
+        args: Sequence[Any],
+        kwargs: dict[str, Any],
+        einfo: ExceptionInfo | None,
+    ) -> None:
+        """After on_success, on_failure or on_retry: ``status`` is the task's state."""
+
+    def update_state(
+        self,
+        task_id: str | None = None,
+        state: str | None = None,
+        meta: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        """Store a state of your own naming and its ``meta`` (JSON) for this task (or
+        ``task_id``): read back by ``AsyncResult(id).state`` and ``.info``, sent as a
+        ``task-progress`` event, shown by the dashboard as the task's progress."""
+        request = self.request
+        task_id = task_id or request.id
+        if task_id is None:
+            raise TaskError(
+                "update_state() outside a running task needs task_id=: which task's state?"
+            )
+        if state is None:
+            raise ConfigurationError("update_state() needs state=, e.g. state='PROGRESS'")
+        if state in states.READY_STATES:
+            raise ConfigurationError(
+                f"update_state(state={state!r}): {sorted(states.READY_STATES)} are the task's "
+                "own outcome; name a state of yours, such as PROGRESS"
+            )
+        report_progress(self.app, task_id, self.name, state, meta, request)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         if self.bind:
@@ -252,7 +389,9 @@ class Task(Generic[P, R]):
             else:
                 self._signature.bind(*args, **kwargs)
         except TypeError as exc:
-            raise TypeError(f"{self.name}{self._signature}: {exc}") from None
+            raise TypeError(
+                f"{self.name}{_call_signature(self._signature, self.bind)}: {exc}"
+            ) from None
 
     def build_message(
         self,
@@ -376,7 +515,7 @@ class Task(Generic[P, R]):
         if limit is not None and request.retries >= limit:
             if exc is not None:
                 raise exc
-            raise TaskError(f"{self.name}[{request.id}] exceeded max_retries={limit}")
+            raise MaxRetriesExceededError(f"{self.name}[{request.id}] exceeded max_retries={limit}")
         if countdown is None and eta is None:
             countdown = self.effective_retry_delay
         when: float | None = countdown if eta is None else _to_timestamp(eta, "eta")
@@ -386,11 +525,21 @@ class Task(Generic[P, R]):
         return retry
 
     # -- canvas ------------------------------------------------------------------
+    @overload
+    def s(self, *args: P.args, **kwargs: P.kwargs) -> Signature: ...
+    @overload
+    def s(
+        self: Task[Concatenate[Any, _P], Any], *args: _P.args, **kwargs: _P.kwargs
+    ) -> Signature: ...
     def s(self, *args: Any, **kwargs: Any) -> Signature:
-        """A signature of this task with these (partial) arguments."""
+        """A signature of this task with these (partial) arguments.
+
+        Type checkers accept the task's full arguments, or all but the first, which
+        a chain fills in with the previous task's result.
+        """
         return Signature(self.name, args, kwargs, app=self.app)
 
-    def si(self, *args: Any, **kwargs: Any) -> Signature:
+    def si(self, *args: P.args, **kwargs: P.kwargs) -> Signature:
         """An immutable signature: a parent's result is not prepended to its arguments."""
         return Signature(self.name, args, kwargs, immutable=True, app=self.app)
 
@@ -404,15 +553,71 @@ class Task(Generic[P, R]):
 
     def map(self, it: Any) -> Signature:
         """One ``celeriac.map`` task that calls this task's function on each item."""
-        return xmap(self.s(), it)
+        return xmap(self.signature(), it)
 
     def starmap(self, it: Any) -> Signature:
         """One ``celeriac.starmap`` task that calls this task's function with each item's args."""
-        return xstarmap(self.s(), it)
+        return xstarmap(self.signature(), it)
 
     def chunks(self, it: Any, n: int) -> Signature:
         """A group of ``celeriac.starmap`` tasks over ``it`` (argument tuples), ``n`` per task."""
-        return chunks(self.s(), it, n)
+        return chunks(self.signature(), it, n)
+
+
+class AsyncTask(Task[P, R]):
+    """A task whose function is ``async def``: calling it here gives the coroutine to await;
+    ``delay`` and ``apply_async`` send it as any task, and its result is the awaited value."""
+
+    def __call__(  # type: ignore[override]
+        self, *args: P.args, **kwargs: P.kwargs
+    ) -> Coroutine[Any, Any, R]:
+        return super().__call__(*args, **kwargs)  # type: ignore[return-value]
+
+
+def task_class(fun: Callable[..., Any]) -> type[Task[Any, Any]]:
+    """The class a function registers as: :class:`AsyncTask` for ``async def``."""
+    return AsyncTask if inspect.iscoroutinefunction(fun) else Task
+
+
+class TaskDecorator(Protocol):
+    """What ``@app.task(...)`` returns: turns a function into a task of the same signature."""
+
+    @overload
+    def __call__(self, fun: Callable[_P, Coroutine[Any, Any, R]], /) -> AsyncTask[_P, R]: ...
+    @overload
+    def __call__(self, fun: Callable[_P, R], /) -> Task[_P, R]: ...
+
+
+class BoundTaskDecorator(Protocol):
+    """What ``@app.task(bind=True, ...)`` returns: the first parameter (the task itself,
+    ``self``) is not part of the task's call signature."""
+
+    @overload
+    def __call__(
+        self, fun: Callable[Concatenate[Any, _P], Coroutine[Any, Any, R]], /
+    ) -> AsyncTask[_P, R]: ...
+    @overload
+    def __call__(self, fun: Callable[Concatenate[Any, _P], R], /) -> Task[_P, R]: ...
+
+
+def _call_signature(signature: inspect.Signature, bind: bool) -> str:
+    """The parameters a caller passes, for errors: ``(a: int, b: int)``, no bound ``self``,
+    annotations as written (unquoted under ``from __future__ import annotations``)."""
+    params = [
+        p.replace(annotation=_Written(p.annotation)) if isinstance(p.annotation, str) else p
+        for p in list(signature.parameters.values())[1 if bind else 0 :]
+    ]
+    return str(signature.replace(parameters=params, return_annotation=inspect.Signature.empty))
+
+
+class _Written:
+    """An annotation kept as text, shown without quotes."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
 
 
 def _positional_range(signature: inspect.Signature, bind: bool) -> tuple[int, int] | None:

@@ -46,6 +46,8 @@ class TaskMeta:
     root_id: str | None = None
     group_id: str | None = None
     children: list[str] = field(default_factory=list)
+    #: The queue of the client that waits for this result (``rpc://``); never stored.
+    reply_to: str | None = None
     date_received: float | None = None
     date_started: float | None = None
     date_done: float | None = None
@@ -68,7 +70,7 @@ class TaskMeta:
         return cls(**values)
 
 
-_META_FIELDS = tuple(f.name for f in fields(TaskMeta))
+_META_FIELDS = tuple(f.name for f in fields(TaskMeta) if f.name != "reply_to")
 
 
 def exception_to_dict(exc: BaseException) -> dict[str, Any]:
@@ -118,8 +120,17 @@ class Backend(ABC):
     #: (SQLite): see ``Broker.fork_sensitive``.
     fork_sensitive: bool = False
 
+    #: Whether results go back to the client that sent the task, which must then name
+    #: itself in each message (``reply_to``): Celery's ``rpc://``.
+    replies_to_sender: bool = False
+
     def __init__(self, codec: Codec) -> None:
         self.codec = codec
+
+    @property
+    def reply_to(self) -> str | None:
+        """Where a worker sends this client's results (``replies_to_sender`` backends)."""
+        return None
 
     @classmethod
     def options_from(cls, conf: Settings) -> dict[str, Any]:

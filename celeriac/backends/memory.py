@@ -116,3 +116,9 @@ class MemoryBackend(Backend):
                 chord.fired = True
                 return True
             return False
+
+
+def discard_memory_backend(url: str) -> None:
+    """Forget the results stored under one URL (for tests)."""
+    with _STORES_LOCK:
+        _STORES.pop(url, None)

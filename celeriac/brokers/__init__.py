@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..exceptions import ConfigurationError
-from ..urls import load_object, redact, scheme_of
+from ..urls import load_object, parse_url, redact, scheme_of
 from .base import Broker, DeadLetter, QueueStats
 from .composed import ComposedBroker
 
@@ -19,9 +19,14 @@ _SCHEMES = {
     "rediss": "celeriac.redis.broker:RedisBroker",
     "redis+sentinel": "celeriac.redis.broker:RedisBroker",
     "redis+cluster": "celeriac.redis.broker:RedisBroker",
+    "sentinel": "celeriac.redis.broker:RedisBroker",  # kombu's sentinel://h1;sentinel://h2
     "amqp": "celeriac.rabbitmq.broker:AMQPBroker",
     "amqps": "celeriac.rabbitmq.broker:AMQPBroker",
+    "pyamqp": "celeriac.rabbitmq.broker:AMQPBroker",  # Celery's names for amqp://
+    "librabbitmq": "celeriac.rabbitmq.broker:AMQPBroker",
 }
+#: Schemes whose URL is one server's: host, port, user, password, and a vhost or db.
+_SERVER_SCHEMES = {"amqp", "amqps", "pyamqp", "librabbitmq", "redis", "rediss"}
 
 
 def _spec(url: str) -> str:
@@ -32,6 +37,28 @@ def _spec(url: str) -> str:
             f"{', '.join(s + '://' for s in _SCHEMES)}"
         )
     return spec
+
+
+def check_broker_url(url: str, setting: str = "broker_url") -> None:
+    """Refuse, naming the part, a broker URL that cannot work: the scheme, the port, a
+    Redis database that is not a number. Nothing is connected or imported."""
+    _spec(url)
+    check_server_url(url, setting)
+
+
+def check_server_url(url: str, setting: str) -> None:
+    """Read an amqp:// or redis:// URL as kombu does, refusing what cannot work."""
+    scheme = scheme_of(url)
+    if scheme not in _SERVER_SCHEMES:
+        return
+    parsed = parse_url(url, setting)
+    if parsed.scheme.startswith("redis"):
+        db = parsed.path.strip("/")
+        if db and not db.isdigit():
+            raise ConfigurationError(
+                f"{setting} {redact(url)!r}: the database {db!r} (the URL's path) is not a "
+                "number: use redis://host:6379/0"
+            )
 
 
 def broker_class(url: str) -> type[Broker]:
@@ -73,5 +100,7 @@ __all__ = [
     "DeadLetter",
     "QueueStats",
     "broker_class",
+    "check_broker_url",
+    "check_server_url",
     "connect_broker",
 ]

@@ -35,7 +35,7 @@ from ..message import Delivery, Envelope
 
 if TYPE_CHECKING:
     from ..backends.base import Backend, TaskMeta
-    from .capabilities import Flags, RateLimits, Revocations, Streams
+    from .capabilities import BeatState, Flags, QueueBrowser, RateLimits, Revocations, Streams
 
 DEFAULT_LEASE_SECONDS = 30.0
 DEFAULT_MAX_DELIVERIES = 5
@@ -84,12 +84,20 @@ class Broker(ABC):
     #: (SQLite's process-wide mutexes): background threads of a forking process then
     #: call it under a lock forks wait for (:mod:`celeriac.events.forksafe`).
     fork_sensitive: bool = False
+    #: Whether it has AMQP exchanges, so a route may name an exchange and a routing key
+    #: that bindings declared in ``task_queues`` resolve to a queue (RabbitMQ); elsewhere a
+    #: route must name a queue (:mod:`celeriac.routing`).
+    routes_by_exchange: bool = False
+    #: Whether it can carry results back to the client that sent a task (``rpc://``).
+    carries_replies: bool = False
 
     # -- capabilities (celeriac.brokers.capabilities): None where the broker has none --
     streams: Streams | None = None  # events, control commands, replies
     flags: Flags | None = None  # paused queues, worker presence, stopped tasks
     rates: RateLimits | None = None  # cluster-wide rate-limit slots
     revocations: Revocations | None = None  # revoked task ids; fetch flags them
+    beat: BeatState | None = None  # periodic tasks: leader lease, last runs sent atomically
+    browse: QueueBrowser | None = None  # list and act on waiting/delayed/reserved messages
 
     # -- producing ---------------------------------------------------------
     @abstractmethod
@@ -183,8 +191,20 @@ class Broker(ABC):
     def purge_dead(self, queue: str, ids: Sequence[str] | None = None) -> int:
         """Delete dead letters (all, or those ids)."""
 
+    def forget_queue(self, queue: str) -> bool:
+        """Stop listing ``queue`` when it holds nothing (no waiting, delayed, held or dead
+        message); True when :meth:`queues` no longer lists it. A broker that lists only
+        queues with messages (SQLite) has nothing to forget; one that keeps a registry of
+        names (Redis, memory) overrides this; a queue the server itself keeps (RabbitMQ's
+        declared queues) stays: delete it with the server's own tools."""
+        return _empty(self.stats(queue)) and queue not in self.queues()
+
     def close(self) -> None:
         """Release connections and files."""
+
+
+def _empty(stats: QueueStats) -> bool:
+    return not (stats.total_waiting or stats.delayed or stats.in_flight or stats.dead)
 
 
 class QueueAdmin(Protocol):

@@ -9,6 +9,7 @@ offers as capability objects on typed attributes, ``None`` where it has none::
     broker.flags         Flags        paused queues, worker presence, stopped tasks
     broker.rates         RateLimits   cluster-wide rate-limit slots
     broker.revocations   Revocations  revoked task ids, with a time to live
+    broker.beat          BeatState    the periodic-task leader's lease, each entry's last run
 
 Callers ask the object (``if broker.streams is not None``), never its URL.
 A caller that cannot do without one takes it through :func:`require`, which
@@ -17,15 +18,19 @@ that names the broker, the capability and what to configure.
 
 Memory, SQLite, Redis and RabbitMQ brokers offer all four. With
 ``broker_capabilities_url`` set, a broker takes them from that store instead
-(:mod:`celeriac.brokers.composed`).
+(:mod:`celeriac.brokers.composed`). ``beat`` is apart: recording a run and
+sending its message are one atomic step, so only the delivery broker itself can
+offer it (memory, SQLite, Redis without Cluster, RabbitMQ).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, Protocol, TypeVar
 
 from ..exceptions import CapabilityUnavailable
+from ..message import Envelope
 from ..urls import redact
 
 if TYPE_CHECKING:
@@ -102,11 +107,72 @@ class Revocations(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Lease:
+    """Who leads the beat, and until when (Unix seconds; in the past once ended)."""
+
+    holder: str
+    until: float
+
+
+@dataclass(frozen=True)
+class BeatRun:
+    """One run of a periodic task: the entry, its due time, and what to send (None: skip it)."""
+
+    entry: str
+    due_ms: int  # Unix milliseconds: with the entry, the run's name
+    envelope: Envelope | None
+
+
+class BeatState(Protocol):
+    """The periodic-task scheduler's shared state (:mod:`celeriac.beat`).
+
+    One lease names the leader. Each entry's last run is a due time that only
+    moves forward: :meth:`record` moves it and publishes the run's message in
+    one atomic step, so a run is sent once even when two processes both believe
+    they lead (during a takeover) or a leader dies between two calls.
+    """
+
+    def hold(self, holder: str, seconds: float) -> Lease:
+        """Take or renew the lease for ``seconds`` when it is free, ended or ``holder``'s.
+
+        Returns the lease as it is now: ``holder``'s when taken, another's when not.
+        """
+        ...
+
+    def lease(self) -> Lease | None:
+        """The current or last lease, None when no beat ever led."""
+        ...
+
+    def release(self, holder: str) -> None:
+        """End ``holder``'s lease now: kept with an empty holder, so a successor knows
+        when the last leader stopped (and that it stopped rather than died)."""
+        ...
+
+    def record(self, runs: Sequence[BeatRun]) -> list[bool]:
+        """Record each run whose due time is after its entry's last run, publishing its
+        envelope in the same atomic step; for each run, whether it was recorded.
+
+        The leader calls it. Where the store has a compare-and-set (memory, SQLite,
+        Redis) any caller is safe; RabbitMQ records only for the connection that holds
+        the lease (an exclusive queue), and returns False for every run otherwise."""
+        ...
+
+    def last_runs(self) -> dict[str, int]:
+        """Each entry's last recorded due time (Unix milliseconds)."""
+        ...
+
+    def forget(self, entry: str) -> None:
+        """Drop an entry's last run (a removed entry)."""
+        ...
+
+
 _NOUNS = {
     "streams": "streams",
     "flags": "flags",
     "rates": "rate-limit state",
     "revocations": "revocations",
+    "beat": "periodic-task state",
 }
 
 
@@ -125,9 +191,66 @@ def require(broker: Broker, offered: T | None, capability: str, purpose: str) ->
 
 __all__ = [
     "CAPABILITIES",
+    "BeatRun",
+    "BeatState",
     "Flags",
+    "Lease",
     "RateLimits",
     "Revocations",
     "Streams",
     "require",
 ]
+
+
+#: What browsing a queue lists: messages ready to run, waiting for their time, or held
+#: by a consumer (prefetched or running).
+Kind = Literal["waiting", "delayed", "reserved"]
+KINDS: tuple[Kind, ...] = ("waiting", "delayed", "reserved")
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """One message of a queue, as browsing lists it (the body is the encoded message)."""
+
+    id: str
+    queue: str
+    priority: int
+    body: bytes
+    kind: Kind
+    since: float | None = None  # waiting: when it became ready
+    eta: float | None = None  # delayed: when it is due
+    holder: str | None = None  # reserved: the consumer that holds it
+    deliveries: int = 0
+
+
+class QueueBrowser(Protocol):
+    """Lists what waits in a queue and acts on single messages (``broker.browse``).
+
+    Offered by the delivering broker itself (not by ``broker_capabilities_url``'s
+    store): memory, SQLite and Redis; RabbitMQ cannot read a queue without taking
+    its messages, so its ``browse`` is ``None``.
+    """
+
+    def messages(
+        self, queue: str, kind: Kind, limit: int = 50, offset: int = 0, newest_first: bool = False
+    ) -> list[Listed]:
+        """A page of the queue's messages of ``kind``: waiting by age, delayed by due time,
+        reserved by when they were taken; oldest (or soonest) first unless ``newest_first``."""
+        ...
+
+    def count(self, queue: str, kind: Kind) -> int:
+        """How many messages of ``kind`` the queue holds."""
+        ...
+
+    def delete(self, queue: str, kind: Kind, ids: Sequence[str]) -> int:
+        """Delete waiting or delayed messages by task id; how many went."""
+        ...
+
+    def run_now(self, queue: str, ids: Sequence[str]) -> int:
+        """Move delayed messages to the back of their queue, due now; how many moved."""
+        ...
+
+    def requeue(self, queue: str, ids: Sequence[str]) -> int:
+        """Take reserved messages from their holder, back to their queue (the holder's
+        later ack is ignored; one it already started may run twice); how many moved."""
+        ...

@@ -52,6 +52,8 @@ class ComposedBroker(AdminBroker):
         self.flags = _first(store.flags, delivery.flags)
         self.rates = _first(store.rates, delivery.rates)
         self.revocations = _first(store.revocations, delivery.revocations)
+        self.beat = delivery.beat  # a run is recorded with its send: the delivering broker's
+        self.browse = delivery.browse  # the messages are the delivering broker's
         # the store's revocations, which the delivering broker's fetch cannot see
         self._revocations_elsewhere: Revocations | None = store.revocations
 
@@ -97,6 +99,9 @@ class ComposedBroker(AdminBroker):
 
     def dead_letter(self, consumer: str, tag: str, reason: str) -> None:
         self.delivery.dead_letter(consumer, tag, reason)
+
+    def forget_queue(self, queue: str) -> bool:
+        return self.delivery.forget_queue(queue)
 
     def close(self) -> None:
         try:

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..message import Delivery, Envelope
 from .base import Broker, DeadLetter, QueueStats
+from .capabilities import BeatRun, Kind, Lease, Listed
 
 
 @dataclass(slots=True)
@@ -43,6 +44,8 @@ class _Store:
     streams: dict[str, list[tuple[int, bytes]]] = field(default_factory=dict)
     stream_seq: itertools.count = field(default_factory=lambda: itertools.count(1))  # type: ignore[type-arg]
     flags: dict[str, str] = field(default_factory=dict)
+    beat_lease: Lease | None = None
+    beat_last: dict[str, int] = field(default_factory=dict)  # entry -> last due (ms)
 
 
 _STORES: dict[str, _Store] = {}
@@ -74,6 +77,8 @@ class MemoryBroker(Broker):
         self.flags = MemoryFlags(store)
         self.rates = MemoryRates(store)
         self.revocations = MemoryRevocations(store)
+        self.beat = MemoryBeat(self)
+        self.browse = MemoryBrowser(self)
 
     # -- producing ---------------------------------------------------------
     def publish(self, envelopes: Sequence[Envelope]) -> None:
@@ -257,6 +262,17 @@ class MemoryBroker(Broker):
                 self._s.enqueued_at.pop(seq, None)
         return len(ready) + len(delayed)
 
+    def forget_queue(self, queue: str) -> bool:
+        s = self._s
+        with s.lock:
+            if s.ready.get(queue) or s.delayed.get(queue) or s.dead.get(queue):
+                return False
+            if any(held.envelope.queue == queue for held in s.held.values()):
+                return False
+            for names in (s.ready, s.delayed, s.dead):
+                names.pop(queue, None)
+        return True
+
     def dead_letters(self, queue: str, limit: int = 100) -> list[DeadLetter]:
         with self._s.lock:
             return list(self._s.dead.get(queue, [])[:limit])
@@ -280,6 +296,97 @@ class MemoryBroker(Broker):
     def purge_dead(self, queue: str, ids: Sequence[str] | None = None) -> int:
         with self._s.lock:
             return len(self._take_dead(queue, ids))
+
+
+class MemoryBrowser:
+    """Lists and acts on a queue's waiting, delayed and reserved messages."""
+
+    def __init__(self, broker: MemoryBroker) -> None:
+        self._broker = broker
+        self._s = broker._s
+
+    def _all(self, queue: str, kind: Kind) -> list[tuple[Any, Listed]]:
+        """(sort key, message) for every message of ``kind``: the order workers take the
+        waiting ones (highest priority, then oldest), due time, or the order taken."""
+        s = self._s
+        if kind == "waiting":
+            return [
+                ((-env.priority, seq), Listed(env.id, queue, env.priority, env.body, kind,
+                             since=s.enqueued_at.get(seq), deliveries=deliveries))
+                for _, seq, env, deliveries in s.ready.get(queue, [])
+            ]  # fmt: skip
+        if kind == "delayed":
+            return [
+                (due, Listed(env.id, queue, env.priority, env.body, kind, eta=due,
+                             deliveries=deliveries))
+                for due, _, env, deliveries in s.delayed.get(queue, [])
+            ]  # fmt: skip
+        return [
+            (held.seq, Listed(held.envelope.id, queue, held.envelope.priority, held.envelope.body,
+                              kind, holder=held.consumer, deliveries=held.deliveries))
+            for held in s.held.values()
+            if held.envelope.queue == queue
+        ]  # fmt: skip
+
+    def messages(
+        self, queue: str, kind: Kind, limit: int = 50, offset: int = 0, newest_first: bool = False
+    ) -> list[Listed]:
+        with self._s.lock:
+            found = sorted(self._all(queue, kind), key=lambda pair: pair[0], reverse=newest_first)
+        return [listed for _, listed in found[offset : offset + limit]]
+
+    def count(self, queue: str, kind: Kind) -> int:
+        with self._s.lock:
+            return len(self._all(queue, kind))
+
+    def delete(self, queue: str, kind: Kind, ids: Sequence[str]) -> int:
+        wanted = set(ids)
+        s = self._s
+        with s.lock:
+            if kind == "waiting":
+                ready = s.ready.get(queue, [])
+                s.ready[queue] = [entry for entry in ready if entry[2].id not in wanted]
+                heapq.heapify(s.ready[queue])
+                for _, seq, env, _ in ready:
+                    if env.id in wanted:
+                        s.enqueued_at.pop(seq, None)
+                return len(ready) - len(s.ready[queue])
+            if kind == "delayed":
+                delayed = s.delayed.get(queue, [])
+                s.delayed[queue] = [entry for entry in delayed if entry[2].id not in wanted]
+                heapq.heapify(s.delayed[queue])
+                return len(delayed) - len(s.delayed[queue])
+        raise ValueError("a reserved message is its holder's to delete: requeue it first")
+
+    def run_now(self, queue: str, ids: Sequence[str]) -> int:
+        wanted = set(ids)
+        s = self._s
+        now = time.time()
+        with s.lock:
+            heap = s.delayed.get(queue, [])
+            moving = [entry for entry in heap if entry[2].id in wanted]
+            s.delayed[queue] = [entry for entry in heap if entry[2].id not in wanted]
+            heapq.heapify(s.delayed[queue])
+            for _, _, env, deliveries in moving:
+                self._broker._put(env, deliveries, now, eta=now)
+            s.lock.notify_all()
+        return len(moving)
+
+    def requeue(self, queue: str, ids: Sequence[str]) -> int:
+        wanted = set(ids)
+        s = self._s
+        now = time.time()
+        with s.lock:
+            tags = [
+                t
+                for t, h in s.held.items()
+                if h.envelope.queue == queue and h.envelope.id in wanted
+            ]
+            for tag in tags:
+                held = s.held.pop(tag)
+                self._broker._put(held.envelope, held.deliveries - 1, now, eta=now)
+            s.lock.notify_all()
+        return len(tags)
 
 
 class _OnStore:
@@ -365,7 +472,62 @@ class MemoryFlags(_OnStore):
             return {k: v for k, v in self._s.flags.items() if k.startswith(prefix)}
 
 
+class MemoryBeat:
+    """The beat's lease and last runs, under the store's lock with the queues."""
+
+    def __init__(self, broker: MemoryBroker) -> None:
+        self._broker = broker
+        self._s = broker._s
+
+    def hold(self, holder: str, seconds: float) -> Lease:
+        now = time.time()
+        with self._s.lock:
+            lease = self._s.beat_lease
+            if lease is None or lease.until <= now or lease.holder == holder:
+                lease = self._s.beat_lease = Lease(holder, now + seconds)
+            return lease
+
+    def lease(self) -> Lease | None:
+        with self._s.lock:
+            return self._s.beat_lease
+
+    def release(self, holder: str) -> None:
+        with self._s.lock:
+            lease = self._s.beat_lease
+            if lease is not None and lease.holder == holder:
+                self._s.beat_lease = Lease("", min(lease.until, time.time()))
+
+    def record(self, runs: Sequence[BeatRun]) -> list[bool]:
+        now = time.time()
+        taken: list[bool] = []
+        with self._s.lock:
+            last = self._s.beat_last
+            for run in runs:
+                fresh = run.due_ms > last.get(run.entry, -1)
+                if fresh:
+                    last[run.entry] = run.due_ms
+                    if run.envelope is not None:
+                        self._broker._put(run.envelope, 0, now)
+                taken.append(fresh)
+            self._s.lock.notify_all()
+        return taken
+
+    def last_runs(self) -> dict[str, int]:
+        with self._s.lock:
+            return dict(self._s.beat_last)
+
+    def forget(self, entry: str) -> None:
+        with self._s.lock:
+            self._s.beat_last.pop(entry, None)
+
+
 def reset_memory_brokers() -> None:
     """Forget every in-memory store (for tests)."""
     with _STORES_LOCK:
         _STORES.clear()
+
+
+def discard_memory_broker(url: str) -> None:
+    """Forget the store of one URL: its queues, delayed and dead messages (for tests)."""
+    with _STORES_LOCK:
+        _STORES.pop(url, None)

@@ -92,9 +92,9 @@ def with_error_arguments(
     run = task.run
     proxy = copy.copy(task)
     if task.bind:
-        proxy.run = lambda self, *args, **kwargs: run(self, *prefix, *args, **kwargs)
+        proxy.run = lambda self, *args, **kwargs: run(self, *prefix, *args, **kwargs)  # type: ignore[method-assign]
     else:
-        proxy.run = lambda *args, **kwargs: run(*prefix, *args, **kwargs)
+        proxy.run = lambda *args, **kwargs: run(*prefix, *args, **kwargs)  # type: ignore[method-assign]
     return proxy
 
 

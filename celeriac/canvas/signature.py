@@ -19,7 +19,7 @@ each task its id up front), ``_messages`` (the messages that start the node),
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from ..current import current_app
 from ..exceptions import ConfigurationError
@@ -364,8 +364,11 @@ def signature(
 _TYPES: dict[str, type[Signature]] = {}
 
 
-def register_type(cls: type[Signature]) -> type[Signature]:
-    """Make ``from_dict`` rebuild this workflow type."""
+_Workflow = TypeVar("_Workflow", bound=type["Signature"])
+
+
+def register_type(cls: _Workflow) -> _Workflow:
+    """Make ``from_dict`` rebuild this workflow type (the class is returned as it is)."""
     assert cls.subtask_type is not None
     _TYPES[cls.subtask_type] = cls
     return cls

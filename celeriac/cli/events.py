@@ -29,6 +29,9 @@ def _line(event: Event) -> str:
         extra = ""
         if event.type == WORKER_HEARTBEAT or event.active is not None:
             extra = f" active={event.active} processed={event.processed} pool={event.pool_size}"
+        elif event.type.startswith("beat-"):  # the beat's: entry, due, leader...
+            shown = {"uuid": event.task_id, **event.extra} if event.task_id else event.extra
+            extra = "".join(f" {k}={_short(v)}" for k, v in shown.items())
         return f"{when}  {event.type:15} {host}{extra}"
     task = f"{event.name or '?'}[{event.task_id}]"
     details = []

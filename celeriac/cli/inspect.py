@@ -7,7 +7,8 @@ from typing import Any
 
 import click
 
-from ..events.worker import MISSED_BEATS, WorkerStatus, read_presence
+from ..beat import current_leader
+from ..events.worker import MISSED_BEATS, WorkerStatus, forget_presence, read_presence
 from ..urls import redact
 from ._cluster import (
     EXIT_NO_ANSWER,
@@ -40,10 +41,21 @@ def _status_row(worker: WorkerStatus) -> str:
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
+@click.option("--forget", "forget", metavar="WORKER", help="forget this lost worker first")
 @click.pass_context
-def status(ctx: click.Context, as_json: bool) -> None:
-    """The workers online, with their queues and load (from heartbeats, no broadcast)."""
+def status(ctx: click.Context, as_json: bool, forget: str | None) -> None:
+    """The workers online, with their queues and load (from heartbeats, no broadcast).
+    A lost worker is listed for an hour; --forget NAME drops it now."""
     app = app_from(ctx)
+    if forget:
+        try:
+            forgotten = forget_presence(app.broker, forget)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+        if not forgotten:
+            raise click.ClickException(f"no worker {forget} is known: see celeriac status")
+        if not as_json:
+            click.echo(f"forgot {forget}")
     workers = read_presence(app.broker)
     if as_json:
         click.echo(dump_json([{**w.info, "alive": w.alive, "age": w.age} for w in workers]))
@@ -57,6 +69,9 @@ def status(ctx: click.Context, as_json: bool) -> None:
             f"\n{alive} worker{'s' if alive != 1 else ''} online"
             + (f", {lost} lost (silent for {MISSED_BEATS} heartbeats)" if lost else "")
         )
+        leader, lease = current_leader(app)
+        if lease is not None:  # a beat ran on this broker: say who leads now
+            click.echo(f"beat leader: {leader or 'none (no beat holds the lease)'}")
     if not alive:
         click.echo(f"error: no worker online on broker {redact(app.broker_url)}", err=True)
         sys.exit(EXIT_NO_ANSWER)
@@ -118,3 +133,8 @@ def inspect(
         _print_reply(what, host, replies[host])
     count = len(replies)
     click.echo(f"\n{count} node{'s' if count != 1 else ''} online.")
+    if what == "scheduled":
+        click.echo(
+            "Delayed tasks (countdown, eta, retries, rate limits) wait in the broker, not in "
+            "a worker: list them with celeriac queues show QUEUE --delayed"
+        )

@@ -15,6 +15,7 @@ from ..urls import load_object
 #: command name -> "module:function" (imported only when the command runs)
 COMMANDS = {
     "worker": "celeriac.cli.worker:worker",
+    "beat": "celeriac.cli.beat:beat",
     "call": "celeriac.cli.tasks:call",
     "result": "celeriac.cli.tasks:result",
     "purge": "celeriac.cli.tasks:purge",
@@ -26,6 +27,9 @@ COMMANDS = {
     "queues": "celeriac.cli.queues:queues",
     "dead-letters": "celeriac.cli.queues:dead_letters",
     "dashboard": "celeriac.cli.dashboard:dashboard",
+    "shell": "celeriac.cli.shell:shell",
+    "report": "celeriac.cli.shell:report",
+    "multi": "celeriac.cli.multi:multi",
 }
 
 
@@ -77,7 +81,8 @@ def load_app(spec: str | None) -> Any:
 @click.pass_context
 def cli(ctx: click.Context, app_spec: str | None) -> None:
     """celeriac: a distributed task queue that loses nothing."""
-    ctx.obj = {"app_spec": app_spec}
+    given = ctx.obj or {}  # start_app() hands the app itself
+    ctx.obj = {**given, "app_spec": app_spec}
 
 
 def app_from(ctx: click.Context) -> Any:
@@ -86,6 +91,16 @@ def app_from(ctx: click.Context) -> Any:
     if "app" not in root.obj:
         root.obj["app"] = load_app(root.obj["app_spec"])
     return root.obj["app"]
+
+
+def start_app(app: Celeriac, argv: list[str]) -> None:
+    """Run a ``celeriac`` command with ``app`` (``app.start()``, ``app.worker_main()``)."""
+    app.import_modules()
+    try:
+        cli.main(args=argv, obj={"app": app}, prog_name="celeriac", standalone_mode=True)
+    except CeleriacError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
 
 
 def main() -> None:

@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import Any
 
 import click
+import orjson
 
-from ..control.inventory import describe_dead_letter, queue_rows
+from ..control.inventory import describe_dead_letter, queue_rows, remove_queue
+from ..control.waiting import PAGE_MAX, browser, waiting_page
+from ..exceptions import CapabilityUnavailable
+from ..text import counted
 from ._cluster import age, dump_json
 from .main import app_from
 
 
-@click.command()
+@click.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
 @click.pass_context
 def queues(ctx: click.Context, as_json: bool) -> None:
     """Every queue the broker knows, consumed or not: waiting per priority, delayed,
-    in flight, dead letters, oldest age, consumers."""
+    in flight, dead letters, oldest age, consumers. ``queues show Q`` lists what waits
+    in Q, message by message."""
+    if ctx.invoked_subcommand is not None:
+        return
     rows = queue_rows(app_from(ctx))
     if as_json:
         click.echo(dump_json(rows))
@@ -37,6 +45,103 @@ def queues(ctx: click.Context, as_json: bool) -> None:
             f"{row['dead']:>6} {age(row['oldest_age']):>7}  {len(row['consumers']):>9}  "
             f"{priorities}"
         )
+
+
+@queues.command("show")
+@click.argument("queue")
+@click.option("--delayed", "kind", flag_value="delayed", help="the delayed messages, soonest first")
+@click.option(
+    "--reserved", "kind", flag_value="reserved", help="those workers hold (prefetched or running)"
+)
+@click.option("--newest", is_flag=True, help="newest (or latest due) first")
+@click.option("--limit", "-n", type=click.IntRange(1, PAGE_MAX), default=50, show_default=True)
+@click.option("--offset", type=click.IntRange(min=0), default=0, help="skip this many")
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@click.pass_context
+def show(
+    ctx: click.Context,
+    queue: str,
+    kind: str | None,
+    newest: bool,
+    limit: int,
+    offset: int,
+    as_json: bool,
+) -> None:
+    """What waits in QUEUE: its waiting messages in the order workers take them (highest
+    priority, then oldest), or its delayed or reserved ones, a page at a time."""
+    app = app_from(ctx)
+    try:
+        page = waiting_page(app, queue, kind or "waiting", limit, offset, newest)
+    except CapabilityUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(dump_json(page))
+        return
+    shown = page["messages"]
+    click.echo(
+        f"{queue}: {counted(page['count'], page['kind'] + ' message')}"
+        + (f", {offset + 1}-{offset + len(shown)} shown" if shown else "")
+    )
+    now = time.time()
+    for info in shown:
+        click.echo(f"  {info['id']}  {_task_text(info)}  {_where(info, now)}")
+
+
+@queues.command("act")
+@click.argument("action", type=click.Choice(["delete", "run-now", "requeue"]))
+@click.argument("queue")
+@click.argument("ids", nargs=-1, required=True)
+@click.option("--delayed", "kind", flag_value="delayed", help="delete delayed messages")
+@click.pass_context
+def act(
+    ctx: click.Context, action: str, queue: str, ids: tuple[str, ...], kind: str | None
+) -> None:
+    """Act on single messages of QUEUE by task id: delete waiting (or --delayed) ones,
+    run-now delayed ones (to the back of the queue, due now), requeue reserved ones (taken
+    from the worker holding them: one it already started may run twice)."""
+    app = app_from(ctx)
+    try:
+        browse = browser(app)
+    except CapabilityUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
+    if action == "delete":
+        done = browse.delete(queue, "delayed" if kind else "waiting", list(ids))
+    elif action == "run-now":
+        done = browse.run_now(queue, list(ids))
+    else:
+        done = browse.requeue(queue, list(ids))
+    verb = {"delete": "deleted", "run-now": "run now", "requeue": "requeued"}[action]
+    click.echo(f"{queue}: {counted(done, 'message')} {verb} of {len(ids)} asked")
+    if done < len(ids):
+        raise SystemExit(1)  # some ids were not there (any more)
+
+
+@queues.command("remove")
+@click.argument("queue")
+@click.pass_context
+def remove(ctx: click.Context, queue: str) -> None:
+    """Stop listing QUEUE, an empty queue no worker consumes and not paused (a stale name);
+    it comes back by itself when a message is sent to it."""
+    try:
+        remove_queue(app_from(ctx), queue)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"removed {queue}")
+
+
+def _task_text(info: dict[str, Any]) -> str:
+    if "undecodable" in info:
+        return f"(undecodable: {info['undecodable']})"
+    args = orjson.dumps(info["args"]).decode()
+    return f"{info['task']}{args if len(args) <= 60 else args[:57] + '...'} p{info['priority']}"
+
+
+def _where(info: dict[str, Any], now: float) -> str:
+    if info["kind"] == "delayed" and info["eta"] is not None:
+        return f"due in {age(info['eta'] - now)} ({info.get('why', '-')})"
+    if info["kind"] == "reserved":
+        return f"held by {info['holder']}, delivery {info['deliveries']}"
+    return f"waiting {age(now - info['since']) if info['since'] else '-'}"
 
 
 @click.group("dead-letters")
@@ -90,7 +195,7 @@ def requeue(ctx: click.Context, queue: str | None, ids: tuple[str, ...]) -> None
         total += count
         if count:
             click.echo(f"{name}: {count} requeued")
-    click.echo(f"{total} dead letters requeued")
+    click.echo(f"{counted(total, 'dead letter')} requeued")
 
 
 @dead_letters.command()
@@ -108,4 +213,4 @@ def purge(ctx: click.Context, queue: str | None, ids: tuple[str, ...], force: bo
     if not force:
         click.confirm(f"Delete dead letters of {', '.join(names)} for good?", abort=True)
     total = sum(app.broker.purge_dead(name, list(ids) or None) for name in names)
-    click.echo(f"{total} dead letters purged")
+    click.echo(f"{counted(total, 'dead letter')} purged")

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import orjson
 
+from .. import states
 from ..backends.base import TaskMeta
+from ..exceptions import TimeoutError as CeleriacTimeoutError
+from ..text import counted
 from .main import app_from
+
+if TYPE_CHECKING:
+    from ..app import Celeriac
 
 
 def _json_arg(value: str | None, name: str, kind: type) -> Any:
@@ -37,6 +43,30 @@ def _meta_dict(meta: TaskMeta) -> dict[str, Any]:
         "retries": meta.retries,
         "date_done": meta.date_done,
     }
+
+
+#: ``call --wait`` and ``result`` exit with these (docs/cli.md); click's usage errors are 2.
+EXIT_SUCCESS = 0  # SUCCESS
+EXIT_FAILED = 1  # FAILURE, REVOKED or REJECTED: finished without a result
+EXIT_NOT_READY = 3  # the backend has a record, the task has not finished (or --wait timed out)
+EXIT_UNKNOWN = 4  # no record: an id never sent, a result expired, or a task not started yet
+
+
+def exit_code(meta: TaskMeta, recorded: bool = True) -> int:
+    """The exit code that says how ``meta`` stands (see the constants above)."""
+    if meta.state == states.SUCCESS:
+        return EXIT_SUCCESS
+    if meta.ready or meta.state == "REJECTED":
+        return EXIT_FAILED
+    return EXIT_NOT_READY if recorded else EXIT_UNKNOWN
+
+
+def _wait(app: Celeriac, task_id: str, timeout: float | None) -> TaskMeta:
+    try:
+        return app.backend.wait(task_id, timeout)
+    except CeleriacTimeoutError as exc:
+        click.echo(f"{exc}: exit {EXIT_NOT_READY}", err=True)
+        sys.exit(EXIT_NOT_READY)
 
 
 def _print_meta(meta: TaskMeta, as_json: bool) -> None:
@@ -95,9 +125,9 @@ def call(
     if not wait:
         click.echo(orjson.dumps({"id": result.id}).decode() if as_json else result.id)
         return
-    meta = app.backend.wait(result.id, timeout)
+    meta = _wait(app, result.id, timeout)
     _print_meta(meta, as_json)
-    sys.exit(0 if meta.state == "SUCCESS" else 1)
+    sys.exit(exit_code(meta))
 
 
 @click.command()
@@ -109,10 +139,28 @@ def call(
 def result(
     ctx: click.Context, task_id: str, as_json: bool, wait: bool, timeout: float | None
 ) -> None:
-    """Print the state and result of TASK_ID."""
+    """Print the state and result of TASK_ID.
+
+    Exits 0 for SUCCESS, 1 for FAILURE, REVOKED or REJECTED, 3 while it has not
+    finished, 4 when the backend has no record of it (an unknown id, an expired
+    result, or a task that has not started yet: the backend cannot tell these apart).
+    """
     app = app_from(ctx)
-    meta = app.backend.wait(task_id, timeout) if wait else app.backend.get(task_id)
+    if wait:
+        meta, recorded = _wait(app, task_id, timeout), True
+    else:
+        found = app.backend.get_many([task_id]).get(task_id)
+        meta, recorded = found or TaskMeta(task_id), found is not None
     _print_meta(meta, as_json)
+    if not recorded:
+        click.echo(
+            f"no record of {task_id} in the result backend: an unknown id, an expired result, "
+            "or a task that has not started yet"
+            if app.backend.stores_results
+            else "this app's result backend stores no results: configure result_backend",
+            err=True,
+        )
+    sys.exit(exit_code(meta, recorded))
 
 
 @click.command()
@@ -134,4 +182,4 @@ def purge(ctx: click.Context, queues: str | None, force: bool) -> None:
         count = broker.purge(name)
         total += count
         click.echo(f"{name}: {count} purged")
-    click.echo(f"{total} messages purged")
+    click.echo(f"{counted(total, 'message')} purged")

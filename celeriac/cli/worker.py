@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 
 import click
 
+from .. import signals
+from ..beat import Beat
+from ..worker.autoscale import parse_autoscale
 from ..worker.options import resolve_options
 from ..worker.runner import run_worker
 from .main import app_from
@@ -16,7 +20,13 @@ LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def setup_logging(level: str) -> None:
-    """Log to stderr at ``level``; leave logging alone if the program configured it."""
+    """Log to stderr at ``level``; leave logging alone if the program configured it,
+    or if a ``setup_logging`` receiver does (Celery's signal)."""
+    if signals.setup_logging:
+        signals.setup_logging.send(
+            sender=None, loglevel=level, logfile=None, format=LOG_FORMAT, colorize=False
+        )
+        return
     root = logging.getLogger()
     if not root.handlers:
         handler = logging.StreamHandler(sys.stderr)
@@ -80,12 +90,18 @@ def setup_logging(level: str) -> None:
     help="soft time limit in seconds for tasks that set none",
 )
 @click.option(
+    "--autoscale",
+    help="MAX,MIN: grow the prefork pool up to MAX children with the queues' depth, "
+    "shrink it back to MIN when idle",
+)
+@click.option(
     "-E",
     "--task-events",
     is_flag=True,
     default=False,
     help="send task events (worker_send_task_events)",
 )
+@click.option("-B", "--beat", "embed_beat", is_flag=True, help="also run a beat in this worker")
 @click.pass_context
 def worker(
     ctx: click.Context,
@@ -101,6 +117,8 @@ def worker(
     time_limit: float | None,
     soft_time_limit: float | None,
     task_events: bool,
+    autoscale: str | None,
+    embed_beat: bool,
 ) -> None:
     """Consume tasks and run them until SIGTERM or Ctrl-C (twice: at once)."""
     app = app_from(ctx)
@@ -119,5 +137,16 @@ def worker(
         max_memory_per_child=max_memory_per_child,
         time_limit=time_limit,
         soft_time_limit=soft_time_limit,
+        autoscale=parse_autoscale(autoscale) if autoscale else None,
     )
-    ctx.exit(run_worker(app, options))
+    if not embed_beat:
+        ctx.exit(run_worker(app, options))
+    runner = Beat(app)
+    thread = threading.Thread(target=runner.run, name="celeriac-beat", daemon=True)
+    thread.start()
+    try:
+        status = run_worker(app, options)
+    finally:
+        runner.stop()
+        thread.join(timeout=10)
+    ctx.exit(status)

@@ -23,6 +23,7 @@ from ..exceptions import CapabilityUnavailable
 from ..rate import parse_rate
 from .pause import pause_queue, paused_queues, resume_queue
 from .protocol import CONTROL_MAXLEN, CONTROL_STREAM, Command, ProtocolError, Reply, reply_stream
+from .revoked import record_waiting, running_in
 
 if TYPE_CHECKING:
     from ..app import Celeriac
@@ -136,13 +137,28 @@ class Control:
         reply: bool = False,
         timeout: float = DEFAULT_TIMEOUT,
     ) -> list[dict[str, Any]]:
-        """Tell the workers (``app.revoke`` already stored the revocation in the broker)."""
+        """Tell the workers (``app.revoke`` already stored the revocation in the broker).
+
+        The live workers answer with the tasks they run; the others of ``task_ids``
+        wait, and are recorded REVOKED in the backend now (see :mod:`.revoked`).
+        """
         arguments = {"task_ids": list(task_ids), "terminate": terminate, "signal": signal}
+        broker = self.app.broker
         try:
-            return self.broadcast("revoke", arguments, reply=reply, timeout=timeout)
+            alive = (
+                {w.hostname for w in read_presence(broker) if w.alive}
+                if broker.flags is not None
+                else None
+            )
+            ask = reply or bool(alive)
+            replies = self.broadcast("revoke", arguments, reply=ask, timeout=timeout)
         except CapabilityUnavailable:  # no control channel on this broker: the durable part holds
             logger.debug("broker has no control channel; revocation is stored only")
             return []
+        answered = {host for answer in replies for host in answer}
+        if alive is not None and alive <= answered:  # every live worker said what it runs
+            record_waiting(self.app, task_ids, running_in(replies))
+        return replies
 
     def rate_limit(
         self,

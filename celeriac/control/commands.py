@@ -141,7 +141,9 @@ def _revoke(
 ) -> Any:
     _revoke_local(handler.app, handler.hostname, task_ids)
     if not terminate:
-        return {"ok": f"tasks {', '.join(task_ids)} flagged as revoked"}
+        active = {t.get("id") for t in handler.worker.active_tasks()}
+        running = [task_id for task_id in task_ids if task_id in active]
+        return {"ok": f"tasks {', '.join(task_ids)} flagged as revoked", "running": running}
     names = {t.get("id"): t.get("name") for t in handler.worker.active_tasks()}
     when = time.time()  # before the kill: its message may be back and skipped within ms
     killed = [task_id for task_id in task_ids if handler.worker.terminate(task_id, signal)]

@@ -54,6 +54,23 @@ def queue_rows(app: Celeriac) -> list[dict[str, Any]]:
     return [queue_row(app.broker.stats(q), consumers.get(q, []), q in paused) for q in names]
 
 
+def remove_queue(app: Celeriac, queue: str) -> None:
+    """Stop listing an empty, unconsumed, unpaused queue; a ValueError saying what keeps it."""
+    _, consumers, paused = known_queues(app)
+    if queue in paused:
+        raise ValueError(f"queue {queue} is paused: resume it before removing it")
+    if consumers.get(queue):
+        raise ValueError(
+            f"queue {queue} is consumed by {', '.join(consumers[queue])}: cancel those "
+            "consumers (or stop those workers) before removing it"
+        )
+    if not app.broker.forget_queue(queue):
+        raise ValueError(
+            f"queue {queue} still holds messages, or this broker keeps it "
+            "(RabbitMQ's declared queues: delete it with rabbitmqctl): nothing removed"
+        )
+
+
 def describe_dead_letter(app: Celeriac, dead: DeadLetter) -> dict[str, Any]:
     """A dead letter as plain data, with its task and arguments when it can be decoded."""
     info: dict[str, Any] = {
@@ -74,4 +91,4 @@ def describe_dead_letter(app: Celeriac, dead: DeadLetter) -> dict[str, Any]:
     return info
 
 
-__all__ = ["describe_dead_letter", "known_queues", "queue_row", "queue_rows"]
+__all__ = ["describe_dead_letter", "known_queues", "queue_row", "queue_rows", "remove_queue"]

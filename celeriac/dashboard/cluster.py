@@ -8,11 +8,16 @@ the web layer runs it in a thread.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from ..control.inventory import describe_dead_letter, queue_rows
+from ..events.event import Event
 from .queries import get_task
 from .store import Store
+
+#: The timeline entry of a task sent again from the dashboard, on the original and the copy.
+SENT_AGAIN = "task-sent-again"
 
 if TYPE_CHECKING:
     from ..app import Celeriac
@@ -36,6 +41,15 @@ def retry_task(app: Celeriac, store: Store, task_id: str) -> str:
     if task.get("queue"):
         options["queue"] = task["queue"]
     result = app.send_task(str(task["name"]), args, kwargs or {}, **options)
+    now = time.time()  # each task's page links to the other
+    store.apply(
+        [
+            Event(SENT_AGAIN, now, task_id=task_id, extra={"sent_as": result.id}),
+            Event(
+                SENT_AGAIN, now, task_id=result.id, name=task["name"], extra={"copy_of": task_id}
+            ),
+        ]
+    )
     return result.id
 
 

@@ -78,16 +78,29 @@ def _local(target: str) -> str:
     return target if target.startswith("/") and not target.startswith("//") else "/"
 
 
+# Query parameters a page gets for one view only: never carried back to it after an action.
+TRANSIENT = frozenset({"msg", "failed", "partial"})
+
+
+def page_url(path: str, query: str) -> str:
+    """``path?query`` without the one-view parameters (the live part's ``partial=1``, the
+    last action's message): where an action on this page sends the browser back to."""
+    kept = [(key, value) for key, value in parse_qsl(query) if key not in TRANSIENT]
+    return f"{path}?{urlencode(kept)}" if kept else path
+
+
 def done(params: dict[str, Any], body: dict[str, Any], status: int = 200) -> Response:
-    """JSON for a script; for a browser form (``next`` given), back to the page (its query
-    kept: a filtered list stays filtered) with a message."""
+    """JSON for a script; for a browser form (``next`` given), back to the full page (its
+    query kept: a filtered list stays filtered) with the answer, marked as a failure when
+    the action failed (the JSON answer's status is then 4xx)."""
     target = params.get("next")
     if target:
         message = body.get("message") or body.get("error") or ""
         path, _, query = _local(str(target)).partition("?")
-        kept = [(key, value) for key, value in parse_qsl(query) if key != "msg"]
-        query = urlencode([*kept, ("msg", message)])
-        return RedirectResponse(f"{path}?{query}", status_code=303)
+        back = page_url(path, query)
+        extra = [("msg", message)] + ([("failed", "1")] if status >= 400 else [])
+        joiner = "&" if "?" in back else "?"
+        return RedirectResponse(f"{back}{joiner}{urlencode(extra)}", status_code=303)
     return JSONResponse(body, status_code=status)
 
 

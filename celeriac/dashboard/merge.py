@@ -53,6 +53,11 @@ _COPIED = {
 }
 
 
+# Fields of an event (beyond its columns) kept with its timeline entry: what the task
+# page says about why a task is in its state.
+NOTED = ("reason", "terminated", "dead_letter", "sent_as", "copy_of", "expired")
+
+
 def _new_row(event: Event) -> dict[str, Any]:
     return {
         "id": event.task_id,
@@ -83,7 +88,10 @@ def merge_event(row: dict[str, Any] | None, event: Event) -> dict[str, Any]:
     stamp = _STAMP.get(event.type)
     if stamp:
         row[stamp] = event.timestamp
-    entry = [event.type, event.timestamp, event.hostname]
+    entry: list[Any] = [event.type, event.timestamp, event.hostname]
+    note = {key: event.extra[key] for key in NOTED if event.extra.get(key) not in (None, "")}
+    if note:  # why: a revocation's reason, a dead letter's queue, a copy's other id
+        entry.append(note)
     timeline = sorted([*row["timeline"], entry], key=lambda e: e[1])
     row["timeline"] = timeline[-TIMELINE_MAX:]
     return row

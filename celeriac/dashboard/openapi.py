@@ -81,6 +81,7 @@ TASK_ID = _path("task_id", "task id")
 WORKER = _path("worker", "worker hostname")
 NAME = _path("name", "task name")
 QUEUE = _path("queue", "queue name")
+ENTRY = _path("name", "periodic task (beat_schedule entry) name")
 BULK_ACTION = {
     **_path("action", "what to do to every match"),
     "schema": {"type": "string", "enum": list(BULK_ACTIONS)},
@@ -89,6 +90,8 @@ BULK_TEXT = (
     f"every task the filter matches, in batches of {BATCH_SIZE:,}; at most {BULK_LIMIT:,} "
     "tasks; refused (409) when the filter now matches more than `expected`"
 )
+
+IDS = _param("ids", "query", "task ids, comma-separated")
 
 PATHS: dict[str, dict[str, Any]] = {
     "/api/workers": _get("workers from their heartbeats, by hostname"),
@@ -115,6 +118,28 @@ PATHS: dict[str, dict[str, Any]] = {
     "/api/queues/length": _get("messages waiting per queue (Flower's shape)"),
     "/api/queues": _get("every queue: waiting per priority, delayed, in flight, dead"),
     "/api/queue/{queue}/dead-letters": _get("the oldest dead letters of a queue", QUEUE),
+    "/api/queue/{queue}/messages": _get(
+        "a page of a queue's waiting (in the order workers take them), delayed (soonest "
+        "first) or reserved messages, with how many there are; 409 on a broker that "
+        "cannot list them (RabbitMQ)",
+        QUEUE,
+        _param("kind", "query", "waiting (default), delayed or reserved"),
+        _param("limit", "query", "1 to 500, default 50", "integer"),
+        _param("offset", "query", "skip this many", "integer"),
+        _param("newest", "query", "newest (or latest due) first", "boolean"),
+    ),
+    "/api/queue/{queue}/messages/delete": _post(
+        "delete waiting (or kind=delayed) messages",
+        QUEUE,
+        IDS,
+        _param("kind", "query", "waiting (default) or delayed"),
+    ),
+    "/api/queue/{queue}/messages/run-now": _post(
+        "move delayed messages to the back of their queue, due now", QUEUE, IDS
+    ),
+    "/api/queue/{queue}/messages/requeue": _post(
+        "take reserved messages back from the worker holding them", QUEUE, IDS
+    ),
     "/api/overview": _get("the last hour: throughput, failure rate, runtime percentiles"),
     "/api/task/async-apply/{name}": _post("send a task (args, kwargs, queue, countdown)", NAME),
     "/api/task/send-task/{name}": _post("send a task by name (as async-apply)", NAME),
@@ -132,6 +157,9 @@ PATHS: dict[str, dict[str, Any]] = {
         _param("hard", "query", "seconds", "number"),
     ),
     "/api/worker/shutdown/{worker}": _post("shut a worker down", WORKER),
+    "/api/worker/forget/{worker}": _post(
+        "forget an offline worker (409 while it is online)", WORKER
+    ),
     "/api/worker/pool/grow/{worker}": _post(
         "grow a worker's pool", WORKER, _param("n", "query", "processes", "integer")
     ),
@@ -147,12 +175,19 @@ PATHS: dict[str, dict[str, Any]] = {
     "/api/queue/pause/{queue}": _post("pause a queue", QUEUE),
     "/api/queue/resume/{queue}": _post("resume a queue", QUEUE),
     "/api/queue/purge/{queue}": _post("delete the messages waiting in a queue", QUEUE),
+    "/api/queue/remove/{queue}": _post(
+        "stop listing an empty queue no worker consumes (409 otherwise, with why)", QUEUE
+    ),
     "/api/queue/requeue-dead/{queue}": _post(
         "requeue dead letters", QUEUE, _param("ids", "query", "ids, comma-separated; none: all")
     ),
     "/api/queue/purge-dead/{queue}": _post(
         "delete dead letters", QUEUE, _param("ids", "query", "ids, comma-separated; none: all")
     ),
+    "/api/schedules": _get("periodic tasks: schedule, last and next run, last outcome, leader"),
+    "/api/schedule/pause/{name}": _post("pause a periodic task", ENTRY),
+    "/api/schedule/resume/{name}": _post("resume a periodic task", ENTRY),
+    "/api/schedule/run/{name}": _post("send one run of a periodic task now", ENTRY),
 }
 
 

@@ -1,4 +1,4 @@
-"""The HTML pages: overview, workers, tasks, queues. Each refreshes its live part by
+"""The HTML pages: overview, workers, tasks, queues, schedules. Each refreshes its live part by
 fetching itself with ``?partial=1`` (static/app.js): the overview and the task list
 when ``/live`` says something changed (see :mod:`.live`), the others every second."""
 
@@ -16,14 +16,18 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
+from ..control.waiting import check_kind, waiting_page
 from ..exceptions import CapabilityUnavailable
 from . import cluster
 from .access import csrf_token, set_csrf_cookie
 from .api import task_filter
 from .bulk import BULK_ACTIONS, bulk_request, count_matches
-from .context import blocking, dashboard
+from .compare import by_task_name, failures_grouped
+from .context import blocking, dashboard, page_url
 from .metrics import CONTENT_TYPE
 from .queries import get_task, list_tasks, overview, task_types, workers
+from .schedules import schedule_rows
+from .standing import standing
 from .times import RANGES
 from .tree import workflow_tree
 
@@ -60,7 +64,24 @@ def rate(value: Any) -> str:
     return f"{int(value + 0.5):,}"
 
 
-TEMPLATES.env.filters.update(when=_when, json=_json, seconds=_seconds, rate=rate)
+def ago(value: Any, now: float | None = None) -> str:
+    """A time for people, relative: ``12 s ago``, ``3 min ago``, ``2 h ago``, ``in 5 min``."""
+    if not value:
+        return "-"
+    delta = (time.time() if now is None else now) - float(value)
+    span = abs(delta)
+    if span < 90:
+        text = f"{span:.0f} s"
+    elif span < 5400:
+        text = f"{span / 60:.0f} min"
+    elif span < 172_800:
+        text = f"{span / 3600:.0f} h"
+    else:
+        text = f"{span / 86400:.0f} days"
+    return f"{text} ago" if delta >= 0 else f"in {text}"
+
+
+TEMPLATES.env.filters.update(when=_when, json=_json, seconds=_seconds, rate=rate, ago=ago)
 
 
 def render(request: Request, template: str, status: int = 200, **context: Any) -> Response:
@@ -71,11 +92,14 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
         csrf=csrf_token(request),
         read_only=not board.access.may_act(request),  # read-only mode, or a viewer
         message=request.query_params.get("msg", ""),
+        failed=request.query_params.get("failed") == "1",
         refresh_ms=board.refresh_ms,
         root=request.scope.get("root_path", ""),
-        here=request.scope.get("root_path", "")
-        + request.url.path.removeprefix(request.scope.get("root_path", ""))
-        + (f"?{request.url.query}" if request.url.query else ""),
+        here=page_url(
+            request.scope.get("root_path", "")
+            + request.url.path.removeprefix(request.scope.get("root_path", "")),
+            request.url.query,
+        ),
     )
     response = TEMPLATES.TemplateResponse(request, template, context, status_code=status)
     set_csrf_cookie(request, response)
@@ -100,7 +124,12 @@ def chart(series: list[dict[str, Any]], width: int = 720, height: int = 120) -> 
                 f"{point['failed']} failed",
             }
         )
-    return {"bars": bars, "width": width, "height": height, "peak": peak}
+    ticks = [
+        {"left": 100.0 * i / max(len(series), 1), "label": _when(point["minute"])[11:16]}
+        for i, point in enumerate(series)
+        if int(point["minute"]) % 600 == 0  # a time every ten minutes
+    ]
+    return {"bars": bars, "width": width, "height": height, "peak": peak, "ticks": ticks}
 
 
 async def overview_page(request: Request) -> Response:
@@ -111,10 +140,14 @@ async def overview_page(request: Request) -> Response:
         queues = await blocking(cluster.queue_rows, board.app)
     except CapabilityUnavailable:  # a broker without presence or paused queues
         queues = []
+    by_name = await blocking(by_task_name, board.store)
+    failures = await blocking(failures_grouped, board.store)
     return render(
         request,
         "overview.html",
         stats=stats,
+        by_name=by_name,
+        failures=failures,
         chart=chart(stats["series"]),
         workers=found,
         online=sum(w["alive"] for w in found),
@@ -156,6 +189,7 @@ async def tasks_page(request: Request) -> Response:
         ranges=RANGES,
         query=query,
         bulk_fields={k: v for k, v in query.items() if k in FILTER_FIELDS and v},
+        now=time.time(),  # a task delayed in the broker says until when
         stream=True,
     )
 
@@ -194,7 +228,8 @@ async def task_page(request: Request) -> Response:
     if task is None:
         return render(request, "missing.html", what=request.path_params["task_id"])
     tree = await blocking(workflow_tree, board.app, board.store, task)
-    return render(request, "task.html", task=task, tree=tree, now=time.time())
+    shown = await blocking(standing, board, task)
+    return render(request, "task.html", task=task, shown=shown, tree=tree, now=time.time())
 
 
 async def queues_page(request: Request) -> Response:
@@ -208,7 +243,31 @@ async def queue_page(request: Request) -> Response:
     rows = await blocking(cluster.queue_rows, board.app)
     row = next((r for r in rows if r["queue"] == queue), None)
     dead = await blocking(cluster.dead_letters, board.app, queue)
-    return render(request, "queue.html", queue=queue, row=row, dead=dead)
+    params = request.query_params
+    try:
+        kind, offset = (
+            check_kind(params.get("kind") or "waiting"),
+            max(0, int(params.get("offset") or 0)),
+        )
+    except ValueError as exc:
+        return render(request, "missing.html", status=400, problem=str(exc))
+    newest = params.get("newest") == "1"
+    try:
+        page = await blocking(waiting_page, board.app, queue, kind, PAGE, offset, newest)
+    except CapabilityUnavailable as exc:
+        page = {"unavailable": str(exc)}
+    return render(
+        request, "queue.html", queue=queue, row=row, dead=dead, page=page, kind=kind,
+        offset=offset, newest=newest, size=PAGE, now=time.time(),
+    )  # fmt: skip
+
+
+PAGE = 50  # messages of a queue per page
+
+
+async def schedules_page(request: Request) -> Response:
+    board = dashboard(request)
+    return render(request, "schedules.html", **await blocking(schedule_rows, board))
 
 
 def _scrape(request: Request) -> bytes:
@@ -229,5 +288,6 @@ ROUTES = [
     Route("/task/{task_id}", task_page),
     Route("/queues", queues_page),
     Route("/queue/{queue}", queue_page),
+    Route("/schedules", schedules_page),
     Route("/metrics", metrics_page),
 ]

@@ -20,7 +20,7 @@ from .store import Store, decode_task
 LIST_COLUMNS = (
     "id", "name", "state", "args", "kwargs", "result", "exception", "worker", "queue", "seen",
     "updated", "received", "started", "succeeded", "failed", "runtime", "retries",
-    "parent_id", "root_id", "timeline",
+    "parent_id", "root_id", "timeline", "eta",
 )  # fmt: skip
 _BATCH_COLUMNS = ("id", "name", "args", "kwargs", "queue", "state", "seen")
 _WORKFLOW_COLUMNS = ("id", "name", "state", "parent_id", "root_id", "seen")

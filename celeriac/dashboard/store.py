@@ -197,6 +197,15 @@ class Store:
         )
 
     # -- retention ------------------------------------------------------------------
+    def forget_worker(self, hostname: str) -> bool:
+        """Delete a worker's row (its heartbeats); False when there was none."""
+        workers = self.tables.workers
+        with self.db.transaction() as connection:
+            deleted = connection.execute(
+                sa.delete(workers).where(workers.c.hostname == hostname)
+            ).rowcount
+        return bool(deleted)
+
     def prune(self, now: float | None = None) -> int:
         """Apply the retention limits; returns how many tasks were deleted."""
         now = time.time() if now is None else now

@@ -13,9 +13,11 @@ from __future__ import annotations
 from .dispatcher import EVENTS_STREAM, EventDispatcher, dispatcher_for
 from .event import (
     EVENT_TYPES,
+    TASK_DELAYED,
     TASK_EVENT_STATES,
     TASK_EVENTS,
     TASK_FAILED,
+    TASK_PROGRESS,
     TASK_RECEIVED,
     TASK_REJECTED,
     TASK_RETRIED,
@@ -39,9 +41,11 @@ __all__ = [
     "EVENT_TYPES",
     "NEWEST",
     "OLDEST",
+    "TASK_DELAYED",
     "TASK_EVENTS",
     "TASK_EVENT_STATES",
     "TASK_FAILED",
+    "TASK_PROGRESS",
     "TASK_RECEIVED",
     "TASK_REJECTED",
     "TASK_RETRIED",

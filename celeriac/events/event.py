@@ -36,6 +36,12 @@ TASK_FAILED = "task-failed"
 TASK_RETRIED = "task-retried"
 TASK_REVOKED = "task-revoked"
 TASK_REJECTED = "task-rejected"
+#: ``self.update_state(state=..., meta=...)`` in a running task: ``state`` is the task's
+#: own name for it (PROGRESS...), ``result`` the meta.
+TASK_PROGRESS = "task-progress"
+#: A task put back in the broker's delayed set without running (a rate limit's slot):
+#: no state of its own; ``eta`` says until when and ``reason`` why.
+TASK_DELAYED = "task-delayed"
 WORKER_ONLINE = "worker-online"
 WORKER_HEARTBEAT = "worker-heartbeat"
 WORKER_OFFLINE = "worker-offline"
@@ -50,10 +56,11 @@ TASK_EVENT_STATES: dict[str, str] = {
     TASK_RETRIED: states.RETRY,
     TASK_REVOKED: states.REVOKED,
     TASK_REJECTED: "REJECTED",
+    TASK_PROGRESS: "PROGRESS",
 }
 TASK_EVENTS = tuple(TASK_EVENT_STATES)
 WORKER_EVENTS = (WORKER_ONLINE, WORKER_HEARTBEAT, WORKER_OFFLINE)
-EVENT_TYPES = TASK_EVENTS + WORKER_EVENTS
+EVENT_TYPES = (*TASK_EVENTS, TASK_DELAYED, *WORKER_EVENTS)
 
 # Wire name -> attribute of Event, where they differ.
 _RENAMED = {"uuid": "task_id"}
@@ -165,7 +172,10 @@ class Event:
 
     @property
     def state(self) -> str | None:
-        """The task state this event means (SUCCESS for task-succeeded...), else None."""
+        """The task state this event means (SUCCESS for task-succeeded...), else None;
+        for task-progress, the state the task named."""
+        if self.type == TASK_PROGRESS:
+            return str(self.extra.get("state") or TASK_EVENT_STATES[TASK_PROGRESS])
         return TASK_EVENT_STATES.get(self.type)
 
     @classmethod

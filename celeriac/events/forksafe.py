@@ -104,6 +104,7 @@ class GuardedBroker(Guarded):
         self.flags = None if broker.flags is None else Guarded(broker.flags)
         self.rates = None if broker.rates is None else Guarded(broker.rates)
         self.revocations = None if broker.revocations is None else Guarded(broker.revocations)
+        self.beat = None if broker.beat is None else Guarded(broker.beat)
 
 
 def guarded(connect: Callable[[], C]) -> C:

@@ -160,6 +160,18 @@ class WorkerStatus:
         return self.info.get(name, default)
 
 
+def forget_presence(broker: Broker, hostname: str) -> bool:
+    """Drop the presence of a worker that is not alive (before ``FORGET_AFTER`` does);
+    False when there was none. A ValueError when it is alive: shut it down first."""
+    found = {w.hostname: w for w in read_presence(broker)}.get(hostname)
+    if found is None:
+        return False
+    if found.alive:
+        raise ValueError(f"worker {hostname} is online: shut it down before forgetting it")
+    require(broker, broker.flags, "flags", "worker presence").set(PRESENCE_PREFIX + hostname, None)
+    return True
+
+
 def read_presence(broker: Broker, forget_after: float = FORGET_AFTER) -> list[WorkerStatus]:
     """Every worker with a recent heartbeat, alive or lost, by hostname; forgets old ones."""
     flags = require(broker, broker.flags, "flags", "worker presence")

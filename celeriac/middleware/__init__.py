@@ -5,15 +5,27 @@ from __future__ import annotations
 from .base import Middleware, MiddlewareStack, SkipMessage
 from .canvas import Canvas
 from .events import TaskEvents
+from .hooks import TaskHooks
 from .rate_limit import RateLimit
 from .retries import Retries
 from .revocation import Expiry, Revocation
+from .signals import Signals
 from .started import TrackStarted
 
 
 def default_middleware() -> list[Middleware]:
     """A new list of the standard middleware, in order."""
-    return [Revocation(), Expiry(), RateLimit(), TrackStarted(), Retries(), TaskEvents(), Canvas()]
+    return [
+        Revocation(),
+        Expiry(),
+        RateLimit(),
+        TrackStarted(),
+        Retries(),
+        TaskEvents(),
+        Canvas(),
+        TaskHooks(),
+        Signals(),
+    ]
 
 
 __all__ = [
@@ -24,8 +36,10 @@ __all__ = [
     "RateLimit",
     "Retries",
     "Revocation",
+    "Signals",
     "SkipMessage",
     "TaskEvents",
+    "TaskHooks",
     "TrackStarted",
     "default_middleware",
 ]

@@ -12,7 +12,10 @@ Worker side, for each delivered message, in this order:
 ``job.retry_at``), the result is stored, ``after_result`` (publish follow-up
 work such as callbacks: it runs before the ack, so a crash repeats it rather
 than loses it), the message is acked, ``after_ack``.
-``worker_start`` / ``worker_stop`` run once per consuming process.
+``worker_start`` / ``worker_stop`` run once per consuming process (each prefork
+child; the worker's own process for the other pools). ``worker_init``,
+``worker_ready`` and ``worker_shutdown`` run once per worker, in its main
+process: before the pool starts, once every consumer is ready, as it stops.
 """
 
 from __future__ import annotations
@@ -53,6 +56,11 @@ class SkipMessage(Exception):
 class Middleware:
     """Override any of the hooks below."""
 
+    #: Whether ``after_result`` runs for a task run here and now too (``apply()``,
+    #: ``task_always_eager``), after each attempt: for hooks a user expects there
+    #: (signals, a task class's ``on_success``...), not for work that sends messages.
+    runs_eagerly: bool = False
+
     def before_enqueue(self, app: Celeriac, message: Message) -> Message:
         return message
 
@@ -85,6 +93,15 @@ class Middleware:
     def worker_stop(self, app: Celeriac, worker: Any) -> None:
         pass
 
+    def worker_init(self, app: Celeriac, worker: Any) -> None:
+        pass
+
+    def worker_ready(self, app: Celeriac, worker: Any) -> None:
+        pass
+
+    def worker_shutdown(self, app: Celeriac, worker: Any) -> None:
+        pass
+
 
 Hook = TypeVar("Hook", bound=Callable[..., Any])
 
@@ -114,6 +131,9 @@ class MiddlewareStack:
     after_ack: list[Callable[[Job], None]]
     worker_start: list[Callable[[Celeriac, Any], None]]
     worker_stop: list[Callable[[Celeriac, Any], None]]
+    worker_init: list[Callable[[Celeriac, Any], None]]
+    worker_ready: list[Callable[[Celeriac, Any], None]]
+    worker_shutdown: list[Callable[[Celeriac, Any], None]]
 
     def __init__(self, middleware: Iterable[Middleware] = ()) -> None:
         self._items: list[Middleware] = list(middleware)
@@ -129,6 +149,9 @@ class MiddlewareStack:
         self.after_ack = _overriding(items, lambda m: m.after_ack, base.after_ack)
         self.worker_start = _overriding(items, lambda m: m.worker_start, base.worker_start)
         self.worker_stop = _overriding(items, lambda m: m.worker_stop, base.worker_stop)
+        self.worker_init = _overriding(items, lambda m: m.worker_init, base.worker_init)
+        self.worker_ready = _overriding(items, lambda m: m.worker_ready, base.worker_ready)
+        self.worker_shutdown = _overriding(items, lambda m: m.worker_shutdown, base.worker_shutdown)
 
     def add(self, middleware: Middleware, before: type[Middleware] | None = None) -> None:
         """Add a middleware, at the end or before the first one of type ``before``."""
@@ -141,6 +164,11 @@ class MiddlewareStack:
     def remove(self, kind: type[Middleware]) -> None:
         """Remove every middleware of this type."""
         self._items = [m for m in self._items if not isinstance(m, kind)]
+        self._resolve()
+
+    def discard(self, middleware: Middleware) -> None:
+        """Remove this one middleware object, if it is there."""
+        self._items = [m for m in self._items if m is not middleware]
         self._resolve()
 
     def __iter__(self) -> Iterator[Middleware]:

@@ -4,7 +4,8 @@ Producers send ``task-sent``; workers send ``task-received`` and
 ``task-started`` just before the task runs (this middleware is last, so
 revoked, expired and rate-limited messages never look started), then one of
 ``task-succeeded``, ``task-failed``, ``task-retried``, ``task-rejected`` or
-``task-revoked`` after the ack. Each hook only hands its events to the
+``task-revoked`` after the ack (``task-delayed``, with ``eta`` and ``reason``, when its rate
+limit put it back in the delayed set). Each hook only hands its events to the
 process's :class:`~celeriac.events.EventDispatcher` (the first two held, to
 travel with the outcome as one group): no broker round trip on the task's
 path. ``worker_send_task_events`` (default on) turns the worker's events off;
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from .. import states
 from ..events.dispatcher import dispatcher_for
 from ..events.event import (
+    TASK_DELAYED,
     TASK_FAILED,
     TASK_RECEIVED,
     TASK_REJECTED,
@@ -29,7 +31,7 @@ from ..events.event import (
     TASK_SUCCEEDED,
 )
 from ..exceptions import Reject
-from .base import Middleware
+from .base import Middleware, SkipMessage
 from .rate_limit import SLOT_HEADER
 
 if TYPE_CHECKING:
@@ -139,16 +141,7 @@ class TaskEvents(Middleware):
     def _outcome(self, job: Job, fields: dict[str, Any]) -> bool:
         """Fill in an outcome other than success; False when there is none to tell."""
         if job.skipped is not None:
-            if not job.started_at:
-                dispatcher_for(job.app).put(self._received(job))
-            reason = job.skipped.reason
-            fields.update(
-                type=TASK_REVOKED,
-                reason=reason,
-                expired=reason.startswith("expired"),
-                terminated=False,
-            )
-            return True
+            return self._skipped(job, job.skipped, fields)
         exc = job.exception
         if isinstance(exc, Reject):
             fields.update(
@@ -176,6 +169,25 @@ class TaskEvents(Middleware):
             fields.update(type=TASK_REVOKED, reason="revoked", terminated=False)
         else:
             return False
+        return True
+
+    def _skipped(self, job: Job, skipped: SkipMessage, fields: dict[str, Any]) -> bool:
+        """A task not run here: put off (a rate limit), revoked, expired, or already stopped."""
+        if skipped.later is not None:  # back in the delayed set until its slot
+            fields.update(type=TASK_DELAYED, reason=skipped.reason, eta=skipped.later.eta)
+            return True
+        if skipped.exception is not None:
+            # Stopped from outside (a hard time limit): the worker that ran it stored the
+            # failure and sent task-failed; this one only finishes its follow-ups.
+            return False
+        if not job.started_at:
+            dispatcher_for(job.app).put(self._received(job))
+        fields.update(
+            type=TASK_REVOKED,
+            reason=skipped.reason,
+            expired=skipped.reason.startswith("expired"),
+            terminated=False,
+        )
         return True
 
     def worker_stop(self, app: Celeriac, worker: Any) -> None:

@@ -29,6 +29,8 @@ class Revocation(Middleware):
                 reason = str(stopped.get("reason", "stopped at its hard time limit"))
                 job.started_at = float(stopped.get("started") or 0.0)
                 job.finished_at = float(stopped.get("stopped") or 0.0)
+                # it ran there: its record names that worker, not the one finishing it off
+                job.request.hostname = str(stopped.get("hostname") or job.request.hostname)
                 raise SkipMessage(states.FAILURE, reason, exception=TimeLimitExceeded(reason))
             raise SkipMessage(states.REVOKED, "revoked")
 

@@ -62,6 +62,7 @@ from ..brokers.base import Broker, DeadLetter, QueueStats
 from ..exceptions import BrokerUnavailable, ConfigurationError
 from ..message import Delivery, Envelope, check_priority
 from .admin import Admin
+from .beat import RabbitBeat
 from .connection import Link, Outgoing, heartbeat_for
 from .consumer import Intake, Raw
 from .dead import DeadLetters
@@ -126,6 +127,9 @@ class AMQPBroker(Broker):
     the event and control streams keep on the server, see ``streams``).
     """
 
+    routes_by_exchange = True
+    carries_replies = True
+
     def __init__(
         self,
         url: str = "amqp://",
@@ -173,6 +177,7 @@ class AMQPBroker(Broker):
         self.flags = Flags(self._link, self._state, self._retrying)
         self.rates = Rates(self._link, self._retrying)
         self.revocations = Revocations(self._state, self._retrying)
+        self.beat = RabbitBeat(self._link, self._messages, self.flags, self._retrying)
         self._intake: Intake | None = None  # the consuming channel, opened by the first fetch
         self._consumers: set[str] = set()  # consumer ids that fetch through this object
         self._link.on_reset.append(self._forget_connection)

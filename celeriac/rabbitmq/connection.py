@@ -26,14 +26,14 @@ import weakref
 from collections.abc import Callable, Iterator, MutableSequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, urlsplit
 
 import pika
 import pika.exceptions as pe
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 
 from ..exceptions import BrokerError, BrokerRefused, BrokerUnavailable, ConfigurationError
-from ..urls import redact
+from ..urls import parse_url, redact
 
 logger = logging.getLogger("celeriac.rabbitmq.broker")
 
@@ -67,25 +67,35 @@ class Outgoing:
 def connection_parameters(url: str, heartbeat: int, connect_timeout: float) -> pika.URLParameters:
     """pika parameters for ``amqp://user:pass@host:port/vhost`` or ``amqps://``.
 
-    The virtual host is the path, URL-quoted; an empty path, ``/`` or ``//``
-    (kombu's spelling) all mean the default vhost ``/``.
+    Read as kombu reads it (:func:`celeriac.urls.parse_url`): a missing user or
+    password is ``guest``, a missing host ``localhost``; the virtual host is the
+    path, URL-quoted, and an empty path, ``/`` or ``//`` (kombu's spelling) all
+    mean ``/``. ``pyamqp://`` and ``librabbitmq://`` mean ``amqp://``.
     """
-    parts = urlsplit(url)
-    if parts.scheme not in ("amqp", "amqps"):
+    parsed = parse_url(url)
+    if parsed.scheme not in ("amqp", "amqps"):
         raise ConfigurationError(f"{redact(url)!r} is not an amqp:// or amqps:// URL")
+    # pika reads only complete URLs (a user without a password is a TypeError inside
+    # urllib): give it one with every part spelled out.
+    host = f"[{parsed.hostname}]" if ":" in parsed.hostname else quote(parsed.hostname)
+    complete = (
+        f"{parsed.scheme}://{quote(parsed.username or '', safe='')}:"
+        f"{quote(parsed.password or '', safe='')}@{host}:{parsed.port}/"
+        f"{quote(parsed.virtual_host, safe='')}"
+    )
+    query = urlsplit(url).query
     try:
-        params = pika.URLParameters(url)
+        params = pika.URLParameters(f"{complete}?{query}" if query else complete)
     except ValueError as exc:
         raise ConfigurationError(f"bad RabbitMQ URL {redact(url)!r}: {exc}") from exc
-    path = parts.path[1:] if parts.path.startswith("/") else parts.path
-    params.virtual_host = unquote(path) if path not in ("", "/") else "/"
-    if "heartbeat" not in parts.query:
+    given = parsed.query
+    if "heartbeat" not in given:
         params.heartbeat = heartbeat
-    if "connection_attempts" not in parts.query:
+    if "connection_attempts" not in given:
         params.connection_attempts = 1
-    if "socket_timeout" not in parts.query:
+    if "socket_timeout" not in given:
         params.socket_timeout = connect_timeout
-    if "blocked_connection_timeout" not in parts.query:
+    if "blocked_connection_timeout" not in given:
         params.blocked_connection_timeout = 60.0
     return params
 

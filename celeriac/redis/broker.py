@@ -78,6 +78,8 @@ from ..brokers.base import AdminBroker
 from ..exceptions import BrokerError, BrokerUnavailable, ConfigurationError
 from ..message import Delivery, Envelope
 from .backend import RedisBackend
+from .beat import RedisBeat
+from .browse import RedisBrowser
 from .client import (
     RedisError,
     connect,
@@ -159,6 +161,9 @@ class RedisBroker(AdminBroker):
         self.flags = RedisFlags(self.client, f"{{{p}}}:flags", error)
         self.rates = RedisRates(self.link, p, error)
         self.revocations = revocations
+        if not self.cluster:  # recording a run with its message spans slots
+            self.beat = RedisBeat(self.link, self.client, p, self.base, self._clock, error)
+        self.browse = RedisBrowser(self._admin)
 
     def __repr__(self) -> str:
         return f"<RedisBroker {self.target.url}>"
@@ -442,6 +447,9 @@ class RedisBroker(AdminBroker):
     def dead_letter(self, consumer: str, tag: str, reason: str) -> None:
         if queue_of(tag):
             self._admin.run(_DEAD_LETTER, queue_of(tag), (tag, reason))
+
+    def forget_queue(self, queue: str) -> bool:
+        return self._admin.forget_queue(queue)
 
     def close(self) -> None:
         if self._cluster is not None:

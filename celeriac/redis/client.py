@@ -183,8 +183,32 @@ def _hosts(netloc: str, default_port: int, url: str) -> tuple[tuple[str, int], .
     return tuple(hosts)
 
 
+def _from_kombu_sentinel(url: str) -> str:
+    """kombu's ``sentinel://:pw@h1:26379;sentinel://h2:26379/0`` as
+    ``redis+sentinel://:pw@h1:26379,h2:26379/0``: credentials, database and query from
+    whichever part gives them."""
+    creds, hosts, path, query = "", [], "", ""
+    for part in filter(None, (p.strip() for p in url.split(";"))):
+        rest = part.partition("://")[2]
+        rest, _, part_query = rest.partition("?")
+        netloc, slash, part_path = rest.partition("/")
+        part_creds, at, host = netloc.rpartition("@")
+        creds = creds or (part_creds + at)
+        hosts.append(host)
+        path = path or (slash + part_path if part_path else "")
+        query = query or part_query
+    return f"redis+sentinel://{creds}{','.join(hosts)}{path}{'?' + query if query else ''}"
+
+
 def parse_url(url: str, options: dict[str, Any] | None = None) -> RedisTarget:
-    """Read a Redis URL plus options (explicit options win over the URL's query)."""
+    """Read a Redis URL plus options (explicit options win over the URL's query).
+
+    Besides ``redis://``, ``rediss://``, ``redis+sentinel://h1,h2`` and
+    ``redis+cluster://``, kombu's ``sentinel://h1:26379;sentinel://h2:26379`` (with
+    the ``master_name`` transport option) is read as Celery's documentation writes it.
+    """
+    if url.lower().startswith("sentinel://"):
+        url = _from_kombu_sentinel(url)
     shown = redact(url)
     parts = urlsplit(url)
     scheme = parts.scheme.lower()

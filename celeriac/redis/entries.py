@@ -54,6 +54,11 @@ def _delivery(tag: bytes, entry: bytes, revoked: Any) -> Delivery:
     )
 
 
+def delivery_of(tag: bytes, entry: bytes) -> Delivery:
+    """A stored entry read as a delivery (under ``tag``, which may be empty), not revoked."""
+    return _delivery(tag, entry, False)
+
+
 def dead_letter_of(queue: str, record: bytes) -> DeadLetter:
     """A dead letter; one whose entry cannot be parsed (written to the queue by
     another program) comes back whole as its body, with its id as escaped text."""

@@ -46,19 +46,44 @@ class RedisAdmin:
         self._client = client
         self._link = link
         self._queues_key = queues_key
+        self._forgotten_key = queues_key.removesuffix(":queues") + ":forgotten"
         self._base = base  # a queue's key base (and hash tag)
         self._channel = channel  # a queue's wake channel on Cluster, "" elsewhere
         self._error = error
+
+    def channel(self, queue: str) -> str:
+        """The queue's wake channel on Cluster, "" elsewhere."""
+        return self._channel(queue)
 
     def run(self, s: Script, queue: str, args: Sequence[Any]) -> Any:
         """Run a per-queue script on ``queue``."""
         return _call(self._link, self._error, s, self._base(queue), args)
 
     def queues(self) -> list[str]:
+        """Every queue named in the registry but those forgotten while empty (one that
+        holds messages again is listed again, and no longer forgotten)."""
         try:
-            return sorted(m.decode() for m in self._client.smembers(self._queues_key))
+            names = {m.decode() for m in self._client.smembers(self._queues_key)}
+            forgotten = {m.decode() for m in self._client.smembers(self._forgotten_key)}
         except RedisError as exc:
             raise self._error(exc) from exc
+        for queue in forgotten & names:
+            if _holds_any(self.stats(queue)):
+                self._client.srem(self._forgotten_key, queue)
+            else:
+                names.discard(queue)
+        return sorted(names)
+
+    def forget_queue(self, queue: str) -> bool:
+        """Stop listing an empty queue. Its name stays in the registry, which recovery and
+        producers rely on: it is hidden, not removed, until it holds a message again."""
+        if _holds_any(self.stats(queue)):
+            return False
+        try:
+            self._client.sadd(self._forgotten_key, queue)
+        except RedisError as exc:
+            raise self._error(exc) from exc
+        return True
 
     def stats(self, queue: str) -> QueueStats:
         out = self.run(_STATS, queue, ())
@@ -93,6 +118,10 @@ class RedisAdmin:
         if ids is not None and not ids:
             return 0
         return int(self.run(_DEAD, queue, ("purge", "", *(ids or ()))))
+
+
+def _holds_any(stats: QueueStats) -> bool:
+    return bool(stats.total_waiting or stats.delayed or stats.in_flight or stats.dead)
 
 
 class RedisRevocations:

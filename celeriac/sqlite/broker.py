@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -37,8 +38,11 @@ from ..brokers.base import (
 )
 from ..exceptions import BrokerError, BrokerUnavailable, ConfigurationError
 from ..message import Delivery, Envelope
+from ..text import counted
 from .admin import SQLiteAdmin, SQLiteRevocations
 from .backend import SQLiteBackend
+from .beat import SQLiteBeat
+from .browse import SQLiteBrowser
 from .db import DEFAULT_BUSY_TIMEOUT, Database, Errors, path_from_url
 from .schema import (
     COPY,
@@ -64,6 +68,17 @@ _BY_OWNER = "celeriac_messages WHERE state = 2 AND owner = :owner"
 _EXPIRED = (
     "celeriac_messages INDEXED BY celeriac_messages_owner WHERE state = 2 AND lease_until < :now"
 )
+
+
+def insert_messages(conn: sqlite3.Connection, envelopes: Sequence[Envelope], now: float) -> None:
+    """Store messages within the caller's write transaction: ready, or delayed until eta."""
+    rows: list[tuple[str, str, int, bytes, int, float | None, float | None]] = []
+    for env in envelopes:
+        if env.eta is not None and env.eta > now:
+            rows.append((env.id, env.queue, env.priority, env.body, 1, env.eta, None))
+        else:
+            rows.append((env.id, env.queue, env.priority, env.body, 0, None, now))
+    conn.executemany(_INSERT, rows)
 
 
 class SQLiteBroker(AdminBroker):
@@ -96,6 +111,8 @@ class SQLiteBroker(AdminBroker):
         self.flags = SQLiteFlags(db)
         self.rates = SQLiteRates(db)
         self.revocations = SQLiteRevocations(db)
+        self.beat = SQLiteBeat(db, insert_messages)
+        self.browse = SQLiteBrowser(db)
 
     @property
     def path(self) -> str:
@@ -104,16 +121,9 @@ class SQLiteBroker(AdminBroker):
 
     # -- producing ---------------------------------------------------------
     def publish(self, envelopes: Sequence[Envelope]) -> None:
-        now = time.time()
-        rows: list[tuple[str, str, int, bytes, int, float | None, float | None]] = []
-        for env in envelopes:
-            if env.eta is not None and env.eta > now:
-                rows.append((env.id, env.queue, env.priority, env.body, 1, env.eta, None))
-            else:
-                rows.append((env.id, env.queue, env.priority, env.body, 0, None, now))
-        if rows:
+        if envelopes:
             with self._db.write() as conn:
-                conn.executemany(_INSERT, rows)
+                insert_messages(conn, envelopes, time.time())
 
     # -- consuming ---------------------------------------------------------
     def fetch(
@@ -277,8 +287,8 @@ class SQLiteBroker(AdminBroker):
         moved: int = conn.execute(f"DELETE FROM {rows}", params).rowcount
         if buried:
             logger.warning(
-                "%d messages dead-lettered: %s after %d deliveries",
-                buried,
+                "%s dead-lettered: %s after %d deliveries",
+                counted(buried, "message"),
                 why,
                 self.max_deliveries,
             )

@@ -125,9 +125,10 @@ class SQLiteFlags:
     def read(self, prefix: str = "") -> dict[str, str]:
         """Every flag whose name starts with ``prefix``."""
         with self._db.read() as conn:
+            # a range of the primary key, not a scan: the beat keeps a row per entry here
             rows = conn.execute(
-                "SELECT name, value FROM celeriac_flags WHERE substr(name, 1, ?) = ?",
-                (len(prefix), prefix),
+                "SELECT name, value FROM celeriac_flags WHERE name >= ? AND name < ?",
+                (prefix, prefix + "\U0010ffff"),
             )
             return dict(rows.fetchall())
 

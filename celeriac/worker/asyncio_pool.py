@@ -143,7 +143,8 @@ class AsyncioPool(Pool):
             for pool in (self._fetch_thread, self._io_thread):
                 pool.shutdown(wait=True)
             self._task_threads.shutdown(wait=False, cancel_futures=True)
-        if self._calls:  # threads stuck past their limit or a cold shutdown: do not wait
+        in_main = threading.current_thread() is threading.main_thread()
+        if self._calls and in_main:  # threads stuck past their limit or a cold shutdown
             logger.warning(
                 "%d sync tasks still running in threads: exiting without them", len(self._calls)
             )
@@ -167,13 +168,14 @@ class AsyncioPool(Pool):
     async def _main(self) -> None:
         loop = asyncio.get_running_loop()
         self._changed = asyncio.Event()
-        for signum in SHUTDOWN_SIGNALS:
-            loop.add_signal_handler(signum, self._on_signal)
+        if threading.current_thread() is threading.main_thread():  # else: stop() ends it
+            for signum in SHUTDOWN_SIGNALS:
+                loop.add_signal_handler(signum, self._on_signal)
         await self._io(self._connect)
         self._fetch_broker = await loop.run_in_executor(self._fetch_thread, self.app.connect_broker)
         for hook in self.app.middleware.worker_start:
             hook(self.app, self.state)
-        self.announce(
+        self.announce_ready(
             f"{self.options.hostname} ready: asyncio, up to {self.size} tasks at "
             f"once, consuming {', '.join(self.options.queues)}"
         )
@@ -314,6 +316,23 @@ class AsyncioPool(Pool):
                 timer.cancel()
 
     # -- stopping ------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Warm shutdown, as the first SIGTERM: for a pool run outside the main thread."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            self.stopping = True
+            return
+        try:
+            loop.call_soon_threadsafe(self._stop_asked)
+        except RuntimeError:  # the loop closed meanwhile: it stopped already
+            self.stopping = True
+
+    def _stop_asked(self) -> None:
+        if self._signals == 0:
+            self._signals, self.stopping = 1, True
+            if self._changed is not None:
+                self._changed.set()
+
     def _on_signal(self) -> None:
         self._signals += 1
         if self._signals == 1:

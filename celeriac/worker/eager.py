@@ -23,10 +23,14 @@ def run_eagerly(
     """
     app = task.app
     executor = Executor(app, "eager", "eager", None, None)
+    hooks = [m for m in app.middleware.after_result if m.runs_eagerly]
     try:
         while True:
             job = Job(app, message, task, Request.from_message(message, "eager", is_eager=True))
             executor.run(job)
+            for middleware in hooks:  # signals and a task class's hooks, as on a worker
+                if middleware.wants_after_result(job):
+                    middleware.after_result(job)
             if job.retry_message is None:
                 break
             message = job.retry_message

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from ..text import counted
 from .outage import Outage
 
 if TYPE_CHECKING:
@@ -61,9 +62,8 @@ class Heartbeat:
         self.outage.succeeded()
         if recovered:
             logger.warning(
-                "recovered %d messages whose lease ran out (a worker died?); "
-                "they are back on their queues",
-                recovered,
+                "recovered %s whose lease ran out (a worker died?); they are back on their queues",
+                counted(recovered, "message"),
             )
 
     def close(self) -> None:

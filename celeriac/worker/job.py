@@ -17,9 +17,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .. import states
+from ..backends import REPLY_TO
 from ..backends.base import TaskMeta, exception_to_dict
 from ..backends.disabled import DisabledBackend
-from ..exceptions import MessageDecodeError, NotRegistered, Reject, Retry
+from ..events.dispatcher import dispatcher_for
+from ..events.event import TASK_FAILED
+from ..exceptions import Ignore, MessageDecodeError, NotRegistered, Reject, Retry
 from ..message import Delivery, Message, decode
 from ..middleware.base import Middleware, SkipMessage
 from ..request import Request, reset_current_request, set_current_request
@@ -91,10 +94,26 @@ class Job:
             parent_id=message.parent_id,
             root_id=message.root_id,
             group_id=message.group_id,
+            children=list(self.request.children),
+            reply_to=message.headers.get(REPLY_TO),
             date_received=self.received_at or None,
             date_started=self.started_at or None,
             date_done=self.finished_at or time.time(),
         )
+
+
+def _requeued(job: Job) -> bool:
+    """The task refused its message back to its queue: it will run again."""
+    return isinstance(job.exception, Reject) and job.exception.requeue
+
+
+def _outcome(job: Job) -> str:
+    """How a task ended, in a word or a few: succeeded, retried, revoked (why), delayed..."""
+    skipped = job.skipped
+    if skipped is not None:
+        return ("delayed: " if skipped.later is not None else "not run: ") + skipped.reason
+    words = {states.SUCCESS: "succeeded", states.RETRY: "retried", states.REVOKED: "revoked"}
+    return words.get(job.state, job.state.lower())
 
 
 class Executor:
@@ -129,6 +148,9 @@ class Executor:
         self._after_result = mw.after_result
         self._after_ack = mw.after_ack
         self._debug = logger.isEnabledFor(logging.DEBUG)
+        self._log_outcomes = bool(app.conf.get("worker_log_task_outcomes", True)) and (
+            logger.isEnabledFor(logging.INFO)
+        )
 
     # -- from delivery to job ------------------------------------------------------
     def prepare(self, delivery: Delivery) -> Job | None:
@@ -213,7 +235,19 @@ class Executor:
             )
             for middleware in self._after_result_for(job):
                 middleware.after_result(job)
-        self.broker.dead_letter(self.consumer_id, delivery.tag, f"unknown task {message.task}")
+        reason = f"unknown task {message.task}"
+        self.broker.dead_letter(self.consumer_id, delivery.tag, reason)
+        if self.app.conf.worker_send_task_events:  # the dashboard shows what the backend says
+            dispatcher_for(self.app).send(
+                TASK_FAILED,
+                uuid=message.id,
+                name=message.task,
+                hostname=self.hostname,
+                queue=message.queue,
+                exception=repr(exc),
+                reason=reason,
+                dead_letter=message.queue,
+            )
 
     # -- running ---------------------------------------------------------------------
     def process(self, delivery: Delivery) -> Job | None:
@@ -283,6 +317,8 @@ class Executor:
         job.exception = exc
         if isinstance(exc, Retry):
             job.state = states.RETRY
+        elif isinstance(exc, Ignore):
+            job.state = states.IGNORED
         elif isinstance(exc, Reject):
             job.state = states.FAILURE
         else:
@@ -308,9 +344,7 @@ class Executor:
         self._log_outcome(job)
         skip = job.skipped
         if skip is not None and skip.later is not None:  # waits in the delayed set
-            self.app.publish([skip.later])
-            if not job.acked:
-                self.broker.ack(self.consumer_id, [job.delivery.tag])
+            self._put_off(job, skip.later)
             return
         if job.retry_message is not None:
             self.app.publish([job.retry_message])
@@ -324,8 +358,12 @@ class Executor:
             return
         if metas:
             self.backend.store(metas)
-        for middleware in after_result:
-            middleware.after_result(job)
+        token = set_current_request(job.request)  # what it sends is its follow-up work
+        try:
+            for middleware in after_result:
+                middleware.after_result(job)
+        finally:
+            reset_current_request(token)
         if isinstance(job.exception, Reject) and not job.exception.requeue:
             self.broker.dead_letter(
                 self.consumer_id, job.delivery.tag, f"rejected: {job.exception.reason}"
@@ -342,10 +380,21 @@ class Executor:
         return [m for m in self._after_result if m.wants_after_result(job)]
 
     def _should_store(self, job: Job) -> bool:
+        if job.state == states.IGNORED or _requeued(job):
+            return False  # nothing to say, or the task will run again
         if not job.message.ignore_result:
             return True
         failed = job.state in (states.FAILURE, states.REVOKED)
         return failed and bool(self.app.conf.task_store_errors_even_if_ignored)
+
+    def _put_off(self, job: Job, later: Message) -> None:
+        """Back to the delayed set without running (a rate limit's slot), then acked."""
+        assert self.broker is not None and job.delivery is not None
+        self.app.publish([later])
+        if not job.acked:
+            self.broker.ack(self.consumer_id, [job.delivery.tag])
+        for hook in self._after_ack:  # its events say where it waits, and why
+            hook(job)
 
     def _log_outcome(self, job: Job) -> None:
         message = job.message
@@ -358,9 +407,9 @@ class Executor:
                 job.exception,
                 job.traceback or "",
             )
-        elif self._debug:
-            logger.debug(
-                "task %s[%s] %s in %.4fs", message.task, message.id, job.state.lower(), job.runtime
+        elif self._log_outcomes:
+            logger.info(
+                "task %s[%s] %s in %.3fs", message.task, message.id, _outcome(job), job.runtime
             )
 
     def close(self) -> None:

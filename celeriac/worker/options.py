@@ -38,6 +38,7 @@ class WorkerOptions:
     soft_time_limit: float | None = None
     shutdown_timeout: float = 60.0
     fetch_timeout: float = 1.0  # how long an idle fetch waits: bounds warm-stop latency
+    autoscale: tuple[int, int] | None = None  # (MAX, MIN) children, prefork only
 
     @property
     def prefetch_per_consumer(self) -> int:
@@ -131,6 +132,7 @@ def resolve_options(
     max_memory_per_child: int | None = None,
     time_limit: float | None = None,
     soft_time_limit: float | None = None,
+    autoscale: tuple[int, int] | None = None,
 ) -> WorkerOptions:
     """Merge explicit options over the app's settings and check them."""
     conf = app.conf
@@ -145,6 +147,13 @@ def resolve_options(
             "warns the task before the hard one stops it"
         )
     multiplier = prefetch_multiplier or conf.worker_prefetch_multiplier
+    if autoscale is not None:
+        if pool != "prefork":
+            raise ConfigurationError(
+                f"--autoscale grows and shrinks prefork children: the {pool} pool cannot; "
+                "use -P prefork, or a fixed -c"
+            )
+        concurrency = autoscale[1]  # start small, as Celery does
     return WorkerOptions(
         hostname=node_name(hostname),
         queues=resolve_queues(app, queues, exclude_queues),
@@ -160,4 +169,5 @@ def resolve_options(
         time_limit=hard,
         soft_time_limit=soft,
         shutdown_timeout=float(conf.worker_shutdown_timeout),
+        autoscale=autoscale,
     )

@@ -63,10 +63,18 @@ class Pool(ABC):
         announce: Callable[[str], None],
     ) -> None:
         self.app, self.options, self.state, self.announce = app, options, state, announce
+        # pid -> task id, for processes stopped by terminate: their exit is no crash
+        self.terminated: dict[int, str] = {}
 
     @abstractmethod
     def run(self) -> int:
         """Consume until shut down; returns the exit status."""
+
+    def announce_ready(self, text: str) -> None:
+        """Every consumer is ready: run the ``worker_ready`` middleware hooks, then say so."""
+        for hook in self.app.middleware.worker_ready:
+            hook(self.app, self.state)
+        self.announce(text)
 
     def reserved_deliveries(self) -> list[Delivery]:
         """Messages this process's consumers prefetched and have not started."""
@@ -108,9 +116,11 @@ class Pool(ABC):
                 continue
             if not slot.pid or slot.pid == os.getpid():
                 return False
+            self.terminated[slot.pid] = task_id
             try:
                 os.kill(slot.pid, number)
             except ProcessLookupError:
+                self.terminated.pop(slot.pid, None)
                 return False
             return True
         return False

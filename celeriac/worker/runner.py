@@ -16,8 +16,10 @@ from ..brokers import broker_class
 from ..control.remote import WorkerRemote
 from ..control.state_handle import StateHandle
 from ..exceptions import ConfigurationError
+from ..text import counted
 from ..version import __version__
 from .asyncio_pool import AsyncioPool
+from .autoscale import Autoscaler
 from .preflight import check_settings
 from .solo import SoloPool
 from .state import WorkerState
@@ -48,7 +50,7 @@ def banner(app: Celeriac, options: WorkerOptions) -> str:
         f"  app:         {app.main or '__main__'}",
         f"  transport:   {app.describe()}",
         f"  pool:        {options.pool}, concurrency {options.concurrency}",
-        f"  prefetch:    {per} per consumer, at most {per * consumers} messages held",
+        f"  prefetch:    {per} per consumer, at most {counted(per * consumers, 'message')} held",
         f"  queues:      {', '.join(options.queues)}",
         f"  time limits: {limits or 'as each task sets them'}",
     ]
@@ -91,6 +93,7 @@ def run_worker(
     ``on_state`` receives the :class:`WorkerState` before consuming starts (for
     remote control: what runs where, counts, pool size).
     """
+    app.finalize()
     check_settings(app)
     state = WorkerState(options)
     pool = _pool(app, options, state, announce)
@@ -98,9 +101,21 @@ def run_worker(
     if on_state is not None:
         on_state(state)
     announce(banner(app, options))
+    for hook in app.middleware.worker_init:
+        hook(app, state)
     remote = WorkerRemote(app, StateHandle(app, state))  # heartbeat events, remote control
     remote.start()
+    scaler = None
+    if options.autoscale is not None:
+        scaler = Autoscaler(
+            app, pool, state, options.queues, options.autoscale, options.concurrency
+        )
+        scaler.start()
     try:
         return pool.run()
     finally:
+        if scaler is not None:
+            scaler.stop()
         remote.stop()
+        for hook in app.middleware.worker_shutdown:
+            hook(app, state)

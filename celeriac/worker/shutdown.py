@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -45,7 +46,17 @@ class ShutdownSignals:
         return self.count >= 2
 
     def install(self) -> None:
+        """Handle SIGTERM and SIGINT; only the main thread can (a worker run in another
+        thread, as :mod:`celeriac.testing` runs one, is stopped with :meth:`stop`)."""
+        if threading.current_thread() is not threading.main_thread():
+            return
         self._old = {s: signal.signal(s, self._handle) for s in SHUTDOWN_SIGNALS}
+
+    def stop(self) -> None:
+        """A warm shutdown asked by code rather than a signal; asking again does nothing."""
+        if self.count == 0:
+            self.count = 1
+            self.on_warm()
 
     def restore(self) -> None:
         for signum, handler in self._old.items():

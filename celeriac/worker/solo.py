@@ -80,7 +80,7 @@ class SoloPool(Pool):
         return self.consumer.reserved_deliveries()
 
     def _ready(self) -> None:
-        self.announce(
+        self.announce_ready(
             f"{self.options.hostname} ready: solo, consuming {', '.join(self.options.queues)}"
         )
 

@@ -34,6 +34,7 @@ from multiprocessing.connection import wait
 from typing import TYPE_CHECKING, Any
 
 from ..backoff import exponential
+from ..text import counted
 from .child import child_main, consumer_id
 from .heartbeat import Heartbeat
 from .inquiry import Inquirer
@@ -187,9 +188,19 @@ class Supervisor(Pool):
     def _on_exit(self, child: _Child) -> None:
         index, code = child.slot.index, child.process.exitcode
         final = None if child.slot.torn else child.slot.running()  # final: the child is dead
+        stopped = self.terminated.pop(child.process.pid or 0, None)
         if child.killed_for is not None:
             if final is not None and final.task_id == child.killed_for.task_id:
                 self._record_time_limit(child, final)
+        elif stopped is not None:  # recorded REVOKED (terminated) by the revoke command
+            logger.info(
+                "child %s (slot %d) stopped: task %s terminated by remote control; "
+                "a new child takes its slot",
+                child.process.pid,
+                index,
+                stopped,
+            )
+            code = 0  # not a crash: no restart backoff
         elif code != 0 and not self._cold:
             doing = f" while running {final.task_name}[{final.task_id}]" if final else ""
             logger.error(
@@ -234,7 +245,7 @@ class Supervisor(Pool):
             self._orphans.append(consumer)
             return
         if count:
-            logger.warning("handed back %d messages held by %s", count, consumer)
+            logger.warning("handed back %s held by %s", counted(count, "message"), consumer)
 
     def _retry_orphans(self) -> None:
         orphans, self._orphans = self._orphans, []
@@ -358,9 +369,10 @@ class Supervisor(Pool):
             return
         if all(c.slot.ready for c in self.children.values()) or time.monotonic() > self._ready_by:
             self._ready_by = None
-            self.announce(
-                f"{self.options.hostname} ready: {len(self.children)} prefork "
-                f"children consuming {', '.join(self.options.queues)}"
+            self.announce_ready(
+                f"{self.options.hostname} ready: "
+                f"{counted(len(self.children), 'prefork child', 'prefork children')} "
+                f"consuming {', '.join(self.options.queues)}"
             )
 
     def _close(self) -> None:

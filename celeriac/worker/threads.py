@@ -74,6 +74,9 @@ class ThreadPool(Pool):
         self._backend: Backend | None = None  # the watchdog's
         self._changed = threading.Event()
         self.stopping = False
+        self.signals = ShutdownSignals(  # stop() asks from code what a signal asks
+            self._changed.set, self._changed.set, options.shutdown_timeout
+        )
         self.heartbeat = HeartbeatThread(
             app, f"worker {options.hostname}", self._consumer_ids, on_tick=self._watchdog
         )
@@ -124,10 +127,12 @@ class ThreadPool(Pool):
         return [d for consumer in consumers for d in consumer.reserved_deliveries()]
 
     # -- the main thread -------------------------------------------------------------
+    def stop(self) -> None:
+        """Warm shutdown, as the first SIGTERM: for a pool run outside the main thread."""
+        self.signals.stop()
+
     def run(self) -> int:
-        signals = ShutdownSignals(
-            self._changed.set, self._changed.set, self.options.shutdown_timeout
-        )
+        signals = self.signals
         signals.install()
         for hook in self.app.middleware.worker_start:
             hook(self.app, self.state)
@@ -151,7 +156,7 @@ class ThreadPool(Pool):
             self._changed.clear()
             if not announced and all(s.ready for s in list(self.state.slots.values())):
                 announced = True
-                self.announce(
+                self.announce_ready(
                     f"{self.options.hostname} ready: {self.options.concurrency} "
                     f"threads consuming {', '.join(self.options.queues)}"
                 )

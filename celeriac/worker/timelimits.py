@@ -217,7 +217,12 @@ def record_time_limit(
     )
     if running.tag is not None:
         flag = orjson.dumps(
-            {"reason": str(exc), "started": running.started, "stopped": stopped_at}
+            {
+                "reason": str(exc),
+                "started": running.started,
+                "stopped": stopped_at,
+                "hostname": hostname,
+            }
         ).decode()
         _hand_over(broker, consumer_id, running.tag, running, flag, app)
     if app is not None and app.conf.worker_send_task_events:  # the task's own process is gone
@@ -244,9 +249,9 @@ def _hand_over(
 
     The process that ran it is gone, so its follow-ups (a chain's next step, a
     chord's join or errback) cannot run here; the next worker to take the
-    message sees it revoked with this flag (JSON: reason, started, stopped) and finishes it as a
-    ``TimeLimitExceeded`` failure through the whole middleware, without running
-    it again.
+    message sees it revoked with this flag (JSON: reason, started, stopped, hostname) and
+    finishes it as a ``TimeLimitExceeded`` failure through the whole middleware, without
+    running it again.
     """
     ttl = float(app.conf.task_revoke_ttl) if app is not None else 86400.0
     flags, revocations = broker.flags, broker.revocations

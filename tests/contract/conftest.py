@@ -48,7 +48,7 @@ BROKERS: dict[str, BrokerKind] = {
     "rabbitmq": BrokerKind(
         rabbitmq_env,
         spans_processes=True,
-        lacks=frozenset({"leases", "exact_stats", "global_priority"}),
+        lacks=frozenset({"leases", "exact_stats", "global_priority", "browse", "forget_queue"}),
     ),
     "redis": BrokerKind(redis_env, spans_processes=True),
 }

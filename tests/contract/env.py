@@ -22,11 +22,15 @@ class BrokerEnv:
     spans_processes: bool = True  # connections from other processes see the same broker
     # leases: a holder's lease can run out while it lives, and release_all of another
     # process's consumer returns its messages; exact_stats: stats count waiting per
-    # priority, delayed and in flight; global_priority: strict across a fetch's queues.
+    # priority, delayed and in flight; global_priority: strict across a fetch's queues;
+    # browse: its waiting, delayed and reserved messages can be listed and acted on;
+    # forget_queue: an empty queue can be dropped from the list (RabbitMQ keeps them).
     # RabbitMQ has none of these (docs/rabbitmq.md): its BrokerKind.lacks says so.
     # Capabilities (streams, flags, ...) are not listed: the broker object says which
     # it offers (test_capabilities.py).
-    features: frozenset[str] = frozenset({"leases", "exact_stats", "global_priority"})
+    features: frozenset[str] = frozenset(
+        {"leases", "exact_stats", "global_priority", "browse", "forget_queue"}
+    )
     _opened: list[Broker] = field(default_factory=list, repr=False)
 
     def q(self, name: str) -> str:

@@ -121,3 +121,19 @@ def test_stats_stay_consistent_while_consumers_drain(env: BrokerEnv) -> None:
         seen += 1
     thread.join()
     assert reader.stats(q).total_waiting == 0
+
+
+@pytest.mark.needs("forget_queue")
+def test_an_empty_queue_is_forgotten_until_it_holds_a_message(
+    env: BrokerEnv, broker: Broker
+) -> None:
+    """Given a queue that held a message, Expect it not forgotten while it holds one, then,
+    once emptied, forgotten (not listed), and listed again when a message is sent to it."""
+    q = env.q("stale")
+    broker.publish([envelope(q)])
+    assert broker.forget_queue(q) is False and q in broker.queues()
+    drain(broker, [q], "c1")
+    assert broker.forget_queue(q) is True
+    assert q not in broker.queues()
+    broker.publish([envelope(q)])
+    assert q in broker.queues()

@@ -31,6 +31,14 @@ def flaky(self) -> str:  # type: ignore[no-untyped-def]
     return "ok"
 
 
+@app.task(bind=True, max_retries=1)
+def retry_later(self) -> str:  # type: ignore[no-untyped-def]
+    """Asks to be retried in ten minutes (a waiting retry, for the dashboard's tests)."""
+    if self.request.retries == 0:
+        raise self.retry(exc=OSError("not yet"), countdown=600)
+    return "ok"
+
+
 @app.task
 def limits(name: str) -> list[object]:
     """The limits this worker process sees for task ``name`` (remote control changes them)."""

@@ -87,6 +87,8 @@ def test_inspect_prints_each_worker_and_json(cluster: list[FakeWorker]) -> None:
     replies = orjson.loads(run("inspect", "registered", "--json").output)
     assert replies == {"w1@host": ["cli.add"], "w2@host": ["cli.add"]}
     assert run("inspect", "nonsense").exit_code == 2
+    scheduled = run("inspect", "scheduled").output  # empty: they wait in the broker
+    assert "celeriac queues show QUEUE --delayed" in scheduled
 
 
 def test_control_commands(cluster: list[FakeWorker]) -> None:
@@ -182,6 +184,6 @@ def test_dead_letters_list_requeue_purge() -> None:
     ]
     assert "poisoned for the test" in run("dead-letters", "list", "-Q", "q").output
     out = run("dead-letters", "requeue", "-Q", "q", "--id", "m1")
-    assert "1 dead letters requeued" in out.output and broker.stats("q").total_waiting == 1
+    assert "1 dead letter requeued" in out.output and broker.stats("q").total_waiting == 1
     assert "2 dead letters purged" in run("dead-letters", "purge", "-f").output
     assert broker.stats("q").dead == 0

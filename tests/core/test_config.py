@@ -98,6 +98,6 @@ def test_passwords_never_shown() -> None:
 
 
 def test_unknown_broker_scheme_is_explained() -> None:
-    app = Celeriac("t", broker="kafka://localhost", set_as_current=False)
+    # refused when configured, not at the first send
     with pytest.raises(ConfigurationError, match="unknown scheme.*redis://"):
-        app.connect_broker()
+        Celeriac("t", broker="kafka://localhost", set_as_current=False)

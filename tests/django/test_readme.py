@@ -66,3 +66,42 @@ def test_the_readme_runs_as_written(tmp_path: Path) -> None:
     assert set(logs) == {"queue1.log", "queue2.log", "standalone.log"}
     for name, log in logs.items():
         assert "ERROR" not in log and "Traceback" not in log, f"{name}:\n{log}"
+
+
+def postgresql_commands() -> list[str]:
+    """The README's PostgreSQL tip, minus the venv set-up (this test runs in that venv)."""
+    text = (EXAMPLE / "README.md").read_text()
+    block = text.split("**PostgreSQL.**", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    lines = [line.strip() for line in block.strip().splitlines() if line.strip()]
+    assert lines[0].startswith("../../scripts/setup ") and "postgresql" in lines[0], lines
+    return lines[1:]
+
+
+def test_the_postgresql_tip_creates_its_database_and_migrates(tmp_path: Path) -> None:
+    """Given a PostgreSQL server without the example's database, When the README's tip runs
+    as written (twice), Expect the database created, then found, and migrated."""
+    from .pg import _admin_connection, server_lock
+
+    project = fresh_copy(tmp_path / "examples" / "django")
+    name = f"celeriac_readme_{os.getpid()}_{tmp_path.name[-8:]}".replace("-", "_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("POSTGRES_", "DJANGO_"))}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["POSTGRES_DB"] = name
+    script = "\n".join(["set -e", *postgresql_commands()])
+    with server_lock():
+        _admin_connection().close()  # skips (fails in CI) when the server is not reachable
+        try:
+            outputs = []
+            for _ in range(2):
+                done = subprocess.run(
+                    ["bash", "-c", script], cwd=project, env=env, capture_output=True,
+                    text=True, timeout=90,
+                )  # fmt: skip
+                assert done.returncode == 0, done.stdout + done.stderr
+                outputs.append(done.stdout)
+            assert f"database {name} created" in outputs[0]
+            assert f"database {name} exists" in outputs[1]
+            assert "No migrations to apply" in outputs[1]
+        finally:
+            with _admin_connection() as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import redis
 
+from tests.needs import missing
+
 REDIS_SERVER = shutil.which("redis-server")
 REDIS_CLI = shutil.which("redis-cli")
 START_TIMEOUT = 20.0
@@ -26,9 +28,9 @@ START_TIMEOUT = 20.0
 def require_binaries(*names: str) -> None:
     """Skip (locally) or fail (CI) when a Redis binary is missing."""
     found = {"redis-server": REDIS_SERVER, "redis-cli": REDIS_CLI}
-    missing = [name for name in names if not found[name]]
-    if missing:
-        missing(f"{', '.join(missing)} not found on PATH: install Redis 7 to run these tests")
+    absent = [name for name in names if not found[name]]
+    if absent:
+        missing(f"{', '.join(absent)} not found on PATH: install Redis 7 to run these tests")
 
 
 def free_port(cluster_bus: bool = False) -> int:

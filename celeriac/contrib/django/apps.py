@@ -19,3 +19,6 @@ class CeleriacConfig(AppConfig):  # type: ignore[misc]
     def ready(self) -> None:
         register_fork_hook()
         discover_waiting()
+        from .beat import connect_signals  # models load only once the apps are ready
+
+        connect_signals()

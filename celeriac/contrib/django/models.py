@@ -73,3 +73,41 @@ class ChordPart(models.Model):  # type: ignore[misc]
 
     def __str__(self) -> str:
         return f"chord {self.group_id} part {self.index}"
+
+
+class PeriodicTask(models.Model):  # type: ignore[misc]
+    """A periodic task kept in the database and edited in the admin.
+
+    Saving one (or deleting it) changes the beat's schedule in the broker at once
+    (:mod:`celeriac.contrib.django.beat`); the leading beat applies it within a
+    second, as django-celery-beat's ``DatabaseScheduler`` does, without a restart.
+    ``every`` (seconds) or the crontab fields give the schedule.
+    """
+
+    name = models.CharField(max_length=200, unique=True)
+    task = models.CharField(max_length=255, help_text="the task's name, e.g. proj.tasks.add")
+    every = models.FloatField(
+        null=True, blank=True, help_text="seconds between runs; or leave empty and use crontab"
+    )
+    minute = models.CharField(max_length=64, blank=True, default="")
+    hour = models.CharField(max_length=64, blank=True, default="")
+    day_of_week = models.CharField(max_length=64, blank=True, default="")
+    day_of_month = models.CharField(max_length=64, blank=True, default="")
+    month_of_year = models.CharField(max_length=64, blank=True, default="")
+    args: Any = models.JSONField(default=list, blank=True)
+    kwargs: Any = models.JSONField(default=dict, blank=True)
+    queue = models.CharField(max_length=200, blank=True, default="")
+    priority = models.PositiveSmallIntegerField(null=True, blank=True)
+    expires = models.FloatField(null=True, blank=True, help_text="seconds after it is sent")
+    catch_up = models.CharField(
+        max_length=4, choices=(("once", "once"), ("skip", "skip")), default="once"
+    )
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ("name",)
+        verbose_name = "periodic task"
+        verbose_name_plural = "periodic tasks"
+
+    def __str__(self) -> str:
+        return str(self.name)

@@ -15,6 +15,7 @@
     var u = new URL(window.location.href);
     u.searchParams.set("partial", "1");
     u.searchParams.delete("msg");
+    u.searchParams.delete("failed");
     return u.toString();
   }
   function refresh() {

@@ -1,0 +1,1 @@
+"""Helpers at the paths Celery's code imports them from (``celeriac.utils.log``)."""

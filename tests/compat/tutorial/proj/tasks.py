@@ -1,0 +1,18 @@
+"""Celery's "Next Steps" proj/tasks.py, as it is."""
+
+from .celery import app
+
+
+@app.task
+def add(x, y):
+    return x + y
+
+
+@app.task
+def mul(x, y):
+    return x * y
+
+
+@app.task
+def xsum(numbers):
+    return sum(numbers)
