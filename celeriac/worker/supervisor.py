@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..backoff import exponential
 from .child import child_main, consumer_id
+from .fairness import Board
 from .heartbeat import Heartbeat
 from .inquiry import Inquirer
 from .pool import Pool
@@ -83,6 +84,8 @@ class Supervisor(Pool):
         self.children: dict[int, _Child] = {}
         self.heartbeat = Heartbeat(app, f"supervisor {options.hostname}")
         self.inquirer = Inquirer()  # asks children what they run and hold (inspect)
+        # Made before any fork, so every child reads its siblings' entries (fair dispatch).
+        self.board = Board.for_pool(options.concurrency, shared=True)
         self._backend: Backend | None = None
         self._context = multiprocessing.get_context("fork")
         self._signals = 0
@@ -157,7 +160,15 @@ class Supervisor(Pool):
         line = self.inquirer.open(slot.index)
         process = self._context.Process(
             target=child_main,
-            args=(self.app, self.options, slot, os.getpid(), line, self.inquirer.ends()),
+            args=(
+                self.app,
+                self.options,
+                slot,
+                os.getpid(),
+                line,
+                self.inquirer.ends(),
+                self.board,
+            ),
             name=f"Child-{slot.index}",
             daemon=True,
         )
@@ -199,6 +210,7 @@ class Supervisor(Pool):
                 _exit_reason(code),
                 doing,
             )
+        self.board.leave(index)
         self._release(child.consumer_id)
         self.inquirer.close(index)
         del self.children[index]

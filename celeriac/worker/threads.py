@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from ..exceptions import TimeLimitExceeded
 from .child import consumer_id
 from .consumer import Consumer
+from .fairness import Board
 from .heartbeat import HeartbeatThread
 from .pool import Pool
 from .shutdown import ShutdownSignals
@@ -74,6 +75,7 @@ class ThreadPool(Pool):
         self._backend: Backend | None = None  # the watchdog's
         self._changed = threading.Event()
         self.stopping = False
+        self.board = Board.for_pool(options.concurrency, shared=False)  # fair dispatch
         self.heartbeat = HeartbeatThread(
             app, f"worker {options.hostname}", self._consumer_ids, on_tick=self._watchdog
         )
@@ -91,6 +93,7 @@ class ThreadPool(Pool):
                 consumer_id(self.options.hostname, os.getpid(), index) + suffix,
                 slot,
                 timer=_SoftTimer(),
+                board=self.board,
             )
             thread = threading.Thread(
                 target=self._consume,
