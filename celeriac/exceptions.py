@@ -15,6 +15,7 @@
     ├── TaskError                   raised inside a worker, travel back as a task failure
     │   ├── SoftTimeLimitExceeded   the soft time limit; the task may catch it and clean up
     │   ├── TimeLimitExceeded       the hard time limit; the task was stopped
+    │   ├── WorkerLostError         the process running an early-ack task died (kill -9, OOM)
     │   └── RemoteError             a task's exception whose type cannot be imported here
     ├── Retry                       raised by Task.retry() to ask for another attempt
     └── Reject                      raised by a task to refuse its message (dead-letter it)
@@ -102,6 +103,15 @@ class SoftTimeLimitExceeded(TaskError):
 
 class TimeLimitExceeded(TaskError):
     """The task ran past its hard time limit and was stopped."""
+
+
+class WorkerLostError(TaskError):
+    """The process running the task died before it finished.
+
+    Recorded for a task that acknowledges its message on receipt
+    (``acks_late=False``): its message is gone, so it is not run again. A late-ack
+    task whose process dies runs again instead (delivery contract, rule 2).
+    """
 
 
 class RemoteError(TaskError):

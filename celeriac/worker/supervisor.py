@@ -38,6 +38,7 @@ from .child import child_main, consumer_id
 from .fairness import Board
 from .heartbeat import Heartbeat
 from .inquiry import Inquirer
+from .lost import acked_on_receipt, record_lost
 from .pool import Pool
 from .slots import Running, Slot
 from .timelimits import record_time_limit
@@ -202,14 +203,7 @@ class Supervisor(Pool):
             if final is not None and final.task_id == child.killed_for.task_id:
                 self._record_time_limit(child, final)
         elif code != 0 and not self._cold:
-            doing = f" while running {final.task_name}[{final.task_id}]" if final else ""
-            logger.error(
-                "child %s (slot %d) died with %s%s; its messages go back to the queue",
-                child.process.pid,
-                index,
-                _exit_reason(code),
-                doing,
-            )
+            self._on_crash(child, code, final)
         self.board.leave(index)
         self._release(child.consumer_id)
         self.inquirer.close(index)
@@ -218,6 +212,42 @@ class Supervisor(Pool):
             self.state.remove_slot(index)
         elif not self.stopping:
             self._schedule_restart(child, code)
+
+    def _on_crash(self, child: _Child, code: int | None, final: Running | None) -> None:
+        """Say what a child's death means for its task, and record a lost early-ack one."""
+        died = f"child {child.process.pid} (slot {child.slot.index}) died with {_exit_reason(code)}"
+        if final is None:
+            logger.error("%s; the messages it held go back to the queue", died)
+            return
+        doing = f"{died} while running {final.task_name}[{final.task_id}]"
+        if not acked_on_receipt(self.app, final):
+            logger.error("%s; its messages go back to the queue, that task runs again", doing)
+            return
+        try:
+            if self._backend is None:
+                self._backend = self.app.connect_backend()
+            state = record_lost(
+                self.app,
+                self.heartbeat.connect(),
+                self._backend,
+                final,
+                self.options.hostname,
+                f"died with {_exit_reason(code)}",
+            )
+        except Exception:
+            logger.exception(
+                "%s, acknowledged on receipt (acks_late=False): it is not run again and its "
+                "outcome could not be recorded",
+                doing,
+            )
+            return
+        outcome = "REVOKED (terminated)" if state == "REVOKED" else "FAILURE (WorkerLostError)"
+        logger.error(
+            "%s, acknowledged on receipt (acks_late=False): it is not run again, recorded "
+            "as %s; the other messages the child held go back to the queue",
+            doing,
+            outcome,
+        )
 
     def _schedule_restart(self, child: _Child, code: int | None) -> None:
         index = child.slot.index

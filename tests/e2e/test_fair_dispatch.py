@@ -8,7 +8,9 @@ same, as each bound is stated against what hoarding would cost.
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from typing import Any
 import pytest
 
 from celeriac import AsyncResult, Celeriac
+from celeriac.exceptions import WorkerLostError
 from tests.control.e2e import Cluster, _rabbitmqctl, _sweep_redis, _urls
 from tests.e2e.workers import WorkerProcess, launch, wait_until
 
@@ -150,3 +153,25 @@ def test_a_message_that_expires_in_the_reserve_is_not_run(box: Cluster) -> None:
 
 def _none_held(box: Cluster) -> bool:
     return box.client.broker.stats(QUEUE).in_flight == 0
+
+
+# -- a lost early-ack task -------------------------------------------------------------
+def test_an_early_ack_task_whose_child_is_killed_fails_with_worker_lost_error(
+    box: Cluster,
+) -> None:
+    """Given a task with acks_late=False running in a prefork child, when the child is
+    killed with kill -9, expect FAILURE with WorkerLostError (get() raises it), a log
+    line that says so, no second run, and the worker serving on."""
+    worker = start(box, "-c", "1")
+    [result] = publish(box, ("once", ("runs", "victim", 30.0), {}))
+    wait_until(lambda: "victim" in events(box, "start"), 15, "the task to start")
+    os.kill(events(box, "start")["victim"][1], signal.SIGKILL)
+    with pytest.raises(WorkerLostError, match="acks_late=False"):
+        result.get(timeout=10)
+    assert result.state == "FAILURE"
+    wait_until(lambda: "recorded as FAILURE (WorkerLostError)" in worker.log, 5, "the log")
+    assert "died with signal SIGKILL while running fair_app.once" in worker.log
+    [after] = publish(box, record("after", 0.0))
+    assert after.get(timeout=20) == "after"
+    runs = (box.dir / "runs").read_text().split("\n")
+    assert sum(line.startswith("start victim ") for line in runs) == 1
