@@ -27,7 +27,7 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import states
-from ..control.state_handle import fetch_open  # consumed queues, minus paused ones
+from ..control.state_handle import fetch_open, paused_since_fetch
 from .coroutines import run_limited
 from .fairness import BatchSizer, Board, ReserveWatcher
 from .job import Executor, Job
@@ -220,8 +220,11 @@ class Consumer:
             self.watcher.watch()
 
     def _handle(self, delivery: Delivery) -> None:
-        assert self.executor is not None
+        assert self.executor is not None and self.broker is not None
         try:
+            if paused_since_fetch(self.broker, self.options, delivery.queue):
+                self._hold_back(delivery)
+                return
             job = self.executor.prepare(delivery)
         except ConnectionError as exc:  # dead-lettering it failed: try again later
             self._buffer.appendleft(delivery)
@@ -247,6 +250,26 @@ class Consumer:
         self._done += 1
         self.slot.record.held = len(self._buffer)
         self._check_limits()
+
+    def _hold_back(self, delivery: Delivery) -> None:
+        """Its queue was paused after it was fetched: give it back, and the rest of its
+        queue in the reserve, unstarted."""
+        assert self.broker is not None
+        queue = delivery.queue
+        reserve = self.take_reserve()
+        same = [d for d in reserve if d.queue == queue]
+        self.restore_reserve([d for d in reserve if d.queue != queue])
+        try:
+            self.broker.release(self.consumer_id, [delivery.tag, *(d.tag for d in same)])
+        except Exception:
+            self.restore_reserve(same)  # still ours: looked at again before each start
+            raise
+        logger.info(
+            "consumer %s: queue %s was paused; %d fetched messages go back unstarted",
+            self.consumer_id,
+            queue,
+            1 + len(same),
+        )
 
     def _fail(self, job: Job, exc: Exception) -> None:
         if self.in_task:

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from celeriac import AsyncResult, Celeriac
+from celeriac.control.pause import pause_queue, resume_queue
 from celeriac.exceptions import WorkerLostError
 from tests.control.e2e import Cluster, _rabbitmqctl, _sweep_redis, _urls
 from tests.e2e.workers import WorkerProcess, launch, wait_until
@@ -175,3 +176,39 @@ def test_an_early_ack_task_whose_child_is_killed_fails_with_worker_lost_error(
     assert after.get(timeout=20) == "after"
     runs = (box.dir / "runs").read_text().split("\n")
     assert sum(line.startswith("start victim ") for line in runs) == 1
+
+
+# -- pause that holds ------------------------------------------------------------------
+# How long a test watches a paused queue for a start that must not happen.
+PAUSED_WATCH = 2.0
+
+
+def test_a_task_sent_after_pause_returned_does_not_start_while_paused(box: Cluster) -> None:
+    """Given an idle -c 2 worker and its queue paused (pause returned), a task sent
+    then does not start while the queue stays paused, and runs once resumed."""
+    start(box, "-c", "2")
+    pause_queue(box.client.broker, QUEUE, by="test")
+    [result] = publish(box, record("sent-after-pause", 0.0))
+    with pytest.raises(AssertionError, match="timed out"):
+        wait_until(lambda: events(box, "start"), PAUSED_WATCH, "a start while paused")
+    assert result.state == "PENDING"
+    assert resume_queue(box.client.broker, QUEUE)
+    assert result.get(timeout=20) == "sent-after-pause"
+
+
+@pytest.mark.parametrize("pool", ["prefork", "asyncio"])
+def test_prefetched_messages_do_not_start_once_pause_returned(box: Cluster, pool: str) -> None:
+    """Given a -c 1 worker running a task with two more prefetched behind it, when the
+    queue is paused, expect the running one to finish and the prefetched ones not to
+    start until the queue is resumed."""
+    start(box, "-P", pool, "-c", "1", "--prefetch-multiplier", "4")
+    results = publish(
+        box, record("running", 1.0, priority=9), record("held-1", 0.0), record("held-2", 0.0)
+    )
+    wait_until(lambda: "running" in events(box, "start"), 15, "the first task to start")
+    pause_queue(box.client.broker, QUEUE, by="test")
+    assert results[0].get(timeout=10) == "running"
+    with pytest.raises(AssertionError, match="timed out"):
+        wait_until(lambda: len(events(box, "start")) > 1, PAUSED_WATCH, "a start while paused")
+    resume_queue(box.client.broker, QUEUE)
+    assert [r.get(timeout=20) for r in results[1:]] == ["held-1", "held-2"]
