@@ -152,6 +152,19 @@ def test_a_message_that_expires_in_the_reserve_is_not_run(box: Cluster) -> None:
     )
 
 
+def test_a_message_revoked_in_the_reserve_is_not_run(box: Cluster) -> None:
+    """Given a -c 1 worker running a task with another prefetched behind it, when the
+    second is revoked, expect it never to start: REVOKED, acknowledged."""
+    start(box, "-c", "1", "--prefetch-multiplier", "4")
+    blocker, doomed = publish(box, record("blocker", 1.5, priority=9), record("doomed", 0.0))
+    wait_until(lambda: "blocker" in events(box, "start"), 15, "the first task to start")
+    doomed.revoke()
+    assert blocker.get(timeout=20) == "blocker"
+    wait_until(lambda: doomed.state == "REVOKED", 10, "the revoked task to be marked")
+    assert "doomed" not in events(box, "start")
+    wait_until(lambda: _none_held(box), 10, "the revoked message to be acknowledged")
+
+
 def _none_held(box: Cluster) -> bool:
     return box.client.broker.stats(QUEUE).in_flight == 0
 
