@@ -118,6 +118,22 @@ def test_a_long_task_does_not_delay_a_short_one_sent_after_it(box: Cluster) -> N
     assert long_one.get(timeout=10) == "long"
 
 
+def test_short_tasks_queued_behind_a_long_one_in_a_batch_run_in_the_idle_child(
+    box: Cluster,
+) -> None:
+    """Given a -c 2 worker draining a deep queue of short tasks in batches, with one
+    1.5 s task among them, expect every short task to end before the long one does:
+    whatever a child prefetched behind the long task goes to its idle sibling."""
+    start(box, "-c", "2")
+    calls = [record(f"s{i}", 0.0) for i in range(30)]
+    calls.insert(14, record("long", 1.5))
+    for result in publish(box, *calls):
+        result.get(timeout=30)
+    ended = events(box, "end")
+    late = sorted(label for label, (t, _) in ended.items() if t > ended["long"][0])
+    assert late == [], f"short tasks waited behind the long one: {late}"
+
+
 def test_priorities_hold_with_one_child_and_no_prefetch(box: Cluster) -> None:
     """Given -c 1 --prefetch-multiplier 1 busy with a task, six tasks of priorities
     5,6,9,5,6,9 sent meanwhile run 9,9,6,6,5,5 (FIFO within a priority)."""
