@@ -251,10 +251,17 @@ class Supervisor(Pool):
 
     def _schedule_restart(self, child: _Child, code: int | None) -> None:
         index = child.slot.index
-        if code != 0 and time.monotonic() - child.started < CRASH_WINDOW:
+        lived = time.monotonic() - child.started
+        if code != 0 and lived < CRASH_WINDOW:
             crashes = self._crashes[index] = self._crashes.get(index, 0) + 1
             delay = exponential(crashes - 1, first=0.5, cap=MAX_RESTART_DELAY)
-            logger.error("child of slot %d keeps dying at start: restarting in %.1fs", index, delay)
+            logger.error(
+                "child of slot %d died %.1fs after it started (%d in a row): restarting in %.1fs",
+                index,
+                lived,
+                crashes,
+                delay,
+            )
             self._restarts[index] = time.monotonic() + delay
         else:
             self._crashes.pop(index, None)
