@@ -128,8 +128,6 @@ class Consumer:
             run_coroutine=self._run_coroutine,
         )
         self.slot.mark_ready()
-        if self.board is not None:
-            self.board.idle(self.slot.index)
         if self.watcher is not None:
             self.watcher.start()
         if self.on_ready is not None:

@@ -12,7 +12,9 @@ queue. Three rules keep the reserve honest, cheapest first:
    round trip per message, which matters only when a task costs about as much),
    and no sibling is waiting for work. Otherwise it asks for one message: long
    tasks and shallow queues are spread one by one, which also keeps messages
-   free for other workers.
+   free for other workers. A consumer's first fetch knows nothing yet and asks
+   for a full batch (a backlog at start is shared out as before); what that
+   hoards, rule 2 gives back.
 2. **Give back what a waiting sibling could run.** Whatever rule 1 let through
    (a short task followed by a long one, a sibling that finished right after a
    batch was taken) is caught by a watcher thread beside each consumer that
@@ -33,7 +35,8 @@ consumer and its watcher both take from the same deque with atomic ``pop`` and
 ``popleft``, so each message is either started or given back, never both.
 
 The :class:`Board` is one number per slot, the monotonic time since which the
-slot's consumer has held nothing (0 while it holds work), in shared memory made
+slot's consumer has been looking for work and held nothing (0 while it holds
+work; a consumer still starting has not looked yet), in shared memory made
 before prefork children are forked, so each consumer reads its siblings with no
 message to anyone. Slots beyond its capacity (a pool grown far past its start
 size) run and fetch as usual but are invisible to their siblings.
@@ -114,14 +117,14 @@ class BatchSizer:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.mean_runtime = 0.0
-        self.queue_deep = False  # the last fetch found work without waiting
+        self.queue_deep: bool | None = None  # the last fetch found work at once; None: unknown
 
     def next_limit(self, board: Board | None, index: int) -> int:
         if self.limit <= 1 or self.mean_runtime > SHORT_TASK:
             return 1
         if board is None or not board.has_siblings(index):
             return self.limit  # alone in its worker: nobody here to hoard from
-        if not self.queue_deep or board.others_waiting(index):
+        if self.queue_deep is False or board.others_waiting(index):
             return 1
         return self.limit
 

@@ -69,7 +69,9 @@ def test_a_batch_only_from_a_deep_queue_of_short_tasks_nobody_waits_for() -> Non
     board, sizer = Board(4, shared=False), BatchSizer(4)
     assert sizer.next_limit(board, 0) == 4  # alone in its worker
     board.idle(1)
-    assert sizer.next_limit(board, 0) == 1  # a sibling, and the queue not known to be deep
+    assert sizer.next_limit(board, 0) == 4  # a first fetch: nothing known yet
+    sizer.fetched(0, 0.001)
+    assert sizer.next_limit(board, 0) == 1  # a sibling, and the queue was empty
     sizer.fetched(4, 0.001)
     assert sizer.next_limit(board, 0) == 4  # found work at once, the sibling not waiting
     time.sleep(WAIT_GRACE * 1.5)
