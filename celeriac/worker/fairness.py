@@ -19,8 +19,9 @@ queue. Three rules keep the reserve honest, cheapest first:
    (a short task followed by a long one, a sibling that finished right after a
    batch was taken) is caught by a watcher thread beside each consumer that
    holds a batch: while its consumer runs a task and a sibling has been
-   waiting longer than :data:`WAIT_GRACE`, it hands the unstarted messages back
-   to the broker, uncounted, where the waiting sibling's fetch takes them. The
+   waiting longer than :data:`WAIT_GRACE` with nothing as urgent left in the
+   queue for it, it hands the unstarted messages back to the broker,
+   uncounted, where the waiting sibling's fetch takes them. The
    watcher polls the :class:`Board` every :data:`WATCH_TICK` and sleeps while
    its consumer holds no batch, so the hot path pays nothing for it.
 3. **Priorities stay strict.** A batch runs highest priority first, and what
@@ -60,6 +61,7 @@ logger = logging.getLogger("celeriac.worker")
 
 WAIT_GRACE = 0.02  # idle this long = waiting for work, not just between two fetches
 WATCH_TICK = 0.02  # how often a watcher looks at its siblings while its consumer holds a batch
+RECHECK = 0.1  # after the queue could feed a waiting sibling, ask again this much later
 SHORT_TASK = 0.05  # seconds: tasks shorter than this on average are worth fetching in batches
 _RUNTIME_WEIGHT = 0.3  # of the newest runtime in the moving average
 _ABSENT = -1.0
@@ -149,6 +151,10 @@ class Holder(Protocol):
         """Put back messages :meth:`take_reserve` returned, to run them after all."""
         ...
 
+    def reserved_deliveries(self) -> list[Delivery]:
+        """A copy of the unstarted messages, in the order they will run."""
+        ...
+
 
 class ReserveWatcher:
     """Rule 2 of the module doc, for one consumer: a thread that gives its batch back."""
@@ -165,6 +171,7 @@ class ReserveWatcher:
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
         self.given_back = 0  # messages handed back so far, for tests and stats
+        self._ask_again_at = 0.0  # after the queue could feed the waiting sibling itself
 
     def start(self) -> None:
         self._thread = threading.Thread(
@@ -199,9 +206,37 @@ class ReserveWatcher:
             if (
                 self._holding.is_set()
                 and self.holder.in_task
+                and time.monotonic() >= self._ask_again_at
                 and self.board.others_waiting(self.index)
+                and self._sibling_finds_nothing_as_urgent()
             ):
                 self._give_back()
+
+    def _sibling_finds_nothing_as_urgent(self) -> bool:
+        """Whether the queues of the reserve hold nothing waiting of its top priority or
+        above: then the waiting sibling gets work only if this reserve is given back.
+
+        Otherwise the sibling is about to take that work itself (it is only slow: a
+        broker still setting up its subscription, say), and handing the reserve back
+        would only send it round. Asked only while a sibling waits and this consumer
+        holds a batch; at most every :data:`RECHECK` after a "no".
+        """
+        reserve = self.holder.reserved_deliveries()
+        top = max((d.priority for d in reserve), default=0)
+        queues = {d.queue for d in reserve}
+        try:
+            if self._broker is None:
+                self._broker = self._connect()
+            for queue in queues:
+                waiting = self._broker.stats(queue).waiting
+                if any(count and priority >= top for priority, count in waiting.items()):
+                    self._ask_again_at = time.monotonic() + RECHECK
+                    return False
+        except Exception as exc:
+            logger.debug("consumer %s: queue stats failed: %r", self.holder.consumer_id, exc)
+            self._ask_again_at = time.monotonic() + RECHECK
+            return False
+        return True
 
     def _give_back(self) -> None:
         self._holding.clear()
