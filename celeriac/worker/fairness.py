@@ -6,15 +6,17 @@ alone, that is Celery's prefetch hoarding: one child runs a long task with
 three messages queued behind it while the child next to it waits on an empty
 queue. Three rules keep the reserve honest, cheapest first:
 
-1. **Fetch one when a batch would hoard.** A consumer asks for a full batch
-   (``worker_prefetch_multiplier``) only when the queue looked deep (its last
-   fetch found work at once), its recent tasks were short (a batch saves a
-   round trip per message, which matters only when a task costs about as much),
-   and no sibling is waiting for work. Otherwise it asks for one message: long
-   tasks and shallow queues are spread one by one, which also keeps messages
-   free for other workers. A consumer's first fetch knows nothing yet and asks
-   for a full batch (a backlog at start is shared out as before); what that
-   hoards, rule 2 gives back.
+1. **Fetch one when a batch would hoard.** A consumer with siblings asks for a
+   full batch (``worker_prefetch_multiplier``) only when the queue looked deep
+   (its last fetch found work at once) and its recent tasks were short (a batch
+   saves a round trip per message, which matters only when a task costs about
+   as much). Otherwise it asks for one message: long tasks and shallow queues
+   are spread one by one, which also keeps messages free for other workers. A
+   consumer's first fetch knows nothing yet and asks for a full batch (a
+   backlog at start is shared out as before); what that hoards, rule 2 gives
+   back. Whether a sibling waits is left to rule 2, which can ask the queue: a
+   sibling whose fetch is merely slow (a broker setting up a subscription)
+   looks the same from here as one that found nothing.
 2. **Give back what a waiting sibling could run.** Whatever rule 1 let through
    (a short task followed by a long one, a sibling that finished right after a
    batch was taken) is caught by a watcher thread beside each consumer that
@@ -126,9 +128,7 @@ class BatchSizer:
             return 1
         if board is None or not board.has_siblings(index):
             return self.limit  # alone in its worker: nobody here to hoard from
-        if self.queue_deep is False or board.others_waiting(index):
-            return 1
-        return self.limit
+        return 1 if self.queue_deep is False else self.limit
 
     def fetched(self, count: int, seconds: float) -> None:
         self.queue_deep = count > 0 and seconds < WAIT_GRACE
@@ -209,6 +209,7 @@ class ReserveWatcher:
                 and time.monotonic() >= self._ask_again_at
                 and self.board.others_waiting(self.index)
                 and self._sibling_finds_nothing_as_urgent()
+                and self.board.others_waiting(self.index)  # still, after that round trip
             ):
                 self._give_back()
 
