@@ -214,7 +214,7 @@ class Consumer:
             batch.sort(key=_by_priority)  # stable: FIFO within a priority
         self._buffer.extend(batch)
         self.slot.record.held = len(batch)
-        if self.watcher is not None and limit > 1:
+        if self.watcher is not None:  # also after a fetch of one: see ReserveWatcher.watch
             self.watcher.watch()
 
     def _handle(self, delivery: Delivery) -> None:

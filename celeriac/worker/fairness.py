@@ -180,7 +180,12 @@ class ReserveWatcher:
         self._thread.start()
 
     def watch(self) -> None:
-        """The consumer just took a batch: look after it."""
+        """The consumer just took messages: look after what it holds behind the first.
+
+        Also after a fetch of one: a pushing broker (RabbitMQ) may have filled the
+        consumer's window while an earlier fetch asked for more, and those messages
+        wait behind the running task as surely as a batch does.
+        """
         self._holding.set()
 
     def unwatch(self) -> None:

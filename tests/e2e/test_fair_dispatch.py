@@ -120,15 +120,17 @@ def test_a_long_task_does_not_delay_a_short_one_sent_after_it(box: Cluster) -> N
     assert long_one.get(timeout=10) == "long"
 
 
-def test_short_tasks_queued_behind_a_long_one_in_a_batch_run_in_the_idle_child(
-    box: Cluster,
+@pytest.mark.parametrize("pool", ["prefork", "threads"])
+def test_short_tasks_queued_behind_a_long_one_in_a_batch_run_in_the_idle_slot(
+    box: Cluster, pool: str
 ) -> None:
     """Given a -c 2 worker draining a deep queue of short tasks in batches, with one
-    1.5 s task among them, expect every short task to end before the long one does:
-    whatever a child prefetched behind the long task goes to its idle sibling."""
-    start(box, "-c", "2")
-    calls = [record(f"s{i}", 0.0) for i in range(30)]
-    calls.insert(14, record("long", 1.5))
+    3 s task among them, expect every short task to end before the long one does:
+    whatever a slot prefetched behind the long task goes to its idle sibling (3 s, so
+    that one slot alone runs the twenty short ones in time on a loaded machine)."""
+    start(box, "-P", pool, "-c", "2")
+    calls = [record(f"s{i}", 0.0) for i in range(20)]
+    calls.insert(10, record("long", 3.0))
     for result in publish(box, *calls):
         result.get(timeout=30)
     ended = events(box, "end")
