@@ -18,6 +18,7 @@
     │   ├── SoftTimeLimitExceeded   the soft time limit; the task may catch it and clean up
     │   ├── TimeLimitExceeded       the hard time limit; the task was stopped
     │   ├── MaxRetriesExceededError retry() past max_retries, with no exc to raise
+    │   ├── WorkerLostError         the process running an early-ack task died (kill -9, OOM)
     │   └── RemoteError             a task's exception whose type cannot be imported here
     ├── Retry                       raised by Task.retry() to ask for another attempt
     ├── Ignore                      raised by a task: store no state, ack the message
@@ -121,6 +122,15 @@ class TimeLimitExceeded(TaskError):
 
 class MaxRetriesExceededError(TaskError):
     """``self.retry()`` was called past ``max_retries`` without an ``exc`` to raise."""
+
+
+class WorkerLostError(TaskError):
+    """The process running the task died before it finished.
+
+    Recorded for a task that acknowledges its message on receipt
+    (``acks_late=False``): its message is gone, so it is not run again. A late-ack
+    task whose process dies runs again instead (delivery contract, rule 2).
+    """
 
 
 class RemoteError(TaskError):

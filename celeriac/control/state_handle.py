@@ -130,4 +130,14 @@ def fetch_open(
     return broker.fetch(queues, consumer_id, limit, options.fetch_timeout)
 
 
-__all__ = ["StateHandle", "fetch_open"]
+def paused_since_fetch(broker: Broker, options: WorkerOptions, queue: str) -> bool:
+    """Whether a message of ``queue`` that a consumer holds must not start now.
+
+    True when the queue was paused after the message was fetched (see
+    :mod:`celeriac.control.pause` for the bound this keeps): the consumer gives
+    it back instead of starting it.
+    """
+    return queue in worker_queues(options.hostname, options.queues).paused.paused(broker)
+
+
+__all__ = ["StateHandle", "fetch_open", "paused_since_fetch"]

@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import states
-from ..control.state_handle import fetch_open  # consumed queues, minus paused ones
+from ..control.state_handle import fetch_open, paused_since_fetch
 from ..exceptions import SoftTimeLimitExceeded, TaskRevokedError, TimeLimitExceeded
 from ..request import reset_current_request, set_current_request
 from .child import consumer_id
@@ -241,7 +241,7 @@ class AsyncioPool(Pool):
     async def _process(self, delivery: Delivery, slot: Slot) -> None:
         executor = self._executor
         assert executor is not None
-        job = await self._io(executor.prepare, delivery)
+        job = await self._io(self._prepare, executor, delivery)
         if job is None:
             return
         token = set_current_request(job.request)
@@ -252,6 +252,21 @@ class AsyncioPool(Pool):
         finally:
             reset_current_request(token)
         await self._io(finish_with_retry, executor, job, self.outage)
+
+    def _prepare(self, executor: Executor, delivery: Delivery) -> Job | None:  # io thread
+        """The job to run; None when there is none, or its queue was paused after it was
+        fetched (then it goes back unstarted)."""
+        broker = executor.broker
+        assert broker is not None
+        if not paused_since_fetch(broker, self.options, delivery.queue):
+            return executor.prepare(delivery)
+        broker.release(self.consumer_id, [delivery.tag])
+        logger.info(
+            "consumer %s: queue %s was paused; a fetched message goes back unstarted",
+            self.consumer_id,
+            delivery.queue,
+        )
+        return None
 
     async def _call(self, executor: Executor, job: Job, slot: Slot) -> None:
         soft, hard = limits_for(job.task, self.options)

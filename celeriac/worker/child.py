@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ..control.described import reserved_info, running_info
 from ..control.remote import follow_control
 from .consumer import Consumer
+from .fairness import Board
 from .inquiry import close_inherited, serve
 from .state import WorkerState
 from .timelimits import SignalTimer
@@ -62,12 +63,14 @@ def child_main(
     parent_pid: int,
     line: Connection | None = None,
     inherited: Sequence[Connection] = (),
+    board: Board | None = None,
 ) -> None:
     """The body of a prefork child process.
 
     ``line`` is this child's end of the pipe its supervisor asks questions on
     (:mod:`celeriac.worker.inquiry`); ``inherited`` the supervisor's ends it
-    inherited at fork, closed here.
+    inherited at fork, closed here; ``board`` what every slot of the worker
+    holds, in shared memory (:mod:`celeriac.worker.fairness`).
     """
     die_with_parent(parent_pid)
     close_inherited(inherited)
@@ -81,6 +84,7 @@ def child_main(
         timer=SignalTimer(enforce_hard=False),  # the supervisor enforces hard limits
         max_tasks=options.max_tasks_per_child,
         max_memory_kib=options.max_memory_per_child,
+        board=board,
     )
     consumer.parent_pid = parent_pid
     state = WorkerState(options)  # what middleware sees of this process

@@ -4,7 +4,9 @@ A consumer owns one broker and one backend connection and one ``consumer_id``
 (``node/pid/slot``): what the broker records as the holder of every message it
 fetched. It holds at most ``limit`` messages, the running one included, and
 fetches again only when it has started them all, in one broker round trip per
-batch. Within a batch the highest priority runs first, FIFO among equals.
+batch. Within a batch the highest priority runs first, FIFO among equals. How
+large a batch it asks for, and how it gives back what a sibling slot could run
+while it is busy, is :mod:`celeriac.worker.fairness`.
 
 On a warm stop it finishes the running task and gives back the unstarted ones
 at once, uncounted. When the broker is unreachable it logs the outage once,
@@ -25,8 +27,9 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import states
-from ..control.state_handle import fetch_open  # consumed queues, minus paused ones
+from ..control.state_handle import fetch_open, paused_since_fetch
 from .coroutines import run_limited
+from .fairness import BatchSizer, Board, ReserveWatcher
 from .job import Executor, Job
 from .outage import Outage
 from .timelimits import ASYNC_KILL_GRACE, limits_for
@@ -73,6 +76,7 @@ class Consumer:
         max_tasks: int | None = None,
         max_memory_kib: int | None = None,
         on_ready: Callable[[], None] | None = None,
+        board: Board | None = None,
     ) -> None:
         self.app = app
         self.options = options
@@ -97,6 +101,13 @@ class Consumer:
         self._coro_limits: tuple[float | None, float | None] = (None, None)
         self._loop: asyncio.AbstractEventLoop | None = None
         self.outage = Outage(f"consumer {consumer_id}", lambda: self.stopping)
+        self.board = board  # what its sibling slots hold (fair dispatch)
+        self.sizer = BatchSizer(self.limit)
+        self.watcher = (
+            ReserveWatcher(self, board, slot.index, app.connect_broker)
+            if board is not None and self.limit > 1
+            else None
+        )
 
     def stop(self) -> None:
         """Warm stop: finish the running task, give back the rest. Signal-safe."""
@@ -117,6 +128,8 @@ class Consumer:
             run_coroutine=self._run_coroutine,
         )
         self.slot.mark_ready()
+        if self.watcher is not None:
+            self.watcher.start()
         if self.on_ready is not None:
             self.on_ready()
         try:
@@ -130,7 +143,11 @@ class Consumer:
             self._release_all()
             raise
         finally:
+            if self.watcher is not None:
+                self.watcher.stop()
             self._give_back()
+            if self.board is not None and not self.abandoned:
+                self.board.leave(self.slot.index)
             self._close()
 
     def reserved_deliveries(self) -> list[Delivery]:
@@ -144,15 +161,39 @@ class Consumer:
         """Forget prefetched messages without giving them back (a watchdog did)."""
         self._buffer.clear()
 
+    def take_reserve(self) -> list[Delivery]:
+        """Remove the unstarted messages; safe against this consumer's own loop.
+
+        The loop starts messages with ``popleft`` and this takes them with ``pop``:
+        both are atomic, so each message is either started or taken, never both.
+        """
+        taken: list[Delivery] = []
+        while True:
+            try:
+                taken.append(self._buffer.pop())
+            except IndexError:
+                break
+        taken.reverse()
+        return taken
+
+    def restore_reserve(self, deliveries: list[Delivery]) -> None:
+        """Put back what :meth:`take_reserve` returned, in front, in order."""
+        self._buffer.extendleft(reversed(deliveries))
+
     def _fetch(self) -> None:
         assert self.broker is not None
         if self.parent_pid is not None and os.getppid() != self.parent_pid:
             logger.error("consumer %s: the supervisor is gone, stopping", self.consumer_id)
             self.stopping = True
             return
-        limit = self.limit
+        limit = self.sizer.next_limit(self.board, self.slot.index)
         if self.max_tasks is not None:  # do not take what this process will not run
             limit = max(1, min(limit, self.max_tasks - self._done))
+        if self.board is not None:
+            self.board.idle(self.slot.index)
+        if self.watcher is not None:
+            self.watcher.unwatch()
+        began = time.monotonic()
         try:
             batch = fetch_open(self.broker, self.options, self.consumer_id, limit)
         except ConnectionError as exc:  # BrokerUnavailable is one
@@ -163,14 +204,25 @@ class Consumer:
             self.outage.failed(exc)
             return
         self.outage.succeeded()
+        self.sizer.fetched(len(batch), time.monotonic() - began)
+        if not batch:
+            self.slot.record.held = 0
+            return
+        if self.board is not None:
+            self.board.busy(self.slot.index)
         if len(batch) > 1:
             batch.sort(key=_by_priority)  # stable: FIFO within a priority
         self._buffer.extend(batch)
         self.slot.record.held = len(batch)
+        if self.watcher is not None:  # also after a fetch of one: see ReserveWatcher.watch
+            self.watcher.watch()
 
     def _handle(self, delivery: Delivery) -> None:
-        assert self.executor is not None
+        assert self.executor is not None and self.broker is not None
         try:
+            if paused_since_fetch(self.broker, self.options, delivery.queue):
+                self._hold_back(delivery)
+                return
             job = self.executor.prepare(delivery)
         except ConnectionError as exc:  # dead-lettering it failed: try again later
             self._buffer.appendleft(delivery)
@@ -190,10 +242,32 @@ class Consumer:
             self._fail(job, exc)
         if self.abandoned:
             return  # the watchdog recorded this task's outcome
+        if job.started_at:
+            self.sizer.ran(job.runtime)
         self._finish(job)
         self._done += 1
         self.slot.record.held = len(self._buffer)
         self._check_limits()
+
+    def _hold_back(self, delivery: Delivery) -> None:
+        """Its queue was paused after it was fetched: give it back, and the rest of its
+        queue in the reserve, unstarted."""
+        assert self.broker is not None
+        queue = delivery.queue
+        reserve = self.take_reserve()
+        same = [d for d in reserve if d.queue == queue]
+        self.restore_reserve([d for d in reserve if d.queue != queue])
+        try:
+            self.broker.release(self.consumer_id, [delivery.tag, *(d.tag for d in same)])
+        except Exception:
+            self.restore_reserve(same)  # still ours: looked at again before each start
+            raise
+        logger.info(
+            "consumer %s: queue %s was paused; %d fetched messages go back unstarted",
+            self.consumer_id,
+            queue,
+            1 + len(same),
+        )
 
     def _fail(self, job: Job, exc: Exception) -> None:
         if self.in_task:
@@ -242,8 +316,9 @@ class Consumer:
     def _give_back(self) -> None:
         if not self._buffer or self.broker is None or self.abandoned:
             return
-        tags = [d.tag for d in self._buffer]
-        self._buffer.clear()
+        tags = [d.tag for d in self.take_reserve()]
+        if not tags:  # the reserve watcher gave them back meanwhile
+            return
         try:
             self.broker.release(self.consumer_id, tags, count=False)
         except Exception as exc:

@@ -36,8 +36,10 @@ from typing import TYPE_CHECKING, Any
 from ..backoff import exponential
 from ..text import counted
 from .child import child_main, consumer_id
+from .fairness import Board
 from .heartbeat import Heartbeat
 from .inquiry import Inquirer
+from .lost import acked_on_receipt, record_lost
 from .pool import Pool
 from .slots import Running, Slot
 from .timelimits import record_time_limit
@@ -84,6 +86,8 @@ class Supervisor(Pool):
         self.children: dict[int, _Child] = {}
         self.heartbeat = Heartbeat(app, f"supervisor {options.hostname}")
         self.inquirer = Inquirer()  # asks children what they run and hold (inspect)
+        # Made before any fork, so every child reads its siblings' entries (fair dispatch).
+        self.board = Board.for_pool(options.concurrency, shared=True)
         self._backend: Backend | None = None
         self._context = multiprocessing.get_context("fork")
         self._signals = 0
@@ -158,7 +162,15 @@ class Supervisor(Pool):
         line = self.inquirer.open(slot.index)
         process = self._context.Process(
             target=child_main,
-            args=(self.app, self.options, slot, os.getpid(), line, self.inquirer.ends()),
+            args=(
+                self.app,
+                self.options,
+                slot,
+                os.getpid(),
+                line,
+                self.inquirer.ends(),
+                self.board,
+            ),
             name=f"Child-{slot.index}",
             daemon=True,
         )
@@ -202,14 +214,8 @@ class Supervisor(Pool):
             )
             code = 0  # not a crash: no restart backoff
         elif code != 0 and not self._cold:
-            doing = f" while running {final.task_name}[{final.task_id}]" if final else ""
-            logger.error(
-                "child %s (slot %d) died with %s%s; its messages go back to the queue",
-                child.process.pid,
-                index,
-                _exit_reason(code),
-                doing,
-            )
+            self._on_crash(child, code, final)
+        self.board.leave(index)
         self._release(child.consumer_id)
         self.inquirer.close(index)
         del self.children[index]
@@ -218,12 +224,55 @@ class Supervisor(Pool):
         elif not self.stopping:
             self._schedule_restart(child, code)
 
+    def _on_crash(self, child: _Child, code: int | None, final: Running | None) -> None:
+        """Say what a child's death means for its task, and record a lost early-ack one."""
+        died = f"child {child.process.pid} (slot {child.slot.index}) died with {_exit_reason(code)}"
+        if final is None:
+            logger.error("%s; the messages it held go back to the queue", died)
+            return
+        doing = f"{died} while running {final.task_name}[{final.task_id}]"
+        if not acked_on_receipt(self.app, final):
+            logger.error("%s; its messages go back to the queue, that task runs again", doing)
+            return
+        try:
+            if self._backend is None:
+                self._backend = self.app.connect_backend()
+            state = record_lost(
+                self.app,
+                self.heartbeat.connect(),
+                self._backend,
+                final,
+                self.options.hostname,
+                f"died with {_exit_reason(code)}",
+            )
+        except Exception:
+            logger.exception(
+                "%s, acknowledged on receipt (acks_late=False): it is not run again and its "
+                "outcome could not be recorded",
+                doing,
+            )
+            return
+        outcome = "REVOKED (terminated)" if state == "REVOKED" else "FAILURE (WorkerLostError)"
+        logger.error(
+            "%s, acknowledged on receipt (acks_late=False): it is not run again, recorded "
+            "as %s; the other messages the child held go back to the queue",
+            doing,
+            outcome,
+        )
+
     def _schedule_restart(self, child: _Child, code: int | None) -> None:
         index = child.slot.index
-        if code != 0 and time.monotonic() - child.started < CRASH_WINDOW:
+        lived = time.monotonic() - child.started
+        if code != 0 and lived < CRASH_WINDOW:
             crashes = self._crashes[index] = self._crashes.get(index, 0) + 1
             delay = exponential(crashes - 1, first=0.5, cap=MAX_RESTART_DELAY)
-            logger.error("child of slot %d keeps dying at start: restarting in %.1fs", index, delay)
+            logger.error(
+                "child of slot %d died %.1fs after it started (%d in a row): restarting in %.1fs",
+                index,
+                lived,
+                crashes,
+                delay,
+            )
             self._restarts[index] = time.monotonic() + delay
         else:
             self._crashes.pop(index, None)

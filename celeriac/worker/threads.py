@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from ..exceptions import TimeLimitExceeded
 from .child import consumer_id
 from .consumer import Consumer
+from .fairness import Board
 from .heartbeat import HeartbeatThread
 from .pool import Pool
 from .shutdown import ShutdownSignals
@@ -77,6 +78,7 @@ class ThreadPool(Pool):
         self.signals = ShutdownSignals(  # stop() asks from code what a signal asks
             self._changed.set, self._changed.set, options.shutdown_timeout
         )
+        self.board = Board.for_pool(options.concurrency, shared=False)  # fair dispatch
         self.heartbeat = HeartbeatThread(
             app, f"worker {options.hostname}", self._consumer_ids, on_tick=self._watchdog
         )
@@ -94,6 +96,7 @@ class ThreadPool(Pool):
                 consumer_id(self.options.hostname, os.getpid(), index) + suffix,
                 slot,
                 timer=_SoftTimer(),
+                board=self.board,
             )
             thread = threading.Thread(
                 target=self._consume,
