@@ -87,7 +87,7 @@ from .client import (
     translate,
 )
 from .cluster import ClusterFetch
-from .entries import by_queue, fetch_args, fetched, queue_of
+from .entries import by_queue, consumer_of, fetch_args, fetched, queue_of
 from .manage import RedisAdmin, RedisRates, RedisRevocations
 from .scripts import Batch, HeldLink, PooledLink, script
 from .streams import RedisFlags, RedisStreams
@@ -98,7 +98,7 @@ if TYPE_CHECKING:
 RECOVER_BATCH = 1000
 PUBLISH_CHUNK = 1000  # messages per publish script call
 
-_PUBLISH, _FETCH, _ACK = script("publish"), script("fetch"), script("ack")
+_PUBLISH, _FETCH = script("publish"), script("fetch")
 _RELEASE, _RELEASE_ALL = script("release"), script("release_all")
 _RENEW, _RECOVER, _DEAD_LETTER = script("renew"), script("recover"), script("dead_letter")
 
@@ -333,12 +333,30 @@ class RedisBroker(AdminBroker):
             raise self._error(exc) from exc
 
     def ack(self, consumer: str, tags: Sequence[str]) -> None:
-        self._by_queue(_ACK, tags, lambda q: [])
+        batch = Batch()
+        self.ack_into(batch, tags)
+        if batch:
+            try:
+                self.link.run(batch)
+            except RedisError as exc:
+                raise self._error(exc) from exc
 
     def ack_into(self, batch: Batch, tags: Sequence[str]) -> None:
-        """Add the acks of these tags to a batch (to share its round trip)."""
+        """Add the acks of these tags to a batch (to share its round trip).
+
+        An ack is two plain commands per queue, not a script: one ``HDEL`` of
+        the tags from each holder's hash (the message is gone once it ran),
+        then one ``ZREM`` of their leases. Unknown tags are ignored by both. A
+        lease left behind alone (the connection dropped between the two) is
+        removed by the next ``recover``, which finds nothing held under it."""
         for queue, group in by_queue(tags).items():
-            batch.script(_ACK, (self.base(queue),), group)
+            base = self.base(queue)
+            holders: dict[str, list[str]] = {}
+            for tag in group:
+                holders.setdefault(consumer_of(tag), []).append(tag)
+            for holder, held in holders.items():
+                batch.command("HDEL", f"{base}:held:{holder}", *held)
+            batch.command("ZREM", f"{base}:leases", *group)
 
     def complete(
         self, consumer: str, tags: Sequence[str], backend: Backend | None, metas: Sequence[TaskMeta]

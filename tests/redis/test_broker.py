@@ -257,3 +257,38 @@ def test_strings_that_are_not_tags_are_ignored_like_unknown_tags(broker: RedisBr
     assert broker.stats("q").in_flight == 1
     broker.ack("c", [held.tag])
     assert broker.stats("q").in_flight == 0
+
+
+def test_an_ack_is_one_round_trip_of_plain_commands_for_any_holders_and_queues(
+    broker: RedisBroker, redis_server: RedisServer
+) -> None:
+    """Tags of two consumers in two queues, and an unknown one, acked in one call: one
+    round trip, no script, one HDEL per holder and queue and one ZREM per queue."""
+    broker.publish([envelope(i, queue=f"q{i % 2}") for i in range(8)])
+    first = broker.fetch(["q0", "q1"], "c1", 4, 0)
+    second = broker.fetch(["q0", "q1"], "c2", 4, 0)
+    tags = [d.tag for d in first + second]
+    client = redis_server.client()
+    scripts, commands = script_calls(client), commands_processed(client)
+    with count_round_trips() as trips:
+        broker.ack("c1", [*tags, "2:q0:999:c1"])
+    assert trips.value == 1
+    assert script_calls(client) == scripts
+    assert commands_processed(client) - commands <= 6 + 2  # 2 HDEL + 1 ZREM per queue, INFOs
+    assert broker.stats("q0").in_flight == broker.stats("q1").in_flight == 0
+    assert broker.recover() == 0
+    assert broker.fetch(["q0", "q1"], "c1", 10, 0) == []
+
+
+def test_a_lease_left_without_its_message_is_cleared_by_recover(redis_url: str) -> None:
+    """The ack's HDEL ran, its ZREM did not (the connection dropped between them):
+    recover removes the lease and gives nothing back."""
+    broker = RedisBroker(redis_url, lease_seconds=0.05)
+    broker.publish([envelope(1)])
+    [held] = broker.fetch(["q"], "c", 1, 0)
+    broker.client.hdel(f"{broker.base('q')}:held:c", held.tag)
+    time.sleep(0.1)
+    assert broker.recover() == 1  # the expired lease, with nothing under it
+    assert broker.client.zcard(f"{broker.base('q')}:leases") == 0
+    assert broker.fetch(["q"], "c", 1, 0) == []
+    broker.close()
