@@ -12,7 +12,12 @@ on one Redis Cluster slot and the scripts that touch it stay legal there::
                            ready: FIFO across queues compares it (see below).
     {P:Q}:delayed          sorted set of entries scored by eta (unix seconds)
     {P:Q}:held:<consumer>  hash: delivery tag -> entry, what a consumer holds
-    {P:Q}:leases           sorted set: delivery tag -> lease deadline
+    {P:Q}:holders          sorted set: consumer -> lease deadline; one lease per
+                           consumer covers all it holds in the queue (a fetch
+                           sets it, the worker's heartbeat renews it, ``recover``
+                           gives back all a consumer whose lease ran out holds)
+    {P:Q}:leases           sorted set: delivery tag -> lease deadline, kept by
+                           workers of earlier versions; ``recover`` still reads it
     {P:Q}:seq              counter for delivery tags
     {P:Q}:notify           list of wake-up tokens for blocked fetches
     {P:Q}:dead             list of dead letters "<ms>:<reason length>:<reason><entry>"
@@ -344,11 +349,10 @@ class RedisBroker(AdminBroker):
     def ack_into(self, batch: Batch, tags: Sequence[str]) -> None:
         """Add the acks of these tags to a batch (to share its round trip).
 
-        An ack is two plain commands per queue, not a script: one ``HDEL`` of
-        the tags from each holder's hash (the message is gone once it ran),
-        then one ``ZREM`` of their leases. Unknown tags are ignored by both. A
-        lease left behind alone (the connection dropped between the two) is
-        removed by the next ``recover``, which finds nothing held under it."""
+        An ack is one plain ``HDEL`` of the tags from their holder's hash per
+        holder and queue, not a script: the message is gone once it ran, and
+        the holder's lease (one per consumer and queue) covers what else it
+        holds. Unknown tags are ignored."""
         for queue, group in by_queue(tags).items():
             base = self.base(queue)
             holders: dict[str, list[str]] = {}
@@ -356,7 +360,6 @@ class RedisBroker(AdminBroker):
                 holders.setdefault(consumer_of(tag), []).append(tag)
             for holder, held in holders.items():
                 batch.command("HDEL", f"{base}:held:{holder}", *held)
-            batch.command("ZREM", f"{base}:leases", *group)
 
     def complete(
         self, consumer: str, tags: Sequence[str], backend: Backend | None, metas: Sequence[TaskMeta]

@@ -39,13 +39,16 @@ if promoted then
   orders.save()
 end
 
+-- the consumer's lease covers all it holds in a queue: one per queue leased from
+local leased_in = {}
+
 local function lease_one(qi, e)
   local base, queue = KEYS[qi], ARGV[8 + qi]
   local _, d = header(e)
   local held = rewrite(e, d + 1)
   local tag = #queue .. ':' .. queue .. ':' .. redis.call('INCR', base .. ':seq') .. ':' .. consumer
   redis.call('HSET', base .. ':held:' .. consumer, tag, held)
-  redis.call('ZADD', base .. ':leases', deadline, tag)
+  leased_in[qi] = true
   local flag = 0
   if revoked then
     local until_ = redis.call('ZSCORE', revoked, id_of(e))
@@ -90,6 +93,10 @@ for p = 9, 0, -1 do
       lease_one(best, redis.call('LPOP', KEYS[best] .. ':p' .. p))
     end
   end
+end
+
+for qi in pairs(leased_in) do
+  redis.call('ZADD', KEYS[qi] .. ':holders', deadline, consumer)
 end
 
 -- what is left: wake the next consumer when there is more, and say when
