@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -298,3 +299,27 @@ def test_a_consumer_lease_covers_all_it_holds_and_expires_together(redis_url: st
     broker.ack("c", [d.tag for d in held[1:]])  # too late: ignored
     assert broker.stats("q").in_flight == 2
     broker.close()
+
+
+def test_a_fetch_runs_the_same_few_commands_for_one_message_or_fifty(
+    broker: RedisBroker, redis_server: RedisServer
+) -> None:
+    """Tags, held records, the lease and revocation flags are written once per fetch:
+    the server's command count of a fetch does not grow with the messages it takes,
+    and an ack of all of them is one command."""
+    client = redis_server.client()
+    broker.publish([envelope(i) for i in range(60)])
+    broker.fetch(["q"], "warm", 1, 0)  # scripts loaded
+
+    def commands(run: Any) -> int:
+        before = commands_processed(client)
+        run()
+        return commands_processed(client) - before - 1  # this INFO
+
+    got: list[Any] = []
+    one = commands(lambda: got.extend(broker.fetch(["q"], "c", 1, 0)))
+    fifty = commands(lambda: got.extend(broker.fetch(["q"], "c", 50, 0)))
+    assert len(got) == 51
+    assert fifty == one <= 12
+    assert commands(lambda: broker.ack("c", [d.tag for d in got])) == 1
+    assert [d.id for d in got] == [str(i) for i in range(1, 52)]

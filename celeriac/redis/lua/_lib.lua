@@ -22,20 +22,23 @@ end
 -- shared clock key when there is one (not on Redis Cluster, where a script
 -- reaches one slot: there, ties between calls are possible and harmless).
 local function order_clock(key, now_us)
-  local last = now_us - 1
-  if key then
-    local saved = tonumber(redis.call('GET', key))
-    if saved and saved > last then
-      last = saved
-    end
-  end
+  local last = nil  -- the clock key is read on the first order given out
   local orders = {}
   function orders.next()
+    if not last then
+      last = now_us - 1
+      if key then
+        local saved = tonumber(redis.call('GET', key))
+        if saved and saved > last then
+          last = saved
+        end
+      end
+    end
     last = last + 1
     return fmt(last)
   end
   function orders.save()
-    if key then
+    if key and last then
       redis.call('SET', key, fmt(last))
     end
   end

@@ -10,7 +10,8 @@
 -- ARGV[8] wake channel prefix ('' = notify lists)   ARGV[9..8+n] queue names
 -- Returns {wait, head rank, head order, tag, entry, revoked, ...}: wait is the
 -- seconds until the next delayed message is due ('' = none); head is the best
--- message left in these queues ('' = none).
+-- message left in these queues ('' = none; given on Redis Cluster only, where
+-- the wake channel prefix is set).
 local n = tonumber(ARGV[1])
 local consumer, limit, lease = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local batch = tonumber(ARGV[5])
@@ -39,32 +40,42 @@ if promoted then
   orders.save()
 end
 
--- the consumer's lease covers all it holds in a queue: one per queue leased from
-local leased_in = {}
-
+-- Taking a message only notes it: its tag, its held record, the consumer's
+-- lease and its revocation flag are written for the whole fetch at once below
+-- (a few commands per fetch, none per message).
+local pending = {}  -- {queue index, held entry, task id}
 local function lease_one(qi, e)
-  local base, queue = KEYS[qi], ARGV[8 + qi]
   local _, d = header(e)
-  local held = rewrite(e, d + 1)
-  local tag = #queue .. ':' .. queue .. ':' .. redis.call('INCR', base .. ':seq') .. ':' .. consumer
-  redis.call('HSET', base .. ':held:' .. consumer, tag, held)
-  leased_in[qi] = true
-  local flag = 0
-  if revoked then
-    local until_ = redis.call('ZSCORE', revoked, id_of(e))
-    if until_ and tonumber(until_) > now then
-      flag = 1
+  pending[#pending + 1] = {qi, rewrite(e, d + 1), id_of(e)}
+  count = count + 1
+end
+
+-- one queue, no bound: LMPOP (Redis 7) takes from the best non-empty priority
+-- list in one command, instead of one LPOP per priority tried
+local lmpop = n == 1 and not bound_rank and (redis.REDIS_VERSION_NUM or 0) >= 0x070000
+if lmpop then
+  local args = {'LMPOP', 10}
+  for p = 9, 0, -1 do
+    args[#args + 1] = KEYS[1] .. ':p' .. p
+  end
+  args[#args + 1] = 'LEFT'
+  args[#args + 1] = 'COUNT'
+  args[#args + 1] = 0
+  while count < limit do
+    args[#args] = limit - count
+    local got = redis.call(unpack(args))
+    if not got then
+      break
+    end
+    for _, e in ipairs(got[2]) do
+      lease_one(1, e)
     end
   end
-  out[#out + 1] = tag
-  out[#out + 1] = held
-  out[#out + 1] = flag
-  count = count + 1
 end
 
 for p = 9, 0, -1 do
   local rank = 9 - p
-  if count >= limit or (bound_rank and rank > bound_rank) then
+  if lmpop or count >= limit or (bound_rank and rank > bound_rank) then
     break
   end
   local bounded = bound_rank and rank == bound_rank
@@ -95,8 +106,61 @@ for p = 9, 0, -1 do
   end
 end
 
-for qi in pairs(leased_in) do
-  redis.call('ZADD', KEYS[qi] .. ':holders', deadline, consumer)
+-- ids whose revocation is still in force (one ZMSCORE per thousand messages)
+local function revoked_flags()
+  local flags = {}
+  if not revoked then
+    return flags
+  end
+  for first = 1, #pending, 1000 do
+    local ids = {}
+    for i = first, math.min(first + 999, #pending) do
+      ids[#ids + 1] = pending[i][3]
+    end
+    local scores = redis.call('ZMSCORE', revoked, unpack(ids))
+    for k = 1, #ids do
+      local until_ = scores[k]
+      flags[first + k - 1] = until_ and tonumber(until_) > now
+    end
+  end
+  return flags
+end
+
+if count > 0 then
+  -- per queue: one INCRBY for the tags, one HSET of the held records, one ZADD
+  -- of the consumer's lease (it covers everything the consumer holds there)
+  local taken, seq, fields = {}, {}, {}
+  for _, t in ipairs(pending) do
+    taken[t[1]] = (taken[t[1]] or 0) + 1
+  end
+  for qi = 1, n do
+    if taken[qi] then
+      seq[qi] = redis.call('INCRBY', KEYS[qi] .. ':seq', taken[qi]) - taken[qi]
+      redis.call('ZADD', KEYS[qi] .. ':holders', deadline, consumer)
+      fields[qi] = {}
+    end
+  end
+  local flags = revoked_flags()
+  for i, t in ipairs(pending) do
+    local qi, queue = t[1], ARGV[8 + t[1]]
+    seq[qi] = seq[qi] + 1
+    local tag = #queue .. ':' .. queue .. ':' .. seq[qi] .. ':' .. consumer
+    local f = fields[qi]
+    f[#f + 1] = tag
+    f[#f + 1] = t[2]
+    out[#out + 1] = tag
+    out[#out + 1] = t[2]
+    out[#out + 1] = flags[i] and 1 or 0
+  end
+  for qi = 1, n do
+    local f = fields[qi]
+    if f then
+      local held = KEYS[qi] .. ':held:' .. consumer
+      for first = 1, #f, 2000 do
+        redis.call('HSET', held, unpack(f, first, math.min(first + 1999, #f)))
+      end
+    end
+  end
 end
 
 -- what is left: wake the next consumer when there is more, and say when
@@ -104,19 +168,29 @@ end
 local best_rank, best_order, wait = nil, nil, nil
 for qi = 1, n do
   local base = KEYS[qi]
-  local rank, order = nil, nil
-  for p = 9, 0, -1 do
-    local e = redis.call('LINDEX', base .. ':p' .. p, 0)
-    if e then
-      rank, order = 9 - p, order_of(e)
-      break
+  local rank, order, left = nil, nil, false
+  if channels == '' then  -- only the Cluster fetch needs the best head's rank
+    local keys = {}
+    for p = 0, 9 do
+      keys[#keys + 1] = base .. ':p' .. p
+    end
+    left = redis.call('EXISTS', unpack(keys)) > 0
+  else
+    for p = 9, 0, -1 do
+      local e = redis.call('LINDEX', base .. ':p' .. p, 0)
+      if e then
+        rank, order = 9 - p, order_of(e)
+        left = true
+        break
+      end
     end
   end
-  if rank then
+  if left then
     if count > 0 then
       wake(base, channels ~= '' and channels .. ARGV[8 + qi] or '')
     end
-    if not best_rank or rank < best_rank or (rank == best_rank and order < best_order) then
+    if rank and (not best_rank or rank < best_rank
+        or (rank == best_rank and order < best_order)) then
       best_rank, best_order = rank, order
     end
   else
