@@ -48,7 +48,8 @@ import redis
 from celeriac import Celeriac
 
 app = Celeriac("cmdbench", broker=os.environ["BENCH_BROKER"], backend=os.environ["BENCH_BACKEND"],
-               worker_send_task_events=os.environ["BENCH_EVENTS"] == "1")
+               worker_send_task_events=os.environ["BENCH_EVENTS"] == "1",
+               task_send_sent_event=os.environ["BENCH_EVENTS"] == "1")
 _r = None
 
 @app.task(name="bench.noop", ignore_result=os.environ["BENCH_RESULTS"] != "1")
@@ -111,9 +112,10 @@ def server_cpu(client: redis.Redis) -> float:
     return float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
 
 
-def memory_per_task(port: int, count: int = 10_000) -> float:
-    """MEMORY USAGE of every key after ``count`` ``delay()`` calls, per task (as
-    ``redis_bench.py`` part e measures it)."""
+def memory_per_task(port: int, count: int = 10_000) -> tuple[float, float]:
+    """MEMORY USAGE of every key after ``count`` ``delay()`` calls, per task: of all
+    keys, and of all but the event stream (the task-sent events, on by default; as
+    ``redis_bench.py`` part e measures it, which sends none)."""
     import cmdbenchtasks
 
     client = redis.Redis(port=port)
@@ -121,10 +123,11 @@ def memory_per_task(port: int, count: int = 10_000) -> float:
     cmdbenchtasks.app.broker._registered.clear()
     for _ in range(count):
         cmdbenchtasks.noop.delay()
-    used = sum(int(client.memory_usage(key, samples=0) or 0) for key in client.scan_iter())
+    used = {key: int(client.memory_usage(key, samples=0) or 0) for key in client.scan_iter()}
+    streams = sum(size for key, size in used.items() if b":stream:" in key)
     client.flushall()
     cmdbenchtasks.app.broker._registered.clear()
-    return used / count
+    return sum(used.values()) / count, (sum(used.values()) - streams) / count
 
 
 def run_once(args: argparse.Namespace, port: int, workdir: Path) -> dict[str, float]:
@@ -191,8 +194,11 @@ def main() -> None:
             BENCH_EVENTS="1" if args.events else "0",
             BENCH_RESULTS="1" if args.results else "0",
         )
-        per_task = memory_per_task(port)
-        print(f"Redis memory per queued task (10,000 delay(), MEMORY USAGE): {per_task:.1f} B")
+        every_key, queue_only = memory_per_task(port)
+        print(
+            f"Redis memory per queued task (10,000 delay(), MEMORY USAGE): {every_key:.1f} B, "
+            f"of which the queue's keys {queue_only:.1f} B and the task-sent events the rest"
+        )
         for _ in range(args.reps):
             run_once(args, port, workdir)
 
