@@ -323,3 +323,22 @@ def test_a_fetch_runs_the_same_few_commands_for_one_message_or_fifty(
     assert fifty == one <= 12
     assert commands(lambda: broker.ack("c", [d.tag for d in got])) == 1
     assert [d.id for d in got] == [str(i) for i in range(1, 52)]
+
+
+def test_messages_held_under_the_per_message_leases_of_earlier_versions_are_recovered(
+    redis_url: str,
+) -> None:
+    """A worker of an earlier version kept one lease per message in "<base>:leases":
+    when it dies during an upgrade, recover still gives its messages back."""
+    broker = RedisBroker(redis_url, lease_seconds=30)
+    broker.publish([envelope("old")])
+    [held] = broker.fetch(["q"], "c", 1, 0)
+    base = broker.base("q")
+    broker.client.zrem(f"{base}:holders", "c")  # as an earlier version left it:
+    broker.client.zadd(f"{base}:leases", {held.tag: time.time() - 1})  # a lapsed tag lease
+    assert broker.stats("q").in_flight == 1  # counted by its old lease
+    assert broker.recover() == 1
+    [again] = broker.fetch(["q"], "other", 1, 0)
+    assert (again.id, again.deliveries) == ("old", 2)
+    assert broker.client.zcard(f"{base}:leases") == 0
+    broker.close()
