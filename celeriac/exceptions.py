@@ -7,7 +7,8 @@
     ├── SerializationError          an argument or result cannot be encoded; names it
     ├── MessageDecodeError          bytes from the broker are not a message we can read
     ├── BrokerError                 the broker failed or cannot be reached
-    │   └── BrokerUnavailable       the broker is down; callers may retry
+    │   ├── BrokerUnavailable       the broker is down; callers may retry
+    │   └── BrokerRefused           credentials or access refused (also a ConfigurationError)
     ├── BackendError                the result store failed
     ├── NotRegistered               a task name no one registered
     ├── TimeoutError                get() waited too long (also builtins.TimeoutError)
@@ -75,6 +76,11 @@ class BrokerError(CeleriacError):
 
 class BrokerUnavailable(BrokerError, ConnectionError):
     """The broker cannot be reached; the operation may succeed later."""
+
+
+class BrokerRefused(BrokerError, ConfigurationError):
+    """The broker refused the credentials or the access (user, password, virtual host):
+    a configuration to change, not an outage to wait out."""
 
 
 class BackendError(CeleriacError):

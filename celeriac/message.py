@@ -9,6 +9,7 @@ messages it cannot read, and lets a worker refuse bytes it cannot decode.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -156,8 +157,15 @@ def decode(data: bytes, codec: Codec, carrier: Carrier | None = None) -> Message
     """Read a message body, raising :class:`MessageDecodeError` with the reason.
 
     The id, queue and priority come from the ``carrier`` the broker handed the
-    body with, unless the body names them itself."""
-    body = codec.loads(data)
+    body with, unless the body names them itself. Every field is checked before
+    anything runs: a body with one field of the wrong shape is refused whole,
+    naming the field, rather than run with that part failing or skipped."""
+    try:
+        body = codec.loads(data)
+    except MessageDecodeError:
+        raise
+    except Exception as exc:
+        raise MessageDecodeError(f"body cannot be read: {exc!r}") from exc
     if not isinstance(body, dict):
         raise MessageDecodeError(f"body is a {type(body).__name__}, not a message object")
     version = body.get("v")
@@ -166,40 +174,121 @@ def decode(data: bytes, codec: Codec, carrier: Carrier | None = None) -> Message
             f"message protocol version {version!r} is not {PROTOCOL_VERSION}: "
             "producer and worker run incompatible celeriac versions"
         )
-    try:
-        args, kwargs = body.get("args", ()), body.get("kwargs", {})
-        if not isinstance(args, (list, tuple)) or not isinstance(kwargs, dict):
-            raise TypeError("args must be a list and kwargs an object")
-        if carrier is not None:
-            body.setdefault("id", carrier.id)
-            body.setdefault("queue", carrier.queue)
-            body.setdefault("priority", carrier.priority)
-        if "id" not in body:
-            raise KeyError("id (give decode() the delivery the body came with)")
-        task_id = str(body["id"])
-        return Message(
-            id=task_id,
-            task=str(body["task"]),
-            args=tuple(args),
-            kwargs=kwargs,
-            queue=body["queue"],
-            priority=int(body["priority"]),
-            eta=body.get("eta"),
-            expires=body.get("expires"),
-            retries=int(body.get("retries", 0)),
-            parent_id=body.get("parent_id"),
-            root_id=body.get("root_id", task_id),
-            group_id=body.get("group_id"),
-            group_index=body.get("group_index"),
-            callbacks=tuple(body.get("callbacks", ())),
-            errbacks=tuple(body.get("errbacks", ())),
-            chord=body.get("chord"),
-            ignore_result=bool(body.get("ignore_result", False)),
-            sent_at=float(body.get("sent_at", 0.0)),
-            headers=body.get("headers") or {},
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise MessageDecodeError(f"malformed message: {exc!r}") from exc
+    if carrier is not None:
+        body.setdefault("id", carrier.id)
+        body.setdefault("queue", carrier.queue)
+        body.setdefault("priority", carrier.priority)
+    check_fields(body)
+    task_id = body["id"]
+    return Message(
+        id=task_id,
+        task=body["task"],
+        args=tuple(body.get("args", ())),
+        kwargs=body.get("kwargs", {}),
+        queue=body["queue"],
+        priority=body["priority"],
+        eta=body.get("eta"),
+        expires=body.get("expires"),
+        retries=body.get("retries", 0),
+        parent_id=body.get("parent_id"),
+        root_id=body.get("root_id", task_id),
+        group_id=body.get("group_id"),
+        group_index=body.get("group_index"),
+        callbacks=tuple(body.get("callbacks", ())),
+        errbacks=tuple(body.get("errbacks", ())),
+        chord=body.get("chord"),
+        ignore_result=body.get("ignore_result", False),
+        sent_at=float(body.get("sent_at", 0.0)),
+        headers=body.get("headers") or {},
+    )
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_signature(value: Any) -> bool:
+    """A signature's plain form: a dict naming its task, or a workflow's dict."""
+    return isinstance(value, dict) and (
+        isinstance(value.get("task"), str) or isinstance(value.get("subtask_type"), str)
+    )
+
+
+def _is_signatures(value: Any) -> bool:
+    return isinstance(value, (list, tuple)) and all(map(_is_signature, value))
+
+
+def _is_chord(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and _is_signature(value.get("callback"))
+        and _is_int(value.get("size"))
+        and value["size"] > 0
+    )
+
+
+def _optional(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda value: value is None or check(value)
+
+
+def _is_str(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+#: field -> (check, what it must be); a field left out takes the Message default
+_FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "id": (lambda v: isinstance(v, str) and v != "", "a non-empty string"),
+    "task": (lambda v: isinstance(v, str) and v != "", "a non-empty string (the task name)"),
+    "queue": (lambda v: isinstance(v, str) and v != "", "a non-empty string"),
+    "priority": (lambda v: _is_int(v) and MIN_PRIORITY <= v <= MAX_PRIORITY, "an int 0-9"),
+    "args": (lambda v: isinstance(v, (list, tuple)), "a list"),
+    "kwargs": (
+        lambda v: isinstance(v, dict) and all(isinstance(k, str) for k in v),
+        "an object with string keys",
+    ),
+    "eta": (_optional(_is_number), "a number (unix seconds) or null"),
+    "expires": (_optional(_is_number), "a number (unix seconds) or null"),
+    "retries": (lambda v: _is_int(v) and v >= 0, "an int >= 0"),
+    "parent_id": (_optional(_is_str), "a string or null"),
+    "root_id": (_optional(_is_str), "a string or null"),
+    "group_id": (_optional(_is_str), "a string or null"),
+    "group_index": (_optional(lambda v: _is_int(v) and v >= 0), "an int >= 0 or null"),
+    "callbacks": (_is_signatures, "a list of signatures (dicts naming a task)"),
+    "errbacks": (_is_signatures, "a list of signatures (dicts naming a task)"),
+    "chord": (
+        _optional(_is_chord),
+        'null or {"callback": a signature, "size": an int > 0}',
+    ),
+    "ignore_result": (lambda v: isinstance(v, bool), "true or false"),
+    "sent_at": (_is_number, "a number (unix seconds)"),
+    "headers": (
+        lambda v: v is None or (isinstance(v, dict) and all(isinstance(k, str) for k in v)),
+        "an object with string keys",
+    ),
+}
+
+
+def check_fields(body: dict[str, Any]) -> None:
+    """Raise :class:`MessageDecodeError` naming the first field of a body that
+    cannot be run as sent (required: ``id``, ``task``, ``queue``, ``priority``)."""
+    for name in ("id", "task", "queue", "priority"):
+        if name not in body:
+            hint = " (give decode() the delivery the body came with)" if name == "id" else ""
+            raise MessageDecodeError(f"malformed message: field {name!r} is missing{hint}")
+    for name, (check, expected) in _FIELDS.items():
+        if name in body and not check(body[name]):
+            value = repr(body[name])
+            if len(value) > 80:
+                value = value[:77] + "..."
+            raise MessageDecodeError(
+                f"malformed message: field {name!r} must be {expected}, not {value}"
+            )
+    if body.get("group_id") is None and body.get("chord") is not None:
+        raise MessageDecodeError("malformed message: field 'chord' needs a 'group_id'")
 
 
 def check_priority(priority: int) -> int:
@@ -221,6 +310,7 @@ __all__ = [
     "Delivery",
     "Envelope",
     "Message",
+    "check_fields",
     "check_priority",
     "decode",
     "encode",

@@ -206,6 +206,13 @@ class Codec:
         self.needs_tags = serializer != "pickle"
         self._prefix = b"" if serializer == "json" else serializer.encode() + b"\x00"
 
+    def check(self) -> None:
+        """Raise :class:`ConfigurationError` now for any accepted serializer that cannot
+        work (pickle without ``security_key``, msgpack not installed), not at the first
+        message."""
+        for name in sorted(self._accept):
+            self._get(name)
+
     def _get(self, name: str) -> Serializer:
         found = self._serializers.get(name)
         if found is None:

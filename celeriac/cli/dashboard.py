@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 from collections.abc import Callable
 from types import FrameType
 from typing import Any
@@ -12,6 +14,8 @@ from ..dashboard.store import Store
 from ..exceptions import ConfigurationError, MissingExtraError
 from ..urls import redact
 from .main import app_from
+
+logger = logging.getLogger("celeriac.dashboard")
 
 
 def _open_store(db: str, prefix: str, **retention: Any) -> Store:
@@ -40,9 +44,56 @@ def _credentials(
         ) from None
 
 
+def is_loopback(host: str) -> bool:
+    """Whether only this machine can reach an address."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+def bind_host(address: str | None, protected: bool, unsafe_no_auth: bool) -> str:
+    """Where the dashboard listens: loopback without auth, unless asked otherwise, unsafely."""
+    if protected:
+        return address or "0.0.0.0"
+    host = address or "127.0.0.1"
+    if is_loopback(host):
+        click.echo(
+            f"no --basic-auth or --api-token: the dashboard listens on {host} only "
+            "and anyone who can reach it there may act",
+            err=True,
+        )
+        return host
+    if not unsafe_no_auth:
+        raise click.UsageError(
+            f"--address {host} without --basic-auth or --api-token would let anyone who "
+            "reaches it pause queues and revoke tasks: set --basic-auth user:password or "
+            "--api-token TOKEN (or CELERIAC_DASHBOARD_TOKEN), or pass --unsafe-no-auth "
+            "to serve it open on purpose"
+        )
+    logger.warning(
+        "UNSAFE: the dashboard listens on %s without auth (--unsafe-no-auth): anyone who "
+        "can reach it may look and act",
+        host,
+    )
+    return host
+
+
 @click.command()
 @click.option("--port", "-p", type=int, default=5555, show_default=True)
-@click.option("--address", default=None, help="bind address (default 127.0.0.1 without auth)")
+@click.option(
+    "--address",
+    default=None,
+    help="bind address (default 127.0.0.1 without auth, 0.0.0.0 with; beyond loopback "
+    "without auth only with --unsafe-no-auth)",
+)
+@click.option(
+    "--unsafe-no-auth",
+    is_flag=True,
+    help="serve beyond loopback without auth: anyone who reaches it may act",
+)
 @click.option(
     "--db",
     "db",
@@ -80,6 +131,7 @@ def dashboard(
     ctx: click.Context,
     port: int,
     address: str | None,
+    unsafe_no_auth: bool,
     db: str,
     db_table_prefix: str,
     basic_auth: str | None,
@@ -103,13 +155,7 @@ def dashboard(
     credentials = _credentials(parse_basic_auth, basic_auth, "--basic-auth")
     viewer = _credentials(parse_basic_auth, viewer_auth, "--viewer-auth")
     protected = any(x is not None for x in (credentials, api_token, viewer, viewer_token))
-    host = address or ("0.0.0.0" if protected else "127.0.0.1")
-    if not protected:
-        click.echo(
-            f"no --basic-auth or --api-token: the dashboard listens on {host} only "
-            "and anyone who can reach it may act",
-            err=True,
-        )
+    host = bind_host(address, protected, unsafe_no_auth)
     app = app_from(ctx)
     store = _open_store(db, db_table_prefix, max_tasks=max_tasks, max_age=max_age)
     web = create_app(

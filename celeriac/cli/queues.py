@@ -175,7 +175,7 @@ def list_dead(ctx: click.Context, queue: str | None, limit: int, as_json: bool) 
         click.echo("no dead letters")
     for info in found:
         when = datetime.fromtimestamp(info["dead_at"]).strftime("%Y-%m-%d %H:%M:%S")
-        what = info.get("task") or f"(undecodable: {info.get('undecodable')})"
+        what = info.get("task") or f"(undecodable: {info.get('undecodable')}) {info.get('body')}"
         click.echo(
             f"{info['queue']:16} {info['id']}  {what}  dead {when} after "
             f"{info['deliveries']} deliveries: {info['reason']}"

@@ -116,9 +116,12 @@ def call(
     app = app_from(ctx)
     args = _json_arg(args_json, "--args", list)
     kwargs = _json_arg(kwargs_json, "--kwargs", dict)
-    result = app.send_task(
-        name, args, kwargs, queue=queue, priority=priority, countdown=countdown, expires=expires
-    )
+    try:
+        result = app.send_task(
+            name, args, kwargs, queue=queue, priority=priority, countdown=countdown, expires=expires
+        )
+    except TypeError as exc:  # the arguments do not fit the task's signature
+        raise click.UsageError(f"--args/--kwargs do not fit the task: {exc}") from exc
     if not wait:
         click.echo(orjson.dumps({"id": result.id}).decode() if as_json else result.id)
         return

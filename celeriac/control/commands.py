@@ -21,7 +21,7 @@ from ..events.event import TASK_REVOKED
 from ..exceptions import CeleriacError
 from ..middleware.revocation import Revocation
 from ..rate import parse_rate
-from ..urls import redact
+from ..urls import redact, redact_setting
 from .queues import _BY_NODE
 from .registry import command
 
@@ -102,17 +102,11 @@ def _stats(handler: ControlHandler) -> Any:
     }
 
 
-_SECRET_WORDS = ("key", "password", "secret", "token")
-
-
 @command("conf")
 def _conf(handler: ControlHandler) -> Any:
     out: dict[str, Any] = {}
     for name, value in handler.app.conf.items():
-        if any(word in name for word in _SECRET_WORDS):
-            value = "***" if value else value
-        elif isinstance(value, str) and "://" in value:
-            value = redact(value)
+        value = redact_setting(name, value)
         out[name] = value if not callable(value) else repr(value)
     return out
 

@@ -86,6 +86,8 @@ def describe_dead_letter(app: Celeriac, dead: DeadLetter) -> dict[str, Any]:
         info.update(task=message.task, args=list(message.args), kwargs=message.kwargs)
     except Exception as exc:  # an undecodable message is exactly what lands here
         info["undecodable"] = str(exc)
+        body = dead.body[:200]
+        info["body"] = repr(body) + ("..." if len(dead.body) > 200 else "")
     return info
 
 

@@ -30,26 +30,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..urls import HIDDEN as URL_HIDDEN
+from ..urls import is_secret_name, redact
+
 if TYPE_CHECKING:
     from ..app import Celeriac
 
 INSPECT_TIMEOUT = 1.0
 LIMITS = ("rate_limit", "soft_time_limit", "time_limit")
 QUERIES = ("stats", "active", "reserved", "active_queues", "conf")
-# A name holds a secret when one of its words (split on _ - . and spaces) is one of these...
-SECRET_WORDS = frozenset(
-    {"secret", "secrets", "password", "passwords", "passwd", "pwd", "passphrase", "token",
-     "tokens", "credential", "credentials", "apikey", "privatekey"}
-)  # fmt: skip
-# ... or when it is a key of a secret kind: api_key, secret_key, private-key, access.key...
-SECRET_KEY_KINDS = frozenset(
-    {"api", "secret", "private", "access", "signing", "encryption", "auth", "master",
-     "client", "account", "sas", "security", "hmac", "session", "license"}
-)  # fmt: skip
-_WORD_SEPARATORS = re.compile(r"[_\-.\s]+")
-_CAMEL_HUMP = re.compile(r"([a-z0-9])([A-Z])")  # apiKey -> api_Key
 HIDDEN = "********"
-_URL_PASSWORD = re.compile(r"(\w[\w+.-]*://[^:/@\s]*:)(\S+)(@)")  # up to the last @
 _DESCRIBED = re.compile(r"^(\S+)(?: \[(.*)\])?$")
 
 
@@ -144,23 +134,16 @@ def registered_with_limits(described: Any) -> list[dict[str, Any]] | None:
 
 
 def secret_name(name: str) -> bool:
-    """Whether a setting named ``name`` holds a secret (see the module's docstring)."""
-    spaced = _CAMEL_HUMP.sub(r"\1_\2", name).lower()
-    words = [w for w in _WORD_SEPARATORS.split(spaced) if w]
-    if any(word in SECRET_WORDS for word in words):
-        return True
-    return any(
-        word == "key" and index > 0 and words[index - 1] in SECRET_KEY_KINDS
-        for index, word in enumerate(words)
-    )
+    """Whether a setting named ``name`` holds a secret (the one rule: ``celeriac.urls``)."""
+    return is_secret_name(name)
 
 
 def redact_value(name: str, value: Any) -> Any:
-    """``value`` with secrets hidden: all of it under a secret's name, else URL passwords."""
+    """``value`` with secrets hidden: all of it under a secret's name, else URL secrets."""
     if secret_name(name) and value not in (None, "", False):
         return HIDDEN
     if isinstance(value, str):
-        return _URL_PASSWORD.sub(r"\1" + HIDDEN + r"\3", value)
+        return redact(value).replace(URL_HIDDEN, HIDDEN) if "://" in value else value
     if isinstance(value, dict):
         return {k: redact_value(str(k), v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

@@ -29,6 +29,7 @@ from . import api, live, openapi, pages
 from .access import Access, AccessMiddleware
 from .collector import Collector
 from .context import Dashboard
+from .headers import SecurityHeaders
 from .live import Changes
 from .metrics import Metrics
 from .store import Store
@@ -95,6 +96,7 @@ def create_app(
             Mount("/static", static, name="static"),
         ],
         middleware=[
+            Middleware(SecurityHeaders),
             Middleware(_StartCollector, starter=starter),
             Middleware(AccessMiddleware, access=access),
         ],

@@ -67,6 +67,7 @@ BATCH_SIZE = 1000  # entries per streams.add; a full batch wakes the thread at o
 PACK_MAX = 500  # entries per stream item
 MAX_BUFFER = 100_000  # entries (events, tasks' groups) kept while the broker is away
 _RETRY_BACKOFF = (0.5, 1.0, 2.0, 5.0)
+FAILING_FLUSH_TIMEOUT = 0.2  # how long a flush waits while the broker is failing
 _GROUP = ord("[")  # the first byte of an entry that is a task's group of events
 
 _ALL: weakref.WeakSet[EventDispatcher] = weakref.WeakSet()
@@ -106,6 +107,7 @@ class EventDispatcher:
         self._thread: threading.Thread | None = None
         self._writing = False
         self._stopping = False
+        self._failing = False  # the last write failed: flushes do not wait long for the next
         self._pid = os.getpid()
 
     # -- the hot path --------------------------------------------------------------
@@ -199,6 +201,7 @@ class EventDispatcher:
                     due -= self._write_batch(broker, min(due, BATCH_SIZE), held)
                     held = False
                     failures = 0
+                    self._failing = False
                 except CapabilityUnavailable as exc:
                     self._unsupported(exc)  # drops what is buffered and held: round over
                     due, held = 0, False
@@ -206,7 +209,8 @@ class EventDispatcher:
                     self._on_failure(broker, exc, failures)
                     broker = None
                     failures += 1
-                    if stopping:
+                    self._failing = True
+                    if stopping or self._stopping:
                         break
                     self._wake.wait(_RETRY_BACKOFF[min(failures, len(_RETRY_BACKOFF)) - 1])
                     due = len(self._buffer)
@@ -285,8 +289,11 @@ class EventDispatcher:
                 return True
             self._start()
         deadline = time.monotonic() + timeout
+        cut = False
         with self._idle:
             while self._buffer or self._held or self._writing:
+                if self._failing and not cut:  # the broker is down: it will not take them soon
+                    deadline, cut = min(deadline, time.monotonic() + FAILING_FLUSH_TIMEOUT), True
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False

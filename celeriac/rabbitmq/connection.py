@@ -32,7 +32,7 @@ import pika
 import pika.exceptions as pe
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 
-from ..exceptions import BrokerError, BrokerUnavailable, ConfigurationError
+from ..exceptions import BrokerError, BrokerRefused, BrokerUnavailable, ConfigurationError
 from ..urls import parse_url, redact
 
 logger = logging.getLogger("celeriac.rabbitmq.broker")
@@ -147,11 +147,11 @@ class Link:
         try:
             self.conn = BlockingConnection(self.params)
         except (pe.ProbableAuthenticationError, pe.AuthenticationError) as exc:
-            raise BrokerError(
+            raise BrokerRefused(
                 f"RabbitMQ refused the login of {redact(self.url)}: check user and password"
             ) from exc
         except pe.ProbableAccessDeniedError as exc:
-            raise BrokerError(
+            raise BrokerRefused(
                 f"RabbitMQ refused access to virtual host {self.params.virtual_host!r} of "
                 f"{redact(self.url)}: create it or grant permissions (rabbitmqctl add_vhost, "
                 "set_permissions)"

@@ -47,7 +47,9 @@ lowest order across all the queues), records them as held under a lease, and
 flags the revoked ones. When nothing is ready the fetch blocks with ``BLPOP``
 on the queues' notify lists (publish pushes a token; a fetch that leaves
 messages behind pushes one for the next consumer) for at most the time until
-the next delayed message is due: it never sleep-polls.
+the next delayed message is due: it never sleep-polls. Each fetch carries an
+id; sent again with the same id (its reply was lost), it returns what it
+leased the first time (see ``lua/fetch.lua``).
 
 Redis Cluster: a script may touch one slot only, so a fetch over several
 queues first peeks every queue's best message (one pipeline), then takes from
@@ -70,6 +72,7 @@ on the same server.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeGuard
 
@@ -147,6 +150,8 @@ class RedisBroker(AdminBroker):
         self._known: list[str] = []  # the last list of every queue
         self._blocker: HeldLink | None = None  # off Cluster: a connection for blocked fetches
         self._shared: tuple[Backend | None, bool] | None = None  # see _same_store
+        self._fetch_ids, self._fetches = uuid.uuid4().hex, 0
+        self._unanswered: dict[str, str] = {}  # consumer -> id of a fetch with no reply yet
         error = self._error
         self._admin = RedisAdmin(
             self.client, self.link, self._queues_key, self.base, self._channel, error
@@ -301,9 +306,21 @@ class RedisBroker(AdminBroker):
         if self._cluster is not None:
             return self._cluster.take(queues, consumer, limit, self.lease_seconds)
         keys = [*map(self.base, queues), self._revoked_key, *self._clock]
-        args = fetch_args(queues, consumer, limit, self.lease_seconds, "")
+        fetch_id = self._fetch_id(consumer)
+        args = fetch_args(queues, consumer, limit, self.lease_seconds, "", fetch_id)
         wait, _, taken = fetched(self.link.call(_FETCH, keys, args))
+        del self._unanswered[consumer]
         return wait, taken
+
+    def _fetch_id(self, consumer: str) -> str:
+        """The id of this consumer's next fetch: the id of its last one when that one's
+        reply never came (the script may have run: sent again, it returns what it
+        leased rather than leaving it held by a consumer that does not know it)."""
+        fetch_id = self._unanswered.get(consumer)
+        if fetch_id is None:
+            self._fetches += 1
+            fetch_id = self._unanswered[consumer] = f"{self._fetch_ids}:{self._fetches}"
+        return fetch_id
 
     def _block_and_take(
         self, queues: Sequence[str], consumer: str, limit: int, seconds: float
@@ -318,9 +335,12 @@ class RedisBroker(AdminBroker):
         batch = Batch()
         batch.command("BLPOP", *[self.base(q) + ":notify" for q in queues], seconds)
         keys = [*map(self.base, queues), self._revoked_key, *self._clock]
-        batch.script(_FETCH, keys, fetch_args(queues, consumer, limit, self.lease_seconds, ""))
+        fetch_id = self._fetch_id(consumer)
+        args = fetch_args(queues, consumer, limit, self.lease_seconds, "", fetch_id)
+        batch.script(_FETCH, keys, args)
         _, reply = self._blocker.run(batch, timeout=seconds + 5.0)
         wait, _, taken = fetched(reply)
+        del self._unanswered[consumer]
         return wait, taken
 
     def _by_queue(self, s: Any, tags: Sequence[str], head: Callable[[str], list[Any]]) -> Any:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from ..exceptions import ConfigurationError, MissingExtraError
+from ..exceptions import BrokerError, BrokerRefused, ConfigurationError, MissingExtraError
 from ..urls import redact
 
 try:
@@ -179,7 +179,7 @@ def _hosts(netloc: str, default_port: int, url: str) -> tuple[tuple[str, int], .
         try:
             hosts.append((host, int(port or default_port)))
         except ValueError:
-            raise ConfigurationError(f"Redis URL {url!r} has a bad port {port!r}") from None
+            raise ConfigurationError(f"Redis URL {redact(url)!r} has a bad port {port!r}") from None
     return tuple(hosts)
 
 
@@ -373,7 +373,8 @@ def translate(
 ) -> Exception:
     """The celeriac exception for a redis-py one (raise it ``from exc``)."""
     if isinstance(exc, redis.exceptions.AuthenticationError):
-        return error(
+        refused = BrokerRefused if error is BrokerError else error
+        return refused(
             f"{what} at {target.url} refused the credentials: check the user and "
             f"password in the URL ({exc})"
         )

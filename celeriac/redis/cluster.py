@@ -15,6 +15,8 @@ before it looked, so no announcement between its look and its wait is missed.
 
 from __future__ import annotations
 
+import itertools
+import uuid
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +48,7 @@ class ClusterFetch:
         self._revocations = revocations
         self._waker: Any = None  # the pub/sub connection, opened by the first subscribe
         self._subscribed: set[str] = set()
+        self._ids, self._count = uuid.uuid4().hex, itertools.count()  # fetch ids
 
     def take(
         self, queues: Sequence[str], consumer: str, limit: int, lease_seconds: float
@@ -53,7 +56,10 @@ class ClusterFetch:
         """Lease up to ``limit`` messages, best first across the queues."""
 
         def args(queue: str, count: int, bound: tuple[Any, Any] = ("", "")) -> list[Any]:
-            return fetch_args([queue], consumer, count, lease_seconds, self._wake_prefix, bound)
+            fetch_id = f"{self._ids}:{next(self._count)}"
+            return fetch_args(
+                [queue], consumer, count, lease_seconds, self._wake_prefix, fetch_id, bound
+            )
 
         if len(queues) == 1:
             out = self._link.call(_FETCH, (self._base(queues[0]),), args(queues[0], limit))

@@ -46,6 +46,8 @@ def _delivery(tag: bytes, entry: bytes, revoked: Any) -> Delivery:
     b = entry.index(b":", a + 1)
     c = entry.index(b":", b + 1)
     end = c + 1 + int(entry[b + 1 : c])
+    if end > len(entry):
+        raise ValueError("the id length runs past the end of the entry")
     text = tag.decode()
     return Delivery(
         entry[c + 1 : end].decode(),
@@ -64,19 +66,30 @@ def delivery_of(tag: bytes, entry: bytes) -> Delivery:
 
 
 def dead_letter_of(queue: str, record: bytes) -> DeadLetter:
-    a = record.index(b":")
-    b = record.index(b":", a + 1)
-    reason_end = b + 1 + int(record[a + 1 : b])
-    d = _delivery(b"0:", record[reason_end:], 0)
-    return DeadLetter(
-        d.id,
-        queue,
-        d.priority,
-        d.body,
-        record[b + 1 : reason_end].decode(),
-        d.deliveries,
-        int(record[:a]) / 1000.0,
-    )
+    """A dead letter; one whose entry cannot be parsed (written to the queue by
+    another program) comes back whole as its body, with its id as escaped text."""
+    try:
+        a = record.index(b":")
+        b = record.index(b":", a + 1)
+        reason_end = b + 1 + int(record[a + 1 : b])
+        dead_at = int(record[:a]) / 1000.0
+        reason = record[b + 1 : reason_end].decode("utf-8", "replace")
+    except ValueError:
+        return DeadLetter("", queue, 0, record, "not a dead letter record", 0, 0.0)
+    entry = record[reason_end:]
+    try:
+        d = _delivery(b"0:", entry, 0)
+    except (ValueError, IndexError):
+        return DeadLetter(_raw_id(entry), queue, 0, entry, reason, 0, dead_at)
+    return DeadLetter(d.id, queue, d.priority, d.body, reason, d.deliveries, dead_at)
+
+
+def _raw_id(entry: bytes) -> str:
+    """What a malformed entry gives as its id, as escaped text ("" when nothing)."""
+    parts = entry.split(b":", 4)
+    if len(parts) == 5 and parts[3].isdigit():
+        return parts[4][: int(parts[3])].decode("utf-8", "backslashreplace")
+    return ""
 
 
 def fetch_args(
@@ -85,10 +98,12 @@ def fetch_args(
     limit: int,
     lease_seconds: float,
     wake_prefix: str,
+    fetch_id: str,
     bound: tuple[Any, Any] = ("", ""),
 ) -> list[Any]:
     """The fetch script's arguments (``wake_prefix``: the wake channels' start on
-    Cluster, "" elsewhere; ``bound``: take only what ranks before it)."""
+    Cluster, "" elsewhere; ``fetch_id``: the same for a call sent again, see
+    ``lua/fetch.lua``; ``bound``: take only what ranks before it)."""
     return [
         len(queues),
         consumer,
@@ -97,6 +112,7 @@ def fetch_args(
         PROMOTE_BATCH,
         *bound,
         wake_prefix,
+        fetch_id,
         *queues,
     ]
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from ..backoff import Backoff
 from ..exceptions import CeleriacError, ConfigurationError
+from ..urls import redact
 
 DEFAULT_BUSY_TIMEOUT = 10.0
 
@@ -55,7 +56,7 @@ def path_from_url(url: str) -> str:
     scheme, sep, rest = url.partition("://")
     if scheme.lower() != "sqlite" or not sep or not rest.startswith("/") or len(rest) < 2:
         raise ConfigurationError(
-            f"{url!r} is not a SQLite URL: use sqlite:///relative/path.sqlite3 "
+            f"{redact(url)!r} is not a SQLite URL: use sqlite:///relative/path.sqlite3 "
             "(relative to the working directory) or sqlite:////absolute/path.sqlite3"
         )
     path = rest[1:].partition("?")[0]

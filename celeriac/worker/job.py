@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from .. import states
 from ..backends import REPLY_TO
 from ..backends.base import TaskMeta, exception_to_dict
+from ..backends.disabled import DisabledBackend
 from ..events.dispatcher import dispatcher_for
 from ..events.event import TASK_FAILED
 from ..exceptions import Ignore, MessageDecodeError, NotRegistered, Reject, Retry
@@ -58,6 +59,9 @@ class Job:
 
     @property
     def runtime(self) -> float:
+        """Seconds the task ran; 0 for one that never started (stopped by middleware)."""
+        if not self.started_at:
+            return 0.0
         return max(0.0, self.finished_at - self.started_at)
 
     def meta(self) -> TaskMeta:
@@ -167,8 +171,36 @@ class Executor:
         if task is None:
             self._unknown_task(delivery, message)
             return None
+        if delivery.deliveries > 1 and self._finished_before(message):
+            logger.warning(
+                "task %s[%s] came again after it finished (its ack was lost with a "
+                "connection or a process): acked, not run again",
+                message.task,
+                message.id,
+            )
+            self.broker.ack(self.consumer_id, [delivery.tag])
+            return None
         request = Request.from_message(message, self.hostname, delivery.deliveries)
         return Job(self.app, message, task, request, delivery, received_at=time.time())
+
+    def _finished_before(self, message: Message) -> bool:
+        """Whether a message handed out before already ran to the end: its success is
+        stored (a failure may be stored for a message given back on purpose, such as
+        ``Reject(requeue=True)``). Asked of redeliveries only; when the backend cannot
+        tell (none, disabled, unreachable), the message runs again (at least once), and
+        so does one with workflow steps after it (callbacks, a chord's join), which may
+        not have been sent when its process died between the result and the ack."""
+        assert self.backend is not None
+        if message.ignore_result or isinstance(self.backend, DisabledBackend):
+            return False
+        if message.callbacks or message.errbacks or message.chord:
+            return False
+        try:
+            meta = self.backend.get_many([message.id]).get(message.id)
+        except Exception:  # an outage of the backend: run it, as without this check
+            logger.debug("cannot tell whether %s finished before", message.id, exc_info=True)
+            return False
+        return meta is not None and meta.state == states.SUCCESS
 
     def _unknown_task(self, delivery: Delivery, message: Message) -> None:
         assert self.broker is not None and self.backend is not None

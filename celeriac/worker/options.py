@@ -73,6 +73,11 @@ def resolve_queues(
 ) -> tuple[str, ...]:
     """``-Q`` exactly, else the default queue and declared ones; minus ``-X``."""
     wanted = _split(include)
+    if include is not None and not wanted:
+        raise ConfigurationError(
+            f"-Q {include!r} names no queue: give queue names separated by commas "
+            "(-Q default,emails), or leave -Q out to consume the default and declared queues"
+        )
     if not wanted:
         wanted = [app.conf.task_default_queue, *app.router.declared_queues]
     dropped = set(_split(exclude))

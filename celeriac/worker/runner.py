@@ -20,6 +20,7 @@ from ..text import counted
 from ..version import __version__
 from .asyncio_pool import AsyncioPool
 from .autoscale import Autoscaler
+from .preflight import check_settings
 from .solo import SoloPool
 from .state import WorkerState
 from .supervisor import Supervisor
@@ -93,6 +94,7 @@ def run_worker(
     remote control: what runs where, counts, pool size).
     """
     app.finalize()
+    check_settings(app)
     state = WorkerState(options)
     pool = _pool(app, options, state, announce)
     state.pool = pool

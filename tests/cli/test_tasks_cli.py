@@ -140,3 +140,10 @@ def test_queues_show_lists_what_waits_and_act_runs_a_delayed_one_now() -> None:
     missing = runner.invoke(cli, [*APP, "queues", "act", "delete", q, "no-such-id"])
     assert missing.exit_code == 1 and "0 messages deleted of 1 asked" in missing.output
     assert runner.invoke(cli, [*APP, "queues", "--json"]).exit_code == 0  # still the summary
+
+
+def test_arguments_that_do_not_fit_the_task_are_a_usage_error() -> None:
+    out = CliRunner().invoke(cli, [*APP, "call", "tests.cli.cli_app.add", "--args", "[1, 2, 3]"])
+    assert out.exit_code == 2, out.output
+    assert "do not fit the task" in out.output and "too many positional arguments" in out.output
+    assert out.exception is None or isinstance(out.exception, SystemExit)

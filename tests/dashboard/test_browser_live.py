@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from celeriac import Celeriac
-from tests.e2e.workers import WorkerProcess
+from tests.e2e.workers import WorkerProcess, wait_until
 
 from .conftest import APP, Served, flood
 
@@ -24,6 +24,13 @@ def _fetches(page: Any, since: float, until: float) -> list[float]:
         ".filter(e => e.name.includes('partial=1')).map(e => e.startTime)"
     )
     return [t for t in starts if since <= t <= until]
+
+
+def _wait_for_expression(page: Any, expression: str, timeout: float = 30.0) -> None:
+    """Poll a JavaScript expression until it is true. Not ``wait_for_function``: that
+    evaluates its string in the page, which the dashboard's Content-Security-Policy
+    forbids (no 'unsafe-eval'), while ``evaluate`` runs outside the page's policy."""
+    wait_until(lambda: page.evaluate(expression), timeout, expression)
 
 
 def _now(page: Any) -> float:
@@ -61,10 +68,11 @@ def test_live_pages_follow_the_stream_and_fall_back_to_polling(
         page.wait_for_selector("#live[data-mode=stream]", timeout=15_000)
         before = _now(page)
         assert client.send_task(f"{APP}.add", [3, 3]).get(timeout=30) == 6
-        page.wait_for_function(
+        _wait_for_expression(
+            page,
             f"performance.getEntriesByType('resource').some(e => "
             f"e.name.includes('partial=1') && e.startTime > {before})",
-            timeout=8_000,  # before the 10 s safety poll: the stream asked for it
+            timeout=8.0,  # before the 10 s safety poll: the stream asked for it
         )
         # Without EventSource the same pages poll every refresh_ms.
         polling = browser.new_page()
@@ -74,7 +82,7 @@ def test_live_pages_follow_the_stream_and_fall_back_to_polling(
         started = _now(polling)
         later = client.send_task(f"{APP}.add", [2, 2])
         assert later.get(timeout=30) == 4
-        polling.wait_for_function("document.querySelectorAll('[data-updated]').length > 0")
+        _wait_for_expression(polling, "document.querySelectorAll('[data-updated]').length > 0")
         polling.wait_for_timeout(2500)
         assert len(_fetches(polling, started, _now(polling))) >= 2
     finally:

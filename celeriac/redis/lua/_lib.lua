@@ -51,13 +51,64 @@ local function header(e)
   return p, tonumber(d), pos
 end
 
+-- an entry's order; nil for a string that is not an entry
 local function order_of(e)
   return tonumber(string.match(e, '^%d:%d+:(%d+):'))
 end
 
+-- an entry's id; nil for a string that is not an entry
 local function id_of(e)
   local n, pos = string.match(e, '^%d:%d+:%d+:(%d+):()')
+  if not n or pos + tonumber(n) - 1 > #e then
+    return nil
+  end
   return string.sub(e, pos, pos + tonumber(n) - 1)
+end
+
+-- whether a string is valid UTF-8 (ids are decoded as text by every client)
+local function utf8_ok(s)
+  local i, n = 1, #s
+  while i <= n do
+    local c = string.byte(s, i)
+    local extra
+    if c < 0x80 then
+      extra = 0
+    elseif c >= 0xC2 and c <= 0xDF then
+      extra = 1
+    elseif c >= 0xE0 and c <= 0xEF then
+      extra = 2
+    elseif c >= 0xF0 and c <= 0xF4 then
+      extra = 3
+    else
+      return false
+    end
+    for k = 1, extra do
+      local b = string.byte(s, i + k)
+      if not b or b < 0x80 or b > 0xBF then
+        return false
+      end
+    end
+    i = i + extra + 1
+  end
+  return true
+end
+
+-- Why a string cannot be handled as an entry, or nil when it can. Every
+-- script checks what it takes from a queue before it moves anything, so one
+-- malformed entry (written by hand or by another program) is set aside alone
+-- and a script never fails halfway (Redis keeps a failed script's writes).
+local function malformed(e)
+  if not string.match(e, '^%d:%d+:%d+:%d+:') then
+    return 'malformed entry: no valid "<priority>:<deliveries>:<order>:<id length>:" header'
+  end
+  local id = id_of(e)
+  if not id then
+    return 'malformed entry: the id length runs past the end of the entry'
+  end
+  if not utf8_ok(id) then
+    return 'malformed entry: the id is not valid UTF-8'
+  end
+  return nil
 end
 
 -- the entry with another delivery count and, when given, another order
@@ -141,5 +192,8 @@ end
 
 local function entry_of_dead(record)
   local n, pos = string.match(record, '^%d+:(%d+):()')
+  if not n then
+    return record
+  end
   return string.sub(record, pos + tonumber(n))
 end

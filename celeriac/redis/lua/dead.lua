@@ -14,7 +14,10 @@ local _, now_us = clock()
 local keep, n = {}, 0
 for i, record in ipairs(redis.call('LRANGE', dead, 0, -1)) do
   local e = entry_of_dead(record)
-  if wanted == nil or wanted[id_of(e)] then
+  local id = id_of(e)
+  if mode == 'requeue' and malformed(e) then
+    keep[#keep + 1] = record  -- not an entry: it cannot go back to a queue, only be purged
+  elseif wanted == nil or (id and wanted[id]) then
     n = n + 1
     if mode == 'requeue' then
       redis.call('RPUSH', base .. ':p' .. string.sub(e, 1, 1), rewrite(e, 0, fmt(now_us + i)))

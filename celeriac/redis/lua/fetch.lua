@@ -7,11 +7,19 @@
 -- ARGV[5] how many due messages to promote per queue at most
 -- ARGV[6], ARGV[7]  bound rank and order ('' = none): take only messages that
 --   rank before it (Cluster fetch across queues, see redis.py)
--- ARGV[8] wake channel prefix ('' = notify lists)   ARGV[9..8+n] queue names
+-- ARGV[8] wake channel prefix ('' = notify lists)   ARGV[9] fetch id
+-- ARGV[10..9+n] queue names
 -- Returns {wait, head rank, head order, tag, entry, revoked, ...}: wait is the
 -- seconds until the next delayed message is due ('' = none); head is the best
 -- message left in these queues ('' = none; given on Redis Cluster only, where
 -- the wake channel prefix is set).
+--
+-- A fetch is safe to repeat: what it leased is recorded under its id in
+-- "<first queue's base>:fetch:<consumer>" (tags and their key bases, for one
+-- lease), and a call with the same id returns those messages, those the
+-- consumer still holds, instead of leasing more. A client whose reply was lost
+-- (the connection dropped after the server ran the script) sends the same id
+-- again, so nothing is left held by a consumer that does not know it.
 local n = tonumber(ARGV[1])
 local consumer, limit, lease = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local batch = tonumber(ARGV[5])
@@ -22,15 +30,56 @@ local now, now_us = clock()
 local deadline = now + lease
 local out = {'', '', ''}
 local count = 0
+local fetch_id, record = ARGV[9], KEYS[1] .. ':fetch:' .. consumer
+
+local function revoked_flag(e)
+  if revoked then
+    local until_ = redis.call('ZSCORE', revoked, id_of(e))
+    if until_ and tonumber(until_) > now then
+      return 1
+    end
+  end
+  return 0
+end
+
+local last = redis.call('GET', record)
+if last then
+  local parts, start = {}, 1
+  while true do
+    local stop = string.find(last, '\n', start, true)
+    parts[#parts + 1] = string.sub(last, start, (stop or 0) - 1)
+    if not stop then
+      break
+    end
+    start = stop + 1
+  end
+  if parts[1] == fetch_id then  -- the same fetch again: its messages, not new ones
+    for i = 2, #parts - 1, 2 do
+      local held = redis.call('HGET', parts[i] .. ':held:' .. consumer, parts[i + 1])
+      if held then
+        out[#out + 1] = parts[i + 1]
+        out[#out + 1] = held
+        out[#out + 1] = revoked_flag(held)
+      end
+    end
+    return out
+  end
+end
+local leased = {fetch_id}
 
 local orders, promoted = order_clock(KEYS[n + 2], now_us), false
 for qi = 1, n do
   local base = KEYS[qi]
   local due = redis.call('ZRANGEBYSCORE', base .. ':delayed', '-inf', now, 'LIMIT', 0, batch)
   for _, e in ipairs(due) do
-    local _, d = header(e)
-    redis.call('RPUSH', base .. ':p' .. string.sub(e, 1, 1), rewrite(e, d, orders.next()))
-    promoted = true
+    local bad = malformed(e)
+    if bad then
+      bury(base, e, bad, now)
+    else
+      local _, d = header(e)
+      redis.call('RPUSH', base .. ':p' .. string.sub(e, 1, 1), rewrite(e, d, orders.next()))
+      promoted = true
+    end
   end
   for i = 1, #due, 1000 do
     redis.call('ZREM', base .. ':delayed', unpack(due, i, math.min(i + 999, #due)))
@@ -45,6 +94,11 @@ end
 -- (a few commands per fetch, none per message).
 local pending = {}  -- {queue index, held entry, task id}
 local function lease_one(qi, e)
+  local bad = malformed(e)
+  if bad then  -- set aside alone, with the reason: its neighbours are leased as usual
+    bury(KEYS[qi], e, bad, now)
+    return
+  end
   local _, d = header(e)
   pending[#pending + 1] = {qi, rewrite(e, d + 1), id_of(e)}
   count = count + 1
@@ -67,7 +121,7 @@ if lmpop then
     if not got then
       break
     end
-    for _, e in ipairs(got[2]) do
+    for _, e in ipairs(got[2]) do  -- a malformed one is buried, not counted: take again
       lease_one(1, e)
     end
   end
@@ -80,17 +134,24 @@ for p = 9, 0, -1 do
   end
   local bounded = bound_rank and rank == bound_rank
   if n == 1 and not bounded then
+    -- a malformed entry taken here is buried, not counted: take again for the rest
     local got = redis.call('LPOP', KEYS[1] .. ':p' .. p, limit - count)
-    if got then
+    while got do
       for _, e in ipairs(got) do
         lease_one(1, e)
       end
+      got = count < limit and redis.call('LPOP', KEYS[1] .. ':p' .. p, limit - count)
     end
   else
     while count < limit do
       local best, best_order = nil, nil
       for qi = 1, n do
-        local e = redis.call('LINDEX', KEYS[qi] .. ':p' .. p, 0)
+        local key = KEYS[qi] .. ':p' .. p
+        local e = redis.call('LINDEX', key, 0)
+        while e and malformed(e) do
+          bury(KEYS[qi], redis.call('LPOP', key), malformed(e), now)
+          e = redis.call('LINDEX', key, 0)
+        end
         if e then
           local o = order_of(e)
           if not best or o < best_order then
@@ -142,7 +203,7 @@ if count > 0 then
   end
   local flags = revoked_flags()
   for i, t in ipairs(pending) do
-    local qi, queue = t[1], ARGV[8 + t[1]]
+    local qi, queue = t[1], ARGV[9 + t[1]]
     seq[qi] = seq[qi] + 1
     local tag = #queue .. ':' .. queue .. ':' .. seq[qi] .. ':' .. consumer
     local f = fields[qi]
@@ -151,6 +212,8 @@ if count > 0 then
     out[#out + 1] = tag
     out[#out + 1] = t[2]
     out[#out + 1] = flags[i] and 1 or 0
+    leased[#leased + 1] = KEYS[qi]
+    leased[#leased + 1] = tag
   end
   for qi = 1, n do
     local f = fields[qi]
@@ -161,6 +224,7 @@ if count > 0 then
       end
     end
   end
+  redis.call('SET', record, table.concat(leased, '\n'), 'PX', math.ceil(lease * 1000))
 end
 
 -- what is left: wake the next consumer when there is more, and say when
@@ -179,7 +243,7 @@ for qi = 1, n do
     for p = 9, 0, -1 do
       local e = redis.call('LINDEX', base .. ':p' .. p, 0)
       if e then
-        rank, order = 9 - p, order_of(e)
+        rank, order = 9 - p, order_of(e) or 0  -- a malformed head goes when it is taken
         left = true
         break
       end
@@ -187,7 +251,7 @@ for qi = 1, n do
   end
   if left then
     if count > 0 then
-      wake(base, channels ~= '' and channels .. ARGV[8 + qi] or '')
+      wake(base, channels ~= '' and channels .. ARGV[9 + qi] or '')
     end
     if rank and (not best_rank or rank < best_rank
         or (rank == best_rank and order < best_order)) then

@@ -12,7 +12,7 @@ for p = 0, 9 do
   local e = redis.call('LINDEX', key, 0)
   if e then
     local o = order_of(e)
-    if not oldest or o < oldest then
+    if o and (not oldest or o < oldest) then
       oldest = o
     end
   end
