@@ -12,7 +12,12 @@ on one Redis Cluster slot and the scripts that touch it stay legal there::
                            ready: FIFO across queues compares it (see below).
     {P:Q}:delayed          sorted set of entries scored by eta (unix seconds)
     {P:Q}:held:<consumer>  hash: delivery tag -> entry, what a consumer holds
-    {P:Q}:leases           sorted set: delivery tag -> lease deadline
+    {P:Q}:holders          sorted set: consumer -> lease deadline; one lease per
+                           consumer covers all it holds in the queue (a fetch
+                           sets it, the worker's heartbeat renews it, ``recover``
+                           gives back all a consumer whose lease ran out holds)
+    {P:Q}:leases           sorted set: delivery tag -> lease deadline, kept by
+                           workers of earlier versions; ``recover`` still reads it
     {P:Q}:seq              counter for delivery tags
     {P:Q}:notify           list of wake-up tokens for blocked fetches
     {P:Q}:dead             list of dead letters "<ms>:<reason length>:<reason><entry>"
@@ -90,7 +95,7 @@ from .client import (
     translate,
 )
 from .cluster import ClusterFetch
-from .entries import by_queue, fetch_args, fetched, queue_of
+from .entries import by_queue, consumer_of, fetch_args, fetched, queue_of
 from .manage import RedisAdmin, RedisRates, RedisRevocations
 from .scripts import Batch, HeldLink, PooledLink, script
 from .streams import RedisFlags, RedisStreams
@@ -101,7 +106,7 @@ if TYPE_CHECKING:
 RECOVER_BATCH = 1000
 PUBLISH_CHUNK = 1000  # messages per publish script call
 
-_PUBLISH, _FETCH, _ACK = script("publish"), script("fetch"), script("ack")
+_PUBLISH, _FETCH = script("publish"), script("fetch")
 _RELEASE, _RELEASE_ALL = script("release"), script("release_all")
 _RENEW, _RECOVER, _DEAD_LETTER = script("renew"), script("recover"), script("dead_letter")
 
@@ -353,12 +358,28 @@ class RedisBroker(AdminBroker):
             raise self._error(exc) from exc
 
     def ack(self, consumer: str, tags: Sequence[str]) -> None:
-        self._by_queue(_ACK, tags, lambda q: [])
+        batch = Batch()
+        self.ack_into(batch, tags)
+        if batch:
+            try:
+                self.link.run(batch)
+            except RedisError as exc:
+                raise self._error(exc) from exc
 
     def ack_into(self, batch: Batch, tags: Sequence[str]) -> None:
-        """Add the acks of these tags to a batch (to share its round trip)."""
+        """Add the acks of these tags to a batch (to share its round trip).
+
+        An ack is one plain ``HDEL`` of the tags from their holder's hash per
+        holder and queue, not a script: the message is gone once it ran, and
+        the holder's lease (one per consumer and queue) covers what else it
+        holds. Unknown tags are ignored."""
         for queue, group in by_queue(tags).items():
-            batch.script(_ACK, (self.base(queue),), group)
+            base = self.base(queue)
+            holders: dict[str, list[str]] = {}
+            for tag in group:
+                holders.setdefault(consumer_of(tag), []).append(tag)
+            for holder, held in holders.items():
+                batch.command("HDEL", f"{base}:held:{holder}", *held)
 
     def complete(
         self, consumer: str, tags: Sequence[str], backend: Backend | None, metas: Sequence[TaskMeta]

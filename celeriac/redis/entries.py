@@ -25,6 +25,12 @@ def queue_of(tag: str) -> str:
     return rest[: int(length)]
 
 
+def consumer_of(tag: str) -> str:
+    """The consumer holding a delivery tag (the part after the sequence number)."""
+    length, _, rest = tag.partition(":")
+    return rest[int(length) + 1 :].partition(":")[2]
+
+
 def by_queue(tags: Sequence[str]) -> dict[str, list[str]]:
     """Tags grouped by queue; strings that are not tags are ignored, like unknown tags."""
     groups: dict[str, list[str]] = {}
@@ -118,4 +124,12 @@ def fetched(out: list[Any]) -> tuple[float | None, tuple[int, int] | None, list[
     return wait, head, [_delivery(*out[i : i + 3]) for i in range(3, len(out), 3)]
 
 
-__all__ = ["PROMOTE_BATCH", "by_queue", "dead_letter_of", "fetch_args", "fetched", "queue_of"]
+__all__ = [
+    "PROMOTE_BATCH",
+    "by_queue",
+    "consumer_of",
+    "dead_letter_of",
+    "fetch_args",
+    "fetched",
+    "queue_of",
+]

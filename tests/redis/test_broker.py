@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -257,3 +258,87 @@ def test_strings_that_are_not_tags_are_ignored_like_unknown_tags(broker: RedisBr
     assert broker.stats("q").in_flight == 1
     broker.ack("c", [held.tag])
     assert broker.stats("q").in_flight == 0
+
+
+def test_an_ack_is_one_round_trip_of_plain_commands_for_any_holders_and_queues(
+    broker: RedisBroker, redis_server: RedisServer
+) -> None:
+    """Tags of two consumers in two queues, and an unknown one, acked in one call: one
+    round trip, no script, one HDEL per holder and queue."""
+    broker.publish([envelope(i, queue=f"q{i % 2}") for i in range(8)])
+    first = broker.fetch(["q0", "q1"], "c1", 4, 0)
+    second = broker.fetch(["q0", "q1"], "c2", 4, 0)
+    tags = [d.tag for d in first + second]
+    client = redis_server.client()
+    scripts, commands = script_calls(client), commands_processed(client)
+    with count_round_trips() as trips:
+        broker.ack("c1", [*tags, "2:q0:999:c1"])
+    assert trips.value == 1
+    assert script_calls(client) == scripts
+    assert commands_processed(client) - commands == 4 + 2  # 4 HDEL, and two INFO
+    assert broker.stats("q0").in_flight == broker.stats("q1").in_flight == 0
+    assert broker.recover() == 0
+    assert broker.fetch(["q0", "q1"], "c1", 10, 0) == []
+
+
+def test_a_consumer_lease_covers_all_it_holds_and_expires_together(redis_url: str) -> None:
+    """One lease per consumer and queue: acking some messages leaves the rest leased;
+    once it runs out unrenewed, recover gives back all the consumer still holds, and
+    then forgets the consumer."""
+    broker = RedisBroker(redis_url, lease_seconds=0.3)
+    broker.publish([envelope(i) for i in range(3)])
+    held = broker.fetch(["q"], "c", 3, 0)
+    broker.ack("c", [held[0].tag])
+    assert broker.recover() == 0
+    assert broker.stats("q").in_flight == 2
+    time.sleep(0.4)
+    assert broker.recover() == 2
+    assert broker.client.zcard(f"{broker.base('q')}:holders") == 0
+    again = broker.fetch(["q"], "other", 3, 0)
+    assert [(d.id, d.deliveries) for d in again] == [("1", 2), ("2", 2)]
+    broker.ack("c", [d.tag for d in held[1:]])  # too late: ignored
+    assert broker.stats("q").in_flight == 2
+    broker.close()
+
+
+def test_a_fetch_runs_the_same_few_commands_for_one_message_or_fifty(
+    broker: RedisBroker, redis_server: RedisServer
+) -> None:
+    """Tags, held records, the lease and revocation flags are written once per fetch:
+    the server's command count of a fetch does not grow with the messages it takes,
+    and an ack of all of them is one command."""
+    client = redis_server.client()
+    broker.publish([envelope(i) for i in range(60)])
+    broker.fetch(["q"], "warm", 1, 0)  # scripts loaded
+
+    def commands(run: Any) -> int:
+        before = commands_processed(client)
+        run()
+        return commands_processed(client) - before - 1  # this INFO
+
+    got: list[Any] = []
+    one = commands(lambda: got.extend(broker.fetch(["q"], "c", 1, 0)))
+    fifty = commands(lambda: got.extend(broker.fetch(["q"], "c", 50, 0)))
+    assert len(got) == 51
+    assert fifty == one <= 12
+    assert commands(lambda: broker.ack("c", [d.tag for d in got])) == 1
+    assert [d.id for d in got] == [str(i) for i in range(1, 52)]
+
+
+def test_messages_held_under_the_per_message_leases_of_earlier_versions_are_recovered(
+    redis_url: str,
+) -> None:
+    """A worker of an earlier version kept one lease per message in "<base>:leases":
+    when it dies during an upgrade, recover still gives its messages back."""
+    broker = RedisBroker(redis_url, lease_seconds=30)
+    broker.publish([envelope("old")])
+    [held] = broker.fetch(["q"], "c", 1, 0)
+    base = broker.base("q")
+    broker.client.zrem(f"{base}:holders", "c")  # as an earlier version left it:
+    broker.client.zadd(f"{base}:leases", {held.tag: time.time() - 1})  # a lapsed tag lease
+    assert broker.stats("q").in_flight == 1  # counted by its old lease
+    assert broker.recover() == 1
+    [again] = broker.fetch(["q"], "other", 1, 0)
+    assert (again.id, again.deliveries) == ("old", 2)
+    assert broker.client.zcard(f"{base}:leases") == 0
+    broker.close()

@@ -22,20 +22,23 @@ end
 -- shared clock key when there is one (not on Redis Cluster, where a script
 -- reaches one slot: there, ties between calls are possible and harmless).
 local function order_clock(key, now_us)
-  local last = now_us - 1
-  if key then
-    local saved = tonumber(redis.call('GET', key))
-    if saved and saved > last then
-      last = saved
-    end
-  end
+  local last = nil  -- the clock key is read on the first order given out
   local orders = {}
   function orders.next()
+    if not last then
+      last = now_us - 1
+      if key then
+        local saved = tonumber(redis.call('GET', key))
+        if saved and saved > last then
+          last = saved
+        end
+      end
+    end
     last = last + 1
     return fmt(last)
   end
   function orders.save()
-    if key then
+    if key and last then
       redis.call('SET', key, fmt(last))
     end
   end
@@ -123,6 +126,12 @@ local function consumer_of(tag)
   return at and string.sub(tag, at) or ''  -- not one of our tags: held by no one
 end
 
+-- a delivery tag's sequence number (0 for a string that is not one of our tags)
+local function seq_of(tag)
+  local n, pos = string.match(tag, '^(%d+):()')
+  return n and tonumber(string.match(tag, '^(%d+):', pos + tonumber(n) + 1)) or 0
+end
+
 -- Wake a consumer waiting on this queue: a token in its notify list (taken by
 -- one BLPOP), or in Redis Cluster a message on the queue's wake channel.
 local function wake(base, channel)
@@ -134,14 +143,38 @@ local function wake(base, channel)
 end
 
 -- remove a held message; returns its entry, or nil when the tag is unknown
+-- (its holder's lease, in "<base>:holders", stays: it covers what else it holds)
 local function unhold(base, tag)
   local held = base .. ':held:' .. consumer_of(tag)
   local e = redis.call('HGET', held, tag)
   if e then
     redis.call('HDEL', held, tag)
   end
-  redis.call('ZREM', base .. ':leases', tag)
   return e
+end
+
+-- every message held in this queue, as {tag, entry, ...}, oldest delivery first
+local function all_held(base)
+  local rows = {}
+  for _, holder in ipairs(redis.call('ZRANGE', base .. ':holders', 0, -1)) do
+    local kv = redis.call('HGETALL', base .. ':held:' .. holder)
+    for i = 1, #kv, 2 do
+      local seq = seq_of(kv[i])
+      rows[#rows + 1] = {seq, kv[i], kv[i + 1]}
+    end
+  end
+  table.sort(rows, function(a, b) return a[1] < b[1] end)
+  return rows
+end
+
+-- how many messages are held in this queue
+local function held_count(base)
+  local n = 0
+  for _, holder in ipairs(redis.call('ZRANGE', base .. ':holders', 0, -1)) do
+    n = n + redis.call('HLEN', base .. ':held:' .. holder)
+  end
+  -- plus the leases of single tags that workers of earlier versions keep
+  return n + redis.call('ZCARD', base .. ':leases')
 end
 
 -- back to the front of their priority lists, the oldest first

@@ -8,7 +8,7 @@
 -- count: returns how many
 -- delete, run_now, requeue: ARGV[3] wake channel, ARGV[4..] task ids; returns how many
 local base, mode, kind = KEYS[1], ARGV[1], ARGV[2]
-local delayed, leases = base .. ':delayed', base .. ':leases'
+local delayed = base .. ':delayed'
 
 local function waiting_page(offset, limit, newest)
   -- the order workers take them: priority 9 first, the oldest first within one
@@ -53,15 +53,14 @@ local function zset_page(key, offset, limit, newest)
 end
 
 local function reserved_page(offset, limit, newest)
-  local out = {}
-  local tags = zset_page(leases, offset, limit, newest)
-  for i = 1, #tags, 2 do
-    local tag = tags[i]
-    local e = redis.call('HGET', base .. ':held:' .. consumer_of(tag), tag)
-    if e then
-      out[#out + 1] = e
-      out[#out + 1] = tag
-    end
+  local out, rows = {}, all_held(base)
+  local first, last, step = offset + 1, math.min(#rows, offset + limit), 1
+  if newest then
+    first, last, step = #rows - offset, math.max(1, #rows - offset - limit + 1), -1
+  end
+  for i = first, last, step do
+    out[#out + 1] = rows[i][3]
+    out[#out + 1] = rows[i][2]
   end
   return out
 end
@@ -86,7 +85,7 @@ if mode == 'count' then
   elseif kind == 'delayed' then
     return redis.call('ZCARD', delayed)
   end
-  return redis.call('ZCARD', leases)
+  return held_count(base)
 end
 
 local channel, wanted = ARGV[3], {}
@@ -120,9 +119,9 @@ if kind == 'delayed' then  -- delete, or run now: to the back of its priority li
     end
   end
 elseif mode == 'requeue' and kind == 'reserved' then  -- taken from its holder
-  for _, tag in ipairs(redis.call('ZRANGE', leases, 0, -1)) do
-    local e = redis.call('HGET', base .. ':held:' .. consumer_of(tag), tag)
-    if e and wanted[id_of(e)] then
+  for _, row in ipairs(all_held(base)) do
+    local tag, e = row[2], row[3]
+    if wanted[id_of(e)] then
       unhold(base, tag)
       n = n + 1
       local _, d = header(e)

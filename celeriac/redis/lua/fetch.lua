@@ -11,7 +11,8 @@
 -- ARGV[10..9+n] queue names
 -- Returns {wait, head rank, head order, tag, entry, revoked, ...}: wait is the
 -- seconds until the next delayed message is due ('' = none); head is the best
--- message left in these queues ('' = none).
+-- message left in these queues ('' = none; given on Redis Cluster only, where
+-- the wake channel prefix is set).
 --
 -- A fetch is safe to repeat: what it leased is recorded under its id in
 -- "<first queue's base>:fetch:<consumer>" (tags and their key bases, for one
@@ -88,29 +89,47 @@ if promoted then
   orders.save()
 end
 
+-- Taking a message only notes it: its tag, its held record, the consumer's
+-- lease and its revocation flag are written for the whole fetch at once below
+-- (a few commands per fetch, none per message).
+local pending = {}  -- {queue index, held entry, task id}
 local function lease_one(qi, e)
-  local base, queue = KEYS[qi], ARGV[9 + qi]
   local bad = malformed(e)
   if bad then  -- set aside alone, with the reason: its neighbours are leased as usual
-    bury(base, e, bad, now)
+    bury(KEYS[qi], e, bad, now)
     return
   end
   local _, d = header(e)
-  local held = rewrite(e, d + 1)
-  local tag = #queue .. ':' .. queue .. ':' .. redis.call('INCR', base .. ':seq') .. ':' .. consumer
-  redis.call('HSET', base .. ':held:' .. consumer, tag, held)
-  redis.call('ZADD', base .. ':leases', deadline, tag)
-  out[#out + 1] = tag
-  out[#out + 1] = held
-  out[#out + 1] = revoked_flag(e)
-  leased[#leased + 1] = base
-  leased[#leased + 1] = tag
+  pending[#pending + 1] = {qi, rewrite(e, d + 1), id_of(e)}
   count = count + 1
+end
+
+-- one queue, no bound: LMPOP (Redis 7) takes from the best non-empty priority
+-- list in one command, instead of one LPOP per priority tried
+local lmpop = n == 1 and not bound_rank and (redis.REDIS_VERSION_NUM or 0) >= 0x070000
+if lmpop then
+  local args = {'LMPOP', 10}
+  for p = 9, 0, -1 do
+    args[#args + 1] = KEYS[1] .. ':p' .. p
+  end
+  args[#args + 1] = 'LEFT'
+  args[#args + 1] = 'COUNT'
+  args[#args + 1] = 0
+  while count < limit do
+    args[#args] = limit - count
+    local got = redis.call(unpack(args))
+    if not got then
+      break
+    end
+    for _, e in ipairs(got[2]) do  -- a malformed one is buried, not counted: take again
+      lease_one(1, e)
+    end
+  end
 end
 
 for p = 9, 0, -1 do
   local rank = 9 - p
-  if count >= limit or (bound_rank and rank > bound_rank) then
+  if lmpop or count >= limit or (bound_rank and rank > bound_rank) then
     break
   end
   local bounded = bound_rank and rank == bound_rank
@@ -148,7 +167,63 @@ for p = 9, 0, -1 do
   end
 end
 
+-- ids whose revocation is still in force (one ZMSCORE per thousand messages)
+local function revoked_flags()
+  local flags = {}
+  if not revoked then
+    return flags
+  end
+  for first = 1, #pending, 1000 do
+    local ids = {}
+    for i = first, math.min(first + 999, #pending) do
+      ids[#ids + 1] = pending[i][3]
+    end
+    local scores = redis.call('ZMSCORE', revoked, unpack(ids))
+    for k = 1, #ids do
+      local until_ = scores[k]
+      flags[first + k - 1] = until_ and tonumber(until_) > now
+    end
+  end
+  return flags
+end
+
 if count > 0 then
+  -- per queue: one INCRBY for the tags, one HSET of the held records, one ZADD
+  -- of the consumer's lease (it covers everything the consumer holds there)
+  local taken, seq, fields = {}, {}, {}
+  for _, t in ipairs(pending) do
+    taken[t[1]] = (taken[t[1]] or 0) + 1
+  end
+  for qi = 1, n do
+    if taken[qi] then
+      seq[qi] = redis.call('INCRBY', KEYS[qi] .. ':seq', taken[qi]) - taken[qi]
+      redis.call('ZADD', KEYS[qi] .. ':holders', deadline, consumer)
+      fields[qi] = {}
+    end
+  end
+  local flags = revoked_flags()
+  for i, t in ipairs(pending) do
+    local qi, queue = t[1], ARGV[9 + t[1]]
+    seq[qi] = seq[qi] + 1
+    local tag = #queue .. ':' .. queue .. ':' .. seq[qi] .. ':' .. consumer
+    local f = fields[qi]
+    f[#f + 1] = tag
+    f[#f + 1] = t[2]
+    out[#out + 1] = tag
+    out[#out + 1] = t[2]
+    out[#out + 1] = flags[i] and 1 or 0
+    leased[#leased + 1] = KEYS[qi]
+    leased[#leased + 1] = tag
+  end
+  for qi = 1, n do
+    local f = fields[qi]
+    if f then
+      local held = KEYS[qi] .. ':held:' .. consumer
+      for first = 1, #f, 2000 do
+        redis.call('HSET', held, unpack(f, first, math.min(first + 1999, #f)))
+      end
+    end
+  end
   redis.call('SET', record, table.concat(leased, '\n'), 'PX', math.ceil(lease * 1000))
 end
 
@@ -157,19 +232,29 @@ end
 local best_rank, best_order, wait = nil, nil, nil
 for qi = 1, n do
   local base = KEYS[qi]
-  local rank, order = nil, nil
-  for p = 9, 0, -1 do
-    local e = redis.call('LINDEX', base .. ':p' .. p, 0)
-    if e then
-      rank, order = 9 - p, order_of(e) or 0  -- a malformed head goes when it is taken
-      break
+  local rank, order, left = nil, nil, false
+  if channels == '' then  -- only the Cluster fetch needs the best head's rank
+    local keys = {}
+    for p = 0, 9 do
+      keys[#keys + 1] = base .. ':p' .. p
+    end
+    left = redis.call('EXISTS', unpack(keys)) > 0
+  else
+    for p = 9, 0, -1 do
+      local e = redis.call('LINDEX', base .. ':p' .. p, 0)
+      if e then
+        rank, order = 9 - p, order_of(e) or 0  -- a malformed head goes when it is taken
+        left = true
+        break
+      end
     end
   end
-  if rank then
+  if left then
     if count > 0 then
       wake(base, channels ~= '' and channels .. ARGV[9 + qi] or '')
     end
-    if not best_rank or rank < best_rank or (rank == best_rank and order < best_order) then
+    if rank and (not best_rank or rank < best_rank
+        or (rank == best_rank and order < best_order)) then
       best_rank, best_order = rank, order
     end
   else

@@ -9,7 +9,6 @@ local all = redis.call('HGETALL', held)
 local now = clock()
 local back = {}
 for i = 1, #all, 2 do
-  redis.call('ZREM', base .. ':leases', all[i])
   local e = all[i + 1]
   local _, d = header(e)
   if d >= maxd then
@@ -20,6 +19,7 @@ for i = 1, #all, 2 do
   end
 end
 redis.call('DEL', held)
+redis.call('ZREM', base .. ':holders', ARGV[1])
 put_front(base, back)
 if #back > 0 then
   wake(base, channel)

@@ -18,7 +18,7 @@ for p = 0, 9 do
   end
 end
 out[#out + 1] = redis.call('ZCARD', base .. ':delayed')
-out[#out + 1] = redis.call('ZCARD', base .. ':leases')
+out[#out + 1] = held_count(base)
 out[#out + 1] = redis.call('LLEN', base .. ':dead')
 out[#out + 1] = oldest and fmt(oldest) or ''
 return out
