@@ -1,0 +1,103 @@
+"""Unique tasks across processes, on every broker that spans them (SQLite, Redis, RabbitMQ).
+
+Given 2 producer processes of 4 threads each sending the same unique key 1,000 times in
+all, at once, expect every send to return the same task id, one message in the queue,
+and one run on a real worker; once it finished, the key is free and a new send runs.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from celeriac import Celeriac
+from tests.contract.conftest import BROKERS
+from tests.contract.helpers import SPAWN
+from tests.e2e.workers import StartWorker, wait_until
+
+from .unique_child import send_same_key
+
+APP = """
+import os, time
+from celeriac import Celeriac
+
+app = Celeriac("unique_app", worker_send_task_events=False)
+
+@app.task
+def once(n, i):
+    with open(os.path.join(os.path.dirname(__file__), "runs.txt"), "a") as file:
+        file.write(f"{time.time()} {n} {i}\\n")
+"""
+PRODUCERS, THREADS, SENDS = 2, 4, 125  # 2 x 4 x 125 = 1,000 sends
+
+
+@pytest.fixture(params=["sqlite", "redis", "rabbitmq"])
+def broker_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    env = BROKERS[request.param].open(request, tmp_path)
+    try:
+        yield env.url
+    finally:
+        env.close()
+
+
+@pytest.fixture
+def client(broker_url: str, tmp_path: Path) -> Iterator[Celeriac]:
+    (tmp_path / "unique_app.py").write_text(APP)
+    sys.path.insert(0, str(tmp_path))
+    os.environ["CELERIAC_BROKER_URL"] = broker_url
+    try:
+        import unique_app  # type: ignore[import-not-found]
+
+        yield unique_app.app
+    finally:
+        unique_app.app.close()
+        os.environ.pop("CELERIAC_BROKER_URL", None)
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("unique_app", None)
+
+
+def _runs(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def test_one_run_for_a_thousand_concurrent_sends_of_one_key(
+    client: Celeriac, broker_url: str, tmp_path: Path, start_worker: StartWorker
+) -> None:
+    queue, key = f"unique-{uuid.uuid4().hex[:10]}", f"k-{uuid.uuid4().hex}"
+    go, out = SPAWN.Event(), SPAWN.Queue()
+    producers = [
+        SPAWN.Process(
+            target=send_same_key,
+            args=(str(tmp_path), broker_url, queue, key, THREADS, SENDS, go, out),
+        )
+        for _ in range(PRODUCERS)
+    ]
+    for producer in producers:
+        producer.start()
+    go.set()
+    ids = [task_id for _ in producers for task_id in out.get(timeout=120)]
+    for producer in producers:
+        producer.join(30)
+
+    assert len(ids) == PRODUCERS * THREADS * SENDS
+    assert len(set(ids)) == 1, f"{len(set(ids))} distinct task ids"
+    assert client.broker.stats(queue).total_waiting == 1
+
+    start_worker("unique_app", "-c", "2", "-Q", queue, env={"CELERIAC_BROKER_URL": broker_url})
+    runs = tmp_path / "runs.txt"
+    wait_until(lambda: len(_runs(runs)) >= 1, timeout=30, what="the unique task's run")
+
+    # finished: the key is free again, so the next send is a new task that runs too
+    once = sys.modules["unique_app"].once
+    wait_until(
+        lambda: once.apply_async((9, 9), queue=queue, unique_key=key).id != ids[0],
+        timeout=30,
+        what="the key to be freed once its task finished",
+    )
+    wait_until(lambda: len(_runs(runs)) >= 2, timeout=30, what="the next send's run")
+    assert len(_runs(runs)) == 2

@@ -1,0 +1,39 @@
+"""The body of a producer process of test_unique_e2e: threads sending one unique key."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import threading
+from typing import Any
+
+
+def send_same_key(
+    app_dir: str, url: str, queue: str, key: str, threads: int, sends: int, go: Any, out: Any
+) -> None:
+    """Import the test app, wait for ``go``, then ``threads`` threads each send ``sends``
+    times with ``key``; report every returned task id."""
+    os.environ["CELERIAC_BROKER_URL"] = url
+    sys.path.insert(0, app_dir)
+    module = importlib.import_module("unique_app")
+    app = module.app
+    ids: list[str] = []
+    lock = threading.Lock()
+
+    def send(n: int) -> None:
+        found = [
+            module.once.apply_async((n, i), queue=queue, unique_key=key).id for i in range(sends)
+        ]
+        with lock:
+            ids.extend(found)
+
+    app.broker  # connected before the start  # noqa: B018
+    go.wait(30)
+    workers = [threading.Thread(target=send, args=(n,)) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(120)
+    out.put(ids)
+    app.close()
