@@ -34,8 +34,8 @@ from .message import Message, check_priority
 from .progress import report_progress
 from .rate import parse_rate
 from .request import Request, current_request
+from .unique import DEBOUNCE_HEADER, claim, debounce_delay, release, store_key, take_over, window
 from .unique import HEADER as UNIQUE_HEADER
-from .unique import claim, release, store_key, window
 from .urls import load_object
 from .worker.eager import run_eagerly
 
@@ -56,6 +56,7 @@ TASK_OPTIONS: dict[str, Any] = {
     "rate_limit_key": None,
     "unique": None,  # what makes a send unique: True, an argument's name or a callable
     "unique_for": None,  # the window in seconds; None: until the task finishes
+    "debounce": None,  # seconds: of sends of one unique key, the last runs, this much later
     "time_limit": None,
     "soft_time_limit": None,
     "acks_late": None,
@@ -109,6 +110,7 @@ class Task(Generic[P, R]):
     rate_limit_key: str | Callable[[tuple[Any, ...], dict[str, Any]], str] | None
     unique: bool | str | Callable[[tuple[Any, ...], dict[str, Any]], str] | None
     unique_for: float | None
+    debounce: float | None
     time_limit: float | None
     soft_time_limit: float | None
     acks_late: bool | None
@@ -186,6 +188,7 @@ class Task(Generic[P, R]):
         if self.rate_limit is not None:
             parse_rate(self.rate_limit)
         window(self.name, self.unique_for)
+        debounce_delay(self.name, self.debounce)
         self.autoretry_for = tuple(self.autoretry_for or ())
         self._signature = inspect.signature(fun)
         self._positional_range = _positional_range(self._signature, self.bind)
@@ -325,18 +328,34 @@ class Task(Generic[P, R]):
 
         ``unique_key=`` (and ``unique_for=`` seconds, or None: until it finishes) makes
         this send unique: while another send of the same key holds it, this one
-        publishes nothing and returns that send's result (:mod:`celeriac.unique`).
+        publishes nothing and returns that send's result. With ``debounce=`` seconds
+        the last send of the key wins instead, and runs that much later
+        (:mod:`celeriac.unique`).
         """
         args, kwargs = tuple(args or ()), dict(kwargs or {})
         if self.typing:
             self._check_arguments(args, kwargs)
         unique_key = store_key(self, args, kwargs, options.pop("unique_key", None))
         hold = window(self.name, options.pop("unique_for", self.unique_for))
+        debounce = debounce_delay(self.name, options.pop("debounce", self.debounce))
         if self.app.conf.task_always_eager:  # callbacks run eagerly too
             return self.apply(
                 args, kwargs, task_id, headers=headers, link=link, link_error=link_error
             )
-        if unique_key is not None:
+        if debounce is not None:
+            if unique_key is None:
+                raise ConfigurationError(
+                    f"debounce of {self.name} needs a key: pass unique_key= or set unique="
+                )
+            if countdown is not None or eta is not None:
+                raise ConfigurationError(
+                    f"debounce of {self.name} sets when it runs: drop countdown/eta"
+                )
+            task_id = task_id or new_id()
+            take_over(self, unique_key, task_id, debounce)
+            headers = {**(headers or {}), DEBOUNCE_HEADER: unique_key}
+            countdown, unique_key = debounce, None  # nothing to free if the send fails
+        elif unique_key is not None:
             task_id = task_id or new_id()
             holder = claim(self, unique_key, task_id, hold)
             if holder != task_id:  # another send holds the key: its result is ours

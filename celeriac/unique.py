@@ -12,6 +12,14 @@ publishes nothing. The window is ``unique_for`` seconds from the winning send,
 or, with ``unique_for=None`` (the default), until the winner finishes (succeeds,
 fails for good or is revoked; a retry keeps the key). A key is never held longer
 than :data:`MAX_HOLD` (a day): a task whose message was lost frees its key then.
+
+Debounce (``debounce=`` seconds, with a key): the last send wins. Each send takes
+the key from its holder (the key names the newest send) and is published to run
+``debounce`` seconds later; when its time comes a worker runs it only if it still
+holds the key, else records it revoked, superseded. So a burst of sends whose gaps
+are shorter than ``debounce`` runs once, the last send's arguments, ``debounce``
+after it. A debounced key is held for ``debounce`` plus :data:`DEBOUNCE_GRACE`, so
+that a superseded send that waits in a backlog for longer than that may run too.
 """
 
 from __future__ import annotations
@@ -32,6 +40,10 @@ if TYPE_CHECKING:
 MAX_HOLD = 86_400.0
 #: The message header naming the key a task holds until it finishes.
 HEADER = "unique_key"
+#: The message header naming a debounced send's key.
+DEBOUNCE_HEADER = "debounce_key"
+#: How long past its ``debounce`` a debounced key is held (seconds).
+DEBOUNCE_GRACE = 3600.0
 
 KeyOf = bool | str | Callable[[tuple[Any, ...], dict[str, Any]], str]
 
@@ -102,6 +114,31 @@ def claim(task: Task[Any, Any], key: str, task_id: str, hold: float | None) -> s
     return uniques.claim(key, task_id, MAX_HOLD if hold is None else hold)
 
 
+def debounce_delay(task_name: str, debounce: Any) -> float | None:
+    """``debounce`` checked: seconds, or None."""
+    if debounce is None:
+        return None
+    if isinstance(debounce, bool) or not isinstance(debounce, (int, float)):
+        raise ConfigurationError(f"debounce of {task_name} must be seconds, not {debounce!r}")
+    if not 0 < debounce <= MAX_HOLD - DEBOUNCE_GRACE:
+        raise ConfigurationError(
+            f"debounce of {task_name} must be above 0 and at most "
+            f"{MAX_HOLD - DEBOUNCE_GRACE:.0f} seconds, not {debounce!r}"
+        )
+    return float(debounce)
+
+
+def take_over(task: Task[Any, Any], key: str, task_id: str, debounce: float) -> None:
+    """Make ``task_id`` the key's holder, whoever held it (the newest debounced send)."""
+    broker = task.app.broker
+    uniques = require(broker, broker.uniques, "uniques", f"debounced sending of {task.name}")
+    hold = debounce + DEBOUNCE_GRACE
+    holder = uniques.claim(key, task_id, hold)
+    while holder != task_id:  # each turn fails only when another send took it meanwhile
+        uniques.release(key, holder)
+        holder = uniques.claim(key, task_id, hold)
+
+
 def release(task: Task[Any, Any], key: str, task_id: str) -> None:
     """Free ``key`` when ``task_id`` holds it."""
     uniques = task.app.broker.uniques
@@ -109,4 +146,16 @@ def release(task: Task[Any, Any], key: str, task_id: str) -> None:
         uniques.release(key, task_id)
 
 
-__all__ = ["HEADER", "MAX_HOLD", "claim", "key_of_call", "release", "store_key", "window"]
+__all__ = [
+    "DEBOUNCE_GRACE",
+    "DEBOUNCE_HEADER",
+    "HEADER",
+    "MAX_HOLD",
+    "claim",
+    "debounce_delay",
+    "key_of_call",
+    "release",
+    "store_key",
+    "take_over",
+    "window",
+]

@@ -1,4 +1,5 @@
-"""Frees a unique task's key once the task finishes (:mod:`celeriac.unique`).
+"""Frees a unique task's key once the task finishes; runs only the last of debounced
+sends (:mod:`celeriac.unique`).
 
 A task sent with ``unique_for=None`` carries its key in a header and holds it
 until it is done: succeeded, failed for good, or revoked. A retry, a message
@@ -13,8 +14,8 @@ from typing import TYPE_CHECKING
 
 from .. import states
 from ..exceptions import Reject
-from ..unique import HEADER
-from .base import Middleware
+from ..unique import DEBOUNCE_GRACE, DEBOUNCE_HEADER, HEADER
+from .base import Middleware, SkipMessage
 
 if TYPE_CHECKING:
     from ..worker.job import Job
@@ -30,7 +31,19 @@ def _runs_again(job: Job) -> bool:
 
 
 class UniqueRelease(Middleware):
-    """Frees the key of a unique task held until it finishes."""
+    """Frees the key of a unique task held until it finishes; skips a debounced send
+    that a later one superseded."""
+
+    def before_process(self, job: Job) -> None:
+        key = job.message.headers.get(DEBOUNCE_HEADER)
+        if not isinstance(key, str) or job.request.is_eager:
+            return
+        uniques = job.app.broker.uniques
+        if uniques is None:
+            return
+        holder = uniques.claim(key, job.message.id, DEBOUNCE_GRACE)
+        if holder != job.message.id:
+            raise SkipMessage(states.REVOKED, f"debounced: superseded by a later send ({holder})")
 
     def after_ack(self, job: Job) -> None:
         key = job.message.headers.get(HEADER)

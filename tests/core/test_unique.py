@@ -184,3 +184,45 @@ def test_a_bad_key_is_explained(app: Celeriac) -> None:
         task.delay(1)
     with pytest.raises(ConfigurationError, match="unique_key .* must be a non-empty string"):
         task.apply_async((1,), unique_key=42)
+
+
+def test_debounce_runs_the_last_send_once_after_the_quiet_period(app: Celeriac) -> None:
+    """Given three sends of one key 0.3 s apart at most, expect only the last to run,
+    0.3 s after it, and the other two recorded as revoked (superseded)."""
+    ran: list[int] = []
+
+    @app.task(unique="user", debounce=0.3)
+    def reindex(user: str, version: int) -> None:
+        ran.append(version)
+
+    sent = [reindex.delay("u1", version) for version in range(3)]
+    other = reindex.delay("u2", 9)
+    last_sent = time.time()
+    assert len({r.id for r in sent}) == 3
+    assert app.broker.stats("celeriac").delayed == 4
+
+    executor = Executor(app, "w", "c", app.broker, app.backend)
+    deadline = time.monotonic() + 10
+    while len(ran) < 2:
+        assert time.monotonic() < deadline, f"ran {ran}"
+        for delivery in app.broker.fetch(["celeriac"], "c", 10, 0.2):
+            executor.process(delivery)
+    executor.close()
+
+    assert sorted(ran) == [2, 9]
+    assert time.time() - last_sent >= 0.3
+    assert [r.state for r in sent] == ["REVOKED", "REVOKED", "SUCCESS"]
+    assert other.state == "SUCCESS"
+
+
+def test_debounce_needs_a_key_and_owns_the_countdown(app: Celeriac) -> None:
+    @app.task
+    def task() -> None:
+        pass
+
+    with pytest.raises(ConfigurationError, match="debounce of .* needs a key"):
+        task.apply_async(debounce=1)
+    with pytest.raises(ConfigurationError, match="drop countdown/eta"):
+        task.apply_async(unique_key="k", debounce=1, countdown=5)
+    with pytest.raises(ConfigurationError, match="debounce of .* must be"):
+        task.apply_async(unique_key="k", debounce=-1)

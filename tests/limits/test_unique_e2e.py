@@ -3,6 +3,8 @@
 Given 2 producer processes of 4 threads each sending the same unique key 1,000 times in
 all, at once, expect every send to return the same task id, one message in the queue,
 and one run on a real worker; once it finished, the key is free and a new send runs.
+Debounced, 200 such sends run once, one of the sends' arguments, and every other send
+is recorded as skipped.
 """
 
 from __future__ import annotations
@@ -28,10 +30,24 @@ from celeriac import Celeriac
 
 app = Celeriac("unique_app", worker_send_task_events=False)
 
-@app.task
-def once(n, i):
-    with open(os.path.join(os.path.dirname(__file__), "runs.txt"), "a") as file:
-        file.write(f"{time.time()} {n} {i}\\n")
+from celeriac.middleware import Middleware
+
+HERE = os.path.dirname(__file__)
+
+def note(name, line):
+    with open(os.path.join(HERE, name), "a") as file:
+        file.write(line + "\\n")
+
+class NoteSkips(Middleware):
+    def after_ack(self, job):
+        if job.skipped is not None:
+            note("skips.txt", job.message.id)
+
+app.middleware.add(NoteSkips())
+
+@app.task(bind=True)
+def once(self, n, i):
+    note("runs.txt", f"{self.request.id} {n} {i}")
 """
 PRODUCERS, THREADS, SENDS = 2, 4, 125  # 2 x 4 x 125 = 1,000 sends
 
@@ -80,7 +96,7 @@ def test_one_run_for_a_thousand_concurrent_sends_of_one_key(
     for producer in producers:
         producer.start()
     go.set()
-    ids = [task_id for _ in producers for task_id in out.get(timeout=120)]
+    ids = [task_id for _ in producers for task_id in out.get(timeout=120)[0]]
     for producer in producers:
         producer.join(30)
 
@@ -101,3 +117,41 @@ def test_one_run_for_a_thousand_concurrent_sends_of_one_key(
     )
     wait_until(lambda: len(_runs(runs)) >= 2, timeout=30, what="the next send's run")
     assert len(_runs(runs)) == 2
+
+
+def test_debounced_concurrent_sends_run_once(
+    client: Celeriac, broker_url: str, tmp_path: Path, start_worker: StartWorker
+) -> None:
+    """2 processes x 4 threads x 25 = 200 sends of one key, debounced by 4 s."""
+    debounce, sends = 4.0, 25
+    queue, key = f"debounce-{uuid.uuid4().hex[:10]}", f"k-{uuid.uuid4().hex}"
+    start_worker("unique_app", "-c", "2", "-Q", queue, env={"CELERIAC_BROKER_URL": broker_url})
+    go, out = SPAWN.Event(), SPAWN.Queue()
+    producers = [
+        SPAWN.Process(
+            target=send_same_key,
+            args=(str(tmp_path), broker_url, queue, key, THREADS, sends, go, out, debounce),
+        )
+        for _ in range(PRODUCERS)
+    ]
+    for producer in producers:
+        producer.start()
+    go.set()
+    reports = [out.get(timeout=120) for _ in producers]
+    for producer in producers:
+        producer.join(30)
+    ids = [task_id for report in reports for task_id in report[0]]
+    burst = max(r[2] for r in reports) - min(r[1] for r in reports)
+    assert burst < debounce, f"the sends took {burst:.1f}s, longer than the debounce"
+    assert len(set(ids)) == PRODUCERS * THREADS * sends
+
+    runs, skips = tmp_path / "runs.txt", tmp_path / "skips.txt"
+    wait_until(
+        lambda: len(_runs(runs)) + len(_runs(skips)) >= len(ids),
+        timeout=60,
+        what="every debounced send to be run or skipped",
+    )
+    assert len(_runs(runs)) == 1, _runs(runs)
+    ran_id = _runs(runs)[0].split()[0]
+    assert ran_id in ids
+    assert sorted(_runs(skips)) == sorted(i for i in ids if i != ran_id)

@@ -6,14 +6,24 @@ import importlib
 import os
 import sys
 import threading
+import time
 from typing import Any
 
 
 def send_same_key(
-    app_dir: str, url: str, queue: str, key: str, threads: int, sends: int, go: Any, out: Any
+    app_dir: str,
+    url: str,
+    queue: str,
+    key: str,
+    threads: int,
+    sends: int,
+    go: Any,
+    out: Any,
+    debounce: float | None = None,
 ) -> None:
     """Import the test app, wait for ``go``, then ``threads`` threads each send ``sends``
-    times with ``key``; report every returned task id."""
+    times with ``key`` (debounced when told); report every returned task id, and when
+    the first send started and the last ended."""
     os.environ["CELERIAC_BROKER_URL"] = url
     sys.path.insert(0, app_dir)
     module = importlib.import_module("unique_app")
@@ -23,17 +33,19 @@ def send_same_key(
 
     def send(n: int) -> None:
         found = [
-            module.once.apply_async((n, i), queue=queue, unique_key=key).id for i in range(sends)
+            module.once.apply_async((n, i), queue=queue, unique_key=key, debounce=debounce).id
+            for i in range(sends)
         ]
         with lock:
             ids.extend(found)
 
     app.broker  # connected before the start  # noqa: B018
     go.wait(30)
+    started = time.time()
     workers = [threading.Thread(target=send, args=(n,)) for n in range(threads)]
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join(120)
-    out.put(ids)
+    out.put((ids, started, time.time()))
     app.close()
