@@ -58,7 +58,6 @@ class Tracing(Middleware):
     def __init__(self, tracer_provider: trace.TracerProvider | None = None) -> None:
         self._tracer = trace.get_tracer("celeriac", __version__, tracer_provider=tracer_provider)
         self._lock = threading.Lock()
-        self._sending: dict[str, trace.Span] = {}  # message id -> its send span
         self._running: dict[int, tuple[trace.Span, object]] = {}  # id(job) -> span, token
 
     # -- the sender -------------------------------------------------------------------
@@ -68,15 +67,8 @@ class Tracing(Middleware):
         )
         carrier: dict[str, str] = {}
         propagate.inject(carrier, context=trace.set_span_in_context(span))
-        with self._lock:
-            self._sending[message.id] = span
+        span.end()  # marks the send: ended here, so a publish that fails leaves nothing open
         return message.replace(headers={**message.headers, **carrier})
-
-    def after_enqueue(self, app: Celeriac, message: Message) -> None:
-        with self._lock:
-            span = self._sending.pop(message.id, None)
-        if span is not None:
-            span.end()
 
     # -- the worker -------------------------------------------------------------------
     def before_process(self, job: Job) -> None:
