@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import tempfile
 import time
 import uuid
@@ -81,7 +82,8 @@ def _tracing() -> Middleware:
 
 
 def _run(url: str, tasks: int, extra: Callable[[], Middleware] | None) -> float:
-    app, noop = _app(url, extra() if extra is not None else None)
+    middleware = extra() if extra is not None else None
+    app, noop = _app(url, middleware)
     queue = f"bench-{uuid.uuid4().hex[:8]}"
     app.publish([noop.build_message((i,), {}, queue=queue) for i in range(tasks)])
     executor = Executor(app, "bench@host", "c1", app.connect_broker(), app.connect_backend())
@@ -93,6 +95,8 @@ def _run(url: str, tasks: int, extra: Callable[[], Middleware] | None) -> float:
             done += 1
     elapsed = time.perf_counter() - start
     executor.close()
+    if middleware is not None:
+        middleware.worker_shutdown(app, None)  # WorkerMetrics: its files' directory goes
     app.close()
     return tasks / elapsed
 
@@ -105,9 +109,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--broker", default="sqlite", help="sqlite (a temporary file) or a URL")
     args = parser.parse_args()
-    url = args.broker
+    url, directory = args.broker, None
     if url == "sqlite":
-        url = f"sqlite:///{tempfile.mkdtemp(prefix='telemetrybench-')}/bench.sqlite3"
+        directory = tempfile.mkdtemp(prefix="telemetrybench-")
+        url = f"sqlite:///{directory}/bench.sqlite3"
     prefix = f"telemetrybench{os.getpid()}"
     if url.startswith("redis") and "global_keyprefix" not in url:  # keys of our own
         url = f"{url}{'&' if '?' in url else '?'}global_keyprefix={prefix}"
@@ -116,6 +121,8 @@ def main() -> None:
     finally:
         if url.startswith("redis"):
             _forget_redis_keys(url, prefix)
+        if directory is not None:
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 def _forget_redis_keys(url: str, prefix: str) -> None:
