@@ -155,3 +155,56 @@ def test_debounced_concurrent_sends_run_once(
     ran_id = _runs(runs)[0].split()[0]
     assert ran_id in ids
     assert sorted(_runs(skips)) == sorted(i for i in ids if i != ran_id)
+
+
+HOLD_APP = """
+import os, time
+from celeriac import Celeriac
+
+app = Celeriac("unique_hold_app", worker_send_task_events=False,
+               broker_transport_options={"visibility_timeout": 1.0})
+HERE = os.path.dirname(__file__)
+
+@app.task(unique="order")
+def hold(order):
+    first = not os.path.exists(os.path.join(HERE, "started"))
+    with open(os.path.join(HERE, "started" if first else "ran"), "a") as file:
+        file.write(f"{os.getpid()}\\n")
+    if first:
+        time.sleep(60)  # killed here
+"""
+
+
+def test_a_key_outlives_a_killed_worker_until_its_task_runs_elsewhere(
+    tmp_path: Path, start_worker: StartWorker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given a unique task held until it finishes and its worker killed with SIGKILL while
+    running it, expect the key to stay held (sends return the same id) until the message,
+    recovered after its 1 s lease, runs on another worker; then a send is a new task."""
+    (tmp_path / "unique_hold_app.py").write_text(HOLD_APP)
+    url = f"sqlite:///{tmp_path}/broker.sqlite3"
+    env = {"CELERIAC_BROKER_URL": url}
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("CELERIAC_BROKER_URL", url)
+    import unique_hold_app  # type: ignore[import-not-found]
+
+    try:
+        hold = unique_hold_app.hold
+        doomed = start_worker("unique_hold_app", "-c", "1", "-n", "doomed@test", env=env)
+        first = hold.delay("o-1")
+        wait_until((tmp_path / "started").exists, timeout=30, what="the task to start")
+        assert hold.delay("o-1").id == first.id
+
+        doomed.kill()  # SIGKILL, the whole process group
+        assert hold.delay("o-1").id == first.id  # no worker runs it: still held
+
+        start_worker("unique_hold_app", "-c", "1", "-n", "heir@test", env=env)
+        wait_until((tmp_path / "ran").exists, timeout=30, what="the recovered task's run")
+        wait_until(
+            lambda: hold.delay("o-1").id != first.id,
+            timeout=30,
+            what="the key to be freed once the recovered task finished",
+        )
+    finally:
+        unique_hold_app.app.close()
+        sys.modules.pop("unique_hold_app", None)
