@@ -34,6 +34,8 @@ from .message import Message, check_priority
 from .progress import report_progress
 from .rate import parse_rate
 from .request import Request, current_request
+from .unique import DEBOUNCE_HEADER, claim, debounce_delay, release, store_key, take_over, window
+from .unique import HEADER as UNIQUE_HEADER
 from .urls import load_object
 from .worker.eager import run_eagerly
 
@@ -52,6 +54,9 @@ TASK_OPTIONS: dict[str, Any] = {
     "priority": None,
     "rate_limit": None,
     "rate_limit_key": None,
+    "unique": None,  # what makes a send unique: True, an argument's name or a callable
+    "unique_for": None,  # the window in seconds; None: until the task finishes
+    "debounce": None,  # seconds: of sends of one unique key, the last runs, this much later
     "time_limit": None,
     "soft_time_limit": None,
     "acks_late": None,
@@ -103,6 +108,9 @@ class Task(Generic[P, R]):
     priority: int | None
     rate_limit: str | float | None
     rate_limit_key: str | Callable[[tuple[Any, ...], dict[str, Any]], str] | None
+    unique: bool | str | Callable[[tuple[Any, ...], dict[str, Any]], str] | None
+    unique_for: float | None
+    debounce: float | None
     time_limit: float | None
     soft_time_limit: float | None
     acks_late: bool | None
@@ -179,6 +187,8 @@ class Task(Generic[P, R]):
             check_priority(self.priority)
         if self.rate_limit is not None:
             parse_rate(self.rate_limit)
+        window(self.name, self.unique_for)
+        debounce_delay(self.name, self.debounce)
         self.autoretry_for = tuple(self.autoretry_for or ())
         self._signature = inspect.signature(fun)
         self._positional_range = _positional_range(self._signature, self.bind)
@@ -314,30 +324,66 @@ class Task(Generic[P, R]):
         ignore_result: bool | None = None,
         **options: Any,
     ) -> AsyncResult[R]:
-        """Send the task with full control over where and when it runs."""
+        """Send the task with full control over where and when it runs.
+
+        ``unique_key=`` (and ``unique_for=`` seconds, or None: until it finishes) makes
+        this send unique: while another send of the same key holds it, this one
+        publishes nothing and returns that send's result. With ``debounce=`` seconds
+        the last send of the key wins instead, and runs that much later
+        (:mod:`celeriac.unique`).
+        """
         args, kwargs = tuple(args or ()), dict(kwargs or {})
         if self.typing:
             self._check_arguments(args, kwargs)
+        unique_key = store_key(self, args, kwargs, options.pop("unique_key", None))
+        hold = window(self.name, options.pop("unique_for", self.unique_for))
+        debounce = debounce_delay(self.name, options.pop("debounce", self.debounce))
         if self.app.conf.task_always_eager:  # callbacks run eagerly too
             return self.apply(
                 args, kwargs, task_id, headers=headers, link=link, link_error=link_error
             )
-        message = self.build_message(
-            args,
-            kwargs,
-            queue=queue,
-            priority=priority,
-            countdown=countdown,
-            eta=eta,
-            expires=expires,
-            task_id=task_id,
-            headers=headers,
-            link=link,
-            link_error=link_error,
-            ignore_result=ignore_result,
-            **options,
-        )
-        self.app.publish([message])
+        if debounce is not None:
+            if unique_key is None:
+                raise ConfigurationError(
+                    f"debounce of {self.name} needs a key: pass unique_key= or set unique="
+                )
+            if countdown is not None or eta is not None:
+                raise ConfigurationError(
+                    f"debounce of {self.name} sets when it runs: drop countdown/eta"
+                )
+            task_id = task_id or new_id()
+            take_over(self, unique_key, task_id, debounce)
+            headers = {**(headers or {}), DEBOUNCE_HEADER: unique_key}
+            countdown, unique_key = debounce, None  # nothing to free if the send fails
+        elif unique_key is not None:
+            task_id = task_id or new_id()
+            holder = claim(self, unique_key, task_id, hold)
+            if holder != task_id:  # another send holds the key: its result is ours
+                held: AsyncResult[R] = self.app.AsyncResult(holder, task_name=self.name)
+                return held
+            if hold is None:  # the worker frees the key when the task finishes
+                headers = {**(headers or {}), UNIQUE_HEADER: unique_key}
+        try:
+            message = self.build_message(
+                args,
+                kwargs,
+                queue=queue,
+                priority=priority,
+                countdown=countdown,
+                eta=eta,
+                expires=expires,
+                task_id=task_id,
+                headers=headers,
+                link=link,
+                link_error=link_error,
+                ignore_result=ignore_result,
+                **options,
+            )
+            self.app.publish([message])
+        except BaseException:
+            if unique_key is not None and task_id is not None:
+                release(self, unique_key, task_id)  # not sent: the key is free again
+            raise
         result: AsyncResult[R] = self.app.AsyncResult(message.id, task_name=self.name)
         return result
 

@@ -35,7 +35,15 @@ from ..message import Delivery, Envelope
 
 if TYPE_CHECKING:
     from ..backends.base import Backend, TaskMeta
-    from .capabilities import BeatState, Flags, QueueBrowser, RateLimits, Revocations, Streams
+    from .capabilities import (
+        BeatState,
+        Flags,
+        QueueBrowser,
+        RateLimits,
+        Revocations,
+        Streams,
+        UniqueKeys,
+    )
 
 DEFAULT_LEASE_SECONDS = 30.0
 DEFAULT_MAX_DELIVERIES = 5
@@ -96,6 +104,7 @@ class Broker(ABC):
     flags: Flags | None = None  # paused queues, worker presence, stopped tasks
     rates: RateLimits | None = None  # cluster-wide rate-limit slots
     revocations: Revocations | None = None  # revoked task ids; fetch flags them
+    uniques: UniqueKeys | None = None  # unique tasks: which task holds a key
     beat: BeatState | None = None  # periodic tasks: leader lease, last runs sent atomically
     browse: QueueBrowser | None = None  # list and act on waiting/delayed/reserved messages
 

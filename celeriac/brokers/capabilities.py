@@ -9,6 +9,7 @@ offers as capability objects on typed attributes, ``None`` where it has none::
     broker.flags         Flags        paused queues, worker presence, stopped tasks
     broker.rates         RateLimits   cluster-wide rate-limit slots
     broker.revocations   Revocations  revoked task ids, with a time to live
+    broker.uniques       UniqueKeys   unique tasks: which task holds a key, until when
     broker.beat          BeatState    the periodic-task leader's lease, each entry's last run
 
 Callers ask the object (``if broker.streams is not None``), never its URL.
@@ -16,7 +17,7 @@ A caller that cannot do without one takes it through :func:`require`, which
 turns its absence into a :class:`~celeriac.exceptions.CapabilityUnavailable`
 that names the broker, the capability and what to configure.
 
-Memory, SQLite, Redis and RabbitMQ brokers offer all four. With
+Memory, SQLite, Redis and RabbitMQ brokers offer all five. With
 ``broker_capabilities_url`` set, a broker takes them from that store instead
 (:mod:`celeriac.brokers.composed`). ``beat`` is apart: recording a run and
 sending its message are one atomic step, so only the delivery broker itself can
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 #: The capability attributes of a broker, in the order the docs list them.
-CAPABILITIES = ("streams", "flags", "rates", "revocations")
+CAPABILITIES = ("streams", "flags", "rates", "revocations", "uniques")
 
 
 class Streams(Protocol):
@@ -104,6 +105,26 @@ class Revocations(Protocol):
 
     def revoked(self, ids: Sequence[str]) -> set[str]:
         """Which of these task ids are revoked now."""
+        ...
+
+
+class UniqueKeys(Protocol):
+    """Keys held by one task each for a while: unique tasks (:mod:`celeriac.unique`).
+
+    Keys are opaque strings; a holder is a task id. Claims are atomic in the
+    broker's store, so two producers sending the same key at once never both win.
+    """
+
+    def claim(self, key: str, task_id: str, ttl: float) -> str:
+        """Hold ``key`` for ``task_id`` for ``ttl`` seconds unless another task holds it now.
+
+        Returns the holder: ``task_id`` when this call took the key, the holding
+        task's id when another one already held it.
+        """
+        ...
+
+    def release(self, key: str, task_id: str) -> None:
+        """Free ``key`` when ``task_id`` holds it (another holder keeps it)."""
         ...
 
 
@@ -172,6 +193,7 @@ _NOUNS = {
     "flags": "flags",
     "rates": "rate-limit state",
     "revocations": "revocations",
+    "uniques": "unique-task keys",
     "beat": "periodic-task state",
 }
 
@@ -198,6 +220,7 @@ __all__ = [
     "RateLimits",
     "Revocations",
     "Streams",
+    "UniqueKeys",
     "require",
 ]
 

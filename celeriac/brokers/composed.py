@@ -52,6 +52,7 @@ class ComposedBroker(AdminBroker):
         self.flags = _first(store.flags, delivery.flags)
         self.rates = _first(store.rates, delivery.rates)
         self.revocations = _first(store.revocations, delivery.revocations)
+        self.uniques = _first(store.uniques, delivery.uniques)
         self.beat = delivery.beat  # a run is recorded with its send: the delivering broker's
         self.browse = delivery.browse  # the messages are the delivering broker's
         # the store's revocations, which the delivering broker's fetch cannot see

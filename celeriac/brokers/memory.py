@@ -44,6 +44,7 @@ class _Store:
     streams: dict[str, list[tuple[int, bytes]]] = field(default_factory=dict)
     stream_seq: itertools.count = field(default_factory=lambda: itertools.count(1))  # type: ignore[type-arg]
     flags: dict[str, str] = field(default_factory=dict)
+    uniques: dict[str, tuple[str, float]] = field(default_factory=dict)  # key -> (holder, until)
     beat_lease: Lease | None = None
     beat_last: dict[str, int] = field(default_factory=dict)  # entry -> last due (ms)
 
@@ -77,6 +78,7 @@ class MemoryBroker(Broker):
         self.flags = MemoryFlags(store)
         self.rates = MemoryRates(store)
         self.revocations = MemoryRevocations(store)
+        self.uniques = MemoryUniques(store)
         self.beat = MemoryBeat(self)
         self.browse = MemoryBrowser(self)
 
@@ -424,6 +426,27 @@ class MemoryRates(_OnStore):
             run_at = max(now, tat - (burst - 1) * interval)
             self._s.rate_tat[key] = tat + interval
         return run_at - now
+
+
+class MemoryUniques(_OnStore):
+    """Unique-task keys: each key's holder and until when it holds it."""
+
+    def claim(self, key: str, task_id: str, ttl: float) -> str:
+        now = time.time()
+        with self._s.lock:
+            held = self._s.uniques.get(key)
+            if held is not None and held[1] > now:
+                return held[0]
+            for gone in [k for k, (_, until) in self._s.uniques.items() if until <= now]:
+                del self._s.uniques[gone]  # forget ended holds, so the map stays bounded
+            self._s.uniques[key] = (task_id, now + ttl)
+            return task_id
+
+    def release(self, key: str, task_id: str) -> None:
+        with self._s.lock:
+            held = self._s.uniques.get(key)
+            if held is not None and held[0] == task_id:
+                del self._s.uniques[key]
 
 
 class MemoryStreams(_OnStore):

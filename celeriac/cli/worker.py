@@ -102,6 +102,17 @@ def setup_logging(level: str) -> None:
     help="send task events (worker_send_task_events)",
 )
 @click.option("-B", "--beat", "embed_beat", is_flag=True, help="also run a beat in this worker")
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(min=0, max=65535),
+    help="serve Prometheus metrics on this port at /metrics (needs celeriac[metrics])",
+)
+@click.option(
+    "--metrics-address",
+    default="0.0.0.0",
+    show_default=True,
+    help="the address --metrics-port listens on",
+)
 @click.pass_context
 def worker(
     ctx: click.Context,
@@ -119,6 +130,8 @@ def worker(
     task_events: bool,
     autoscale: str | None,
     embed_beat: bool,
+    metrics_port: int | None,
+    metrics_address: str,
 ) -> None:
     """Consume tasks and run them until SIGTERM or Ctrl-C (twice: at once)."""
     app = app_from(ctx)
@@ -139,6 +152,10 @@ def worker(
         soft_time_limit=soft_time_limit,
         autoscale=parse_autoscale(autoscale) if autoscale else None,
     )
+    if metrics_port is not None:
+        from ..middleware.metrics import WorkerMetrics  # the optional extra, only when asked
+
+        app.middleware.add(WorkerMetrics(metrics_port, metrics_address))
     if not embed_beat:
         ctx.exit(run_worker(app, options))
     runner = Beat(app)

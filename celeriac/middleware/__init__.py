@@ -11,6 +11,7 @@ from .retries import Retries
 from .revocation import Expiry, Revocation
 from .signals import Signals
 from .started import TrackStarted
+from .unique import UniqueRelease
 
 
 def default_middleware() -> list[Middleware]:
@@ -25,6 +26,7 @@ def default_middleware() -> list[Middleware]:
         Canvas(),
         TaskHooks(),
         Signals(),
+        UniqueRelease(),
     ]
 
 
@@ -41,5 +43,6 @@ __all__ = [
     "TaskEvents",
     "TaskHooks",
     "TrackStarted",
+    "UniqueRelease",
     "default_middleware",
 ]

@@ -32,10 +32,11 @@ How the delivery contract maps onto RabbitMQ (docs/rabbitmq.md says more):
   (``state``, ``revocations``), since RabbitMQ has no key-value store.
 * Events and remote control use stream queues, replies small expiring queues
   (``streams``, ``replies``); rate limits pass one token per limit
-  from worker to worker (``rates``).
+  from worker to worker (``rates``), and unique-task keys one token per key
+  naming its holder (``uniques``).
 
 The broker is composed of helper objects sharing its link; the ones that are
-its capabilities (``streams``, ``flags``, ``rates``, ``revocations``) are its
+its capabilities (``streams``, ``flags``, ``rates``, ``revocations``, ``uniques``) are its
 attributes of those names, and call RabbitMQ through the broker's retrying
 (``_retrying``), as its own producer calls do.
 """
@@ -73,6 +74,7 @@ from .revocations import Revocations
 from .state import StateLog
 from .streams import Retention, Streams
 from .topology import Topology, check_queue_name, parse_routes
+from .uniques import Uniques
 
 logger = logging.getLogger("celeriac.rabbitmq.broker")
 
@@ -177,6 +179,7 @@ class AMQPBroker(Broker):
         self.flags = Flags(self._link, self._state, self._retrying)
         self.rates = Rates(self._link, self._retrying)
         self.revocations = Revocations(self._state, self._retrying)
+        self.uniques = Uniques(self._link, self._retrying)
         self.beat = RabbitBeat(self._link, self._messages, self.flags, self._retrying)
         self._intake: Intake | None = None  # the consuming channel, opened by the first fetch
         self._consumers: set[str] = set()  # consumer ids that fetch through this object

@@ -38,6 +38,8 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 import pika
 import pika.exceptions as pe
@@ -53,6 +55,7 @@ _ARGUMENTS = {"x-max-length": 1, "x-overflow": "drop-head", "x-expires": 86_400_
 _NOT_FOUND = 404
 _RESOURCE_LOCKED = 405
 _PAUSE_MIN, _PAUSE_MAX = 0.001, 0.02
+T = TypeVar("T")
 
 
 def rate_queue(key: str, prefix: str = RATE_PREFIX) -> str:
@@ -81,46 +84,49 @@ def _tat(body: bytes) -> float:
         return 0.0  # a damaged token: start afresh rather than stop every task
 
 
-class Rates:
-    """The broker's rate-limit capability: reservations through one link (under its lock)."""
+class TokenPassing:
+    """Read-modify-write of one small state per key, atomic for the whole cluster, by
+    passing a token queue's one message from hand to hand (see the module's docstring).
 
-    def __init__(self, link: Link, retrying: Retrying) -> None:
+    ``prefix`` names the token queues, ``lock_prefix`` their creation locks, ``first``
+    is a new queue's first token. The rate limits use it, and the unique-task keys.
+    """
+
+    def __init__(
+        self, link: Link, prefix: str, lock_prefix: str, first: bytes, content_type: str
+    ) -> None:
         self._link = link
-        self._retrying = retrying
+        self._prefix = prefix
+        self._lock_prefix = lock_prefix
+        self._first = first
         self._channel: BlockingChannel | None = None
-        self._props = pika.BasicProperties(delivery_mode=2, content_type="application/json")
+        self._props = pika.BasicProperties(delivery_mode=2, content_type=content_type)
 
     def _open(self) -> BlockingChannel:
         if self._channel is None or not self._channel.is_open:
             self._channel = self._link.channel()
         return self._channel
 
-    def reserve(self, key: str, interval: float, burst: int = 1) -> float:
-        """The next slot of a cluster-wide limit, by passing its token."""
-        return self._retrying("rates.reserve", lambda: self._reserve(key, interval, burst))
-
-    def _reserve(self, key: str, interval: float, burst: int) -> float:
-        if not interval > 0:
-            raise ValueError(f"a rate limit's interval must be positive, not {interval!r}")
-        if burst < 1:
-            raise ValueError(f"a rate limit's burst must be at least 1, not {burst!r}")
-        queue = rate_queue(key)
+    def change(self, key: str, update: Callable[[bytes], tuple[T, bytes]]) -> T:
+        """Take ``key``'s token, publish ``update(body)``'s new body as the next token
+        (confirmed), ack the old one; returns ``update``'s result."""
+        queue = rate_queue(key, self._prefix)
         pauses, empty_since = Backoff(_PAUSE_MIN, cap=_PAUSE_MAX), time.monotonic()
         while True:
             taken = self._take(queue)
-            if taken is None:  # no queue yet: the first reserver makes it
-                self._create(queue, replace=False)
+            if taken is None:  # no queue yet: the first one to ask makes it
+                self._create(key, queue, replace=False)
                 continue
             tag, body = taken
             if tag is not None and body is not None:
-                wait, tat = next_slot(_tat(body), time.time(), interval, burst)
-                self._link.publish([Outgoing("", queue, _token(tat), self._props)])
+                result, token = update(body)
+                self._link.publish([Outgoing("", queue, token, self._props)])
                 self._open().basic_ack(tag)
-                return wait
+                return result
             if time.monotonic() - empty_since > LOST_AFTER:
-                self._create(queue, replace=True)
+                self._create(key, queue, replace=True)
                 empty_since = time.monotonic()
-            pauses.sleep()  # another worker holds the token for a round trip or two
+            pauses.sleep()  # another client holds the token for a round trip or two
 
     def _take(self, queue: str) -> tuple[int | None, bytes | None] | None:
         """The token (delivery tag, body); (None, None) when held elsewhere; None: no queue."""
@@ -134,21 +140,21 @@ class Rates:
             return None, None
         return int(method.delivery_tag), bytes(body)
 
-    def _create(self, queue: str, replace: bool) -> None:
+    def _create(self, key: str, queue: str, replace: bool) -> None:
         """Under the creation lock: make the queue and its first token (or, with
         ``replace``, a new token for a lost one)."""
-        lock = rate_queue(queue[len(RATE_PREFIX) :], CREATE_PREFIX)
+        lock = rate_queue(key, self._lock_prefix)
         try:
             self._link.admin().queue_declare(lock, exclusive=True, auto_delete=True)
         except pe.ChannelClosedByBroker as exc:
             if exc.reply_code != _RESOURCE_LOCKED:
                 raise
-            time.sleep(_PAUSE_MIN)  # another worker is creating it: take its token next
+            time.sleep(_PAUSE_MIN)  # another client is creating it: take its token next
             return
         try:
             if replace or not self._exists(queue):
                 self._link.admin().queue_declare(queue, durable=True, arguments=_ARGUMENTS)
-                self._link.publish([Outgoing("", queue, _token(0.0), self._props)])
+                self._link.publish([Outgoing("", queue, self._first, self._props)])
         finally:
             self._link.admin().queue_delete(lock)
 
@@ -162,4 +168,27 @@ class Rates:
         return True
 
 
-__all__ = ["Rates", "next_slot", "rate_queue"]
+class Rates:
+    """The broker's rate-limit capability: reservations through one link (under its lock)."""
+
+    def __init__(self, link: Link, retrying: Retrying) -> None:
+        self._tokens = TokenPassing(
+            link, RATE_PREFIX, CREATE_PREFIX, _token(0.0), "application/json"
+        )
+        self._retrying = retrying
+
+    def reserve(self, key: str, interval: float, burst: int = 1) -> float:
+        """The next slot of a cluster-wide limit, by passing its token."""
+        if not interval > 0:
+            raise ValueError(f"a rate limit's interval must be positive, not {interval!r}")
+        if burst < 1:
+            raise ValueError(f"a rate limit's burst must be at least 1, not {burst!r}")
+
+        def update(body: bytes) -> tuple[float, bytes]:
+            wait, tat = next_slot(_tat(body), time.time(), interval, burst)
+            return wait, _token(tat)
+
+        return self._retrying("rates.reserve", lambda: self._tokens.change(key, update))
+
+
+__all__ = ["Rates", "TokenPassing", "next_slot", "rate_queue"]

@@ -96,7 +96,7 @@ from .client import (
 )
 from .cluster import ClusterFetch
 from .entries import by_queue, consumer_of, fetch_args, fetched, queue_of
-from .manage import RedisAdmin, RedisRates, RedisRevocations
+from .manage import RedisAdmin, RedisRates, RedisRevocations, RedisUniques
 from .scripts import Batch, HeldLink, PooledLink, script
 from .streams import RedisFlags, RedisStreams
 
@@ -165,6 +165,7 @@ class RedisBroker(AdminBroker):
         self.streams = RedisStreams(self.client, p, self._max_block, error)
         self.flags = RedisFlags(self.client, f"{{{p}}}:flags", error)
         self.rates = RedisRates(self.link, p, error)
+        self.uniques = RedisUniques(self.link, p, error)
         self.revocations = revocations
         if not self.cluster:  # recording a run with its message spans slots
             self.beat = RedisBeat(self.link, self.client, p, self.base, self._clock, error)

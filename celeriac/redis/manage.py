@@ -1,4 +1,4 @@
-"""Inspecting and managing the Redis broker's queues; its revocations and rate limits.
+"""Inspecting and managing the Redis broker's queues; its revocations, rate limits and unique keys.
 
 Each part is an object the broker owns, holding the link it calls its scripts
 through: :class:`RedisAdmin` serves the broker's management primitives,
@@ -19,6 +19,7 @@ from .streams import Translate
 
 _STATS, _PURGE, _DEAD = script("stats"), script("purge"), script("dead")
 _REVOKE, _REVOKED, _RATE = script("revoke"), script("revoked"), script("rate")
+_CLAIM, _UNCLAIM = script("unique_claim"), script("unique_release")
 
 Link = HeldLink | PooledLink
 
@@ -157,4 +158,22 @@ class RedisRates:
         return float(out)
 
 
-__all__ = ["RedisAdmin", "RedisRates", "RedisRevocations"]
+class RedisUniques:
+    """Unique-task keys: ``P:unique:<key>`` holds the holder's task id, expiring; one
+    script call each."""
+
+    def __init__(self, link: Link, prefix: str, error: Translate) -> None:
+        self._link = link
+        self._prefix = prefix
+        self._error = error
+
+    def claim(self, key: str, task_id: str, ttl: float) -> str:
+        ms = max(1, round(ttl * 1000))
+        out = _call(self._link, self._error, _CLAIM, f"{self._prefix}:unique:{key}", (task_id, ms))
+        return out.decode() if isinstance(out, bytes) else str(out)
+
+    def release(self, key: str, task_id: str) -> None:
+        _call(self._link, self._error, _UNCLAIM, f"{self._prefix}:unique:{key}", (task_id,))
+
+
+__all__ = ["RedisAdmin", "RedisRates", "RedisRevocations", "RedisUniques"]

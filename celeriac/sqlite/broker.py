@@ -52,7 +52,7 @@ from .schema import (
     promote_sql,
     take_sql,
 )
-from .streams import SQLiteFlags, SQLiteRates, SQLiteStreams
+from .streams import SQLiteFlags, SQLiteRates, SQLiteStreams, SQLiteUniques
 
 logger = logging.getLogger("celeriac.sqlite")
 
@@ -111,6 +111,7 @@ class SQLiteBroker(AdminBroker):
         self.flags = SQLiteFlags(db)
         self.rates = SQLiteRates(db)
         self.revocations = SQLiteRevocations(db)
+        self.uniques = SQLiteUniques(db)
         self.beat = SQLiteBeat(db, insert_messages)
         self.browse = SQLiteBrowser(db)
 

@@ -29,7 +29,7 @@ READY, DELAYED, HELD = 0, 1, 2
 
 SCHEMA = Schema(
     component="broker",
-    version=1,
+    version=2,  # 2: celeriac_unique (every statement is IF NOT EXISTS, so 1 upgrades)
     statements=(
         """CREATE TABLE IF NOT EXISTS celeriac_messages (
             seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -67,6 +67,9 @@ SCHEMA = Schema(
         "CREATE INDEX IF NOT EXISTS celeriac_revoked_expiry ON celeriac_revoked (expires_at)",
         """CREATE TABLE IF NOT EXISTS celeriac_rates (
             key TEXT PRIMARY KEY, tat REAL NOT NULL
+        ) WITHOUT ROWID""",
+        """CREATE TABLE IF NOT EXISTS celeriac_unique (
+            key TEXT PRIMARY KEY, task_id TEXT NOT NULL, until REAL NOT NULL
         ) WITHOUT ROWID""",
         """CREATE TABLE IF NOT EXISTS celeriac_streams (
             pos INTEGER PRIMARY KEY AUTOINCREMENT,

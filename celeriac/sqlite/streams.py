@@ -1,4 +1,4 @@
-"""The SQLite broker's shared state beyond queues: streams, flags, rate limits.
+"""The SQLite broker's shared state beyond queues: streams, flags, rate limits, unique keys.
 
 Each is a capability object (:mod:`celeriac.brokers.capabilities`) holding the
 broker's :class:`~celeriac.sqlite.db.Database`, so it runs in the same file and
@@ -14,6 +14,7 @@ for one command each; ones older than an hour are dropped now and then.
 
 from __future__ import annotations
 
+import random
 import sqlite3
 import time
 from collections.abc import Sequence
@@ -25,6 +26,7 @@ REPLY_PREFIX = "reply:"
 REPLY_MAX_AGE = 3600.0
 _added_since_trim: dict[str, int] = {}  # stream -> items this process added since its trim
 _last_reply_sweep = 0.0
+_SWEEP_CHANCE = 0.01  # of a claim also deleting every ended unique-key hold
 
 
 class SQLiteStreams:
@@ -153,4 +155,35 @@ class SQLiteRates:
         return run_at - now
 
 
-__all__ = ["SQLiteFlags", "SQLiteRates", "SQLiteStreams"]
+class SQLiteUniques:
+    """Unique-task keys in the ``celeriac_unique`` table, one write transaction each."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def claim(self, key: str, task_id: str, ttl: float) -> str:
+        """The key's holder, ``task_id`` when this call took it (see ``UniqueKeys``)."""
+        with self._db.write() as conn:
+            now = time.time()
+            row = conn.execute(
+                "SELECT task_id FROM celeriac_unique WHERE key = ? AND until > ?", (key, now)
+            ).fetchone()
+            if row is not None:
+                return str(row[0])
+            conn.execute(
+                "INSERT OR REPLACE INTO celeriac_unique (key, task_id, until) VALUES (?, ?, ?)",
+                (key, task_id, now + ttl),
+            )
+            if random.random() < _SWEEP_CHANCE:  # ended holds go now and then, not every call
+                conn.execute("DELETE FROM celeriac_unique WHERE until <= ?", (now,))
+        return task_id
+
+    def release(self, key: str, task_id: str) -> None:
+        """Free the key when ``task_id`` holds it."""
+        with self._db.write() as conn:
+            conn.execute(
+                "DELETE FROM celeriac_unique WHERE key = ? AND task_id = ?", (key, task_id)
+            )
+
+
+__all__ = ["SQLiteFlags", "SQLiteRates", "SQLiteStreams", "SQLiteUniques"]

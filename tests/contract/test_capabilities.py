@@ -146,6 +146,56 @@ def test_revocations_are_remembered_for_their_ttl(env: BrokerEnv) -> None:
     assert revocations.revoked([short, long_, never]) == {long_}
 
 
+def test_a_unique_key_is_held_by_its_first_claimer_until_released(env: BrokerEnv) -> None:
+    """Given one connection holding a key, another's claim returns the holder; after the
+    holder releases it (and not after another's release), the next claim wins."""
+    first, second = offered(env.connect(), "uniques"), offered(env.connect(), "uniques")
+    key = env.q(f"unique:{uuid.uuid4().hex}")
+
+    assert first.claim(key, "a", 60) == "a"
+    assert second.claim(key, "b", 60) == "a"
+    second.release(key, "b")  # not the holder: nothing changes
+    assert second.claim(key, "b", 60) == "a"
+    first.release(key, "a")
+    assert second.claim(key, "b", 60) == "b"
+
+
+def test_a_unique_hold_ends_after_its_ttl(env: BrokerEnv) -> None:
+    uniques = offered(env.connect(), "uniques")
+    key = env.q(f"unique:{uuid.uuid4().hex}")
+    assert uniques.claim(key, "a", 0.3) == "a"
+    assert uniques.claim(key, "b", 0.3) == "a"
+
+    deadline = time.monotonic() + 5
+    while (holder := uniques.claim(key, "b", 60)) == "a":
+        assert time.monotonic() < deadline, "the hold outlived its ttl"
+        time.sleep(0.02)
+    assert holder == "b"
+
+
+def test_concurrent_unique_claims_have_one_winner(env: BrokerEnv) -> None:
+    """Given 8 threads on their own connections claiming one key 25 times each, every
+    claim names the same holder, one of the claimers."""
+    key = env.q(f"unique:{uuid.uuid4().hex}")
+    connections = [offered(env.connect(), "uniques") for _ in range(8)]
+    holders: list[str] = []
+    lock = threading.Lock()
+
+    def claim(n: int) -> None:
+        found = [connections[n].claim(key, f"t{n}-{i}", 60) for i in range(25)]
+        with lock:
+            holders.extend(found)
+
+    threads = [threading.Thread(target=claim, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert len(holders) == 200
+    assert len(set(holders)) == 1, sorted(set(holders))
+
+
 def test_fetched_deliveries_carry_the_revoked_flag(env: BrokerEnv) -> None:
     broker = env.connect()
     revocations: Any = offered(broker, "revocations")

@@ -101,6 +101,27 @@ def test_a_file_made_by_a_newer_version_is_refused(sqlite_url: str) -> None:
         SQLiteBroker(sqlite_url).queues()
 
 
+def test_a_file_of_the_first_version_gains_the_unique_keys_table(sqlite_url: str) -> None:
+    """Given a broker file of schema version 1 (before unique tasks), expect it upgraded in
+    place: its messages kept, the unique-keys table made, the version recorded as 2."""
+    broker = SQLiteBroker(sqlite_url)
+    broker.publish([envelope("q")])
+    broker.close()
+    path = sqlite_url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP TABLE celeriac_unique")
+        conn.execute("UPDATE celeriac_schema SET version = 1 WHERE component = 'broker'")
+
+    upgraded = SQLiteBroker(sqlite_url)
+
+    assert upgraded.uniques is not None
+    assert upgraded.uniques.claim("k", "a", 60) == "a"
+    assert upgraded.stats("q").total_waiting == 1
+    with sqlite3.connect(path) as conn:
+        row = conn.execute("SELECT version FROM celeriac_schema WHERE component = 'broker'")
+        assert row.fetchone() == (2,)
+
+
 def _publish_one(env: BrokerEnv, out: object) -> None:
     env.connect().publish([envelope("startup")])
     out.put(os.getpid())  # type: ignore[attr-defined]
