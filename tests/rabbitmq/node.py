@@ -73,7 +73,12 @@ class Node:
         """Start the node and wait until it accepts an AMQP login."""
         out = (self.dir / "log" / "console.txt").open("ab")
         self.proc = subprocess.Popen(
-            [_server()], env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            [_server()],
+            env=self.env,
+            cwd=self.dir,  # where Erlang writes crash dumps (MnesiaCore.*, erl_crash.dump)
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         out.close()
         deadline = time.monotonic() + timeout
