@@ -150,6 +150,7 @@ SETTINGS: dict[str, tuple[Any, Validator | None]] = {
     "broker_connection_timeout": (4.0, _non_negative_number),
     "broker_connection_max_retries": (None, None),
     "broker_pool_limit": (10, _positive_int),
+    "broker_publish_confirm": (True, _bool),
     "imports": ((), _as_tuple),
     "include": ((), _as_tuple),
     "task_routes": (None, None),

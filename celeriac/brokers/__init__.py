@@ -73,6 +73,8 @@ def connect_broker(url: str, conf: Settings) -> Broker:
     options = dict(conf.broker_transport_options or {})
     if spec.endswith(":AMQPBroker") and conf.task_queues and "task_queues" not in options:
         options["task_queues"] = conf.task_queues  # exchanges and routing keys per queue
+    if spec.endswith(":AMQPBroker") and not conf.broker_publish_confirm:
+        options.setdefault("publish_confirm", False)  # fire and forget (docs/rabbitmq.md)
     lease_seconds = float(options.pop("visibility_timeout", 30.0))
     max_deliveries = int(options.pop("max_deliveries", 5))
     broker: Broker = load_object(spec)(

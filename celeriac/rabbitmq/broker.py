@@ -5,7 +5,8 @@ How the delivery contract maps onto RabbitMQ (docs/rabbitmq.md says more):
 * Task queues are durable classic queues with ``x-max-priority: 10``; RabbitMQ
   hands out the highest priority first, FIFO within a priority.
 * ``publish`` sends persistent messages and returns once RabbitMQ confirmed the
-  whole batch (publisher confirms, one wait per batch).
+  whole batch (publisher confirms, one wait per batch), or, with
+  ``publish_confirm`` off, once they are written to the connection.
 * ``fetch`` consumes (``basic.consume``) on a channel per consumer id with
   ``basic.qos`` = ``limit`` + what the consumer already holds, so a consumer
   never holds more than it asked for, running messages included. Within one
@@ -88,6 +89,7 @@ _GRACE = 0.5  # longest a fetch waits past its timeout for messages RabbitMQ is 
 _CLOSED = 1 << 30  # "ready" count of a channel closed under a fetch: stop waiting
 _OPTIONS: dict[str, Any] = {
     "confirm_timeout": 30.0,
+    "publish_confirm": True,
     "connect_timeout": 10.0,
     "retry_seconds": 10.0,
     "heartbeat": None,
@@ -99,6 +101,13 @@ _OPTIONS: dict[str, Any] = {
     "stream_max_age": "7D",
     "stream_segment_bytes": 8 * 1024 * 1024,
 }
+
+
+def _flag(opts: dict[str, Any], name: str) -> bool:
+    value = opts[name]
+    if not isinstance(value, bool):
+        raise ConfigurationError(f"{name} must be True or False, not {value!r}")
+    return value
 
 
 def _retention(opts: dict[str, Any]) -> Retention:
@@ -118,7 +127,10 @@ def _retention(opts: dict[str, Any]) -> Retention:
 class AMQPBroker(Broker):
     """A connection to RabbitMQ; one per thread or process (pika is not thread-safe).
 
-    Transport options (``broker_transport_options``): ``confirm_timeout``,
+    Transport options (``broker_transport_options``): ``publish_confirm``
+    (default True: ``publish`` returns once RabbitMQ confirmed every message;
+    False, the ``broker_publish_confirm`` setting's, returns once they are
+    written to the socket), ``confirm_timeout``,
     ``connect_timeout``, ``retry_seconds`` (how long producer calls retry a
     lost connection before raising ``BrokerUnavailable``), ``heartbeat``
     (default: the lease), ``queue_arguments`` (extra ``x-`` arguments for task
@@ -167,7 +179,9 @@ class AMQPBroker(Broker):
         self._state = StateLog(
             self._link, self._topology, str(opts["state_retention"]), float(opts["confirm_timeout"])
         )
-        self._messages = Messages(self._link, self._topology, self._state, max_deliveries)
+        self._messages = Messages(
+            self._link, self._topology, self._state, max_deliveries, _flag(opts, "publish_confirm")
+        )
         self._dead = DeadLetters(self._link, self._requeue_dead_letter)
         self._admin = Admin(
             self._link, self._messages, self._state, self._dead, self._default_priority
@@ -409,9 +423,8 @@ class AMQPBroker(Broker):
 
         def op() -> None:
             intake, raws = self._held(tags)
-            for raw in raws:
-                assert intake is not None
-                intake.channel.basic_ack(raw.delivery_tag)
+            if intake is not None:
+                intake.settle(raw.delivery_tag for raw in raws)
 
         self._once("ack", op)
 

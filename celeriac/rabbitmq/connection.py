@@ -126,6 +126,7 @@ class Link:
         self.before_close: list[Callable[[BlockingConnection], None]] = []
         self._pub: BlockingChannel | None = None
         self._admin: BlockingChannel | None = None
+        self._plain: BlockingChannel | None = None  # publishes without confirms
         self._outstanding: dict[int, int] = {}  # sequence number -> index in the batch
         self._seq = 0
         self._nacked: list[int] = []
@@ -168,7 +169,7 @@ class Link:
     def reset(self, cause: BaseException | None) -> None:
         """Forget the connection (closing it if it is still open) and everything on it."""
         conn, self.conn = self.conn, None
-        self._pub = self._admin = None
+        self._pub = self._admin = self._plain = None
         self._outstanding.clear()
         self._nacked.clear()
         if cause is not None and conn is not None:
@@ -212,6 +213,8 @@ class Link:
             self._outstanding.clear()
         if self._admin is not None and not self._admin.is_open:
             self._admin = None
+        if self._plain is not None and not self._plain.is_open:
+            self._plain = None
 
     # -- channels ----------------------------------------------------------------
     def admin(self) -> BlockingChannel:
@@ -252,14 +255,21 @@ class Link:
         self.returned.append((str(properties.message_id), method.routing_key))
 
     # -- publishing ----------------------------------------------------------------
-    def publish(self, batch: MutableSequence[Outgoing]) -> None:
+    def publish(self, batch: MutableSequence[Outgoing], confirm: bool = True) -> None:
         """Publish and wait until RabbitMQ confirmed all; on failure ``batch`` keeps the rest.
 
         Must run inside :meth:`guard`. When the connection breaks half way,
         ``batch`` is cut down to the messages that were not confirmed, so a
         retry sends only those (they may have arrived: at least once).
+
+        Without ``confirm``, return once the messages are written to the
+        connection (RabbitMQ may still lose them, and ``mandatory`` is not
+        asked: a message nothing routes is dropped).
         """
         if not batch:
+            return
+        if not confirm:
+            self._publish_unconfirmed(batch)
             return
         ch = self._publisher()
         self._nacked.clear()
@@ -282,6 +292,17 @@ class Link:
             batch[:] = [batch[index] for index in nacked]
             raise BrokerError(f"RabbitMQ refused {len(nacked)} message(s) (basic.nack)")
         batch[:] = []
+
+    def _publish_unconfirmed(self, batch: MutableSequence[Outgoing]) -> None:
+        if self._plain is None or not self._plain.is_open:
+            self._plain = self.ensure().channel()
+        written = 0
+        try:
+            for out in batch:
+                self._plain.basic_publish(out.exchange, out.routing_key, out.body, out.properties)
+                written += 1
+        finally:
+            del batch[:written]
 
     def wait(self, done: Callable[[], bool], timeout: float, what: str) -> None:
         """Let pika work until ``done()``; a connection that stays silent is broken."""

@@ -100,6 +100,27 @@ class Intake:
             self.channel.basic_qos(prefetch_count=count, global_qos=True)
             self.prefetch = count
 
+    def settle(self, tags: Iterable[int]) -> None:
+        """Ack these deliveries, which nothing here holds any more.
+
+        Tags below every delivery still unsettled on the channel go in one
+        ``basic.ack`` with ``multiple`` (it acks every unacked delivery up to
+        its tag, and there is none but these); the others one by one.
+        Deliveries pika has not dispatched yet came later, so their tags are
+        higher than any dispatched one.
+        """
+        done = sorted(set(tags))
+        if not done:
+            return
+        unsettled = [*self.held, *(raw.delivery_tag for raw in self.inbox)]
+        unsettled += [entry[2].delivery_tag for entry in self._ready]
+        floor = min(unsettled, default=done[-1] + 1)
+        below = sum(1 for tag in done if tag < floor)
+        if below:
+            self.channel.basic_ack(done[below - 1], multiple=below > 1)
+        for tag in done[below:]:
+            self.channel.basic_ack(tag)
+
     def barrier(self) -> None:
         """A round trip on this channel: deliveries sent before it have arrived after it."""
         self.channel.basic_qos(prefetch_count=self.prefetch, global_qos=True)

@@ -45,12 +45,18 @@ class Messages:
     """What the broker publishes, for one link."""
 
     def __init__(
-        self, link: Link, topology: Topology, state: StateLog, max_deliveries: int
+        self,
+        link: Link,
+        topology: Topology,
+        state: StateLog,
+        max_deliveries: int,
+        confirm: bool = True,
     ) -> None:
         self._link = link
         self._topology = topology
         self._state = state
         self._max_deliveries = max_deliveries
+        self._confirm = confirm  # tasks only: moving a delivered message is always confirmed
         self._registered: dict[str, float] = {}  # queue -> when we last registered it
         self._sent: list[tuple[str, Outgoing]] = []  # the last batch published
 
@@ -110,7 +116,7 @@ class Messages:
         self._sent = list(items)
         batch = [out for _, out in items]
         try:
-            self._link.publish(batch)
+            self._link.publish(batch, confirm=self._confirm)
         finally:
             left = {id(out) for out in batch}  # what RabbitMQ did not confirm
             items[:] = [(queue, out) for queue, out in items if id(out) in left]
@@ -149,8 +155,7 @@ class Messages:
                 intake.ready(raw)
         if again:
             self._link.publish([out for _, out in again])
-        for raw in dropped + [raw for raw, _ in again]:
-            intake.channel.basic_ack(raw.delivery_tag)
+        intake.settle(raw.delivery_tag for raw in dropped + [raw for raw, _ in again])
         return sum(1 for _, out in again if out.mandatory)  # mandatory: to the queue itself
 
     def requeue(self, raw: Raw, handed_out: int, now: float, eta: float | None = None) -> Outgoing:
@@ -175,11 +180,10 @@ class Messages:
         eta = now + delay if delay > 0 else None
         outs = [self.requeue(raw, raw.handed_out + (1 if counted else 0), now, eta) for raw in raws]
         self._link.publish(outs)
-        for raw in raws:
-            intake.channel.basic_ack(raw.delivery_tag)
+        intake.settle(raw.delivery_tag for raw in raws)
 
     def bury(self, intake: Intake, raw: Raw, reason: str) -> None:
         """Move a held message to its queue's dead letters."""
         self._topology.ensure_dead(raw.queue)
         self._link.publish([burial(raw, reason, raw.handed_out + 1, time.time())])
-        intake.channel.basic_ack(raw.delivery_tag)
+        intake.settle([raw.delivery_tag])
