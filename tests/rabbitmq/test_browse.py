@@ -158,3 +158,32 @@ def test_a_listing_killed_mid_way_loses_nothing_and_counts_nothing(
     got = _take_all(broker, queue, 4)
     assert got == {f"k{i}": 1 for i in range(4)}
     assert time.time() >= due
+
+
+def test_cli_shows_delayed_and_refuses_waiting_and_requeue_with_the_reason(
+    amqp_url: str, queue: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given a delayed message on RabbitMQ, Expect `queues show --delayed` to list it and
+    `queues act run-now` to move it; `queues show` (waiting) and `queues act requeue` to
+    exit 1 with the reason, no traceback."""
+    from click.testing import CliRunner
+
+    from celeriac import Celeriac
+    from celeriac.cli.main import cli
+
+    app = Celeriac("browse", broker=amqp_url, backend="memory://browse")
+    monkeypatch.setattr(sys.modules[__name__], "cli_app", app, raising=False)
+    args = ["-A", f"{__name__}:cli_app", "queues"]
+    app.broker.publish([Envelope("later", queue, 5, b"", time.time() + 600)])
+    runner = CliRunner()
+
+    shown = runner.invoke(cli, [*args, "show", queue, "--delayed"])
+    assert shown.exit_code == 0 and "1 delayed message" in shown.output and "later" in shown.output
+    waiting = runner.invoke(cli, [*args, "show", queue])
+    assert waiting.exit_code == 1 and "counts a delivery" in waiting.output
+    assert waiting.exception is None or isinstance(waiting.exception, SystemExit)
+    requeue = runner.invoke(cli, [*args, "act", "requeue", queue, "later"])
+    assert requeue.exit_code == 1 and "inspect reserved" in requeue.output
+    moved = runner.invoke(cli, [*args, "act", "run-now", queue, "later"])
+    assert moved.exit_code == 0 and "1 message run now" in moved.output
+    app.broker.close()
