@@ -31,7 +31,7 @@ from typing import Any
 import pika.exceptions as pe
 from pika.adapters.blocking_connection import BlockingChannel
 
-from ..brokers.capabilities import Kind, Listed
+from ..brokers.capabilities import KINDS, Kind, Listed
 from ..exceptions import CapabilityUnavailable
 from ..message import Envelope
 from .connection import Link, Retrying
@@ -175,6 +175,8 @@ class RabbitBrowse:
 def _check(kind: str) -> None:
     if kind in _NOT_OFFERED:
         raise CapabilityUnavailable(f"no {kind} messages listed: {_NOT_OFFERED[kind]}")
+    if kind != "delayed":
+        raise ValueError(f"no kind {kind!r} of message: use one of {', '.join(KINDS)}")
 
 
 __all__ = ["RabbitBrowse"]

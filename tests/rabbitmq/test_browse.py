@@ -113,6 +113,8 @@ def test_waiting_and_reserved_are_refused_with_the_reason(broker: AMQPBroker, qu
         broker.browse.delete(queue, "reserved", ["w1"])
     with pytest.raises(CapabilityUnavailable, match="waiting"):
         broker.browse.delete(queue, "waiting", ["w1"])
+    with pytest.raises(ValueError, match="waiting, delayed, reserved"):
+        broker.browse.count(queue, "soon")  # type: ignore[arg-type]
     [d] = broker.fetch([queue], "w", 1, 5.0)
     assert (d.id, d.deliveries) == ("w1", 1)
 
