@@ -250,8 +250,9 @@ class QueueBrowser(Protocol):
     """Lists what waits in a queue and acts on single messages (``broker.browse``).
 
     Offered by the delivering broker itself (not by ``broker_capabilities_url``'s
-    store): memory, SQLite and Redis; RabbitMQ cannot read a queue without taking
-    its messages, so its ``browse`` is ``None``.
+    store): memory, SQLite and Redis list every kind; RabbitMQ lists delayed
+    messages only, and its methods raise
+    :class:`~celeriac.exceptions.CapabilityUnavailable` (saying why) for the others.
     """
 
     def messages(

@@ -102,14 +102,14 @@ def act(
     app = app_from(ctx)
     try:
         browse = browser(app)
-    except CapabilityUnavailable as exc:
+        if action == "delete":
+            done = browse.delete(queue, "delayed" if kind else "waiting", list(ids))
+        elif action == "run-now":
+            done = browse.run_now(queue, list(ids))
+        else:
+            done = browse.requeue(queue, list(ids))
+    except CapabilityUnavailable as exc:  # this broker cannot list (or act on) that kind
         raise click.ClickException(str(exc)) from None
-    if action == "delete":
-        done = browse.delete(queue, "delayed" if kind else "waiting", list(ids))
-    elif action == "run-now":
-        done = browse.run_now(queue, list(ids))
-    else:
-        done = browse.requeue(queue, list(ids))
     verb = {"delete": "deleted", "run-now": "run now", "requeue": "requeued"}[action]
     click.echo(f"{queue}: {counted(done, 'message')} {verb} of {len(ids)} asked")
     if done < len(ids):

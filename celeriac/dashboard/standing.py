@@ -57,10 +57,15 @@ def _reserved_by(board: Dashboard, task_id: str, queue: str | None) -> str | Non
     if browse is not None:
         if not queue:
             return None
-        for held in browse.messages(queue, "reserved", limit=PAGE_MAX):
-            if held.id == task_id:
-                return (held.holder or "").partition("/")[0] or held.holder  # node/pid/slot
-        return None
+        try:
+            listed = browse.messages(queue, "reserved", limit=PAGE_MAX)
+        except CapabilityUnavailable:  # RabbitMQ: the workers alone know what they hold
+            listed = None
+        if listed is not None:
+            for held in listed:
+                if held.id == task_id:
+                    return (held.holder or "").partition("/")[0] or held.holder  # node/pid/slot
+            return None
     for worker in workers(board.store):
         if not worker["alive"]:
             continue

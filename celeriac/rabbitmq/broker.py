@@ -65,6 +65,7 @@ from ..exceptions import BrokerUnavailable, ConfigurationError
 from ..message import Delivery, Envelope, check_priority
 from .admin import Admin
 from .beat import RabbitBeat
+from .browse import RabbitBrowse
 from .connection import Link, Outgoing, heartbeat_for
 from .consumer import Intake, Raw
 from .dead import DeadLetters
@@ -195,6 +196,7 @@ class AMQPBroker(Broker):
         self.revocations = Revocations(self._state, self._retrying)
         self.uniques = Uniques(self._link, self._retrying)
         self.beat = RabbitBeat(self._link, self._messages, self.flags, self._retrying)
+        self.browse = RabbitBrowse(self._link, self._messages, self._state, self._retrying)
         self._intake: Intake | None = None  # the consuming channel, opened by the first fetch
         self._consumers: set[str] = set()  # consumer ids that fetch through this object
         self._link.on_reset.append(self._forget_connection)

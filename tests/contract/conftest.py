@@ -49,6 +49,7 @@ BROKERS: dict[str, BrokerKind] = {
         rabbitmq_env,
         spans_processes=True,
         lacks=frozenset({"leases", "exact_stats", "global_priority", "browse", "forget_queue"}),
+        # browse: only delayed messages (browse_delayed); waiting and reserved are refused
     ),
     "redis": BrokerKind(redis_env, spans_processes=True),
 }

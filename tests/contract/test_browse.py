@@ -1,5 +1,8 @@
 """Browsing what waits (``broker.browse``): waiting, delayed and reserved messages of a
-queue, paged both ways, and deleting, running now and requeueing single messages."""
+queue, paged both ways, and deleting, running now and requeueing single messages.
+
+RabbitMQ lists delayed messages only (``browse_delayed``); the others refuse waiting
+and reserved ones with a reason (tests/rabbitmq/test_browse.py)."""
 
 from __future__ import annotations
 
@@ -12,14 +15,13 @@ from celeriac.brokers.base import Broker
 from .env import BrokerEnv
 from .helpers import drain, envelope, ids
 
-pytestmark = pytest.mark.needs("browse")
-
 
 def _listed(broker: Broker, q: str, kind: str, **page: object) -> list[str]:
     assert broker.browse is not None
     return [m.id for m in broker.browse.messages(q, kind, **page)]  # type: ignore[arg-type]
 
 
+@pytest.mark.needs("browse")
 def test_pages_list_each_kind_in_order_both_ways(env: BrokerEnv, broker: Broker) -> None:
     """Given waiting messages of two priorities, delayed ones and a reserved one, Expect
     waiting listed in the order workers take them (priority, then age) and reversed,
@@ -54,6 +56,7 @@ def test_pages_list_each_kind_in_order_both_ways(env: BrokerEnv, broker: Broker)
     assert held.id == "held"
 
 
+@pytest.mark.needs("browse")
 def test_delete_run_now_and_requeue_single_messages(env: BrokerEnv, broker: Broker) -> None:
     """When a waiting and a delayed message are deleted, another delayed one run now and a
     reserved one requeued, Expect exactly those changes: the one run now and the requeued
@@ -78,3 +81,31 @@ def test_delete_run_now_and_requeue_single_messages(env: BrokerEnv, broker: Brok
     assert _listed(broker, q, "delayed") == ["wait"]
     assert sorted(ids(drain(broker, [q], "c2"))) == ["keep", "now", "taken"]
     assert browse.count(q, "reserved") == 0
+
+
+@pytest.mark.needs("browse_delayed")
+def test_delayed_messages_paged_deleted_and_run_now(env: BrokerEnv, broker: Broker) -> None:
+    """Given delayed messages of a queue and of another, Expect the queue's listed by due
+    time both ways, paged, with eta and priority, counted; when one is deleted and one run
+    now, Expect the one run now fetched next, uncounted, and only the third still delayed."""
+    q, other = env.q("delayed"), env.q("other")
+    now = time.time()
+    broker.publish([envelope(q, 3, task_id=f"d{i}", eta=now + 300 - 10 * i) for i in range(3)])
+    broker.publish([envelope(other, 5, task_id="elsewhere", eta=now + 100)])
+    browse = broker.browse
+    assert browse is not None
+
+    assert _listed(broker, q, "delayed") == ["d2", "d1", "d0"]
+    assert _listed(broker, q, "delayed", newest_first=True) == ["d0", "d1", "d2"]
+    assert _listed(broker, q, "delayed", limit=1, offset=1) == ["d1"]
+    [soon] = browse.messages(q, "delayed", limit=1)
+    assert soon.eta is not None and abs(soon.eta - (now + 280)) < 1
+    assert (soon.priority, soon.body) == (3, b"body-d2")
+    assert browse.count(q, "delayed") == 3
+
+    assert browse.delete(q, "delayed", ["d1", "unknown"]) == 1
+    assert browse.run_now(q, ["d2"]) == 1
+    [ran] = drain(broker, [q], "c1")
+    assert (ran.id, ran.deliveries) == ("d2", 1)
+    assert _listed(broker, q, "delayed") == ["d0"]
+    assert _listed(broker, other, "delayed") == ["elsewhere"]

@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from celeriac.brokers.capabilities import CAPABILITIES
+from celeriac.brokers.capabilities import CAPABILITIES, KINDS
+from celeriac.exceptions import CapabilityUnavailable
 
 from .env import BrokerEnv
 from .helpers import envelope, offered
@@ -40,6 +41,34 @@ def test_each_engine_offers_the_capabilities_it_declares(
     found = {name for name in CAPABILITIES if getattr(broker, name) is not None}
 
     assert found == DECLARED[engine], f"{engine} offers {sorted(found)}"
+
+
+#: The kinds of message each engine's ``browse`` lists; it refuses the others with a reason.
+BROWSES: dict[str, frozenset[str]] = {
+    "memory": frozenset(KINDS),
+    "sqlite": frozenset(KINDS),
+    "redis": frozenset(KINDS),
+    "rabbitmq": frozenset({"delayed"}),
+}
+
+
+def test_each_engine_browses_the_kinds_it_declares(
+    env: BrokerEnv, request: pytest.FixtureRequest
+) -> None:
+    engine = request.node.callspec.params["env"]
+    browse = env.connect().browse
+    assert browse is not None, f"{engine} offers no browse"
+    q = env.q("kinds")
+
+    listed = set()
+    for kind in KINDS:
+        try:
+            assert browse.messages(q, kind) == [] and browse.count(q, kind) == 0
+            listed.add(kind)
+        except CapabilityUnavailable as exc:
+            assert kind in str(exc)
+
+    assert listed == BROWSES[engine], f"{engine} browses {sorted(listed)}"
 
 
 def test_a_stream_is_read_in_order_after_a_position(env: BrokerEnv) -> None:
