@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from multiprocessing.context import SpawnContext
 from typing import Any
 
-import pytest
-
 from celeriac.brokers.base import Broker
 from celeriac.message import Delivery, Envelope
+
+from ..needs import missing
 
 SPAWN: SpawnContext = multiprocessing.get_context("spawn")
 
@@ -24,10 +24,14 @@ SPAWN: SpawnContext = multiprocessing.get_context("spawn")
 def offered(broker: Broker, capability: str) -> Any:
     """The broker object's ``capability`` (``streams``, ``flags``, ...); a test of one the
     object does not offer does not apply to it (test_capabilities.py states, per engine,
-    what each offers, so one lost fails there)."""
+    what each offers, so one lost fails there). A broker without it is declared in
+    conftest.py's ``lacks`` so the test is not generated; reaching here without it skips
+    locally and fails with ``CI`` set (tests/needs.py), never a silent skip in CI."""
     found = getattr(broker, capability)
     if found is None:
-        pytest.skip(f"{type(broker).__name__} offers no {capability}")
+        missing(
+            f"{type(broker).__name__} offers no {capability}: declare it in conftest.py's lacks"
+        )
     return found
 
 
