@@ -6,7 +6,10 @@ Every broker honours the delivery contract of the design:
   lease of ``lease_seconds``; nothing leaves the broker until it is acked.
 * ``renew`` extends the leases of everything a consumer holds; ``recover`` (run by
   any live worker) returns messages whose lease ran out, and dead-letters those
-  handed out ``max_deliveries`` times.
+  handed out ``max_deliveries`` times. A broker that learns of a lost delivery
+  only when the message comes back (RabbitMQ) hands it out once more with
+  ``deliveries`` above ``max_deliveries``: the worker dead-letters it then,
+  unless its success is stored.
 * Priorities are strict, 0 lowest to 9 highest, FIFO within a priority, across
   all the queues one fetch names.
 * A message with an ``eta`` in the future waits in the broker's delayed set and

@@ -204,6 +204,8 @@ class AMQPBroker(Broker):
         self._link.before_close.append(self._streams.close_channels)
 
     def _forget_connection(self) -> None:
+        if self._intake is not None:
+            self._messages.lost(self._intake)
         self._intake = None  # RabbitMQ requeued everything it held
         self._topology.forget()
         self._state.detach()
@@ -252,6 +254,7 @@ class AMQPBroker(Broker):
                 "handed out were requeued and will be delivered again",
                 len(intake.held),
             )
+            self._messages.lost(intake)
             intake = None
         if intake is None:
             intake = self._intake = Intake(self._link.channel())

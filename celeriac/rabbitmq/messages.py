@@ -5,8 +5,14 @@ publish followed by the ack of the old delivery (so it is never lost, at worst
 duplicated by a crash in between):
 
 * it came back ``redelivered``: a consumer held it and never acked it, so that
-  delivery counts; it is published again with its count raised, or buried in
-  dead letters when the count reached ``max_deliveries``;
+  delivery counts; it is published again with its count raised. Past
+  ``max_deliveries`` it is handed out once more, and the worker buries it in
+  dead letters unless its success is stored (the ack of a finished task can be
+  lost with a connection as many times as anything else). RabbitMQ marks
+  redelivered everything a lost channel had received, handed out or not: a
+  message this process had only buffered when its channel or connection was
+  lost (``unhanded``) comes back uncounted. What a killed process had buffered
+  still counts, since nobody can tell it from what it ran;
 * it arrived from the delay ladder before its eta (an eta beyond the ladder,
   or clocks apart): it goes round the ladder again;
 * it is released (``release``), to its queue or through the ladder;
@@ -39,6 +45,7 @@ from .topology import (
 )
 
 EARLY = 0.05  # a delayed message this close to its eta runs now rather than going round again
+UNHANDED_KEPT = 100_000  # ids remembered as buffered by a lost channel (a few MB at most)
 
 
 class Messages:
@@ -59,6 +66,16 @@ class Messages:
         self._confirm = confirm  # tasks only: moving a delivered message is always confirmed
         self._registered: dict[str, float] = {}  # queue -> when we last registered it
         self._sent: list[tuple[str, Outgoing]] = []  # the last batch published
+        # Ids of messages a lost channel of ours had received but not handed out.
+        self._unhanded: dict[str, bool] = {}
+
+    def lost(self, intake: Intake) -> None:
+        """A channel closed: what it had not handed out comes back redelivered, uncounted."""
+        for raw in intake.unstarted() + intake.inbox:
+            self._unhanded[raw.message_id] = True
+        intake.inbox = []
+        while len(self._unhanded) > UNHANDED_KEPT:
+            del self._unhanded[next(iter(self._unhanded))]
 
     def ensure_queue(self, queue: str) -> None:
         """Declare the queue on this connection and keep it in the registry."""
@@ -143,8 +160,10 @@ class Messages:
         for raw in arrived:
             headers = raw.headers
             eta = from_ms(headers[H_ETA]) if H_ETA in headers else None
-            if raw.redelivered:  # handed out before and never acked: that delivery counts
-                again.append((raw, self.requeue(raw, raw.handed_out + 1, now)))
+            if raw.redelivered and self._unhanded.pop(raw.message_id, False):
+                intake.ready(raw)  # only buffered here when a channel was lost: not counted
+            elif raw.redelivered:  # handed out before and never acked: that delivery counts
+                again.append((raw, self.resend(raw, raw.handed_out + 1, now)))
             elif eta is not None and from_ms(headers.get(H_SENT)) < self._state.purged.get(
                 raw.queue, 0.0
             ):
@@ -167,6 +186,10 @@ class Messages:
                 f"(max_deliveries={self._max_deliveries})"
             )
             return burial(raw, reason, handed_out, now)
+        return self.resend(raw, handed_out, now, eta)
+
+    def resend(self, raw: Raw, handed_out: int, now: float, eta: float | None = None) -> Outgoing:
+        """The copy that puts ``raw`` back on its queue or in the ladder, counted ``handed_out``."""
         if eta is not None and eta > now:
             self._topology.ensure_delayed(raw.queue)
         env = Envelope(raw.message_id, raw.queue, raw.priority, raw.body, eta)

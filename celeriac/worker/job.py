@@ -180,6 +180,14 @@ class Executor:
             )
             self.broker.ack(self.consumer_id, [delivery.tag])
             return None
+        if delivery.deliveries > self.broker.max_deliveries:
+            reason = (
+                f"delivered {delivery.deliveries - 1} times without an ack "
+                f"(max_deliveries={self.broker.max_deliveries})"
+            )
+            logger.error("task %s[%s] dead-lettered: %s", message.task, message.id, reason)
+            self.broker.dead_letter(self.consumer_id, delivery.tag, reason)
+            return None
         request = Request.from_message(message, self.hostname, delivery.deliveries)
         return Job(self.app, message, task, request, delivery, received_at=time.time())
 

@@ -9,12 +9,12 @@ from collections.abc import Callable
 import pika
 import pytest
 
-from celeriac.brokers.base import DeadLetter
+from celeriac.exceptions import BrokerUnavailable
 from celeriac.message import Envelope
 from celeriac.rabbitmq.broker import AMQPBroker
 from celeriac.rabbitmq.connection import Link
 
-from .conftest import wait_for
+from .conftest import rabbitmqctl, wait_for
 
 
 def fetch_one(broker: AMQPBroker, queue: str, consumer: str = "c1", timeout: float = 5.0):  # type: ignore[no-untyped-def]
@@ -126,7 +126,9 @@ def test_poison_goes_to_dead_letters_after_max_deliveries(
     make_broker: Callable[..., AMQPBroker], queue: str
 ) -> None:
     """Given max_deliveries=3 and a consumer that dies holding the message each time,
-    expect deliveries 1, 2, 3 and then a dead letter saying why."""
+    expect deliveries 1, 2, 3, then a fourth hand-out past the limit (RabbitMQ cannot
+    tell a lost ack of a finished task from a crash: the worker decides, see
+    tests/worker/test_redelivery.py), and a dead letter saying why."""
     make_broker(max_deliveries=3).publish([Envelope("poison", queue, 7, b"boom")])
     seen = []
     for attempt in range(3):
@@ -137,13 +139,12 @@ def test_poison_goes_to_dead_letters_after_max_deliveries(
     assert seen == [1, 2, 3]
     survivor = make_broker(max_deliveries=3)
 
-    def buried() -> list[DeadLetter]:
-        assert survivor.fetch([queue], "w9", 1, 0.1) == []  # sees it redelivered: buries it
-        return survivor.dead_letters(queue)
-
-    dead = wait_for(buried, what="a dead letter")
+    past = fetch_one(survivor, queue, "w9")
+    assert (past.id, past.deliveries) == ("poison", 4)
+    survivor.dead_letter("w9", past.tag, "delivered 3 times without an ack (max_deliveries=3)")
+    dead = survivor.dead_letters(queue)
     assert [(d.id, d.queue, d.priority, d.body, d.deliveries) for d in dead] == [
-        ("poison", queue, 7, b"boom", 3)
+        ("poison", queue, 7, b"boom", 4)
     ]
     assert "delivered 3 times without an ack (max_deliveries=3)" in dead[0].reason
     assert survivor.stats(queue).dead == 1
@@ -274,3 +275,32 @@ def test_flags_keep_the_newest_value_and_readers_do_not_hide_them_from_each_othe
     assert seen == [{name: "new"}] * 100
     writer.flags.set(name, None)
     assert readers[0].flags.read(name) == {}
+
+
+def test_messages_only_buffered_when_the_connection_was_lost_come_back_uncounted(
+    make_broker: Callable[..., AMQPBroker], queue: str, vhost: str
+) -> None:
+    """Given one message handed out and four more pushed into the same channel's buffer
+    (a second consumer id opened the window), and the connection closed by RabbitMQ,
+    expect the handed-out one to come back counted (deliveries 2) and the four buffered
+    ones uncounted (deliveries 1): they never reached a task, so they must not creep
+    toward max_deliveries with every lost connection."""
+    broker = make_broker()
+    other = f"{queue}-other"
+    broker.publish([Envelope(f"m{i}", queue, 5, b"") for i in range(5)])
+    assert fetch_one(broker, queue, "c1").id == "m0"
+    assert broker.fetch([other], "c2", 4, 0.5) == []  # the window grows: m1..m4 arrive
+    assert broker._intake is not None and broker._intake.buffered == 4
+    rabbitmqctl("close_all_connections", "-p", vhost, "test: connection lost")
+
+    seen: dict[str, int] = {}
+    deadline = time.monotonic() + 15
+    while len(seen) < 5:
+        assert time.monotonic() < deadline, f"only {seen} came back"
+        try:
+            for got in broker.fetch([queue], "c1", 5, 0.5):
+                seen[got.id] = got.deliveries
+                broker.ack("c1", [got.tag])
+        except BrokerUnavailable:
+            time.sleep(0.05)  # the worker's backoff: the next fetch reconnects
+    assert seen == {"m0": 2, "m1": 1, "m2": 1, "m3": 1, "m4": 1}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Iterator
 
@@ -75,3 +76,33 @@ def test_a_task_with_a_callback_or_a_failure_stored_runs_again(app: Celeriac) ->
         executor.process(again)
     executor.close()
     assert ran.count("linked") == 2 and ran.count("refuse") == 2
+
+
+def test_past_max_deliveries_a_finished_task_is_acked_and_others_are_dead_lettered(
+    app: Celeriac,
+) -> None:
+    """RabbitMQ learns of a lost delivery only when the message comes back, so it hands
+    it out once more past max_deliveries: the worker acks it if its success is stored
+    (the ack was lost with connections, not the task) and dead-letters it otherwise,
+    without running it either way."""
+    ran: list[str] = []
+
+    @app.task
+    def step(name: str) -> str:
+        ran.append(name)
+        return name
+
+    done = step.delay("done")
+    step.delay("never-finished")
+    executor = Executor(app, "w@test", "c", app.connect_broker(), app.connect_backend())
+    finish_without_ack(app, executor)
+    past = app.broker.max_deliveries + 1
+    for _ in range(2):
+        [again] = app.broker.fetch(["celeriac"], "c", 1, 5.0)
+        assert executor.process(dataclasses.replace(again, deliveries=past)) is None
+    executor.close()
+    assert ran == ["done"] and done.get(timeout=1) == "done"
+    [dead] = app.broker.dead_letters("celeriac")
+    assert f"delivered {past - 1} times without an ack" in dead.reason
+    stats = app.broker.stats("celeriac")
+    assert (stats.total_waiting, stats.in_flight, stats.dead) == (0, 0, 1)
