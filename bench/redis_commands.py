@@ -21,6 +21,13 @@ task events on, late acks) and drains the queue. Each task INCRs a counter
 
 Counts do not depend on the machine's load, except for the handful of
 commands of a fetch that finds nothing (a worker waiting at the end).
+
+``--floor`` also drains the same number of tasks, on the same server, with
+the least any queue could do: ``-c`` plain processes that pop messages from a
+list in batches of ``--floor-batch`` (``LMPOP``), decode them and run the
+task's INCR; no leases, no acks, no events, nothing that survives a crash. It
+prints the ratio of celeriac's drain to that floor: what is left to gain by
+the worker's bookkeeping, as against the task's own round trip to Redis.
 """
 
 from __future__ import annotations
@@ -174,6 +181,51 @@ def run_once(args: argparse.Namespace, port: int, workdir: Path) -> dict[str, fl
     return {"commands": total / n, "cpu_us": (cpu1 - cpu0) * 1e6 / n, "rate": n / seconds}
 
 
+def _floor_consumer(url: str, batch: int) -> None:
+    import json
+
+    client, counter = redis.Redis.from_url(url), redis.Redis.from_url(url)
+    while True:
+        got = client.execute_command("LMPOP", 1, "floor", "LEFT", "COUNT", batch)
+        if not got:
+            return
+        for body in got[1]:
+            json.loads(body)
+            counter.incr("floor:counter")
+
+
+def run_floor(args: argparse.Namespace, port: int) -> float:
+    """The floor's drain rate (see the module docstring), processes started included."""
+    import json
+    import multiprocessing
+
+    url = f"redis://127.0.0.1:{port}/1"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    body = json.dumps({"id": "0" * 36, "task": "bench.noop", "args": [], "kwargs": {}})
+    for i in range(0, args.tasks, 1000):
+        client.rpush("floor", *[body] * min(1000, args.tasks - i))
+    context = multiprocessing.get_context("fork")
+    started = time.perf_counter()
+    consumers = [
+        context.Process(target=_floor_consumer, args=(url, args.floor_batch))
+        for _ in range(args.concurrency)
+    ]
+    for consumer in consumers:
+        consumer.start()
+    for consumer in consumers:
+        consumer.join()
+    seconds = time.perf_counter() - started
+    assert int(client.get("floor:counter") or 0) == args.tasks
+    client.flushdb()
+    floor = args.tasks / seconds
+    print(
+        f"  floor ({args.concurrency} processes, LMPOP {args.floor_batch}, decode, INCR; "
+        f"nothing else): {floor:,.0f} tasks/s"
+    )
+    return floor
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tasks", type=int, default=20_000)
@@ -182,6 +234,8 @@ def main() -> None:
     parser.add_argument("--no-events", dest="events", action="store_false")
     parser.add_argument("--results", action="store_true", help="store results (same server)")
     parser.add_argument("--reps", type=int, default=1)
+    parser.add_argument("--floor", action="store_true", help="also drain with the floor")
+    parser.add_argument("--floor-batch", type=int, default=4)
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="celeriac-redis-commands-"))
     (workdir / "cmdbenchtasks.py").write_text(TASKS)
@@ -200,7 +254,10 @@ def main() -> None:
             f"of which the queue's keys {queue_only:.1f} B and the task-sent events the rest"
         )
         for _ in range(args.reps):
-            run_once(args, port, workdir)
+            measured = run_once(args, port, workdir)
+            if args.floor:
+                floor = run_floor(args, port)
+                print(f"  celeriac's drain / the floor's: {measured['rate'] / floor:.2f}")
 
 
 if __name__ == "__main__":

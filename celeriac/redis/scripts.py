@@ -12,11 +12,20 @@ hot path (publish, fetch, ack with the result) skips the pool's bookkeeping
 on every call, which is a third of a small command's cost in redis-py.
 Redis Cluster goes through the cluster client (:class:`PooledLink`), which
 routes each command to its slot's node.
+
+A held link can also *post* commands: write them and read their replies
+later, before the next exchange on the connection (Redis answers one
+connection in order). A worker acks a finished task that way: the ack is on
+the wire before the next task starts, but the task does not wait a round trip
+for the answer. A posted command that fails is logged; for an ack that means
+the message comes again when its lease runs out, as after a crash.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,6 +38,10 @@ import redis
 
 from ..pid import this_pid
 from .client import NoScriptError
+
+logger = logging.getLogger("celeriac.redis")
+
+MAX_OWED = 1000  # posted commands whose replies may wait unread on a connection
 
 
 @dataclass(frozen=True)
@@ -164,10 +177,12 @@ class HeldLink:
         self._reader: Any = None
         self._pid = this_pid()
         self._lock = threading.Lock()
+        self._owed: list[str] = []  # what each reply still to read answers (posted commands)
 
     def _socket(self) -> Any:
         if self._pid != this_pid():  # forked: the socket belongs to the parent
             self._conn = self._sock = None
+            self._owed = []
             self._pid = this_pid()
         if self._conn is None:
             self._conn = self._pool.get_connection()
@@ -183,6 +198,16 @@ class HeldLink:
         if self._conn is not None:
             self._conn.disconnect()
         self._sock = None
+        if self._owed:
+            logger.warning(
+                "%s: the connection closed before Redis answered %d posted command(s) (%s); "
+                "an ack among them may not have been applied: its message comes again "
+                "when its lease runs out",
+                self._where(),
+                len(self._owed),
+                ", ".join(sorted(set(self._owed))),
+            )
+            self._owed = []
 
     def _exchange(self, packed: bytes, replies: int, timeout: float | None = None) -> list[Any]:
         """Write, then read ``replies`` replies; reconnect once if the socket was dead."""
@@ -211,6 +236,16 @@ class HeldLink:
         if timeout is not None:
             sock.settimeout(timeout)
         sock.sendall(packed)
+        owed, self._owed = self._owed, []
+        out = self._read(sock, len(owed) + replies)
+        for what, reply in zip(owed, out, strict=False):
+            if isinstance(reply, Exception):
+                logger.warning("%s: a posted %s failed: %s", self._where(), what, reply)
+        if timeout is not None:
+            sock.settimeout(self._conn.socket_timeout)
+        return out[len(owed) :]
+
+    def _read(self, sock: Any, replies: int) -> list[Any]:
         reader, out = self._reader, []  # type: ignore[var-annotated]
         while len(out) < replies:
             reply = reader.gets()
@@ -221,9 +256,25 @@ class HeldLink:
                 reader.feed(chunk)
             else:
                 out.append(reply)
-        if timeout is not None:
-            sock.settimeout(self._conn.socket_timeout)
         return out
+
+    def post(self, commands: list[tuple[Any, ...]], what: str) -> None:
+        """Write commands now and read their replies before the next exchange's
+        (see the module docstring); ``what`` names them in a warning if they fail."""
+        packed = b"".join(hiredis.pack_command(args) for args in commands)
+        with self._lock:
+            try:
+                self._socket().sendall(packed)
+            except OSError as exc:
+                self._drop()
+                raise redis.exceptions.ConnectionError(f"{self._where()}: {exc}") from exc
+            self._owed.extend([what] * len(commands))
+            if len(self._owed) > MAX_OWED:  # a long run of posts alone: read the answers
+                try:
+                    self._talk(self._sock, b"", 0, None)
+                except (OSError, _Closed) as exc:
+                    self._drop()
+                    raise redis.exceptions.ConnectionError(f"{self._where()}: {exc}") from exc
 
     def _where(self) -> str:
         conn = self._conn
@@ -264,6 +315,11 @@ class HeldLink:
 
     def close(self) -> None:
         with self._lock:
+            if self._owed and self._sock is not None and self._pid == this_pid():
+                # Read what posted commands answered first: closing a socket with
+                # replies unread resets the connection, and Redis may drop them.
+                with contextlib.suppress(OSError, _Closed):
+                    self._talk(self._sock, b"", 0, None)
             if self._conn is not None and self._pid == this_pid():
                 self._conn.disconnect()
                 self._pool.release(self._conn)

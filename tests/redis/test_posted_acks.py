@@ -1,0 +1,70 @@
+"""A finished task's ack is posted: written at once, its answer read by the next call."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from celeriac.redis.broker import RedisBroker
+
+from .helpers import count_round_trips, envelope
+
+
+def test_a_posted_ack_costs_no_round_trip_and_is_applied_before_the_next_call(
+    broker: RedisBroker, redis_url: str
+) -> None:
+    broker.publish([envelope(i) for i in range(3)])
+    taken = broker.fetch(["q"], "c", 3, 0)
+    with count_round_trips() as trips:
+        for delivery in taken:
+            broker.complete("c", [delivery.tag], None, [])
+    assert trips.value == 0  # written, not waited for
+    # The same object's next call reads the three answers before its own
+    assert broker.stats("q").in_flight == 0
+    other = RedisBroker(redis_url)
+    try:
+        assert other.stats("q").in_flight == 0
+        assert other.fetch(["q"], "c2", 3, 0) == []
+    finally:
+        other.close()
+
+
+def test_closing_reads_the_answers_so_no_posted_ack_is_dropped(
+    broker: RedisBroker, redis_url: str
+) -> None:
+    broker.publish([envelope(i) for i in range(50)])
+    taken = broker.fetch(["q"], "c", 50, 0)
+    for delivery in taken:
+        broker.complete("c", [delivery.tag], None, [])
+    broker.close()
+    other = RedisBroker(redis_url)
+    try:
+        assert other.stats("q").in_flight == 0
+    finally:
+        other.close()
+
+
+def test_a_posted_command_that_fails_is_logged_and_the_next_call_gets_its_own_answer(
+    broker: RedisBroker, caplog: pytest.LogCaptureFixture
+) -> None:
+    broker.publish([envelope("a")])
+    broker.link.post([("HDEL", "not-enough-arguments")], "ack")  # type: ignore[union-attr]
+    with caplog.at_level(logging.WARNING, logger="celeriac.redis"):
+        [got] = broker.fetch(["q"], "c", 1, 0)
+    assert got.id == "a"
+    assert any("a posted ack failed" in r.getMessage() for r in caplog.records)
+
+
+def test_a_connection_lost_with_answers_owed_says_the_acks_may_come_again(
+    broker: RedisBroker, caplog: pytest.LogCaptureFixture
+) -> None:
+    broker.publish([envelope(i) for i in range(2)])
+    first, second = broker.fetch(["q"], "c", 2, 0)
+    broker.complete("c", [first.tag], None, [])
+    broker.client.client_kill_filter(skipme=True, _type="normal")  # every other connection
+    with caplog.at_level(logging.WARNING, logger="celeriac.redis"):
+        broker.complete("c", [second.tag], None, [])  # written to a closed connection
+        assert broker.stats("q").in_flight == 1  # reconnected: the second is still held
+    warned = [r.getMessage() for r in caplog.records if "posted command" in r.getMessage()]
+    assert warned and "comes again when its lease runs out" in warned[0]
