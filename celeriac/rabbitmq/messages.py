@@ -6,7 +6,8 @@ duplicated by a crash in between):
 
 * it came back ``redelivered``: a consumer held it and never acked it, so that
   delivery counts; it is published again with its count raised, or buried in
-  dead letters when the count reached ``max_deliveries``;
+  dead letters when the count reached ``max_deliveries`` (unless a listing of
+  waiting messages took it and gave it back: ``browse``, ``StateLog.excuse``);
 * it arrived from the delay ladder before its eta (an eta beyond the ladder,
   or clocks apart): it goes round the ladder again;
 * it is released (``release``), to its queue or through the ladder;
@@ -140,10 +141,13 @@ class Messages:
         arrived, intake.inbox = intake.inbox, []
         again: list[tuple[Raw, Outgoing]] = []
         dropped: list[Raw] = []
+        listed = self._state.excuse([raw.message_id for raw in arrived if raw.redelivered])
         for raw in arrived:
             headers = raw.headers
             eta = from_ms(headers[H_ETA]) if H_ETA in headers else None
-            if raw.redelivered:  # handed out before and never acked: that delivery counts
+            if raw.redelivered and raw.message_id not in listed:
+                # handed out before and never acked: that delivery counts (not one that a
+                # listing of waiting messages took and gave back: browse)
                 again.append((raw, self.requeue(raw, raw.handed_out + 1, now)))
             elif eta is not None and from_ms(headers.get(H_SENT)) < self._state.purged.get(
                 raw.queue, 0.0
