@@ -23,7 +23,7 @@ import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Collection, Coroutine
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import states
@@ -97,6 +97,7 @@ class Consumer:
         self.backend: Backend | None = None
         self.executor: Executor | None = None
         self._buffer: deque[Delivery] = deque()
+        self.fetched_at: float | None = None  # when the messages in the buffer were fetched
         self._done = 0
         self._coro_limits: tuple[float | None, float | None] = (None, None)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -180,6 +181,30 @@ class Consumer:
         """Put back what :meth:`take_reserve` returned, in front, in order."""
         self._buffer.extendleft(reversed(deliveries))
 
+    def give_back(self, ids: Collection[str]) -> list[str]:
+        """Give back, uncounted, the unstarted messages of task ``ids`` (remote control:
+        ``give_back``); the ids given back. Safe from another thread, as :meth:`take_reserve`
+        is; released through a connection of its own, as the reserve watcher's."""
+        reserve = self.take_reserve()
+        chosen = [d for d in reserve if d.id in ids]
+        self.restore_reserve([d for d in reserve if d.id not in ids])
+        if not chosen:
+            return []
+        broker = self.app.connect_broker()
+        try:
+            broker.release(self.consumer_id, [d.tag for d in chosen], count=False)
+        except Exception:
+            self.restore_reserve(chosen)  # still ours: it runs them after all
+            broker.close()
+            raise
+        try:
+            # A pushing broker (RabbitMQ) would send them straight back to this consumer's
+            # window: a fetch of no queues closes it (the next fetch opens it again).
+            broker.fetch([], self.consumer_id, 1, 0.0)
+        finally:
+            broker.close()
+        return [d.id for d in chosen]
+
     def _fetch(self) -> None:
         assert self.broker is not None
         if self.parent_pid is not None and os.getppid() != self.parent_pid:
@@ -208,6 +233,7 @@ class Consumer:
         if not batch:
             self.slot.record.held = 0
             return
+        self.fetched_at = time.time()
         if self.board is not None:
             self.board.busy(self.slot.index)
         if len(batch) > 1:
