@@ -73,8 +73,10 @@ class StateHandle:
                 if isinstance(entries, list)
                 for entry in entries
             ]
-        held = pool.reserved_deliveries()
-        return [reserved_info(self.app, delivery, self.hostname) for delivery in held]
+        return [
+            reserved_info(self.app, delivery, self.hostname, since=since)
+            for delivery, since in pool.reserved_since()
+        ]
 
     def give_back(self, ids: list[str]) -> list[str]:
         pool = self.state.pool

@@ -80,6 +80,11 @@ class Pool(ABC):
         """Messages this process's consumers prefetched and have not started."""
         return []
 
+    def reserved_since(self) -> list[tuple[Delivery, float | None]]:
+        """:meth:`reserved_deliveries`, each with when its consumer fetched it (None where
+        the pool does not know)."""
+        return [(delivery, None) for delivery in self.reserved_deliveries()]
+
     def ask_children(self, question: str, argument: Any = None) -> dict[int, Any]:
         """Each child's answer to ``"active"``, ``"reserved"`` or ``"give_back"`` (task
         ids), by slot index."""

@@ -79,6 +79,10 @@ class SoloPool(Pool):
         """Messages prefetched and not started (``inspect reserved``)."""
         return self.consumer.reserved_deliveries()
 
+    def reserved_since(self) -> list[tuple[Delivery, float | None]]:
+        since = self.consumer.fetched_at
+        return [(delivery, since) for delivery in self.consumer.reserved_deliveries()]
+
     def give_back(self, ids: Collection[str]) -> list[str]:
         return self.consumer.give_back(ids)
 

@@ -129,6 +129,11 @@ class ThreadPool(Pool):
             consumers = [c for c, _ in self.consumers.values() if not c.abandoned]
         return [d for consumer in consumers for d in consumer.reserved_deliveries()]
 
+    def reserved_since(self) -> list[tuple[Delivery, float | None]]:
+        with self._lock:
+            consumers = [c for c, _ in self.consumers.values() if not c.abandoned]
+        return [(d, c.fetched_at) for c in consumers for d in c.reserved_deliveries()]
+
     def give_back(self, ids: Collection[str]) -> list[str]:
         with self._lock:
             consumers = [c for c, _ in self.consumers.values() if not c.abandoned]

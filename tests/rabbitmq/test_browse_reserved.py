@@ -34,9 +34,10 @@ def _shown(cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     return page
 
 
+@pytest.mark.parametrize("pool", ["prefork", "threads"])
 @pytest.mark.parametrize("cluster", ["rabbitmq"], indirect=True)
 def test_cli_lists_reserved_from_the_worker_then_revokes_and_requeues(
-    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch, pool: str
 ) -> None:
     """Given a worker with one slot running a task and holding two more, Expect `queues
     show --reserved` to list the two with worker, task, priority and since when; when one
@@ -46,7 +47,7 @@ def test_cli_lists_reserved_from_the_worker_then_revokes_and_requeues(
     first = cluster.send("hold", str(gate1))
     kept = cluster.send("hold", str(gate2), "kept", priority=3)
     dropped = cluster.send("hold", str(gate2), "dropped", priority=3)
-    cluster.start(NODE, "-P", "prefork", "-c", "1", "--prefetch-multiplier", "3")
+    cluster.start(NODE, "-P", pool, "-c", "1", "--prefetch-multiplier", "3")
     wait_until(lambda: _shown(cluster, monkeypatch)["count"] == 2, 20, "two reserved")
 
     page = _shown(cluster, monkeypatch)
