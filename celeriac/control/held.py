@@ -15,7 +15,8 @@ list those answers, kept to the queue asked for:
   REVOKED, and acks it;
 * **requeue** asks the holding worker to give the messages back (the
   ``give_back`` command): they go to the back of their queue, uncounted, for
-  any worker to take. A message its worker started meanwhile is not given back.
+  any worker to take. A message its worker started meanwhile is not given back;
+  when none was, the worker's reason is the error (the asyncio pool refuses).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..exceptions import CapabilityUnavailable
 from .client import DEFAULT_TIMEOUT
 
 if TYPE_CHECKING:
@@ -70,12 +72,14 @@ class HeldByWorkers:
 
     def give_back(self, queue: str, ids: Sequence[str]) -> int:
         """Ask the workers holding those of ``ids`` in ``queue`` to give them back: how many
-        they gave back."""
+        they gave back. When none was, and a worker said why, a CapabilityUnavailable with
+        its words."""
         holders: dict[str, list[str]] = {}
         for entry in self.entries(queue):
             if entry["id"] in ids:
                 holders.setdefault(entry["holder"], []).append(entry["id"])
         given = 0
+        refusals: list[str] = []
         for host, held in holders.items():
             replies = self.app.control.broadcast(
                 "give_back",
@@ -88,6 +92,10 @@ class HeldByWorkers:
                 answer = reply.get(host)
                 if isinstance(answer, dict):
                     given += len(answer.get("given_back") or ())
+                    if answer.get("error"):
+                        refusals.append(f"{host}: {answer['error']}")
+        if not given and refusals:
+            raise CapabilityUnavailable("; ".join(refusals))
         return given
 
 

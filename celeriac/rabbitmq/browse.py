@@ -103,8 +103,6 @@ class RabbitBrowse:
         return len(self._retrying("browse", lambda: self._look(queue)))
 
     def delete(self, queue: str, kind: Kind, ids: Sequence[str]) -> int:
-        if kind == "reserved":
-            raise ValueError("a reserved message is its holder's to delete: requeue it first")
         _check(kind)
         if kind == "waiting":
             return self._retrying("browse", lambda: self._waiting.delete(queue, ids))

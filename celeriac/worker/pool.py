@@ -92,8 +92,12 @@ class Pool(ABC):
 
     def give_back(self, ids: Collection[str]) -> list[str]:
         """Give back these of the messages this process's consumers prefetched and have
-        not started (remote control); the ids given back."""
-        return []
+        not started (remote control); the ids given back. A pool that cannot refuses."""
+        raise CeleriacError(
+            f"the {self.options.pool} pool does not give back prefetched messages: revoke "
+            "one so that it does not run, or stop the worker (a warm shutdown gives back "
+            "what it has not started)"
+        )
 
     def grow(self, n: int) -> int:
         """Add ``n`` consumers; returns the pool size. A pool of fixed size refuses."""

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from celeriac import Celeriac
 from celeriac.control.held import HeldByWorkers
+from celeriac.exceptions import CapabilityUnavailable, CeleriacError
 
 from .conftest import FakeWorker
 
@@ -62,3 +65,19 @@ def test_revoke_and_give_back_only_what_a_worker_holds(
     assert held.give_back("q", ["a", "b", "ghost"]) == 2
     assert w1.reserved == [] and [t["id"] for t in w2.reserved] == ["c"]
     assert held.give_back("elsewhere", ["c"]) == 0
+
+
+def test_a_worker_that_cannot_give_back_says_why(
+    app: Celeriac, workers: list[FakeWorker], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the holding worker refuses to give back (its pool cannot), Expect its words as
+    the error, not a silent 0."""
+    w1, _ = workers
+    w1.reserved = [_held("a", "q", 1.0)]
+
+    def refuse(ids: list[str]) -> list[str]:
+        raise CeleriacError("the asyncio pool does not give back prefetched messages")
+
+    monkeypatch.setattr(w1, "give_back", refuse)
+    with pytest.raises(CapabilityUnavailable, match="w1@host: the asyncio pool does not"):
+        HeldByWorkers(app).give_back("q", ["a"])

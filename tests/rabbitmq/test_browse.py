@@ -232,7 +232,7 @@ def test_reserved_are_left_to_the_workers_with_the_reason(broker: AMQPBroker, qu
         broker.browse.messages(queue, "reserved")
     with pytest.raises(CapabilityUnavailable, match="--reserved"):
         broker.browse.requeue(queue, ["w1"])
-    with pytest.raises(ValueError, match="requeue"):
+    with pytest.raises(CapabilityUnavailable, match="known only to the workers"):
         broker.browse.delete(queue, "reserved", ["w1"])
     with pytest.raises(ValueError, match="waiting, delayed, reserved"):
         broker.browse.count(queue, "soon")  # type: ignore[arg-type]
