@@ -117,9 +117,9 @@ def _answers(
         if question == "active":
             return running_info(app, state)
         if question == "reserved":
-            since = consumer.fetched_at
             return [
-                reserved_info(app, d, hostname, since=since) for d in consumer.reserved_deliveries()
+                reserved_info(app, d, hostname, since=since)
+                for d, since in consumer.held_unstarted()
             ]
         if question == "give_back":
             return consumer.give_back(set(argument or ()))

@@ -158,6 +158,15 @@ class Consumer:
         """
         return list(self._buffer)
 
+    def held_unstarted(self) -> list[tuple[Delivery, float | None]]:
+        """What ``inspect reserved`` lists, each with when it was fetched: the prefetched
+        messages, then those a pushing broker received for this consumer and has not handed
+        to it yet (since when is not known). Safe from another thread."""
+        broker = self.broker
+        pushed = broker.pushed(self.consumer_id) if broker is not None else []
+        since = self.fetched_at
+        return [(d, since) for d in list(self._buffer)] + [(d, None) for d in pushed]
+
     def drop_buffer(self) -> None:
         """Forget prefetched messages without giving them back (a watchdog did)."""
         self._buffer.clear()
@@ -185,25 +194,30 @@ class Consumer:
         """Give back, uncounted, the unstarted messages of task ``ids`` (remote control:
         ``give_back``); the ids given back. Safe from another thread, as :meth:`take_reserve`
         is; released through a connection of its own, as the reserve watcher's."""
+        own = self.broker
+        pushed = {d.id for d in own.pushed(self.consumer_id)} if own is not None else set()
         reserve = self.take_reserve()
         chosen = [d for d in reserve if d.id in ids]
         self.restore_reserve([d for d in reserve if d.id not in ids])
-        if not chosen:
+        pushed = {task_id for task_id in ids if task_id in pushed}
+        if not chosen and not pushed:
             return []
         broker = self.app.connect_broker()
         try:
-            broker.release(self.consumer_id, [d.tag for d in chosen], count=False)
+            if chosen:
+                broker.release(self.consumer_id, [d.tag for d in chosen], count=False)
         except Exception:
             self.restore_reserve(chosen)  # still ours: it runs them after all
             broker.close()
             raise
         try:
             # A pushing broker (RabbitMQ) would send them straight back to this consumer's
-            # window: a fetch of no queues closes it (the next fetch opens it again).
+            # window: a fetch of no queues closes it and gives back what it pushed there,
+            # unstarted (the next fetch opens it again).
             broker.fetch([], self.consumer_id, 1, 0.0)
         finally:
             broker.close()
-        return [d.id for d in chosen]
+        return [d.id for d in chosen] + sorted(pushed - {d.id for d in chosen})
 
     def _fetch(self) -> None:
         assert self.broker is not None

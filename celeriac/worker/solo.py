@@ -80,8 +80,7 @@ class SoloPool(Pool):
         return self.consumer.reserved_deliveries()
 
     def reserved_since(self) -> list[tuple[Delivery, float | None]]:
-        since = self.consumer.fetched_at
-        return [(delivery, since) for delivery in self.consumer.reserved_deliveries()]
+        return self.consumer.held_unstarted()
 
     def give_back(self, ids: Collection[str]) -> list[str]:
         return self.consumer.give_back(ids)

@@ -132,7 +132,7 @@ class ThreadPool(Pool):
     def reserved_since(self) -> list[tuple[Delivery, float | None]]:
         with self._lock:
             consumers = [c for c, _ in self.consumers.values() if not c.abandoned]
-        return [(d, c.fetched_at) for c in consumers for d in c.reserved_deliveries()]
+        return [entry for consumer in consumers for entry in consumer.held_unstarted()]
 
     def give_back(self, ids: Collection[str]) -> list[str]:
         with self._lock:

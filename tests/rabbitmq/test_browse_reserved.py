@@ -75,3 +75,28 @@ def test_cli_lists_reserved_from_the_worker_then_revokes_and_requeues(
     gate2.touch()
     assert first.get(timeout=20) == "released" and kept.get(timeout=20) == "released"
     wait_until(lambda: dropped.state == "REVOKED", 20, "the deleted one revoked")
+
+
+@pytest.mark.parametrize("cluster", ["rabbitmq"], indirect=True)
+def test_a_message_pushed_into_a_busy_workers_window_is_listed_and_given_back(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given a worker with room in its prefetch window, running a task, and a message sent
+    afterwards (RabbitMQ pushes it to the worker's connection before its consumer asks for
+    it), Expect it listed as reserved by that worker, and requeue to put it back waiting."""
+    gate = cluster.dir / "gate"
+    first = cluster.send("hold", str(gate))
+    cluster.start(NODE, "-P", "prefork", "-c", "1", "--prefetch-multiplier", "2")
+    inspect = cluster.client.control.inspect(destination=[NODE], timeout=3.0)
+    wait_until(lambda: (inspect.active() or {}).get(NODE), 20, "the first task to run")
+    late = cluster.send("hold", str(gate), "late")
+
+    wait_until(lambda: _shown(cluster, monkeypatch)["count"] == 1, 20, "the late one listed")
+    [entry] = _shown(cluster, monkeypatch)["messages"]
+    assert (entry["id"], entry["holder"], entry["args"]) == (late.id, NODE, [str(gate), "late"])
+    requeued = _cli(cluster, monkeypatch, "act", "requeue", "celeriac", late.id)
+    assert requeued.exit_code == 0 and "1 message requeued" in requeued.output, requeued.output
+    waiting = _cli(cluster, monkeypatch, "show", "celeriac", "--json")
+    assert [m["id"] for m in orjson.loads(waiting.output)["messages"]] == [late.id]
+    gate.touch()
+    assert first.get(timeout=20) == "released" and late.get(timeout=20) == "released"
