@@ -2,7 +2,7 @@
 
 RabbitMQ has no key-value store, but a stream is a durable, replayable log
 that any number of readers can read from the start without taking anything
-away from each other. celeriac appends three kinds of records to it:
+away from each other. celeriac appends these records to it:
 
 * ``revoke``: task ids and until when they are revoked (``task_revoke_ttl``);
 * ``queue``: a task queue was declared (``queues()`` lists them, consumed or
