@@ -18,8 +18,9 @@ What remains:
   ``offset + limit`` messages (every message, newest first) for as long as the
   hold. The hold is one ``basic.get`` round trip per message, one confirmed
   append and the channel's close, on :data:`SCAN_MAX` messages at most: about
-  half a millisecond per message on a local server (measured: 20 ms for a page
-  of 50, 0.4 s for 500). Page through a deep queue oldest first, in small pages.
+  half a millisecond per message on a local server (``bench/browse_bench.py
+  --waiting 500``: 20 ms for a page of 50, 0.2 to 0.4 s for 500). Page through a
+  deep queue oldest first, in small pages.
 * A listing killed, or cut off from RabbitMQ, between taking and recording gives
   its messages back unrecorded: each counts one delivery.
 * Deleting takes messages from the head until it has every id asked for, at
