@@ -178,6 +178,13 @@ class Broker(ABC):
     def dead_letter(self, consumer: str, tag: str, reason: str) -> None:
         """Move a held message to its queue's dead letters, with the reason."""
 
+    def pushed(self, consumer: str) -> list[Delivery]:
+        """Messages a pushing broker (RabbitMQ) received for ``consumer`` and has not handed
+        to it yet: held by this connection, reserved for the consumer (``inspect reserved``
+        lists them; a fetch of no queues gives them back). Safe from another thread. A
+        broker that hands out only what a fetch asks for holds none."""
+        return []
+
     # -- inspecting and managing ---------------------------------------------
     @abstractmethod
     def queues(self) -> list[str]:

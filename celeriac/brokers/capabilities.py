@@ -250,10 +250,16 @@ class QueueBrowser(Protocol):
     """Lists what waits in a queue and acts on single messages (``broker.browse``).
 
     Offered by the delivering broker itself (not by ``broker_capabilities_url``'s
-    store): memory, SQLite and Redis list every kind; RabbitMQ lists delayed
-    messages only, and its methods raise
-    :class:`~celeriac.exceptions.CapabilityUnavailable` (saying why) for the others.
+    store): memory, SQLite and Redis list every kind; RabbitMQ lists waiting and
+    delayed messages, and cannot see which messages a consumer holds
+    (``reserved_in_workers``): its methods raise
+    :class:`~celeriac.exceptions.CapabilityUnavailable` for reserved ones, which
+    :mod:`celeriac.control.held` lists from the workers' own answers instead.
     """
+
+    #: True when only the workers know which messages they hold (RabbitMQ keeps them
+    #: on the workers' channels): ask them, not this object, for reserved messages.
+    reserved_in_workers: bool
 
     def messages(
         self, queue: str, kind: Kind, limit: int = 50, offset: int = 0, newest_first: bool = False

@@ -303,6 +303,8 @@ class MemoryBroker(Broker):
 class MemoryBrowser:
     """Lists and acts on a queue's waiting, delayed and reserved messages."""
 
+    reserved_in_workers = False  # the broker records each message's holder
+
     def __init__(self, broker: MemoryBroker) -> None:
         self._broker = broker
         self._s = broker._s

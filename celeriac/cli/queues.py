@@ -10,7 +10,8 @@ import click
 import orjson
 
 from ..control.inventory import describe_dead_letter, queue_rows, remove_queue
-from ..control.waiting import PAGE_MAX, browser, waiting_page
+from ..control.waiting import PAGE_MAX, Action, waiting_page
+from ..control.waiting import act as act_on
 from ..exceptions import CapabilityUnavailable
 from ..text import counted
 from ._cluster import age, dump_json
@@ -81,6 +82,7 @@ def show(
     click.echo(
         f"{queue}: {counted(page['count'], page['kind'] + ' message')}"
         + (f", {offset + 1}-{offset + len(shown)} shown" if shown else "")
+        + (f", from {page['source']}" if "source" in page else "")
     )
     now = time.time()
     for info in shown:
@@ -92,23 +94,27 @@ def show(
 @click.argument("queue")
 @click.argument("ids", nargs=-1, required=True)
 @click.option("--delayed", "kind", flag_value="delayed", help="delete delayed messages")
+@click.option(
+    "--reserved",
+    "kind",
+    flag_value="reserved",
+    help="delete reserved messages (where only workers know them: revoke them)",
+)
 @click.pass_context
 def act(
-    ctx: click.Context, action: str, queue: str, ids: tuple[str, ...], kind: str | None
+    ctx: click.Context, action: Action, queue: str, ids: tuple[str, ...], kind: str | None
 ) -> None:
     """Act on single messages of QUEUE by task id: delete waiting (or --delayed) ones,
     run-now delayed ones (to the back of the queue, due now), requeue reserved ones (taken
-    from the worker holding them: one it already started may run twice)."""
+    from the worker holding them: one it already started may run twice). On RabbitMQ,
+    whose workers alone know what they hold, requeue asks the holding worker to give
+    them back and delete --reserved revokes them."""
     app = app_from(ctx)
     try:
-        browse = browser(app)
-        if action == "delete":
-            done = browse.delete(queue, "delayed" if kind else "waiting", list(ids))
-        elif action == "run-now":
-            done = browse.run_now(queue, list(ids))
-        else:
-            done = browse.requeue(queue, list(ids))
+        done = act_on(app, action, queue, list(ids), kind or "waiting")
     except CapabilityUnavailable as exc:  # this broker cannot list (or act on) that kind
+        raise click.ClickException(str(exc)) from None
+    except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     verb = {"delete": "deleted", "run-now": "run now", "requeue": "requeued"}[action]
     click.echo(f"{queue}: {counted(done, 'message')} {verb} of {len(ids)} asked")
@@ -140,7 +146,8 @@ def _where(info: dict[str, Any], now: float) -> str:
     if info["kind"] == "delayed" and info["eta"] is not None:
         return f"due in {age(info['eta'] - now)} ({info.get('why', '-')})"
     if info["kind"] == "reserved":
-        return f"held by {info['holder']}, delivery {info['deliveries']}"
+        since = f", taken {age(now - info['since'])} ago" if info.get("since") else ""
+        return f"held by {info['holder']}, delivery {info['deliveries']}{since}"
     return f"waiting {age(now - info['since']) if info['since'] else '-'}"
 
 

@@ -46,6 +46,20 @@ def _reserved(handler: ControlHandler) -> Any:
     return handler.worker.reserved_tasks()
 
 
+@command("give_back")
+def _give_back(handler: ControlHandler, task_ids: list[str], queue: str | None = None) -> Any:
+    if not isinstance(task_ids, list) or not all(isinstance(i, str) for i in task_ids):
+        raise ValueError("give_back needs task_ids: a list of task ids")
+    given = handler.worker.give_back(task_ids)
+    if not given:
+        return {
+            "error": "none of them is prefetched here and unstarted (started, finished, "
+            "or held elsewhere): revoke one so that it does not run",
+            "given_back": [],
+        }
+    return {"ok": f"gave back {', '.join(given)}", "given_back": given}
+
+
 @command("scheduled")
 def _scheduled(handler: ControlHandler) -> Any:
     # Delayed tasks wait in the broker's delayed set, never in a worker's memory.

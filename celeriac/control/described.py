@@ -98,9 +98,14 @@ def job_info(app: Celeriac, job: Job, pid: int | None = None) -> dict[str, Any]:
 
 
 def reserved_info(
-    app: Celeriac, delivery: Delivery, hostname: str, pid: int | None = None
+    app: Celeriac,
+    delivery: Delivery,
+    hostname: str,
+    pid: int | None = None,
+    since: float | None = None,
 ) -> dict[str, Any]:
-    """A prefetched task, decoded from its delivery (only when someone asks)."""
+    """A prefetched task, decoded from its delivery (only when someone asks); ``since``:
+    when its consumer fetched it, where known."""
     try:
         message = decode(delivery.body, app.codec, delivery)
     except MessageDecodeError as exc:  # it will be dead-lettered when its turn comes
@@ -112,12 +117,14 @@ def reserved_info(
             "queue": delivery.queue,
             "priority": delivery.priority,
             "deliveries": delivery.deliveries,
+            "since": since,
             "error": f"cannot be decoded: {exc}",
         }
     return {
         **message_info(app, message, delivery, hostname, pid),
         "time_start": None,
         "acknowledged": False,
+        "since": since,
     }
 
 

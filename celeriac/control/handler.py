@@ -51,6 +51,9 @@ class WorkerHandle(Protocol):
     def reserved_tasks(self) -> list[dict[str, Any]]:
         """Messages prefetched and not started yet, as :func:`task_info` dicts."""
 
+    def give_back(self, ids: list[str]) -> list[str]:
+        """Give back, uncounted, those of ``ids`` prefetched and not started; the ids."""
+
     def processed(self) -> int:
         """Tasks finished since the worker started, all processes together."""
 

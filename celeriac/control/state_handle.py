@@ -73,8 +73,24 @@ class StateHandle:
                 if isinstance(entries, list)
                 for entry in entries
             ]
-        held = pool.reserved_deliveries()
-        return [reserved_info(self.app, delivery, self.hostname) for delivery in held]
+        return [
+            reserved_info(self.app, delivery, self.hostname, since=since)
+            for delivery, since in pool.reserved_since()
+        ]
+
+    def give_back(self, ids: list[str]) -> list[str]:
+        pool = self.state.pool
+        if pool is None:
+            return []
+        if pool.consumers_in_children:
+            answers = pool.ask_children("give_back", ids)
+            return [
+                str(task_id)
+                for _, given in sorted(answers.items())
+                if isinstance(given, list)
+                for task_id in given
+            ]
+        return pool.give_back(set(ids))
 
     def processed(self) -> int:
         return self.state.processed

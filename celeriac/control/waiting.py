@@ -3,23 +3,28 @@
 Each message as plain data: its task, arguments, where it is (waiting since,
 delayed until, reserved by) and, for a delayed one, why (its countdown or eta, a
 retry, its rate limit's slot). Built on the broker's ``browse``
-(:class:`~celeriac.brokers.capabilities.QueueBrowser`).
+(:class:`~celeriac.brokers.capabilities.QueueBrowser`); where only the workers know
+which messages they hold (its ``reserved_in_workers``: RabbitMQ), reserved messages
+are listed and acted on through the workers instead (:mod:`.held`).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..brokers.capabilities import KINDS, Kind, Listed, QueueBrowser
 from ..exceptions import CapabilityUnavailable
 from ..message import decode
 from ..middleware.rate_limit import SLOT_HEADER
 from ..urls import redact
+from .held import SOURCE, HeldByWorkers
 
 if TYPE_CHECKING:
     from ..app import Celeriac
 
 PAGE_MAX = 500  # messages per page at most
+Action = Literal["delete", "run-now", "requeue"]
 
 
 def browser(app: Celeriac) -> QueueBrowser:
@@ -85,15 +90,42 @@ def waiting_page(
     if not 1 <= limit <= PAGE_MAX or offset < 0:
         raise ValueError(f"a page holds 1 to {PAGE_MAX} messages from an offset >= 0")
     browse = browser(app)
-    listed = browse.messages(queue, checked, limit, offset, newest_first)
-    return {
+    page: dict[str, Any] = {
         "queue": queue,
         "kind": checked,
-        "count": browse.count(queue, checked),
         "offset": offset,
         "newest_first": newest_first,
-        "messages": [describe(app, m) for m in listed],
     }
+    if checked == "reserved" and browse.reserved_in_workers:
+        count, entries = HeldByWorkers(app).page(queue, limit, offset, newest_first)
+        return {**page, "count": count, "messages": entries, "source": SOURCE}
+    listed = browse.messages(queue, checked, limit, offset, newest_first)
+    count = browse.count(queue, checked)
+    return {**page, "count": count, "messages": [describe(app, m) for m in listed]}
 
 
-__all__ = ["PAGE_MAX", "browser", "check_kind", "describe", "waiting_page"]
+def act(
+    app: Celeriac, action: Action, queue: str, ids: Sequence[str], kind: str = "waiting"
+) -> int:
+    """Delete (messages of ``kind``), run now (delayed ones) or requeue (reserved ones)
+    single messages of ``queue`` by task id; how many it acted on.
+
+    Where only the workers know what they hold, deleting a reserved message revokes it
+    and requeueing asks its worker to give it back (:mod:`.held`). Elsewhere a reserved
+    message is not deleted: requeue it, then delete it.
+    """
+    browse = browser(app)
+    checked = check_kind(kind)
+    held = HeldByWorkers(app) if browse.reserved_in_workers else None
+    if action == "delete":
+        if checked == "reserved" and held is not None:
+            return held.revoke(queue, ids)
+        return browse.delete(queue, checked, ids)
+    if action == "run-now":
+        return browse.run_now(queue, ids)
+    if held is not None:
+        return held.give_back(queue, ids)
+    return browse.requeue(queue, ids)
+
+
+__all__ = ["PAGE_MAX", "Action", "act", "browser", "check_kind", "describe", "waiting_page"]

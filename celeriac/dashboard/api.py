@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, get_args
 
 import orjson
 from starlette.requests import Request
@@ -17,7 +17,9 @@ from starlette.routing import Route
 
 from ..brokers.capabilities import require
 from ..control.inventory import remove_queue
-from ..control.waiting import browser, check_kind, waiting_page
+from ..control.waiting import Action as MessageAction
+from ..control.waiting import act as act_on_messages
+from ..control.waiting import waiting_page
 from ..events.worker import forget_presence
 from ..exceptions import CapabilityUnavailable, ConfigurationError
 from ..text import counted
@@ -361,7 +363,7 @@ def _queue_action(kind: str) -> Action:
     return act
 
 
-def _message_action(kind: str) -> Action:
+def _message_action(kind: MessageAction) -> Action:
     """Delete, run now or requeue single messages of a queue (``ids``: task ids)."""
 
     def act(board: Dashboard, params: dict[str, Any]) -> dict[str, Any]:
@@ -369,13 +371,7 @@ def _message_action(kind: str) -> Action:
         ids = [i for i in str(params.get("ids") or "").split(",") if i]
         if not ids:
             raise ValueError("give the ids of the messages")
-        browse = browser(board.app)
-        if kind == "delete":
-            done = browse.delete(queue, check_kind(str(params.get("kind") or "waiting")), ids)
-        elif kind == "run-now":
-            done = browse.run_now(queue, ids)
-        else:
-            done = browse.requeue(queue, ids)
+        done = act_on_messages(board.app, kind, queue, ids, str(params.get("kind") or "waiting"))
         verb = {
             "delete": "Deleted",
             "run-now": "Moved to the queue, due now,",
@@ -451,7 +447,7 @@ ROUTES = [
     _post("/api/worker/queue/cancel-consumer/{worker}", _consumer(add=False)),
     *[
         _post(f"/api/queue/{{queue}}/messages/{kind}", _message_action(kind))
-        for kind in ("delete", "run-now", "requeue")
+        for kind in get_args(MessageAction)
     ],
     *[
         _post(f"/api/queue/{kind}/{{queue}}", _queue_action(kind))

@@ -120,8 +120,8 @@ PATHS: dict[str, dict[str, Any]] = {
     "/api/queue/{queue}/dead-letters": _get("the oldest dead letters of a queue", QUEUE),
     "/api/queue/{queue}/messages": _get(
         "a page of a queue's waiting (in the order workers take them), delayed (soonest "
-        "first) or reserved messages, with how many there are; 409 on a broker that "
-        "cannot list them (RabbitMQ)",
+        "first) or reserved messages, with how many there are (on RabbitMQ, reserved ones "
+        "as the live workers report them); 400 for a RabbitMQ page beyond 500 messages",
         QUEUE,
         _param("kind", "query", "waiting (default), delayed or reserved"),
         _param("limit", "query", "1 to 500, default 50", "integer"),
@@ -129,16 +129,19 @@ PATHS: dict[str, dict[str, Any]] = {
         _param("newest", "query", "newest (or latest due) first", "boolean"),
     ),
     "/api/queue/{queue}/messages/delete": _post(
-        "delete waiting (or kind=delayed) messages",
+        "delete waiting (or kind=delayed) messages; kind=reserved on RabbitMQ revokes them",
         QUEUE,
         IDS,
-        _param("kind", "query", "waiting (default) or delayed"),
+        _param("kind", "query", "waiting (default), delayed or reserved"),
     ),
     "/api/queue/{queue}/messages/run-now": _post(
         "move delayed messages to the back of their queue, due now", QUEUE, IDS
     ),
     "/api/queue/{queue}/messages/requeue": _post(
-        "take reserved messages back from the worker holding them", QUEUE, IDS
+        "take reserved messages back from the worker holding them (on RabbitMQ, the worker "
+        "gives them back)",
+        QUEUE,
+        IDS,
     ),
     "/api/overview": _get("the last hour: throughput, failure rate, runtime percentiles"),
     "/api/task/async-apply/{name}": _post("send a task (args, kwargs, queue, countdown)", NAME),

@@ -254,7 +254,7 @@ async def queue_page(request: Request) -> Response:
     newest = params.get("newest") == "1"
     try:
         page = await blocking(waiting_page, board.app, queue, kind, PAGE, offset, newest)
-    except CapabilityUnavailable as exc:
+    except (CapabilityUnavailable, ValueError) as exc:  # ValueError: a page out of reach
         page = {"unavailable": str(exc)}
     return render(
         request, "queue.html", queue=queue, row=row, dead=dead, page=page, kind=kind,

@@ -54,18 +54,13 @@ def _reserved_by(board: Dashboard, task_id: str, queue: str | None) -> str | Non
     """The worker holding the task's message unstarted: from the broker's reserved list
     (one read), or on a broker that cannot list it, from the workers' own answers."""
     browse = board.app.broker.browse
-    if browse is not None:
+    if browse is not None and not browse.reserved_in_workers:  # RabbitMQ: only they know
         if not queue:
             return None
-        try:
-            listed = browse.messages(queue, "reserved", limit=PAGE_MAX)
-        except CapabilityUnavailable:  # RabbitMQ: the workers alone know what they hold
-            listed = None
-        if listed is not None:
-            for held in listed:
-                if held.id == task_id:
-                    return (held.holder or "").partition("/")[0] or held.holder  # node/pid/slot
-            return None
+        for held in browse.messages(queue, "reserved", limit=PAGE_MAX):
+            if held.id == task_id:
+                return (held.holder or "").partition("/")[0] or held.holder  # node/pid/slot
+        return None
     for worker in workers(board.store):
         if not worker["alive"]:
             continue

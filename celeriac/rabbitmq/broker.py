@@ -88,6 +88,7 @@ _owners_lock = threading.Lock()
 _SLICE = 0.05  # longest a fetch keeps the link to itself while it waits
 _GRACE = 0.5  # longest a fetch waits past its timeout for messages RabbitMQ is pushing
 _CLOSED = 1 << 30  # "ready" count of a channel closed under a fetch: stop waiting
+_PUSHED_WAIT = 0.2  # longest ``pushed`` (an inspection) waits for the link
 _OPTIONS: dict[str, Any] = {
     "confirm_timeout": 30.0,
     "publish_confirm": True,
@@ -475,6 +476,26 @@ class AMQPBroker(Broker):
             return len(raws)
 
         return self._once("release_all", op)
+
+    def pushed(self, consumer: str) -> list[Delivery]:
+        """What RabbitMQ pushed into ``consumer``'s window that no fetch took yet. Waits a
+        moment at most for the link (another thread may be using it): else nothing."""
+        owner = self._owner(consumer)
+        if owner is not self:
+            return owner.pushed(consumer)
+        if not self._link.lock.acquire(timeout=_PUSHED_WAIT):
+            return []
+        try:
+            intake = self._live_intake()
+            if intake is None:
+                return []
+            now = time.time()
+            return [
+                intake.delivery(raw, self._state.revoked_now(raw.message_id, now))
+                for raw in intake.pushed(consumer)
+            ]
+        finally:
+            self._link.lock.release()
 
     def renew(self, consumers: Sequence[str]) -> None:
         """Nothing to extend: the connection is the lease. Answers heartbeats."""

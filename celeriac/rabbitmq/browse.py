@@ -1,4 +1,5 @@
-"""Browsing a RabbitMQ broker's delayed messages; waiting and reserved ones are not offered.
+"""Browsing a RabbitMQ broker's queues: waiting and delayed messages; reserved ones
+are the workers' to tell.
 
 AMQP reads a queue only by taking its messages (``basic.get``). What that costs
 depends on the queue:
@@ -13,13 +14,15 @@ depends on the queue:
   gives everything back. The ladder is shared by every queue of the virtual
   host, so a page reads every delayed message of the host and keeps those of
   one queue: for an operator's clicks, not the hot path.
-* Waiting messages are not offered: a message taken from a task queue and
-  given back comes back ``redelivered``, which the broker counts as a delivery
-  (toward ``max_deliveries`` and dead-lettering); and while a listing holds
-  the queue's first messages, workers would take lower priorities first.
+* Waiting messages are taken from the head of the task queue and given back,
+  which makes them come back ``redelivered``: the listing records their ids in
+  the state stream first, so no consumer counts that redelivery as a delivery.
+  While a page is held, workers take the messages behind it: the bound, and
+  what else remains, are in :mod:`.waiting`. Counting them takes nothing.
 * Reserved messages are held on the channels of workers' connections, known
-  only to the process that holds them: the workers' own answer (``celeriac
-  inspect reserved``) lists them.
+  only to the process that holds them: :attr:`RabbitBrowse.reserved_in_workers`
+  says so, and ``celeriac.control.held`` lists them from the workers' own
+  answers (``inspect reserved``); this object refuses them.
 """
 
 from __future__ import annotations
@@ -38,20 +41,15 @@ from .connection import Link, Retrying
 from .messages import Messages
 from .state import StateLog
 from .topology import DELAY_LEVELS, H_DELIVERIES, H_ETA, H_QUEUE, H_SENT, delay_name, from_ms
+from .waiting import WaitingReader
 
 _NOT_FOUND = 404
 
-_NOT_OFFERED = {
-    "waiting": (
-        "RabbitMQ cannot list waiting messages without taking them, which counts a "
-        "delivery and breaks strict priority while they are held; queue counts stay "
-        "available (celeriac queues), delayed messages can be listed (--delayed)"
-    ),
-    "reserved": (
-        "RabbitMQ keeps reserved messages on the workers' channels, known only to the "
-        "workers: ask them (celeriac inspect reserved)"
-    ),
-}
+_IN_WORKERS = (
+    "no reserved messages listed by the broker: RabbitMQ keeps them on the workers' "
+    "channels, known only to the workers: ask them (celeriac queues show Q --reserved, "
+    "celeriac inspect reserved)"
+)
 
 
 class _Found:
@@ -70,13 +68,17 @@ class _Found:
 
 
 class RabbitBrowse:
-    """Lists, deletes and runs now a RabbitMQ broker's delayed messages, per queue."""
+    """Lists and deletes a RabbitMQ broker's waiting and delayed messages, runs delayed
+    ones now, per queue."""
+
+    reserved_in_workers = True
 
     def __init__(self, link: Link, messages: Messages, state: StateLog, retrying: Retrying) -> None:
         self._link = link
         self._messages = messages
         self._state = state
         self._retrying = retrying
+        self._waiting = WaitingReader(link, state)
 
     def messages(
         self, queue: str, kind: Kind, limit: int = 50, offset: int = 0, newest_first: bool = False
@@ -84,6 +86,9 @@ class RabbitBrowse:
         _check(kind)
         if limit <= 0:
             return []
+        if kind == "waiting":
+            reader = self._waiting
+            return self._retrying("browse", lambda: reader.page(queue, limit, offset, newest_first))
         found = self._retrying("browse", lambda: self._look(queue))
         found.sort(key=lambda f: (f.eta, f.id), reverse=newest_first)
         return [
@@ -93,20 +98,21 @@ class RabbitBrowse:
 
     def count(self, queue: str, kind: Kind) -> int:
         _check(kind)
+        if kind == "waiting":
+            return self._retrying("browse", lambda: self._waiting.count(queue))
         return len(self._retrying("browse", lambda: self._look(queue)))
 
     def delete(self, queue: str, kind: Kind, ids: Sequence[str]) -> int:
-        if kind == "reserved":
-            raise ValueError("a reserved message is its holder's to delete: requeue it first")
         _check(kind)
+        if kind == "waiting":
+            return self._retrying("browse", lambda: self._waiting.delete(queue, ids))
         return self._act(queue, ids, run=False)
 
     def run_now(self, queue: str, ids: Sequence[str]) -> int:
         return self._act(queue, ids, run=True)
 
     def requeue(self, queue: str, ids: Sequence[str]) -> int:
-        _check("reserved")
-        return 0  # pragma: no cover - _check raised
+        raise CapabilityUnavailable(_IN_WORKERS)
 
     # -- reading the ladder ----------------------------------------------------------
     def _look(self, queue: str) -> list[_Found]:
@@ -173,9 +179,9 @@ class RabbitBrowse:
 
 
 def _check(kind: str) -> None:
-    if kind in _NOT_OFFERED:
-        raise CapabilityUnavailable(f"no {kind} messages listed: {_NOT_OFFERED[kind]}")
-    if kind != "delayed":
+    if kind == "reserved":
+        raise CapabilityUnavailable(_IN_WORKERS)
+    if kind not in ("waiting", "delayed"):
         raise ValueError(f"no kind {kind!r} of message: use one of {', '.join(KINDS)}")
 
 

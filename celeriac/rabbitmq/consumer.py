@@ -199,6 +199,14 @@ class Intake:
             heapq.heappush(self._ready, entry)
         return taken
 
+    def pushed(self, consumer: str) -> list[Raw]:
+        """Messages of ``consumer``'s queues on this channel that nobody was handed yet, in
+        the order a fetch would hand them out."""
+        wanted = set(self._interest.get(consumer, ()))
+        found = [entry[2] for entry in self._ready if entry[2].queue in wanted]
+        found += [raw for raw in self.inbox if raw.queue in wanted]
+        return sorted(found, key=lambda raw: (-raw.priority, raw.arrival))
+
     def unstarted(self, queues: Iterable[str] | None = None) -> list[Raw]:
         """Take back ready messages (of these queues) that nobody was handed."""
         wanted = None if queues is None else set(queues)

@@ -11,8 +11,10 @@ duplicated by a crash in between):
   lost with a connection as many times as anything else). RabbitMQ marks
   redelivered everything a lost channel had received, handed out or not: a
   message this process had only buffered when its channel or connection was
-  lost (``unhanded``) comes back uncounted. What a killed process had buffered
-  still counts, since nobody can tell it from what it ran;
+  lost (``unhanded``) comes back uncounted, and so does one that a listing of
+  waiting messages took and gave back (``browse``, ``StateLog.excuse``). What
+  a killed process had buffered still counts, since nobody can tell it from
+  what it ran;
 * it arrived from the delay ladder before its eta (an eta beyond the ladder,
   or clocks apart): it goes round the ladder again;
 * it is released (``release``), to its queue or through the ladder;
@@ -157,12 +159,15 @@ class Messages:
         arrived, intake.inbox = intake.inbox, []
         again: list[tuple[Raw, Outgoing]] = []
         dropped: list[Raw] = []
+        listed = self._state.excuse([raw.message_id for raw in arrived if raw.redelivered])
         for raw in arrived:
             headers = raw.headers
             eta = from_ms(headers[H_ETA]) if H_ETA in headers else None
             if raw.redelivered and self._unhanded.pop(raw.message_id, False):
                 intake.ready(raw)  # only buffered here when a channel was lost: not counted
-            elif raw.redelivered:  # handed out before and never acked: that delivery counts
+            elif raw.redelivered and raw.message_id not in listed:
+                # handed out before and never acked: that delivery counts (not one that a
+                # listing of waiting messages took and gave back: browse)
                 again.append((raw, self.resend(raw, raw.handed_out + 1, now)))
             elif eta is not None and from_ms(headers.get(H_SENT)) < self._state.purged.get(
                 raw.queue, 0.0

@@ -2,14 +2,17 @@
 
 RabbitMQ has no key-value store, but a stream is a durable, replayable log
 that any number of readers can read from the start without taking anything
-away from each other. celeriac appends three kinds of records to it:
+away from each other. celeriac appends these records to it:
 
 * ``revoke``: task ids and until when they are revoked (``task_revoke_ttl``);
 * ``queue``: a task queue was declared (``queues()`` lists them, consumed or
   not; re-registered daily by whoever uses the queue, so retention keeps it);
 * ``purge``: a queue was purged at this time, so delayed messages of that queue
   still on their way through the delay ladder are dropped when they arrive;
-* ``flag``: the name of a flag (its value lives in a queue of its own, flags).
+* ``flag``: the name of a flag (its value lives in a queue of its own, flags);
+* ``browsed``: ids a listing of waiting messages took from a task queue and gave
+  back (``browse``), so their next redelivery is not counted as a delivery;
+  ``spent``: ids whose excused redelivery a consumer received (see :meth:`StateLog.excuse`).
 
 Each broker object reads the stream from its start once per connection and then
 follows it. Reading is asynchronous: a revocation reaches a worker's next
@@ -36,6 +39,7 @@ from .topology import STATE_STREAM, Topology
 _PREFETCH = 1000
 _ACK_EVERY = 250  # stream credit: ack in batches, well before the prefetch runs out
 REREGISTER_AFTER = 86400.0
+BROWSED_FOR = 7 * 86400.0  # a listing's mark is forgotten after this (the default retention)
 
 
 class StateLog:
@@ -52,6 +56,7 @@ class StateLog:
         self.queues: set[str] = set()
         self.flag_names: set[str] = set()
         self.purged: dict[str, float] = {}  # queue -> purged at
+        self.browsed: dict[str, float] = {}  # task id -> when a listing took and gave it back
         # pika's asynchronous channel, not a BlockingChannel: records are applied the
         # moment they arrive, during any wait on the link, and closing it does not
         # send back undispatched deliveries (basic.reject), which a stream answers
@@ -106,6 +111,9 @@ class StateLog:
         self._marks.discard(mark)
         now = time.time()
         self.revoked = {task_id: until for task_id, until in self.revoked.items() if until > now}
+        if self.browsed:
+            old = now - BROWSED_FOR
+            self.browsed = {task_id: at for task_id, at in self.browsed.items() if at > old}
 
     def append(self, records: Sequence[dict[str, Any]]) -> None:
         """Append records, confirmed."""
@@ -116,6 +124,23 @@ class StateLog:
         for record in records:
             if record.get("k") != "mark":  # a marker counts only once read back
                 self._apply(record)
+
+    def excuse(self, redelivered: Sequence[str]) -> set[str]:
+        """The ids among ``redelivered`` whose redelivery a listing caused: not a delivery.
+
+        A listing records the ids it took (``browsed``) before it gives them back,
+        so reading the stream up to now (one round trip, only when something
+        came back redelivered) sees that record even when the message outran it.
+        The excused ids are recorded ``spent`` before they are handed out, so a
+        later redelivery of the same message (its worker died) counts again.
+        """
+        if not redelivered:
+            return set()
+        self.catch_up()
+        excused = {task_id for task_id in redelivered if task_id in self.browsed}
+        if excused:
+            self.append([{"k": "spent", "ids": sorted(excused)}])
+        return excused
 
     def revoked_now(self, task_id: str, now: float) -> bool:
         return self.revoked.get(task_id, 0.0) > now
@@ -146,5 +171,12 @@ class StateLog:
             self.purged[queue] = max(at, self.purged.get(queue, 0.0))
         elif kind == "flag":
             self.flag_names.add(str(record.get("name")))
+        elif kind == "browsed":
+            at = float(record.get("at", 0.0))
+            for task_id in record.get("ids", ()):
+                self.browsed[str(task_id)] = at
+        elif kind == "spent":
+            for task_id in record.get("ids", ()):
+                self.browsed.pop(str(task_id), None)
         elif kind == "mark":
             self._marks.add(str(record.get("id")))

@@ -22,6 +22,8 @@ _BROWSE = script("browse")
 class RedisBrowser:
     """Lists and acts on single messages of one Redis broker's queues."""
 
+    reserved_in_workers = False  # the broker records each message's holder
+
     def __init__(self, admin: RedisAdmin) -> None:
         self._admin = admin
 

@@ -33,6 +33,8 @@ _MINE = "state = :state AND queue = :queue AND id IN (SELECT value FROM json_eac
 class SQLiteBrowser:
     """Lists and acts on single messages of one SQLite broker file."""
 
+    reserved_in_workers = False  # the broker records each message's holder
+
     def __init__(self, db: Database) -> None:
         self._db = db
 

@@ -113,11 +113,16 @@ def _answers(
 ) -> Callable[[str], Any]:
     """How this child answers its supervisor's questions (in the inquiry thread)."""
 
-    def answer(question: str) -> Any:
+    def answer(question: str, argument: Any = None) -> Any:
         if question == "active":
             return running_info(app, state)
         if question == "reserved":
-            return [reserved_info(app, d, hostname) for d in consumer.reserved_deliveries()]
+            return [
+                reserved_info(app, d, hostname, since=since)
+                for d, since in consumer.held_unstarted()
+            ]
+        if question == "give_back":
+            return consumer.give_back(set(argument or ()))
         raise ValueError(f"unknown question {question!r}")
 
     return answer

@@ -23,7 +23,7 @@ import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Collection, Coroutine
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import states
@@ -97,6 +97,7 @@ class Consumer:
         self.backend: Backend | None = None
         self.executor: Executor | None = None
         self._buffer: deque[Delivery] = deque()
+        self.fetched_at: float | None = None  # when the messages in the buffer were fetched
         self._done = 0
         self._coro_limits: tuple[float | None, float | None] = (None, None)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -157,6 +158,15 @@ class Consumer:
         """
         return list(self._buffer)
 
+    def held_unstarted(self) -> list[tuple[Delivery, float | None]]:
+        """What ``inspect reserved`` lists, each with when it was fetched: the prefetched
+        messages, then those a pushing broker received for this consumer and has not handed
+        to it yet (since when is not known). Safe from another thread."""
+        broker = self.broker
+        pushed = broker.pushed(self.consumer_id) if broker is not None else []
+        since = self.fetched_at
+        return [(d, since) for d in list(self._buffer)] + [(d, None) for d in pushed]
+
     def drop_buffer(self) -> None:
         """Forget prefetched messages without giving them back (a watchdog did)."""
         self._buffer.clear()
@@ -179,6 +189,35 @@ class Consumer:
     def restore_reserve(self, deliveries: list[Delivery]) -> None:
         """Put back what :meth:`take_reserve` returned, in front, in order."""
         self._buffer.extendleft(reversed(deliveries))
+
+    def give_back(self, ids: Collection[str]) -> list[str]:
+        """Give back, uncounted, the unstarted messages of task ``ids`` (remote control:
+        ``give_back``); the ids given back. Safe from another thread, as :meth:`take_reserve`
+        is; released through a connection of its own, as the reserve watcher's."""
+        own = self.broker
+        pushed = {d.id for d in own.pushed(self.consumer_id)} if own is not None else set()
+        reserve = self.take_reserve()
+        chosen = [d for d in reserve if d.id in ids]
+        self.restore_reserve([d for d in reserve if d.id not in ids])
+        pushed = {task_id for task_id in ids if task_id in pushed}
+        if not chosen and not pushed:
+            return []
+        broker = self.app.connect_broker()
+        try:
+            if chosen:
+                broker.release(self.consumer_id, [d.tag for d in chosen], count=False)
+        except Exception:
+            self.restore_reserve(chosen)  # still ours: it runs them after all
+            broker.close()
+            raise
+        try:
+            # A pushing broker (RabbitMQ) would send them straight back to this consumer's
+            # window: a fetch of no queues closes it and gives back what it pushed there,
+            # unstarted (the next fetch opens it again).
+            broker.fetch([], self.consumer_id, 1, 0.0)
+        finally:
+            broker.close()
+        return [d.id for d in chosen] + sorted(pushed - {d.id for d in chosen})
 
     def _fetch(self) -> None:
         assert self.broker is not None
@@ -208,6 +247,7 @@ class Consumer:
         if not batch:
             self.slot.record.held = 0
             return
+        self.fetched_at = time.time()
         if self.board is not None:
             self.board.busy(self.slot.index)
         if len(batch) > 1:

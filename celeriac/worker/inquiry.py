@@ -48,11 +48,12 @@ from ..control.protocol import dumps
 logger = logging.getLogger("celeriac.worker")
 
 ANSWER_TIMEOUT = 0.5  # seconds the supervisor waits for its children, all together
-QUESTIONS = ("active", "reserved")
+QUESTIONS = ("active", "reserved", "give_back")  # give_back: [task ids] -> the ids given back
 
 
-def serve(line: Connection, answer: Callable[[str], Any]) -> threading.Thread:
-    """In a child: answer each question read from ``line`` with ``answer(question)``."""
+def serve(line: Connection, answer: Callable[..., Any]) -> threading.Thread:
+    """In a child: answer each question read from ``line`` with ``answer(question)``, or
+    ``answer(question, argument)`` for a question asked with one."""
     thread = threading.Thread(
         target=_serve, args=(line, answer), name="celeriac-inquiry", daemon=True
     )
@@ -60,22 +61,22 @@ def serve(line: Connection, answer: Callable[[str], Any]) -> threading.Thread:
     return thread
 
 
-def _serve(line: Connection, answer: Callable[[str], Any]) -> None:
+def _serve(line: Connection, answer: Callable[..., Any]) -> None:
     with line:
         _answer_each(line, answer)
 
 
-def _answer_each(line: Connection, answer: Callable[[str], Any]) -> None:
+def _answer_each(line: Connection, answer: Callable[..., Any]) -> None:
     while True:
         try:
-            number, question = orjson.loads(line.recv_bytes())
+            number, question, *argument = orjson.loads(line.recv_bytes())
         except (EOFError, OSError):
             return  # the supervisor closed its end: it is gone, or replaced this child
         except (orjson.JSONDecodeError, TypeError, ValueError):
             logger.warning("inquiry: a question that is not [number, question]; ignored")
             continue
         try:
-            data = dumps([number, answer(question)])
+            data = dumps([number, answer(question, *argument)])
         except Exception as exc:  # a bug here must not end the thread: say it and go on
             logger.exception("inquiry %r failed", question)
             data = dumps([number, {"error": f"{type(exc).__name__}: {exc}"}])
@@ -132,18 +133,22 @@ class Inquirer:
         for line in spent:
             line.close()
 
-    def ask(self, question: str, timeout: float = ANSWER_TIMEOUT) -> dict[int, Any]:
+    def ask(
+        self, question: str, timeout: float = ANSWER_TIMEOUT, argument: Any = None
+    ) -> dict[int, Any]:
         """Each child's answer by slot index; children that did not answer in time are absent."""
         if question not in QUESTIONS:
             raise ValueError(f"unknown question {question!r}: ask one of {', '.join(QUESTIONS)}")
         with self._asking:
             self._number += 1
-            waiting = self._send(self._number, question)
+            waiting = self._send(self._number, question, argument)
             return self._collect(self._number, waiting, time.monotonic() + timeout)
 
-    def _send(self, number: int, question: str) -> dict[Connection, int]:
+    def _send(self, number: int, question: str, argument: Any) -> dict[Connection, int]:
         waiting = {}
-        data = orjson.dumps([number, question])
+        data = orjson.dumps(
+            [number, question] if argument is None else [number, question, argument]
+        )
         for index, line in list(self._lines.items()):
             try:
                 line.send_bytes(data)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import signal as signals
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..exceptions import CeleriacError
@@ -80,9 +80,24 @@ class Pool(ABC):
         """Messages this process's consumers prefetched and have not started."""
         return []
 
-    def ask_children(self, question: str) -> dict[int, Any]:
-        """Each child's answer to ``"active"`` or ``"reserved"``, by slot index."""
+    def reserved_since(self) -> list[tuple[Delivery, float | None]]:
+        """:meth:`reserved_deliveries`, each with when its consumer fetched it (None where
+        the pool does not know)."""
+        return [(delivery, None) for delivery in self.reserved_deliveries()]
+
+    def ask_children(self, question: str, argument: Any = None) -> dict[int, Any]:
+        """Each child's answer to ``"active"``, ``"reserved"`` or ``"give_back"`` (task
+        ids), by slot index."""
         return {}
+
+    def give_back(self, ids: Collection[str]) -> list[str]:
+        """Give back these of the messages this process's consumers prefetched and have
+        not started (remote control); the ids given back. A pool that cannot refuses."""
+        raise CeleriacError(
+            f"the {self.options.pool} pool does not give back prefetched messages: revoke "
+            "one so that it does not run, or stop the worker (a warm shutdown gives back "
+            "what it has not started)"
+        )
 
     def grow(self, n: int) -> int:
         """Add ``n`` consumers; returns the pool size. A pool of fixed size refuses."""

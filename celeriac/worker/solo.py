@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING
 
 from .child import consumer_id
@@ -78,6 +78,12 @@ class SoloPool(Pool):
     def reserved_deliveries(self) -> list[Delivery]:
         """Messages prefetched and not started (``inspect reserved``)."""
         return self.consumer.reserved_deliveries()
+
+    def reserved_since(self) -> list[tuple[Delivery, float | None]]:
+        return self.consumer.held_unstarted()
+
+    def give_back(self, ids: Collection[str]) -> list[str]:
+        return self.consumer.give_back(ids)
 
     def _ready(self) -> None:
         self.announce_ready(

@@ -377,13 +377,14 @@ class Supervisor(Pool):
         return outcome[0]
 
     # -- inspection (from the control thread) ----------------------------------------
-    def ask_children(self, question: str) -> dict[int, Any]:
-        """``"active"`` or ``"reserved"``: each child's answer, by slot index.
+    def ask_children(self, question: str, argument: Any = None) -> dict[int, Any]:
+        """``"active"``, ``"reserved"`` or ``"give_back"`` (task ids): each child's answer,
+        by slot index.
 
         A child that does not answer within ``ANSWER_TIMEOUT`` is left out (see
         :mod:`celeriac.worker.inquiry`).
         """
-        return self.inquirer.ask(question)
+        return self.inquirer.ask(question, argument=argument)
 
     # -- shutdown -----------------------------------------------------------------------
     def _on_signal(self, signum: int, frame: object) -> None:

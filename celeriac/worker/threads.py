@@ -15,7 +15,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING
 
 from ..exceptions import TimeLimitExceeded
@@ -128,6 +128,16 @@ class ThreadPool(Pool):
         with self._lock:
             consumers = [c for c, _ in self.consumers.values() if not c.abandoned]
         return [d for consumer in consumers for d in consumer.reserved_deliveries()]
+
+    def reserved_since(self) -> list[tuple[Delivery, float | None]]:
+        with self._lock:
+            consumers = [c for c, _ in self.consumers.values() if not c.abandoned]
+        return [entry for consumer in consumers for entry in consumer.held_unstarted()]
+
+    def give_back(self, ids: Collection[str]) -> list[str]:
+        with self._lock:
+            consumers = [c for c, _ in self.consumers.values() if not c.abandoned]
+        return [task_id for consumer in consumers for task_id in consumer.give_back(ids)]
 
     # -- the main thread -------------------------------------------------------------
     def stop(self) -> None:

@@ -49,7 +49,8 @@ BROKERS: dict[str, BrokerKind] = {
         rabbitmq_env,
         spans_processes=True,
         lacks=frozenset({"leases", "exact_stats", "global_priority", "browse", "forget_queue"}),
-        # browse: only delayed messages (browse_delayed); waiting and reserved are refused
+        # browse: waiting and delayed messages only (browse_waiting, browse_delayed); the
+        # workers alone know their reserved ones (tests/rabbitmq/test_browse_reserved.py)
     ),
     "redis": BrokerKind(redis_env, spans_processes=True),
 }

@@ -24,13 +24,21 @@ class BrokerEnv:
     # process's consumer returns its messages; exact_stats: stats count waiting per
     # priority, delayed and in flight; global_priority: strict across a fetch's queues;
     # browse: its waiting, delayed and reserved messages can be listed and acted on;
-    # browse_delayed: its delayed ones can (RabbitMQ: only those, from the delay ladder);
+    # browse_delayed, browse_waiting: its delayed, its waiting ones can (RabbitMQ: those
+    # two; its workers alone know what they reserved, docs/rabbitmq.md);
     # forget_queue: an empty queue can be dropped from the list (RabbitMQ keeps them).
-    # RabbitMQ has only browse_delayed (docs/rabbitmq.md): its BrokerKind.lacks says so.
     # Capabilities (streams, flags, ...) are not listed: the broker object says which
     # it offers (test_capabilities.py).
     features: frozenset[str] = frozenset(
-        {"leases", "exact_stats", "global_priority", "browse", "browse_delayed", "forget_queue"}
+        {
+            "leases",
+            "exact_stats",
+            "global_priority",
+            "browse",
+            "browse_delayed",
+            "browse_waiting",
+            "forget_queue",
+        }
     )
     _opened: list[Broker] = field(default_factory=list, repr=False)
 

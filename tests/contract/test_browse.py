@@ -1,8 +1,8 @@
 """Browsing what waits (``broker.browse``): waiting, delayed and reserved messages of a
 queue, paged both ways, and deleting, running now and requeueing single messages.
 
-RabbitMQ lists delayed messages only (``browse_delayed``); the others refuse waiting
-and reserved ones with a reason (tests/rabbitmq/test_browse.py)."""
+RabbitMQ lists waiting and delayed messages (``browse_waiting``, ``browse_delayed``);
+its workers alone know what they reserved (tests/rabbitmq/test_browse_reserved.py)."""
 
 from __future__ import annotations
 
@@ -109,3 +109,30 @@ def test_delayed_messages_paged_deleted_and_run_now(env: BrokerEnv, broker: Brok
     assert (ran.id, ran.deliveries) == ("d2", 1)
     assert _listed(broker, q, "delayed") == ["d0"]
     assert _listed(broker, other, "delayed") == ["elsewhere"]
+
+
+@pytest.mark.needs("browse_waiting")
+def test_waiting_paged_both_ways_and_deleted_without_costing_a_delivery(
+    env: BrokerEnv, broker: Broker
+) -> None:
+    """Given waiting messages of two priorities listed three times, Expect them in the order
+    workers take them and reversed, paged, counted; when one is deleted, Expect the others
+    fetched as their first delivery by a consumer allowed only one (max_deliveries=1)."""
+    q = env.q("waiting")
+    broker.publish([envelope(q, 2, task_id=f"low{i}") for i in range(2)])
+    broker.publish([envelope(q, 8, task_id="high")])
+    browse = broker.browse
+    assert browse is not None
+
+    order = ["high", "low0", "low1"]
+    for _ in range(3):
+        assert _listed(broker, q, "waiting") == order
+    assert _listed(broker, q, "waiting", newest_first=True) == order[::-1]
+    assert _listed(broker, q, "waiting", limit=1, offset=1) == ["low0"]
+    assert browse.count(q, "waiting") == 3
+    assert browse.delete(q, "waiting", ["low0", "unknown"]) == 1
+
+    strict = env.connect(max_deliveries=1)
+    got = drain(strict, [q], "c1")
+    assert [(d.id, d.deliveries) for d in got] == [("high", 1), ("low1", 1)]
+    assert strict.stats(q).dead == 0

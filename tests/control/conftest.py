@@ -24,6 +24,7 @@ class FakeWorker:
     size: int = 2
     consuming: list[str] = field(default_factory=lambda: ["celeriac"])
     running: list[dict[str, Any]] = field(default_factory=list)
+    reserved: list[dict[str, Any]] = field(default_factory=list)
     calls: list[tuple[str, Any]] = field(default_factory=list)
     stopped: threading.Event = field(default_factory=threading.Event)
 
@@ -34,7 +35,12 @@ class FakeWorker:
         return len(self.running)
 
     def reserved_tasks(self) -> list[dict[str, Any]]:
-        return []
+        return list(self.reserved)
+
+    def give_back(self, ids: list[str]) -> list[str]:
+        given = [t["id"] for t in self.reserved if t["id"] in ids]
+        self.reserved = [t for t in self.reserved if t["id"] not in ids]
+        return given
 
     def processed(self) -> int:
         return 3

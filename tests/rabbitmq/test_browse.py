@@ -1,8 +1,10 @@
 """Browsing what waits on RabbitMQ: delayed messages listed and acted on from the delay
-ladder without costing a delivery; waiting and reserved ones refused with a reason."""
+ladder, waiting ones taken from their queue and given back, neither costing a delivery;
+reserved ones left to the workers (tests/rabbitmq/test_browse_reserved.py)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -12,6 +14,7 @@ import pytest
 
 from celeriac.exceptions import CapabilityUnavailable
 from celeriac.message import Envelope
+from celeriac.rabbitmq import waiting
 from celeriac.rabbitmq.broker import AMQPBroker
 
 from .conftest import wait_for
@@ -98,29 +101,146 @@ def test_delete_and_run_now_single_delayed_messages(
     assert broker.browse.delete(queue, "delayed", []) == 0
 
 
-def test_waiting_and_reserved_are_refused_with_the_reason(broker: AMQPBroker, queue: str) -> None:
-    """When waiting or reserved messages are asked for, Expect an error saying why RabbitMQ
-    cannot list them and what to use instead, and the waiting message left untouched."""
-    broker.publish([Envelope("w1", queue, 5, b"")])
+def _waiting(broker: AMQPBroker, queue: str, **page: object) -> list[str]:
     assert broker.browse is not None
-    with pytest.raises(CapabilityUnavailable, match="counts a delivery.*--delayed"):
-        broker.browse.messages(queue, "waiting")
-    with pytest.raises(CapabilityUnavailable, match="inspect reserved"):
-        broker.browse.count(queue, "reserved")
-    with pytest.raises(CapabilityUnavailable, match="inspect reserved"):
+    return [m.id for m in broker.browse.messages(queue, "waiting", **page)]  # type: ignore[arg-type]
+
+
+def test_waiting_pages_in_the_order_workers_take_them_both_ways(
+    make_broker: Callable[..., AMQPBroker], queue: str
+) -> None:
+    """Given waiting messages of two priorities, Expect them listed highest priority first,
+    then oldest, paged both ways, with priority and body, and counted without taking."""
+    broker = make_broker()
+    broker.publish([Envelope(f"low{i}", queue, 1, b"l%d" % i) for i in range(3)])
+    broker.publish([Envelope(f"high{i}", queue, 7, b"h%d" % i) for i in range(2)])
+    assert broker.browse is not None
+
+    order = ["high0", "high1", "low0", "low1", "low2"]
+    assert _waiting(broker, queue) == order
+    assert _waiting(broker, queue, newest_first=True) == order[::-1]
+    assert _waiting(broker, queue, limit=2, offset=1) == ["high1", "low0"]
+    assert _waiting(broker, queue, limit=2, offset=1, newest_first=True) == ["low1", "low0"]
+    [first] = broker.browse.messages(queue, "waiting", limit=1)
+    assert (first.body, first.priority, first.deliveries, first.kind) == (b"h0", 7, 0, "waiting")
+    assert broker.browse.count(queue, "waiting") == 5
+    assert _waiting(broker, queue + "-never-declared") == []
+    assert broker.browse.count(queue + "-never-declared", "waiting") == 0
+
+
+def test_listing_waiting_ten_times_brings_no_message_closer_to_dead_letters(
+    make_broker: Callable[..., AMQPBroker], queue: str
+) -> None:
+    """Given waiting messages listed ten times (each listing takes them and gives them
+    back, redelivered), Expect a worker allowed one delivery (max_deliveries=1) to get each
+    as its first delivery, and no dead letter."""
+    producer, worker = make_broker(), make_broker(max_deliveries=1)
+    producer.publish([Envelope(f"m{i}", queue, 5, b"") for i in range(4)])
+    for _ in range(10):
+        assert _waiting(producer, queue) == [f"m{i}" for i in range(4)]
+    got = _take_all(worker, queue, 4)
+    assert got == {f"m{i}": 1 for i in range(4)}
+    assert worker.stats(queue).dead == 0
+
+
+def _lagging(broker: AMQPBroker) -> None:
+    """Hold back every state record this broker object reads until it reads one of its
+    own barrier marks: the worst lag of the state stream behind the task queue."""
+    state = broker._state
+    held: list[tuple[object, object, object, bytes]] = []
+    on_record = state._on_record
+
+    def late(ch: object, method: object, props: object, body: bytes) -> None:
+        held.append((ch, method, props, body))
+        if b'"mark"' in body:
+            for record in held:
+                on_record(*record)  # type: ignore[arg-type]
+            held.clear()
+
+    state._on_record = late  # type: ignore[method-assign]
+
+
+def test_a_redelivery_that_outruns_the_listing_record_is_not_counted(
+    make_broker: Callable[..., AMQPBroker], queue: str
+) -> None:
+    """Given a worker already following the state stream that sees a listing's record only
+    after the listed messages reach it (the stream lagging behind the queue), Expect the
+    redeliveries the listing caused not counted all the same (max_deliveries=1: none dead)."""
+    producer, worker = make_broker(), make_broker(max_deliveries=1)
+    _lagging(worker)
+    assert worker.fetch([queue + "-other"], "w", 1, 0.0) == []  # following the stream now
+    producer.publish([Envelope(f"r{i}", queue, 5, b"") for i in range(3)])
+    assert _waiting(producer, queue) == ["r0", "r1", "r2"]
+    got = _take_all(worker, queue, 3)
+    assert got == {"r0": 1, "r1": 1, "r2": 1}
+    assert worker.stats(queue).dead == 0
+
+
+def test_a_listed_message_whose_worker_dies_counts_that_delivery(
+    make_broker: Callable[..., AMQPBroker], queue: str
+) -> None:
+    """Given a listed message that a worker then took and lost (its connection closed
+    before the ack), Expect the next worker to get it as its second delivery: a listing
+    excuses one redelivery, not the ones after."""
+    producer, first, second = make_broker(), make_broker(), make_broker()
+    producer.publish([Envelope("lost", queue, 5, b"")])
+    assert _waiting(producer, queue) == ["lost"]
+    [d] = wait_for(lambda: first.fetch([queue], "w1", 1, 0.5), what="the first delivery")
+    assert (d.id, d.deliveries) == ("lost", 1)
+    first.close()  # handed out, never acked: RabbitMQ requeues it, redelivered
+    [again] = wait_for(lambda: second.fetch([queue], "w2", 1, 0.5), what="the second delivery")
+    assert (again.id, again.deliveries) == ("lost", 2)
+    second.ack("w2", [again.tag])
+
+
+def test_delete_single_waiting_messages(make_broker: Callable[..., AMQPBroker], queue: str) -> None:
+    """When one waiting message is deleted by id, Expect it gone, the others delivered in
+    order as their first delivery, and unknown ids not counted."""
+    broker, worker = make_broker(), make_broker(max_deliveries=1)
+    broker.publish([Envelope(n, queue, 5, b"") for n in ("a", "drop", "b")])
+    assert broker.browse is not None
+
+    assert broker.browse.delete(queue, "waiting", ["drop", "unknown"]) == 1
+    assert broker.browse.delete(queue, "waiting", ["drop"]) == 0
+    assert broker.browse.delete(queue + "-never-declared", "waiting", ["a"]) == 0
+    assert _waiting(broker, queue) == ["a", "b"]
+    assert _take_all(worker, queue, 2) == {"a": 1, "b": 1}
+    assert worker.stats(queue).dead == 0
+
+
+def test_a_page_beyond_what_a_listing_may_hold_is_refused(
+    broker: AMQPBroker, queue: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given more waiting messages than a listing may take, Expect newest first and a page
+    past the limit refused with what to do, the first pages listed, nothing taken."""
+    monkeypatch.setattr(waiting, "SCAN_MAX", 3)
+    broker.publish([Envelope(f"m{i}", queue, 5, b"") for i in range(5)])
+    assert broker.browse is not None
+    with pytest.raises(ValueError, match="5 waiting messages.*oldest first"):
+        broker.browse.messages(queue, "waiting", newest_first=True)
+    with pytest.raises(ValueError, match="3 at most"):
+        broker.browse.messages(queue, "waiting", limit=2, offset=2)
+    assert _waiting(broker, queue, limit=3) == ["m0", "m1", "m2"]
+    assert broker.browse.count(queue, "waiting") == 5
+
+
+def test_reserved_are_left_to_the_workers_with_the_reason(broker: AMQPBroker, queue: str) -> None:
+    """When the broker object is asked for reserved messages, Expect it to say the workers
+    hold them (and where to ask), and an unknown kind refused."""
+    assert broker.browse is not None and broker.browse.reserved_in_workers
+    with pytest.raises(CapabilityUnavailable, match="known only to the workers"):
+        broker.browse.messages(queue, "reserved")
+    with pytest.raises(CapabilityUnavailable, match="--reserved"):
         broker.browse.requeue(queue, ["w1"])
-    with pytest.raises(ValueError, match="requeue"):
+    with pytest.raises(CapabilityUnavailable, match="known only to the workers"):
         broker.browse.delete(queue, "reserved", ["w1"])
-    with pytest.raises(CapabilityUnavailable, match="waiting"):
-        broker.browse.delete(queue, "waiting", ["w1"])
     with pytest.raises(ValueError, match="waiting, delayed, reserved"):
         broker.browse.count(queue, "soon")  # type: ignore[arg-type]
-    [d] = broker.fetch([queue], "w", 1, 5.0)
-    assert (d.id, d.deliveries) == ("w1", 1)
 
 
 _LISTER = """
 import sys, os
+from celeriac.rabbitmq import waiting
 from celeriac.rabbitmq.broker import AMQPBroker
 from celeriac.rabbitmq import browse as b
 broker = AMQPBroker(sys.argv[1])
@@ -162,12 +282,12 @@ def test_a_listing_killed_mid_way_loses_nothing_and_counts_nothing(
     assert time.time() >= due
 
 
-def test_cli_shows_delayed_and_refuses_waiting_and_requeue_with_the_reason(
+def test_cli_shows_and_deletes_waiting_and_delayed_messages(
     amqp_url: str, queue: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Given a delayed message on RabbitMQ, Expect `queues show --delayed` to list it and
-    `queues act run-now` to move it; `queues show` (waiting) and `queues act requeue` to
-    exit 1 with the reason, no traceback."""
+    """Given a waiting and a delayed message on RabbitMQ, Expect `queues show` to list the
+    waiting one (with --json too), `--delayed` the delayed one, `queues act delete` to delete
+    the waiting one and `queues act run-now` to move the delayed one."""
     from click.testing import CliRunner
 
     from celeriac import Celeriac
@@ -177,15 +297,19 @@ def test_cli_shows_delayed_and_refuses_waiting_and_requeue_with_the_reason(
     monkeypatch.setattr(sys.modules[__name__], "cli_app", app, raising=False)
     args = ["-A", f"{__name__}:cli_app", "queues"]
     app.broker.publish([Envelope("later", queue, 5, b"", time.time() + 600)])
+    app.broker.publish([Envelope("now", queue, 3, b"")])
     runner = CliRunner()
 
     shown = runner.invoke(cli, [*args, "show", queue, "--delayed"])
     assert shown.exit_code == 0 and "1 delayed message" in shown.output and "later" in shown.output
     waiting = runner.invoke(cli, [*args, "show", queue])
-    assert waiting.exit_code == 1 and "counts a delivery" in waiting.output
-    assert waiting.exception is None or isinstance(waiting.exception, SystemExit)
-    requeue = runner.invoke(cli, [*args, "act", "requeue", queue, "later"])
-    assert requeue.exit_code == 1 and "inspect reserved" in requeue.output
+    assert waiting.exit_code == 0, waiting.output
+    assert "1 waiting message" in waiting.output and "now" in waiting.output
+    as_json = runner.invoke(cli, [*args, "show", queue, "--json"])
+    page = json.loads(as_json.output)
+    assert [(m["id"], m["priority"], m["deliveries"]) for m in page["messages"]] == [("now", 3, 0)]
+    deleted = runner.invoke(cli, [*args, "act", "delete", queue, "now"])
+    assert deleted.exit_code == 0 and "1 message deleted" in deleted.output
     moved = runner.invoke(cli, [*args, "act", "run-now", queue, "later"])
     assert moved.exit_code == 0 and "1 message run now" in moved.output
     app.broker.close()

@@ -84,3 +84,15 @@ def test_a_closed_line_is_not_asked_and_a_dead_child_costs_no_timeout() -> None:
 def test_an_unknown_question_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown question 'stats'"):
         Inquirer().ask("stats")
+
+
+def test_a_question_asked_with_an_argument_reaches_the_child_with_it() -> None:
+    """When ``give_back`` is asked with task ids, Expect each child's answer to be given
+    them, and a question without one answered as before."""
+    inquirer = Inquirer()
+    _child(inquirer, 0, lambda q, *argument: [q, *argument])
+    try:
+        assert inquirer.ask("give_back", argument=["a", "b"]) == {0: ["give_back", ["a", "b"]]}
+        assert inquirer.ask("reserved") == {0: ["reserved"]}
+    finally:
+        inquirer.close_all()
