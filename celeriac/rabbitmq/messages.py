@@ -159,13 +159,15 @@ class Messages:
         arrived, intake.inbox = intake.inbox, []
         again: list[tuple[Raw, Outgoing]] = []
         dropped: list[Raw] = []
-        listed = self._state.excuse([raw.message_id for raw in arrived if raw.redelivered])
+        listed = self._state.excuse(
+            [(raw.queue, raw.message_id) for raw in arrived if raw.redelivered]
+        )
         for raw in arrived:
             headers = raw.headers
             eta = from_ms(headers[H_ETA]) if H_ETA in headers else None
             if raw.redelivered and self._unhanded.pop(raw.message_id, False):
                 intake.ready(raw)  # only buffered here when a channel was lost: not counted
-            elif raw.redelivered and raw.message_id not in listed:
+            elif raw.redelivered and (raw.queue, raw.message_id) not in listed:
                 # handed out before and never acked: that delivery counts (not one that a
                 # listing of waiting messages took and gave back: browse)
                 again.append((raw, self.resend(raw, raw.handed_out + 1, now)))

@@ -56,7 +56,8 @@ class StateLog:
         self.queues: set[str] = set()
         self.flag_names: set[str] = set()
         self.purged: dict[str, float] = {}  # queue -> purged at
-        self.browsed: dict[str, float] = {}  # task id -> when a listing took and gave it back
+        # (queue, task id) -> when a listing took it and gave it back
+        self.browsed: dict[tuple[str, str], float] = {}
         # pika's asynchronous channel, not a BlockingChannel: records are applied the
         # moment they arrive, during any wait on the link, and closing it does not
         # send back undispatched deliveries (basic.reject), which a stream answers
@@ -113,7 +114,7 @@ class StateLog:
         self.revoked = {task_id: until for task_id, until in self.revoked.items() if until > now}
         if self.browsed:
             old = now - BROWSED_FOR
-            self.browsed = {task_id: at for task_id, at in self.browsed.items() if at > old}
+            self.browsed = {key: at for key, at in self.browsed.items() if at > old}
 
     def append(self, records: Sequence[dict[str, Any]]) -> None:
         """Append records, confirmed."""
@@ -125,8 +126,9 @@ class StateLog:
             if record.get("k") != "mark":  # a marker counts only once read back
                 self._apply(record)
 
-    def excuse(self, redelivered: Sequence[str]) -> set[str]:
-        """The ids among ``redelivered`` whose redelivery a listing caused: not a delivery.
+    def excuse(self, redelivered: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        """The (queue, id) pairs among ``redelivered`` whose redelivery a listing caused:
+        not a delivery.
 
         A listing records the ids it took (``browsed``) before it gives them back,
         so reading the stream up to now (one round trip, only when something
@@ -137,9 +139,10 @@ class StateLog:
         if not redelivered:
             return set()
         self.catch_up()
-        excused = {task_id for task_id in redelivered if task_id in self.browsed}
-        if excused:
-            self.append([{"k": "spent", "ids": sorted(excused)}])
+        excused = {key for key in redelivered if key in self.browsed}
+        for queue in {queue for queue, _ in excused}:
+            ids = sorted(task_id for q, task_id in excused if q == queue)
+            self.append([{"k": "spent", "queue": queue, "ids": ids}])
         return excused
 
     def revoked_now(self, task_id: str, now: float) -> bool:
@@ -172,11 +175,12 @@ class StateLog:
         elif kind == "flag":
             self.flag_names.add(str(record.get("name")))
         elif kind == "browsed":
-            at = float(record.get("at", 0.0))
+            queue, at = str(record.get("queue")), float(record.get("at", 0.0))
             for task_id in record.get("ids", ()):
-                self.browsed[str(task_id)] = at
+                self.browsed[(queue, str(task_id))] = at
         elif kind == "spent":
+            queue = str(record.get("queue"))
             for task_id in record.get("ids", ()):
-                self.browsed.pop(str(task_id), None)
+                self.browsed.pop((queue, str(task_id)), None)
         elif kind == "mark":
             self._marks.add(str(record.get("id")))
