@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -147,17 +148,17 @@ def _lagging(broker: AMQPBroker) -> None:
     """Hold back every state record this broker object reads until it reads one of its
     own barrier marks: the worst lag of the state stream behind the task queue."""
     state = broker._state
-    held: list[tuple[object, object, object, bytes]] = []
+    held: list[tuple[Any, Any, Any, bytes]] = []
     on_record = state._on_record
 
-    def late(ch: object, method: object, props: object, body: bytes) -> None:
+    def late(ch: Any, method: Any, props: Any, body: bytes) -> None:
         held.append((ch, method, props, body))
         if b'"mark"' in body:
             for record in held:
-                on_record(*record)  # type: ignore[arg-type]
+                on_record(*record)
             held.clear()
 
-    state._on_record = late  # type: ignore[method-assign]
+    state._on_record = late  # type: ignore[method-assign,assignment]
 
 
 def test_a_redelivery_that_outruns_the_listing_record_is_not_counted(
