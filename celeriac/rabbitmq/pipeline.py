@@ -311,6 +311,8 @@ def acquire(
 
 def release(key: tuple[Any, ...], pipeline: Pipeline) -> None:
     """One user fewer; the last one closes it (a broken one is closed already)."""
+    if pipeline.pid != os.getpid():
+        return  # the parent's, inherited by a fork: its thread and socket are the parent's
     with _shared_lock:
         found = _shared.get(key)
         if found is None or found[0] is not pipeline:
