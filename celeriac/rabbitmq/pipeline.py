@@ -133,10 +133,12 @@ class Pipeline:
             self._conn.ioloop.add_callback_threadsafe(self._close_connection)
 
     def close(self) -> None:
-        """Close the connection once what is in flight has its answer or fails."""
+        """Close the connection; waits for it (briefly) unless it broke already, since a
+        broken one may wait for a server that does not answer, and nobody needs it."""
+        healthy = self._failure is None
         with contextlib.suppress(Exception):
             self._conn.ioloop.add_callback_threadsafe(self._close_connection)
-        if threading.current_thread() is not self._thread:
+        if healthy and threading.current_thread() is not self._thread:
             self._thread.join(5.0)
 
     # -- the I/O thread ----------------------------------------------------------------
@@ -147,6 +149,7 @@ class Pipeline:
             logger.warning("RabbitMQ publisher thread stopped: %s", exc)
         finally:
             self._fail(BrokerUnavailable("RabbitMQ connection for publishing closed"))
+            self._inflight.clear()  # touched by this thread only
             self._opened.set()
             with contextlib.suppress(Exception):
                 self._conn.ioloop.close()
@@ -184,10 +187,14 @@ class Pipeline:
         self._close_connection()
 
     def _close_connection(self) -> None:
-        if self._conn.is_open:
-            self._conn.close()
-        elif self._conn.is_closed:
-            self._conn.ioloop.stop()
+        conn = self._conn
+        if conn.is_closed:
+            conn.ioloop.stop()
+        elif not conn.is_closing:
+            try:
+                conn.close()  # also aborts one still opening; its callbacks stop the loop
+            except Exception:  # pragma: no cover - a state pika does not close from
+                conn.ioloop.stop()
 
     def _send(self, publishing: Publishing, batch: Sequence[Outgoing]) -> None:
         channel = self._channel
@@ -250,7 +257,6 @@ class Pipeline:
             if self._failure is None:
                 self._failure = error
             waiting, self._waiting = self._waiting, set()
-        self._inflight.clear()
         for publishing in waiting:
             publishing._finish(_again(error))
 
