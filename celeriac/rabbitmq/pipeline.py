@@ -22,6 +22,12 @@ sends it; what a client changes is whether several threads' messages share one
 fsync. pika's ``BlockingConnection`` needs a lock around each round trip; its
 ``SelectConnection`` on a thread of its own (public API only) pipelines, as
 aiormq on an asyncio loop does, for less code than a second client library.
+Confirmed persistent publishes per second, 1 thread / 8 threads, ranges of
+three runs: pika blocking behind a lock 480-910 / 650-900, this pipeline
+520-730 / 1,100-2,700, py-amqp (a connection per thread) 310-920 /
+1,750-2,150, aiormq 490-560 / 830-1,600, amqpstorm 85-95 / 630-760. The
+hand-over to the I/O thread costs one thread about 0.15 ms a call, which the
+disk flush hides.
 
 The connection is shared by every broker object of the process with the same
 parameters (counted references: the last one to close closes it). A
