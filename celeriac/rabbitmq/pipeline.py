@@ -68,21 +68,18 @@ class Publishing:
         self.nacked: set[int] = set()
         self.returned: set[int] = set()  # acked too, but routed nowhere
         self.error: BaseException | None = None  # why the others have no answer
-        self._done = threading.Lock()
-        self._done.acquire()  # released once every message has its answer, or an error
+        # Set once every message has its answer, or an error came; setting it again (a late
+        # answer after an error) is harmless, from whichever thread.
+        self._done = threading.Event()
 
     def wait(self, timeout: float) -> bool:
         """Whether every message got its answer (or an error came) within ``timeout``."""
-        if self._done.acquire(timeout=timeout):
-            self._done.release()  # later waits return at once
-            return True
-        return False
+        return self._done.wait(timeout)
 
     def _finish(self, error: BaseException | None = None) -> None:
         if self.error is None and error is not None:
             self.error = error
-        if self._done.locked():
-            self._done.release()
+        self._done.set()
 
 
 class Pipeline:
