@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import copy
 import logging
 import os
 import threading
@@ -304,6 +305,8 @@ def acquire(
             _shared[key] = (found[0], found[1] + 1)
             return found[0]
     # Open outside the lock: a connection attempt can take a while, and other keys wait.
+    params = copy.copy(params)  # named apart from the links: what operators see per connection
+    params.client_properties = {"connection_name": f"celeriac-publisher-{os.getpid()}"}
     pipeline = Pipeline(params, url, timeout)
     with _shared_lock:
         found = _shared.get(key)
