@@ -36,7 +36,6 @@ import sys
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pika
 
@@ -116,31 +115,26 @@ class Bench:
                 ch = self.raw.channel()
 
     def raw_limit(self) -> None:
+        from celeriac.rabbitmq.connection import Outgoing, connection_parameters
+        from celeriac.rabbitmq.pipeline import Pipeline
+
         payload = self.stamp.build_message((), {}).envelope(self.app.codec).body
         ch = self.raw.channel()
         ch.queue_declare("raw-bench", durable=True, arguments={"x-max-priority": 10})
-        confirmed = [0]
-        selected: list[bool] = []
-
-        def on_confirm(frame: Any) -> None:
-            confirmed[0] = frame.method.delivery_tag  # acks come in order here: count them
-
-        # pika's blocking channel waits for each confirm: confirm per batch on its core
-        ch._impl.confirm_delivery(
-            ack_nack_callback=on_confirm, callback=lambda _f: selected.append(True)
-        )
-        ch._flush_output(lambda: bool(selected))
+        # celeriac's confirming pipeline (pika's SelectConnection on an I/O thread), fed
+        # 1,000 messages at a time: the client-side limit of a confirmed batch.
+        pipeline = Pipeline(connection_parameters(self.url, 30, 10.0), self.url, 10.0)
         props = pika.BasicProperties(delivery_mode=2, priority=5)
+        batch = [Outgoing("", "raw-bench", payload, props)] * 1000
         n = self.tasks
 
         def publish() -> None:
             for start in range(0, n, 1000):
-                end = min(n, start + 1000)
-                for _ in range(start, end):
-                    ch._impl.basic_publish("", "raw-bench", payload, props)
-                ch._flush_output(lambda end=end: confirmed[0] >= end)  # type: ignore[misc]
+                if not pipeline.submit(batch[: min(n, start + 1000) - start]).wait(60):
+                    raise RuntimeError("no publisher confirms within 60s")
 
         self.raw_rate = rate(n, timed(publish))
+        pipeline.close()
         self.table.row(
             f"a. raw pika publish, persistent, confirmed per 1,000 ({len(payload)} B)",
             self.raw_rate,

@@ -342,8 +342,12 @@ class Celeriac:
             current.children.extend(m.id for m in messages if m.parent_id == current.id)
         if self.replies_to_sender:
             messages = self._with_reply_to(messages, current)
-        codec = self.codec
-        self._publisher.publish(self.broker, [m.envelope(codec) for m in messages])
+        codec, broker = self.codec, self.broker
+        envelopes = [m.envelope(codec) for m in messages]
+        if broker.publishes_concurrently:
+            broker.publish(envelopes)
+        else:
+            self._publisher.publish(broker, envelopes)
         for after in self.middleware.after_enqueue:
             for message in messages:
                 after(self, message)

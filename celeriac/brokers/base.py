@@ -101,6 +101,10 @@ class Broker(ABC):
     routes_by_exchange: bool = False
     #: Whether it can carry results back to the client that sent a task (``rpc://``).
     carries_replies: bool = False
+    #: Whether ``publish`` may be called from many threads at once, each call waiting for
+    #: its own messages only (RabbitMQ's confirms pipeline): the app then calls it
+    #: directly instead of coalescing concurrent calls (:mod:`celeriac.publisher`).
+    publishes_concurrently: bool = False
 
     # -- capabilities (celeriac.brokers.capabilities): None where the broker has none --
     streams: Streams | None = None  # events, control commands, replies

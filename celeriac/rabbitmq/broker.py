@@ -6,7 +6,9 @@ How the delivery contract maps onto RabbitMQ (docs/rabbitmq.md says more):
   hands out the highest priority first, FIFO within a priority.
 * ``publish`` sends persistent messages and returns once RabbitMQ confirmed the
   whole batch (publisher confirms, one wait per batch), or, with
-  ``publish_confirm`` off, once they are written to the connection.
+  ``publish_confirm`` off, once they are written to the connection. Confirmed
+  publishes go through the process's publishing connection (``pipeline``):
+  threads publish side by side, each waiting for its own confirms only.
 * ``fetch`` consumes (``basic.consume``) on a channel per consumer id with
   ``basic.qos`` = ``limit`` + what the consumer already holds, so a consumer
   never holds more than it asked for, running messages included. Within one
@@ -61,7 +63,7 @@ import pika.exceptions as pe
 
 from ..backoff import Backoff
 from ..brokers.base import Broker, DeadLetter, QueueStats
-from ..exceptions import BrokerUnavailable, ConfigurationError
+from ..exceptions import BrokerError, BrokerUnavailable, ConfigurationError
 from ..message import Delivery, Envelope, check_priority
 from .admin import Admin
 from .beat import RabbitBeat
@@ -127,7 +129,8 @@ def _retention(opts: dict[str, Any]) -> Retention:
 
 
 class AMQPBroker(Broker):
-    """A connection to RabbitMQ; one per thread or process (pika is not thread-safe).
+    """A connection to RabbitMQ; one per thread or process (pika is not thread-safe),
+    except ``publish``, which any number of threads may call at once (see ``pipeline``).
 
     Transport options (``broker_transport_options``): ``publish_confirm``
     (default True: ``publish`` returns once RabbitMQ confirmed every message;
@@ -145,6 +148,7 @@ class AMQPBroker(Broker):
 
     routes_by_exchange = True
     carries_replies = True
+    publishes_concurrently = True
 
     def __init__(
         self,
@@ -215,21 +219,29 @@ class AMQPBroker(Broker):
     # -- calling RabbitMQ ----------------------------------------------------------
     def _retrying(self, what: str, op: Callable[[], T]) -> T:
         """A producer call: retried with backoff over a lost connection, within a bound."""
+
+        def guarded() -> T:
+            with self._link.guard(what):
+                return op()
+
+        with self._link.lock:
+            return self._retrying_unlocked(what, guarded)
+
+    def _retrying_unlocked(self, what: str, op: Callable[[], T]) -> T:
+        """``_retrying`` without the link's lock: for confirmed publishes (the pipeline's)."""
         deadline = time.monotonic() + self._retry_seconds
         pauses: Backoff | None = None
-        with self._link.lock:
-            while True:
-                try:
-                    with self._link.guard(what):
-                        return op()
-                except BrokerUnavailable as exc:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        raise BrokerUnavailable(
-                            f"{what}: RabbitMQ unreachable for {self._retry_seconds:.0f}s ({exc})"
-                        ) from exc
-                    pauses = pauses or Backoff(0.05, cap=1.0)
-                    pauses.sleep(remaining)
+        while True:
+            try:
+                return op()
+            except BrokerUnavailable as exc:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise BrokerUnavailable(
+                        f"{what}: RabbitMQ unreachable for {self._retry_seconds:.0f}s ({exc})"
+                    ) from exc
+                pauses = pauses or Backoff(0.05, cap=1.0)
+                pauses.sleep(remaining)
 
     def _once(self, what: str, op: Callable[..., T], *args: Any) -> T:
         """A consumer call: a lost connection raises at once; the worker backs off."""
@@ -244,7 +256,30 @@ class AMQPBroker(Broker):
         for env in envelopes:
             check_queue_name(env.queue)
         items = [(env.queue, self._messages.outgoing(env, now)) for env in envelopes]
-        self._retrying("publish", lambda: self._messages.send(items))
+        messages = self._messages
+        if not messages.confirms:  # written on the link's own channel: under its lock
+
+            def declare_and_send() -> None:
+                messages.declare(items)
+                messages.send(items)
+
+            self._retrying("publish", declare_and_send)
+            return
+        # Declared under the lock (once per connection), then published without it: the
+        # threads sharing this object wait for their own confirms, side by side.
+        self._retrying("publish", lambda: messages.declare(items))
+        returned = self._retrying_unlocked("publish", lambda: messages.send(items))
+        if returned:  # a queue deleted since we declared it: declare it again and resend
+            messages.forget(returned)
+            self._retrying("publish", lambda: messages.declare(returned))
+            lost = self._retrying_unlocked("publish", lambda: messages.send(returned))
+            if lost:
+                queues = sorted({queue for queue, _ in lost})
+                raise BrokerError(
+                    f"RabbitMQ routed {len(lost)} message(s) to no queue although "
+                    f"{', '.join(map(repr, queues))} was declared just before (deleted again, "
+                    "or a task_queues binding that does not lead to it?); they were not enqueued"
+                )
 
     # -- consuming -------------------------------------------------------------------
     def _open_intake(self) -> Intake:

@@ -8,10 +8,11 @@ lock that every caller takes, and a small keeper thread that, whenever the
 link is idle, lets pika answer heartbeats. The heartbeat timeout is the lease:
 a worker that loses power has its messages returned within about one lease.
 
-Publishing waits for publisher confirms once per batch, not per message
-(pika's blocking ``basic_publish`` waits for each one), by publishing on the
-channel's underlying asynchronous channel and waiting until every sequence
-number of the batch is confirmed.
+Confirmed publishes do not go through this connection: they go through the
+process's publishing pipeline (:mod:`celeriac.rabbitmq.pipeline`), a
+connection of its own served by an I/O thread, so a thread waiting for its
+confirms neither holds the link's lock nor waits behind another thread's round
+trip. Only unconfirmed publishes (``publish_confirm`` off) use this one.
 """
 
 from __future__ import annotations
@@ -25,15 +26,17 @@ import time
 import weakref
 from collections.abc import Callable, Iterator, MutableSequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 from urllib.parse import quote, urlsplit
 
 import pika
 import pika.exceptions as pe
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 
-from ..exceptions import BrokerError, BrokerRefused, BrokerUnavailable, ConfigurationError
+from ..exceptions import BrokerError, BrokerUnavailable, ConfigurationError
 from ..urls import parse_url, redact
+from . import pipeline as _pipeline
+from .pipeline import Pipeline, connect_error, describe
 
 logger = logging.getLogger("celeriac.rabbitmq.broker")
 
@@ -100,10 +103,6 @@ def connection_parameters(url: str, heartbeat: int, connect_timeout: float) -> p
     return params
 
 
-def describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-
 class Link:
     """A lazily opened connection with a confirming publish channel and an admin channel.
 
@@ -124,13 +123,12 @@ class Link:
         self.lost: str | None = None  # why the last connection broke, until reported
         self.on_reset: list[Callable[[], None]] = []
         self.before_close: list[Callable[[BlockingConnection], None]] = []
-        self._pub: BlockingChannel | None = None
         self._admin: BlockingChannel | None = None
         self._plain: BlockingChannel | None = None  # publishes without confirms
-        self._outstanding: dict[int, int] = {}  # sequence number -> index in the batch
-        self._seq = 0
-        self._nacked: list[int] = []
-        self.returned: list[tuple[str, str]] = []  # (message id, routing key) sent back
+        # Confirmed publishes: the process's pipeline for these parameters (shared).
+        self._pipeline_key = (url, self.params.heartbeat, self.params.socket_timeout)
+        self._pipeline: Pipeline | None = None
+        self._pipeline_lock = threading.Lock()
         self._keeper: threading.Thread | None = None
         self._stop = threading.Event()
         self._last_io = time.monotonic()
@@ -147,20 +145,8 @@ class Link:
         self.reset(None)
         try:
             self.conn = BlockingConnection(self.params)
-        except (pe.ProbableAuthenticationError, pe.AuthenticationError) as exc:
-            raise BrokerRefused(
-                f"RabbitMQ refused the login of {redact(self.url)}: check user and password"
-            ) from exc
-        except pe.ProbableAccessDeniedError as exc:
-            raise BrokerRefused(
-                f"RabbitMQ refused access to virtual host {self.params.virtual_host!r} of "
-                f"{redact(self.url)}: create it or grant permissions (rabbitmqctl add_vhost, "
-                "set_permissions)"
-            ) from exc
         except (pe.AMQPError, OSError) as exc:
-            raise BrokerUnavailable(
-                f"cannot connect to RabbitMQ at {redact(self.url)}: {describe(exc)}"
-            ) from exc
+            raise connect_error(self.url, exc) from exc
         self.generation += 1
         self._last_io = time.monotonic()
         self._start_keeper()
@@ -169,9 +155,7 @@ class Link:
     def reset(self, cause: BaseException | None) -> None:
         """Forget the connection (closing it if it is still open) and everything on it."""
         conn, self.conn = self.conn, None
-        self._pub = self._admin = self._plain = None
-        self._outstanding.clear()
-        self._nacked.clear()
+        self._admin = self._plain = None
         if cause is not None and conn is not None:
             logger.warning("RabbitMQ connection lost (%s); reconnecting", describe(cause))
         if conn is not None and conn.is_open:
@@ -187,6 +171,10 @@ class Link:
         self._stop.set()
         with self.lock:
             self.reset(None)
+        with self._pipeline_lock:
+            pipeline, self._pipeline = self._pipeline, None
+        if pipeline is not None:
+            _pipeline.release(self._pipeline_key, pipeline)
 
     @contextlib.contextmanager
     def guard(self, what: str) -> Iterator[None]:
@@ -208,9 +196,6 @@ class Link:
             raise BrokerUnavailable(f"{what}: RabbitMQ connection lost ({describe(exc)})") from exc
 
     def _drop_closed_channels(self) -> None:
-        if self._pub is not None and not self._pub.is_open:
-            self._pub = None
-            self._outstanding.clear()
         if self._admin is not None and not self._admin.is_open:
             self._admin = None
         if self._plain is not None and not self._plain.is_open:
@@ -227,71 +212,67 @@ class Link:
         """A new channel on the current connection."""
         return self.ensure().channel()
 
-    def _publisher(self) -> BlockingChannel:
-        if self._pub is not None and self._pub.is_open:
-            return self._pub
-        ch = self.ensure().channel()
-        selected: list[bool] = []
-        ch._impl.confirm_delivery(
-            ack_nack_callback=self._on_confirm, callback=lambda _frame: selected.append(True)
-        )
-        ch._impl.add_on_return_callback(self._on_return)
-        ch._flush_output(lambda: bool(selected))
-        self._pub, self._seq = ch, 0
-        self._outstanding.clear()
-        return ch
-
-    def _on_confirm(self, frame: Any) -> None:
-        method = frame.method
-        tags = [method.delivery_tag]
-        if method.multiple:
-            tags = [seq for seq in self._outstanding if seq <= method.delivery_tag]
-        for seq in tags:
-            index = self._outstanding.pop(seq, None)
-            if index is not None and isinstance(method, pika.spec.Basic.Nack):
-                self._nacked.append(index)
-
-    def _on_return(self, _ch: Any, method: Any, properties: Any, _body: bytes) -> None:
-        self.returned.append((str(properties.message_id), method.routing_key))
+    def publisher(self) -> Pipeline:
+        """The process's confirming pipeline for this link's parameters, opened if needed."""
+        with self._pipeline_lock:
+            pipeline = self._pipeline
+            if pipeline is not None and pipeline.usable:
+                return pipeline
+            self._pipeline = None
+            if pipeline is not None:  # it broke (every caller of it was told): let it go
+                _pipeline.release(self._pipeline_key, pipeline)
+            self._pipeline = _pipeline.acquire(
+                self._pipeline_key, self.params, self.url, float(self.params.socket_timeout or 10)
+            )
+            return self._pipeline
 
     # -- publishing ----------------------------------------------------------------
-    def publish(self, batch: MutableSequence[Outgoing], confirm: bool = True) -> None:
+    def publish(self, batch: MutableSequence[Outgoing], confirm: bool = True) -> list[Outgoing]:
         """Publish and wait until RabbitMQ confirmed all; on failure ``batch`` keeps the rest.
 
-        Must run inside :meth:`guard`. When the connection breaks half way,
-        ``batch`` is cut down to the messages that were not confirmed, so a
-        retry sends only those (they may have arrived: at least once).
+        Safe from any thread without the link's lock: confirmed publishes go
+        through the process's pipeline, and each caller waits for its own
+        messages only. Returns the ``mandatory`` messages RabbitMQ routed
+        nowhere (it confirms those too, after sending them back).
+
+        When the connection breaks or no confirm comes within
+        ``confirm_timeout``, raises ``BrokerUnavailable`` with ``batch`` cut
+        down to the messages that were not confirmed, so a retry sends only
+        those (they may have arrived: at least once). Messages RabbitMQ refused
+        (``basic.nack``) stay in ``batch`` and raise ``BrokerError``.
 
         Without ``confirm``, return once the messages are written to the
         connection (RabbitMQ may still lose them, and ``mandatory`` is not
-        asked: a message nothing routes is dropped).
+        asked: a message nothing routes is dropped); that path needs the lock.
         """
         if not batch:
-            return
+            return []
         if not confirm:
             self._publish_unconfirmed(batch)
-            return
-        ch = self._publisher()
-        self._nacked.clear()
-        sent: dict[int, int] = {}
-        try:
-            for index, out in enumerate(batch):
-                self._seq += 1
-                self._outstanding[self._seq] = index
-                sent[self._seq] = index
-                ch._impl.basic_publish(
-                    out.exchange, out.routing_key, out.body, out.properties, out.mandatory
+            return []
+        pipeline = self.publisher()
+        publishing = pipeline.submit(batch)
+        if not publishing.wait(self.confirm_timeout):
+            pipeline.abandon(f"no publisher confirm within {self.confirm_timeout:.0f}s")
+            publishing.wait(1.0)  # the pipeline fails it now, unless the answers came meanwhile
+        returned = [batch[index] for index in sorted(publishing.returned)]
+        acked = publishing.acked
+        if len(acked) < len(batch):
+            batch[:] = [out for index, out in enumerate(batch) if index not in acked]
+            if publishing.error is not None:
+                raise publishing.error
+            if publishing.nacked:
+                raise BrokerError(
+                    f"RabbitMQ refused {len(publishing.nacked)} message(s) (basic.nack: a queue "
+                    "full with x-overflow=reject-publish, or a server error); they were not "
+                    "enqueued: make room or publish them again"
                 )
-            self.wait(lambda: not self._outstanding, self.confirm_timeout, "publisher confirms")
-        except BaseException:
-            unconfirmed = {index for seq, index in sent.items() if seq in self._outstanding}
-            batch[:] = [out for index, out in enumerate(batch) if index in unconfirmed]
-            raise
-        if self._nacked:
-            nacked = sorted(set(self._nacked))
-            batch[:] = [batch[index] for index in nacked]
-            raise BrokerError(f"RabbitMQ refused {len(nacked)} message(s) (basic.nack)")
+            raise BrokerUnavailable(
+                f"no publisher confirm within {self.confirm_timeout:.0f}s; RabbitMQ may not "
+                "have the messages"
+            )
         batch[:] = []
+        return returned
 
     def _publish_unconfirmed(self, batch: MutableSequence[Outgoing]) -> None:
         if self._plain is None or not self._plain.is_open:
@@ -305,17 +286,19 @@ class Link:
             del batch[:written]
 
     def wait(self, done: Callable[[], bool], timeout: float, what: str) -> None:
-        """Let pika work until ``done()``; a connection that stays silent is broken."""
-        conn = self.ensure()
-        deadline = time.monotonic() + timeout
-        timer = conn.call_later(timeout, _nothing)
-        try:
-            conn._flush_output(lambda: done() or time.monotonic() >= deadline)
-        finally:
-            if conn.is_open:
-                conn.remove_timeout(timer)
+        """Let pika work until ``done()``; a connection that stays silent is broken.
+
+        A callback of an asynchronous channel that can make ``done()`` true must
+        call :meth:`poke`, or the wait notices only at its next slice.
+        """
+        run_until(self.ensure(), done, timeout)
         if not done():
             raise pe.StreamLostError(f"no answer from RabbitMQ within {timeout:.0f}s ({what})")
+
+    def poke(self) -> None:
+        """Wake a :meth:`wait` up to look at ``done()`` again (from pika's callbacks)."""
+        if self.conn is not None:
+            wake(self.conn)
 
     # -- heartbeats ------------------------------------------------------------------
     def _start_keeper(self) -> None:
@@ -350,7 +333,33 @@ class Link:
 
 
 def _nothing() -> None:
-    """A timer callback: the timer only wakes pika's loop up."""
+    """A callback that only wakes pika's loop up."""
+
+
+def wake(conn: BlockingConnection) -> None:
+    """Make a ``process_data_events`` running on ``conn`` return (from its callbacks)."""
+    if conn.is_open:
+        conn.add_callback_threadsafe(_nothing)
+
+
+_SLICE = 0.05  # longest a wait goes without looking at done() when nothing poked it
+
+
+def run_until(conn: BlockingConnection, done: Callable[[], bool], seconds: float) -> None:
+    """Let pika work until ``done()`` or ``seconds`` passed: a wait on the socket, no sleep.
+
+    ``process_data_events`` returns as soon as a callback added with
+    ``add_callback_threadsafe`` ran (see :meth:`Link.poke`), else after its slice.
+    """
+    if done() or seconds <= 0:
+        conn.process_data_events(0)
+        return
+    deadline = time.monotonic() + seconds
+    while not done():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not conn.is_open:
+            return
+        conn.process_data_events(time_limit=min(remaining, _SLICE))
 
 
 def _keep(ref: weakref.ref[Link], stop: threading.Event, every: float) -> None:

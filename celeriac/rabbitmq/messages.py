@@ -67,7 +67,6 @@ class Messages:
         self._max_deliveries = max_deliveries
         self._confirm = confirm  # tasks only: moving a delivered message is always confirmed
         self._registered: dict[str, float] = {}  # queue -> when we last registered it
-        self._sent: list[tuple[str, Outgoing]] = []  # the last batch published
         # Ids of messages a lost channel of ours had received but not handed out.
         self._unhanded: dict[str, bool] = {}
 
@@ -78,6 +77,11 @@ class Messages:
         intake.inbox = []
         while len(self._unhanded) > UNHANDED_KEPT:
             del self._unhanded[next(iter(self._unhanded))]
+
+    @property
+    def confirms(self) -> bool:
+        """Whether task publishes wait for publisher confirms (``publish_confirm``)."""
+        return self._confirm
 
     def ensure_queue(self, queue: str) -> None:
         """Declare the queue on this connection and keep it in the registry."""
@@ -110,35 +114,31 @@ class Messages:
         )
         return Outgoing(exchange, key, env.body, props, mandatory)
 
-    def send(self, items: list[tuple[str, Outgoing]]) -> None:
-        """Declare what the messages need and publish them, confirmed.
-
-        Must run inside the link's guard. When the connection breaks, ``items``
-        keeps only what RabbitMQ did not confirm, so a retry sends only those.
-        A queue deleted since we declared it returns its messages
-        (``mandatory``): declare it again and resend them.
-        """
+    def declare(self, items: Iterable[tuple[str, Outgoing]]) -> None:
+        """Declare what the messages need (once per connection); under the link's lock."""
         self._declare(items)
-        self._link.returned.clear()
-        self._publish(items)
-        returned = {message_id for message_id, _ in self._link.returned}
-        if returned:
-            items[:] = [
-                (queue, out) for queue, out in self._sent if out.properties.message_id in returned
-            ]
-            for queue in {queue for queue, _ in items}:
-                self._topology.forget(queue)
-            self._declare(items)
-            self._publish(items)
 
-    def _publish(self, items: list[tuple[str, Outgoing]]) -> None:
-        self._sent = list(items)
+    def send(self, items: list[tuple[str, Outgoing]]) -> list[tuple[str, Outgoing]]:
+        """Publish declared messages, confirmed; those RabbitMQ routed nowhere come back.
+
+        Needs no lock (see ``Link.publish``). When the connection breaks,
+        ``items`` keeps only what RabbitMQ did not confirm, so a retry sends
+        only those. A ``mandatory`` message routed nowhere (its queue deleted
+        since we declared it) is returned: the caller declares again and resends.
+        """
         batch = [out for _, out in items]
         try:
-            self._link.publish(batch, confirm=self._confirm)
+            returned = self._link.publish(batch, confirm=self._confirm)
         finally:
             left = {id(out) for out in batch}  # what RabbitMQ did not confirm
-            items[:] = [(queue, out) for queue, out in items if id(out) in left]
+            sent, items[:] = list(items), [(q, out) for q, out in items if id(out) in left]
+        back = {id(out) for out in returned}
+        return [(queue, out) for queue, out in sent if id(out) in back]
+
+    def forget(self, items: Iterable[tuple[str, Outgoing]]) -> None:
+        """Declare these messages' queues again next time (they were deleted under us)."""
+        for queue in {queue for queue, _ in items}:
+            self._topology.forget(queue)
 
     def _declare(self, items: Iterable[tuple[str, Outgoing]]) -> None:
         for queue in {queue for queue, _ in items}:

@@ -31,7 +31,8 @@ from ..backends.base import Backend, TaskMeta
 from ..brokers import broker_class
 from ..exceptions import BackendError, ConfigurationError, TimeoutError
 from ..urls import redact
-from .connection import connection_parameters, describe
+from .connection import connection_parameters
+from .pipeline import describe
 
 if TYPE_CHECKING:
     from ..config import Settings

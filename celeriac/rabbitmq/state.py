@@ -34,6 +34,7 @@ import pika
 from pika.adapters.blocking_connection import BlockingConnection
 
 from .connection import Link, Outgoing
+from .tail import close_channel, open_channel, stepper
 from .topology import STATE_STREAM, Topology
 
 _PREFETCH = 1000
@@ -61,7 +62,7 @@ class StateLog:
         # pika's asynchronous channel, not a BlockingChannel: records are applied the
         # moment they arrive, during any wait on the link, and closing it does not
         # send back undispatched deliveries (basic.reject), which a stream answers
-        # by closing the whole connection.
+        # by closing the whole connection (tail.open_channel says how it is opened).
         self._channel: Any = None
         self._unacked = 0
         self._marks: set[str] = set()
@@ -70,8 +71,7 @@ class StateLog:
         """Close the reading channel before its connection (which cannot close it)."""
         ch, self._channel = self._channel, None
         if ch is not None and ch.is_open:
-            ch.close()
-            conn._flush_output(lambda: bool(ch.is_closed))
+            close_channel(self._link, ch, self._barrier_timeout, conn)
 
     def detach(self) -> None:
         """The connection is gone; read from the start again on the next one."""
@@ -83,18 +83,17 @@ class StateLog:
         if self._channel is not None and self._channel.is_open:
             return
         self._topology.ensure_state(self._retention)
-        conn, steps = self._link.ensure(), list[object]()
-        ch = conn._impl.channel(on_open_callback=steps.append)
-        self._link.wait(lambda: bool(steps), self._barrier_timeout, "state channel")
-        ch.basic_qos(prefetch_count=_PREFETCH, callback=steps.append)
-        self._link.wait(lambda: len(steps) > 1, self._barrier_timeout, "state channel")
+        steps: list[object] = []
+        ch = open_channel(self._link, self._barrier_timeout)
+        ch.basic_qos(prefetch_count=_PREFETCH, callback=stepper(self._link, steps))
+        self._link.wait(lambda: len(steps) > 0, self._barrier_timeout, "state channel")
         ch.basic_consume(
             STATE_STREAM,
             self._on_record,
             arguments={"x-stream-offset": "first"},
-            callback=steps.append,
+            callback=stepper(self._link, steps),
         )
-        self._link.wait(lambda: len(steps) > 2, self._barrier_timeout, "state channel")
+        self._link.wait(lambda: len(steps) > 1, self._barrier_timeout, "state channel")
         self._channel, self._unacked = ch, 0
         self._barrier()
 
@@ -184,3 +183,4 @@ class StateLog:
                 self.browsed.pop((queue, str(task_id)), None)
         elif kind == "mark":
             self._marks.add(str(record.get("id")))
+            self._link.poke()  # a barrier waits for it

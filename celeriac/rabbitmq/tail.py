@@ -7,6 +7,15 @@ callback the moment it arrives, during any wait on the link. So every stream
 consumer here is an asynchronous channel with its own ``basic.qos`` (streams
 require a prefetch) and an ``x-stream-offset`` to start from.
 
+pika offers no public way to open an asynchronous channel on a
+``BlockingConnection``: :func:`open_channel` reaches it through the
+connection's ``_impl`` (the one use of pika's internals left, hence the
+``pika<2`` pin). The alternatives cost more than that attribute: a second
+connection per reader, driven by its own loop, or a ``BlockingChannel`` whose
+pending deliveries would have to be drained before every close. Everything
+else here is public API; callbacks ``poke`` the link so a wait ends as soon as
+what it waits for arrived.
+
 Each delivery carries its offset in the ``x-stream-offset`` header; RabbitMQ
 starts a consumer at the beginning of the chunk that holds the requested
 offset, so readers drop what comes before it themselves.
@@ -14,14 +23,13 @@ offset, so readers drop what comes before it themselves.
 
 from __future__ import annotations
 
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ..exceptions import BrokerError
-from .connection import Link
+from .connection import Link, run_until, wake
 
 H_MAXLEN = "celeriac-maxlen"  # the writer's maxlen, on every item
 H_MARK = "celeriac-mark"  # a marker a reader appended to find the stream's end
@@ -40,27 +48,25 @@ class StreamItem:
 
 def pump(link: Link, done: Callable[[], bool], seconds: float) -> None:
     """Let pika work until ``done()`` or ``seconds`` passed: a wait on the socket, no sleep."""
-    conn = link.ensure()
-    if done() or seconds <= 0:
-        conn.process_data_events(0)
-        return
-    deadline = time.monotonic() + seconds
-    timer = conn.call_later(seconds, _nothing)  # wakes the loop up at the deadline
-    try:
-        conn._flush_output(lambda: done() or time.monotonic() >= deadline)
-    finally:
-        if conn.is_open:
-            conn.remove_timeout(timer)
+    run_until(link.ensure(), done, seconds)
 
 
-def _nothing() -> None:
-    """A timer callback: the timer only wakes pika's loop up."""
+def stepper(link: Link, steps: list[object]) -> Callable[..., None]:
+    """A callback that records a step (channel opened, qos set, ...) and wakes the wait."""
+
+    def step(frame: object = None, *_: object) -> None:
+        steps.append(frame)
+        link.poke()
+
+    return step
 
 
 def open_channel(link: Link, timeout: float) -> Any:
     """A new asynchronous channel on the link's connection, open."""
     steps: list[object] = []
-    channel = link.ensure()._impl.channel(on_open_callback=steps.append)
+    # The asynchronous channel under the BlockingConnection (see the module docstring).
+    channel = link.ensure()._impl.channel(on_open_callback=stepper(link, steps))
+    channel.add_on_close_callback(stepper(link, []))
     link.wait(lambda: bool(steps) or channel.is_closed, timeout, "channel.open")
     if channel.is_closed:
         raise BrokerError("RabbitMQ refused to open a channel")
@@ -75,13 +81,16 @@ def close_channel(link: Link, channel: Any, timeout: float, conn: Any = None) ->
     must be gone before its connection closes. ``conn``: the connection being
     closed (the link has already let go of it).
     """
+    target = conn if conn is not None else link.conn
     if channel.is_open:
+        if target is not None:
+            channel.add_on_close_callback(lambda *_: wake(target))
         channel.close()
     if channel.is_closed:
         return
     if conn is not None:
         if conn.is_open:
-            conn._flush_output(lambda: bool(channel.is_closed))
+            run_until(conn, lambda: bool(channel.is_closed), timeout)
     elif link.conn is not None and link.conn.is_open:
         link.wait(lambda: bool(channel.is_closed), timeout, "channel.close")
 
@@ -102,10 +111,13 @@ class Tail:
         self._ack_every = max(1, prefetch // 4)
         steps: list[object] = []
         self.channel: Any = open_channel(link, timeout)
-        self.channel.basic_qos(prefetch_count=prefetch, callback=steps.append)
+        self.channel.basic_qos(prefetch_count=prefetch, callback=stepper(link, steps))
         self._step(steps, 1, timeout)
         self.channel.basic_consume(
-            queue, self._on_item, arguments={"x-stream-offset": offset}, callback=steps.append
+            queue,
+            self._on_item,
+            arguments={"x-stream-offset": offset},
+            callback=stepper(link, steps),
         )
         self._step(steps, 2, timeout)
 
@@ -132,6 +144,7 @@ class Tail:
             )
         )
         self.received += 1
+        self._link.poke()
 
     def settle(self, item: StreamItem) -> None:
         """The reader is done with ``item``: ack it (in batches), which gives credit."""

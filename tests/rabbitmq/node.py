@@ -36,6 +36,22 @@ def _server() -> str:
     return found
 
 
+def _thread_states(pgid: int) -> list[str]:
+    """The state letter of every thread of every process in process group ``pgid``."""
+    states = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            if os.getpgid(int(proc.name)) != pgid:
+                continue
+            for task in (proc / "task").iterdir():
+                with contextlib.suppress(OSError):
+                    # "pid (comm) S ...": the state follows the last ")"
+                    states.append((task / "stat").read_text().rpartition(")")[2].split()[0])
+    return states
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -105,6 +121,22 @@ class Node:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
+
+    def freeze(self, timeout: float = 10.0) -> None:
+        """SIGSTOP the server's process group and wait until every thread of it stopped
+        (a group stop takes effect thread by thread): it then answers nothing."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGSTOP)
+        deadline = time.monotonic() + timeout
+        while not all(state == "T" for state in _thread_states(self.proc.pid)):
+            if time.monotonic() > deadline:
+                pytest.fail(f"rabbitmq-server not stopped {timeout:.0f}s after SIGSTOP")
+            time.sleep(0.01)
+
+    def thaw(self) -> None:
+        """SIGCONT: the server runs again, its connections intact."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGCONT)
 
     def _console(self) -> str:
         return (self.dir / "log" / "console.txt").read_text(errors="replace")[-2000:]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import pika
 import pytest
@@ -12,7 +12,8 @@ import pytest
 from celeriac.exceptions import BrokerUnavailable
 from celeriac.message import Envelope
 from celeriac.rabbitmq.broker import AMQPBroker
-from celeriac.rabbitmq.connection import Link
+from celeriac.rabbitmq.connection import Outgoing
+from celeriac.rabbitmq.pipeline import Pipeline, Publishing
 
 from .conftest import rabbitmqctl, wait_for
 
@@ -27,18 +28,19 @@ def test_a_batch_is_confirmed_once_and_stored_persistent(
     broker: AMQPBroker, queue: str, amqp_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Given 500 envelopes published in one call,
-    expect one wait for publisher confirms, and all 500 in the queue, persistent."""
+    expect them handed to the publishing pipeline together and confirmed in one
+    wait, and all 500 in the queue, persistent."""
     broker.publish([Envelope("warm", queue, 5, b"")])  # declarations out of the way
-    waits: list[str] = []
-    real_wait = Link.wait
+    waits: list[int] = []
+    real_submit = Pipeline.submit
 
-    def counting_wait(self: Link, done: Callable[[], bool], timeout: float, what: str) -> None:
-        waits.append(what)
-        real_wait(self, done, timeout, what)
+    def counting_submit(self: Pipeline, batch: Sequence[Outgoing]) -> Publishing:
+        waits.append(len(batch))
+        return real_submit(self, batch)
 
-    monkeypatch.setattr(Link, "wait", counting_wait)
+    monkeypatch.setattr(Pipeline, "submit", counting_submit)
     broker.publish([Envelope(f"m{i}", queue, i % 10, b"x" * 100) for i in range(500)])
-    assert waits == ["publisher confirms"]
+    assert waits == [500]
     assert broker.stats(queue).total_waiting == 501
 
     conn = pika.BlockingConnection(pika.URLParameters(amqp_url))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
@@ -13,7 +13,8 @@ from celeriac import Celeriac
 from celeriac.exceptions import ConfigurationError
 from celeriac.message import Delivery, Envelope
 from celeriac.rabbitmq.broker import AMQPBroker
-from celeriac.rabbitmq.connection import Link
+from celeriac.rabbitmq.connection import Outgoing
+from celeriac.rabbitmq.pipeline import Pipeline, Publishing
 
 
 def take(broker: AMQPBroker, queue: str, n: int, timeout: float = 10.0) -> list[Delivery]:
@@ -60,25 +61,25 @@ def test_acks_of_several_messages_go_in_one_multiple_ack_and_spare_held_ones(
 def test_publish_confirm_off_returns_without_waiting_and_the_task_arrives(
     amqp_url: str, queue: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Given broker_publish_confirm=False, expect delay() to publish without waiting for
-    publisher confirms, and the message to reach its queue all the same."""
+    """Given broker_publish_confirm=False, expect delay() to publish without the confirming
+    pipeline, and the message to reach its queue all the same."""
     app = Celeriac("fire", broker=amqp_url, task_default_queue=queue, broker_publish_confirm=False)
 
     @app.task
     def noop() -> None: ...
 
-    waits: list[str] = []
-    real_wait = Link.wait
+    submits: list[int] = []
+    real_submit = Pipeline.submit
 
-    def counting_wait(self: Link, done: Callable[[], bool], timeout: float, what: str) -> None:
-        waits.append(what)
-        real_wait(self, done, timeout, what)
+    def counting_submit(self: Pipeline, batch: Sequence[Outgoing]) -> Publishing:
+        submits.append(len(batch))
+        return real_submit(self, batch)
 
     try:
         noop.delay()  # declarations out of the way (the queue registry is confirmed)
-        monkeypatch.setattr(Link, "wait", counting_wait)
+        monkeypatch.setattr(Pipeline, "submit", counting_submit)
         ids = {noop.delay().id for _ in range(20)}
-        assert waits == []
+        assert submits == []
         broker = app.broker
         assert isinstance(broker, AMQPBroker)
         got = take(broker, queue, 21)

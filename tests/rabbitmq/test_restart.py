@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,6 +10,9 @@ import pika
 import pytest
 
 from celeriac import Celeriac
+from celeriac.exceptions import BrokerUnavailable
+from celeriac.message import Envelope
+from celeriac.rabbitmq.broker import AMQPBroker
 
 from .node import Node
 
@@ -53,3 +57,23 @@ def test_a_message_confirmed_to_delay_survives_a_kill_9_of_rabbitmq(node: Node) 
         assert found == ids
     finally:
         conn.close()
+
+
+def test_a_publish_rabbitmq_never_confirms_is_not_reported_confirmed(node: Node) -> None:
+    """Given a node frozen (SIGSTOP) after the broker connected, when a message is
+    published with confirm_timeout=1 and retry_seconds=2, expect BrokerUnavailable within
+    seconds, never a return as if confirmed; once the node runs again, publishing works."""
+    broker = AMQPBroker(node.url, confirm_timeout=1.0, retry_seconds=2.0, connect_timeout=1.0)
+    try:
+        broker.publish([Envelope("before", "frozen", 5, b"")])
+        node.freeze()
+        try:
+            began = time.monotonic()
+            with pytest.raises(BrokerUnavailable, match="unreachable for 2s"):
+                broker.publish([Envelope("during", "frozen", 5, b"")])
+            assert time.monotonic() - began < 10
+        finally:
+            node.thaw()
+        broker.publish([Envelope("after", "frozen", 5, b"")])
+    finally:
+        broker.close()
