@@ -161,7 +161,7 @@ class WorkerMetrics(Middleware):
     # -- where tasks run ----------------------------------------------------------------
     def after_ack(self, job: Job) -> None:
         skipped = job.skipped
-        if skipped is not None and skipped.later is not None:
+        if skipped is not None and skipped.waits:
             return  # put off to a later slot: not an outcome
         name = job.message.task
         self.tasks.labels(name, job.state).inc()
