@@ -7,9 +7,11 @@ on Redis Cluster (one slot for all limit state)::
     {P:limits}:waiting      set of the keys with parked messages (the sweep reads it)
     {P:limits}:consumers    sorted set: consumer -> lives until (Unix seconds)
 
-A step reads the state (``GET``) and writes it back with ``lua/limit_cas.lua`` if
-no one changed it meanwhile; a step that lost the race runs again on the state the
-script returned. Two round trips a step without contention. Times are the workers'
+A step writes the state back with ``lua/limit_cas.lua`` if no one changed it since
+it was read; a step that lost the race runs again on the state the script returned.
+A connection starts from the state it last saw of a key, so a step is one round trip
+while no other worker changed the key in between, two (``GET`` first) for a key it
+has not seen. Times are the workers'
 clocks (holds are compared with the lease, which is much longer than clock skew
 under NTP).
 """
@@ -28,6 +30,7 @@ from .streams import Translate
 T = TypeVar("T")
 _CAS = script("limit_cas")
 _FORGET_AFTER = 86_400.0  # a consumer silent this long is forgotten
+_REMEMBERED = 10_000  # keys whose last state a connection remembers
 
 
 class RedisConcurrency:
@@ -39,22 +42,33 @@ class RedisConcurrency:
         self._waiting = f"{self._base}:waiting"
         self._consumers = f"{self._base}:consumers"
         self._error = error
+        self._last: dict[str, bytes | None] = {}  # key -> the state last read or written
 
     def change(self, key: str, update: Callable[[bytes | None], tuple[T, bytes | None]]) -> T:
         state_key = f"{self._base}:key:{key}"
         try:
-            raw = self._link.execute("GET", state_key)
+            # the state this connection last saw, when it has one: right unless another
+            # worker changed the key since, which the compare-and-set finds out
+            guessed = key in self._last
+            raw = self._last.pop(key) if guessed else self._link.execute("GET", state_key)
             while True:
                 out, new = update(raw)
-                if new == raw:
+                if new == raw and not guessed:
+                    self._remember(key, raw)
                     return out
                 args = (raw or b"", new or b"", key, "1" if needs_sweep(new) else "0")
                 reply = self._link.call(_CAS, (state_key, self._waiting), args)
                 if int(reply[0]) == 1:
+                    self._remember(key, new)
                     return out
-                raw = reply[1] if len(reply) > 1 else None
+                raw, guessed = (reply[1] if len(reply) > 1 else None), False
         except RedisError as exc:
             raise self._error(exc) from exc
+
+    def _remember(self, key: str, state: bytes | None) -> None:
+        if len(self._last) >= _REMEMBERED:
+            self._last.clear()
+        self._last[key] = state
 
     def renew(self, consumers: Sequence[str], until: float) -> None:
         pairs: list[object] = []
