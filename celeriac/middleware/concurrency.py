@@ -17,9 +17,10 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from .. import states
 from ..brokers.capabilities import require
 from ..brokers.concurrency import publish_promoted
-from ..exceptions import ConfigurationError
+from ..exceptions import CapabilityUnavailable, ConfigurationError
 from ..message import Envelope
 from .base import Middleware, SkipMessage
 
@@ -60,7 +61,10 @@ class ConcurrencyLimit(Middleware):
         if limit is None or delivery is None or job.request.is_eager:
             return
         broker = job.app.broker
-        limits = require(broker, broker.concurrency, "concurrency", "concurrency_limit")
+        try:
+            limits = require(broker, broker.concurrency, "concurrency", "concurrency_limit")
+        except CapabilityUnavailable as exc:  # the task fails, saying why; the worker goes on
+            raise SkipMessage(states.FAILURE, str(exc), exception=exc) from None
         message = job.message
         key = concurrency_key(job.task, message.args, message.kwargs)
         parked = Envelope(delivery.id, delivery.queue, delivery.priority, delivery.body)
