@@ -137,19 +137,20 @@ class ConcurrencyLimits(Protocol):
     (:meth:`renew`); a consumer that stops renewing loses its holds within one lease.
     """
 
-    def acquire(self, key: str, limit: int, task_id: str, consumer: str, parked: Envelope) -> bool:
-        """Hold a slot of ``key`` for ``task_id``; when ``limit`` tasks hold it, keep
-        ``parked`` (the task's message) in the key's wait list instead and return False."""
+    def acquire(self, key: str, limit: int, holder: str, consumer: str, parked: Envelope) -> bool:
+        """Hold a slot of ``key`` for ``holder`` (one delivery of a task, run by
+        ``consumer``); when ``limit`` holders have it, keep ``parked`` (the task's message)
+        in the key's wait list instead and return False."""
         ...
 
-    def release(self, key: str, task_id: str | None) -> list[Envelope]:
-        """Free ``task_id``'s slot; the parked messages the free slots let out, which the
+    def release(self, key: str, holder: str | None) -> list[Envelope]:
+        """Free ``holder``'s slot; the parked messages the free slots let out, which the
         caller publishes, then confirms with :meth:`moved` (unconfirmed, they go back to
         the wait list after two leases)."""
         ...
 
     def moved(self, key: str, task_ids: Collection[str]) -> None:
-        """The messages :meth:`release` or :meth:`sweep` let out are published."""
+        """The messages (by task id) :meth:`release` or :meth:`sweep` let out are published."""
         ...
 
     def renew(self, consumers: Sequence[str]) -> None:
@@ -162,7 +163,7 @@ class ConcurrencyLimits(Protocol):
         ...
 
     def holders(self, key: str) -> dict[str, str]:
-        """The tasks holding ``key`` now, with their consumers."""
+        """The holders of ``key`` now, with their consumers."""
         ...
 
 

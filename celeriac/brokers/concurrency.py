@@ -90,7 +90,7 @@ class KeyState:
     """One key's limit: its holds, parked messages and those being promoted."""
 
     limit: int = 1
-    holds: dict[str, tuple[str, float]] = field(default_factory=dict)  # task -> consumer, until
+    holds: dict[str, tuple[str, float]] = field(default_factory=dict)  # holder -> consumer, until
     waiting: list[tuple[str, str]] = field(default_factory=list)  # (task, parked), oldest first
     moving: dict[str, tuple[float, str]] = field(default_factory=dict)  # task -> until, parked
     promised: dict[str, float] = field(default_factory=dict)  # published, on its way: until
@@ -142,18 +142,19 @@ class Concurrency:
         self.lease_seconds = lease_seconds
 
     # -- the steps ------------------------------------------------------------------
-    def acquire(self, key: str, limit: int, task_id: str, consumer: str, parked: Envelope) -> bool:
-        """Hold a slot of ``key`` for ``task_id`` run by ``consumer``; or, when ``limit``
-        tasks hold it, park ``parked`` in the key's wait list and return False."""
-        entry = park(parked)
+    def acquire(self, key: str, limit: int, holder: str, consumer: str, parked: Envelope) -> bool:
+        """Hold a slot of ``key`` for ``holder`` (one delivery of a task) run by
+        ``consumer``; or, when ``limit`` holders have it, park ``parked`` (the task's
+        message) in the key's wait list and return False."""
+        entry, task_id = park(parked), parked.id
 
         def update(raw: bytes | None) -> tuple[bool, bytes | None]:
             state = self._tidy(KeyState.load(raw), time.time())
             state.limit = limit
             was_moving = state.moving.pop(task_id, None) is not None
             was_moving = state.promised.pop(task_id, None) is not None or was_moving
-            if task_id in state.holds or len(state.holds) < limit:
-                state.holds[task_id] = (consumer, time.time() + self.lease_seconds)
+            if holder in state.holds or len(state.holds) < limit:
+                state.holds[holder] = (consumer, time.time() + self.lease_seconds)
                 state.waiting = [w for w in state.waiting if w[0] != task_id]
                 return True, state.dump()
             if all(w[0] != task_id for w in state.waiting):
@@ -165,15 +166,15 @@ class Concurrency:
 
         return self.store.change(key, update)
 
-    def release(self, key: str, task_id: str | None) -> list[Envelope]:
-        """Free ``task_id``'s slot (None: only tidy the key) and take as many parked
+    def release(self, key: str, holder: str | None) -> list[Envelope]:
+        """Free ``holder``'s slot (None: only tidy the key) and take as many parked
         messages as slots are free, for the caller to publish and :meth:`moved`."""
 
         def update(raw: bytes | None) -> tuple[list[str], bytes | None]:
             now = time.time()
             state = self._tidy(KeyState.load(raw), now)
-            if task_id is not None:
-                state.holds.pop(task_id, None)
+            if holder is not None:
+                state.holds.pop(holder, None)
             # a promoted message on its way has its slot: let out no second one for it
             free = state.limit - len(state.holds) - len(state.moving) - len(state.promised)
             taken, state.waiting = state.waiting[: max(0, free)], state.waiting[max(0, free) :]
@@ -215,7 +216,7 @@ class Concurrency:
         return out
 
     def holders(self, key: str) -> dict[str, str]:
-        """Which tasks hold ``key`` now, and their consumers (for tests and inspection)."""
+        """Who holds ``key`` now, and their consumers (for tests and inspection)."""
 
         def update(raw: bytes | None) -> tuple[dict[str, str], bytes | None]:
             return {t: c for t, (c, _) in KeyState.load(raw).holds.items()}, raw

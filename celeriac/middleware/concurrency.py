@@ -49,11 +49,18 @@ def concurrency_key(task: Task[Any, Any], args: tuple[Any, ...], kwargs: dict[st
     )
 
 
+def _holder(job: Job) -> str:
+    """Who holds a slot: one delivery of the task, not its id, since a retry or a requeued
+    message of the same task may start before this delivery freed its slot."""
+    assert job.delivery is not None
+    return f"{job.message.id}:{job.consumer}:{job.delivery.tag}"
+
+
 class ConcurrencyLimit(Middleware):
     """Holds a slot of the task's key while it runs; parks it in the broker when full."""
 
     def __init__(self) -> None:
-        self._held: dict[str, str] = {}  # task id -> key, for the tasks this process runs
+        self._held: dict[str, str] = {}  # holder -> key, of the tasks this process runs
 
     def before_process(self, job: Job) -> None:
         limit = job.task.concurrency_limit
@@ -68,21 +75,25 @@ class ConcurrencyLimit(Middleware):
         message = job.message
         key = concurrency_key(job.task, message.args, message.kwargs)
         parked = Envelope(delivery.id, delivery.queue, delivery.priority, delivery.body)
-        if limits.acquire(key, limit, message.id, job.consumer, parked):
-            self._held[message.id] = key
+        holder = _holder(job)
+        if limits.acquire(key, limit, holder, job.consumer, parked):
+            self._held[holder] = key
             return
         raise SkipMessage(
             None, f"concurrency limit {limit} of {key} reached: waits for a slot", parked=True
         )
 
     def after_ack(self, job: Job) -> None:
-        key = self._held.pop(job.message.id, None)
+        if not self._held or job.delivery is None:
+            return
+        holder = _holder(job)
+        key = self._held.pop(holder, None)
         if key is None:
             return
         broker = job.app.broker
         limits = broker.concurrency
         assert limits is not None  # it gave the hold
         try:
-            publish_promoted(broker.publish, limits, key, limits.release(key, job.message.id))
+            publish_promoted(broker.publish, limits, key, limits.release(key, holder))
         except Exception:  # the hold ends with its lease; a parked waiter, with its sweep
             logger.warning("could not free the concurrency slot of %s", key, exc_info=True)

@@ -185,3 +185,41 @@ def test_run_here_and_now_a_limited_task_ignores_its_limit(app: Celeriac) -> Non
         return i
 
     assert eager.apply((5,)).get() == 5
+
+
+def test_a_retry_that_starts_before_its_first_attempt_freed_the_slot_waits(
+    app: Celeriac, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given a limit of 1 and a task that retries at once, when another consumer takes the
+    retry while the first attempt is still acking (its slot not yet freed), expect the
+    retry parked, not run beside it (slots are per delivery, not per task id); then it runs
+    once the first attempt freed the slot."""
+
+    @app.task(name="t.again", bind=True, concurrency_limit=1, max_retries=1)
+    def again(self: Any) -> int:
+        if self.request.retries == 0:
+            raise self.retry(countdown=0)
+        return self.request.retries
+
+    first, second = app.connect_broker(), app.connect_broker()
+    app._connections().broker = first
+    one = Executor(app, "h", "c1", first, app.connect_backend())
+    other = Executor(app, "h", "c2", second, app.connect_backend())
+    seen: list[Any] = []
+    complete = first.complete
+
+    def ack_slowly(*args: Any) -> None:  # the retry is published; the slot is still held
+        for delivery in second.fetch(["celeriac"], "c2", 1, 1.0):
+            seen.append(other.process(delivery))
+        complete(*args)
+
+    monkeypatch.setattr(first, "complete", ack_slowly)
+    result = again.delay()
+    [delivery] = first.fetch(["celeriac"], "c1", 1, 1.0)
+    one.process(delivery)
+
+    [retry] = seen
+    assert retry.skipped is not None and retry.skipped.parked
+    [promoted] = second.fetch(["celeriac"], "c2", 1, 1.0)
+    other.process(promoted)
+    assert result.get(timeout=1) == 1
