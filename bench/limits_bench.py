@@ -15,8 +15,8 @@ Part b, waiting for a slot: ``--consumers`` threads, each with its own executor 
 connections, drain tasks of ``concurrency_limit=2`` over 4 keys, so that most tasks are
 parked and promoted once; and the same tasks without a limit. Prints tasks/s.
 
-Each figure is the best of ``--rounds``, each round on a fresh queue. The machine the
-figures come from matters: run both sides in one run and read the ratios.
+Each figure is the best of ``--rounds``, each round on a fresh queue (and fresh keys).
+The machine the figures come from matters: run both sides in one run and read the ratios.
 """
 
 from __future__ import annotations
@@ -86,8 +86,10 @@ def _hot_path(url: str, tasks: int, kind: str) -> float:
 def _waiting(url: str, tasks: int, kind: str, consumers: int) -> float:
     app, found = _app(url)
     task = found[kind]
-    queue = f"bench-{uuid.uuid4().hex[:8]}"
-    app.publish([task.build_message((i, f"k{i % 4}"), {}, queue=queue) for i in range(tasks)])
+    run = uuid.uuid4().hex[:8]
+    queue = f"bench-{run}"  # a fresh queue and fresh keys for each round
+    messages = [task.build_message((i, f"k{i % 4}-{run}"), {}, queue=queue) for i in range(tasks)]
+    app.publish(messages)
     done = [0]
     threads = [
         threading.Thread(target=_drain, args=(app, queue, f"c{n}", done, tasks))
