@@ -64,6 +64,7 @@ def _drain(app: Celeriac, queue: str, consumer: str, until: list[int], total: in
                 with _LOCK:
                     until[0] += 1
     executor.close()
+    broker.close()  # RabbitMQ: stop consuming, so nothing is pushed to a finished thread
 
 
 _LOCK = threading.Lock()
