@@ -157,6 +157,10 @@ class ConcurrencyLimits(Protocol):
         """Extend the holds of these consumers by one lease."""
         ...
 
+    def end(self, consumers: Sequence[str]) -> None:
+        """End these consumers' holds now (their process died)."""
+        ...
+
     def sweep(self) -> list[tuple[str, list[Envelope]]]:
         """Per key, the parked messages that slots freed by dead holders let out (the
         heartbeat publishes them, then confirms with :meth:`moved`)."""

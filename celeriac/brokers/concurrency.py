@@ -90,7 +90,8 @@ class KeyState:
     """One key's limit: its holds, parked messages and those being promoted."""
 
     limit: int = 1
-    holds: dict[str, tuple[str, float]] = field(default_factory=dict)  # holder -> consumer, until
+    # holder -> (consumer, until: its own lease, since: when it was taken)
+    holds: dict[str, tuple[str, float, float]] = field(default_factory=dict)
     waiting: list[tuple[str, str]] = field(default_factory=list)  # (task, parked), oldest first
     moving: dict[str, tuple[float, str]] = field(default_factory=dict)  # task -> until, parked
     promised: dict[str, float] = field(default_factory=dict)  # published, on its way: until
@@ -102,7 +103,7 @@ class KeyState:
         data: dict[str, Any] = orjson.loads(raw)
         return cls(
             int(data.get("limit", 1)),
-            {t: (str(c), float(u)) for t, (c, u) in data.get("holds", {}).items()},
+            {t: (str(c), float(u), float(s)) for t, (c, u, s) in data.get("holds", {}).items()},
             [(str(t), str(p)) for t, p in data.get("waiting", [])],
             {t: (float(u), str(p)) for t, (u, p) in data.get("moving", {}).items()},
             {t: float(u) for t, u in data.get("promised", {}).items()},
@@ -149,12 +150,16 @@ class Concurrency:
         entry, task_id = park(parked), parked.id
 
         def update(raw: bytes | None) -> tuple[bool, bytes | None]:
-            state = self._tidy(KeyState.load(raw), time.time())
+            state = KeyState.load(raw)
+            full = holder not in state.holds and len(state.holds) >= limit
+            state = self._tidy(state, time.time(), thorough=full)
             state.limit = limit
             was_moving = state.moving.pop(task_id, None) is not None
             was_moving = state.promised.pop(task_id, None) is not None or was_moving
             if holder in state.holds or len(state.holds) < limit:
-                state.holds[holder] = (consumer, time.time() + self.lease_seconds)
+                now = time.time()
+                since = state.holds[holder][2] if holder in state.holds else now
+                state.holds[holder] = (consumer, now + self.lease_seconds, since)
                 state.waiting = [w for w in state.waiting if w[0] != task_id]
                 return True, state.dump()
             if all(w[0] != task_id for w in state.waiting):
@@ -172,7 +177,7 @@ class Concurrency:
 
         def update(raw: bytes | None) -> tuple[list[str], bytes | None]:
             now = time.time()
-            state = self._tidy(KeyState.load(raw), now)
+            state = self._tidy(KeyState.load(raw), now, thorough=holder is None)
             if holder is not None:
                 state.holds.pop(holder, None)
             # a promoted message on its way has its slot: let out no second one for it
@@ -205,6 +210,11 @@ class Concurrency:
         if consumers:
             self.store.renew(consumers, time.time() + self.lease_seconds)
 
+    def end(self, consumers: Sequence[str]) -> None:
+        """End these consumers' holds now (their process died: its supervisor knows)."""
+        if consumers:
+            self.store.renew(consumers, time.time())
+
     def sweep(self) -> list[tuple[str, list[Envelope]]]:
         """Per key with parked messages, those that slots freed by dead holders (or
         promotions lost with their promoter) let out now: publish, then :meth:`moved`."""
@@ -219,21 +229,34 @@ class Concurrency:
         """Who holds ``key`` now, and their consumers (for tests and inspection)."""
 
         def update(raw: bytes | None) -> tuple[dict[str, str], bytes | None]:
-            return {t: c for t, (c, _) in KeyState.load(raw).holds.items()}, raw
+            return {t: c for t, (c, _, _) in KeyState.load(raw).holds.items()}, raw
 
         return self.store.change(key, update)
 
     # -- keeping the state true -----------------------------------------------------
-    def _tidy(self, state: KeyState, now: float) -> KeyState:
+    def _tidy(self, state: KeyState, now: float, thorough: bool = False) -> KeyState:
         """Drop holds of dead consumers; put promotions lost with their promoter back
-        at the head of the wait list."""
-        stale = [t for t, (_, until) in state.holds.items() if until <= now]
-        if stale:
-            consumers = {state.holds[t][0] for t in stale}
-            alive = self.store.deadlines(consumers)
-            for task_id in stale:
-                if alive.get(state.holds[task_id][0], 0.0) <= now:
-                    del state.holds[task_id]
+        at the head of the wait list.
+
+        A hold lives while its consumer's deadline (renewed by its heartbeat) is ahead.
+        A deadline that passed after the hold was taken ends it (the consumer stopped
+        renewing, or :meth:`end` ended it); one that passed before (a consumer id used
+        again, or not renewed yet) says nothing: the hold's own lease decides. Only
+        holds past their own lease are looked up, unless ``thorough`` (the key is full,
+        or a sweep): then every holder is, so an ended consumer's slots free at once."""
+        holds = state.holds
+        check = list(holds) if thorough else [h for h, (_, u, _) in holds.items() if u <= now]
+        if check:
+            deadlines = self.store.deadlines({holds[h][0] for h in check})
+            for holder in check:
+                consumer, until, since = holds[holder]
+                deadline = deadlines.get(consumer)
+                if deadline is None or (deadline <= now and deadline < since):
+                    alive = until > now
+                else:
+                    alive = deadline > now
+                if not alive:
+                    del holds[holder]
         state.promised = {t: until for t, until in state.promised.items() if until > now}
         lost = [(t, p) for t, (until, p) in state.moving.items() if until <= now]
         for task_id, _ in lost:

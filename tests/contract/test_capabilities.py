@@ -304,3 +304,34 @@ def test_concurrent_acquires_never_exceed_the_limit(env: BrokerEnv) -> None:
         thread.join(timeout=60)
 
     assert len(won) == 3 and set(connections[0].holders(key)) == set(won)
+
+
+def test_ending_a_consumer_frees_its_holds_at_once(env: BrokerEnv) -> None:
+    """Given a full key whose holders' consumers renew, when one consumer is ended (its
+    process died), expect its slot free at once, long before its lease: the sweep lets the
+    waiter out, and the live consumer keeps its slot."""
+    limits = offered(env.connect(lease_seconds=30), "concurrency")
+    key, q = env.q(f"limit:{uuid.uuid4().hex}"), env.q("limited")
+    assert limits.acquire(key, 2, "a", "c1", envelope(q, task_id="a"))
+    assert limits.acquire(key, 2, "b", "c2", envelope(q, task_id="b"))
+    limits.renew(["c1", "c2"])
+    assert not limits.acquire(key, 2, "w", "c3", envelope(q, task_id="w"))
+    assert limits.sweep() == [] or all(k != key for k, _ in limits.sweep())
+
+    limits.end(["c2"])
+
+    assert [e.id for k, found in limits.sweep() if k == key for e in found] == ["w"]
+    assert limits.holders(key) == {"a": "c1"}
+
+
+def test_a_consumer_id_used_again_after_it_ended_keeps_its_new_holds(env: BrokerEnv) -> None:
+    """Given consumer c9 ended (a dead process whose id comes back, as pids do), expect holds
+    it takes afterwards to count until their own lease: the key stays full."""
+    limits = offered(env.connect(lease_seconds=30), "concurrency")
+    key, q = env.q(f"limit:{uuid.uuid4().hex}"), env.q("limited")
+    limits.end(["c9"])
+    time.sleep(0.01)  # the hold is taken after the end, by the clock too
+
+    assert limits.acquire(key, 1, "a", "c9", envelope(q, task_id="a"))
+    assert not limits.acquire(key, 1, "b", "c8", envelope(q, task_id="b"))
+    assert limits.holders(key) == {"a": "c9"}
