@@ -28,7 +28,11 @@ dies between the two leaves it there and the next step on the key puts it back
 at the head of the wait list. So nothing parked is lost, and a crash costs at
 most a duplicate delivery (the contract is at least once). A key whose every
 holder died has nobody to promote its waiters: any worker's heartbeat sweeps
-the keys with waiters (:meth:`Concurrency.sweep`).
+the keys with waiters (:meth:`Concurrency.sweep`). A supervisor that sees a
+prefork child die ends the child's consumer (:meth:`Concurrency.end`): its slots
+free at once rather than after their lease. A hold remembers when it was taken,
+so a consumer id that comes back (a pid used again) keeps the holds it takes
+after the end.
 
 The engines provide :class:`ConcurrencyStore`: an atomic read-modify-write of
 one key's small state (memory: a lock; SQLite: a write transaction; Redis: a

@@ -11,6 +11,7 @@ free them within its lease, so the waiting tasks start on another worker.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 import uuid
@@ -164,3 +165,54 @@ def test_a_killed_worker_frees_its_holds_within_its_lease(
     # holds end one lease after their last renewal; the next beat (a third of a lease)
     # lets a waiter out; 1 s more for the noise of a shared machine
     assert starts[0] - killed_at < LEASE + LEASE / 3 + 1.0, f"{starts[0] - killed_at:.2f}s"
+
+
+CHILD_APP = """
+import os, time
+from celeriac import Celeriac
+
+app = Celeriac("child_app", worker_send_task_events=False,
+               broker_transport_options={"visibility_timeout": 30})
+HERE = os.path.dirname(__file__)
+
+@app.task(concurrency_limit=1)
+def one(i):
+    path = os.path.join(HERE, f"started-{i}")
+    first = not os.path.exists(path)
+    with open(path, "a") as file:
+        file.write(f"{os.getpid()} {time.time()}\\n")
+    if i == 0 and first:
+        time.sleep(60)  # its child is killed here
+"""
+
+
+def test_a_killed_child_frees_its_slot_at_once_not_after_its_lease(
+    tmp_path: Path, start_worker: StartWorker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given a 30 s lease and a limit of 1 held by a task whose prefork child is killed
+    with SIGKILL, expect the supervisor to free the slot at once: the waiting task and the
+    redelivered one run within a few seconds, far inside the lease."""
+    (tmp_path / "child_app.py").write_text(CHILD_APP)
+    url = f"sqlite:///{tmp_path}/broker.sqlite3"
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("CELERIAC_BROKER_URL", url)
+    import child_app  # type: ignore[import-not-found]
+
+    try:
+        start_worker("child_app", "-c", "2", env={"CELERIAC_BROKER_URL": url})
+        child_app.one.delay(0)
+        started = tmp_path / "started-0"
+        wait_until(started.exists, 30, "the first task to start")
+        child_app.one.delay(1)
+        time.sleep(0.5)  # time to be parked: the slot is held
+        assert not (tmp_path / "started-1").exists(), "a task ran over the limit"
+
+        killed_at = time.time()
+        os.kill(int(started.read_text().split()[0]), signal.SIGKILL)
+        wait_until((tmp_path / "started-1").exists, 10, "the waiting task to start")
+        waited = float((tmp_path / "started-1").read_text().split()[1]) - killed_at
+        assert waited < 5.0, f"the waiting task started {waited:.1f}s after the kill"
+        wait_until(lambda: len(started.read_text().splitlines()) == 2, 10, "the redelivery")
+    finally:
+        child_app.app.close()
+        sys.modules.pop("child_app", None)
