@@ -154,9 +154,7 @@ class Concurrency:
         entry, task_id = park(parked), parked.id
 
         def update(raw: bytes | None) -> tuple[bool, bytes | None]:
-            state = KeyState.load(raw)
-            full = holder not in state.holds and len(state.holds) >= limit
-            state = self._tidy(state, time.time(), thorough=full)
+            state = self._tidy(KeyState.load(raw), time.time())
             state.limit = limit
             was_moving = state.moving.pop(task_id, None) is not None
             was_moving = state.promised.pop(task_id, None) is not None or was_moving
@@ -246,8 +244,8 @@ class Concurrency:
         A deadline that passed after the hold was taken ends it (the consumer stopped
         renewing, or :meth:`end` ended it); one that passed before (a consumer id used
         again, or not renewed yet) says nothing: the hold's own lease decides. Only
-        holds past their own lease are looked up, unless ``thorough`` (the key is full,
-        or a sweep): then every holder is, so an ended consumer's slots free at once."""
+        holds past their own lease are looked up, unless ``thorough`` (a sweep): then
+        every holder is, so an ended consumer's slots free at once."""
         holds = state.holds
         check = list(holds) if thorough else [h for h, (_, u, _) in holds.items() if u <= now]
         if check:
