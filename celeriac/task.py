@@ -54,6 +54,8 @@ TASK_OPTIONS: dict[str, Any] = {
     "priority": None,
     "rate_limit": None,
     "rate_limit_key": None,
+    "concurrency_limit": None,  # at most this many running at once, cluster-wide
+    "concurrency_key": None,  # one limit per key: an argument's name or a callable
     "unique": None,  # what makes a send unique: True, an argument's name or a callable
     "unique_for": None,  # the window in seconds; None: until the task finishes
     "debounce": None,  # seconds: of sends of one unique key, the last runs, this much later
@@ -88,6 +90,24 @@ _VALIDATING = "celeriac.validation:validating"
 _NO_REQUEST = Request()
 
 
+def _check_concurrency(name: str, limit: Any, key: Any) -> None:
+    """A clear error for a concurrency limit that cannot work."""
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ConfigurationError(
+            f"concurrency_limit={limit!r} of {name} must be a whole number of at least 1 "
+            "(tasks running at once), or None for no limit"
+        )
+    if key is not None and limit is None:
+        raise ConfigurationError(
+            f"concurrency_key of {name} needs concurrency_limit=N: how many may run at once per key"
+        )
+    if key is not None and not (isinstance(key, str) or callable(key)):
+        raise ConfigurationError(
+            f"concurrency_key={key!r} of {name} must be an argument's name or a callable "
+            "(args, kwargs) -> str"
+        )
+
+
 def _to_timestamp(value: float | datetime | None, name: str) -> float | None:
     if value is None:
         return None
@@ -108,6 +128,8 @@ class Task(Generic[P, R]):
     priority: int | None
     rate_limit: str | float | None
     rate_limit_key: str | Callable[[tuple[Any, ...], dict[str, Any]], str] | None
+    concurrency_limit: int | None
+    concurrency_key: str | Callable[[tuple[Any, ...], dict[str, Any]], str] | None
     unique: bool | str | Callable[[tuple[Any, ...], dict[str, Any]], str] | None
     unique_for: float | None
     debounce: float | None
@@ -187,6 +209,7 @@ class Task(Generic[P, R]):
             check_priority(self.priority)
         if self.rate_limit is not None:
             parse_rate(self.rate_limit)
+        _check_concurrency(self.name, self.concurrency_limit, self.concurrency_key)
         window(self.name, self.unique_for)
         debounce_delay(self.name, self.debounce)
         self.autoretry_for = tuple(self.autoretry_for or ())

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from ..backends.base import Backend, TaskMeta
     from .capabilities import (
         BeatState,
+        ConcurrencyLimits,
         Flags,
         QueueBrowser,
         RateLimits,
@@ -112,6 +113,7 @@ class Broker(ABC):
     rates: RateLimits | None = None  # cluster-wide rate-limit slots
     revocations: Revocations | None = None  # revoked task ids; fetch flags them
     uniques: UniqueKeys | None = None  # unique tasks: which task holds a key
+    concurrency: ConcurrencyLimits | None = None  # concurrency limits per key: holds, waiters
     beat: BeatState | None = None  # periodic tasks: leader lease, last runs sent atomically
     browse: QueueBrowser | None = None  # list and act on waiting/delayed/reserved messages
 

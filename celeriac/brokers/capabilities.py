@@ -10,6 +10,7 @@ offers as capability objects on typed attributes, ``None`` where it has none::
     broker.rates         RateLimits   cluster-wide rate-limit slots
     broker.revocations   Revocations  revoked task ids, with a time to live
     broker.uniques       UniqueKeys   unique tasks: which task holds a key, until when
+    broker.concurrency   ConcurrencyLimits  concurrency limits per key: holds, parked messages
     broker.beat          BeatState    the periodic-task leader's lease, each entry's last run
 
 Callers ask the object (``if broker.streams is not None``), never its URL.
@@ -17,7 +18,7 @@ A caller that cannot do without one takes it through :func:`require`, which
 turns its absence into a :class:`~celeriac.exceptions.CapabilityUnavailable`
 that names the broker, the capability and what to configure.
 
-Memory, SQLite, Redis and RabbitMQ brokers offer all five. With
+Memory, SQLite, Redis and RabbitMQ brokers offer all six. With
 ``broker_capabilities_url`` set, a broker takes them from that store instead
 (:mod:`celeriac.brokers.composed`). ``beat`` is apart: recording a run and
 sending its message are one atomic step, so only the delivery broker itself can
@@ -26,7 +27,7 @@ offer it (memory, SQLite, Redis without Cluster, RabbitMQ).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol, TypeVar
 
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 #: The capability attributes of a broker, in the order the docs list them.
-CAPABILITIES = ("streams", "flags", "rates", "revocations", "uniques")
+CAPABILITIES = ("streams", "flags", "rates", "revocations", "uniques", "concurrency")
 
 
 class Streams(Protocol):
@@ -128,6 +129,48 @@ class UniqueKeys(Protocol):
         ...
 
 
+class ConcurrencyLimits(Protocol):
+    """Concurrency limits per key: at most ``limit`` tasks hold a key at once; the others
+    wait parked in the broker (:mod:`celeriac.brokers.concurrency` argues the design).
+
+    Holds are leases of the consumer that runs the task, renewed with its other leases
+    (:meth:`renew`); a consumer that stops renewing loses its holds within one lease.
+    """
+
+    def acquire(self, key: str, limit: int, holder: str, consumer: str, parked: Envelope) -> bool:
+        """Hold a slot of ``key`` for ``holder`` (one delivery of a task, run by
+        ``consumer``); when ``limit`` holders have it, keep ``parked`` (the task's message)
+        in the key's wait list instead and return False."""
+        ...
+
+    def release(self, key: str, holder: str | None) -> list[Envelope]:
+        """Free ``holder``'s slot; the parked messages the free slots let out, which the
+        caller publishes, then confirms with :meth:`moved` (unconfirmed, they go back to
+        the wait list after two leases)."""
+        ...
+
+    def moved(self, key: str, task_ids: Collection[str]) -> None:
+        """The messages (by task id) :meth:`release` or :meth:`sweep` let out are published."""
+        ...
+
+    def renew(self, consumers: Sequence[str]) -> None:
+        """Extend the holds of these consumers by one lease."""
+        ...
+
+    def end(self, consumers: Sequence[str]) -> None:
+        """End these consumers' holds now (their process died)."""
+        ...
+
+    def sweep(self) -> list[tuple[str, list[Envelope]]]:
+        """Per key, the parked messages that slots freed by dead holders let out (the
+        heartbeat publishes them, then confirms with :meth:`moved`)."""
+        ...
+
+    def holders(self, key: str) -> dict[str, str]:
+        """The holders of ``key`` now, with their consumers."""
+        ...
+
+
 @dataclass(frozen=True)
 class Lease:
     """Who leads the beat, and until when (Unix seconds; in the past once ended)."""
@@ -194,6 +237,7 @@ _NOUNS = {
     "rates": "rate-limit state",
     "revocations": "revocations",
     "uniques": "unique-task keys",
+    "concurrency": "concurrency-limit holds",
     "beat": "periodic-task state",
 }
 
@@ -215,6 +259,7 @@ __all__ = [
     "CAPABILITIES",
     "BeatRun",
     "BeatState",
+    "ConcurrencyLimits",
     "Flags",
     "Lease",
     "RateLimits",

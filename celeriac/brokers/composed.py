@@ -53,6 +53,7 @@ class ComposedBroker(AdminBroker):
         self.rates = _first(store.rates, delivery.rates)
         self.revocations = _first(store.revocations, delivery.revocations)
         self.uniques = _first(store.uniques, delivery.uniques)
+        self.concurrency = _first(store.concurrency, delivery.concurrency)
         self.beat = delivery.beat  # a run is recorded with its send: the delivering broker's
         self.browse = delivery.browse  # the messages are the delivering broker's
         # the store's revocations, which the delivering broker's fetch cannot see

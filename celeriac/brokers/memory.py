@@ -11,13 +11,16 @@ import heapq
 import itertools
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from ..message import Delivery, Envelope
 from .base import Broker, DeadLetter, QueueStats
 from .capabilities import BeatRun, Kind, Lease, Listed
+from .concurrency import Concurrency, needs_sweep
+
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -45,6 +48,8 @@ class _Store:
     stream_seq: itertools.count = field(default_factory=lambda: itertools.count(1))  # type: ignore[type-arg]
     flags: dict[str, str] = field(default_factory=dict)
     uniques: dict[str, tuple[str, float]] = field(default_factory=dict)  # key -> (holder, until)
+    limits: dict[str, bytes] = field(default_factory=dict)  # concurrency key -> its state
+    limit_consumers: dict[str, float] = field(default_factory=dict)  # consumer -> lives until
     beat_lease: Lease | None = None
     beat_last: dict[str, int] = field(default_factory=dict)  # entry -> last due (ms)
 
@@ -79,6 +84,7 @@ class MemoryBroker(Broker):
         self.rates = MemoryRates(store)
         self.revocations = MemoryRevocations(store)
         self.uniques = MemoryUniques(store)
+        self.concurrency = Concurrency(MemoryConcurrency(store), lease_seconds)
         self.beat = MemoryBeat(self)
         self.browse = MemoryBrowser(self)
 
@@ -449,6 +455,36 @@ class MemoryUniques(_OnStore):
             held = self._s.uniques.get(key)
             if held is not None and held[0] == task_id:
                 del self._s.uniques[key]
+
+
+class MemoryConcurrency(_OnStore):
+    """Concurrency-limit state: each key's state and consumer deadlines, under the lock."""
+
+    def change(self, key: str, update: Callable[[bytes | None], tuple[T, bytes | None]]) -> T:
+        with self._s.lock:
+            out, new = update(self._s.limits.get(key))
+            if new is None:
+                self._s.limits.pop(key, None)
+            else:
+                self._s.limits[key] = new
+            return out
+
+    def renew(self, consumers: Sequence[str], until: float) -> None:
+        with self._s.lock:
+            lives = self._s.limit_consumers
+            now = time.time()
+            for gone in [c for c, u in lives.items() if u < now - 86_400]:
+                del lives[gone]  # long dead: forget them, so the map stays bounded
+            for consumer in consumers:
+                lives[consumer] = until
+
+    def deadlines(self, consumers: Collection[str]) -> dict[str, float]:
+        lives = self._s.limit_consumers  # called inside change(), under the lock
+        return {c: lives[c] for c in consumers if c in lives}
+
+    def waiting_keys(self) -> list[str]:
+        with self._s.lock:
+            return [k for k, raw in self._s.limits.items() if needs_sweep(raw)]
 
 
 class MemoryStreams(_OnStore):

@@ -95,6 +95,12 @@ def _waiting(board: Dashboard, task: dict[str, Any], noted: dict[str, Any], now:
         else:
             why = "countdown / eta"
         return f"delayed until {_clock(eta)} (in {_span(eta - now)}) because of {why}"
+    reason = str(noted.get("reason", ""))
+    if reason.startswith("concurrency limit"):  # parked in its key's wait list
+        return (
+            f"{reason}: parked in the broker, it goes back to its queue when a task of its "
+            "key finishes"
+        )
     holder = _reserved_by(board, task["id"], queue)
     if holder is not None:
         return f"reserved by worker {holder}: prefetched, starts when a slot of it is free"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .base import Middleware, MiddlewareStack, SkipMessage
 from .canvas import Canvas
+from .concurrency import ConcurrencyLimit
 from .events import TaskEvents
 from .hooks import TaskHooks
 from .rate_limit import RateLimit
@@ -20,6 +21,7 @@ def default_middleware() -> list[Middleware]:
         Revocation(),
         Expiry(),
         RateLimit(),
+        ConcurrencyLimit(),
         TrackStarted(),
         Retries(),
         TaskEvents(),
@@ -32,6 +34,7 @@ def default_middleware() -> list[Middleware]:
 
 __all__ = [
     "Canvas",
+    "ConcurrencyLimit",
     "Expiry",
     "Middleware",
     "MiddlewareStack",

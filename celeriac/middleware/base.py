@@ -35,8 +35,10 @@ class SkipMessage(Exception):
 
     With ``later`` (a replacement message, usually with an ``eta``) nothing is
     recorded: the replacement is published to the broker's delayed set and the
-    original acked (a rate-limited task waiting for its slot). With
-    ``exception``, that is the task's outcome (a task stopped from outside).
+    original acked (a rate-limited task waiting for its slot). With ``parked``
+    nothing is recorded or published: the broker keeps the message already (a
+    task waiting for a slot of its concurrency limit) and the original is acked.
+    With ``exception``, that is the task's outcome (a task stopped from outside).
     """
 
     def __init__(
@@ -45,12 +47,19 @@ class SkipMessage(Exception):
         reason: str,
         later: Message | None = None,
         exception: BaseException | None = None,
+        parked: bool = False,
     ) -> None:
         super().__init__(reason)
         self.state = state
         self.reason = reason
         self.later = later
         self.exception = exception
+        self.parked = parked
+
+    @property
+    def waits(self) -> bool:
+        """The task runs later (a slot of a rate or concurrency limit): not an outcome."""
+        return self.later is not None or self.parked
 
 
 class Middleware:

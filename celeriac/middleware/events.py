@@ -173,8 +173,9 @@ class TaskEvents(Middleware):
 
     def _skipped(self, job: Job, skipped: SkipMessage, fields: dict[str, Any]) -> bool:
         """A task not run here: put off (a rate limit), revoked, expired, or already stopped."""
-        if skipped.later is not None:  # back in the delayed set until its slot
-            fields.update(type=TASK_DELAYED, reason=skipped.reason, eta=skipped.later.eta)
+        if skipped.waits:  # back in the broker until its slot
+            eta = skipped.later.eta if skipped.later is not None else None
+            fields.update(type=TASK_DELAYED, reason=skipped.reason, eta=eta)
             return True
         if skipped.exception is not None:
             # Stopped from outside (a hard time limit): the worker that ran it stored the

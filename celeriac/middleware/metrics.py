@@ -14,6 +14,9 @@ worker's slot records, which every pool keeps in its main process.
 ``celeriac_task_runtime_seconds``       histogram  run time, by ``task``
 ``celeriac_task_queue_wait_seconds``    histogram  from sent (or due, for a delayed one) to start
 ``celeriac_task_retries_total``         counter    retries asked for, by ``task``
+``celeriac_broker_roundtrip_seconds``   histogram  a consumer's broker calls, by ``operation``
+                                                   (``fetch``, ``ack``, ``complete``: result + ack;
+                                                   a fetch includes its wait when nothing is ready)
 ``celeriac_worker_running_tasks``       gauge      tasks running now
 ``celeriac_worker_prefetched_messages`` gauge      messages held but not running
 ``celeriac_worker_processed_total``     counter    tasks finished since the worker started
@@ -33,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import states
 from ..exceptions import MissingExtraError
+from ..worker import roundtrips
 from .base import Middleware
 
 try:
@@ -53,6 +57,21 @@ logger = logging.getLogger("celeriac.worker")
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 #: Runtime buckets (seconds): from a fast no-op task to a long batch job.
 RUNTIME_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+ROUNDTRIP_BUCKETS = (
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.5,
+    1,
+    5,
+)
 WAIT_BUCKETS = (0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
 
 
@@ -140,6 +159,13 @@ class WorkerMetrics(Middleware):
         self.retries = Counter(
             "celeriac_task_retries", "Retries asked for", ["task"], registry=None
         )
+        self.roundtrip = Histogram(
+            "celeriac_broker_roundtrip_seconds",
+            "Broker call time of the worker's consumers",
+            ["operation"],
+            buckets=ROUNDTRIP_BUCKETS,
+            registry=None,
+        )
         self.server: Any = None
 
     # -- the worker's main process ----------------------------------------------------
@@ -159,9 +185,14 @@ class WorkerMetrics(Middleware):
             shutil.rmtree(self._own_directory, ignore_errors=True)
 
     # -- where tasks run ----------------------------------------------------------------
+    def worker_start(self, app: Celeriac, worker: Any) -> None:
+        """Time this process's consumers' broker calls (before they connect)."""
+        children = {op: self.roundtrip.labels(op) for op in roundtrips.TIMED}
+        roundtrips.observer = lambda op, seconds: children[op].observe(seconds)
+
     def after_ack(self, job: Job) -> None:
         skipped = job.skipped
-        if skipped is not None and skipped.later is not None:
+        if skipped is not None and skipped.waits:
             return  # put off to a later slot: not an outcome
         name = job.message.task
         self.tasks.labels(name, job.state).inc()

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 def _runs_again(job: Job) -> bool:
     skipped = job.skipped
-    if skipped is not None and skipped.later is not None:
+    if skipped is not None and skipped.waits:
         return True  # put off to a later slot
     if job.state == states.RETRY:
         return True

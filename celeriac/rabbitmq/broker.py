@@ -63,6 +63,7 @@ import pika.exceptions as pe
 
 from ..backoff import Backoff
 from ..brokers.base import Broker, DeadLetter, QueueStats
+from ..brokers.concurrency import Concurrency
 from ..exceptions import BrokerError, BrokerUnavailable, ConfigurationError
 from ..message import Delivery, Envelope, check_priority
 from .admin import Admin
@@ -72,6 +73,7 @@ from .connection import Link, Outgoing, heartbeat_for
 from .consumer import Intake, Raw
 from .dead import DeadLetters
 from .flags import Flags
+from .limits import RabbitConcurrency
 from .messages import Messages
 from .rates import Rates
 from .revocations import Revocations
@@ -200,6 +202,9 @@ class AMQPBroker(Broker):
         self.rates = Rates(self._link, self._retrying)
         self.revocations = Revocations(self._state, self._retrying)
         self.uniques = Uniques(self._link, self._retrying)
+        self.concurrency = Concurrency(
+            RabbitConcurrency(self._link, self._retrying), self.lease_seconds
+        )
         self.beat = RabbitBeat(self._link, self._messages, self.flags, self._retrying)
         self.browse = RabbitBrowse(self._link, self._messages, self._state, self._retrying)
         self._intake: Intake | None = None  # the consuming channel, opened by the first fetch

@@ -27,6 +27,7 @@ on one Redis Cluster slot and the scripts that touch it stay legal there::
     {P}:revoked            sorted set: task id -> revoked until (unix seconds)
     {P}:flags              hash of cluster-wide flags
     P:rate:<key>           GCRA state of one rate limit
+    {P:limits}:...         concurrency limits per key (see ``limits``)
     P:stream:<name>        Redis stream (events, control, replies)
 
 Needs Redis 6.2 or later (LPOP with a count, ZADD GT, BLPOP with a
@@ -80,6 +81,7 @@ import hiredis
 
 from ..backoff import Backoff
 from ..brokers.base import AdminBroker
+from ..brokers.concurrency import Concurrency
 from ..exceptions import BrokerError, BrokerUnavailable, ConfigurationError
 from ..message import Delivery, Envelope
 from .backend import RedisBackend
@@ -96,6 +98,7 @@ from .client import (
 )
 from .cluster import ClusterFetch
 from .entries import by_queue, consumer_of, fetch_args, fetched, queue_of
+from .limits import RedisConcurrency
 from .manage import RedisAdmin, RedisRates, RedisRevocations, RedisUniques
 from .scripts import Batch, HeldLink, PooledLink, script
 from .streams import RedisFlags, RedisStreams
@@ -166,6 +169,7 @@ class RedisBroker(AdminBroker):
         self.flags = RedisFlags(self.client, f"{{{p}}}:flags", error)
         self.rates = RedisRates(self.link, p, error)
         self.uniques = RedisUniques(self.link, p, error)
+        self.concurrency = Concurrency(RedisConcurrency(self.link, p, error), self.lease_seconds)
         self.revocations = revocations
         if not self.cluster:  # recording a run with its message spans slots
             self.beat = RedisBeat(self.link, self.client, p, self.base, self._clock, error)

@@ -36,6 +36,7 @@ from ..brokers.base import (
     DEFAULT_MAX_DELIVERIES,
     AdminBroker,
 )
+from ..brokers.concurrency import Concurrency
 from ..exceptions import BrokerError, BrokerUnavailable, ConfigurationError
 from ..message import Delivery, Envelope
 from ..text import counted
@@ -44,6 +45,7 @@ from .backend import SQLiteBackend
 from .beat import SQLiteBeat
 from .browse import SQLiteBrowser
 from .db import DEFAULT_BUSY_TIMEOUT, Database, Errors, path_from_url
+from .limits import SQLiteConcurrency
 from .schema import (
     COPY,
     SCHEMA,
@@ -112,6 +114,7 @@ class SQLiteBroker(AdminBroker):
         self.rates = SQLiteRates(db)
         self.revocations = SQLiteRevocations(db)
         self.uniques = SQLiteUniques(db)
+        self.concurrency = Concurrency(SQLiteConcurrency(db), self.lease_seconds)
         self.beat = SQLiteBeat(db, insert_messages)
         self.browse = SQLiteBrowser(db)
 

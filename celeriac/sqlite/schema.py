@@ -29,7 +29,9 @@ READY, DELAYED, HELD = 0, 1, 2
 
 SCHEMA = Schema(
     component="broker",
-    version=2,  # 2: celeriac_unique (every statement is IF NOT EXISTS, so 1 upgrades)
+    # 2: celeriac_unique; 3: celeriac_limits and celeriac_limit_consumers (every
+    # statement is IF NOT EXISTS, so earlier versions upgrade)
+    version=3,
     statements=(
         """CREATE TABLE IF NOT EXISTS celeriac_messages (
             seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -70,6 +72,12 @@ SCHEMA = Schema(
         ) WITHOUT ROWID""",
         """CREATE TABLE IF NOT EXISTS celeriac_unique (
             key TEXT PRIMARY KEY, task_id TEXT NOT NULL, until REAL NOT NULL
+        ) WITHOUT ROWID""",
+        """CREATE TABLE IF NOT EXISTS celeriac_limits (
+            key TEXT PRIMARY KEY, state BLOB NOT NULL, waiting INTEGER NOT NULL
+        ) WITHOUT ROWID""",
+        """CREATE TABLE IF NOT EXISTS celeriac_limit_consumers (
+            consumer TEXT PRIMARY KEY, until REAL NOT NULL
         ) WITHOUT ROWID""",
         """CREATE TABLE IF NOT EXISTS celeriac_streams (
             pos INTEGER PRIMARY KEY AUTOINCREMENT,

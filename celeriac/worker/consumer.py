@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import states
 from ..control.state_handle import fetch_open, paused_since_fetch
+from . import roundtrips
 from .coroutines import run_limited
 from .fairness import BatchSizer, Board, ReserveWatcher
 from .job import Executor, Job
@@ -117,7 +118,8 @@ class Consumer:
     # -- the loop ---------------------------------------------------------------------
     def run(self) -> None:
         """Consume until stopped; connections are made here, in the running thread."""
-        self.broker, self.backend = self.app.connect_broker(), self.app.connect_backend()
+        self.broker = roundtrips.timed(self.app.connect_broker())
+        self.backend = self.app.connect_backend()
         self.executor = Executor(
             self.app,
             self.options.hostname,

@@ -6,6 +6,12 @@ handed to another worker while this one lives, and runs ``broker.recover()``,
 which returns messages whose holder stopped renewing (a worker killed with
 ``kill -9``) to their queue. Under prefork the supervisor beats for its
 children; the in-process pools beat from a thread of their own.
+
+When the app has tasks with a ``concurrency_limit``, the beat also renews the
+consumers' holds on their keys and publishes the parked messages that slots of
+dead holders let out (:mod:`celeriac.brokers.concurrency`); otherwise it makes
+no call for them. A supervisor that sees a child die ends the child's slots at
+once (:meth:`Heartbeat.end_holds`).
 """
 
 from __future__ import annotations
@@ -16,12 +22,14 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from ..brokers.concurrency import publish_promoted
 from ..text import counted
 from .outage import Outage
 
 if TYPE_CHECKING:
     from ..app import Celeriac
     from ..brokers.base import Broker
+    from ..brokers.capabilities import ConcurrencyLimits
 
 logger = logging.getLogger("celeriac.worker")
 
@@ -53,6 +61,8 @@ class Heartbeat:
             if consumers:
                 broker.renew(list(consumers))
             recovered = broker.recover()
+            if self._limits_used():
+                self._keep_limits(broker, consumers)
         except ConnectionError as exc:
             self.outage.noted(exc)
             return
@@ -65,6 +75,35 @@ class Heartbeat:
                 "recovered %s whose lease ran out (a worker died?); they are back on their queues",
                 counted(recovered, "message"),
             )
+
+    def _limits_used(self) -> bool:
+        return any(task.concurrency_limit for task in self.app.tasks.values())
+
+    def end_holds(self, consumers: Sequence[str]) -> None:
+        """These consumers died (a prefork child): free their concurrency slots now and
+        let waiting tasks take them, rather than after their lease."""
+        broker = self.connect()
+        limits = broker.concurrency
+        if limits is None or not self._limits_used():
+            return
+        limits.end(list(consumers))
+        self._let_out(broker, limits)
+
+    def _keep_limits(self, broker: Broker, consumers: Sequence[str]) -> None:
+        limits = broker.concurrency
+        if limits is None:
+            return
+        limits.renew(list(consumers))
+        self._let_out(broker, limits)
+
+    def _let_out(self, broker: Broker, limits: ConcurrencyLimits) -> None:
+        for key, envelopes in limits.sweep():
+            logger.info(
+                "%s waiting for %s let out (its holders stopped)",
+                counted(len(envelopes), "task"),
+                key,
+            )
+            publish_promoted(broker.publish, limits, key, envelopes)
 
     def close(self) -> None:
         if self.broker is not None:

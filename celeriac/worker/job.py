@@ -56,6 +56,7 @@ class Job:
     finished_at: float = 0.0
     skipped: SkipMessage | None = None
     acked: bool = False  # acked on receipt (acks_late=False)
+    consumer: str = ""  # the consumer that holds the delivery (its leases name it)
 
     @property
     def runtime(self) -> float:
@@ -111,7 +112,7 @@ def _outcome(job: Job) -> str:
     """How a task ended, in a word or a few: succeeded, retried, revoked (why), delayed..."""
     skipped = job.skipped
     if skipped is not None:
-        return ("delayed: " if skipped.later is not None else "not run: ") + skipped.reason
+        return ("delayed: " if skipped.waits else "not run: ") + skipped.reason
     words = {states.SUCCESS: "succeeded", states.RETRY: "retried", states.REVOKED: "revoked"}
     return words.get(job.state, job.state.lower())
 
@@ -189,7 +190,15 @@ class Executor:
             self.broker.dead_letter(self.consumer_id, delivery.tag, reason)
             return None
         request = Request.from_message(message, self.hostname, delivery.deliveries)
-        return Job(self.app, message, task, request, delivery, received_at=time.time())
+        return Job(
+            self.app,
+            message,
+            task,
+            request,
+            delivery,
+            received_at=time.time(),
+            consumer=self.consumer_id,
+        )
 
     def _finished_before(self, message: Message) -> bool:
         """Whether a message handed out before already ran to the end: its success is
@@ -351,7 +360,7 @@ class Executor:
         self.processed += 1
         self._log_outcome(job)
         skip = job.skipped
-        if skip is not None and skip.later is not None:  # waits in the delayed set
+        if skip is not None and skip.waits:  # waits in the delayed set or a wait list
             self._put_off(job, skip.later)
             return
         if job.retry_message is not None:
@@ -395,10 +404,12 @@ class Executor:
         failed = job.state in (states.FAILURE, states.REVOKED)
         return failed and bool(self.app.conf.task_store_errors_even_if_ignored)
 
-    def _put_off(self, job: Job, later: Message) -> None:
-        """Back to the delayed set without running (a rate limit's slot), then acked."""
+    def _put_off(self, job: Job, later: Message | None) -> None:
+        """Back to the delayed set without running (a rate limit's slot), then acked;
+        with no ``later``, the broker keeps it already (parked for a concurrency slot)."""
         assert self.broker is not None and job.delivery is not None
-        self.app.publish([later])
+        if later is not None:
+            self.app.publish([later])
         if not job.acked:
             self.broker.ack(self.consumer_id, [job.delivery.tag])
         for hook in self._after_ack:  # its events say where it waits, and why

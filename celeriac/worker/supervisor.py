@@ -293,6 +293,10 @@ class Supervisor(Pool):
             self.heartbeat.outage.noted(exc)
             self._orphans.append(consumer)
             return
+        try:  # its concurrency slots too, or they would wait for their lease to end
+            self.heartbeat.end_holds([consumer])
+        except Exception:
+            logger.warning("could not free the concurrency slots of %s", consumer, exc_info=True)
         if count:
             logger.warning("handed back %s held by %s", counted(count, "message"), consumer)
 

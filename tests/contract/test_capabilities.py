@@ -237,3 +237,102 @@ def test_fetched_deliveries_carry_the_revoked_flag(env: BrokerEnv) -> None:
     flags = {d.id: d.revoked for d in broker.fetch([q], "c1", 10, 0.0)}
 
     assert flags == {gone: True, kept: False}
+
+
+def test_a_concurrency_key_holds_its_limit_and_parks_the_rest_in_order(env: BrokerEnv) -> None:
+    """Given a limit of 2, two tasks hold the key and the next two are parked; when a
+    holder finishes, the oldest parked message comes out (for its promoter to publish),
+    and a promoted task that arrives takes the freed slot."""
+    broker = env.connect(lease_seconds=30)
+    limits = offered(broker, "concurrency")
+    key, q = env.q(f"limit:{uuid.uuid4().hex}"), env.q("limited")
+
+    taken = [limits.acquire(key, 2, f"t{n}", "c1", envelope(q, task_id=f"t{n}")) for n in range(4)]
+
+    assert taken == [True, True, False, False]
+    assert limits.holders(key) == {"t0": "c1", "t1": "c1"}
+    out = limits.release(key, "t0")
+    assert [e.id for e in out] == ["t2"] and out[0].queue == q
+    assert out[0].body == envelope(q, task_id="t2").body
+    limits.moved(key, ["t2"])
+    assert limits.release(key, "t-unknown") == []  # the moved one's slot is not free twice
+    assert limits.acquire(key, 2, "t2", "c2", envelope(q, task_id="t2"))
+    assert limits.holders(key) == {"t1": "c1", "t2": "c2"}
+    assert [e.id for e in limits.release(key, "t1")] == ["t3"]
+
+
+def test_holds_of_a_consumer_that_stops_renewing_end_within_a_lease(env: BrokerEnv) -> None:
+    """Given c1 renewed and c2 silent, each holding a slot of a full key with a waiter,
+    after one lease c2's slot is free: the sweep lets the waiter out; c1's stays held."""
+    lease = 0.5
+    limits = offered(env.connect(lease_seconds=lease), "concurrency")
+    key, q = env.q(f"limit:{uuid.uuid4().hex}"), env.q("limited")
+    assert limits.acquire(key, 2, "a", "c1", envelope(q, task_id="a"))
+    assert limits.acquire(key, 2, "b", "c2", envelope(q, task_id="b"))
+    assert not limits.acquire(key, 2, "w", "c3", envelope(q, task_id="w"))
+
+    deadline = time.monotonic() + 5 * lease
+    let_out: list[str] = []
+    while not let_out:
+        assert time.monotonic() < deadline, "a dead consumer's hold outlived its lease"
+        limits.renew(["c1"])
+        let_out = [e.id for k, found in limits.sweep() if k == key for e in found]
+        time.sleep(lease / 10)
+
+    assert let_out == ["w"]
+    assert limits.holders(key) == {"a": "c1"}
+
+
+def test_concurrent_acquires_never_exceed_the_limit(env: BrokerEnv) -> None:
+    """Given 8 connections each trying 5 tasks on one key of limit 3 at once, exactly 3
+    hold it and the 37 others are parked."""
+    key, q = env.q(f"limit:{uuid.uuid4().hex}"), env.q("limited")
+    connections = [offered(env.connect(lease_seconds=30), "concurrency") for _ in range(8)]
+    won: list[str] = []
+    lock = threading.Lock()
+
+    def acquire(n: int) -> None:
+        for i in range(5):
+            task = f"t{n}-{i}"
+            if connections[n].acquire(key, 3, task, f"c{n}", envelope(q, task_id=task)):
+                with lock:
+                    won.append(task)
+
+    threads = [threading.Thread(target=acquire, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert len(won) == 3 and set(connections[0].holders(key)) == set(won)
+
+
+def test_ending_a_consumer_frees_its_holds_at_once(env: BrokerEnv) -> None:
+    """Given a full key whose holders' consumers renew, when one consumer is ended (its
+    process died), expect its slot free at once, long before its lease: the sweep lets the
+    waiter out, and the live consumer keeps its slot."""
+    limits = offered(env.connect(lease_seconds=30), "concurrency")
+    key, q = env.q(f"limit:{uuid.uuid4().hex}"), env.q("limited")
+    assert limits.acquire(key, 2, "a", "c1", envelope(q, task_id="a"))
+    assert limits.acquire(key, 2, "b", "c2", envelope(q, task_id="b"))
+    limits.renew(["c1", "c2"])
+    assert not limits.acquire(key, 2, "w", "c3", envelope(q, task_id="w"))
+    assert limits.sweep() == [] or all(k != key for k, _ in limits.sweep())
+
+    limits.end(["c2"])
+
+    assert [e.id for k, found in limits.sweep() if k == key for e in found] == ["w"]
+    assert limits.holders(key) == {"a": "c1"}
+
+
+def test_a_consumer_id_used_again_after_it_ended_keeps_its_new_holds(env: BrokerEnv) -> None:
+    """Given consumer c9 ended (a dead process whose id comes back, as pids do), expect holds
+    it takes afterwards to count until their own lease: the key stays full."""
+    limits = offered(env.connect(lease_seconds=30), "concurrency")
+    key, q = env.q(f"limit:{uuid.uuid4().hex}"), env.q("limited")
+    limits.end(["c9"])
+    time.sleep(0.01)  # the hold is taken after the end, by the clock too
+
+    assert limits.acquire(key, 1, "a", "c9", envelope(q, task_id="a"))
+    assert not limits.acquire(key, 1, "b", "c8", envelope(q, task_id="b"))
+    assert limits.holders(key) == {"a": "c9"}

@@ -102,24 +102,30 @@ def test_a_file_made_by_a_newer_version_is_refused(sqlite_url: str) -> None:
 
 
 def test_a_file_of_the_first_version_gains_the_unique_keys_table(sqlite_url: str) -> None:
-    """Given a broker file of schema version 1 (before unique tasks), expect it upgraded in
-    place: its messages kept, the unique-keys table made, the version recorded as 2."""
+    """Given a broker file of schema version 1 (before unique tasks and concurrency limits),
+    expect it upgraded in place: its messages kept, the unique-keys and concurrency-limit
+    tables made, the version recorded as 3."""
     broker = SQLiteBroker(sqlite_url)
     broker.publish([envelope("q")])
     broker.close()
     path = sqlite_url.removeprefix("sqlite:///")
     with sqlite3.connect(path) as conn:
         conn.execute("DROP TABLE celeriac_unique")
+        conn.execute("DROP TABLE celeriac_limits")
+        conn.execute("DROP TABLE celeriac_limit_consumers")
         conn.execute("UPDATE celeriac_schema SET version = 1 WHERE component = 'broker'")
 
     upgraded = SQLiteBroker(sqlite_url)
 
     assert upgraded.uniques is not None
     assert upgraded.uniques.claim("k", "a", 60) == "a"
+    assert upgraded.concurrency is not None
+    assert upgraded.concurrency.acquire("k", 1, "a", "c", envelope("q"))
+    upgraded.concurrency.renew(["c"])
     assert upgraded.stats("q").total_waiting == 1
     with sqlite3.connect(path) as conn:
         row = conn.execute("SELECT version FROM celeriac_schema WHERE component = 'broker'")
-        assert row.fetchone() == (2,)
+        assert row.fetchone() == (3,)
 
 
 def _publish_one(env: BrokerEnv, out: object) -> None:

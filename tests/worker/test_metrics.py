@@ -138,4 +138,11 @@ def test_metrics_agree_with_what_the_tasks_did(
     assert after[("celeriac_task_queue_wait_seconds_count", waits)] == 20
     assert after[("celeriac_worker_running_tasks", ())] == 0
     assert after[("celeriac_worker_processed_total", ())] == 28  # 20 + 3 + 2 x 2 + 1
+    # every finished delivery was acked, alone or with its result, and each call timed
+    trips = {
+        op: after.get(("celeriac_broker_roundtrip_seconds_count", (("operation", op),)), 0)
+        for op in ("fetch", "ack", "complete")
+    }
+    assert trips["fetch"] >= 1
+    assert trips["ack"] + trips["complete"] >= 28, trips
     assert worker.stop() == 0
