@@ -5,16 +5,20 @@
 * A missing server, tool or package: ``tests.needs.missing(reason)`` skips locally
   and fails when ``CI`` is set.
 * ``sqlite_url``: a ``sqlite:////abs/path`` URL of a fresh file in ``tmp_path``.
+* ``rabbitmq_vhosts``: the session's pool of fresh RabbitMQ virtual hosts
+  (``.take()`` one; see ``tests/vhosts.py``).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
+
+from tests.vhosts import Vhosts
 
 
 class Eventually(Protocol):
@@ -46,3 +50,11 @@ def eventually() -> Eventually:
 def sqlite_url(tmp_path: Path) -> str:
     """A fresh SQLite database file, as a broker or backend URL."""
     return f"sqlite:///{tmp_path}/celeriac.sqlite3"
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_vhosts() -> Iterator[Vhosts]:
+    """Fresh RabbitMQ virtual hosts, one per ``take()``, all deleted when the session ends."""
+    vhosts = Vhosts()
+    yield vhosts
+    vhosts.close()
