@@ -61,7 +61,7 @@ class Vhosts:
     def take(self) -> str:
         """A virtual host no test used, on which ``guest`` may do anything."""
         if not self._ready:
-            self._check_server()
+            self.check_server()
             names = [f"{self.prefix}-{len(self._made) + i}" for i in range(BATCH)]
             self._made.extend(names)  # deleted at the end even if a call below fails
             _rabbitmqctl_all([["add_vhost", name] for name in names])
@@ -78,7 +78,8 @@ class Vhosts:
             self._ready.clear()
 
     @staticmethod
-    def _check_server() -> None:
+    def check_server() -> None:
+        """A reachable RabbitMQ and ``rabbitmqctl``, or :func:`tests.needs.missing`."""
         try:
             socket.create_connection((AMQP_HOST, AMQP_PORT), timeout=2).close()
         except OSError as exc:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -67,16 +68,35 @@ def _sweep_redis(prefix: str) -> None:
     client.close()
 
 
-def _urls(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> tuple[str, str, str]:
-    """(broker URL, backend URL, what to clean up afterwards) for a broker kind."""
+def _rabbitmqctl(*args: str) -> None:
+    done = subprocess.run(
+        ["rabbitmqctl", *args], capture_output=True, text=True, timeout=60, check=False
+    )
+    if done.returncode != 0:
+        pytest.fail(f"rabbitmqctl {' '.join(args)} failed: {done.stderr or done.stdout}")
+
+
+def _urls(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest | None = None
+) -> tuple[str, str, str]:
+    """(broker URL, backend URL, what to clean up afterwards) for a broker kind.
+
+    On RabbitMQ, a virtual host of this test's own (its queues, streams and tokens):
+    from the session's pool when ``request`` is given (nothing to clean up: the pool
+    deletes it at the end), else made now, and named to be deleted afterwards."""
     if kind == "sqlite":
         url = f"sqlite:///{tmp_path}/broker.sqlite3"
         return url, url, ""
     if kind == "rabbitmq":
-        # a virtual host of this test's own (its queues, streams and tokens), deleted at
-        # the end of the session
-        vhosts: Vhosts = request.getfixturevalue("rabbitmq_vhosts")
-        return amqp_url(vhosts.take()), f"sqlite:///{tmp_path}/results.sqlite3", ""
+        results = f"sqlite:///{tmp_path}/results.sqlite3"
+        if request is not None:
+            vhosts: Vhosts = request.getfixturevalue("rabbitmq_vhosts")
+            return amqp_url(vhosts.take()), results, ""
+        vhost = f"celeriac-e2e-{uuid.uuid4().hex[:10]}"
+        Vhosts.check_server()
+        _rabbitmqctl("add_vhost", vhost)
+        _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+        return amqp_url(vhost), results, vhost
     if not _redis_available():
         missing(f"Redis is not reachable at {REDIS_URL}")
     prefix = f"e2e{uuid.uuid4().hex[:12]}"  # this test's keys only, swept afterwards
@@ -103,3 +123,5 @@ def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]
     client.close()
     if request.param == "redis":
         _sweep_redis(leftover)
+    elif request.param == "rabbitmq" and leftover:
+        _rabbitmqctl("delete_vhost", leftover)
