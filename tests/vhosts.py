@@ -22,7 +22,9 @@ from tests.needs import missing
 
 AMQP_HOST = os.environ.get("CELERIAC_TEST_AMQP_HOST", "127.0.0.1")
 AMQP_PORT = int(os.environ.get("CELERIAC_TEST_AMQP_PORT", "5672"))
-BATCH = 8  # virtual hosts made together when the pool is empty
+# Virtual hosts made together when the pool is empty: as many as were made so far (a
+# session that uses few pays for few), from FIRST_BATCH up to MAX_BATCH.
+FIRST_BATCH, MAX_BATCH = 2, 8
 TIMEOUT = 60.0  # seconds for one batch of rabbitmqctl calls
 
 
@@ -62,7 +64,8 @@ class Vhosts:
         """A virtual host no test used, on which ``guest`` may do anything."""
         if not self._ready:
             self.check_server()
-            names = [f"{self.prefix}-{len(self._made) + i}" for i in range(BATCH)]
+            batch = min(MAX_BATCH, max(FIRST_BATCH, len(self._made)))
+            names = [f"{self.prefix}-{len(self._made) + i}" for i in range(batch)]
             self._made.extend(names)  # deleted at the end even if a call below fails
             _rabbitmqctl_all([["add_vhost", name] for name in names])
             permit = [".*", ".*", ".*"]
