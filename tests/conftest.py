@@ -5,16 +5,33 @@
 * A missing server, tool or package: ``tests.needs.missing(reason)`` skips locally
   and fails when ``CI`` is set.
 * ``sqlite_url``: a ``sqlite:////abs/path`` URL of a fresh file in ``tmp_path``.
+* ``rabbitmq_vhosts``: the session's pool of fresh RabbitMQ virtual hosts
+  (``.take()`` one; see ``tests/vhosts.py``).
+* At the start of a session, celeriac's modules are byte-compiled (see
+  ``pytest_sessionstart``).
 """
 
 from __future__ import annotations
 
+import compileall
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
+
+import celeriac
+from tests.vhosts import Vhosts
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Byte-compile celeriac once, so that the hundreds of interpreters the tests start
+    (workers, beats, the command line) load its modules instead of compiling each one:
+    a tenth of a second of CPU per start. Where ``PYTHONDONTWRITEBYTECODE`` is set no
+    interpreter writes the cache, but each reads it; an up-to-date cache is left as is,
+    and a package that cannot be written to (installed read-only) is left alone."""
+    compileall.compile_dir(Path(celeriac.__file__).parent, quiet=2)
 
 
 class Eventually(Protocol):
@@ -46,3 +63,11 @@ def eventually() -> Eventually:
 def sqlite_url(tmp_path: Path) -> str:
     """A fresh SQLite database file, as a broker or backend URL."""
     return f"sqlite:///{tmp_path}/celeriac.sqlite3"
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_vhosts() -> Iterator[Vhosts]:
+    """Fresh RabbitMQ virtual hosts, one per ``take()``, all deleted when the session ends."""
+    vhosts = Vhosts()
+    yield vhosts
+    vhosts.close()

@@ -21,7 +21,8 @@ from celeriac import Celeriac
 
 app = Celeriac("beatapp", broker={url!r}, beat_lease_seconds={lease!r})
 app.conf.beat_schedule = {{
-    "tick": {{"task": "beatapp.tick", "schedule": 1.0, "catch_up": {catch_up!r}}},
+    name: {{"task": "beatapp.tick", "schedule": 1.0, "catch_up": catch_up}}
+    for name, catch_up in {entries!r}.items()
 }}
 
 
@@ -33,6 +34,7 @@ def tick():
 
 @dataclass(frozen=True)
 class Run:
+    entry: str
     due: float  # seconds
     sent_at: float
     task_id: str
@@ -40,12 +42,18 @@ class Run:
 
 
 class Beats:
-    """``celeriac beat`` processes on one app module; killed when the test ends."""
+    """``celeriac beat`` processes on one app module; killed when the test ends.
 
-    def __init__(self, directory: Path, url: str, lease: float, catch_up: str = "once") -> None:
+    The app's entries run every second; ``entries`` maps their names to their ``catch_up``
+    (by default one entry, ``tick``, catching up once)."""
+
+    def __init__(
+        self, directory: Path, url: str, lease: float, entries: dict[str, str] | None = None
+    ) -> None:
         self.directory = directory
         self.url = url
-        (directory / "beatapp.py").write_text(APP.format(url=url, lease=lease, catch_up=catch_up))
+        entries = entries or {"tick": "once"}
+        (directory / "beatapp.py").write_text(APP.format(url=url, lease=lease, entries=entries))
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.app = Celeriac("reader", broker=url, set_as_current=False)
 
@@ -117,7 +125,8 @@ class Beats:
             for delivery in batch:
                 message = decode(delivery.body, self.app.codec, delivery)
                 run = message.headers["beat"]
-                found.append(Run(run["due"] / 1000, message.sent_at, message.id, run["catch_up"]))
+                due, catch_up = run["due"] / 1000, run["catch_up"]
+                found.append(Run(run["entry"], due, message.sent_at, message.id, catch_up))
             broker.ack("reader", [d.tag for d in batch])
         return sorted(found, key=lambda r: r.due)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -22,11 +21,10 @@ from celeriac import AsyncResult, Celeriac
 from celeriac.events import dispatcher_for
 from tests.e2e.workers import WorkerProcess, launch, wait_until
 from tests.needs import missing
+from tests.vhosts import Vhosts, amqp_url
 
 APP = "e2e_app"
 REDIS_URL = os.environ.get("CELERIAC_TEST_REDIS_URL", "redis://localhost:6379/0")
-AMQP_HOST = os.environ.get("CELERIAC_TEST_AMQP_HOST", "127.0.0.1")
-AMQP_PORT = int(os.environ.get("CELERIAC_TEST_AMQP_PORT", "5672"))
 
 __all__ = ["APP", "Cluster", "cluster", "wait_until"]
 
@@ -78,29 +76,27 @@ def _rabbitmqctl(*args: str) -> None:
         pytest.fail(f"rabbitmqctl {' '.join(args)} failed: {done.stderr or done.stdout}")
 
 
-def _rabbitmq_vhost() -> str:
-    """A virtual host of this test's own (its queues, streams and tokens), deleted after."""
-    try:
-        socket.create_connection((AMQP_HOST, AMQP_PORT), timeout=2).close()
-    except OSError as exc:
-        missing(f"RabbitMQ is not reachable at {AMQP_HOST}:{AMQP_PORT} ({exc})")
-    if shutil.which("rabbitmqctl") is None:
-        missing("rabbitmqctl is not on PATH: the RabbitMQ cluster tests make a vhost with it")
-    vhost = f"celeriac-e2e-{uuid.uuid4().hex[:10]}"
-    _rabbitmqctl("add_vhost", vhost)
-    _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-    return vhost
+def _urls(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest | None = None
+) -> tuple[str, str, str]:
+    """(broker URL, backend URL, what to clean up afterwards) for a broker kind.
 
-
-def _urls(kind: str, tmp_path: Path) -> tuple[str, str, str]:
-    """(broker URL, backend URL, what to clean up afterwards) for a broker kind."""
+    On RabbitMQ, a virtual host of this test's own (its queues, streams and tokens):
+    from the session's pool when ``request`` is given (nothing to clean up: the pool
+    deletes it at the end), else made now, and named to be deleted afterwards."""
     if kind == "sqlite":
         url = f"sqlite:///{tmp_path}/broker.sqlite3"
         return url, url, ""
     if kind == "rabbitmq":
-        vhost = _rabbitmq_vhost()
-        amqp = f"amqp://guest:guest@{AMQP_HOST}:{AMQP_PORT}/{vhost}"
-        return amqp, f"sqlite:///{tmp_path}/results.sqlite3", vhost
+        results = f"sqlite:///{tmp_path}/results.sqlite3"
+        if request is not None:
+            vhosts: Vhosts = request.getfixturevalue("rabbitmq_vhosts")
+            return amqp_url(vhosts.take()), results, ""
+        vhost = f"celeriac-e2e-{uuid.uuid4().hex[:10]}"
+        Vhosts.check_server()
+        _rabbitmqctl("add_vhost", vhost)
+        _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+        return amqp_url(vhost), results, vhost
     if not _redis_available():
         missing(f"Redis is not reachable at {REDIS_URL}")
     prefix = f"e2e{uuid.uuid4().hex[:12]}"  # this test's keys only, swept afterwards
@@ -111,7 +107,7 @@ def _urls(kind: str, tmp_path: Path) -> tuple[str, str, str]:
 @pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis), "rabbitmq"])
 def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]:
     shutil.copy(Path(__file__).with_name(f"{APP}.py"), tmp_path / f"{APP}.py")
-    url, backend, leftover = _urls(request.param, tmp_path)
+    url, backend, leftover = _urls(request.param, tmp_path, request)
     env = {"CELERIAC_BROKER_URL": url, "CELERIAC_RESULT_BACKEND": backend}
     client = Celeriac("client", broker=url, backend=backend, set_as_current=False)
     box = Cluster(tmp_path, url, env, client)
@@ -127,5 +123,5 @@ def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]
     client.close()
     if request.param == "redis":
         _sweep_redis(leftover)
-    elif request.param == "rabbitmq":
+    elif request.param == "rabbitmq" and leftover:
         _rabbitmqctl("delete_vhost", leftover)

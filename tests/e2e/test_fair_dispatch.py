@@ -20,7 +20,7 @@ import pytest
 from celeriac import AsyncResult, Celeriac
 from celeriac.control.pause import pause_queue, resume_queue
 from celeriac.exceptions import WorkerLostError
-from tests.control.e2e import Cluster, _rabbitmqctl, _sweep_redis, _urls
+from tests.control.e2e import Cluster, _sweep_redis, _urls
 from tests.e2e.workers import WorkerProcess, launch, wait_until
 
 APP = "fair_app"
@@ -35,7 +35,7 @@ TOGETHER = 0.3
 @pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis), "rabbitmq"])
 def box(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]:
     shutil.copy(Path(__file__).with_name(f"{APP}.py"), tmp_path / f"{APP}.py")
-    url, backend, leftover = _urls(request.param, tmp_path)
+    url, backend, leftover = _urls(request.param, tmp_path, request)
     env = {"CELERIAC_BROKER_URL": url, "CELERIAC_RESULT_BACKEND": backend}
     client = Celeriac(
         "client", broker=url, backend=backend, set_as_current=False, worker_send_task_events=False
@@ -47,8 +47,6 @@ def box(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]:
     client.close()
     if request.param == "redis":
         _sweep_redis(leftover)
-    elif request.param == "rabbitmq":
-        _rabbitmqctl("delete_vhost", leftover)
 
 
 def start(box: Cluster, *args: str) -> WorkerProcess:

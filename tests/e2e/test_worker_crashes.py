@@ -52,10 +52,15 @@ def test_a_task_running_four_leases_is_not_handed_to_a_second_worker(
 ) -> None:
     box = make_sandbox(tmp_path, lease=1.0)
     try:
-        for name in ("a", "b"):
+        workers = [  # started together, then both awaited: one start-up's wait, not two
             start_worker(
-                APP, "-P", pool, "--prefetch-multiplier", "1", "-n", f"{name}@%h", env=box.env
+                APP, "-P", pool, "--prefetch-multiplier", "1", "-n", f"{name}@%h", env=box.env,
+                ready=False,
             )
+            for name in ("a", "b")
+        ]  # fmt: skip
+        for worker in workers:
+            worker.wait_for("ready")
         result = box.send("record", box.file("runs"), "long", 4 * box.lease)
         assert result.get(timeout=15) == "long"
         assert len(starts(box, "runs", "long")) == 1
