@@ -6,7 +6,7 @@
   and fails when ``CI`` is set.
 * ``sqlite_url``: a ``sqlite:////abs/path`` URL of a fresh file in ``tmp_path``.
 * ``rabbitmq_vhosts``: the session's pool of fresh RabbitMQ virtual hosts
-  (``.take()`` one; see ``tests/vhosts.py``).
+  (``.lend(request)`` one; see ``tests/vhosts.py``).
 * At the start of a session, celeriac's modules are byte-compiled (see
   ``pytest_sessionstart``).
 """
@@ -67,7 +67,7 @@ def sqlite_url(tmp_path: Path) -> str:
 
 @pytest.fixture(scope="session")
 def rabbitmq_vhosts() -> Iterator[Vhosts]:
-    """Fresh RabbitMQ virtual hosts, one per ``take()``, all deleted when the session ends."""
+    """Fresh RabbitMQ virtual hosts, one per ``lend(request)``, deleted soon after its test."""
     vhosts = Vhosts()
     yield vhosts
     vhosts.close()

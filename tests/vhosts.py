@@ -2,10 +2,13 @@
 
 Each ``rabbitmqctl`` call starts an Erlang VM and takes one to several seconds, and a
 virtual host needs two (``add_vhost``, ``set_permissions``) and a third to go. Tests that
-need one of their own (their queues, streams, beat state) take it from the session's
+need one of their own (their queues, streams, beat state) borrow it from the session's
 :class:`Vhosts` (the ``rabbitmq_vhosts`` fixture of ``tests/conftest.py``): it makes them a
-batch at a time with one ``rabbitmqctl import_definitions``, hands each out once, and
-deletes them all with one ``rabbitmqctl eval`` when the session ends.
+batch at a time with one ``rabbitmqctl import_definitions``, lends each out once, and
+deletes those whose test ended a few at a time with one ``rabbitmqctl eval`` in the
+background. A virtual host holds files open in the server (message stores, stream
+segments) for as long as it exists, and a server started with the usual limit of 1,024
+open files stops working when it runs out: so no more than a handful live at once.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ AMQP_HOST = os.environ.get("CELERIAC_TEST_AMQP_HOST", "127.0.0.1")
 AMQP_PORT = int(os.environ.get("CELERIAC_TEST_AMQP_PORT", "5672"))
 # Virtual hosts made together when the pool is empty: as many as were made so far (a
 # session that uses few pays for few), from FIRST_BATCH up to MAX_BATCH.
-FIRST_BATCH, MAX_BATCH = 2, 8
+FIRST_BATCH, MAX_BATCH = 2, 4
+DELETE_BATCH = 2  # virtual hosts whose test ended, deleted together
 TIMEOUT = 60.0  # seconds for one batch of rabbitmqctl calls
 
 
@@ -91,14 +95,22 @@ def _make(names: list[str]) -> None:
                 time.sleep(0.05)
 
 
-def _delete(names: list[str]) -> None:
-    """Delete virtual hosts: all in one ``rabbitmqctl eval`` (one Erlang VM, where
-    ``delete_vhost`` starts one per host); where that fails, the ones left one by one."""
+def _deletion(names: list[str]) -> list[str]:
+    """The command deleting virtual hosts in one ``rabbitmqctl eval`` (one Erlang VM, where
+    ``delete_vhost`` starts one per host)."""
     hosts = ", ".join(f'<<"{name}">>' for name in names)  # names are [a-z0-9-]: no quoting
     expression = f'[rabbit_vhost:delete(V, <<"celeriac tests">>) || V <- [{hosts}]].'
-    done = subprocess.run(
-        ["rabbitmqctl", "eval", expression], capture_output=True, timeout=TIMEOUT, check=False
-    )
+    return ["rabbitmqctl", "eval", expression]
+
+
+def _delete_in_background(names: list[str]) -> subprocess.Popen[bytes]:
+    """Start deleting virtual hosts; whatever this leaves, the session's end deletes."""
+    return subprocess.Popen(_deletion(names), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _delete(names: list[str]) -> None:
+    """Delete virtual hosts in one call; where that fails, the ones left one by one."""
+    done = subprocess.run(_deletion(names), capture_output=True, timeout=TIMEOUT, check=False)
     if done.returncode == 0:
         return
     listed = subprocess.run(
@@ -114,7 +126,22 @@ class Vhosts:
     def __init__(self, prefix: str = "celeriac-t") -> None:
         self.prefix = f"{prefix}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self._ready: list[str] = []
-        self._made: list[str] = []
+        self._made: list[str] = []  # made and not deleted yet
+        self._ended: list[str] = []  # their test ended: to delete
+        self._deleting: list[subprocess.Popen[bytes]] = []
+
+    def lend(self, request: pytest.FixtureRequest) -> str:
+        """A virtual host for the requesting test, deleted soon after the test ends."""
+        name = self.take()
+        request.addfinalizer(lambda: self._end(name))
+        return name
+
+    def _end(self, name: str) -> None:
+        self._ended.append(name)
+        if len(self._ended) >= DELETE_BATCH:
+            self._deleting = [p for p in self._deleting if p.poll() is None]
+            self._deleting.append(_delete_in_background(self._ended))
+            self._ended = []  # still in _made: the end of the session deletes what is left
 
     def take(self) -> str:
         """A virtual host no test used, on which ``guest`` may do anything."""
@@ -129,6 +156,12 @@ class Vhosts:
 
     def close(self) -> None:
         """Delete every virtual host made, with everything in it."""
+        for process in self._deleting:
+            try:
+                process.wait(timeout=TIMEOUT)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        self._deleting.clear()
         if self._made:
             _delete(self._made)
             self._made.clear()

@@ -20,9 +20,9 @@ def beat_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer
 
 
 @pytest.fixture
-def beat_amqp(rabbitmq_vhosts: Vhosts) -> str:
+def beat_amqp(rabbitmq_vhosts: Vhosts, request: pytest.FixtureRequest) -> str:
     """A RabbitMQ virtual host of this test's own (the beat's state is per vhost)."""
-    return amqp_url(rabbitmq_vhosts.take())
+    return amqp_url(rabbitmq_vhosts.lend(request))
 
 
 @pytest.fixture(params=["sqlite", "redis", "rabbitmq"])

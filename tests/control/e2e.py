@@ -83,7 +83,7 @@ def _urls(
 
     On RabbitMQ, a virtual host of this test's own (its queues, streams and tokens):
     from the session's pool when ``request`` is given (nothing to clean up: the pool
-    deletes it at the end), else made now, and named to be deleted afterwards."""
+    deletes it after the test), else made now, and named to be deleted afterwards."""
     if kind == "sqlite":
         url = f"sqlite:///{tmp_path}/broker.sqlite3"
         return url, url, ""
@@ -91,7 +91,7 @@ def _urls(
         results = f"sqlite:///{tmp_path}/results.sqlite3"
         if request is not None:
             vhosts: Vhosts = request.getfixturevalue("rabbitmq_vhosts")
-            return amqp_url(vhosts.take()), results, ""
+            return amqp_url(vhosts.lend(request)), results, ""
         vhost = f"celeriac-e2e-{uuid.uuid4().hex[:10]}"
         Vhosts.check_server()
         _rabbitmqctl("add_vhost", vhost)
