@@ -65,10 +65,11 @@ def test_processes_reserving_at_once_on_a_new_limit_never_share_a_slot(amqp_url:
     for child in children:
         child.join(30)
 
-    # Each reservation moved the limit's state on by one interval from the one before:
+    # Each reservation moved the limit's state on by at least one interval from the one
+    # before (more when the limit sat idle a moment: a slow process on a loaded machine):
     # a slot handed out twice would leave the state short by an interval.
     assert len(slots) == 24
-    assert _state(amqp_url, key) - slots[0] == pytest.approx(24 * interval, abs=0.1)
+    assert _state(amqp_url, key) - slots[0] >= 24 * interval - 0.1
     assert _tokens(amqp_url, key) == 1
     gaps = [later - earlier for earlier, later in itertools.pairwise(slots)]
     assert min(gaps) >= interval - 0.1  # a reserving round trip blurs each slot a little
