@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any
 from .. import states
 from ..brokers.capabilities import require
 from ..brokers.concurrency import publish_promoted
-from ..exceptions import CapabilityUnavailable, ConfigurationError
+from ..exceptions import CapabilityUnavailable
 from ..message import Envelope
 from .base import Middleware, SkipMessage
+from .rate_limit import limit_key
 
 if TYPE_CHECKING:
     from ..task import Task
@@ -32,21 +33,8 @@ logger = logging.getLogger("celeriac.worker")
 
 
 def concurrency_key(task: Task[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
-    """The store key of this call's limit: the task's name, plus its key when it has one."""
-    key_of = task.concurrency_key
-    if key_of is None:
-        return task.name
-    if callable(key_of):
-        return f"{task.name}:{key_of(args, kwargs)}"
-    if key_of in kwargs:
-        return f"{task.name}:{kwargs[key_of]}"
-    names = list(task._signature.parameters)[1 if task.bind else 0 :]
-    if key_of in names and names.index(key_of) < len(args):
-        return f"{task.name}:{args[names.index(key_of)]}"
-    raise ConfigurationError(
-        f"concurrency_key {key_of!r} of {task.name} is not an argument of this call: "
-        "name one of its parameters, or give a callable (args, kwargs) -> str"
-    )
+    """The store key of this call's concurrency limit."""
+    return limit_key(task, "concurrency_key", task.concurrency_key, args, kwargs)
 
 
 def _holder(job: Job) -> str:

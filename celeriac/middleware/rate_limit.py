@@ -22,6 +22,8 @@ from ..rate import parse_rate
 from .base import Middleware, SkipMessage
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ..task import Task
     from ..worker.job import Job
 
@@ -29,9 +31,15 @@ SLOT_HEADER = "rate_slot"
 logger = logging.getLogger("celeriac.worker")
 
 
-def rate_key(task: Task[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
-    """The store key of this call's limit: the task's name, plus its key when it has one."""
-    key_of = task.rate_limit_key
+def limit_key(
+    task: Task[Any, Any],
+    option: str,
+    key_of: str | Callable[[tuple[Any, ...], dict[str, Any]], str] | None,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> str:
+    """The store key of a per-key limit for this call: the task's name, plus the key that
+    ``key_of`` (the task's ``option``: an argument's name or a callable) gives."""
     if key_of is None:
         return task.name
     if callable(key_of):
@@ -42,8 +50,14 @@ def rate_key(task: Task[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     if key_of in names and names.index(key_of) < len(args):
         return f"{task.name}:{args[names.index(key_of)]}"
     raise ConfigurationError(
-        f"rate_limit_key {key_of!r} of {task.name} is not an argument of this call"
+        f"{option} {key_of!r} of {task.name} is not an argument of this call: "
+        "name one of its parameters, or give a callable (args, kwargs) -> str"
     )
+
+
+def rate_key(task: Task[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    """The store key of this call's rate limit."""
+    return limit_key(task, "rate_limit_key", task.rate_limit_key, args, kwargs)
 
 
 class RateLimit(Middleware):
