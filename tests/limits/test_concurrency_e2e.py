@@ -22,8 +22,9 @@ from pathlib import Path
 import pytest
 
 from celeriac import Celeriac
-from tests.contract.conftest import BROKERS
 from tests.e2e.workers import StartWorker, wait_until
+
+from .conftest import imported_app
 
 LEASE = 1.0  # seconds: the workers' lease, so a killed worker's holds end quickly
 APP = f"""
@@ -53,29 +54,10 @@ def free(i):
 """
 
 
-@pytest.fixture(params=["sqlite", "redis", "rabbitmq"])
-def broker_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    env = BROKERS[request.param].open(request, tmp_path)
-    try:
-        yield env.url
-    finally:
-        env.close()
-
-
 @pytest.fixture
 def client(broker_url: str, tmp_path: Path) -> Iterator[Celeriac]:
-    (tmp_path / "conc_app.py").write_text(APP)
-    sys.path.insert(0, str(tmp_path))
-    os.environ["CELERIAC_BROKER_URL"] = broker_url
-    try:
-        import conc_app  # type: ignore[import-not-found]
-
-        yield conc_app.app
-    finally:
-        conc_app.app.close()
-        os.environ.pop("CELERIAC_BROKER_URL", None)
-        sys.path.remove(str(tmp_path))
-        sys.modules.pop("conc_app", None)
+    with imported_app("conc_app", APP, broker_url, tmp_path) as app:
+        yield app
 
 
 def _rows(tmp_path: Path, kind: str) -> list[list[str]]:

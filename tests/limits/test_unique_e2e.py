@@ -9,7 +9,6 @@ is recorded as skipped.
 
 from __future__ import annotations
 
-import os
 import sys
 import uuid
 from collections.abc import Iterator
@@ -18,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from celeriac import Celeriac
-from tests.contract.conftest import BROKERS
 from tests.contract.helpers import SPAWN
 from tests.e2e.workers import StartWorker, wait_until
 
+from .conftest import imported_app
 from .unique_child import send_same_key
 
 APP = """
@@ -52,29 +51,10 @@ def once(self, n, i):
 PRODUCERS, THREADS, SENDS = 2, 4, 125  # 2 x 4 x 125 = 1,000 sends
 
 
-@pytest.fixture(params=["sqlite", "redis", "rabbitmq"])
-def broker_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    env = BROKERS[request.param].open(request, tmp_path)
-    try:
-        yield env.url
-    finally:
-        env.close()
-
-
 @pytest.fixture
 def client(broker_url: str, tmp_path: Path) -> Iterator[Celeriac]:
-    (tmp_path / "unique_app.py").write_text(APP)
-    sys.path.insert(0, str(tmp_path))
-    os.environ["CELERIAC_BROKER_URL"] = broker_url
-    try:
-        import unique_app  # type: ignore[import-not-found]
-
-        yield unique_app.app
-    finally:
-        unique_app.app.close()
-        os.environ.pop("CELERIAC_BROKER_URL", None)
-        sys.path.remove(str(tmp_path))
-        sys.modules.pop("unique_app", None)
+    with imported_app("unique_app", APP, broker_url, tmp_path) as app:
+        yield app
 
 
 def _runs(path: Path) -> list[str]:
