@@ -158,6 +158,20 @@ class Broker(ABC):
             backend.store(metas)
         self.ack(consumer, tags)
 
+    def ack_soon(self, consumer: str, tags: Sequence[str]) -> None:
+        """Ack, sent with this object's next call to its server or by :meth:`flush_acks`,
+        whichever comes first; the default acks now.
+
+        For a worker about to run its next prefetched task or fetch again: the ack
+        travels with that call instead of costing a write of its own (Redis). The
+        caller flushes within a bound; an ack still waiting when its process dies is
+        lost, and its message comes again, as after any crash before an ack.
+        """
+        self.ack(consumer, tags)
+
+    def flush_acks(self) -> None:
+        """Send what :meth:`ack_soon` keeps waiting. Safe from another thread."""
+
     @abstractmethod
     def release(
         self, consumer: str, tags: Sequence[str], delay: float = 0.0, count: bool = False

@@ -85,6 +85,12 @@ class ComposedBroker(AdminBroker):
     ) -> None:
         self.delivery.complete(consumer, tags, backend, metas)
 
+    def ack_soon(self, consumer: str, tags: Sequence[str]) -> None:
+        self.delivery.ack_soon(consumer, tags)
+
+    def flush_acks(self) -> None:
+        self.delivery.flush_acks()
+
     def release(
         self, consumer: str, tags: Sequence[str], delay: float = 0.0, count: bool = False
     ) -> None:

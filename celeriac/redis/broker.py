@@ -412,6 +412,23 @@ class RedisBroker(AdminBroker):
         except RedisError as exc:
             raise self._error(exc) from exc
 
+    def ack_soon(self, consumer: str, tags: Sequence[str]) -> None:
+        """Deferred on the held link (:meth:`HeldLink.defer`): written in front of this
+        broker's next command, usually the fetch of the next batch."""
+        if not isinstance(self.link, HeldLink):
+            return self.ack(consumer, tags)
+        batch = Batch()
+        self.ack_into(batch, tags)
+        self.link.defer([args for _, args in batch.commands], "ack")
+        return None
+
+    def flush_acks(self) -> None:
+        if isinstance(self.link, HeldLink):
+            try:
+                self.link.flush()
+            except RedisError as exc:
+                raise self._error(exc) from exc
+
     def _same_store(self, backend: Backend | None) -> TypeGuard[RedisBackend]:
         """Whether ``backend`` is a Redis backend keeping its records on this server
         (decided once per backend)."""

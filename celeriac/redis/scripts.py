@@ -19,6 +19,15 @@ connection in order). A worker acks a finished task that way: the ack is on
 the wire before the next task starts, but the task does not wait a round trip
 for the answer. A posted command that fails is logged; for an ack that means
 the message comes again when its lease runs out, as after a crash.
+
+It can also *defer* commands: keep them and write them in front of the
+connection's next write (an exchange, a post, or :meth:`HeldLink.flush`). A
+worker running a batch of short tasks defers each ack, so the acks of a batch
+travel with the fetch of the next one: one write, one read and one wake-up of
+the server per batch instead of one more per task. Consecutive deferred
+``HDEL`` commands on one hash become one. What its owner defers it also flushes
+within a bound (:mod:`celeriac.worker.fairness`): a deferred ack is lost with
+its process, and its message then comes again, as after a crash before the ack.
 """
 
 from __future__ import annotations
@@ -42,6 +51,8 @@ from .client import NoScriptError
 logger = logging.getLogger("celeriac.redis")
 
 MAX_OWED = 1000  # posted commands whose replies may wait unread on a connection
+MAX_DEFERRED = 256  # deferred commands kept before they are written anyway
+_MERGEABLE = frozenset({"HDEL"})  # variadic commands whose consecutive calls on one key merge
 
 
 @dataclass(frozen=True)
@@ -178,11 +189,13 @@ class HeldLink:
         self._pid = this_pid()
         self._lock = threading.Lock()
         self._owed: list[str] = []  # what each reply still to read answers (posted commands)
+        self._deferred: list[tuple[Any, ...]] = []  # commands kept for the next write
+        self._deferred_what: list[str] = []  # what each deferred command is, for warnings
 
     def _socket(self) -> Any:
         if self._pid != this_pid():  # forked: the socket belongs to the parent
             self._conn = self._sock = None
-            self._owed = []
+            self._owed, self._deferred, self._deferred_what = [], [], []
             self._pid = this_pid()
         if self._conn is None:
             self._conn = self._pool.get_connection()
@@ -235,7 +248,7 @@ class HeldLink:
     def _talk(self, sock: Any, packed: bytes, replies: int, timeout: float | None) -> list[Any]:
         if timeout is not None:
             sock.settimeout(timeout)
-        sock.sendall(packed)
+        sock.sendall(self._take_deferred() + packed)
         owed, self._owed = self._owed, []
         out = self._read(sock, len(owed) + replies)
         for what, reply in zip(owed, out, strict=False):
@@ -263,18 +276,53 @@ class HeldLink:
         (see the module docstring); ``what`` names them in a warning if they fail."""
         packed = b"".join(hiredis.pack_command(args) for args in commands)
         with self._lock:
+            self._post(packed, [what] * len(commands))
+
+    def _post(self, packed: bytes, what: list[str]) -> None:
+        try:
+            sock = self._socket()
+            sock.sendall(self._take_deferred() + packed)
+        except OSError as exc:
+            self._drop()
+            raise redis.exceptions.ConnectionError(f"{self._where()}: {exc}") from exc
+        self._owed.extend(what)
+        if len(self._owed) > MAX_OWED:  # a long run of posts alone: read the answers
             try:
-                self._socket().sendall(packed)
-            except OSError as exc:
+                self._talk(sock, b"", 0, None)
+            except (OSError, _Closed) as exc:
                 self._drop()
                 raise redis.exceptions.ConnectionError(f"{self._where()}: {exc}") from exc
-            self._owed.extend([what] * len(commands))
-            if len(self._owed) > MAX_OWED:  # a long run of posts alone: read the answers
-                try:
-                    self._talk(self._sock, b"", 0, None)
-                except (OSError, _Closed) as exc:
-                    self._drop()
-                    raise redis.exceptions.ConnectionError(f"{self._where()}: {exc}") from exc
+
+    def defer(self, commands: list[tuple[Any, ...]], what: str) -> None:
+        """Keep commands to write in front of the next write on this connection (see the
+        module docstring); ``what`` names them in a warning if they fail."""
+        with self._lock:
+            deferred = self._deferred
+            for command in commands:
+                last = deferred[-1] if deferred else None
+                if last is not None and command[0] in _MERGEABLE and last[:2] == command[:2]:
+                    deferred[-1] = (*last, *command[2:])
+                else:
+                    deferred.append(command)
+                    self._deferred_what.append(what)
+            if len(deferred) >= MAX_DEFERRED:
+                self._post(b"", [])
+
+    def flush(self) -> None:
+        """Write the deferred commands now (their replies are read as a post's are)."""
+        with self._lock:
+            if self._deferred:
+                self._post(b"", [])
+
+    def _take_deferred(self) -> bytes:
+        """The deferred commands packed for a write about to happen; from here on
+        their replies are owed."""
+        if not self._deferred:
+            return b""
+        packed = b"".join(hiredis.pack_command(args) for args in self._deferred)
+        self._owed.extend(self._deferred_what)
+        self._deferred, self._deferred_what = [], []
+        return packed
 
     def _where(self) -> str:
         conn = self._conn
@@ -315,6 +363,11 @@ class HeldLink:
 
     def close(self) -> None:
         with self._lock:
+            if self._deferred and self._pid == this_pid():
+                try:
+                    self._post(b"", [])
+                except redis.exceptions.ConnectionError as exc:
+                    logger.warning("%s: deferred commands not written: %s", self._where(), exc)
             if self._owed and self._sock is not None and self._pid == this_pid():
                 # Read what posted commands answered first: closing a socket with
                 # replies unread resets the connection, and Redis may drop them.

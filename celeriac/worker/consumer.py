@@ -130,6 +130,8 @@ class Consumer:
             on_finish=self._on_finish,
             run_coroutine=self._run_coroutine,
         )
+        # The reserve watcher flushes what waits every WATCH_TICK while a batch runs.
+        self.executor.acks_may_wait = self.watcher is not None
         self.slot.mark_ready()
         if self.watcher is not None:
             self.watcher.start()
@@ -168,6 +170,16 @@ class Consumer:
         pushed = broker.pushed(self.consumer_id) if broker is not None else []
         since = self.fetched_at
         return [(d, since) for d in list(self._buffer)] + [(d, None) for d in pushed]
+
+    def flush_acks(self) -> None:
+        """Send the acks that wait for this consumer's next broker call (another thread)."""
+        broker = self.broker
+        if broker is None:
+            return
+        try:
+            broker.flush_acks()
+        except Exception as exc:  # the consumer's own next call meets the outage too
+            logger.debug("consumer %s: sending acks failed: %r", self.consumer_id, exc)
 
     def drop_buffer(self) -> None:
         """Forget prefetched messages without giving them back (a watchdog did)."""

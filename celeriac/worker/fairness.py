@@ -30,6 +30,12 @@ queue. Three rules keep the reserve honest, cheapest first:
    is given back returns to its queue with its priority, so the broker's order
    decides again.
 
+The watcher also bounds how long a finished task's ack waits: a consumer
+running a batch lets each ack travel with its next broker call (usually the
+next fetch, see :meth:`~celeriac.brokers.base.Broker.ack_soon`), and every
+tick the watcher sends what still waits, so a long task after a short one
+delays the short one's ack by at most :data:`WATCH_TICK`.
+
 The alternatives were weighed: a reserve held by the supervisor and handed to
 children needs a pipe on the hot path; an idle child stealing from a sibling's
 reserve needs the reserve in shared memory and a cross-process lock around
@@ -155,6 +161,10 @@ class Holder(Protocol):
         """A copy of the unstarted messages, in the order they will run."""
         ...
 
+    def flush_acks(self) -> None:
+        """Send the acks of finished tasks that wait for the consumer's next fetch."""
+        ...
+
 
 class ReserveWatcher:
     """Rule 2 of the module doc, for one consumer: a thread that gives its batch back."""
@@ -208,6 +218,8 @@ class ReserveWatcher:
             self._holding.wait()
             if self._stopped.wait(WATCH_TICK):
                 return
+            if self._holding.is_set():
+                self.holder.flush_acks()
             if (
                 self._holding.is_set()
                 and self.holder.in_task

@@ -142,6 +142,9 @@ class Executor:
         # worker passes one that applies time limits.
         self.run_coroutine = run_coroutine or self._run_coroutine
         self.processed = 0
+        # Set by a consumer that flushes within a bound (see Broker.ack_soon): an ack
+        # with nothing to store may then travel with the consumer's next broker call.
+        self.acks_may_wait = False
         self._loop: asyncio.AbstractEventLoop | None = None
         mw = app.middleware
         self._before = mw.before_process
@@ -369,7 +372,10 @@ class Executor:
         after_result = self._after_result_for(job)
         if not after_result and not job.acked and not isinstance(job.exception, Reject):
             # nothing must run between the result and the ack: send both at once
-            self.broker.complete(self.consumer_id, [job.delivery.tag], self.backend, metas)
+            if metas or not self.acks_may_wait:
+                self.broker.complete(self.consumer_id, [job.delivery.tag], self.backend, metas)
+            else:
+                self.broker.ack_soon(self.consumer_id, [job.delivery.tag])
             for hook in self._after_ack:
                 hook(job)
             return

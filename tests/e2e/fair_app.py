@@ -33,3 +33,11 @@ def once(path: str, label: str, seconds: float = 0.0) -> str:
     time.sleep(seconds)
     note(path, "end", label, time.time(), os.getpid())
     return label
+
+
+@app.task(ignore_result=True)
+def quiet(path: str, label: str, seconds: float = 0.0) -> None:
+    """No result to store: its ack is all a worker sends when it ends."""
+    note(path, "start", label, time.time(), os.getpid())
+    time.sleep(seconds)
+    note(path, "end", label, time.time(), os.getpid())

@@ -151,6 +151,33 @@ def test_priorities_hold_with_one_child_and_no_prefetch(box: Cluster) -> None:
     assert [label for _, label in order] == ["p9-2", "p9-5", "p6-1", "p6-4", "p5-0", "p5-3"]
 
 
+# RabbitMQ acks each task when it ends (no ack waits there) and its stats do not count
+# unacknowledged messages.
+@pytest.mark.parametrize(
+    "box", ["sqlite", pytest.param("redis", marks=pytest.mark.redis)], indirect=True
+)
+def test_a_finished_task_is_acked_while_a_long_one_behind_it_in_its_batch_runs(
+    box: Cluster,
+) -> None:
+    """Given a -c 1 worker that fetched a short and a long task (no results to store) in
+    one batch, expect the short one acknowledged while the long one still runs: a crash
+    during the long task must not run the short one again (on Redis a finished task's
+    ack waits for the next fetch only while the batch runs short tasks)."""
+    start(box, "-c", "1", "--prefetch-multiplier", "4")
+    publish(
+        box,
+        ("quiet", ("runs", "short", 0.0), {"priority": 9, "ignore_result": True}),
+        ("quiet", ("runs", "long", 20.0), {"ignore_result": True}),
+    )
+    wait_until(lambda: "long" in events(box, "start"), 15, "the long task to start")
+    wait_until(
+        lambda: box.client.broker.stats(QUEUE).in_flight == 1,
+        2,
+        "the short task's ack while the long one runs",
+    )
+    assert "long" not in events(box, "end")
+
+
 # -- expiry at start -------------------------------------------------------------------
 def test_a_message_that_expires_in_the_reserve_is_not_run(box: Cluster) -> None:
     """Given a -c 1 worker that fetched a 2 s task and, with it, one that expires after
