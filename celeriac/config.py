@@ -183,7 +183,7 @@ SETTINGS: dict[str, tuple[Any, Validator | None]] = {
     "database_table_prefix": ("celeriac_", _table_prefix),
     "database_create_tables_at_setup": (True, _bool),
     "worker_concurrency": (None, _positive_int),
-    "worker_prefetch_multiplier": (4, _positive_int),
+    "worker_prefetch_multiplier": (None, _positive_int),  # None: the broker's default
     "worker_pool": ("prefork", None),
     "worker_max_tasks_per_child": (None, _positive_int),
     "worker_max_memory_per_child": (None, _positive_int),

@@ -106,6 +106,11 @@ class Broker(ABC):
     #: its own messages only (RabbitMQ's confirms pipeline): the app then calls it
     #: directly instead of coalescing concurrent calls (:mod:`celeriac.publisher`).
     publishes_concurrently: bool = False
+    #: ``worker_prefetch_multiplier`` when it is not set: a broker whose fetch takes just
+    #: what it is asked for can let a worker's consumers take larger batches of short
+    #: tasks (:mod:`celeriac.worker.fairness` sizes each batch); one that pushes a window
+    #: of messages to each consumer (RabbitMQ) keeps Celery's 4.
+    default_prefetch_multiplier: int = 4
 
     # -- capabilities (celeriac.brokers.capabilities): None where the broker has none --
     streams: Streams | None = None  # events, control commands, replies

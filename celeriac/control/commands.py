@@ -109,7 +109,7 @@ def _stats(handler: ControlHandler) -> Any:
             "max-concurrency": worker.pool_size(),
             "implementation": worker.pool_name,
         },
-        "prefetch_count": worker.pool_size() * int(app.conf.worker_prefetch_multiplier),
+        "prefetch_count": worker.pool_size() * int(own.get("prefetch_multiplier") or 1),
         "queues": worker.queues(),
         "broker": {"url": redact(app.broker_url)},
         "rusage": {"utime": usage.ru_utime, "stime": usage.ru_stime, "maxrss": usage.ru_maxrss},

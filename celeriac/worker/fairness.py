@@ -8,13 +8,14 @@ queue. Three rules keep the reserve honest, cheapest first:
 
 1. **Fetch one when a batch would hoard.** A consumer with siblings asks for a
    full batch (``worker_prefetch_multiplier``) only when the queue looked deep
-   (its last fetch found work at once) and its recent tasks were short (a batch
-   saves a round trip per message, which matters only when a task costs about
-   as much). Otherwise it asks for one message: long tasks and shallow queues
-   are spread one by one, which also keeps messages free for other workers. A
-   consumer's first fetch knows nothing yet and asks for a full batch (a
-   backlog at start is shared out as before); what that hoards, rule 2 gives
-   back. Whether a sibling waits is left to rule 2, which can ask the queue: a
+   (its last fetch found work at once) and a batch of its recent tasks is short
+   work (at most :data:`BATCH_WORK` seconds: a batch saves a round trip per
+   message, which matters only when a task costs about as much). Otherwise it
+   asks for one message: long tasks and shallow queues are spread one by one,
+   which also keeps messages free for other workers, here or on other
+   machines, whom no watcher can give back to. A consumer's first fetch knows
+   nothing yet and asks for at most :data:`FIRST_BATCH` (a backlog at start is
+   shared out as with Celery's default); what that hoards, rule 2 gives back. Whether a sibling waits is left to rule 2, which can ask the queue: a
    sibling whose fetch is merely slow (a broker setting up a subscription)
    looks the same from here as one that found nothing.
 2. **Give back what a waiting sibling could run.** Whatever rule 1 let through
@@ -70,7 +71,9 @@ logger = logging.getLogger("celeriac.worker")
 WAIT_GRACE = 0.02  # idle this long = waiting for work, not just between two fetches
 WATCH_TICK = 0.02  # how often a watcher looks at its siblings while its consumer holds a batch
 RECHECK = 0.1  # after the queue could feed a waiting sibling, ask again this much later
-SHORT_TASK = 0.05  # seconds: tasks shorter than this on average are worth fetching in batches
+SHORT_TASK = 0.05  # seconds: a task this long or longer is fetched alone
+BATCH_WORK = 0.2  # seconds of work (measured mean runtime x batch) a full batch may hold
+FIRST_BATCH = 4  # at most this many before any task has run
 _RUNTIME_WEIGHT = 0.3  # of the newest runtime in the moving average
 _ABSENT = -1.0
 
@@ -127,20 +130,26 @@ class BatchSizer:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.mean_runtime = 0.0
+        self.ran_any = False
         self.queue_deep: bool | None = None  # the last fetch found work at once; None: unknown
 
     def next_limit(self, board: Board | None, index: int) -> int:
-        if self.limit <= 1 or self.mean_runtime > SHORT_TASK:
+        mean = self.mean_runtime
+        if self.limit <= 1 or mean > SHORT_TASK or mean * self.limit > BATCH_WORK:
             return 1
+        full = self.limit if self.ran_any else min(self.limit, FIRST_BATCH)
         if board is None or not board.has_siblings(index):
-            return self.limit  # alone in its worker: nobody here to hoard from
-        return 1 if self.queue_deep is False else self.limit
+            return full  # alone in its worker: nobody here to hoard from
+        return 1 if self.queue_deep is False else full
 
     def fetched(self, count: int, seconds: float) -> None:
         self.queue_deep = count > 0 and seconds < WAIT_GRACE
 
     def ran(self, seconds: float) -> None:
-        self.mean_runtime += _RUNTIME_WEIGHT * (seconds - self.mean_runtime)
+        if not self.ran_any:
+            self.mean_runtime, self.ran_any = seconds, True
+        else:
+            self.mean_runtime += _RUNTIME_WEIGHT * (seconds - self.mean_runtime)
 
 
 class Holder(Protocol):
@@ -291,6 +300,8 @@ class ReserveWatcher:
 
 
 __all__ = [
+    "BATCH_WORK",
+    "FIRST_BATCH",
     "SHORT_TASK",
     "WAIT_GRACE",
     "WATCH_TICK",

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..brokers import broker_class
 from ..exceptions import ConfigurationError
 
 if TYPE_CHECKING:
@@ -146,7 +147,11 @@ def resolve_options(
             f"--soft-time-limit ({soft}s) must be below --time-limit ({hard}s): the soft limit "
             "warns the task before the hard one stops it"
         )
-    multiplier = prefetch_multiplier or conf.worker_prefetch_multiplier
+    multiplier = (
+        prefetch_multiplier
+        or conf.worker_prefetch_multiplier
+        or broker_class(app.broker_url).default_prefetch_multiplier
+    )
     if autoscale is not None:
         if pool != "prefork":
             raise ConfigurationError(

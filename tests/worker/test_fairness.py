@@ -8,12 +8,20 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from celeriac import Celeriac
 from celeriac.worker.consumer import Consumer
-from celeriac.worker.fairness import SHORT_TASK, WAIT_GRACE, BatchSizer, Board
+from celeriac.worker.fairness import (
+    BATCH_WORK,
+    FIRST_BATCH,
+    SHORT_TASK,
+    WAIT_GRACE,
+    BatchSizer,
+    Board,
+)
 from celeriac.worker.options import resolve_options
 from celeriac.worker.slots import Slot
 from tests.e2e.workers import wait_until
@@ -82,6 +90,29 @@ def test_a_batch_only_from_a_deep_queue_of_short_tasks_nobody_waits_for() -> Non
     assert sizer.next_limit(board, 0) == 1  # long tasks: each holds only what it runs
     assert sizer.next_limit(None, 0) == 1
     assert BatchSizer(1).next_limit(None, 0) == 1
+
+
+def test_a_large_batch_only_while_it_holds_little_work() -> None:
+    board, sizer = Board(4, shared=False), BatchSizer(16)
+    board.idle(1)
+    assert sizer.next_limit(board, 0) == FIRST_BATCH  # nothing has run yet
+    sizer.fetched(4, 0.001)
+    sizer.ran(0.0001)
+    assert sizer.next_limit(board, 0) == 16  # no-op tasks from a deep queue
+    for _ in range(20):
+        sizer.ran(BATCH_WORK / 8)  # 16 of these would be 0.4 s of work
+    assert sizer.next_limit(board, 0) == 1
+    assert BatchSizer(4).next_limit(board, 0) == FIRST_BATCH  # 4 of them would not
+
+
+def test_an_unset_multiplier_is_the_brokers_default(app: Celeriac, tmp_path: Path) -> None:
+    assert resolve_options(app, pool="threads").prefetch_multiplier == 4  # memory://
+    redis_app = Celeriac("r", broker="redis://localhost:6379/0", set_as_current=False)
+    assert resolve_options(redis_app, pool="threads").prefetch_multiplier == 16
+    redis_app.conf.worker_prefetch_multiplier = 2
+    assert resolve_options(redis_app, pool="threads").prefetch_multiplier == 2
+    sqlite_app = Celeriac("s", broker=f"sqlite:///{tmp_path}/b.db", set_as_current=False)
+    assert resolve_options(sqlite_app, pool="threads").prefetch_multiplier == 4
 
 
 # -- giving back to an idle sibling ------------------------------------------------------
