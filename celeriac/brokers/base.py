@@ -80,6 +80,7 @@ class DeadLetter:
     reason: str
     deliveries: int
     dead_at: float
+    sent_at: float | None = None  # kept by the broker beside the body (None: in the body)
 
 
 class Broker(ABC):
@@ -106,6 +107,10 @@ class Broker(ABC):
     #: its own messages only (RabbitMQ's confirms pipeline): the app then calls it
     #: directly instead of coalescing concurrent calls (:mod:`celeriac.publisher`).
     publishes_concurrently: bool = False
+    #: Whether it stores an envelope's ``sent_at`` beside the body and hands it back on
+    #: every delivery, dead letter and listing (Redis, in an entry's header): the app then
+    #: leaves ``sent_at`` out of the bodies it sends (:meth:`~celeriac.message.Message.envelope`).
+    keeps_sent_at: bool = False
 
     # -- capabilities (celeriac.brokers.capabilities): None where the broker has none --
     streams: Streams | None = None  # events, control commands, replies

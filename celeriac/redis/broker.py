@@ -97,7 +97,15 @@ from .client import (
     translate,
 )
 from .cluster import ClusterFetch
-from .entries import by_queue, consumer_of, fetch_args, fetched, queue_of
+from .entries import (
+    by_queue,
+    consumer_of,
+    entry_head,
+    fetch_args,
+    fetched,
+    new_entry,
+    queue_of,
+)
 from .limits import RedisConcurrency
 from .manage import RedisAdmin, RedisRates, RedisRevocations, RedisUniques
 from .scripts import Batch, HeldLink, PooledLink, script
@@ -115,6 +123,13 @@ _RENEW, _RECOVER, _DEAD_LETTER = script("renew"), script("recover"), script("dea
 
 
 _pack: Callable[[tuple[Any, ...]], bytes] = hiredis.pack_command
+
+
+def _sent(e: Envelope) -> int | str:
+    """The publish script's sent time of a message: microseconds, '' when in the body."""
+    return "" if e.sent_at is None else round(e.sent_at * 1e6)
+
+
 _MULTI = _pack(("MULTI",))
 
 
@@ -122,6 +137,7 @@ class RedisBroker(AdminBroker):
     """A broker on Redis, Redis Sentinel or Redis Cluster (see the module docstring)."""
 
     _admin: RedisAdmin
+    keeps_sent_at = True  # in each entry's header (see entries.py)
 
     def __init__(
         self,
@@ -222,7 +238,8 @@ class RedisBroker(AdminBroker):
             if e.eta is None and not self.cluster:
                 return self._publish_now(e)
             keys = (self.base(e.queue), *self._clock)
-            args = (1, self._channel(e.queue), 1, e.priority, e.eta or "", e.id, e.body)
+            kind, id_part = entry_head(e.priority, e.id)
+            args = (1, self._channel(e.queue), 1, kind, e.eta or "", _sent(e), id_part, e.body)
             self.link.call(_PUBLISH, keys, args)
             return
         batch = Batch()
@@ -245,10 +262,12 @@ class RedisBroker(AdminBroker):
     def _publish_now(self, e: Envelope) -> None:
         """One message due now, without a script: the entry and a wake-up token in one
         MULTI (a third of a script's cost on the server), ordered by this process's
-        clock, strictly increasing (see the module docstring)."""
-        order = self._last_order = max(time.time_ns() // 1000, self._last_order + 1)
-        task_id = e.id.encode()
-        entry = b"%d:0:%d:%d:%b%b" % (e.priority, order, len(task_id), task_id, e.body)
+        clock, strictly increasing (see the module docstring): its sent time, so the
+        entry keeps that as 0 microseconds from the order."""
+        sent = None if e.sent_at is None else round(e.sent_at * 1e6)
+        now = time.time_ns() // 1000 if sent is None else sent
+        order = self._last_order = max(now, self._last_order + 1)
+        entry = new_entry(e.priority, order, sent, e.id, e.body)
         base = self.base(e.queue)
         wake = self._wakes.get(base)
         if wake is None:  # LPUSH and LTRIM of the token, EXEC: the same for every message
@@ -275,7 +294,8 @@ class RedisBroker(AdminBroker):
             qi = index.get(e.queue)
             if qi is None:
                 qi = index[e.queue] = len(index) + 1
-            args += (qi, e.priority, e.eta or "", e.id, e.body)
+            kind, id_part = entry_head(e.priority, e.id)
+            args += (qi, kind, e.eta or "", _sent(e), id_part, e.body)
         keys = [*map(self.base, index), *self._clock]
         batch.script(_PUBLISH, keys, (len(index), *map(self._channel, index), *args))
 
