@@ -57,7 +57,8 @@ local UUID = '%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%0
 
 -- whether an entry has the compact layout (a letter first, not a digit)
 local function compact(e)
-  return string.byte(e, 1) > 57
+  local k = string.byte(e, 1)
+  return k ~= nil and k > 57
 end
 
 -- compact layout: deliveries, where the order starts, the sent field and where
