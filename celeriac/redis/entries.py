@@ -39,7 +39,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
-from uuid import UUID
 
 from ..brokers.base import DeadLetter
 from ..message import Delivery
@@ -73,13 +72,14 @@ def by_queue(tags: Sequence[str]) -> dict[str, list[str]]:
 
 def entry_head(priority: int, task_id: str) -> tuple[bytes, bytes]:
     """The kind byte and id part of a new entry (``lua/publish.lua`` adds the rest)."""
-    if len(task_id) == 36:
+    if len(task_id) == 36 and task_id[8] == task_id[13] == task_id[18] == task_id[23] == "-":
+        digits = task_id.replace("-", "")
         try:
-            raw = UUID(task_id)
+            raw = bytes.fromhex(digits)
         except ValueError:
-            raw = None
-        if raw is not None and str(raw) == task_id:  # canonical: it reads back the same
-            return _KINDS[priority], raw.bytes
+            raw = b""
+        if len(raw) == 16 and raw.hex() == digits:  # canonical: it reads back the same
+            return _KINDS[priority], raw
     text = task_id.encode()
     return _TEXT_KINDS[priority], b"%d:%b" % (len(text), text)
 

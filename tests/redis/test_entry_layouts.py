@@ -115,6 +115,8 @@ def test_ids_are_kept_exactly_and_sent_at_comes_back(
         "a-task-id",
         "ünïcode:id",
         "x" * 36,
+        str(uuid.uuid4()).replace("-", " ", 1),
+        str(uuid.uuid4()).replace("-", "") + "----",
     ]
     sent = time.time() - 5.0
     envelopes = [Envelope(i, "q", 7, b"body", None, sent) for i in ids]
