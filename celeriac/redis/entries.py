@@ -9,7 +9,8 @@ An entry is a message in one string, written compact::
   priority 0..9 with any other id, as text: ``<id length>:<id>``;
 - ``deliveries``, decimal, then ``:``;
 - ``order``, 8 bytes big-endian: the microsecond it became ready (FIFO across
-  queues compares it), written by the producer for a single message due now;
+  queues compares it), by the producer's clock for a single message due now, by
+  the server's otherwise;
 - ``sent``, decimal microseconds from the message's ``sent_at`` to its order,
   then ``:``; empty when the body holds ``sent_at`` itself. A producer whose
   broker keeps ``sent_at`` (:attr:`~celeriac.brokers.base.Broker.keeps_sent_at`)
@@ -18,7 +19,7 @@ An entry is a message in one string, written compact::
   kept as one or a few digits. A rewrite of the order (a delayed message
   promoted, one given back with a delay) keeps the sent time.
 
-A queued no-op task's entry went from 133 bytes to 78 this way: the id is 16
+A queued no-op task's entry went from 133 bytes to 76 this way: the id is 16
 bytes instead of 36 plus its length, the order 8 instead of 16 digits, and the
 body has no ``sent_at``. Binary order and id keep the header fixed-width where
 it is read most (every fetch compares orders and rewrites the count) and make
@@ -142,7 +143,7 @@ def _delivery(tag: bytes, entry: bytes, revoked: Any) -> Delivery:
 
 
 def _earlier_delivery(tag: bytes, entry: bytes, revoked: Any) -> Delivery:
-    """An entry of the earlier layout, written by workers before compact entries."""
+    """An entry of the earlier layout, written by producers of earlier versions."""
     a = entry.index(b":", 2)
     b = entry.index(b":", a + 1)
     c = entry.index(b":", b + 1)
