@@ -55,7 +55,7 @@ def worker_command(kind: str, app_module: str, concurrency: int = 2, *more: str)
     ]  # fmt: skip
 
 
-def _path(workdir: Path) -> str:
+def import_path(workdir: Path) -> str:
     """The worker's import path: its app's folder, then the caller's PYTHONPATH (so a
     checkout run with ``PYTHONPATH=<checkout>`` measures that checkout's workers too)."""
     return os.pathsep.join(filter(None, [str(workdir), os.environ.get("PYTHONPATH")]))
@@ -73,7 +73,7 @@ def worker_process(
             stdout=out,
             stderr=subprocess.STDOUT,
             cwd=workdir,
-            env={**os.environ, **(env or {}), "PYTHONPATH": _path(workdir)},
+            env={**os.environ, **(env or {}), "PYTHONPATH": import_path(workdir)},
         )
     try:
         deadline = time.monotonic() + 60
