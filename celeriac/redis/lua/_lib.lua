@@ -155,8 +155,11 @@ end
 -- and a script never fails halfway (Redis keeps a failed script's writes).
 local function malformed(e)
   if string.find(e, '^[a-jA-J]') then
-    if not head(e) then
+    local d, _, _, id_at = head(e)
+    if not d then
       return 'malformed entry: no valid "<kind><deliveries>:<order><sent>:" header'
+    elseif string.byte(e, 1) >= 97 then  -- a UUID's 16 bytes: any bytes will do
+      return #e < id_at + 15 and 'malformed entry: the id runs past the end of the entry' or nil
     end
   elseif not string.match(e, '^%d:%d+:%d+:%d+:') then
     return 'malformed entry: no valid "<priority>:<deliveries>:<order>:<id length>:" header'
