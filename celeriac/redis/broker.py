@@ -45,8 +45,8 @@ releasing or recovering needs nothing but the tag. All times are the Redis
 server's clock (``TIME`` inside the scripts), one clock for every worker, with
 one exception: a single message due now (one ``delay()``) is stored without a
 script, its entry and a wake-up token in one ``MULTI``, which costs the server a
-third of the script; its order is its sent time by the producer's clock, strictly
-increasing within the producer. FIFO within a queue is the list's order and exact; FIFO
+third of the script; its order is the producer's clock, strictly increasing
+within the producer. FIFO within a queue is the list's order and exact; FIFO
 across the queues of one priority holds up to the skew between producers' clocks.
 
 Fetching: one script promotes the due delayed messages of the named queues,
@@ -269,11 +269,9 @@ class RedisBroker(AdminBroker):
     def _publish_now(self, e: Envelope) -> None:
         """One message due now, without a script: the entry and a wake-up token in one
         MULTI (a third of a script's cost on the server), ordered by this process's
-        clock, strictly increasing (see the module docstring): its sent time, so the
-        entry keeps that as 0 microseconds from the order."""
+        clock, strictly increasing (see the module docstring)."""
+        order = self._last_order = max(time.time_ns() // 1000, self._last_order + 1)
         sent = None if e.sent_at is None else round(e.sent_at * 1e6)
-        now = time.time_ns() // 1000 if sent is None else sent
-        order = self._last_order = max(now, self._last_order + 1)
         entry = new_entry(e.priority, order, sent, e.id, e.body)
         base = self.base(e.queue)
         wake = self._wakes.get(base)
