@@ -55,6 +55,12 @@ def worker_command(kind: str, app_module: str, concurrency: int = 2, *more: str)
     ]  # fmt: skip
 
 
+def import_path(workdir: Path) -> str:
+    """The worker's import path: its app's folder, then the caller's PYTHONPATH (so a
+    checkout run with ``PYTHONPATH=<checkout>`` measures that checkout's workers too)."""
+    return os.pathsep.join(filter(None, [str(workdir), os.environ.get("PYTHONPATH")]))
+
+
 @contextmanager
 def worker_process(
     name: str, command: list[str], workdir: Path, env: dict[str, str] | None = None
@@ -67,7 +73,7 @@ def worker_process(
             stdout=out,
             stderr=subprocess.STDOUT,
             cwd=workdir,
-            env={**os.environ, **(env or {}), "PYTHONPATH": str(workdir)},
+            env={**os.environ, **(env or {}), "PYTHONPATH": import_path(workdir)},
         )
     try:
         deadline = time.monotonic() + 60

@@ -35,7 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import p50_p99
+from _common import import_path, p50_p99
 
 from celeriac import Celeriac
 from celeriac.message import decode
@@ -104,7 +104,7 @@ def main() -> None:
     _empty(args.broker)
     workdir = Path(tempfile.mkdtemp(prefix="beat-bench-"))
     (workdir / "benchbeat.py").write_text(APP.format(url=args.broker, n=args.entries))
-    env = {**os.environ, "PYTHONPATH": str(workdir)}
+    env = {**os.environ, "PYTHONPATH": import_path(workdir)}
     command = [sys.executable, "-m", "celeriac", "-A", "benchbeat", "beat", "-l", "WARNING"]
     if args.no_events:
         command.append("--no-events")

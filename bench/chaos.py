@@ -517,7 +517,8 @@ def _drain(
 ) -> None:
     env = {
         **os.environ,
-        "PYTHONPATH": str(workdir),
+        # the app's folder, then the caller's path: workers run the checkout it runs
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(workdir), os.environ.get("PYTHONPATH")])),
         "CHAOS_BROKER": server.url,
         "CHAOS_BACKEND": server.results_url,
         "CHAOS_LEASE": str(LEASE),

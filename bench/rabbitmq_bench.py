@@ -44,6 +44,7 @@ from _common import (
     Table,
     celery_drain,
     compare_workers,
+    import_path,
     rate,
     timed,
 )
@@ -176,7 +177,7 @@ class Bench:
             text=True,
             check=True,
             cwd=self.workdir,
-            env={**os.environ, "PYTHONPATH": str(self.workdir), "BENCH_CONFIRM": "1"},
+            env={**os.environ, "PYTHONPATH": import_path(self.workdir), "BENCH_CONFIRM": "1"},
         )
         return rate(n, float(done.stdout.split()[-1]))
 

@@ -343,7 +343,8 @@ class Celeriac:
         if self.replies_to_sender:
             messages = self._with_reply_to(messages, current)
         codec, broker = self.codec, self.broker
-        envelopes = [m.envelope(codec) for m in messages]
+        apart = broker.keeps_sent_at
+        envelopes = [m.envelope(codec, apart) for m in messages]
         if broker.publishes_concurrently:
             broker.publish(envelopes)
         else:

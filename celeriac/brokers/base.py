@@ -80,6 +80,7 @@ class DeadLetter:
     reason: str
     deliveries: int
     dead_at: float
+    sent_at: float | None = None  # kept by the broker beside the body (None: in the body)
 
 
 class Broker(ABC):
@@ -111,6 +112,10 @@ class Broker(ABC):
     #: tasks (:mod:`celeriac.worker.fairness` sizes each batch); one that pushes a window
     #: of messages to each consumer (RabbitMQ) keeps Celery's 4.
     default_prefetch_multiplier: int = 4
+    #: Whether it stores an envelope's ``sent_at`` beside the body and hands it back on
+    #: every delivery, dead letter and listing (Redis, in an entry's header): the app then
+    #: leaves ``sent_at`` out of the bodies it sends (:meth:`~celeriac.message.Message.envelope`).
+    keeps_sent_at: bool = False
 
     # -- capabilities (celeriac.brokers.capabilities): None where the broker has none --
     streams: Streams | None = None  # events, control commands, replies

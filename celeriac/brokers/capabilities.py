@@ -289,6 +289,7 @@ class Listed:
     eta: float | None = None  # delayed: when it is due
     holder: str | None = None  # reserved: the consumer that holds it
     deliveries: int = 0
+    sent_at: float | None = None  # kept by the broker beside the body (None: in the body)
 
 
 class QueueBrowser(Protocol):

@@ -48,6 +48,7 @@ class ComposedBroker(AdminBroker):
         self.max_deliveries = delivery.max_deliveries
         self.spans_processes = delivery.spans_processes and store.spans_processes
         self.fork_sensitive = delivery.fork_sensitive or store.fork_sensitive
+        self.keeps_sent_at = delivery.keeps_sent_at  # the messages are the delivering broker's
         self.streams = _first(store.streams, delivery.streams)
         self.flags = _first(store.flags, delivery.flags)
         self.rates = _first(store.rates, delivery.rates)

@@ -130,13 +130,22 @@ class KeyState:
 def park(envelope: Envelope) -> str:
     """A message as its key's wait list keeps it (the broker never decodes the body)."""
     body = base64.b64encode(envelope.body).decode()
-    return orjson.dumps([envelope.id, envelope.queue, envelope.priority, body]).decode()
+    fields = [envelope.id, envelope.queue, envelope.priority, body]
+    if envelope.sent_at is not None:  # the body leaves it out
+        fields.append(envelope.sent_at)
+    return orjson.dumps(fields).decode()
 
 
 def unpark(parked: str) -> Envelope:
     """The message parked by :func:`park`, ready to publish again."""
-    task_id, queue, priority, body = orjson.loads(parked)
-    return Envelope(str(task_id), str(queue), int(priority), base64.b64decode(body))
+    task_id, queue, priority, body, *sent_at = orjson.loads(parked)
+    return Envelope(
+        str(task_id),
+        str(queue),
+        int(priority),
+        base64.b64decode(body),
+        sent_at=float(sent_at[0]) if sent_at else None,
+    )
 
 
 class Concurrency:

@@ -194,6 +194,8 @@ class Event:
                 known[attr] = tuple(known[attr])
         known.setdefault("type", "unknown")
         known.setdefault("timestamp", 0.0)
+        if known["type"] == TASK_SENT and "root_id" not in known:
+            known["root_id"] = known.get("task_id")  # left out when the task is its own root
         return cls(**known, extra=extra)
 
     @classmethod

@@ -62,7 +62,9 @@ class ConcurrencyLimit(Middleware):
             raise SkipMessage(states.FAILURE, str(exc), exception=exc) from None
         message = job.message
         key = concurrency_key(job.task, message.args, message.kwargs)
-        parked = Envelope(delivery.id, delivery.queue, delivery.priority, delivery.body)
+        parked = Envelope(
+            delivery.id, delivery.queue, delivery.priority, delivery.body, None, delivery.sent_at
+        )
         holder = _holder(job)
         if limits.acquire(key, limit, holder, job.consumer, parked):
             self._held[holder] = key

@@ -69,24 +69,29 @@ class TaskEvents(Middleware):
             return
         if message.retries or SLOT_HEADER in message.headers:
             return  # a retry or a rate-limited wait: the worker's events already tell it
-        dispatcher_for(app).send(
-            TASK_SENT,
-            timestamp=message.sent_at or time.time(),  # before the publish: a worker may be quicker
-            uuid=message.id,
-            name=message.task,
-            args=message.args,
-            kwargs=message.kwargs,
-            queue=message.queue,
-            priority=message.priority,
-            eta=message.eta,
-            expires=message.expires,
-            parent_id=message.parent_id,
-            root_id=message.root_id,
-            group_id=message.group_id,
-            group_index=message.group_index,
-            chord=chord_of(message),
-            retries=0,
-        )
+        # What is not set is left out, as is a root that is the task itself (readers
+        # fill it back in, see Event.from_dict): every queued task's event waits in the
+        # stream with it, so its bytes count in what a queued task costs the broker.
+        fields: dict[str, Any] = {
+            # the send's time, taken before the publish: a worker may be quicker
+            "timestamp": message.sent_at or time.time(),
+            "uuid": message.id,
+            "name": message.task,
+            "args": message.args,
+            "kwargs": message.kwargs,
+            "queue": message.queue,
+            "priority": message.priority,
+            "retries": 0,
+        }
+        if message.parent_id is not None or message.eta is not None or message.expires is not None:
+            _add_optional(fields, message, ("eta", "expires", "parent_id"))
+        if message.root_id is not None and message.root_id != message.id:
+            fields["root_id"] = message.root_id
+        if message.group_id is not None or message.group_index is not None:
+            _add_optional(fields, message, ("group_id", "group_index"))
+        if message.chord:
+            fields["chord"] = chord_of(message)
+        dispatcher_for(app).send(TASK_SENT, **fields)
 
     def before_process(self, job: Job) -> None:
         if job.request.is_eager or not job.app.conf.worker_send_task_events:

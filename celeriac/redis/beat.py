@@ -15,6 +15,7 @@ from typing import Any
 
 from ..brokers.capabilities import BeatRun, Lease
 from .client import RedisError
+from .entries import entry_head
 from .scripts import HeldLink, PooledLink, script
 from .streams import Translate
 
@@ -86,7 +87,8 @@ class RedisBeat:
                 args += (run.entry, run.due_ms, 0, 0, "", "", "")
                 continue
             qi = index.setdefault(e.queue, len(index) + 1)
-            args += (run.entry, run.due_ms, qi, e.priority, e.eta or "", e.id, e.body)
+            kind, id_part = entry_head(e.priority, e.id)
+            args += (run.entry, run.due_ms, qi, kind, e.eta or "", id_part, e.body)
         keys = [self._key, self._queues_key, *map(self._base, index), *self._clock]
         head = [len(index), *("" for _ in index), *index]
         return [bool(t) for t in self._call(_RECORD, keys, (*head, *args))]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..brokers.capabilities import Kind, Listed
-from .entries import delivery_of, queue_of
+from .entries import delivery_of, order_of, queue_of
 from .manage import RedisAdmin
 from .scripts import script
 
@@ -39,7 +39,7 @@ class RedisBrowser:
         for entry, extra in zip(flat[::2], flat[1::2], strict=True):
             tag = extra.decode() if kind == "reserved" else ""
             d = delivery_of(tag.encode(), entry)
-            order = int(entry.split(b":", 3)[2])
+            order = order_of(entry)
             found.append(
                 Listed(
                     d.id, queue, d.priority, d.body, kind,
@@ -47,6 +47,7 @@ class RedisBrowser:
                     eta=float(extra) if kind == "delayed" else None,
                     holder=_consumer(tag) if kind == "reserved" else None,
                     deliveries=d.deliveries,
+                    sent_at=d.sent_at,
                 )
             )  # fmt: skip
         return found

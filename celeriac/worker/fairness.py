@@ -15,7 +15,8 @@ queue. Three rules keep the reserve honest, cheapest first:
    which also keeps messages free for other workers, here or on other
    machines, whom no watcher can give back to. A consumer's first fetch knows
    nothing yet and asks for at most :data:`FIRST_BATCH` (a backlog at start is
-   shared out as with Celery's default); what that hoards, rule 2 gives back. Whether a sibling waits is left to rule 2, which can ask the queue: a
+   shared out as with Celery's default); what that hoards, rule 2 gives back.
+   Whether a sibling waits is left to rule 2, which can ask the queue: a
    sibling whose fetch is merely slow (a broker setting up a subscription)
    looks the same from here as one that found nothing.
 2. **Give back what a waiting sibling could run.** Whatever rule 1 let through

@@ -67,6 +67,18 @@ def test_the_body_leaves_out_what_the_envelope_carries_and_defaults() -> None:
         decode(body, codec)
 
 
+def test_sent_at_travels_beside_the_body_for_a_broker_that_keeps_it() -> None:
+    """Given a broker that keeps sent_at beside the body (Redis), expect the envelope to
+    carry it, the body to leave it out, and the delivery to give the same message back."""
+    codec = Codec()
+    message = Message(id="m1", task="t", queue="q", priority=7, root_id="m1", sent_at=1.5)
+    env = message.envelope(codec, sent_apart=True)
+    assert env.sent_at == 1.5 and orjson.loads(env.body) == {"v": 1, "task": "t"}
+    delivery = Delivery("m1", "q", 7, env.body, tag="x", sent_at=1.5)
+    assert decode(env.body, codec, delivery) == message
+    assert message.envelope(codec).sent_at is None  # elsewhere: in the body, as before
+
+
 def test_a_body_that_names_its_id_queue_and_priority_decodes_alone() -> None:
     body = orjson.dumps(
         {"v": 1, "id": "m", "task": "t", "args": [1], "kwargs": {}, "queue": "q", "priority": 2}

@@ -138,3 +138,13 @@ def test_packs_travel_compressed_and_a_corrupt_one_becomes_an_unknown_event() ->
     assert len(item) < sum(map(len, events)) / 4
     assert [e.task_id for e in decode_item("1", item)] == [str(i) for i in range(100)]
     assert [e.type for e in decode_item("2", item[:-10])] == ["unknown"]
+
+
+def test_a_task_sent_event_without_root_id_is_its_own_root() -> None:
+    """Producers leave out a root that is the task itself (less to keep in the stream)."""
+    own = Event.decode(encode_event({"type": "task-sent", "timestamp": 1.0, "uuid": "a"}, 100))
+    assert own.root_id == "a"
+    child = encode_event({"type": "task-sent", "timestamp": 1.0, "uuid": "b", "root_id": "a"}, 100)
+    assert Event.decode(child).root_id == "a"
+    succeeded = Event.decode(encode_event({"type": TASK_SUCCEEDED, "uuid": "a"}, 100))
+    assert succeeded.root_id is None

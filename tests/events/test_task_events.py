@@ -128,7 +128,9 @@ def test_group_and_chord_members_say_where_they_belong(app: Celeriac) -> None:
     tasks = _tasks(app)
     grouped = group(tasks["add"].s(1, 1), tasks["add"].s(2, 2)).apply_async()
     joined = chord([tasks["add"].s(3, 3), tasks["add"].s(4, 4)], tasks["add"].s(0)).apply_async()
-    _work(app, 4)
+    plain = tasks["add"].delay(5, 5)
+    _work(app, 5)
+    kinds = ("task-sent", "task-received")
     events = _events_by_task(app)
     for result, index in zip(grouped.results, (0, 1), strict=True):
         for event in events[result.id]:
@@ -137,5 +139,9 @@ def test_group_and_chord_members_say_where_they_belong(app: Celeriac) -> None:
                 assert (wire["group_id"], wire["group_index"]) == (grouped.id, index)
     callback_id = joined.id
     for member in joined.parent.results:  # type: ignore[union-attr]
-        received = next(e for e in events[member.id] if e.type == "task-received").to_dict()
-        assert received["chord"] == {"callback": "t.add", "callback_id": callback_id, "size": 2}
+        wires = [next(e for e in events[member.id] if e.type == k).to_dict() for k in kinds]
+        for wire in wires:
+            assert wire["chord"] == {"callback": "t.add", "callback_id": callback_id, "size": 2}
+        assert wires[0]["root_id"] == wires[1]["root_id"]
+    sent, received = (next(e for e in events[plain.id] if e.type == k) for k in kinds)
+    assert sent.root_id == received.root_id == plain.id  # left out of task-sent: its own

@@ -17,6 +17,11 @@ BAD_ENTRIES = {
     "no header": b"garbage without a header",
     "id not UTF-8": b"5:0:1:4:\xff\xfe\xfd\xfcbody",
     "id past the end": b"5:0:1:99:short",
+    "empty": b"",
+    "compact, header cut": b"f0:\x00\x00\x00",
+    "compact, UUID cut": b"f0:\x00\x00\x00\x00\x00\x00\x00\x010:\x12\x34",
+    "compact, id past the end": b"F0:\x00\x00\x00\x00\x00\x00\x00\x010:99:short",
+    "compact, id not UTF-8": b"F0:\x00\x00\x00\x00\x00\x00\x00\x01:4:\xff\xfe\xfd\xfcbody",
 }
 
 
@@ -76,6 +81,6 @@ def test_dead_letters_list_shows_undecodable_entries_as_bytes(
     assert listed.exit_code == 0, listed.output
     assert "\\xff\\xfe\\xfd\\xfc" in listed.output and "garbage without a header" in listed.output
     assert "not even a record" in listed.output
-    assert as_json.exit_code == 0 and as_json.output.count('"body"') == 4
+    assert as_json.exit_code == 0 and as_json.output.count('"body"') == len(BAD_ENTRIES) + 1
     assert requeued == 0 and not sum(broker.stats("q").waiting.values())
-    assert broker.purge_dead("q", None) == 4
+    assert broker.purge_dead("q", None) == len(BAD_ENTRIES) + 1

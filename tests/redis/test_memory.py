@@ -63,3 +63,27 @@ def test_100000_delayed_tasks_cost_little_and_fetches_stay_fast(
     for _ in range(100):
         assert broker.fetch([envelopes[0].queue], "c", 10, 0.0) == []
     assert (time.perf_counter() - started) / 100 < 0.005  # the delayed set is not scanned
+
+
+def test_a_task_sent_with_delay_costs_under_90_bytes_in_its_queue(
+    redis_url: str, redis_server: RedisServer
+) -> None:
+    """Given no-op tasks sent one delay() at a time (sent_at kept in the entry's header,
+    a UUID id as 16 bytes), expect under 90 bytes each in the queue's keys (about 81
+    measured; the shared peers benchmark adds its task-sent event, about 34). Counted
+    with MEMORY USAGE: used_memory also counts the producer's connection meanwhile."""
+    app = Celeriac("memory", broker=redis_url, set_as_current=False, task_send_sent_event=False)
+
+    @app.task(name="bench.noop", ignore_result=True)  # as the peers benchmark's
+    def noop() -> None:
+        return None
+
+    client = redis_server.client()
+    try:
+        for _ in range(10_000):
+            noop.delay()
+        used = sum(int(client.memory_usage(k, samples=0) or 0) for k in client.scan_iter())
+    finally:
+        app.close()
+    print(f"\ndelay(): {used / 10_000:.0f} bytes per queued task")
+    assert used / 10_000 < 90

@@ -1,11 +1,19 @@
 -- Helpers shared by every celeriac script; the loader puts this file in front
 -- of each script, so each one stays self-contained on the server.
 --
--- A message is stored as one string, an "entry":
---   "<priority>:<deliveries>:<order>:<id length>:<id><body>"
--- <order> is the server time in microseconds when it became ready: FIFO
--- within a priority across queues compares it. Keys of one queue all start
--- with its key base "{prefix:queue}" (see celeriac/redis/broker.py).
+-- A message is stored as one string, an "entry", in one of two layouts, told
+-- apart by the first byte (see celeriac/redis/entries.py for why):
+--   "<kind><deliveries>:<order><sent>:<id><body>"  (written now)
+--     kind   'a'..'j': priority 0..9, the id a lowercase UUID held as its 16
+--            bytes; 'A'..'J': priority 0..9, the id as text "<id length>:<id>"
+--     order  8 bytes, big-endian: microseconds
+--     sent   decimal microseconds from the message's sent_at to its order (the
+--            body leaves sent_at out); empty when the body holds sent_at
+--   "<priority>:<deliveries>:<order>:<id length>:<id><body>"  (a digit first:
+--     written by earlier versions; read, moved and rewritten as it is)
+-- <order> is the time in microseconds when it became ready: FIFO within a
+-- priority across queues compares it. Keys of one queue all start with its
+-- key base "{prefix:queue}" (see celeriac/redis/broker.py).
 
 local function clock()
   local t = redis.call('TIME')
@@ -35,7 +43,7 @@ local function order_clock(key, now_us)
       end
     end
     last = last + 1
-    return fmt(last)
+    return last
   end
   function orders.save()
     if key and last then
@@ -45,20 +53,68 @@ local function order_clock(key, now_us)
   return orders
 end
 
--- priority (a digit, as a string), deliveries, and where "<order>:" starts
+local UUID = '%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x'
+
+-- whether an entry has the compact layout (a letter first, not a digit)
+local function compact(e)
+  local k = string.byte(e, 1)
+  return k ~= nil and k > 57
+end
+
+-- compact layout: deliveries, where the order starts, the sent field and where
+-- the id starts; nil when the header is not whole
+local function head(e)
+  local d, at = string.match(e, '^[a-jA-J](%d+):()')
+  if not d then
+    return nil
+  end
+  local sent, id_at = string.match(e, '^(%-?%d*):()', at + 8)
+  if not sent then
+    return nil
+  end
+  return tonumber(d), at, sent, id_at
+end
+
+-- an entry's priority (a number) and deliveries
 local function header(e)
-  local p, d, pos = string.match(e, '^(%d):(%d+):()')
-  return p, tonumber(d), pos
+  local k = string.byte(e, 1)
+  if k >= 97 then
+    return k - 97, head(e)
+  elseif k >= 65 then
+    return k - 65, head(e)
+  end
+  local p, d = string.match(e, '^(%d):(%d+):')
+  return tonumber(p), tonumber(d)
+end
+
+-- the list an entry waits in
+local function list_of(base, e)
+  return base .. ':p' .. header(e)
 end
 
 -- an entry's order; nil for a string that is not an entry
 local function order_of(e)
+  if compact(e) then
+    local d, at = head(e)
+    return d and (struct.unpack('>I8', e, at))
+  end
   return tonumber(string.match(e, '^%d:%d+:(%d+):'))
 end
 
--- an entry's id; nil for a string that is not an entry
+-- an entry's id (as text); nil for a string that is not an entry
 local function id_of(e)
-  local n, pos = string.match(e, '^%d:%d+:%d+:(%d+):()')
+  local n, pos
+  if compact(e) then
+    local d, _, _, id_at = head(e)
+    if not d then
+      return nil
+    elseif string.byte(e, 1) >= 97 then
+      return #e >= id_at + 15 and string.format(UUID, string.byte(e, id_at, id_at + 15)) or nil
+    end
+    n, pos = string.match(e, '^(%d+):()', id_at)
+  else
+    n, pos = string.match(e, '^%d:%d+:%d+:(%d+):()')
+  end
   if not n or pos + tonumber(n) - 1 > #e then
     return nil
   end
@@ -98,12 +154,19 @@ end
 -- malformed entry (written by hand or by another program) is set aside alone
 -- and a script never fails halfway (Redis keeps a failed script's writes).
 local function malformed(e)
-  if not string.match(e, '^%d:%d+:%d+:%d+:') then
+  if string.find(e, '^[a-jA-J]') then
+    local d, _, _, id_at = head(e)
+    if not d then
+      return 'malformed entry: no valid "<kind><deliveries>:<order><sent>:" header'
+    elseif string.byte(e, 1) >= 97 then  -- a UUID's 16 bytes: any bytes will do
+      return #e < id_at + 15 and 'malformed entry: the id runs past the end of the entry' or nil
+    end
+  elseif not string.match(e, '^%d:%d+:%d+:%d+:') then
     return 'malformed entry: no valid "<priority>:<deliveries>:<order>:<id length>:" header'
   end
   local id = id_of(e)
   if not id then
-    return 'malformed entry: the id length runs past the end of the entry'
+    return 'malformed entry: the id runs past the end of the entry'
   end
   if not utf8_ok(id) then
     return 'malformed entry: the id is not valid UTF-8'
@@ -111,12 +174,34 @@ local function malformed(e)
   return nil
 end
 
--- the entry with another delivery count and, when given, another order
+-- The entry with another delivery count and, when given, another order (a
+-- number); a compact entry keeps its sent time.
 local function rewrite(e, deliveries, order)
-  local p, _, pos = header(e)
-  local rest = string.match(e, '^%d+:()', pos)
-  order = order or string.sub(e, pos, rest - 2)
-  return p .. ':' .. deliveries .. ':' .. order .. ':' .. string.sub(e, rest)
+  if compact(e) then
+    local _, at, sent, id_at = head(e)
+    if not order then  -- the usual case: only the count changes
+      return string.sub(e, 1, 1) .. deliveries .. string.sub(e, at - 1)
+    end
+    if sent ~= '' then
+      sent = fmt(tonumber(sent) + order - struct.unpack('>I8', e, at))
+    end
+    return string.sub(e, 1, 1) .. deliveries .. ':' .. struct.pack('>I8', order) .. sent .. ':'
+      .. string.sub(e, id_at)
+  end
+  local p, rest = string.match(e, '^(%d):%d+:()')
+  local stop = string.find(e, ':', rest, true)
+  order = order and fmt(order) or string.sub(e, rest, stop - 1)
+  return p .. ':' .. deliveries .. ':' .. order .. string.sub(e, stop)
+end
+
+-- A new entry (compact layout), from what the producer prepared: the kind byte
+-- and the id part (see celeriac/redis/entries.py), and its sent time in
+-- microseconds ('' = the body holds it).
+local function new_entry(kind, order, sent, id_part, body)
+  if sent ~= '' then
+    sent = fmt(order - tonumber(sent))
+  end
+  return kind .. '0:' .. struct.pack('>I8', order) .. sent .. ':' .. id_part .. body
 end
 
 -- a delivery tag is "<queue length>:<queue>:<sequence>:<consumer>"
@@ -181,7 +266,7 @@ end
 local function put_front(base, entries)
   table.sort(entries, function(a, b) return order_of(a) > order_of(b) end)
   for _, e in ipairs(entries) do
-    redis.call('LPUSH', base .. ':p' .. string.sub(e, 1, 1), e)
+    redis.call('LPUSH', list_of(base, e), e)
   end
 end
 

@@ -5,7 +5,7 @@
 -- KEYS[n+3] the clock (optional)
 -- ARGV[1] n, ARGV[2..n+1] wake channels, ARGV[n+2..2n+1] queue names,
 -- ARGV[2n+2..] seven per run: entry, due (ms), queue index (0: record only),
--- priority, eta ('' = now), id, body. Returns 1 or 0 per run.
+-- kind (see _lib), eta ('' = now), id part, body (which holds sent_at). Returns 1 or 0 per run.
 local n = tonumber(ARGV[1])
 local now, now_us = clock()
 local orders = order_clock(KEYS[n + 3], now_us)
@@ -17,12 +17,12 @@ for i = 2 * n + 2, #ARGV, 7 do
     redis.call('HSET', KEYS[1], field, ARGV[i + 1])
     local qi = tonumber(ARGV[i + 2])
     if qi > 0 then
-      local base, p, eta, id = KEYS[2 + qi], ARGV[i + 3], tonumber(ARGV[i + 4]), ARGV[i + 5]
-      local entry = p .. ':0:' .. orders.next() .. ':' .. #id .. ':' .. id .. ARGV[i + 6]
+      local base, eta = KEYS[2 + qi], tonumber(ARGV[i + 4])
+      local entry = new_entry(ARGV[i + 3], orders.next(), '', ARGV[i + 5], ARGV[i + 6])
       if eta and eta > now then
         redis.call('ZADD', base .. ':delayed', eta, entry)
       else
-        redis.call('RPUSH', base .. ':p' .. p, entry)
+        redis.call('RPUSH', list_of(base, entry), entry)
       end
       woken[qi] = true
     end

@@ -114,7 +114,7 @@ if kind == 'delayed' then  -- delete, or run now: to the back of its priority li
       n = n + 1
       if mode == 'run_now' then
         local _, d = header(e)
-        redis.call('RPUSH', base .. ':p' .. string.sub(e, 1, 1), rewrite(e, d, fmt(now_us + n)))
+        redis.call('RPUSH', list_of(base, e), rewrite(e, d, now_us + n))
       end
     end
   end
@@ -125,8 +125,7 @@ elseif mode == 'requeue' and kind == 'reserved' then  -- taken from its holder
       unhold(base, tag)
       n = n + 1
       local _, d = header(e)
-      redis.call('RPUSH', base .. ':p' .. string.sub(e, 1, 1),
-        rewrite(e, math.max(d - 1, 0), fmt(now_us + n)))
+      redis.call('RPUSH', list_of(base, e), rewrite(e, math.max(d - 1, 0), now_us + n))
     end
   end
 end

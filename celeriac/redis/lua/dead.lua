@@ -20,7 +20,7 @@ for i, record in ipairs(redis.call('LRANGE', dead, 0, -1)) do
   elseif wanted == nil or (id and wanted[id]) then
     n = n + 1
     if mode == 'requeue' then
-      redis.call('RPUSH', base .. ':p' .. string.sub(e, 1, 1), rewrite(e, 0, fmt(now_us + i)))
+      redis.call('RPUSH', list_of(base, e), rewrite(e, 0, now_us + i))
     end
   else
     keep[#keep + 1] = record

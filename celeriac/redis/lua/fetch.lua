@@ -77,7 +77,7 @@ for qi = 1, n do
       bury(base, e, bad, now)
     else
       local _, d = header(e)
-      redis.call('RPUSH', base .. ':p' .. string.sub(e, 1, 1), rewrite(e, d, orders.next()))
+      redis.call('RPUSH', list_of(base, e), rewrite(e, d, orders.next()))
       promoted = true
     end
   end
@@ -92,7 +92,7 @@ end
 -- Taking a message only notes it: its tag, its held record, the consumer's
 -- lease and its revocation flag are written for the whole fetch at once below
 -- (a few commands per fetch, none per message).
-local pending = {}  -- {queue index, held entry, task id}
+local pending = {}  -- {queue index, held entry, entry as taken}
 local function lease_one(qi, e)
   local bad = malformed(e)
   if bad then  -- set aside alone, with the reason: its neighbours are leased as usual
@@ -100,7 +100,7 @@ local function lease_one(qi, e)
     return
   end
   local _, d = header(e)
-  pending[#pending + 1] = {qi, rewrite(e, d + 1), id_of(e)}
+  pending[#pending + 1] = {qi, rewrite(e, d + 1), e}
   count = count + 1
 end
 
@@ -167,16 +167,17 @@ for p = 9, 0, -1 do
   end
 end
 
--- ids whose revocation is still in force (one ZMSCORE per thousand messages)
+-- ids whose revocation is still in force (one ZMSCORE per thousand messages;
+-- none, and no id read from an entry, when nothing is revoked)
 local function revoked_flags()
   local flags = {}
-  if not revoked then
+  if not revoked or redis.call('EXISTS', revoked) == 0 then
     return flags
   end
   for first = 1, #pending, 1000 do
     local ids = {}
     for i = first, math.min(first + 999, #pending) do
-      ids[#ids + 1] = pending[i][3]
+      ids[#ids + 1] = id_of(pending[i][3])
     end
     local scores = redis.call('ZMSCORE', revoked, unpack(ids))
     for k = 1, #ids do

@@ -3,15 +3,16 @@
 -- FIFO holds across the queues of one batch too.
 -- KEYS[1..n]  key bases of the queues;  KEYS[n+1]  the clock (optional)
 -- ARGV[1] n   ARGV[2..n+1] wake channel of each queue ('' = notify list)
--- ARGV[n+2..] five per message: queue index, priority, eta ('' = now), id, body
+-- ARGV[n+2..] six per message: queue index, kind (see _lib), eta ('' = now),
+--   sent (microseconds, '' = in the body), id part, body
 local n = tonumber(ARGV[1])
 local now, now_us = clock()
 local orders = order_clock(KEYS[n + 1], now_us)
 local woken, first_due = {}, {}
-for i = n + 2, #ARGV, 5 do
-  local qi, p, eta, id = tonumber(ARGV[i]), ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3]
+for i = n + 2, #ARGV, 6 do
+  local qi, eta = tonumber(ARGV[i]), tonumber(ARGV[i + 2])
   local base = KEYS[qi]
-  local entry = p .. ':0:' .. orders.next() .. ':' .. #id .. ':' .. id .. ARGV[i + 4]
+  local entry = new_entry(ARGV[i + 1], orders.next(), ARGV[i + 3], ARGV[i + 4], ARGV[i + 5])
   if eta and eta > now then
     local delayed = base .. ':delayed'
     if first_due[qi] == nil then
@@ -24,7 +25,7 @@ for i = n + 2, #ARGV, 5 do
     end
     redis.call('ZADD', delayed, eta, entry)
   else
-    redis.call('RPUSH', base .. ':p' .. p, entry)
+    redis.call('RPUSH', list_of(base, entry), entry)
     woken[qi] = true
   end
 end

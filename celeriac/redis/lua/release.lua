@@ -17,7 +17,7 @@ for i = 5, #ARGV do
     if counted and d >= maxd then
       bury(base, e, 'given back after ' .. d .. ' deliveries (max_deliveries=' .. maxd .. ')', now)
     elseif delay > 0 then
-      redis.call('ZADD', base .. ':delayed', now + delay, rewrite(e, d, fmt(now_us + i)))
+      redis.call('ZADD', base .. ':delayed', now + delay, rewrite(e, d, now_us + i))
     else
       back[#back + 1] = rewrite(e, d)
     end
