@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import states
+from ..brokers.wake import Wake
 from ..control.state_handle import fetch_open, paused_since_fetch
 from ..exceptions import SoftTimeLimitExceeded, TaskRevokedError, TimeLimitExceeded
 from ..request import reset_current_request, set_current_request
@@ -109,6 +110,7 @@ class AsyncioPool(Pool):
         self.size = options.concurrency
         self.limit = options.prefetch_per_consumer
         self.stopping = False
+        self._wake = Wake()  # ends the fetch thread's idle wait when stopping
         self._signals = 0
         self._buffer: deque[Delivery] = deque()
         self._running: dict[asyncio.Task[None], Slot] = {}
@@ -210,6 +212,7 @@ class AsyncioPool(Pool):
                 self.options,
                 self.consumer_id,
                 limit,
+                self._wake,
             )
         except Exception as exc:
             if not isinstance(exc, ConnectionError):
@@ -345,6 +348,7 @@ class AsyncioPool(Pool):
     def _stop_asked(self) -> None:
         if self._signals == 0:
             self._signals, self.stopping = 1, True
+            self._wake.set()
             if self._changed is not None:
                 self._changed.set()
 
@@ -357,6 +361,7 @@ class AsyncioPool(Pool):
                 self.options.shutdown_timeout,
             )
             self.stopping = True
+            self._wake.set()
         else:
             logger.warning("cold shutdown: handing back every message now")
             for task in list(self._running):
@@ -405,6 +410,7 @@ class AsyncioPool(Pool):
         loop = asyncio.get_running_loop()
         if self._fetch_broker is not None:
             await loop.run_in_executor(self._fetch_thread, self._fetch_broker.close)
+        self._wake.close()
         executor = self._executor
         if executor is not None:
             for conn in (executor.broker, executor.backend):
