@@ -16,22 +16,27 @@ from __future__ import annotations
 import contextlib
 import os
 import select
+import weakref
 
 
 class Wake:
-    """A flag that can be waited on, set from a signal handler or another thread."""
+    """A flag that can be waited on, set from a signal handler or another thread.
+
+    Its pipe closes when the object is collected, not before: a descriptor closed
+    while another thread or a handler could still write to it might by then
+    belong to another file.
+    """
 
     def __init__(self) -> None:
         self._read, self._write = os.pipe()
         os.set_blocking(self._read, False)
         os.set_blocking(self._write, False)
         self._set = False
+        weakref.finalize(self, _close, self._read, self._write)
 
     def set(self) -> None:
         """Set the flag and wake whoever waits; signal-safe, never blocks."""
         self._set = True
-        if self._write < 0:  # closed
-            return
         with contextlib.suppress(OSError):  # the pipe is full: already woken
             os.write(self._write, b"\0")
 
@@ -42,29 +47,24 @@ class Wake:
         """The descriptor that becomes readable once the flag is set (for ``select``)."""
         return self._read
 
-    def wait(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for the flag; whether it is set."""
-        if not self._set and timeout > 0 and self._read >= 0:
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait up to ``timeout`` seconds (None: for ever) for the flag; whether it is set."""
+        if not self._set and (timeout is None or timeout > 0):
             select.select([self._read], [], [], timeout)
         return self._set
 
     def clear(self) -> None:
         """Unset the flag (a :class:`Wake` used as a repeating doorbell)."""
         self._set = False
-        if self._read < 0:
-            return
-        try:
+        with contextlib.suppress(OSError):
             while os.read(self._read, 512):
                 pass
-        except (BlockingIOError, OSError):
-            pass
 
-    def close(self) -> None:
-        # -1 first: a late set() must not write to a descriptor reused by another file
-        fds, self._read, self._write = (self._read, self._write), -1, -1
-        for fd in fds:
-            if fd >= 0:
-                os.close(fd)
+
+def _close(*fds: int) -> None:
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
 
 
 __all__ = ["Wake"]

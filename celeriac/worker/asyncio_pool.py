@@ -410,7 +410,6 @@ class AsyncioPool(Pool):
         loop = asyncio.get_running_loop()
         if self._fetch_broker is not None:
             await loop.run_in_executor(self._fetch_thread, self._fetch_broker.close)
-        self._wake.close()
         executor = self._executor
         if executor is not None:
             for conn in (executor.broker, executor.backend):

@@ -376,7 +376,7 @@ class Consumer:
             )
 
     def _close(self) -> None:
-        for closable in (self.executor, self.broker, self.backend, self._loop, self.wake):
+        for closable in (self.executor, self.broker, self.backend, self._loop):
             if closable is not None:
                 try:
                     closable.close()

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING
 
+from ..brokers.wake import Wake
 from ..exceptions import TimeLimitExceeded
 from .child import consumer_id
 from .consumer import Consumer
@@ -73,7 +74,10 @@ class ThreadPool(Pool):
         self._lock = threading.Lock()  # guards consumers: the watchdog replaces them
         self._generation = 0
         self._backend: Backend | None = None  # the watchdog's
-        self._changed = threading.Event()
+        # Set by the signal handlers, so a pipe and not a threading.Event: a handler runs
+        # in the main thread wherever it was, perhaps inside Event.wait holding the lock
+        # that Event.set takes, and would wait for itself for ever.
+        self._changed = Wake()
         self.stopping = False
         self.signals = ShutdownSignals(  # stop() asks from code what a signal asks
             self._changed.set, self._changed.set, options.shutdown_timeout
