@@ -109,7 +109,7 @@ if TYPE_CHECKING:
 
 RECOVER_BATCH = 1000
 PUBLISH_CHUNK = 1000  # messages per publish script call
-_UNBLOCK_TIMEOUT = 2.0  # seconds a stopping fetch waits for Redis to end its blocking pop
+_UNBLOCK_TIMEOUT = 1.0  # seconds a stopping fetch waits for Redis to end its blocking pop
 
 _PUBLISH, _FETCH = script("publish"), script("fetch")
 _RELEASE, _RELEASE_ALL = script("release"), script("release_all")

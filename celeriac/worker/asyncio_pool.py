@@ -140,8 +140,7 @@ class AsyncioPool(Pool):
             _cancel_leftovers(loop)
         finally:
             loop.close()
-            heartbeat.stop()
-            heartbeat.join()
+            heartbeat.stop_and_wait()
             for pool in (self._fetch_thread, self._io_thread):
                 pool.shutdown(wait=True)
             self._task_threads.shutdown(wait=False, cancel_futures=True)

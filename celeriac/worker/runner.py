@@ -44,6 +44,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("celeriac.worker")
 
+GOODBYE_TIMEOUT = 3.0  # seconds a stopped worker waits to tell the cluster it is gone
+
 
 class _Interrupted(BaseException):
     """A shutdown signal during start-up (a BaseException: no ``except Exception`` of
@@ -72,6 +74,20 @@ def _interruptible() -> Iterator[None]:
     finally:
         for signum, handler in old.items():
             signal.signal(signum, handler)
+
+
+def _say_goodbye(remote: WorkerRemote) -> None:
+    """Stop remote control and send worker-offline, waiting at most ``GOODBYE_TIMEOUT``:
+    a broker that does not answer would hold the exit for its socket timeouts."""
+    thread = threading.Thread(target=remote.stop, name="celeriac-goodbye", daemon=True)
+    thread.start()
+    thread.join(GOODBYE_TIMEOUT)
+    if thread.is_alive():
+        logger.warning(
+            "the broker did not take the worker's goodbye (worker-offline, presence) "
+            "within %.0fs: exiting without it",
+            GOODBYE_TIMEOUT,
+        )
 
 
 def _stderr(text: str) -> None:
@@ -173,6 +189,6 @@ def run_worker(
     finally:
         if scaler is not None:
             scaler.stop()
-        remote.stop()
+        _say_goodbye(remote)
         for hook in app.middleware.worker_shutdown:
             hook(app, state)

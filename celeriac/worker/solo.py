@@ -72,8 +72,7 @@ class SoloPool(Pool):
         finally:
             self._finished.set()
             self._stop_asked.set()  # lets the grace thread end
-            heartbeat.stop()
-            heartbeat.join()
+            heartbeat.stop_and_wait()
             for hook in self.app.middleware.worker_stop:
                 hook(self.app, self.state)
             signals.restore()

@@ -159,8 +159,7 @@ class ThreadPool(Pool):
         try:
             self._supervise(signals)
         finally:
-            self.heartbeat.stop()
-            self.heartbeat.join()
+            self.heartbeat.stop_and_wait()
             for hook in self.app.middleware.worker_stop:
                 hook(self.app, self.state)
             signals.restore()
