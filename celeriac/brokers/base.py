@@ -48,6 +48,7 @@ if TYPE_CHECKING:
         Streams,
         UniqueKeys,
     )
+    from .wake import Wake
 
 DEFAULT_LEASE_SECONDS = 30.0
 DEFAULT_MAX_DELIVERIES = 5
@@ -135,12 +136,19 @@ class Broker(ABC):
     # -- consuming ---------------------------------------------------------
     @abstractmethod
     def fetch(
-        self, queues: Sequence[str], consumer: str, limit: int, timeout: float
+        self,
+        queues: Sequence[str],
+        consumer: str,
+        limit: int,
+        timeout: float,
+        wake: Wake | None = None,
     ) -> list[Delivery]:
         """Lease up to ``limit`` messages to ``consumer``, highest priority first.
 
         Promotes due delayed messages of these queues first. Waits up to
-        ``timeout`` seconds when nothing is ready; returns ``[]`` then. No
+        ``timeout`` seconds when nothing is ready; returns ``[]`` then, or
+        soon after ``wake`` is set (a stopping worker), having taken what
+        its wait had already brought (nothing is left leased unreported). No
         queues returns ``[]`` at once, and a broker that pushes messages to its
         consumers (RabbitMQ) gives back what it pushed to this one. Each
         delivery says whether its task is revoked (``Delivery.revoked``), as the

@@ -28,6 +28,7 @@ from .base import AdminBroker, Broker
 if TYPE_CHECKING:
     from ..backends.base import Backend, TaskMeta
     from .capabilities import Revocations
+    from .wake import Wake
 
 T = TypeVar("T")
 
@@ -68,9 +69,14 @@ class ComposedBroker(AdminBroker):
         self.delivery.publish(envelopes)
 
     def fetch(
-        self, queues: Sequence[str], consumer: str, limit: int, timeout: float
+        self,
+        queues: Sequence[str],
+        consumer: str,
+        limit: int,
+        timeout: float,
+        wake: Wake | None = None,
     ) -> list[Delivery]:
-        taken = self.delivery.fetch(queues, consumer, limit, timeout)
+        taken = self.delivery.fetch(queues, consumer, limit, timeout, wake)
         revocations = self._revocations_elsewhere
         if taken and revocations is not None:
             revoked = revocations.revoked([d.id for d in taken])

@@ -19,6 +19,7 @@ from ..message import Delivery, Envelope
 from .base import Broker, DeadLetter, QueueStats
 from .capabilities import BeatRun, Kind, Lease, Listed
 from .concurrency import Concurrency, needs_sweep
+from .wake import Wake
 
 T = TypeVar("T")
 
@@ -116,7 +117,12 @@ class MemoryBroker(Broker):
 
     # -- consuming ---------------------------------------------------------
     def fetch(
-        self, queues: Sequence[str], consumer: str, limit: int, timeout: float
+        self,
+        queues: Sequence[str],
+        consumer: str,
+        limit: int,
+        timeout: float,
+        wake: Wake | None = None,
     ) -> list[Delivery]:
         if not queues:  # a consumer that wants nothing now (every queue paused)
             return []
@@ -128,8 +134,10 @@ class MemoryBroker(Broker):
                 self._promote_due(queues, now)
                 taken = self._take(queues, consumer, limit, now)
                 remaining = deadline - time.monotonic()
-                if taken or remaining <= 0:
+                if taken or remaining <= 0 or (wake is not None and wake.is_set()):
                     return taken
+                # A wake set while waiting ends the wait at its end only: a Condition
+                # cannot be notified from a signal handler.
                 s.lock.wait(min(remaining, self._next_due(queues, now)))
 
     def _next_due(self, queues: Sequence[str], now: float) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 import threading
@@ -157,7 +158,7 @@ def worker(
 
         app.middleware.add(WorkerMetrics(metrics_port, metrics_address))
     if not embed_beat:
-        ctx.exit(run_worker(app, options))
+        _exit(ctx, run_worker(app, options))
     runner = Beat(app)
     thread = threading.Thread(target=runner.run, name="celeriac-beat", daemon=True)
     thread.start()
@@ -166,4 +167,17 @@ def worker(
     finally:
         runner.stop()
         thread.join(timeout=10)
+    _exit(ctx, status)
+
+
+def _exit(ctx: click.Context, status: int) -> None:
+    """End the command once the worker has stopped.
+
+    The interpreter's teardown collects garbage over every object the engines and
+    the app loaded, about 0.2 s that a stopping worker would otherwise spend after
+    its work is done: freezing them first leaves that to the process's exit, as for
+    any object alive at exit (``__del__`` of an object still in a cycle was never
+    promised then).
+    """
+    gc.freeze()
     ctx.exit(status)

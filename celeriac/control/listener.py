@@ -118,7 +118,9 @@ class ControlListener:
         thread = self._thread
         if thread is None or thread is threading.current_thread() or not thread.is_alive():
             return
-        self._wake_up()
+        # In a thread of its own: with a broker that does not answer, the call would
+        # hold the caller for the socket's timeout; the join below is bounded.
+        threading.Thread(target=self._wake_up, name="celeriac-control-wake", daemon=True).start()
         thread.join(timeout)
 
     def _wake_up(self) -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import signal as signals
-import time
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import CeleriacError
@@ -29,6 +28,7 @@ from .queues import start_worker_queues, worker_queues
 if TYPE_CHECKING:
     from ..app import Celeriac
     from ..brokers.base import Broker
+    from ..brokers.wake import Wake
     from ..message import Delivery
     from ..worker.options import WorkerOptions
     from ..worker.pool import Pool
@@ -135,15 +135,16 @@ class StateHandle:
 
 
 def fetch_open(
-    broker: Broker, options: WorkerOptions, consumer_id: str, limit: int
+    broker: Broker, options: WorkerOptions, consumer_id: str, limit: int, wake: Wake
 ) -> list[Delivery]:
-    """A consumer's fetch from the queues it consumes now and that are not paused."""
+    """A consumer's fetch from the queues it consumes now and that are not paused;
+    ``wake`` ends its wait early (the worker is stopping)."""
     queues = worker_queues(options.hostname, options.queues).to_fetch(broker)
     if not queues:  # every queue paused: wait as an idle fetch would, then look again
         broker.fetch([], consumer_id, limit, 0.0)  # a pushing broker (RabbitMQ) gives back
-        time.sleep(options.fetch_timeout)
+        wake.wait(options.fetch_timeout)
         return []
-    return broker.fetch(queues, consumer_id, limit, options.fetch_timeout)
+    return broker.fetch(queues, consumer_id, limit, options.fetch_timeout, wake)
 
 
 def paused_since_fetch(broker: Broker, options: WorkerOptions, queue: str) -> bool:

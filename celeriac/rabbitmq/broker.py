@@ -64,6 +64,7 @@ import pika.exceptions as pe
 from ..backoff import Backoff
 from ..brokers.base import Broker, DeadLetter, QueueStats
 from ..brokers.concurrency import Concurrency
+from ..brokers.wake import Wake
 from ..exceptions import BrokerError, BrokerUnavailable, ConfigurationError
 from ..message import Delivery, Envelope, check_priority
 from .admin import Admin
@@ -321,7 +322,12 @@ class AMQPBroker(Broker):
         return owner if owner is not None and consumer in owner._consumers else self
 
     def fetch(
-        self, queues: Sequence[str], consumer: str, limit: int, timeout: float
+        self,
+        queues: Sequence[str],
+        consumer: str,
+        limit: int,
+        timeout: float,
+        wake: Wake | None = None,
     ) -> list[Delivery]:
         """Up to ``limit`` messages, highest priority first among those RabbitMQ sent.
 
@@ -340,11 +346,12 @@ class AMQPBroker(Broker):
         unchanged window returns what is in hand as soon as there is
         something: RabbitMQ refills the window as messages are acked, and
         asking what else is on its way costs two round trips, more than a
-        worker's whole fetch.
+        worker's whole fetch. A ``wake`` set while it waits ends the wait
+        within one slice (``_SLICE``), with what arrived meanwhile.
         """
         owner = self._owner(consumer)
         if owner is not self:
-            return owner.fetch(queues, consumer, limit, timeout)
+            return owner.fetch(queues, consumer, limit, timeout, wake)
         if not queues:  # wants nothing now (every queue paused): stop RabbitMQ pushing to it
             self._once("fetch", self._unsubscribe, consumer)
             return []
@@ -356,6 +363,8 @@ class AMQPBroker(Broker):
         want, graced = 1, False
         while True:  # wait in short slices, so other threads can ack in between
             ready = self._once("fetch", self._wait, names, want, deadline)
+            if wake is not None and wake.is_set():  # stopping: what came, with no grace
+                return self._once("fetch", self._take, consumer, names, limit)
             if ready < want and time.monotonic() < deadline:
                 continue
             if graced or ready >= limit or (ready and not widened):

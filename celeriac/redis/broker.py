@@ -120,9 +120,11 @@ from .streams import RedisFlags, RedisStreams
 
 if TYPE_CHECKING:
     from ..backends.base import Backend, TaskMeta
+    from ..brokers.wake import Wake
 
 RECOVER_BATCH = 1000
 PUBLISH_CHUNK = 1000  # messages per publish script call
+_UNBLOCK_TIMEOUT = 1.0  # seconds a stopping fetch waits for Redis to end its blocking pop
 
 _PUBLISH, _FETCH = script("publish"), script("fetch")
 _RELEASE, _RELEASE_ALL = script("release"), script("release_all")
@@ -310,7 +312,12 @@ class RedisBroker(AdminBroker):
 
     # -- consuming ---------------------------------------------------------
     def fetch(
-        self, queues: Sequence[str], consumer: str, limit: int, timeout: float
+        self,
+        queues: Sequence[str],
+        consumer: str,
+        limit: int,
+        timeout: float,
+        wake: Wake | None = None,
     ) -> list[Delivery]:
         if limit <= 0 or not queues:
             return []
@@ -322,14 +329,14 @@ class RedisBroker(AdminBroker):
             wait, taken = self._take(queues, consumer, limit)
             while not taken:
                 remaining = deadline - time.monotonic()
-                if remaining <= 0:
+                if remaining <= 0 or (wake is not None and wake.is_set()):
                     return []
                 seconds = remaining if wait is None else min(remaining, wait)
                 if cluster is not None:
                     cluster.wait(max(0.01, min(seconds, self._max_block)))
                     wait, taken = self._take(queues, consumer, limit)
                 else:
-                    wait, taken = self._block_and_take(queues, consumer, limit, seconds)
+                    wait, taken = self._block_and_take(queues, consumer, limit, seconds, wake)
             return taken
         except RedisError as exc:
             raise self._error(exc) from exc
@@ -357,22 +364,40 @@ class RedisBroker(AdminBroker):
         return fetch_id
 
     def _block_and_take(
-        self, queues: Sequence[str], consumer: str, limit: int, seconds: float
+        self,
+        queues: Sequence[str],
+        consumer: str,
+        limit: int,
+        seconds: float,
+        wake: Wake | None = None,
     ) -> tuple[float | None, list[Delivery]]:
         """Wait for a publish, then take, in one round trip: the server runs the fetch
         script right after the blocking pop returns (or times out), since it serves
         one connection's commands in order. On a connection of its own, so the held
-        one is never tied up while waiting."""
+        one is never tied up while waiting.
+
+        A ``wake`` set meanwhile ends the blocking pop at once (``CLIENT UNBLOCK``,
+        sent on the held connection): the fetch script still runs and what it takes
+        is returned, so nothing is left leased to a consumer that does not know it.
+        """
         seconds = max(0.01, min(seconds, self._max_block))
         if self._blocker is None:
             self._blocker = HeldLink(self.client.connection_pool)
+        waking = None
+        if wake is not None:
+            blocked = self._blocker.client_id()
+            link = self.link
+            waking = (
+                wake,
+                lambda: link.execute("CLIENT", "UNBLOCK", blocked, timeout=_UNBLOCK_TIMEOUT),
+            )
         batch = Batch()
         batch.command("BLPOP", *[self.base(q) + ":notify" for q in queues], seconds)
         keys = [*map(self.base, queues), self._revoked_key, *self._clock]
         fetch_id = self._fetch_id(consumer)
         args = fetch_args(queues, consumer, limit, self.lease_seconds, "", fetch_id)
         batch.script(_FETCH, keys, args)
-        _, reply = self._blocker.run(batch, timeout=seconds + 5.0)
+        _, reply = self._blocker.run(batch, timeout=seconds + 5.0, wake=waking)
         wait, _, taken = fetched(reply)
         del self._unanswered[consumer]
         return wait, taken

@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import select
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ from typing import Any
 import hiredis
 import redis
 
+from ..brokers.wake import Wake
 from ..pid import this_pid
 from .client import NoScriptError
 
@@ -172,6 +174,10 @@ def _reply_error(message: str) -> Exception:
     return kind(rest) if kind is not None else redis.exceptions.ResponseError(message)
 
 
+#: what a read waits for besides its socket: a wake, and what to do when it is set
+_Waking = tuple[Wake, Callable[[], None]] | None
+
+
 class HeldLink:
     """One connection held from a pool, written and read directly (see the module docstring).
 
@@ -191,6 +197,7 @@ class HeldLink:
         self._owed: list[str] = []  # what each reply still to read answers (posted commands)
         self._deferred: list[tuple[Any, ...]] = []  # commands kept for the next write
         self._deferred_what: list[str] = []  # what each deferred command is, for warnings
+        self._id: tuple[Any, int] | None = None  # (socket, the server's CLIENT ID for it)
 
     def _socket(self) -> Any:
         if self._pid != this_pid():  # forked: the socket belongs to the parent
@@ -222,13 +229,15 @@ class HeldLink:
             )
             self._owed = []
 
-    def _exchange(self, packed: bytes, replies: int, timeout: float | None = None) -> list[Any]:
+    def _exchange(
+        self, packed: bytes, replies: int, timeout: float | None = None, wake: _Waking = None
+    ) -> list[Any]:
         """Write, then read ``replies`` replies; reconnect once if the socket was dead."""
         with self._lock:
             for attempt in (1, 2):
                 sock = self._socket()
                 try:
-                    out = self._talk(sock, packed, replies, timeout)
+                    out = self._talk(sock, packed, replies, timeout, wake)
                     if any(isinstance(r, _FAILED_OVER) for r in out):
                         self._drop()  # a former master: reconnect to the current one next time
                     return out
@@ -245,12 +254,14 @@ class HeldLink:
                     raise redis.exceptions.ConnectionError(f"{self._where()}: {exc}") from exc
             raise AssertionError("unreachable")
 
-    def _talk(self, sock: Any, packed: bytes, replies: int, timeout: float | None) -> list[Any]:
+    def _talk(
+        self, sock: Any, packed: bytes, replies: int, timeout: float | None, wake: _Waking = None
+    ) -> list[Any]:
         if timeout is not None:
             sock.settimeout(timeout)
         sock.sendall(self._take_deferred() + packed)
         owed, self._owed = self._owed, []
-        out = self._read(sock, len(owed) + replies)
+        out = self._read(sock, len(owed) + replies, wake)
         for what, reply in zip(owed, out, strict=False):
             if isinstance(reply, Exception):
                 logger.warning("%s: a posted %s failed: %s", self._where(), what, reply)
@@ -258,11 +269,13 @@ class HeldLink:
             sock.settimeout(self._conn.socket_timeout)
         return out[len(owed) :]
 
-    def _read(self, sock: Any, replies: int) -> list[Any]:
+    def _read(self, sock: Any, replies: int, wake: _Waking = None) -> list[Any]:
         reader, out = self._reader, []  # type: ignore[var-annotated]
         while len(out) < replies:
             reply = reader.gets()
             if reply is False:
+                if wake is not None:
+                    wake = self._await(sock, wake)
                 chunk = sock.recv(65536)
                 if not chunk:
                     raise _Closed("the server closed the connection")
@@ -270,6 +283,22 @@ class HeldLink:
             else:
                 out.append(reply)
         return out
+
+    def _await(self, sock: Any, waking: tuple[Wake, Callable[[], None]]) -> _Waking:
+        """Wait for the socket or the wake; once woken, call ``unblock`` (which makes the
+        server answer now) and wait for the socket only. What ``_read`` waits with next."""
+        wake, unblock = waking
+        ready, _, _ = select.select([sock, wake], [], [], sock.gettimeout())
+        if not ready:
+            raise TimeoutError("no reply in time")
+        if sock in ready:
+            return waking
+        try:
+            unblock()
+        except Exception:
+            self._drop()  # replies unread on this socket: it cannot be used again
+            raise
+        return None
 
     def post(self, commands: list[tuple[Any, ...]], what: str) -> None:
         """Write commands now and read their replies before the next exchange's
@@ -345,11 +374,18 @@ class HeldLink:
             raise reply
         return reply
 
-    def send(self, commands: list[tuple[Any, ...]], timeout: float | None = None) -> list[Any]:
+    def send(
+        self, commands: list[tuple[Any, ...]], timeout: float | None = None, wake: _Waking = None
+    ) -> list[Any]:
         """Commands in one write, their replies (errors as exception objects) in order;
-        ``timeout`` bounds the wait for them (a batch that starts with a blocking command)."""
+        ``timeout`` bounds the wait for them (a batch that starts with a blocking command).
+
+        ``wake`` is a :class:`~celeriac.brokers.wake.Wake` and what to call when it is set
+        while waiting (something that ends the blocking command, such as ``CLIENT UNBLOCK``
+        sent on another connection): the replies are then read as usual.
+        """
         packed = b"".join(hiredis.pack_command(args) for args in commands)
-        return self._exchange(packed, len(commands), timeout)
+        return self._exchange(packed, len(commands), timeout, wake)
 
     def send_packed(self, packed: bytes, replies: int) -> list[Any]:
         """Commands already packed by ``hiredis.pack_command``, and their ``replies``."""
@@ -358,8 +394,16 @@ class HeldLink:
     def load(self, s: Script) -> None:
         self.execute("SCRIPT", "LOAD", s.text)
 
-    def run(self, batch: Batch, timeout: float | None = None) -> list[Any]:
-        return batch.complete(lambda commands: self.send(commands, timeout), self.load)
+    def run(self, batch: Batch, timeout: float | None = None, wake: _Waking = None) -> list[Any]:
+        return batch.complete(lambda commands: self.send(commands, timeout, wake), self.load)
+
+    def client_id(self) -> int:
+        """The server's id of this connection (``CLIENT ID``), asked once per connection."""
+        known = self._id
+        if known is None or known[0] is not self._sock or self._sock is None:
+            client_id = int(self.execute("CLIENT", "ID"))
+            known = self._id = (self._sock, client_id)
+        return known[1]
 
     def close(self) -> None:
         with self._lock:

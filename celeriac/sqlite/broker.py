@@ -37,6 +37,7 @@ from ..brokers.base import (
     AdminBroker,
 )
 from ..brokers.concurrency import Concurrency
+from ..brokers.wake import Wake
 from ..exceptions import BrokerError, BrokerUnavailable, ConfigurationError
 from ..message import Delivery, Envelope
 from ..text import counted
@@ -131,7 +132,12 @@ class SQLiteBroker(AdminBroker):
 
     # -- consuming ---------------------------------------------------------
     def fetch(
-        self, queues: Sequence[str], consumer: str, limit: int, timeout: float
+        self,
+        queues: Sequence[str],
+        consumer: str,
+        limit: int,
+        timeout: float,
+        wake: Wake | None = None,
     ) -> list[Delivery]:
         if limit < 1:
             raise ConfigurationError(f"fetch limit must be >= 1, not {limit!r}")
@@ -146,7 +152,7 @@ class SQLiteBroker(AdminBroker):
             # Read before the wait's first probe: what was committed earlier, the probe
             # sees; anything committed later changes the version and wakes the wait.
             version = self._db.version()
-            if not self._wait_for_work(names, version, deadline):
+            if not self._wait_for_work(names, version, deadline, wake):
                 return []
 
     def _take(self, names: list[str], consumer: str, limit: int) -> list[Delivery]:
@@ -171,8 +177,11 @@ class SQLiteBroker(AdminBroker):
             ready, next_due = conn.execute(probe_sql(len(names)), (*names, *names)).fetchone()
         return bool(ready), next_due
 
-    def _wait_for_work(self, names: list[str], version: tuple[int, int], deadline: float) -> bool:
-        """Sleep until something in ``names`` may be ready (True) or the deadline (False)."""
+    def _wait_for_work(
+        self, names: list[str], version: tuple[int, int], deadline: float, wake: Wake | None
+    ) -> bool:
+        """Sleep until something in ``names`` may be ready (True), or the deadline or
+        ``wake`` (False)."""
         pauses = Backoff(self.poll_interval, cap=self.max_poll_interval)
         ready, next_due = self._probe(names)
         while not ready:
@@ -182,7 +191,11 @@ class SQLiteBroker(AdminBroker):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
-            pauses.sleep(remaining if next_due is None else min(remaining, next_due - now))
+            pause = min(pauses.next(), remaining if next_due is None else next_due - now)
+            if wake is None:
+                time.sleep(max(0.0, pause))
+            elif wake.wait(pause):
+                return False
             current = self._db.version()
             if current != version:  # someone committed: look again
                 version = current

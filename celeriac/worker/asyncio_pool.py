@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import states
+from ..brokers.wake import Wake
 from ..control.state_handle import fetch_open, paused_since_fetch
 from ..exceptions import SoftTimeLimitExceeded, TaskRevokedError, TimeLimitExceeded
 from ..request import reset_current_request, set_current_request
@@ -109,6 +110,7 @@ class AsyncioPool(Pool):
         self.size = options.concurrency
         self.limit = options.prefetch_per_consumer
         self.stopping = False
+        self._wake = Wake()  # ends the fetch thread's idle wait when stopping
         self._signals = 0
         self._buffer: deque[Delivery] = deque()
         self._running: dict[asyncio.Task[None], Slot] = {}
@@ -138,8 +140,7 @@ class AsyncioPool(Pool):
             _cancel_leftovers(loop)
         finally:
             loop.close()
-            heartbeat.stop()
-            heartbeat.join()
+            heartbeat.stop_and_wait()
             for pool in (self._fetch_thread, self._io_thread):
                 pool.shutdown(wait=True)
             self._task_threads.shutdown(wait=False, cancel_futures=True)
@@ -210,6 +211,7 @@ class AsyncioPool(Pool):
                 self.options,
                 self.consumer_id,
                 limit,
+                self._wake,
             )
         except Exception as exc:
             if not isinstance(exc, ConnectionError):
@@ -345,6 +347,7 @@ class AsyncioPool(Pool):
     def _stop_asked(self) -> None:
         if self._signals == 0:
             self._signals, self.stopping = 1, True
+            self._wake.set()
             if self._changed is not None:
                 self._changed.set()
 
@@ -357,6 +360,7 @@ class AsyncioPool(Pool):
                 self.options.shutdown_timeout,
             )
             self.stopping = True
+            self._wake.set()
         else:
             logger.warning("cold shutdown: handing back every message now")
             for task in list(self._running):

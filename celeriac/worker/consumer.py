@@ -27,6 +27,7 @@ from collections.abc import Callable, Collection, Coroutine
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import states
+from ..brokers.wake import Wake
 from ..control.state_handle import fetch_open, paused_since_fetch
 from . import roundtrips
 from .coroutines import run_limited
@@ -89,6 +90,7 @@ class Consumer:
         self.on_ready = on_ready
         self.limit = options.prefetch_per_consumer
         self.stopping = False  # a plain flag: signal handlers set it
+        self.wake = Wake()  # ends an idle fetch's wait when stopping (signal-safe)
         self.exhausted = False  # max tasks or memory reached: the process should be replaced
         self.abandoned = False  # a watchdog gave up on the running task (threads pool)
         self.in_task = False
@@ -114,6 +116,7 @@ class Consumer:
     def stop(self) -> None:
         """Warm stop: finish the running task, give back the rest. Signal-safe."""
         self.stopping = True
+        self.wake.set()  # an idle consumer is waiting in its fetch: end the wait now
 
     # -- the loop ---------------------------------------------------------------------
     def run(self) -> None:
@@ -248,7 +251,7 @@ class Consumer:
             self.watcher.unwatch()
         began = time.monotonic()
         try:
-            batch = fetch_open(self.broker, self.options, self.consumer_id, limit)
+            batch = fetch_open(self.broker, self.options, self.consumer_id, limit, self.wake)
         except ConnectionError as exc:  # BrokerUnavailable is one
             self.outage.failed(exc)
             return

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("celeriac.worker")
 
+STOP_WAIT = 2.0  # seconds a stopping worker waits for its heartbeat thread
+
 
 class Heartbeat:
     """Renews and recovers through its own broker connection, made on first use."""
@@ -147,3 +149,16 @@ class HeartbeatThread(threading.Thread):
     def stop(self) -> None:
         self.finished.set()
         self.wake.set()
+
+    def stop_and_wait(self, timeout: float = STOP_WAIT) -> None:
+        """Stop, and wait for the thread up to ``timeout``: a beat blocked on a broker
+        that does not answer is left behind (a daemon thread) rather than holding up
+        the worker's exit until the socket times out."""
+        self.stop()
+        self.join(timeout)
+        if self.is_alive():
+            logger.warning(
+                "%s: the heartbeat is still waiting for the broker after %.0fs; exiting without it",
+                self.heartbeat.outage.what,
+                timeout,
+            )

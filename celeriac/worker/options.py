@@ -38,7 +38,7 @@ class WorkerOptions:
     time_limit: float | None = None  # the worker's default hard limit, seconds
     soft_time_limit: float | None = None
     shutdown_timeout: float = 60.0
-    fetch_timeout: float = 1.0  # how long an idle fetch waits: bounds warm-stop latency
+    fetch_timeout: float = 1.0  # how long an idle fetch waits (a stop ends the wait at once)
     autoscale: tuple[int, int] | None = None  # (MAX, MIN) children, prefork only
 
     @property

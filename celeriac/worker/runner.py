@@ -4,12 +4,21 @@
 calls; it is usable from Python too. The banner and the ``ready`` line go to
 ``announce`` (stderr by default) whatever the log level, so scripts and tests
 can wait for ``ready``.
+
+SIGTERM or SIGINT before the pool takes over their handling (while the worker
+checks its settings, or waits for a broker that does not answer) ends the
+start-up at once with a line that says what it was doing: nothing is consumed
+yet, so there is nothing to finish or give back.
 """
 
 from __future__ import annotations
 
+import logging
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from ..brokers import broker_class
@@ -21,6 +30,7 @@ from ..version import __version__
 from .asyncio_pool import AsyncioPool
 from .autoscale import Autoscaler
 from .preflight import check_settings
+from .shutdown import SHUTDOWN_SIGNALS
 from .solo import SoloPool
 from .state import WorkerState
 from .supervisor import Supervisor
@@ -30,6 +40,54 @@ if TYPE_CHECKING:
     from ..app import Celeriac
     from .options import WorkerOptions
     from .pool import Pool
+
+
+logger = logging.getLogger("celeriac.worker")
+
+GOODBYE_TIMEOUT = 3.0  # seconds a stopped worker waits to tell the cluster it is gone
+
+
+class _Interrupted(BaseException):
+    """A shutdown signal during start-up (a BaseException: no ``except Exception`` of
+    the code it interrupts may swallow it)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextmanager
+def _interruptible() -> Iterator[None]:
+    """While starting, a shutdown signal raises :class:`_Interrupted` wherever the main
+    thread is, a blocking broker call included. The pool installs its own handlers,
+    which only set flags, once it consumes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise _Interrupted(signum)
+
+    old = {s: signal.signal(s, interrupt) for s in SHUTDOWN_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in old.items():
+            signal.signal(signum, handler)
+
+
+def _say_goodbye(remote: WorkerRemote) -> None:
+    """Stop remote control and send worker-offline, waiting at most ``GOODBYE_TIMEOUT``:
+    a broker that does not answer would hold the exit for its socket timeouts."""
+    thread = threading.Thread(target=remote.stop, name="celeriac-goodbye", daemon=True)
+    thread.start()
+    thread.join(GOODBYE_TIMEOUT)
+    if thread.is_alive():
+        logger.warning(
+            "the broker did not take the worker's goodbye (worker-offline, presence) "
+            "within %.0fs: exiting without it",
+            GOODBYE_TIMEOUT,
+        )
 
 
 def _stderr(text: str) -> None:
@@ -94,28 +152,43 @@ def run_worker(
     remote control: what runs where, counts, pool size).
     """
     app.finalize()
-    check_settings(app)
-    state = WorkerState(options)
-    pool = _pool(app, options, state, announce)
-    state.pool = pool
-    if on_state is not None:
-        on_state(state)
-    announce(banner(app, options))
-    for hook in app.middleware.worker_init:
-        hook(app, state)
-    remote = WorkerRemote(app, StateHandle(app, state))  # heartbeat events, remote control
-    remote.start()
-    scaler = None
-    if options.autoscale is not None:
-        scaler = Autoscaler(
-            app, pool, state, options.queues, options.autoscale, options.concurrency
+    doing, remote = "checking the settings and the broker", None
+    try:
+        with _interruptible():
+            check_settings(app)
+            state = WorkerState(options)
+            pool = _pool(app, options, state, announce)
+            state.pool = pool
+            if on_state is not None:
+                on_state(state)
+            announce(banner(app, options))
+            doing = "running the worker_init hooks"
+            for hook in app.middleware.worker_init:
+                hook(app, state)
+            doing = "starting remote control and events (connecting to the broker)"
+            started = WorkerRemote(app, StateHandle(app, state))  # heartbeats, remote control
+            started.start()
+            remote, doing = started, "starting the autoscaler"
+            scaler = None
+            if options.autoscale is not None:
+                scaler = Autoscaler(
+                    app, pool, state, options.queues, options.autoscale, options.concurrency
+                )
+                scaler.start()
+    except _Interrupted as interrupted:
+        logger.warning(
+            "%s while %s: stopping before consuming anything",
+            signal.Signals(interrupted.signum).name,
+            doing,
         )
-        scaler.start()
+        if remote is not None:  # it started, so the broker answers: say goodbye
+            remote.stop()
+        return 0
     try:
         return pool.run()
     finally:
         if scaler is not None:
             scaler.stop()
-        remote.stop()
+        _say_goodbye(remote)
         for hook in app.middleware.worker_shutdown:
             hook(app, state)

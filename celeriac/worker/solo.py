@@ -7,12 +7,14 @@ thread (see :mod:`celeriac.worker.timelimits` for what that guarantees).
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import threading
 from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING
 
+from ..brokers.wake import Wake
 from .child import consumer_id
 from .consumer import Consumer
 from .heartbeat import HeartbeatThread
@@ -49,7 +51,8 @@ class SoloPool(Pool):
             timer=SignalTimer(enforce_hard=True),
             on_ready=self._ready,
         )
-        self._deadline: threading.Timer | None = None
+        self._stop_asked = Wake()  # set by the first signal: the grace period starts
+        self._finished = threading.Event()
 
     def run(self) -> int:
         consumer = self.consumer
@@ -58,6 +61,7 @@ class SoloPool(Pool):
             self.app, f"worker {self.options.hostname}", lambda: [consumer.consumer_id]
         )
         signals.install()
+        threading.Thread(target=self._cold_after_grace, name="celeriac-grace", daemon=True).start()
         heartbeat.start()
         for hook in self.app.middleware.worker_start:
             hook(self.app, self.state)
@@ -66,10 +70,9 @@ class SoloPool(Pool):
         except ColdShutdown:
             pass  # the consumer handed back what it held
         finally:
-            if self._deadline is not None:
-                self._deadline.cancel()
-            heartbeat.stop()
-            heartbeat.join()
+            self._finished.set()
+            self._stop_asked.set()  # lets the grace thread end
+            heartbeat.stop_and_wait()
             for hook in self.app.middleware.worker_stop:
                 hook(self.app, self.state)
             signals.restore()
@@ -91,13 +94,18 @@ class SoloPool(Pool):
         )
 
     def _warm(self) -> None:
+        # In the signal handler: set flags only. Starting a thread here could wait for a
+        # lock the interrupted main thread holds.
         self.consumer.stop()
-        # Past the grace period, a second signal of our own turns it into a cold shutdown.
-        self._deadline = threading.Timer(
-            self.options.shutdown_timeout, os.kill, (os.getpid(), signal.SIGTERM)
-        )
-        self._deadline.daemon = True
-        self._deadline.start()
+        self._stop_asked.set()
+
+    def _cold_after_grace(self) -> None:
+        """Past the grace period of a warm shutdown, a second signal of our own turns it
+        into a cold one."""
+        self._stop_asked.wait()
+        grace = self.options.shutdown_timeout
+        if not self._finished.wait(None if math.isinf(grace) else grace):
+            os.kill(os.getpid(), signal.SIGTERM)
 
     def _cold(self) -> None:
         raise ColdShutdown()

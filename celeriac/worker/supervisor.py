@@ -116,6 +116,12 @@ class Supervisor(Pool):
             self._ready_by = time.monotonic() + READY_TIMEOUT
             while self.children or not self.stopping:
                 self._step(wake_r)
+            if self._orphans:
+                logger.error(
+                    "the broker is unreachable: what %s held returns to its queue when its "
+                    "lease ends",
+                    ", ".join(self._orphans),
+                )
         finally:
             signal.set_wakeup_fd(old_wakeup)
             for signum, handler in old.items():
@@ -139,7 +145,7 @@ class Supervisor(Pool):
         self._reap()
         self._enforce_time_limits()
         if self.heartbeat.due_in() <= 0:
-            self.heartbeat.beat([c.consumer_id for c in self.children.values()])
+            self._beat()
         self._retry_orphans()
         self._restart_due()
         self._announce_when_ready()
@@ -287,6 +293,9 @@ class Supervisor(Pool):
                     self._spawn(self.state.slots[index])
 
     def _release(self, consumer: str) -> None:
+        if self._broker_gone():
+            self._orphans.append(consumer)
+            return
         try:
             count = self.heartbeat.connect().release_all(consumer)
         except ConnectionError as exc:
@@ -300,7 +309,23 @@ class Supervisor(Pool):
         if count:
             logger.warning("handed back %s held by %s", counted(count, "message"), consumer)
 
+    def _beat(self) -> None:
+        if self._broker_gone() and all(c.slot.running() is None for c in self.children.values()):
+            # Stopping, nothing runs, the broker does not answer: no lease needs keeping,
+            # and a beat could hold the loop (and the exit) for the socket's timeout.
+            self.heartbeat.next_at = time.monotonic() + self.heartbeat.interval
+            return
+        self.heartbeat.beat([c.consumer_id for c in self.children.values()])
+
+    def _broker_gone(self) -> bool:
+        """Stopping, and a broker call failed since the outage began: calls that only hand
+        back what stopped children might still hold are not tried again (each could
+        wait for the socket's timeout); those messages return when their lease ends."""
+        return self.stopping and self.heartbeat.outage.since is not None
+
     def _retry_orphans(self) -> None:
+        if self._broker_gone():
+            return
         orphans, self._orphans = self._orphans, []
         for consumer in orphans:
             self._release(consumer)

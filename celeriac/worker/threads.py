@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING
 
+from ..brokers.wake import Wake
 from ..exceptions import TimeLimitExceeded
 from .child import consumer_id
 from .consumer import Consumer
@@ -73,7 +74,11 @@ class ThreadPool(Pool):
         self._lock = threading.Lock()  # guards consumers: the watchdog replaces them
         self._generation = 0
         self._backend: Backend | None = None  # the watchdog's
-        self._changed = threading.Event()
+        # Set by the signal handlers, so a pipe and not a threading.Event: a handler runs
+        # in the main thread wherever it was, perhaps inside Event.wait holding the lock
+        # that Event.set takes, and would wait for itself for ever.
+        self._changed = Wake()
+        self._ended: set[threading.Thread] = set()  # consumer threads past their last step
         self.stopping = False
         self.signals = ShutdownSignals(  # stop() asks from code what a signal asks
             self._changed.set, self._changed.set, options.shutdown_timeout
@@ -117,6 +122,9 @@ class ThreadPool(Pool):
             if not consumer.abandoned:
                 logger.exception("consumer %s stopped", consumer.consumer_id)
         finally:
+            # Said before the thread has quite ended (is_alive() is still True for a moment),
+            # so the supervising loop counts it as ended rather than waiting another poll.
+            self._ended.add(threading.current_thread())
             self._changed.set()
 
     def _consumer_ids(self) -> list[str]:
@@ -155,8 +163,7 @@ class ThreadPool(Pool):
         try:
             self._supervise(signals)
         finally:
-            self.heartbeat.stop()
-            self.heartbeat.join()
+            self.heartbeat.stop_and_wait()
             for hook in self.app.middleware.worker_stop:
                 hook(self.app, self.state)
             signals.restore()
@@ -181,7 +188,11 @@ class ThreadPool(Pool):
             if signals.cold or (self.stopping and time.monotonic() > deadline):
                 self._cold_exit()
             with self._lock:
-                dead = [i for i, (_, t) in self.consumers.items() if not t.is_alive()]
+                dead = [
+                    i
+                    for i, (_, t) in self.consumers.items()
+                    if t in self._ended or not t.is_alive()
+                ]
             if self.stopping and len(dead) == len(self.consumers):
                 return
             for index in [] if self.stopping else dead:

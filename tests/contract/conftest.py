@@ -28,6 +28,7 @@ def memory_env(request: pytest.FixtureRequest, tmp_path: Path) -> BrokerEnv:
         "celeriac.brokers.memory:MemoryBroker",
         f"memory://contract-{uuid.uuid4().hex}",
         spans_processes=False,
+        features=BrokerEnv.features - {"wake"},
     )
 
 
@@ -43,7 +44,7 @@ class BrokerKind:
 
 
 BROKERS: dict[str, BrokerKind] = {
-    "memory": BrokerKind(memory_env, spans_processes=False),
+    "memory": BrokerKind(memory_env, spans_processes=False, lacks=frozenset({"wake"})),
     "sqlite": BrokerKind(sqlite_env, spans_processes=True),
     "rabbitmq": BrokerKind(
         rabbitmq_env,

@@ -26,7 +26,9 @@ class BrokerEnv:
     # browse: its waiting, delayed and reserved messages can be listed and acted on;
     # browse_delayed, browse_waiting: its delayed, its waiting ones can (RabbitMQ: those
     # two; its workers alone know what they reserved, docs/rabbitmq.md);
-    # forget_queue: an empty queue can be dropped from the list (RabbitMQ keeps them).
+    # forget_queue: an empty queue can be dropped from the list (RabbitMQ keeps them);
+    # wake: a fetch waiting for work returns soon after its wake is set (the memory
+    # broker's wait is a Condition, which a signal handler cannot notify).
     # Capabilities (streams, flags, ...) are not listed: the broker object says which
     # it offers (test_capabilities.py).
     features: frozenset[str] = frozenset(
@@ -38,6 +40,7 @@ class BrokerEnv:
             "browse_delayed",
             "browse_waiting",
             "forget_queue",
+            "wake",
         }
     )
     _opened: list[Broker] = field(default_factory=list, repr=False)

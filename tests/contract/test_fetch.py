@@ -8,6 +8,7 @@ import time
 import pytest
 
 from celeriac.brokers.base import Broker
+from celeriac.brokers.wake import Wake
 from celeriac.exceptions import ConfigurationError
 
 from .env import BrokerEnv
@@ -112,6 +113,29 @@ def test_a_waiting_fetch_wakes_up_when_a_message_is_published(env: BrokerEnv) ->
 
     assert ids(got) == ["late"]
     assert woke_at - published_at[0] < 1.0  # not at the end of the 10 s timeout
+
+
+@pytest.mark.needs("wake")
+def test_a_waiting_fetch_returns_soon_after_its_wake_is_set(env: BrokerEnv) -> None:
+    """Given a consumer waiting 10 s on an empty queue, setting its wake from another
+    thread (a worker told to stop) ends the wait at once, with nothing taken; the
+    connection serves the next fetch as usual."""
+    q = env.q("woken")
+    consumer, producer = env.connect(), env.connect()
+    consumer.fetch([q], "c1", 1, 0.0)  # connected before the clock starts
+    wake = Wake()
+    timer = threading.Timer(0.2, wake.set)
+    started = time.monotonic()
+    timer.start()
+    try:
+        got = consumer.fetch([q], "c1", 1, 10.0, wake)
+    finally:
+        timer.cancel()
+
+    assert got == []
+    assert time.monotonic() - started < 1.5  # not at the end of the 10 s timeout
+    producer.publish([envelope(q, task_id="after")])
+    assert ids(consumer.fetch([q], "c1", 1, 5.0)) == ["after"]
 
 
 def test_out_of_range_priority_is_refused_with_a_clear_error(

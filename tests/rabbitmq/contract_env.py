@@ -51,5 +51,5 @@ def rabbitmq_env(request: pytest.FixtureRequest, tmp_path: Path) -> BrokerEnv:
         "celeriac.rabbitmq.broker:AMQPBroker",
         f"amqp://guest:guest@{HOST}:{PORT}/{vhost}",
         prefix=f"t{uuid.uuid4().hex[:10]}-",
-        features=frozenset({"browse_delayed", "browse_waiting"}),
+        features=frozenset({"browse_delayed", "browse_waiting", "wake"}),
     )

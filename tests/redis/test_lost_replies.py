@@ -22,12 +22,14 @@ def lose_replies(broker: RedisBroker, monkeypatch: pytest.MonkeyPatch, times: in
     lost = [0]
     broker.fetch(["warm"], "warm-up", 1, 0)  # the scripts loaded: a lost call ran them
 
-    def talk(self: Any, sock: Any, packed: bytes, replies: int, timeout: float | None) -> Any:
+    def talk(
+        self: Any, sock: Any, packed: bytes, replies: int, timeout: float | None, wake: Any = None
+    ) -> Any:
         if lost[0] < times and b"EVALSHA" in packed:
             lost[0] += 1
-            real(self, sock, packed, replies, timeout)  # the server runs it...
+            real(self, sock, packed, replies, timeout, wake)  # the server runs it...
             raise scripts._Closed("the server closed the connection")  # ...the reply is lost
-        return real(self, sock, packed, replies, timeout)
+        return real(self, sock, packed, replies, timeout, wake)
 
     monkeypatch.setattr(scripts.HeldLink, "_talk", talk)
     return lost

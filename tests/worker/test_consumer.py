@@ -124,11 +124,13 @@ class FlakyBroker(MemoryBroker):
 
     failures = 3
 
-    def fetch(self, queues: Any, consumer: str, limit: int, timeout: float) -> list[Delivery]:
+    def fetch(
+        self, queues: Any, consumer: str, limit: int, timeout: float, wake: Any = None
+    ) -> list[Delivery]:
         if FlakyBroker.failures > 0:
             FlakyBroker.failures -= 1
             raise BrokerUnavailable("connection refused")
-        return super().fetch(queues, consumer, limit, timeout)
+        return super().fetch(queues, consumer, limit, timeout, wake)
 
 
 def test_a_broker_outage_is_logged_once_and_consuming_resumes_by_itself(
