@@ -91,8 +91,9 @@ class WaitingReader:
                 raise ValueError(_too_deep(queue, ready, newest_first))
             taken = self._take(ch, queue, want, set())
             self._record(queue, taken)
+            self._put_back(ch, queue, taken)
         finally:
-            _close(ch)  # everything taken goes back, in its place
+            _close(ch)  # everything still taken goes back, in its place
         if newest_first:
             taken.reverse()
         return [t.listed(queue) for t in taken[offset : offset + limit]]
@@ -109,8 +110,9 @@ class WaitingReader:
             taken = self._take(ch, queue, SCAN_MAX, wanted)
             self._record(queue, [t for t in taken if t.id not in wanted])
             chosen = [t for t in taken if t.id in wanted]
-            for t in chosen:  # RabbitMQ applies them before the close that follows
+            for t in chosen:  # RabbitMQ applies them before the put back that follows
                 ch.basic_ack(t.tag)
+            self._put_back(ch, queue, [t for t in taken if t.id not in wanted])
             return len(chosen)
         finally:
             _close(ch)  # the others go back, in their place
@@ -137,6 +139,18 @@ class WaitingReader:
             if until and not missing:
                 break
         return taken
+
+    def _put_back(self, ch: BlockingChannel, queue: str, taken: list[Taken]) -> None:
+        """Return what is taken and not acked to its place, and wait until the queue has it.
+
+        A channel's close also returns its messages, but the queue may count them only a
+        moment after the close is answered: a count right after a listing said 0. The
+        queue handles one channel's requests in order, so once it answers a passive
+        declare sent after the ``nack`` it has requeued them.
+        """
+        if taken:  # ``multiple`` covers the others up to the highest, none acked
+            ch.basic_nack(max(t.tag for t in taken), multiple=True, requeue=True)
+            self._ready(ch, queue)
 
     def _record(self, queue: str, taken: list[Taken]) -> None:
         """Tell every consumer these come back redelivered because of a listing (confirmed)."""
