@@ -91,6 +91,8 @@ class ThreadPool(Pool):
     # -- consumers -------------------------------------------------------------------
     def _start(self, index: int) -> None:
         with self._lock:
+            if self.stopping:  # a watchdog's replacement racing the stop: none is needed
+                return
             self._generation += 1
             suffix = "" if self._generation <= self.options.concurrency else f".{self._generation}"
             slot = Slot(index, shared=False)
@@ -181,9 +183,11 @@ class ThreadPool(Pool):
                     f"threads consuming {', '.join(self.options.queues)}"
                 )
             if signals.warm and not self.stopping:
-                self.stopping = True
+                with self._lock:  # no consumer starts after this (see _start)
+                    self.stopping = True
+                    consumers = [consumer for consumer, _ in self.consumers.values()]
                 deadline = time.monotonic() + self.options.shutdown_timeout
-                for consumer, _ in list(self.consumers.values()):
+                for consumer in consumers:
                     consumer.stop()
             if signals.cold or (self.stopping and time.monotonic() > deadline):
                 self._cold_exit()
