@@ -27,6 +27,26 @@ def test_ack_removes_for_good(env: BrokerEnv, broker: Broker) -> None:
     assert (stats.total_waiting, stats.in_flight, stats.delayed) == (0, 0, 0)
 
 
+def test_acks_sent_soon_are_applied_by_the_next_call_or_a_flush(
+    env: BrokerEnv, broker: Broker
+) -> None:
+    """``ack_soon`` may wait for the object's next call (Redis sends it with that call);
+    the next fetch or ``flush_acks`` applies it, and acked messages never come back."""
+    q = env.q("ack-soon")
+    broker.publish([envelope(q, task_id=i) for i in "abc"])
+    first, second = broker.fetch([q], "c1", 2, 0.0)
+    broker.ack_soon("c1", [first.tag])
+    [third] = broker.fetch([q], "c1", 1, 0.0)  # carries the waiting ack
+    broker.ack_soon("c1", [second.tag, third.tag])
+    broker.flush_acks()
+    broker.fetch([q], "c1", 1, 0.0)  # reads what the flush was answered, if anything
+    time.sleep(LEASE * 1.5)  # past the lease: an acked message must not come back
+    broker.recover()
+    assert broker.fetch([q], "c1", 10, 0.0) == []
+    stats = broker.stats(q)
+    assert (stats.total_waiting, stats.in_flight) == (0, 0)
+
+
 def test_release_gives_back_at_once_without_counting(env: BrokerEnv, broker: Broker) -> None:
     """Given a message released unstarted (count=False) many times, it is never dead-lettered
     and its delivery count does not grow."""
